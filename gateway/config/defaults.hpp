@@ -1,0 +1,49 @@
+// Every default of config.yaml and the policies in one place (SPEC section 2/3).
+// The loader starts from these values; nothing else hard-codes a default.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string_view>
+
+namespace sluice::config::defaults {
+
+using namespace std::chrono_literals;
+
+inline constexpr std::string_view config_path = "config.yaml";
+inline constexpr std::string_view listen = "0.0.0.0:8080";
+
+inline constexpr std::chrono::milliseconds upstream_connect_timeout = 2s;
+inline constexpr std::chrono::milliseconds upstream_timeout = 30s;
+inline constexpr int upstream_max_idle_connections = 256;
+inline constexpr int circuit_breaker_failures = 5;
+inline constexpr std::chrono::milliseconds circuit_breaker_cooldown = 10s;
+
+inline constexpr int server_threads = 0;  // 0 = one per core
+inline constexpr std::chrono::milliseconds header_timeout = 10s;
+inline constexpr std::chrono::milliseconds idle_timeout = 60s;
+inline constexpr std::uint64_t max_header_bytes = 16 * 1024;
+inline constexpr std::uint64_t max_body_bytes = 10 * 1024 * 1024;
+inline constexpr std::chrono::milliseconds drain_timeout = 10s;
+inline constexpr std::string_view access_log = "stdout";
+
+inline constexpr std::string_view admin_listen = "127.0.0.1:9901";
+
+inline constexpr std::string_view client_ip_header = "x-forwarded-for";
+inline constexpr int ipv6_prefix = 64;
+inline constexpr std::string_view api_key_header = "X-API-Key";
+inline constexpr std::string_view api_key_query = "api_key";
+inline constexpr std::string_view user_header = "X-User-ID";
+inline constexpr std::string_view tier_header = "X-Client-Tier";
+
+inline constexpr std::uint64_t max_keys = 1'000'000;
+inline constexpr std::string_view redis_address = "127.0.0.1:6379";
+inline constexpr std::chrono::milliseconds redis_timeout = 25ms;
+inline constexpr int redis_connections = 2;
+inline constexpr std::string_view redis_key_prefix = "sluice:";
+
+inline constexpr std::string_view policies = "policies/";
+
+inline constexpr std::int64_t route_cost = 1;
+
+}  // namespace sluice::config::defaults

@@ -1,0 +1,195 @@
+// The validated configuration as plain, immutable values (SPEC sections 2 and 3).
+// Produced only by config::load (loader.hpp), the one place that reads YAML; the
+// rest of Sluice reads these structs. Thread-safe to share once built.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "limit/algorithms/decision.hpp"
+#include "util/ip_address.hpp"
+
+namespace sluice::config {
+
+using duration = std::chrono::milliseconds;
+
+// Where a value came from, for messages such as "defined twice (first at ...)".
+// Line and column are 1-based; both 0 when the position is unknown.
+struct source_location {
+  std::string file;
+  int line = 0;
+  int column = 0;
+  std::string to_string() const;  // "file:line:col"
+};
+
+struct host_port {
+  std::string host;  // an IP literal (IPv6 without brackets) or a host name
+  std::uint16_t port = 0;
+  std::string to_string() const;  // "host:port", "[v6]:port"
+};
+
+// ---- config.yaml ------------------------------------------------------------
+
+struct upstream_config {
+  std::string url;  // as written, e.g. http://127.0.0.1:8000
+  host_port address;
+  duration connect_timeout{};
+  duration timeout{};  // until the upstream response head arrives
+  int max_idle_connections = 0;
+  int breaker_failures = 0;  // consecutive connect/5xx failures that open the breaker
+  duration breaker_cooldown{};
+};
+
+struct server_settings {
+  int threads = 0;  // 0 = one per core
+  duration header_timeout{};
+  duration idle_timeout{};
+  std::uint64_t max_header_bytes = 0;
+  std::uint64_t max_body_bytes = 0;
+  duration drain_timeout{};
+  std::string access_log;  // "stdout", "off" or a file path
+};
+
+struct admin_config {
+  std::vector<host_port> listen;
+  std::string token;  // empty = no token required
+  std::vector<cidr> allow;
+  std::string check_limit;  // empty = the first limit
+};
+
+enum class client_ip_source { x_forwarded_for, forwarded, x_real_ip };
+
+struct identity_config {
+  std::vector<cidr> trusted_proxies;
+  client_ip_source client_ip_header = client_ip_source::x_forwarded_for;
+  int ipv6_prefix = 64;
+  std::string api_key_header;  // empty = not read from a header
+  std::string api_key_query;   // empty = not read from the query string
+  std::string user_header;
+  std::string tier_header;
+};
+
+enum class legacy_reset_format { epoch, delta };
+enum class standard_headers { draft6, draft7, draft10, off };
+
+struct headers_config {
+  bool legacy = true;
+  legacy_reset_format legacy_reset = legacy_reset_format::epoch;
+  standard_headers standard = standard_headers::draft6;
+  bool retry_after = true;
+};
+
+enum class storage_backend { memory, redis };
+enum class storage_error_mode { local, allow, deny };
+
+struct redis_config {
+  std::vector<host_port> addresses;  // one server, or cluster seeds
+  std::string password;
+  int database = 0;
+  duration timeout{};
+  int connections = 0;
+  std::string key_prefix;
+};
+
+struct storage_config {
+  storage_backend backend = storage_backend::memory;
+  std::uint64_t max_keys = 0;
+  redis_config redis;
+  storage_error_mode on_error = storage_error_mode::local;
+};
+
+struct server_config {
+  std::string file;  // the config file path as given
+  std::vector<host_port> listen;
+  upstream_config upstream;
+  server_settings server;
+  admin_config admin;
+  identity_config identity;
+  headers_config headers;
+  storage_config storage;
+  std::string policies;  // resolved against the config file's directory
+  bool reload_watch = true;
+};
+
+// ---- policies/*.yaml --------------------------------------------------------
+
+struct rate {
+  std::int64_t count = 0;  // N
+  limit::micros period = 0;
+};
+
+struct tier_def {
+  std::string name;
+  bool unlimited = false;
+  rate rate;               // unset when unlimited
+  std::int64_t burst = 0;  // 0 = N
+  source_location where;
+};
+
+struct api_key_def {
+  std::string key;
+  std::string tier;  // empty = default tier
+  std::string user;  // empty = none
+  source_location where;
+};
+
+struct access_list {
+  std::vector<cidr> ips;
+  std::vector<std::string> api_keys;
+  std::vector<std::string> users;
+};
+
+struct route_def {
+  std::string name;
+  std::vector<std::string> methods;  // upper case; empty = any method
+  std::string pattern;               // "/users/{id}", "/ocr/*", "/static/**"
+  std::int64_t cost = 1;
+  bool limits_off = false;  // `limits: off`: bypass every limit
+  source_location where;
+};
+
+enum class key_part_kind { global, ip, api_key, user, client, route, method, path, header };
+
+struct key_part {
+  key_part_kind kind = key_part_kind::global;
+  std::string header;  // kind == header: the header name, lower case
+  friend bool operator==(const key_part&, const key_part&) = default;
+};
+
+enum class count_mode { cost, requests };
+
+struct limit_def {
+  std::string name;
+  std::vector<key_part> key;  // one part, or a composite
+  limit::algorithm algo = limit::algorithm::token_bucket;
+  bool tier_aware = false;    // rate/burst come from the client's tier
+  rate rate;                  // unset when tier_aware
+  std::int64_t burst = 0;     // 0 = N
+  limit::micros delay = 0;    // leaky_bucket shaping
+  count_mode count = count_mode::cost;
+  std::vector<std::string> routes;   // empty = every route
+  std::vector<std::string> methods;  // upper case; empty = every method
+  bool shadow = false;
+  bool fallback_ip = false;  // a missing key part falls back to the client IP
+  source_location where;
+};
+
+struct policy_config {
+  std::vector<std::string> files;  // the policy files read, in merge order
+  std::vector<tier_def> tiers;
+  std::string default_tier;  // empty = none
+  std::vector<api_key_def> api_keys;
+  access_list allow;
+  access_list deny;
+  std::vector<route_def> routes;  // in match order
+  std::vector<limit_def> limits;
+};
+
+struct loaded_config {
+  server_config server;
+  policy_config policy;
+};
+
+}  // namespace sluice::config

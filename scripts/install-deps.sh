@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Sluice needs to build, test and benchmark; quiet and
+# quick when everything is already present. Usage: scripts/install-deps.sh [extra-package...]
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config curl ca-certificates
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
+  libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
+  redis-server redis-tools prometheus python3 clang-format
+  "$@"
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+echo "Installing: ${missing[*]}"
+sudo=""
+[[ $(id -u) -eq 0 ]] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
