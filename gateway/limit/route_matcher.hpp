@@ -1,0 +1,44 @@
+// Compiled route patterns and first-match-wins lookup (SPEC 3 "Route match").
+// Built once per configuration snapshot; immutable and thread-safe afterwards.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::limit {
+
+// A route's `match` split into its parts: "GET,HEAD /users/{id}" ->
+// methods {"GET","HEAD"}, pattern "/users/{id}".
+struct route_match {
+  std::vector<std::string> methods;  // upper case; empty = any method
+  std::string pattern;
+};
+
+// Parses a `match` string: optional comma-separated methods (HTTP tokens, folded
+// to upper case), whitespace, then a path pattern. Segments of the pattern are
+// literals, `{name}` or `*` (exactly one non-empty segment), or a final `**` (any
+// rest, including nothing). Returns the error message (without position) when
+// invalid, e.g. "'**' is only allowed as the last segment".
+struct parsed_match {
+  std::optional<route_match> match;
+  std::string error;
+};
+parsed_match parse_route_match(std::string_view text);
+
+class route_matcher {
+ public:
+  route_matcher() = default;
+  // `routes` must have been accepted by parse_route_match.
+  explicit route_matcher(const std::vector<route_match>& routes);
+
+  // Index of the first route matching (method, normalized path), or -1.
+  int match(std::string_view method, std::string_view normalized_path) const;
+
+ private:
+  struct compiled;
+  std::vector<compiled> routes_;
+};
+
+}  // namespace sluice::limit
