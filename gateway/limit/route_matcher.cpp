@@ -149,16 +149,15 @@ std::string check_pattern(std::string_view pattern) {
       }
     }
   }
+  if (pattern.find("//") != std::string_view::npos) {
+    return "empty segment ('//') in path pattern " + quoted(pattern);
+  }
   std::string error;
   bool seen_rest = false;
   std::vector<std::string_view> names;
   for_each_pattern_segment(pattern, [&](std::string_view seg) {
     if (seen_rest) {
       error = "'**' is only allowed as the last segment";
-      return false;
-    }
-    if (seg.empty()) {
-      error = "empty segment ('//') in path pattern " + quoted(pattern);
       return false;
     }
     const std::string decoded = normalize_literal(seg);
@@ -221,8 +220,12 @@ parsed_match parse_route_match(std::string_view text) {
   const auto slash = text.find('/');
   const std::string_view head = text.substr(0, slash);
   const std::string_view pattern = slash == std::string_view::npos ? "" : text.substr(slash);
+  if (slash == std::string_view::npos) {
+    result.error = "missing path pattern (it starts with '/')";
+    return result;
+  }
   if (!head.empty()) {
-    if (!is_space(head.back()) && slash != std::string_view::npos) {
+    if (!is_space(head.back())) {
       result.error = "expected whitespace between the methods and the path pattern";
       return result;
     }
@@ -252,6 +255,13 @@ struct route_matcher::compiled {
   std::vector<segment> segments;
   bool rest = false;  // pattern ends in "**"
 };
+
+route_matcher::route_matcher() = default;
+route_matcher::~route_matcher() = default;
+route_matcher::route_matcher(const route_matcher&) = default;
+route_matcher::route_matcher(route_matcher&&) noexcept = default;
+route_matcher& route_matcher::operator=(const route_matcher&) = default;
+route_matcher& route_matcher::operator=(route_matcher&&) noexcept = default;
 
 route_matcher::route_matcher(const std::vector<route_match>& routes) {
   routes_.reserve(routes.size());

@@ -29,7 +29,13 @@ parsed_match parse_route_match(std::string_view text);
 
 class route_matcher {
  public:
-  route_matcher() = default;
+  // Special members are defined in the .cpp, where `compiled` is complete.
+  route_matcher();
+  ~route_matcher();
+  route_matcher(const route_matcher&);
+  route_matcher(route_matcher&&) noexcept;
+  route_matcher& operator=(const route_matcher&);
+  route_matcher& operator=(route_matcher&&) noexcept;
   // `routes` must have been accepted by parse_route_match.
   explicit route_matcher(const std::vector<route_match>& routes);
 
