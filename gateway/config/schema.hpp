@@ -123,7 +123,7 @@ struct rate {
 struct tier_def {
   std::string name;
   bool unlimited = false;
-  rate rate;               // unset when unlimited
+  config::rate rate;       // unset when unlimited
   std::int64_t burst = 0;  // 0 = N
   source_location where;
 };
@@ -164,10 +164,10 @@ struct limit_def {
   std::string name;
   std::vector<key_part> key;  // one part, or a composite
   limit::algorithm algo = limit::algorithm::token_bucket;
-  bool tier_aware = false;    // rate/burst come from the client's tier
-  rate rate;                  // unset when tier_aware
-  std::int64_t burst = 0;     // 0 = N
-  limit::micros delay = 0;    // leaky_bucket shaping
+  bool tier_aware = false;  // rate/burst come from the client's tier
+  config::rate rate;        // unset when tier_aware
+  std::int64_t burst = 0;   // 0 = N
+  limit::micros delay = 0;  // leaky_bucket shaping
   count_mode count = count_mode::cost;
   std::vector<std::string> routes;   // empty = every route
   std::vector<std::string> methods;  // upper case; empty = every method
