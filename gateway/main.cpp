@@ -1,15 +1,21 @@
 // sluice: command line entry point (run, --check-config, --version, --help).
-#include <cstdio>
-#include <string_view>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+
+namespace {
+
+// Serving is not built yet; the gateway issue replaces this.
+int run_gateway(const sluice::config::loaded_config&) {
+  std::cerr << "sluice: gateway not implemented yet\n";
+  return 1;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    std::string_view arg = argv[i];
-    if (arg == "--version") {
-      std::printf("sluice %s\n", SLUICE_VERSION);
-      return 0;
-    }
-  }
-  std::printf("usage: sluice [--config PATH] | --check-config [PATH] | --version | --help\n");
-  return 0;
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  return sluice::run_cli(args, std::cout, std::cerr, sluice::config::process_env, run_gateway);
 }

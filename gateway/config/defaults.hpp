@@ -2,6 +2,7 @@
 // The loader starts from these values; nothing else hard-codes a default.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <string_view>
@@ -13,6 +14,7 @@ using namespace std::chrono_literals;
 inline constexpr std::string_view config_path = "config.yaml";
 inline constexpr std::string_view listen = "0.0.0.0:8080";
 
+inline constexpr std::string_view upstream_url = "http://127.0.0.1:8000";  // the demo upstream
 inline constexpr std::chrono::milliseconds upstream_connect_timeout = 2s;
 inline constexpr std::chrono::milliseconds upstream_timeout = 30s;
 inline constexpr int upstream_max_idle_connections = 256;
@@ -28,6 +30,7 @@ inline constexpr std::chrono::milliseconds drain_timeout = 10s;
 inline constexpr std::string_view access_log = "stdout";
 
 inline constexpr std::string_view admin_listen = "127.0.0.1:9901";
+inline constexpr std::array<std::string_view, 2> admin_allow = {"127.0.0.0/8", "::1/128"};
 
 inline constexpr std::string_view client_ip_header = "x-forwarded-for";
 inline constexpr int ipv6_prefix = 64;
@@ -36,14 +39,26 @@ inline constexpr std::string_view api_key_query = "api_key";
 inline constexpr std::string_view user_header = "X-User-ID";
 inline constexpr std::string_view tier_header = "X-Client-Tier";
 
+inline constexpr bool legacy_headers = true;
+inline constexpr std::string_view legacy_reset = "epoch";
+inline constexpr std::string_view standard_headers = "draft-6";
+inline constexpr bool retry_after = true;
+
+inline constexpr std::string_view storage_backend = "memory";
+
 inline constexpr std::uint64_t max_keys = 1'000'000;
 inline constexpr std::string_view redis_address = "127.0.0.1:6379";
 inline constexpr std::chrono::milliseconds redis_timeout = 25ms;
 inline constexpr int redis_connections = 2;
 inline constexpr std::string_view redis_key_prefix = "sluice:";
+inline constexpr int redis_database = 0;
+inline constexpr std::string_view storage_on_error = "local";
 
 inline constexpr std::string_view policies = "policies/";
+inline constexpr bool reload_watch = true;
 
 inline constexpr std::int64_t route_cost = 1;
+inline constexpr std::string_view limit_algorithm = "token_bucket";
+inline constexpr std::string_view limit_count = "cost";
 
 }  // namespace sluice::config::defaults

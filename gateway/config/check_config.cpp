@@ -1,0 +1,143 @@
+#include "config/check_config.hpp"
+
+#include <algorithm>
+#include <array>
+#include <sstream>
+#include <vector>
+
+#include "config/units.hpp"
+
+namespace sluice::config {
+
+namespace {
+
+using row = std::array<std::string, 7>;
+
+bool is_bucket(limit::algorithm a) {
+  return a == limit::algorithm::token_bucket || a == limit::algorithm::leaky_bucket;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : std::string(separator)) + item;
+  return out;
+}
+
+std::string key_text(const limit_def& limit) {
+  static constexpr std::array<std::string_view, 9> names = {
+      "global", "ip", "api_key", "user", "client", "route", "method", "path", "header"};
+  std::vector<std::string> parts;
+  for (const auto& part : limit.key) {
+    parts.push_back(part.kind == key_part_kind::header
+                        ? "header:" + part.header
+                        : std::string(names[static_cast<std::size_t>(part.kind)]));
+  }
+  return join(parts, "+") + (limit.fallback_ip ? " (fallback ip)" : "");
+}
+
+std::string routes_text(const limit_def& limit) {
+  std::string out = limit.routes.empty() ? "all" : join(limit.routes, ",");
+  if (!limit.methods.empty()) out += " [" + join(limit.methods, ",") + "]";
+  return out;
+}
+
+// The BURST/WINDOW cell: capacity for buckets, window length for windows.
+std::string size_text(limit::algorithm algo, const rate& r, std::int64_t burst,
+                      limit::micros delay) {
+  if (!is_bucket(algo)) return units::format_duration(std::chrono::milliseconds(r.period / 1000));
+  std::string out = std::to_string(burst > 0 ? burst : r.count);
+  if (delay > 0)
+    out += " (delay " + units::format_duration(std::chrono::milliseconds(delay / 1000)) + ")";
+  return out;
+}
+
+std::vector<row> limit_rows(const loaded_config& config) {
+  std::vector<row> rows;
+  for (const auto& limit : config.policy.limits) {
+    const std::string algo(limit::to_string(limit.algo));
+    const std::string shadow = limit.shadow ? "yes" : "no";
+    if (!limit.tier_aware) {
+      rows.push_back({limit.name, key_text(limit), algo, units::format_rate(limit.rate),
+                      size_text(limit.algo, limit.rate, limit.burst, limit.delay),
+                      routes_text(limit), shadow});
+      continue;
+    }
+    for (const auto& tier : config.policy.tiers) {
+      const std::string name = limit.name + "[" + tier.name + "]";
+      if (tier.unlimited) {
+        rows.push_back({name, key_text(limit), algo, "unlimited", "-", routes_text(limit), shadow});
+      } else {
+        rows.push_back({name, key_text(limit), algo, units::format_rate(tier.rate),
+                        size_text(limit.algo, tier.rate, tier.burst, limit.delay),
+                        routes_text(limit), shadow});
+      }
+    }
+  }
+  return rows;
+}
+
+void print_table(std::ostream& out, const std::vector<row>& rows) {
+  std::array<std::size_t, 7> width{};
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  }
+  for (const auto& r : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < r.size(); ++i) {
+      line += r[i];
+      if (i + 1 < r.size()) line += std::string(width[i] - r[i].size() + 2, ' ');
+    }
+    out << line << '\n';
+  }
+}
+
+}  // namespace
+
+std::string describe_effective_config(const loaded_config& config) {
+  std::ostringstream out;
+  const auto& policy = config.policy;
+  if (policy.limits.empty()) {
+    out << "no limits defined: every request is forwarded\n";
+  } else {
+    std::vector<row> rows{{"NAME", "KEY", "ALGORITHM", "RATE", "BURST/WINDOW", "ROUTES", "SHADOW"}};
+    auto limits = limit_rows(config);
+    rows.insert(rows.end(), limits.begin(), limits.end());
+    print_table(out, rows);
+  }
+  out << '\n';
+
+  std::vector<std::string> routes;
+  for (const auto& route : policy.routes) {
+    std::string text = route.name;
+    if (route.limits_off) text += " (no limits)";
+    if (route.cost != 1) text += " (cost " + std::to_string(route.cost) + ")";
+    routes.push_back(text);
+  }
+  routes.push_back("default");
+  out << "routes (first match wins): " << join(routes, ", ") << '\n';
+
+  std::vector<std::string> tiers;
+  for (const auto& tier : policy.tiers) {
+    tiers.push_back(tier.name + (tier.unlimited ? " (unlimited)" : ""));
+  }
+  out << "tiers: " << (tiers.empty() ? "none" : join(tiers, ", "));
+  if (!policy.default_tier.empty()) out << "; default tier: " << policy.default_tier;
+  out << '\n';
+  out << "api keys: " << policy.api_keys.size() << '\n';
+  out << "policy files: " << join(policy.files, ", ") << '\n';
+  out << config.server.file << ": OK\n";
+  return out.str();
+}
+
+int check_config(const std::string& path, const env_lookup& env, std::ostream& out,
+                 std::ostream& err) {
+  const auto result = load_config(path, env);
+  if (!result.ok()) {
+    for (const auto& error : result.errors) err << error.to_string() << '\n';
+    return 1;
+  }
+  out << describe_effective_config(*result.config);
+  return 0;
+}
+
+}  // namespace sluice::config

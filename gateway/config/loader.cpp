@@ -1,0 +1,148 @@
+// load_config: reads config.yaml, then the policy files it names, in two passes
+// (structure, then meaning), and returns every error found, sorted by position.
+#include "config/loader.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "config/loader_internal.hpp"
+
+namespace sluice::config {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct file_text {
+  std::optional<std::string> text;
+  std::string error;
+};
+
+file_text read_file(const std::string& path) {
+  file_text result;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    result.error = std::string("cannot read file: ") + std::strerror(errno);
+    return result;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  if (in.bad()) {
+    result.error = std::string("cannot read file: ") + std::strerror(errno);
+    return result;
+  }
+  result.text = std::move(buffer).str();
+  return result;
+}
+
+// Parses `path` into a tree; reports unreadable files and syntax errors.
+yaml_node_ptr parse_file(const std::string& path, const env_lookup& env,
+                         std::vector<config_error>& errors) {
+  auto file = read_file(path);
+  if (!file.text) {
+    errors.push_back({{path, 0, 0}, "", file.error});
+    return nullptr;
+  }
+  auto parsed = parse_yaml(*file.text, path, env);
+  errors.insert(errors.end(), parsed.errors.begin(), parsed.errors.end());
+  return parsed.root;
+}
+
+// The policy files named by `policies` (a directory: its *.yaml files in name
+// order, hidden files skipped; or one file), or nullopt after reporting why not.
+std::optional<std::vector<std::string>> policy_files(const fs::path& resolved,
+                                                     const source_location& at,
+                                                     std::vector<config_error>& errors) {
+  std::error_code ec;
+  const auto status = fs::status(resolved, ec);
+  const std::string shown = resolved.string();
+  if (fs::is_regular_file(status)) return std::vector<std::string>{shown};
+  if (!fs::is_directory(status)) {
+    errors.push_back({at, "policies", "no such file or directory: '" + shown + "'"});
+    return std::nullopt;
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(resolved, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.path().extension() == ".yaml" && !name.starts_with(".") && !entry.is_directory()) {
+      names.push_back(name);
+    }
+  }
+  if (ec) {
+    errors.push_back({at, "policies", "cannot list '" + shown + "': " + ec.message()});
+    return std::nullopt;
+  }
+  if (names.empty()) {
+    errors.push_back({at, "policies", "no *.yaml files in policy directory '" + shown + "'"});
+    return std::nullopt;
+  }
+  std::sort(names.begin(), names.end());
+  std::vector<std::string> files;
+  for (const auto& name : names) files.push_back((resolved / name).lexically_normal().string());
+  return files;
+}
+
+}  // namespace
+
+load_result load_config(const std::string& config_path, const env_lookup& env) {
+  load_result result;
+  auto& errors = result.errors;
+  server_config server = detail::default_server_config();
+  server.file = config_path;
+  detail::server_positions positions;
+
+  yaml_node_ptr root = parse_file(config_path, env, errors);
+  if (root) {
+    detail::error_sink sink(config_path, errors);
+    detail::read_server_config(*root, sink, server, positions);
+  }
+
+  detail::policy_state policies;
+  bool policies_read = false;
+  if (root && positions.policies_ok) {
+    const fs::path configured(server.policies);
+    const fs::path resolved =
+        (configured.is_absolute() ? configured : fs::path(config_path).parent_path() / configured)
+            .lexically_normal();
+    server.policies = resolved.string();
+    if (auto files = policy_files(resolved, positions.policies, errors)) {
+      policies_read = true;
+      for (const auto& file : *files) {
+        yaml_node_ptr policy_root = parse_file(file, env, errors);
+        detail::error_sink sink(file, errors);
+        if (policy_root) {
+          detail::read_policy_file(*policy_root, sink, policies);
+        } else {
+          policies.policy.files.push_back(file);
+          policies_read = false;  // references into an unreadable file would be noise
+        }
+      }
+    }
+  }
+  if (policies_read) {
+    detail::check_policies(policies, errors);
+    detail::check_server_against_policies(server, positions, policies, errors);
+  }
+
+  // In file order (config first, then policies in merge order), then by position.
+  std::map<std::string, std::size_t> file_rank{{config_path, 0}};
+  for (const auto& file : policies.policy.files) file_rank.emplace(file, file_rank.size());
+  const auto rank = [&](const config_error& e) {
+    auto it = file_rank.find(e.where.file);
+    return it == file_rank.end() ? file_rank.size() : it->second;
+  };
+  std::stable_sort(errors.begin(), errors.end(), [&](const config_error& a, const config_error& b) {
+    return std::tuple(rank(a), a.where.line, a.where.column) <
+           std::tuple(rank(b), b.where.line, b.where.column);
+  });
+
+  if (errors.empty()) result.config = loaded_config{std::move(server), std::move(policies.policy)};
+  return result;
+}
+
+}  // namespace sluice::config

@@ -1,0 +1,89 @@
+// The loader's internal steps, shared by loader.cpp, server_reader.cpp,
+// policy_reader.cpp and policy_checks.cpp. Pass 1 reads each file into schema
+// structs plus the positions pass 2 needs; pass 2 checks meaning across files.
+// One instance per load_config call; not thread-safe.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/reader.hpp"
+#include "config/schema.hpp"
+#include "config/yaml_tree.hpp"
+
+namespace sluice::config::detail {
+
+// Positions in config.yaml that pass 2 or the policy lookup needs.
+struct server_positions {
+  std::optional<source_location> check_limit;
+  source_location policies;  // the `policies` value, or the file itself when defaulted
+  bool policies_ok = true;   // the `policies` value was a readable string
+};
+
+// Reads config.yaml (pass 1); `config` starts from the defaults.
+void read_server_config(const yaml_node& root, error_sink& sink, server_config& config,
+                        server_positions& positions);
+
+// A default-filled server_config (every value from defaults.hpp).
+server_config default_server_config();
+
+// A value's position and field path.
+struct located {
+  source_location at;
+  std::string path;
+};
+
+// Where each policy item and its checked fields came from.
+struct tier_info {
+  std::string path;  // "tiers.free"
+};
+
+struct api_key_info {
+  std::string path;  // "clients.api_keys.key-demo"
+  std::optional<source_location> tier_at;
+};
+
+struct route_info {
+  std::string path;  // "routes[3]"
+  std::optional<source_location> cost_at;
+};
+
+struct limit_info {
+  std::string path;    // "limits[2]"
+  source_location at;  // the item itself
+  bool key_ok = false;
+  bool algorithm_ok = true;
+  bool tier_ok = true;     // `tier:` read (or absent)
+  bool numbers_ok = true;  // rate/burst/delay read without error (or absent)
+  bool count_ok = true;
+  bool methods_ok = true;
+  std::optional<source_location> rate_at, burst_at, tier_at, delay_at;
+  std::vector<located> route_entries;  // one per routes: entry
+  bool complete() const {
+    return key_ok && algorithm_ok && tier_ok && numbers_ok && count_ok && methods_ok;
+  }
+};
+
+// Every policy file read so far, merged, with the positions of its items.
+struct policy_state {
+  policy_config policy;
+  std::vector<tier_info> tiers;        // parallel to policy.tiers
+  std::vector<api_key_info> api_keys;  // parallel to policy.api_keys
+  std::vector<route_info> routes;      // parallel to policy.routes
+  std::vector<limit_info> limits;      // parallel to policy.limits
+  std::optional<source_location> default_tier_at;
+};
+
+// Reads one policy file (pass 1) and merges it into `state`; names defined in an
+// earlier file are reported as duplicates at the later definition.
+void read_policy_file(const yaml_node& root, error_sink& sink, policy_state& state);
+
+// Pass 2: references between items and files, and whether the numbers make sense.
+void check_policies(const policy_state& state, std::vector<config_error>& errors);
+
+// admin.check_limit must name a defined limit.
+void check_server_against_policies(const server_config& server, const server_positions& positions,
+                                   const policy_state& state, std::vector<config_error>& errors);
+
+}  // namespace sluice::config::detail

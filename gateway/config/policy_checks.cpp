@@ -1,0 +1,228 @@
+// Pass 2 (SPEC 3 "--check-config rejects"): what the policies mean once every file
+// is read: references between items, and numbers no request or algorithm can use.
+#include <algorithm>
+
+#include "config/loader_internal.hpp"
+#include "config/units.hpp"
+
+namespace sluice::config::detail {
+
+namespace {
+
+bool is_bucket(limit::algorithm a) {
+  return a == limit::algorithm::token_bucket || a == limit::algorithm::leaky_bucket;
+}
+
+template <class Range, class Name>
+std::string list_names(const Range& items, Name name_of, std::string_view none) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + std::string(name_of(item));
+  return out.empty() ? std::string(none) : out;
+}
+
+// Why (algorithm, rate, burst, delay) cannot run exactly on both backends, or "".
+std::string numbers_problem(limit::algorithm algo, const rate& r, std::int64_t burst,
+                            limit::micros delay) {
+  const std::string rate_text = units::format_rate(r);
+  if (algo == limit::algorithm::sliding_log && r.count > limit::max_sliding_log_entries) {
+    return "sliding_log keeps one timestamp per admitted request, so N must be <= " +
+           std::to_string(limit::max_sliding_log_entries) + " (got " + rate_text +
+           "); use sliding_window for larger limits";
+  }
+  const auto params = limit::limit_params::make(algo, r.count, r.period, burst, delay);
+  if (params.exact()) return "";
+  switch (algo) {
+    case limit::algorithm::token_bucket:
+    case limit::algorithm::leaky_bucket:
+      return "rate " + rate_text + " with burst " + std::to_string(params.burst) +
+             (delay > 0
+                  ? " and delay " + units::format_duration(std::chrono::milliseconds(delay / 1000))
+                  : std::string()) +
+             " is too large to compute exactly (refilling the bucket would take more than 2^53 "
+             "fractional microseconds); lower the burst" +
+             (delay > 0 ? ", the delay" : "") + " or use a rate with a shorter period";
+    case limit::algorithm::sliding_window:
+      return "rate " + rate_text +
+             " is too large to compute exactly with sliding_window (N must stay below 2^31 and "
+             "N x window in milliseconds below 2^52); lower N or the window";
+    case limit::algorithm::fixed_window:
+    case limit::algorithm::sliding_log:
+      break;
+  }
+  return "rate " + rate_text + " is too large to compute exactly; lower N";
+}
+
+// Parts every request has, so a limit keyed on them applies to every request.
+bool always_present(const key_part& part) {
+  switch (part.kind) {
+    case key_part_kind::global:
+    case key_part_kind::ip:
+    case key_part_kind::client:
+    case key_part_kind::route:
+    case key_part_kind::method:
+    case key_part_kind::path:
+      return true;
+    case key_part_kind::api_key:
+    case key_part_kind::user:
+    case key_part_kind::header:
+      return false;
+  }
+  return false;
+}
+
+// True when `limit` is enforced on every request of route `route` (so a cost above
+// its capacity can never pass).
+bool always_applies(const limit_def& limit, const std::string& route) {
+  if (limit.shadow || limit.count == count_mode::requests || !limit.methods.empty()) return false;
+  if (!limit.routes.empty() &&
+      std::find(limit.routes.begin(), limit.routes.end(), route) == limit.routes.end()) {
+    return false;
+  }
+  return limit.fallback_ip || std::all_of(limit.key.begin(), limit.key.end(), always_present);
+}
+
+std::int64_t capacity(limit::algorithm algo, const rate& r, std::int64_t burst) {
+  return is_bucket(algo) && burst > 0 ? burst : r.count;
+}
+
+}  // namespace
+
+void check_policies(const policy_state& st, std::vector<config_error>& errors) {
+  const auto& policy = st.policy;
+  const auto add = [&](const source_location& at, std::string field, std::string message) {
+    errors.push_back({at, std::move(field), std::move(message)});
+  };
+  const auto find_tier = [&](const std::string& name) {
+    return std::find_if(policy.tiers.begin(), policy.tiers.end(),
+                        [&](const tier_def& t) { return t.name == name; });
+  };
+  const std::string tier_names = list_names(
+      policy.tiers, [](const tier_def& t) { return t.name; }, "");
+  const auto unknown_tier = [&](const std::string& name) {
+    return "unknown tier '" + name + "' (" +
+           (tier_names.empty() ? "no tiers are defined" : "defined tiers: " + tier_names) + ")";
+  };
+
+  if (!policy.default_tier.empty() && find_tier(policy.default_tier) == policy.tiers.end()) {
+    add(*st.default_tier_at, "clients.default_tier", unknown_tier(policy.default_tier));
+  }
+  for (std::size_t i = 0; i < policy.api_keys.size(); ++i) {
+    const auto& key = policy.api_keys[i];
+    if (!key.tier.empty() && find_tier(key.tier) == policy.tiers.end()) {
+      add(*st.api_keys[i].tier_at, st.api_keys[i].path + ".tier", unknown_tier(key.tier));
+    }
+  }
+
+  const std::string route_names = list_names(
+      policy.routes, [](const route_def& r) { return r.name; }, "");
+  for (std::size_t i = 0; i < policy.limits.size(); ++i) {
+    const limit_def& limit = policy.limits[i];
+    const limit_info& info = st.limits[i];
+
+    for (std::size_t j = 0; j < limit.routes.size() && j < info.route_entries.size(); ++j) {
+      const std::string& name = limit.routes[j];
+      const bool known =
+          name == "default" || std::any_of(policy.routes.begin(), policy.routes.end(),
+                                           [&](const route_def& r) { return r.name == name; });
+      if (!known) {
+        add(info.route_entries[j].at, info.route_entries[j].path,
+            "unknown route '" + name +
+                "' (defined routes: " + (route_names.empty() ? "" : route_names + ", ") +
+                "default for requests that match no route)");
+      }
+    }
+
+    if (info.tier_ok && limit.tier_aware) {
+      if (policy.tiers.empty()) {
+        add(*info.tier_at, info.path + ".tier",
+            "tier: true takes rate and burst from the client's tier, but no tiers are defined");
+      }
+      if (info.rate_at) {
+        add(*info.rate_at, info.path + ".rate",
+            "tier: true takes the rate from the client's tier; remove 'rate'");
+      }
+      if (info.burst_at) {
+        add(*info.burst_at, info.path + ".burst",
+            "tier: true takes the burst from the client's tier; remove 'burst'");
+      }
+    } else if (info.tier_ok && !info.rate_at) {
+      add(info.at, info.path,
+          "missing required key 'rate' (or 'tier: true' to take it from the client's tier)");
+    }
+
+    if (info.algorithm_ok && info.delay_at && limit.algo != limit::algorithm::leaky_bucket) {
+      add(*info.delay_at, info.path + ".delay",
+          "delay applies only to leaky_bucket (this limit uses " +
+              std::string(limit::to_string(limit.algo)) + ")");
+    }
+    if (info.algorithm_ok && info.burst_at && !limit.tier_aware && !is_bucket(limit.algo)) {
+      add(*info.burst_at, info.path + ".burst",
+          "burst applies only to token_bucket and leaky_bucket (" +
+              std::string(limit::to_string(limit.algo)) + " allows N per window)");
+    }
+
+    if (!info.complete()) continue;
+    if (!limit.tier_aware && info.rate_at) {
+      auto problem = numbers_problem(limit.algo, limit.rate, limit.burst, limit.delay);
+      if (!problem.empty()) add(*info.rate_at, info.path + ".rate", problem);
+    }
+    if (limit.tier_aware && info.tier_at) {
+      for (const tier_def& tier : policy.tiers) {
+        if (tier.unlimited || tier.rate.count < 1) continue;
+        auto problem = numbers_problem(limit.algo, tier.rate, tier.burst, limit.delay);
+        if (!problem.empty()) {
+          add(*info.tier_at, info.path + ".tier", "tier '" + tier.name + "': " + problem);
+        }
+      }
+    }
+  }
+
+  // A cost above the capacity of a limit that always applies can never pass.
+  for (std::size_t r = 0; r < policy.routes.size(); ++r) {
+    const route_def& route = policy.routes[r];
+    const route_info& rinfo = st.routes[r];
+    if (route.limits_off || !rinfo.cost_at) continue;
+    for (std::size_t i = 0; i < policy.limits.size(); ++i) {
+      const limit_def& limit = policy.limits[i];
+      if (!st.limits[i].complete() || !always_applies(limit, route.name)) continue;
+      const auto too_small = [&](std::int64_t cap, const std::string& which) {
+        add(*rinfo.cost_at, rinfo.path + ".cost",
+            "cost " + std::to_string(route.cost) + " is larger than the capacity of " + which +
+                " (" + std::to_string(cap) + "), which applies to every request on route '" +
+                route.name + "', so such a request could never pass");
+      };
+      if (!limit.tier_aware) {
+        if (limit.rate.count < 1) continue;
+        const auto cap = capacity(limit.algo, limit.rate, limit.burst);
+        if (route.cost > cap) too_small(cap, "limit '" + limit.name + "'");
+        continue;
+      }
+      for (const tier_def& tier : policy.tiers) {
+        if (tier.unlimited || tier.rate.count < 1) continue;
+        const auto cap = capacity(limit.algo, tier.rate, tier.burst);
+        if (route.cost > cap) {
+          too_small(cap, "limit '" + limit.name + "' for tier '" + tier.name + "'");
+        }
+      }
+    }
+  }
+}
+
+void check_server_against_policies(const server_config& server, const server_positions& positions,
+                                   const policy_state& st, std::vector<config_error>& errors) {
+  const std::string& name = server.admin.check_limit;
+  if (name.empty() || !positions.check_limit) return;
+  const auto& limits = st.policy.limits;
+  if (std::any_of(limits.begin(), limits.end(),
+                  [&](const limit_def& l) { return l.name == name; })) {
+    return;
+  }
+  const std::string names = list_names(
+      limits, [](const limit_def& l) { return l.name; }, "");
+  errors.push_back({*positions.check_limit, "admin.check_limit",
+                    "unknown limit '" + name + "' (" +
+                        (names.empty() ? "no limits are defined" : "defined limits: " + names) +
+                        ")"});
+}
+
+}  // namespace sluice::config::detail

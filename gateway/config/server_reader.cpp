@@ -1,0 +1,381 @@
+// Pass 1 for config.yaml (SPEC 2): every key, its type, its range.
+#include <algorithm>
+#include <cctype>
+
+#include "config/defaults.hpp"
+#include "config/loader_internal.hpp"
+
+namespace sluice::config::detail {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::int64_t max_threads = 256;
+constexpr std::uint64_t min_header_bytes = 1024;
+constexpr std::uint64_t max_header_bytes = 1024 * 1024;
+constexpr std::uint64_t max_body_bytes = std::uint64_t{1} << 50;
+constexpr std::int64_t max_connections_per_pool = 65536;
+constexpr std::int64_t min_max_keys = 1000;
+
+const std::initializer_list<std::pair<std::string_view, client_ip_source>> client_ip_sources = {
+    {"x-forwarded-for", client_ip_source::x_forwarded_for},
+    {"forwarded", client_ip_source::forwarded},
+    {"x-real-ip", client_ip_source::x_real_ip},
+};
+const std::initializer_list<std::pair<std::string_view, legacy_reset_format>> reset_formats = {
+    {"epoch", legacy_reset_format::epoch},
+    {"delta", legacy_reset_format::delta},
+};
+const std::initializer_list<std::pair<std::string_view, standard_headers>> standards = {
+    {"draft-6", standard_headers::draft6},
+    {"draft-7", standard_headers::draft7},
+    {"draft-10", standard_headers::draft10},
+    {"off", standard_headers::off},
+};
+const std::initializer_list<std::pair<std::string_view, storage_backend>> backends = {
+    {"memory", storage_backend::memory},
+    {"redis", storage_backend::redis},
+};
+const std::initializer_list<std::pair<std::string_view, storage_error_mode>> error_modes = {
+    {"local", storage_error_mode::local},
+    {"allow", storage_error_mode::allow},
+    {"deny", storage_error_mode::deny},
+};
+
+template <class E>
+E default_enum(std::initializer_list<std::pair<std::string_view, E>> values,
+               std::string_view name) {
+  for (const auto& [n, v] : values) {
+    if (n == name) return v;
+  }
+  return values.begin()->second;
+}
+
+host_port default_address(std::string_view text) {
+  return *parse_host_port(text).value;
+}
+
+// Copies `value` into `out` when it is set.
+template <class T, class U>
+void assign(T& out, const std::optional<U>& value) {
+  if (value) out = static_cast<T>(*value);
+}
+
+struct upstream_url_result {
+  std::optional<host_port> address;
+  std::string error;
+};
+
+// Only plain http://host[:port] with no path: Sluice forwards the request target as is.
+upstream_url_result parse_upstream_url(std::string_view url) {
+  upstream_url_result result;
+  std::string lower(url);
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (lower.starts_with("https://")) {
+    result.error =
+        "https upstreams are not supported (Sluice talks plain HTTP to the upstream); "
+        "use http://host:port";
+    return result;
+  }
+  if (!lower.starts_with("http://")) {
+    result.error = "invalid upstream URL '" + std::string(url) + "' (expected http://host:port)";
+    return result;
+  }
+  std::string_view rest = url.substr(7);
+  const std::size_t end = rest.find_first_of("/?#");
+  const std::string_view authority = rest.substr(0, end);
+  const std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
+  if (tail.find_first_of("?#") != std::string_view::npos) {
+    result.error =
+        "upstream URL must not have a query or fragment (got '" + std::string(url) + "')";
+    return result;
+  }
+  if (!tail.empty() && tail != "/") {
+    result.error = "upstream URL must not have a path (got '" + std::string(tail) +
+                   "'); requests are forwarded with their own path, use http://host:port";
+    return result;
+  }
+  if (authority.empty() || authority.find('@') != std::string_view::npos) {
+    result.error = "invalid upstream URL '" + std::string(url) + "' (expected http://host:port)";
+    return result;
+  }
+  // No port: HTTP's default, as every other proxy does.
+  const bool has_port = authority.back() != ']' && authority.find(':') != std::string_view::npos;
+  auto parsed = parse_host_port(has_port ? std::string(authority) : std::string(authority) + ":80");
+  if (!parsed.value) {
+    result.error = "invalid upstream URL '" + std::string(url) + "' (expected http://host:port)";
+    return result;
+  }
+  result.address = parsed.value;
+  return result;
+}
+
+// A string or a list of host:port addresses; an empty list is an error.
+void read_addresses(const yaml_node& node, const std::string& path, error_sink& sink,
+                    std::vector<host_port>& out) {
+  auto items = read_list(node, path, sink, true);
+  if (!items) return;
+  if (items->empty()) {
+    sink.add(node, path, "must name at least one address");
+    return;
+  }
+  std::vector<host_port> addresses;
+  bool ok = true;
+  for (const auto& item : *items) {
+    auto address = read_host_port(*item.node, item.path, sink);
+    if (address) addresses.push_back(*address);
+    ok = ok && address.has_value();
+  }
+  if (ok) out = std::move(addresses);
+}
+
+void read_cidrs(const yaml_node& node, const std::string& path, error_sink& sink,
+                std::vector<cidr>& out) {
+  auto items = read_list(node, path, sink, false);
+  if (!items) return;
+  std::vector<cidr> blocks;
+  for (const auto& item : *items) {
+    if (auto block = read_cidr(*item.node, item.path, sink)) blocks.push_back(*block);
+  }
+  out = std::move(blocks);
+}
+
+// A header name (empty = feature off).
+void read_header_name(const map_reader& m, std::string_view key, error_sink& sink,
+                      std::string& out) {
+  const yaml_node* node = m.get(key);
+  if (!node) return;
+  auto text = read_string(*node, m.path(key), sink);
+  if (!text) return;
+  if (!text->empty() && !is_http_token(*text)) {
+    sink.add(*node, m.path(key), "invalid header name '" + *text + "'");
+    return;
+  }
+  out = *text;
+}
+
+void read_upstream(const yaml_node& node, error_sink& sink, upstream_config& up) {
+  map_reader m(node, "upstream", sink,
+               {"url", "connect_timeout", "timeout", "max_idle_connections", "circuit_breaker"});
+  if (!m.ok()) return;
+  if (const yaml_node* url = m.get("url")) {
+    if (auto text = read_string(*url, m.path("url"), sink)) {
+      auto parsed = parse_upstream_url(*text);
+      if (parsed.address) {
+        up.url = *text;
+        up.address = *parsed.address;
+      } else {
+        sink.add(*url, m.path("url"), parsed.error);
+      }
+    }
+  }
+  if (auto* v = m.get("connect_timeout"))
+    assign(up.connect_timeout, read_duration(*v, m.path("connect_timeout"), sink));
+  if (auto* v = m.get("timeout")) assign(up.timeout, read_duration(*v, m.path("timeout"), sink));
+  if (auto* v = m.get("max_idle_connections")) {
+    assign(up.max_idle_connections,
+           read_int(*v, m.path("max_idle_connections"), sink, 0, max_connections_per_pool));
+  }
+  if (auto* v = m.get("circuit_breaker")) {
+    map_reader cb(*v, m.path("circuit_breaker"), sink, {"failures", "cooldown"});
+    if (auto* f = cb.get("failures")) {
+      assign(up.breaker_failures, read_int(*f, cb.path("failures"), sink, 1, 1'000'000));
+    }
+    if (auto* c = cb.get("cooldown"))
+      assign(up.breaker_cooldown, read_duration(*c, cb.path("cooldown"), sink));
+  }
+}
+
+void read_server(const yaml_node& node, error_sink& sink, server_settings& s) {
+  map_reader m(node, "server", sink,
+               {"threads", "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes",
+                "drain_timeout", "access_log"});
+  if (!m.ok()) return;
+  if (auto* v = m.get("threads"))
+    assign(s.threads, read_int(*v, m.path("threads"), sink, 0, max_threads));
+  if (auto* v = m.get("header_timeout"))
+    assign(s.header_timeout, read_duration(*v, m.path("header_timeout"), sink));
+  if (auto* v = m.get("idle_timeout"))
+    assign(s.idle_timeout, read_duration(*v, m.path("idle_timeout"), sink));
+  if (auto* v = m.get("max_header_bytes")) {
+    assign(s.max_header_bytes,
+           read_size(*v, m.path("max_header_bytes"), sink, min_header_bytes, max_header_bytes));
+  }
+  if (auto* v = m.get("max_body_bytes")) {
+    assign(s.max_body_bytes, read_size(*v, m.path("max_body_bytes"), sink, 0, max_body_bytes));
+  }
+  if (auto* v = m.get("drain_timeout"))
+    assign(s.drain_timeout, read_duration(*v, m.path("drain_timeout"), sink));
+  if (auto* v = m.get("access_log")) {
+    if (auto text = read_string(*v, m.path("access_log"), sink)) {
+      if (text->empty()) {
+        sink.add(*v, m.path("access_log"), "must be stdout, off or a file path");
+      } else {
+        s.access_log = *text;
+      }
+    }
+  }
+}
+
+void read_admin(const yaml_node& node, error_sink& sink, admin_config& a,
+                server_positions& positions) {
+  map_reader m(node, "admin", sink, {"listen", "token", "allow", "check_limit"});
+  if (!m.ok()) return;
+  if (auto* v = m.get("listen")) read_addresses(*v, m.path("listen"), sink, a.listen);
+  if (auto* v = m.get("token")) assign(a.token, read_string(*v, m.path("token"), sink));
+  if (auto* v = m.get("allow")) read_cidrs(*v, m.path("allow"), sink, a.allow);
+  if (auto* v = m.get("check_limit")) {
+    if (auto text = read_string(*v, m.path("check_limit"), sink)) {
+      a.check_limit = *text;
+      positions.check_limit = sink.where(*v);
+    }
+  }
+}
+
+void read_identity(const yaml_node& node, error_sink& sink, identity_config& id) {
+  map_reader m(node, "identity", sink,
+               {"trusted_proxies", "client_ip_header", "ipv6_prefix", "api_key", "user", "tier"});
+  if (!m.ok()) return;
+  if (auto* v = m.get("trusted_proxies"))
+    read_cidrs(*v, m.path("trusted_proxies"), sink, id.trusted_proxies);
+  if (auto* v = m.get("client_ip_header")) {
+    assign(id.client_ip_header, read_enum(*v, m.path("client_ip_header"), sink, client_ip_sources));
+  }
+  if (auto* v = m.get("ipv6_prefix"))
+    assign(id.ipv6_prefix, read_int(*v, m.path("ipv6_prefix"), sink, 1, 128));
+  if (auto* v = m.get("api_key")) {
+    map_reader k(*v, m.path("api_key"), sink, {"header", "query"});
+    read_header_name(k, "header", sink, id.api_key_header);
+    if (auto* q = k.get("query")) assign(id.api_key_query, read_string(*q, k.path("query"), sink));
+  }
+  if (auto* v = m.get("user")) {
+    map_reader u(*v, m.path("user"), sink, {"header"});
+    read_header_name(u, "header", sink, id.user_header);
+  }
+  if (auto* v = m.get("tier")) {
+    map_reader t(*v, m.path("tier"), sink, {"header"});
+    read_header_name(t, "header", sink, id.tier_header);
+  }
+}
+
+void read_headers(const yaml_node& node, error_sink& sink, headers_config& h) {
+  map_reader m(node, "headers", sink, {"legacy", "legacy_reset", "standard", "retry_after"});
+  if (!m.ok()) return;
+  if (auto* v = m.get("legacy")) assign(h.legacy, read_bool(*v, m.path("legacy"), sink));
+  if (auto* v = m.get("legacy_reset"))
+    assign(h.legacy_reset, read_enum(*v, m.path("legacy_reset"), sink, reset_formats));
+  if (auto* v = m.get("standard"))
+    assign(h.standard, read_enum(*v, m.path("standard"), sink, standards));
+  if (auto* v = m.get("retry_after"))
+    assign(h.retry_after, read_bool(*v, m.path("retry_after"), sink));
+}
+
+void read_storage(const yaml_node& node, error_sink& sink, storage_config& st) {
+  map_reader m(node, "storage", sink, {"backend", "max_keys", "redis", "on_error"});
+  if (!m.ok()) return;
+  if (auto* v = m.get("backend"))
+    assign(st.backend, read_enum(*v, m.path("backend"), sink, backends));
+  if (auto* v = m.get("max_keys")) {
+    assign(st.max_keys,
+           read_int(*v, m.path("max_keys"), sink, min_max_keys, limit::max_exact_integer));
+  }
+  if (auto* v = m.get("on_error"))
+    assign(st.on_error, read_enum(*v, m.path("on_error"), sink, error_modes));
+  if (auto* v = m.get("redis")) {
+    map_reader r(*v, m.path("redis"), sink,
+                 {"address", "password", "database", "timeout", "connections", "key_prefix"});
+    if (!r.ok()) return;
+    redis_config& redis = st.redis;
+    if (auto* a = r.get("address")) read_addresses(*a, r.path("address"), sink, redis.addresses);
+    if (auto* p = r.get("password"))
+      assign(redis.password, read_string(*p, r.path("password"), sink));
+    if (auto* d = r.get("database"))
+      assign(redis.database, read_int(*d, r.path("database"), sink, 0, 15));
+    if (auto* t = r.get("timeout"))
+      assign(redis.timeout, read_duration(*t, r.path("timeout"), sink));
+    if (auto* c = r.get("connections"))
+      assign(redis.connections, read_int(*c, r.path("connections"), sink, 1, 64));
+    if (auto* k = r.get("key_prefix"))
+      assign(redis.key_prefix, read_string(*k, r.path("key_prefix"), sink));
+  }
+}
+
+}  // namespace
+
+server_config default_server_config() {
+  server_config c;
+  c.listen = {default_address(defaults::listen)};
+  c.upstream.url = std::string(defaults::upstream_url);
+  c.upstream.address = *parse_upstream_url(defaults::upstream_url).address;
+  c.upstream.connect_timeout = defaults::upstream_connect_timeout;
+  c.upstream.timeout = defaults::upstream_timeout;
+  c.upstream.max_idle_connections = defaults::upstream_max_idle_connections;
+  c.upstream.breaker_failures = defaults::circuit_breaker_failures;
+  c.upstream.breaker_cooldown = defaults::circuit_breaker_cooldown;
+  c.server.threads = defaults::server_threads;
+  c.server.header_timeout = defaults::header_timeout;
+  c.server.idle_timeout = defaults::idle_timeout;
+  c.server.max_header_bytes = defaults::max_header_bytes;
+  c.server.max_body_bytes = defaults::max_body_bytes;
+  c.server.drain_timeout = defaults::drain_timeout;
+  c.server.access_log = std::string(defaults::access_log);
+  c.admin.listen = {default_address(defaults::admin_listen)};
+  for (auto block : defaults::admin_allow) c.admin.allow.push_back(*cidr::parse(block));
+  c.identity.client_ip_header = default_enum(client_ip_sources, defaults::client_ip_header);
+  c.identity.ipv6_prefix = defaults::ipv6_prefix;
+  c.identity.api_key_header = std::string(defaults::api_key_header);
+  c.identity.api_key_query = std::string(defaults::api_key_query);
+  c.identity.user_header = std::string(defaults::user_header);
+  c.identity.tier_header = std::string(defaults::tier_header);
+  c.headers.legacy = defaults::legacy_headers;
+  c.headers.legacy_reset = default_enum(reset_formats, defaults::legacy_reset);
+  c.headers.standard = default_enum(standards, defaults::standard_headers);
+  c.headers.retry_after = defaults::retry_after;
+  c.storage.backend = default_enum(backends, defaults::storage_backend);
+  c.storage.max_keys = defaults::max_keys;
+  c.storage.redis.addresses = {default_address(defaults::redis_address)};
+  c.storage.redis.database = defaults::redis_database;
+  c.storage.redis.timeout = defaults::redis_timeout;
+  c.storage.redis.connections = defaults::redis_connections;
+  c.storage.redis.key_prefix = std::string(defaults::redis_key_prefix);
+  c.storage.on_error = default_enum(error_modes, defaults::storage_on_error);
+  c.policies = std::string(defaults::policies);
+  c.reload_watch = defaults::reload_watch;
+  return c;
+}
+
+void read_server_config(const yaml_node& root, error_sink& sink, server_config& config,
+                        server_positions& positions) {
+  positions.policies = {sink.file(), 0, 0};
+  map_reader m(root, "", sink,
+               {"listen", "upstream", "server", "admin", "identity", "headers", "storage",
+                "policies", "reload"});
+  if (!m.ok()) return;
+  if (auto* v = m.get("listen")) read_addresses(*v, "listen", sink, config.listen);
+  if (auto* v = m.get("upstream")) read_upstream(*v, sink, config.upstream);
+  if (auto* v = m.get("server")) read_server(*v, sink, config.server);
+  if (auto* v = m.get("admin")) read_admin(*v, sink, config.admin, positions);
+  if (auto* v = m.get("identity")) read_identity(*v, sink, config.identity);
+  if (auto* v = m.get("headers")) read_headers(*v, sink, config.headers);
+  if (auto* v = m.get("storage")) read_storage(*v, sink, config.storage);
+  if (auto* v = m.get("policies")) {
+    positions.policies = sink.where(*v);
+    positions.policies_ok = false;
+    if (auto text = read_string(*v, "policies", sink)) {
+      if (text->empty()) {
+        sink.add(*v, "policies", "must name a directory or a file");
+      } else {
+        config.policies = *text;
+        positions.policies_ok = true;
+      }
+    }
+  }
+  if (auto* v = m.get("reload")) {
+    map_reader r(*v, "reload", sink, {"watch"});
+    if (auto* w = r.get("watch")) assign(config.reload_watch, read_bool(*w, r.path("watch"), sink));
+  }
+}
+
+}  // namespace sluice::config::detail

@@ -1,0 +1,209 @@
+#include "config/units.hpp"
+
+#include <array>
+#include <charconv>
+#include <utility>
+
+namespace sluice::config::units {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// Durations are kept below 2^53 microseconds so that rate periods stay exact in Lua.
+constexpr std::int64_t max_duration_ms = limit::max_exact_integer / 1000;
+
+constexpr std::array<std::pair<std::string_view, std::int64_t>, 5> duration_units{{
+    {"ms", 1},
+    {"s", 1000},
+    {"m", 60'000},
+    {"h", 3'600'000},
+    {"d", 86'400'000},
+}};
+
+const char* const duration_help =
+    "expected a positive integer followed by ms, s, m, h or d, e.g. 250ms, 5s, 1m";
+
+// Splits "123abc" into digits and suffix; false when there are no leading digits.
+bool split_number(std::string_view text, std::string_view& digits, std::string_view& suffix) {
+  std::size_t i = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+  digits = text.substr(0, i);
+  suffix = text.substr(i);
+  return !digits.empty();
+}
+
+// Parses decimal digits; false on overflow of int64.
+bool to_int(std::string_view digits, std::int64_t& out) {
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), out);
+  return ec == std::errc{} && end == digits.data() + digits.size();
+}
+
+// Like parse_duration but allows 0 (rate periods report it themselves).
+parsed<milliseconds> parse_duration_allow_zero(std::string_view text) {
+  parsed<milliseconds> result;
+  std::string_view digits, suffix;
+  if (!split_number(text, digits, suffix) || suffix.empty()) {
+    result.error = "invalid duration '" + std::string(text) + "' (" + duration_help + ")";
+    return result;
+  }
+  for (const auto& [unit, factor] : duration_units) {
+    if (suffix != unit) continue;
+    std::int64_t n = 0;
+    if (!to_int(digits, n) || n > max_duration_ms / factor) {
+      result.error = "duration '" + std::string(text) + "' is too large";
+      return result;
+    }
+    result.value = milliseconds(n * factor);
+    return result;
+  }
+  result.error = "invalid duration '" + std::string(text) + "' (" + duration_help + ")";
+  return result;
+}
+
+}  // namespace
+
+parsed<milliseconds> parse_duration(std::string_view text) {
+  auto result = parse_duration_allow_zero(text);
+  if (result.value && result.value->count() == 0) {
+    result.value.reset();
+    result.error = "duration must be > 0 (got '" + std::string(text) + "')";
+  }
+  return result;
+}
+
+parsed<std::uint64_t> parse_size(std::string_view text) {
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 5> size_units{{
+      {"", 1},
+      {"B", 1},
+      {"KiB", 1024},
+      {"MiB", 1024 * 1024},
+      {"GiB", 1024 * 1024 * 1024},
+  }};
+  parsed<std::uint64_t> result;
+  std::string_view digits, suffix;
+  if (split_number(text, digits, suffix)) {
+    for (const auto& [unit, factor] : size_units) {
+      if (suffix != unit) continue;
+      std::int64_t n = 0;
+      if (!to_int(digits, n) || static_cast<std::uint64_t>(n) > (std::uint64_t{1} << 62) / factor) {
+        result.error = "size '" + std::string(text) + "' is too large";
+        return result;
+      }
+      result.value = static_cast<std::uint64_t>(n) * factor;
+      return result;
+    }
+  }
+  result.error = "invalid size '" + std::string(text) +
+                 "' (expected a byte count, or a number followed by KiB, MiB or GiB, e.g. 16KiB)";
+  return result;
+}
+
+parsed<rate> parse_rate(std::string_view text) {
+  parsed<rate> result;
+  const auto invalid = [&] {
+    result.error = "invalid rate '" + std::string(text) +
+                   "' (expected N/s, N/min, N/h, N/day or N/<duration>, e.g. 100/10s)";
+    return result;
+  };
+  const std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos) return invalid();
+  std::string_view count_text = text.substr(0, slash);
+  const std::string_view period_text = text.substr(slash + 1);
+
+  const bool negative = !count_text.empty() && count_text.front() == '-';
+  if (negative) count_text.remove_prefix(1);
+  std::string_view digits, suffix;
+  if (!split_number(count_text, digits, suffix) || !suffix.empty()) return invalid();
+  std::int64_t count = 0;
+  if (!to_int(digits, count) || count > limit::max_exact_integer) {
+    result.error = "rate count in '" + std::string(text) + "' is too large";
+    return result;
+  }
+  if (negative || count == 0) {
+    result.error = "rate count must be >= 1 (got '" + std::string(text) + "')";
+    return result;
+  }
+
+  static constexpr std::array<std::pair<std::string_view, std::int64_t>, 10> named_periods{{
+      {"s", 1},
+      {"sec", 1},
+      {"second", 1},
+      {"m", 60},
+      {"min", 60},
+      {"minute", 60},
+      {"h", 3600},
+      {"hour", 3600},
+      {"d", 86400},
+      {"day", 86400},
+  }};
+  limit::micros period = 0;
+  bool named = false;
+  for (const auto& [unit, seconds] : named_periods) {
+    if (period_text == unit) {
+      period = seconds * limit::micros_per_second;
+      named = true;
+    }
+  }
+  if (!named) {
+    if (!period_text.empty() && period_text.front() == '-') {
+      result.error = "rate period must be > 0 (got '" + std::string(text) + "')";
+      return result;
+    }
+    auto d = parse_duration_allow_zero(period_text);
+    if (!d.value) {
+      if (d.error.starts_with("invalid")) return invalid();
+      result.error = d.error;
+      return result;
+    }
+    if (d.value->count() == 0) {
+      result.error = "rate period must be > 0 (got '" + std::string(text) + "')";
+      return result;
+    }
+    period = d.value->count() * 1000;
+  }
+  result.value = rate{count, period};
+  return result;
+}
+
+std::string format_duration(milliseconds d) {
+  const std::int64_t ms = d.count();
+  if (ms == 0) return "0s";
+  for (auto it = duration_units.rbegin(); it != duration_units.rend(); ++it) {
+    if (ms % it->second == 0) return std::to_string(ms / it->second) + std::string(it->first);
+  }
+  return std::to_string(ms) + "ms";
+}
+
+std::string format_rate(const rate& r) {
+  std::string out = std::to_string(r.count) + "/";
+  switch (r.period) {
+    case limit::micros_per_second:
+      return out + "s";
+    case 60 * limit::micros_per_second:
+      return out + "min";
+    case 3600 * limit::micros_per_second:
+      return out + "h";
+    case 86400 * limit::micros_per_second:
+      return out + "day";
+    default:
+      break;
+  }
+  if (r.period % 1000 == 0) return out + format_duration(milliseconds(r.period / 1000));
+  return out + std::to_string(r.period) + "us";
+}
+
+std::string format_size(std::uint64_t bytes) {
+  static constexpr std::array<std::pair<std::string_view, std::uint64_t>, 3> size_units{{
+      {"GiB", 1024 * 1024 * 1024},
+      {"MiB", 1024 * 1024},
+      {"KiB", 1024},
+  }};
+  for (const auto& [unit, factor] : size_units) {
+    if (bytes != 0 && bytes % factor == 0)
+      return std::to_string(bytes / factor) + std::string(unit);
+  }
+  return std::to_string(bytes);
+}
+
+}  // namespace sluice::config::units

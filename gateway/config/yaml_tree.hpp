@@ -1,0 +1,48 @@
+// A small YAML document tree that keeps what yaml-cpp's node API loses: every map
+// pair in source order (duplicate keys included) and 1-based positions. Built by
+// parse_yaml (the only code that includes yaml-cpp); owned by the loader for the
+// duration of one load. Immutable after parse; not shared between threads.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "config/loader.hpp"
+
+namespace sluice::config {
+
+struct yaml_node;
+using yaml_node_ptr = std::shared_ptr<const yaml_node>;
+
+struct yaml_node {
+  enum class kind { null, scalar, sequence, map };
+
+  kind type = kind::null;
+  std::string value;                 // scalar text, after ${VAR} substitution
+  bool quoted = false;               // the scalar was quoted or explicitly tagged (always a string)
+  std::string error;                 // substitution failed: reported by whoever reads the value
+  int line = 0;                      // 1-based
+  int column = 0;                    // 1-based
+  std::vector<yaml_node_ptr> items;  // sequence
+  std::vector<std::pair<yaml_node_ptr, yaml_node_ptr>> pairs;  // map, in order, duplicates kept
+};
+
+struct yaml_parse_result {
+  yaml_node_ptr root;                // null node for an empty document; unset on a syntax error
+  std::vector<config_error> errors;  // a syntax error, or more than one document
+};
+
+// Parses one YAML document from `text`. Scalar values (not keys) get ${VAR} and
+// ${VAR:-default} substituted through `env` (a failure is kept in yaml_node::error so
+// that it is reported with its field path). Aliases resolve to the anchored node.
+// More than one document is an error; errors name `file`.
+yaml_parse_result parse_yaml(std::string_view text, const std::string& file, const env_lookup& env);
+
+// "a map", "a list", "nothing" or the quoted scalar, for "expected X, got Y" messages.
+std::string describe(const yaml_node& node);
+
+}  // namespace sluice::config
