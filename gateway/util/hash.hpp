@@ -32,9 +32,13 @@ inline std::uint64_t hash64(std::string_view s, std::uint64_t seed) {
   using namespace hash_detail;
   const char* d = s.data();
   std::size_t n = s.size();
+  // Input words are xored with seed-derived values, never with a public constant
+  // alone: an input word equal to that constant would zero a product, erase the seed,
+  // and give collisions that hold for every seed.
+  const std::uint64_t secret = mix(seed ^ p1, p2) ^ p0;
   seed ^= mix(seed ^ p0, p1);
   while (n > 16) {
-    seed = mix(read64(d) ^ p1, read64(d + 8) ^ seed);
+    seed = mix(read64(d) ^ secret, read64(d + 8) ^ seed);
     d += 16;
     n -= 16;
   }
@@ -50,7 +54,7 @@ inline std::uint64_t hash64(std::string_view s, std::uint64_t seed) {
         (std::uint64_t{static_cast<unsigned char>(d[n >> 1])} << 8) |
         static_cast<unsigned char>(d[n - 1]);
   }
-  return mix(p2 ^ s.size(), mix(a ^ p1, b ^ seed));
+  return mix(p2 ^ s.size(), mix(a ^ secret, b ^ seed));
 }
 
 // Combines two hashes (e.g. a limit's namespace and a key) into one.

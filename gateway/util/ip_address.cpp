@@ -8,7 +8,8 @@
 namespace sluice {
 namespace {
 
-constexpr std::array<std::uint8_t, 12> v4_mapped_prefix = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+constexpr std::array<std::uint8_t, 12> v4_mapped_prefix = {0, 0, 0, 0, 0,    0,
+                                                           0, 0, 0, 0, 0xff, 0xff};
 
 }  // namespace
 
@@ -16,6 +17,8 @@ std::optional<ip_address> ip_address::parse(std::string_view text) {
   // inet_pton needs a terminated string; addresses are short.
   char buf[INET6_ADDRSTRLEN + 1];
   if (text.empty() || text.size() >= sizeof(buf)) return std::nullopt;
+  // inet_pton stops at a NUL, which would accept "1.2.3.4\0anything".
+  if (std::memchr(text.data(), '\0', text.size()) != nullptr) return std::nullopt;
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';
 
@@ -55,9 +58,12 @@ bool ip_address::is_v4() const {
 }
 
 ip_address ip_address::masked(int prefix_bits) const {
-  int bits = is_v4() ? prefix_bits + 96 : prefix_bits;
-  if (bits < 0) bits = 0;
-  if (bits > 128) bits = 128;
+  // Clamp in the family's own range first: an IPv4 prefix below 0 must not eat into
+  // the ::ffff: prefix and turn the address into IPv6.
+  const int family_bits = is_v4() ? 32 : 128;
+  if (prefix_bits < 0) prefix_bits = 0;
+  if (prefix_bits > family_bits) prefix_bits = family_bits;
+  const int bits = is_v4() ? prefix_bits + 96 : prefix_bits;
   ip_address out = *this;
   for (int i = 0; i < 16; ++i) {
     int keep = bits - i * 8;
@@ -71,22 +77,61 @@ std::string ip_address::to_string() const {
   char buf[INET6_ADDRSTRLEN];
   if (is_v4()) {
     inet_ntop(AF_INET, bytes_.data() + 12, buf, sizeof(buf));
-  } else {
-    inet_ntop(AF_INET6, bytes_.data(), buf, sizeof(buf));
+    return buf;
   }
-  return buf;
+  // RFC 5952 by hand: glibc's inet_ntop prints ::2:3 as "::0.2.0.3" (mixed notation
+  // for any address with 96 leading zero bits), which RFC 5952 5 reserves for
+  // well-known prefixes such as ::ffff:0:0/96 (handled above as IPv4).
+  std::uint16_t words[8];
+  for (int i = 0; i < 8; ++i)
+    words[i] = static_cast<std::uint16_t>(bytes_[2 * i] << 8 | bytes_[2 * i + 1]);
+  // The longest run of two or more zero words (the first one on a tie) becomes "::".
+  int best = -1, best_len = 1;
+  for (int i = 0; i < 8;) {
+    if (words[i] != 0) {
+      ++i;
+      continue;
+    }
+    int j = i;
+    while (j < 8 && words[j] == 0) ++j;
+    if (j - i > best_len) {
+      best = i;
+      best_len = j - i;
+    }
+    i = j;
+  }
+  std::string out;
+  out.reserve(39);
+  constexpr char digits[] = "0123456789abcdef";
+  for (int i = 0; i < 8; ++i) {
+    if (i == best) {
+      out += "::";
+      i += best_len - 1;
+      continue;
+    }
+    if (!out.empty() && out.back() != ':') out += ':';
+    bool leading = true;
+    for (int shift = 12; shift >= 0; shift -= 4) {
+      const int nibble = (words[i] >> shift) & 0xf;
+      if (leading && nibble == 0 && shift > 0) continue;
+      leading = false;
+      out += digits[nibble];
+    }
+  }
+  return out;
 }
 
 std::optional<cidr> cidr::parse(std::string_view text) {
   auto slash = text.find('/');
   auto address = ip_address::parse(text.substr(0, slash));
   if (!address) return std::nullopt;
-  const int max_bits = address->is_v4() && text.substr(0, slash).find(':') == std::string_view::npos
-                           ? 32
-                           : 128;
+  const int max_bits =
+      address->is_v4() && text.substr(0, slash).find(':') == std::string_view::npos ? 32 : 128;
   int bits = max_bits;
   if (slash != std::string_view::npos) {
     auto digits = text.substr(slash + 1);
+    // from_chars takes a sign ("/-0" would read as /0, i.e. everything): digits only.
+    if (digits.empty() || digits.front() < '0' || digits.front() > '9') return std::nullopt;
     auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), bits);
     if (ec != std::errc{} || end != digits.data() + digits.size() || digits.empty() || bits < 0 ||
         bits > max_bits) {
