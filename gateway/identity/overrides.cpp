@@ -1,0 +1,85 @@
+#include "identity/overrides.hpp"
+
+#include <mutex>
+
+namespace sluice::identity {
+
+std::string_view to_string(access_kind k) {
+  return k == access_kind::allow ? "allow" : "deny";
+}
+
+std::string_view to_string(subject_kind k) {
+  switch (k) {
+    case subject_kind::ip:
+      return "ip";
+    case subject_kind::api_key:
+      return "api_key";
+    case subject_kind::user:
+      return "user";
+  }
+  return "unknown";
+}
+
+bool memory_overrides::contains(access_kind list, subject_kind subject, std::string_view value,
+                                limit::micros now) const {
+  if (empty()) return false;
+  std::shared_lock lock(mutex_);
+  auto it = access_.find(access_key{list, subject, std::string(value)});
+  return it != access_.end() && (it->second == 0 || it->second > now);
+}
+
+std::optional<std::string> memory_overrides::tier_of(std::string_view api_key,
+                                                     limit::micros /*now*/) const {
+  if (empty()) return std::nullopt;
+  std::shared_lock lock(mutex_);
+  auto it = tiers_.find(api_key);
+  if (it == tiers_.end()) return std::nullopt;
+  return it->second;
+}
+
+void memory_overrides::put_access(const override_entry& entry) {
+  std::unique_lock lock(mutex_);
+  access_[access_key{entry.list, entry.subject, entry.value}] = entry.expires_at;
+  update_count();
+}
+
+bool memory_overrides::remove_access(access_kind list, subject_kind subject,
+                                     std::string_view value) {
+  std::unique_lock lock(mutex_);
+  bool erased = access_.erase(access_key{list, subject, std::string(value)}) > 0;
+  update_count();
+  return erased;
+}
+
+void memory_overrides::put_tier(std::string_view api_key, std::string_view tier) {
+  std::unique_lock lock(mutex_);
+  tiers_[std::string(api_key)] = std::string(tier);
+  update_count();
+}
+
+bool memory_overrides::remove_tier(std::string_view api_key) {
+  std::unique_lock lock(mutex_);
+  auto it = tiers_.find(api_key);
+  if (it == tiers_.end()) return false;
+  tiers_.erase(it);
+  update_count();
+  return true;
+}
+
+std::vector<override_entry> memory_overrides::list_access(limit::micros now) const {
+  std::shared_lock lock(mutex_);
+  std::vector<override_entry> out;
+  for (const auto& [key, expires_at] : access_) {
+    if (expires_at != 0 && expires_at <= now) continue;
+    out.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), expires_at});
+  }
+  return out;
+}
+
+// Called with the write lock held. Expired entries stay until removed or
+// overwritten: readers and list_access() ignore them, and writes are rare.
+void memory_overrides::update_count() {
+  count_.store(access_.size() + tiers_.size(), std::memory_order_release);
+}
+
+}  // namespace sluice::identity

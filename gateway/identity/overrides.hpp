@@ -1,0 +1,79 @@
+// Runtime access entries and tier assignments made through the admin API (SPEC 9):
+// allow/deny by ip, api_key or user with an optional expiry, and per-API-key tiers.
+// They outlive reloads (they are not part of the YAML). The memory implementation
+// lives here; the Redis backend shares them between gateways.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "limit/algorithms/decision.hpp"
+
+namespace sluice::identity {
+
+enum class access_kind { allow, deny };
+enum class subject_kind { ip, api_key, user };
+
+std::string_view to_string(access_kind k);
+std::string_view to_string(subject_kind k);
+
+struct override_entry {
+  access_kind list;
+  subject_kind subject;
+  std::string value;
+  limit::micros expires_at = 0;  // 0 = never
+};
+
+// Looked up on every request; implementations must be thread-safe and cheap when
+// empty (the common case).
+class overrides {
+ public:
+  virtual ~overrides() = default;
+
+  // Whether `value` (an IP in canonical text, an API key or a user) is on `list`.
+  virtual bool contains(access_kind list, subject_kind subject, std::string_view value,
+                        limit::micros now) const = 0;
+  // The tier assigned to an API key at runtime, if any.
+  virtual std::optional<std::string> tier_of(std::string_view api_key, limit::micros now) const = 0;
+  // True when no entry of any kind exists (lets the hot path skip lookups).
+  virtual bool empty() const = 0;
+
+  virtual void put_access(const override_entry& entry) = 0;
+  virtual bool remove_access(access_kind list, subject_kind subject, std::string_view value) = 0;
+  virtual void put_tier(std::string_view api_key, std::string_view tier) = 0;
+  virtual bool remove_tier(std::string_view api_key) = 0;
+  virtual std::vector<override_entry> list_access(limit::micros now) const = 0;
+};
+
+// In-process entries. Owned by the gateway; thread-safe (a reader/writer lock,
+// skipped entirely while there are no entries).
+class memory_overrides final : public overrides {
+ public:
+  bool contains(access_kind list, subject_kind subject, std::string_view value,
+                limit::micros now) const override;
+  std::optional<std::string> tier_of(std::string_view api_key, limit::micros now) const override;
+  bool empty() const override { return count_.load(std::memory_order_acquire) == 0; }
+
+  void put_access(const override_entry& entry) override;
+  bool remove_access(access_kind list, subject_kind subject, std::string_view value) override;
+  void put_tier(std::string_view api_key, std::string_view tier) override;
+  bool remove_tier(std::string_view api_key) override;
+  std::vector<override_entry> list_access(limit::micros now) const override;
+
+ private:
+  using access_key = std::tuple<access_kind, subject_kind, std::string>;
+  void update_count();
+
+  mutable std::shared_mutex mutex_;
+  std::map<access_key, limit::micros, std::less<>> access_;  // -> expires_at (0 = never)
+  std::map<std::string, std::string, std::less<>> tiers_;
+  std::atomic<std::size_t> count_{0};
+};
+
+}  // namespace sluice::identity

@@ -1,0 +1,308 @@
+#include "limit/engine.hpp"
+
+#include "limit/path.hpp"
+#include "util/hash.hpp"
+
+namespace sluice::limit {
+namespace {
+
+using config::key_part_kind;
+
+// The raw value of query parameter `name` in `query` (no leading '?'), if present.
+std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == name) {
+      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+    }
+  }
+  return std::nullopt;
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decodes `in` into `out`; malformed escapes are kept literally.
+void percent_decode(std::string_view in, std::string& out) {
+  out.clear();
+  for (std::size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size()) {
+      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        out += static_cast<char>(hi * 16 + lo);
+        i += 2;
+        continue;
+      }
+    }
+    out += in[i];
+  }
+}
+
+// The `ip` key part: IPv4 as text; IPv6 grouped by the configured prefix.
+void format_client_ip(const ip_address& ip, int ipv6_prefix, std::string& out) {
+  if (ip.is_v4() || ipv6_prefix >= 128) {
+    out = ip.to_string();
+    return;
+  }
+  out = ip.masked(ipv6_prefix).to_string();
+  out += '/';
+  out += std::to_string(ipv6_prefix);
+}
+
+bool listed(const compiled_access_list& list, identity::access_kind kind, const ip_address& ip,
+            std::string_view api_key, std::string_view user, const identity::overrides* overrides,
+            micros now) {
+  for (const auto& block : list.ips) {
+    if (block.contains(ip)) return true;
+  }
+  if (!api_key.empty() && list.api_keys.find(api_key) != list.api_keys.end()) return true;
+  if (!user.empty() && list.users.find(user) != list.users.end()) return true;
+  if (overrides == nullptr || overrides->empty()) return false;
+  using identity::subject_kind;
+  if (overrides->contains(kind, subject_kind::ip, ip.to_string(), now)) return true;
+  if (!api_key.empty() && overrides->contains(kind, subject_kind::api_key, api_key, now)) {
+    return true;
+  }
+  return !user.empty() && overrides->contains(kind, subject_kind::user, user, now);
+}
+
+// Identity (SPEC 4 step 3): API key from the header, else the query; user from the
+// header unless the key's entry names one; tier by precedence runtime > key entry >
+// trusted tier header > default.
+void identify(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
+              std::string_view query, evaluation& ev) {
+  const auto& id = pol.identity();
+  ev.api_key = {};
+  ev.user = {};
+  if (facts.headers != nullptr && !id.api_key_header.empty()) {
+    if (auto v = facts.headers->find(id.api_key_header)) ev.api_key = *v;
+  }
+  if (ev.api_key.empty() && !id.api_key_query.empty()) {
+    if (auto v = query_param(query, id.api_key_query)) {
+      if (v->find('%') == std::string_view::npos) {
+        ev.api_key = *v;
+      } else {
+        percent_decode(*v, ev.decoded_api_key);
+        ev.api_key = ev.decoded_api_key;
+      }
+    }
+  }
+  const api_key_info* key_info = ev.api_key.empty() ? nullptr : pol.find_api_key(ev.api_key);
+  if (key_info != nullptr && !key_info->user.empty()) {
+    ev.user = key_info->user;
+  } else if (facts.headers != nullptr && !id.user_header.empty()) {
+    if (auto v = facts.headers->find(id.user_header)) ev.user = *v;
+  }
+
+  ev.tier = no_tier;
+  if (!ev.api_key.empty() && overrides != nullptr && !overrides->empty()) {
+    if (auto name = overrides->tier_of(ev.api_key, ev.now)) ev.tier = pol.find_tier(*name);
+  }
+  if (ev.tier == no_tier && key_info != nullptr) ev.tier = key_info->tier;
+  if (ev.tier == no_tier && facts.peer_is_trusted_proxy && facts.headers != nullptr &&
+      !id.tier_header.empty()) {
+    if (auto v = facts.headers->find(id.tier_header)) ev.tier = pol.find_tier(*v);
+  }
+  if (ev.tier == no_tier) ev.tier = pol.default_tier();
+}
+
+// Appends one key part's text; false when the request does not have it.
+bool append_part(const config::key_part& part, const request_facts& facts, evaluation& ev,
+                 bool& path_collapsed) {
+  std::string& out = ev.keys;
+  switch (part.kind) {
+    case key_part_kind::global:
+      out += "global";
+      return true;
+    case key_part_kind::ip:
+      out += ev.client_ip;
+      return true;
+    case key_part_kind::api_key:
+      if (ev.api_key.empty()) return false;
+      out += ev.api_key;
+      return true;
+    case key_part_kind::user:
+      if (ev.user.empty()) return false;
+      out += ev.user;
+      return true;
+    case key_part_kind::client:
+      // Prefixed so that a user, a key and an address with equal text stay apart.
+      if (!ev.user.empty()) {
+        out += "user:";
+        out += ev.user;
+      } else if (!ev.api_key.empty()) {
+        out += "key:";
+        out += ev.api_key;
+      } else {
+        out += "ip:";
+        out += ev.client_ip;
+      }
+      return true;
+    case key_part_kind::route:
+      out += ev.route_info().name;
+      return true;
+    case key_part_kind::method:
+      out += facts.method;
+      return true;
+    case key_part_kind::path:
+      if (!path_collapsed) {
+        collapse_ids(ev.path, ev.scratch);
+        path_collapsed = true;
+      }
+      out += ev.scratch;
+      return true;
+    case key_part_kind::header: {
+      if (facts.headers == nullptr) return false;
+      auto v = facts.headers->find(part.header);
+      if (!v || v->empty()) return false;
+      out += *v;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Builds the key text of `limit` at the end of ev.keys; false when it does not apply.
+bool build_key(const compiled_limit& limit, const request_facts& facts, evaluation& ev,
+               bool& path_collapsed) {
+  const std::size_t begin = ev.keys.size();
+  for (std::size_t i = 0; i < limit.key.size(); ++i) {
+    if (i > 0) ev.keys += ':';
+    if (append_part(limit.key[i], facts, ev, path_collapsed)) continue;
+    if (!limit.fallback_ip) {
+      ev.keys.resize(begin);
+      return false;
+    }
+    ev.keys += "ip:";
+    ev.keys += ev.client_ip;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string_view evaluation::tier_name() const {
+  if (pol == nullptr || tier < 0) return {};
+  return pol->tier_names()[tier];
+}
+
+std::uint64_t state_key(const compiled_limit& limit, std::string_view key_text) {
+  return hash64(key_text, limit.state_seed);
+}
+
+void prepare(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
+             micros now, evaluation& ev) {
+  ev.pol = &pol;
+  ev.now = now;
+  ev.applied.clear();
+  ev.checks.clear();
+  ev.decisions.clear();
+  ev.keys.clear();
+  ev.reported = -1;
+  ev.denying = -1;
+  ev.delay = 0;
+  ev.route = -1;
+
+  const auto qmark = facts.target.find('?');
+  const std::string_view raw_path = facts.target.substr(0, qmark);
+  const std::string_view query =
+      qmark == std::string_view::npos ? std::string_view{} : facts.target.substr(qmark + 1);
+  if (!normalize_path(raw_path, ev.path)) {
+    ev.result = outcome::bad_request;
+    return;
+  }
+
+  format_client_ip(facts.client_ip, pol.identity().ipv6_prefix, ev.client_ip);
+  identify(pol, facts, overrides, query, ev);
+
+  ev.route = pol.match_route(facts.method, ev.path);
+  const compiled_route& route = pol.route(ev.route);
+  ev.cost = route.cost;
+
+  // SPEC 4 step 4: the deny list wins over everything, the allow list skips limits.
+  using identity::access_kind;
+  if (listed(pol.deny_list(), access_kind::deny, facts.client_ip, ev.api_key, ev.user, overrides,
+             now)) {
+    ev.result = outcome::forbidden;
+    return;
+  }
+  if (route.bypass || listed(pol.allow_list(), access_kind::allow, facts.client_ip, ev.api_key,
+                             ev.user, overrides, now)) {
+    ev.result = outcome::bypassed;
+    return;
+  }
+
+  bool path_collapsed = false;
+  const auto limits = pol.limits();
+  for (std::uint16_t index : route.limits) {
+    const compiled_limit& limit = limits[index];
+    if (!limit.applies_to_method(facts.method)) continue;
+    const limit_params* params = limit.params_for(ev.tier);
+    if (params == nullptr) continue;
+    const auto begin = static_cast<std::uint32_t>(ev.keys.size());
+    if (!build_key(limit, facts, ev, path_collapsed)) continue;
+    const auto end = static_cast<std::uint32_t>(ev.keys.size());
+    const std::int64_t cost = limit.count == config::count_mode::requests ? 1 : route.cost;
+    ev.applied.push_back(applied_limit{index, params, begin, end, limit.shadow, {}});
+    ev.checks.push_back(check{0, params, cost, limit.shadow});
+  }
+  // Hashes are taken once every key is in place (ev.keys may have reallocated).
+  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
+    ev.checks[i].key_hash = state_key(limits[ev.applied[i].limit], ev.key_of(ev.applied[i]));
+  }
+  ev.decisions.resize(ev.checks.size());
+  ev.result = outcome::allowed;
+}
+
+void conclude(evaluation& ev, bool admitted) {
+  ev.result = admitted ? outcome::allowed : outcome::limited;
+  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
+    applied_limit& a = ev.applied[i];
+    a.result = ev.decisions[i];
+    if (a.shadow) continue;
+    const decision& d = a.result;
+    const int idx = static_cast<int>(i);
+    if (!d.allowed) {
+      // Several deny: report the one that keeps the client waiting longest.
+      if (ev.denying < 0 || d.retry_after > ev.applied[ev.denying].result.retry_after) {
+        ev.denying = idx;
+      }
+    }
+    if (d.delay > ev.delay) ev.delay = d.delay;
+    if (ev.reported < 0) {
+      ev.reported = idx;
+    } else {
+      // Closest to exhaustion: the lowest remaining / limit.
+      const decision& r = ev.applied[ev.reported].result;
+      if (static_cast<__int128>(d.remaining) * r.limit <
+          static_cast<__int128>(r.remaining) * d.limit) {
+        ev.reported = idx;
+      }
+    }
+  }
+  if (!admitted) {
+    ev.reported = ev.denying;
+    ev.delay = 0;
+  }
+}
+
+void decide(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
+            memory_store& store, micros now, evaluation& ev) {
+  prepare(pol, facts, overrides, now, ev);
+  if (ev.result != outcome::allowed) return;
+  if (ev.checks.empty()) {
+    conclude(ev, true);
+    return;
+  }
+  const bool admitted = store.decide(ev.checks, now, ev.decisions);
+  conclude(ev, admitted);
+}
+
+}  // namespace sluice::limit

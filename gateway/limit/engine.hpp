@@ -1,0 +1,115 @@
+// The decision for one request (SPEC 4 steps 3-6, SPEC 5): identify the client
+// (API key, user, tier), apply the access lists, find the route and its cost, build
+// the key of every applicable limit, let the store decide all of them at once, and
+// pick the limit the headers report.
+//
+// Split in two halves around the store call so the same code serves the memory
+// store (synchronous) and the Redis store (one asynchronous round trip):
+//   prepare(...)   -> ev.checks are the store's input (empty: nothing to decide)
+//   store.decide(ev.checks, ev.now, ev.decisions)
+//   conclude(ev, admitted)
+// An `evaluation` is per-request scratch space; reuse one per connection so the
+// request path does not allocate once its buffers have grown.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "identity/overrides.hpp"
+#include "limit/memory_store.hpp"
+#include "limit/policy.hpp"
+
+namespace sluice::limit {
+
+// Header lookup implemented by the HTTP layer (names are lower case).
+class request_headers {
+ public:
+  virtual ~request_headers() = default;
+  virtual std::optional<std::string_view> find(std::string_view lower_name) const = 0;
+};
+
+// What the gateway knows about a request when its head has been read.
+struct request_facts {
+  std::string_view method;
+  std::string_view target;             // origin-form request-target: path[?query]
+  ip_address client_ip;                // already resolved through trusted proxies
+  bool peer_is_trusted_proxy = false;  // the tier header is honoured only then
+  const request_headers* headers = nullptr;
+};
+
+enum class outcome {
+  allowed,      // forward (possibly after `delay`)
+  limited,      // 429
+  forbidden,    // deny list: 403
+  bypassed,     // allow list or `limits: off`: forward without limits or headers
+  bad_request,  // the path cannot be normalized: 400
+};
+
+// One limit that applied to the request.
+struct applied_limit {
+  std::uint16_t limit = 0;  // index into policy::limits()
+  const limit_params* params = nullptr;
+  std::uint32_t key_begin = 0;  // the key text is evaluation::keys[key_begin, key_end)
+  std::uint32_t key_end = 0;
+  bool shadow = false;
+  decision result;
+};
+
+struct evaluation {
+  // Inputs copied by prepare().
+  const policy* pol = nullptr;
+  micros now = 0;
+
+  // Identity and route.
+  std::string client_ip;  // the `ip` key part: IPv4 text, or the IPv6 prefix ("2001:db8::/64")
+  std::string_view api_key;
+  std::string_view user;
+  int tier = no_tier;
+  int route = -1;
+  std::int64_t cost = 1;
+
+  // The store's input and output (parallel arrays with `applied`).
+  std::vector<applied_limit> applied;
+  std::vector<check> checks;
+  std::vector<decision> decisions;
+
+  // The conclusion.
+  outcome result = outcome::allowed;
+  int reported = -1;  // index into `applied` of the limit the headers describe; -1 = none
+  int denying = -1;   // index into `applied` of the limit that denied; -1 = none
+  micros delay = 0;   // leaky_bucket shaping: hold the request this long
+
+  // Reused buffers.
+  std::string path;             // normalized path
+  std::string keys;             // key texts of `applied`
+  std::string scratch;          // ID-collapsed path
+  std::string decoded_api_key;  // the API key when it came percent-encoded in the query
+
+  std::string_view key_of(const applied_limit& a) const {
+    return std::string_view(keys).substr(a.key_begin, a.key_end - a.key_begin);
+  }
+  const compiled_limit& limit_of(const applied_limit& a) const { return pol->limits()[a.limit]; }
+  const compiled_route& route_info() const { return pol->route(route); }
+  std::string_view tier_name() const;  // "" when none
+};
+
+// Steps up to the store call. `overrides` may be null. Afterwards ev.result is
+// final unless ev.checks is non-empty (then call the store and conclude()).
+void prepare(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
+             micros now, evaluation& ev);
+
+// Folds the store's decisions (ev.decisions) into the result: limited or allowed,
+// the denying and reported limits, the shaping delay.
+void conclude(evaluation& ev, bool admitted);
+
+// prepare + memory store + conclude.
+void decide(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
+            memory_store& store, micros now, evaluation& ev);
+
+// The keyed hash of a limit's key text: what the stores index by.
+std::uint64_t state_key(const compiled_limit& limit, std::string_view key_text);
+
+}  // namespace sluice::limit

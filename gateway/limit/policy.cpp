@@ -1,0 +1,142 @@
+#include "limit/policy.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "config/defaults.hpp"
+#include "util/hash.hpp"
+
+namespace sluice::limit {
+namespace {
+
+constexpr std::string_view default_route_name = "default";
+
+std::string key_spec(const std::vector<config::key_part>& key) {
+  static constexpr std::string_view names[] = {"global", "ip",     "api_key", "user",  "client",
+                                               "route",  "method", "path",    "header"};
+  std::string spec;
+  for (const auto& part : key) {
+    if (!spec.empty()) spec += ',';
+    spec += names[static_cast<int>(part.kind)];
+    if (part.kind == config::key_part_kind::header) spec += ":" + part.header;
+  }
+  return spec;
+}
+
+limit_params params_of(algorithm algo, const config::rate& r, std::int64_t burst, micros delay) {
+  return limit_params::make(algo, r.count, r.period, burst, delay);
+}
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+compiled_access_list compile_access(const config::access_list& list) {
+  compiled_access_list out;
+  out.ips = list.ips;
+  out.api_keys.insert(list.api_keys.begin(), list.api_keys.end());
+  out.users.insert(list.users.begin(), list.users.end());
+  return out;
+}
+
+}  // namespace
+
+const limit_params* compiled_limit::params_for(int tier) const {
+  if (!tier_aware) return &params;
+  if (tier < 0 || tier >= static_cast<int>(per_tier.size()) || !per_tier[tier]) return nullptr;
+  return &*per_tier[tier];
+}
+
+bool compiled_limit::applies_to_method(std::string_view method) const {
+  return methods.empty() || std::find(methods.begin(), methods.end(), method) != methods.end();
+}
+
+policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
+    : identity_(cfg.server.identity), headers_(cfg.server.headers), hash_seed_(hash_seed) {
+  const auto& pol = cfg.policy;
+  // Header lookups on the request path use lower-case names.
+  identity_.api_key_header = lower(identity_.api_key_header);
+  identity_.user_header = lower(identity_.user_header);
+  identity_.tier_header = lower(identity_.tier_header);
+
+  for (const auto& t : pol.tiers) tier_names_.push_back(t.name);
+  default_tier_ = pol.default_tier.empty() ? no_tier : find_tier(pol.default_tier);
+
+  for (const auto& def : pol.limits) {
+    compiled_limit l;
+    l.name = def.name;
+    l.key = def.key;
+    l.algo = def.algo;
+    l.tier_aware = def.tier_aware;
+    l.shadow = def.shadow;
+    l.fallback_ip = def.fallback_ip;
+    l.count = def.count;
+    l.methods = def.methods;
+    if (def.tier_aware) {
+      for (const auto& t : pol.tiers) {
+        if (t.unlimited) {
+          l.per_tier.emplace_back(std::nullopt);
+        } else {
+          l.per_tier.emplace_back(params_of(def.algo, t.rate, t.burst, def.delay));
+        }
+      }
+    } else {
+      l.params = params_of(def.algo, def.rate, def.burst, def.delay);
+    }
+    const std::string identity =
+        def.name + '\x1f' + key_spec(def.key) + '\x1f' + std::string(to_string(def.algo));
+    l.state_seed = hash64(identity, hash_seed);
+    limits_.push_back(std::move(l));
+  }
+
+  std::vector<route_match> matches;
+  for (const auto& def : pol.routes) {
+    matches.push_back(route_match{def.methods, def.pattern});
+    routes_.push_back(compiled_route{def.name, def.cost, def.limits_off, {}});
+  }
+  routes_.push_back(
+      compiled_route{std::string(default_route_name), config::defaults::route_cost, false, {}});
+  matcher_ = route_matcher(matches);
+
+  for (std::size_t li = 0; li < pol.limits.size(); ++li) {
+    const auto& only = pol.limits[li].routes;
+    for (auto& r : routes_) {
+      if (only.empty() || std::find(only.begin(), only.end(), r.name) != only.end()) {
+        r.limits.push_back(static_cast<std::uint16_t>(li));
+      }
+    }
+  }
+
+  for (const auto& k : pol.api_keys) {
+    api_keys_.emplace(k.key, api_key_info{k.tier.empty() ? no_tier : find_tier(k.tier), k.user});
+  }
+  allow_ = compile_access(pol.allow);
+  deny_ = compile_access(pol.deny);
+}
+
+int policy::match_route(std::string_view method, std::string_view normalized_path) const {
+  int index = matcher_.match(method, normalized_path);
+  return index < 0 ? static_cast<int>(routes_.size()) - 1 : index;
+}
+
+int policy::find_limit(std::string_view name) const {
+  for (std::size_t i = 0; i < limits_.size(); ++i) {
+    if (limits_[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+int policy::find_tier(std::string_view name) const {
+  for (std::size_t i = 0; i < tier_names_.size(); ++i) {
+    if (tier_names_[i] == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+const api_key_info* policy::find_api_key(std::string_view key) const {
+  auto it = api_keys_.find(key);
+  return it == api_keys_.end() ? nullptr : &it->second;
+}
+
+}  // namespace sluice::limit

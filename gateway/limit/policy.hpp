@@ -1,0 +1,118 @@
+// The policies compiled for the request path: routes with their costs and the limits
+// that may apply to them, limits with ready-made algorithm parameters (per tier for
+// tier-aware limits), tiers, API keys and the static access lists.
+//
+// Built once per configuration snapshot from a validated config::loaded_config (the
+// loader has already rejected everything invalid). Immutable and thread-safe after
+// construction; shared by every request of that snapshot.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "config/schema.hpp"
+#include "limit/algorithms/decision.hpp"
+#include "limit/route_matcher.hpp"
+
+namespace sluice::limit {
+
+inline constexpr int no_tier = -1;
+
+struct compiled_limit {
+  std::string name;
+  std::vector<config::key_part> key;
+  algorithm algo = algorithm::token_bucket;
+  bool tier_aware = false;
+  bool shadow = false;
+  bool fallback_ip = false;
+  config::count_mode count = config::count_mode::cost;
+  std::vector<std::string> methods;                   // empty = every method
+  limit_params params;                                // when !tier_aware
+  std::vector<std::optional<limit_params>> per_tier;  // when tier_aware; nullopt = unlimited
+  // Namespace of this limit's keys in the stores: a hash of (name, key, algorithm),
+  // so state survives a reload exactly when those three are unchanged (SPEC 6).
+  std::uint64_t state_seed = 0;
+
+  // The parameters for a client of `tier`, or nullptr when the limit does not apply
+  // (tier-aware limit and the client has no tier, or an unlimited one).
+  const limit_params* params_for(int tier) const;
+  bool applies_to_method(std::string_view method) const;
+};
+
+struct compiled_route {
+  std::string name;
+  std::int64_t cost = 1;
+  bool bypass = false;                // `limits: off`
+  std::vector<std::uint16_t> limits;  // limits whose `routes:` admit this route, in order
+};
+
+struct api_key_info {
+  int tier = no_tier;  // from the key's entry; no_tier = not set
+  std::string user;    // empty = none
+};
+
+// Transparent hashing so string_view lookups do not allocate.
+struct string_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return std::hash<std::string_view>{}(s);
+  }
+};
+using string_set = std::unordered_set<std::string, string_hash, std::equal_to<>>;
+
+struct compiled_access_list {
+  std::vector<cidr> ips;
+  string_set api_keys;
+  string_set users;
+  bool empty() const { return ips.empty() && api_keys.empty() && users.empty(); }
+};
+
+class policy {
+ public:
+  // `hash_seed` keys the state hashes (random per process, so it is stable across
+  // reloads but unpredictable to clients).
+  policy(const config::loaded_config& cfg, std::uint64_t hash_seed);
+
+  const config::identity_config& identity() const { return identity_; }
+  const config::headers_config& headers() const { return headers_; }
+  std::uint64_t hash_seed() const { return hash_seed_; }
+
+  // The route for a normalized path; the implicit route "default" when none matches.
+  int match_route(std::string_view method, std::string_view normalized_path) const;
+  const compiled_route& route(int index) const { return routes_[index]; }
+  std::span<const compiled_route> routes() const { return routes_; }
+
+  std::span<const compiled_limit> limits() const { return limits_; }
+  // Index of the limit named `name`, or -1.
+  int find_limit(std::string_view name) const;
+
+  std::span<const std::string> tier_names() const { return tier_names_; }
+  int find_tier(std::string_view name) const;  // -1 when unknown
+  int default_tier() const { return default_tier_; }
+
+  const api_key_info* find_api_key(std::string_view key) const;
+
+  const compiled_access_list& allow_list() const { return allow_; }
+  const compiled_access_list& deny_list() const { return deny_; }
+
+ private:
+  config::identity_config identity_;
+  config::headers_config headers_;
+  std::uint64_t hash_seed_;
+  route_matcher matcher_;
+  std::vector<compiled_route> routes_;  // the configured routes, then "default"
+  std::vector<compiled_limit> limits_;
+  std::vector<std::string> tier_names_;
+  int default_tier_ = no_tier;
+  std::unordered_map<std::string, api_key_info, string_hash, std::equal_to<>> api_keys_;
+  compiled_access_list allow_;
+  compiled_access_list deny_;
+};
+
+}  // namespace sluice::limit

@@ -1,0 +1,144 @@
+#include "limit/rate_limit_headers.hpp"
+
+#include <charconv>
+
+#include "util/json_text.hpp"
+
+namespace sluice::limit {
+namespace {
+
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, end);
+}
+
+void set_int(std::string& out, std::int64_t v) {
+  out.clear();
+  append_int(out, v);
+}
+
+// The instant a limit is fully replenished, in whole epoch seconds (rounded up).
+std::int64_t reset_epoch_seconds(const evaluation& ev, const decision& d) {
+  return ceil_seconds(ev.now + d.reset);
+}
+
+// RateLimit-Policy: every enforced limit that applied, in configuration order.
+void append_policy(const evaluation& ev, bool named, std::string& out) {
+  out.clear();
+  for (const auto& a : ev.applied) {
+    if (a.shadow) continue;
+    if (!out.empty()) out += ", ";
+    if (named) {
+      append_json_string(out, ev.limit_of(a).name);  // an sf-string: same escaping
+      out += ";q=";
+    }
+    append_int(out, a.params->capacity());
+    out += ";w=";
+    append_int(out, a.params->policy_window_seconds());
+  }
+}
+
+}  // namespace
+
+std::string& header_list::add(std::string_view name) {
+  if (size_ == fields_.size()) fields_.emplace_back();
+  header_field& f = fields_[size_++];
+  f.name = name;
+  f.value.clear();
+  return f.value;
+}
+
+std::int64_t retry_after_seconds(const evaluation& ev) {
+  if (ev.denying < 0) return 1;
+  return ceil_seconds_min1(ev.applied[ev.denying].result.retry_after);
+}
+
+void append_rate_limit_headers(const evaluation& ev, const config::headers_config& cfg,
+                               header_list& out) {
+  if (ev.reported < 0) return;
+  const applied_limit& top = ev.applied[ev.reported];
+  const decision& d = top.result;
+  const std::string& name = ev.limit_of(top).name;
+
+  if (cfg.legacy) {
+    set_int(out.add("X-RateLimit-Limit"), d.limit);
+    set_int(out.add("X-RateLimit-Remaining"), d.remaining);
+    set_int(out.add("X-RateLimit-Reset"), cfg.legacy_reset == config::legacy_reset_format::epoch
+                                              ? reset_epoch_seconds(ev, d)
+                                              : ceil_seconds(d.reset));
+    set_int(out.add("X-RateLimit-Used"), d.limit - d.remaining);
+    out.add("X-RateLimit-Scope") = name;
+  }
+
+  switch (cfg.standard) {
+    case config::standard_headers::draft6:
+      set_int(out.add("RateLimit-Limit"), d.limit);
+      set_int(out.add("RateLimit-Remaining"), d.remaining);
+      set_int(out.add("RateLimit-Reset"), ceil_seconds(d.reset));
+      append_policy(ev, false, out.add("RateLimit-Policy"));
+      break;
+    case config::standard_headers::draft7: {
+      std::string& v = out.add("RateLimit");
+      v = "limit=";
+      append_int(v, d.limit);
+      v += ", remaining=";
+      append_int(v, d.remaining);
+      v += ", reset=";
+      append_int(v, ceil_seconds(d.reset));
+      append_policy(ev, false, out.add("RateLimit-Policy"));
+      break;
+    }
+    case config::standard_headers::draft10: {
+      append_policy(ev, true, out.add("RateLimit-Policy"));
+      std::string& v = out.add("RateLimit");
+      for (const auto& a : ev.applied) {
+        if (a.shadow) continue;
+        if (!v.empty()) v += ", ";
+        append_json_string(v, ev.limit_of(a).name);
+        v += ";r=";
+        append_int(v, a.result.remaining);
+        v += ";t=";
+        append_int(v, ceil_seconds(a.result.reset));
+      }
+      break;
+    }
+    case config::standard_headers::off:
+      break;
+  }
+
+  if (ev.result == outcome::limited && cfg.retry_after) {
+    set_int(out.add("Retry-After"), retry_after_seconds(ev));
+  }
+}
+
+std::string rejection_body(const evaluation& ev) {
+  std::string body;
+  const applied_limit* top = ev.denying >= 0 ? &ev.applied[ev.denying] : nullptr;
+  const std::string empty;
+  const std::string& name = top != nullptr ? ev.limit_of(*top).name : empty;
+  const std::int64_t wait = retry_after_seconds(ev);
+
+  std::string message;
+  if (top != nullptr && top->result.cost_exceeds_limit) {
+    message = "Request cost " + std::to_string(ev.checks[ev.denying].cost) +
+              " exceeds the capacity of limit '" + name + "' (" +
+              std::to_string(top->result.limit) + "); it can never pass.";
+  } else {
+    message = "Rate limit exceeded for '" + name + "'. Retry after " + std::to_string(wait) +
+              (wait == 1 ? " second." : " seconds.");
+  }
+
+  body = R"({"error":{"code":"rate_limit_exceeded","message":)";
+  append_json_string(body, message);
+  body += R"(,"limit":)";
+  append_json_string(body, name);
+  body += R"(,"retry_after":)";
+  append_int(body, wait);
+  body += R"(,"reset":)";
+  append_int(body, top != nullptr ? reset_epoch_seconds(ev, top->result) : ceil_seconds(ev.now));
+  body += "}}";
+  return body;
+}
+
+}  // namespace sluice::limit

@@ -1,0 +1,13 @@
+// Minimal JSON text output for the few fixed-shape bodies Sluice writes on the
+// request path (error bodies), where building a DOM would only cost allocations.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sluice {
+
+// Appends `s` as a JSON string literal, quotes included.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace sluice

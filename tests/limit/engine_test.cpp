@@ -1,0 +1,354 @@
+// The policy engine end to end on the memory store with a fake clock: identity,
+// access lists, routes and costs, key building, tiers, all-or-nothing, shadow
+// limits and the choice of the reported limit.
+#include "limit/engine.hpp"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "config/defaults.hpp"
+
+namespace sluice::limit {
+namespace {
+
+constexpr micros t0 = 1'767'225'600LL * micros_per_second;  // 2026-01-01T00:00:00Z
+
+class fake_headers final : public request_headers {
+ public:
+  fake_headers(std::initializer_list<std::pair<const std::string, std::string>> h) : h_(h) {}
+  std::optional<std::string_view> find(std::string_view lower_name) const override {
+    auto it = h_.find(std::string(lower_name));
+    if (it == h_.end()) return std::nullopt;
+    return std::string_view(it->second);
+  }
+
+ private:
+  std::map<std::string, std::string> h_;
+};
+
+config::rate per(std::int64_t n, micros period) {
+  return config::rate{n, period};
+}
+constexpr micros second = micros_per_second;
+constexpr micros minute = 60 * second;
+
+config::limit_def make_limit(std::string name, std::vector<config::key_part> key, config::rate r,
+                             algorithm algo = algorithm::token_bucket, std::int64_t burst = 0) {
+  config::limit_def l;
+  l.name = std::move(name);
+  l.key = std::move(key);
+  l.rate = r;
+  l.algo = algo;
+  l.burst = burst;
+  return l;
+}
+
+config::key_part part(config::key_part_kind k, std::string header = {}) {
+  return config::key_part{k, std::move(header)};
+}
+using kp = config::key_part_kind;
+
+config::route_def make_route(std::string name, std::vector<std::string> methods,
+                             std::string pattern, std::int64_t cost = 1, bool off = false) {
+  config::route_def r;
+  r.name = std::move(name);
+  r.methods = std::move(methods);
+  r.pattern = std::move(pattern);
+  r.cost = cost;
+  r.limits_off = off;
+  return r;
+}
+
+config::loaded_config base_config() {
+  config::loaded_config c;
+  c.server.identity.api_key_header = "X-API-Key";
+  c.server.identity.api_key_query = "api_key";
+  c.server.identity.user_header = "X-User-ID";
+  c.server.identity.tier_header = "X-Client-Tier";
+  c.server.identity.ipv6_prefix = 64;
+  return c;
+}
+
+ip_address ip(std::string_view text) {
+  return *ip_address::parse(text);
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void build() { pol_ = std::make_unique<policy>(cfg_, 42); }
+
+  const evaluation& run(std::string_view method, std::string_view target,
+                        std::string_view client = "192.0.2.1", const request_headers* h = nullptr,
+                        bool trusted = false, micros at = t0) {
+    request_facts f{method, target, ip(client), trusted, h};
+    decide(*pol_, f, &overrides_, store_, at, ev_);
+    return ev_;
+  }
+
+  // How many of `n` identical requests at one instant are allowed.
+  int admitted(int n, std::string_view target, std::string_view client = "192.0.2.1",
+               const request_headers* h = nullptr, std::string_view method = "GET") {
+    int ok = 0;
+    for (int i = 0; i < n; ++i) ok += run(method, target, client, h).result == outcome::allowed;
+    return ok;
+  }
+
+  std::string applied_key(std::size_t i) const { return std::string(ev_.key_of(ev_.applied[i])); }
+  std::string reported_name() const {
+    return ev_.reported < 0 ? "" : ev_.limit_of(ev_.applied[ev_.reported]).name;
+  }
+
+  config::loaded_config cfg_ = base_config();
+  std::unique_ptr<policy> pol_;
+  identity::memory_overrides overrides_;
+  memory_store store_{100'000};
+  evaluation ev_;
+};
+
+TEST_F(EngineTest, UnmatchedRequestsGetTheDefaultRouteAndItsLimits) {
+  cfg_.policy.routes = {make_route("users", {"GET"}, "/users/{id}")};
+  cfg_.policy.limits = {make_limit("per-ip", {part(kp::ip)}, per(2, minute))};
+  build();
+  run("POST", "/users/7");
+  EXPECT_EQ(ev_.route_info().name, "default");
+  run("GET", "/users/7");
+  EXPECT_EQ(ev_.route_info().name, "users");
+  EXPECT_EQ(run("GET", "/users/8").result, outcome::limited);
+}
+
+TEST_F(EngineTest, RouteCostIsChargedToEveryLimitCountingCost) {
+  cfg_.policy.routes = {make_route("batch", {"POST"}, "/ocr/batch", 5)};
+  auto by_cost = make_limit("by-cost", {part(kp::ip)}, per(12, minute));
+  auto by_requests = make_limit("by-requests", {part(kp::ip)}, per(100, minute));
+  by_requests.count = config::count_mode::requests;
+  cfg_.policy.limits = {by_cost, by_requests};
+  build();
+  EXPECT_EQ(admitted(5, "/ocr/batch", "192.0.2.1", nullptr, "POST"), 2);  // 5 + 5 <= 12 < 15
+  ASSERT_EQ(ev_.applied.size(), 2u);
+  EXPECT_EQ(ev_.checks[0].cost, 5);
+  EXPECT_EQ(ev_.checks[1].cost, 1);
+  EXPECT_EQ(store_.peek(ev_.checks[1].key_hash, *ev_.applied[1].params, t0).remaining, 98);
+}
+
+TEST_F(EngineTest, LimitsOffRouteBypassesEverything) {
+  cfg_.policy.routes = {make_route("health", {"GET"}, "/healthz", 1, true)};
+  cfg_.policy.limits = {make_limit("global", {part(kp::global)}, per(1, minute))};
+  build();
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(run("GET", "/healthz").result, outcome::bypassed);
+  EXPECT_TRUE(ev_.applied.empty());
+}
+
+TEST_F(EngineTest, PathsAreNormalizedBeforeMatchingAndBadPathsRejected) {
+  cfg_.policy.routes = {make_route("static", {}, "/static/**", 1, true)};
+  cfg_.policy.limits = {make_limit("global", {part(kp::global)}, per(1, minute))};
+  build();
+  EXPECT_EQ(run("GET", "//static/../static/./a.css?x=1").result, outcome::bypassed);
+  EXPECT_EQ(run("GET", "/a/%zz").result, outcome::bad_request);
+}
+
+TEST_F(EngineTest, DenyListWinsOverAllowListAndRuntimeEntriesCount) {
+  cfg_.policy.allow.ips = {*cidr::parse("10.0.0.0/8")};
+  cfg_.policy.allow.api_keys = {"key-partner"};
+  cfg_.policy.deny.ips = {*cidr::parse("203.0.113.0/24")};
+  cfg_.policy.deny.users = {"mallory"};
+  cfg_.policy.limits = {make_limit("global", {part(kp::global)}, per(1, minute))};
+  build();
+  fake_headers partner{{"x-api-key", "key-partner"}};
+  fake_headers mallory{{"x-api-key", "key-partner"}, {"x-user-id", "mallory"}};
+  EXPECT_EQ(run("GET", "/", "203.0.113.9").result, outcome::forbidden);
+  EXPECT_EQ(run("GET", "/", "10.1.2.3").result, outcome::bypassed);
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &partner).result, outcome::bypassed);
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &mallory).result, outcome::forbidden);
+  EXPECT_EQ(run("GET", "/", "198.51.100.1").result, outcome::allowed);
+
+  overrides_.put_access(
+      {identity::access_kind::deny, identity::subject_kind::ip, "198.51.100.1", t0 + 10 * second});
+  EXPECT_EQ(run("GET", "/", "198.51.100.1").result, outcome::forbidden);
+  // The entry expires with its TTL.
+  EXPECT_NE(run("GET", "/", "198.51.100.1", nullptr, false, t0 + 10 * second).result,
+            outcome::forbidden);
+}
+
+TEST_F(EngineTest, ApiKeyFromHeaderElseQueryAndTheKeyNamesItsUser) {
+  cfg_.policy.api_keys = {{"key-pro", "", "acme", {}}};
+  cfg_.policy.limits = {make_limit("per-client", {part(kp::client)}, per(10, minute))};
+  build();
+  fake_headers key{{"x-api-key", "key-pro"}, {"x-user-id", "someone-else"}};
+  run("GET", "/", "192.0.2.1", &key);
+  EXPECT_EQ(applied_key(0), "user:acme");
+  run("GET", "/x?a=1&api_key=k%2D1&b=2");
+  EXPECT_EQ(applied_key(0), "key:k-1");
+  fake_headers user{{"x-user-id", "bob"}};
+  run("GET", "/", "192.0.2.1", &user);
+  EXPECT_EQ(applied_key(0), "user:bob");
+  run("GET", "/");
+  EXPECT_EQ(applied_key(0), "ip:192.0.2.1");
+}
+
+TEST_F(EngineTest, Ipv6ClientsAreGroupedByPrefix) {
+  cfg_.policy.limits = {make_limit("per-ip", {part(kp::ip)}, per(3, minute))};
+  build();
+  EXPECT_EQ(admitted(2, "/", "2001:db8:1:2::1"), 2);
+  EXPECT_EQ(admitted(2, "/", "2001:db8:1:2:ffff::9"), 1);  // same /64: shares the budget
+  EXPECT_EQ(applied_key(0), "2001:db8:1:2::/64");
+  EXPECT_EQ(admitted(1, "/", "2001:db8:1:3::1"), 1);
+  EXPECT_EQ(admitted(1, "/", "::ffff:192.0.2.7"), 1);
+  EXPECT_EQ(applied_key(0), "192.0.2.7");
+}
+
+TEST_F(EngineTest, CompositeKeysSkipWhenAPartIsMissingUnlessFallbackIp) {
+  cfg_.policy.routes = {make_route("ocr", {"POST"}, "/ocr/*", 1)};
+  auto strict = make_limit("per-key-route", {part(kp::api_key), part(kp::route)}, per(5, minute));
+  auto fallback = make_limit("per-key-fallback", {part(kp::api_key)}, per(5, minute));
+  fallback.fallback_ip = true;
+  cfg_.policy.limits = {strict, fallback};
+  build();
+  run("POST", "/ocr/scan");
+  ASSERT_EQ(ev_.applied.size(), 1u);
+  EXPECT_EQ(ev_.limit_of(ev_.applied[0]).name, "per-key-fallback");
+  EXPECT_EQ(applied_key(0), "ip:192.0.2.1");
+  fake_headers key{{"x-api-key", "k1"}};
+  run("POST", "/ocr/scan", "192.0.2.1", &key);
+  ASSERT_EQ(ev_.applied.size(), 2u);
+  EXPECT_EQ(applied_key(0), "k1:ocr");
+  EXPECT_EQ(applied_key(1), "k1");
+}
+
+TEST_F(EngineTest, MethodPathAndHeaderKeyParts) {
+  cfg_.policy.limits = {
+      make_limit("by-path", {part(kp::method), part(kp::path)}, per(5, minute)),
+      make_limit("by-tenant", {part(kp::header, "x-tenant")}, per(5, minute)),
+  };
+  build();
+  fake_headers tenant{{"x-tenant", "t-9"}};
+  run("DELETE", "/users/12345/orders/550e8400-e29b-41d4-a716-446655440000", "192.0.2.1", &tenant);
+  ASSERT_EQ(ev_.applied.size(), 2u);
+  EXPECT_EQ(applied_key(0), "DELETE:/users/{id}/orders/{id}");
+  EXPECT_EQ(applied_key(1), "t-9");
+  run("GET", "/users/1");
+  ASSERT_EQ(ev_.applied.size(), 1u);  // no x-tenant header: by-tenant does not apply
+}
+
+TEST_F(EngineTest, RoutesAndMethodsFiltersRestrictALimit) {
+  cfg_.policy.routes = {make_route("login", {"POST"}, "/auth/login")};
+  auto login = make_limit("login", {part(kp::ip)}, per(3, minute), algorithm::sliding_log);
+  login.routes = {"login"};
+  auto writes = make_limit("writes", {part(kp::ip)}, per(100, minute));
+  writes.methods = {"POST", "PUT"};
+  cfg_.policy.limits = {login, writes};
+  build();
+  run("GET", "/auth/login");
+  EXPECT_TRUE(ev_.applied.empty());
+  run("PUT", "/anything");
+  ASSERT_EQ(ev_.applied.size(), 1u);
+  EXPECT_EQ(ev_.limit_of(ev_.applied[0]).name, "writes");
+  EXPECT_EQ(admitted(5, "/auth/login", "192.0.2.1", nullptr, "POST"), 3);
+}
+
+TEST_F(EngineTest, TierPrecedenceRuntimeThenKeyThenTrustedHeaderThenDefault) {
+  config::tier_def free{"free", false, per(2, minute), 2, {}};
+  config::tier_def pro{"pro", false, per(4, minute), 4, {}};
+  config::tier_def ent{"enterprise", true, {}, 0, {}};
+  cfg_.policy.tiers = {free, pro, ent};
+  cfg_.policy.default_tier = "free";
+  cfg_.policy.api_keys = {{"key-pro", "pro", "", {}}};
+  auto per_client = make_limit("per-client", {part(kp::client)}, {});
+  per_client.tier_aware = true;
+  cfg_.policy.limits = {per_client};
+  build();
+
+  EXPECT_EQ(admitted(10, "/", "192.0.2.1"), 2);
+  EXPECT_EQ(ev_.tier_name(), "free");
+  fake_headers pro_key{{"x-api-key", "key-pro"}};
+  EXPECT_EQ(admitted(10, "/", "192.0.2.1", &pro_key), 4);
+  EXPECT_EQ(ev_.tier_name(), "pro");
+
+  // The tier header counts only from a trusted proxy.
+  fake_headers claims_pro{{"x-client-tier", "pro"}, {"x-user-id", "u1"}};
+  run("GET", "/", "192.0.2.1", &claims_pro, false);
+  EXPECT_EQ(ev_.tier_name(), "free");
+  run("GET", "/", "192.0.2.1", &claims_pro, true);
+  EXPECT_EQ(ev_.tier_name(), "pro");
+
+  // A runtime assignment beats the key's entry; unlimited skips tier-aware limits.
+  overrides_.put_tier("key-pro", "enterprise");
+  run("GET", "/", "192.0.2.1", &pro_key);
+  EXPECT_EQ(ev_.tier_name(), "enterprise");
+  EXPECT_EQ(ev_.result, outcome::allowed);
+  EXPECT_TRUE(ev_.applied.empty());
+}
+
+TEST_F(EngineTest, AllOrNothingDeniedRequestChargesNoLimit) {
+  cfg_.policy.limits = {
+      make_limit("roomy", {part(kp::ip)}, per(100, minute)),
+      make_limit("tight", {part(kp::global)}, per(2, minute), algorithm::fixed_window),
+  };
+  build();
+  EXPECT_EQ(admitted(10, "/"), 2);
+  EXPECT_EQ(ev_.result, outcome::limited);
+  EXPECT_EQ(ev_.limit_of(ev_.applied[ev_.denying]).name, "tight");
+  EXPECT_EQ(reported_name(), "tight");
+  // Only the two admitted requests were charged to "roomy".
+  EXPECT_EQ(store_.peek(ev_.checks[0].key_hash, *ev_.applied[0].params, t0).remaining, 98);
+}
+
+TEST_F(EngineTest, SeveralDenyingLimitsReportTheLongestRetryAfter) {
+  cfg_.policy.limits = {
+      make_limit("short", {part(kp::ip)}, per(1, 10 * second), algorithm::fixed_window),
+      make_limit("long", {part(kp::ip)}, per(1, minute), algorithm::fixed_window),
+  };
+  build();
+  run("GET", "/");
+  run("GET", "/");
+  EXPECT_EQ(ev_.result, outcome::limited);
+  EXPECT_EQ(reported_name(), "long");
+}
+
+TEST_F(EngineTest, ReportedLimitIsTheEnforcedOneClosestToExhaustion) {
+  auto shadow = make_limit("shadow", {part(kp::ip)}, per(1, minute));
+  shadow.shadow = true;
+  cfg_.policy.limits = {
+      make_limit("big", {part(kp::global)}, per(1000, minute)),  // 999/1000 left
+      make_limit("small", {part(kp::ip)}, per(10, minute)),      // 9/10 left
+      shadow,
+  };
+  build();
+  run("GET", "/");
+  EXPECT_EQ(reported_name(), "small");
+  // The shadow limit denies but never enforces, and is never the reported one.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(run("GET", "/").result, outcome::allowed);
+  EXPECT_FALSE(ev_.applied[2].result.allowed);
+  EXPECT_EQ(reported_name(), "small");
+}
+
+TEST_F(EngineTest, LeakyBucketDelayIsCarriedToTheResult) {
+  auto shaped = make_limit("shaped", {part(kp::ip)}, per(1, second), algorithm::leaky_bucket, 1);
+  shaped.delay = 3 * second;
+  cfg_.policy.limits = {shaped};
+  build();
+  EXPECT_EQ(run("GET", "/").delay, 0);
+  EXPECT_EQ(run("GET", "/").delay, 1 * second);
+  EXPECT_EQ(run("GET", "/").delay, 2 * second);
+  EXPECT_EQ(run("GET", "/").delay, 3 * second);
+  EXPECT_EQ(run("GET", "/").result, outcome::limited);
+}
+
+TEST_F(EngineTest, StateSurvivesARebuildWhenNameKeyAndAlgorithmAreUnchanged) {
+  cfg_.policy.limits = {make_limit("per-ip", {part(kp::ip)}, per(3, minute))};
+  build();
+  EXPECT_EQ(admitted(3, "/"), 3);
+  // New numbers keep the state: the bucket is still full only at t0 + 60s, so at
+  // 4/min (burst 4) the client has no token left.
+  cfg_.policy.limits[0].rate = per(4, minute);
+  build();
+  EXPECT_EQ(admitted(3, "/"), 0);
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", nullptr, false, t0 + 15 * second).result,
+            outcome::allowed);
+  cfg_.policy.limits[0].algo = algorithm::fixed_window;  // new algorithm: fresh state
+  build();
+  EXPECT_EQ(admitted(5, "/"), 4);
+}
+
+}  // namespace
+}  // namespace sluice::limit
