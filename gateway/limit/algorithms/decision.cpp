@@ -58,9 +58,10 @@ bool limit_params::exact() const {
     case algorithm::fixed_window:
       return count <= max_exact_integer;
     case algorithm::sliding_window: {
-      // Weighted sums use the window in milliseconds: count * window_ms.
+      // Weighted sums use the window in milliseconds and reach previous + current +
+      // cost = 3 * count units of window_ms each.
       if (period % 1000 != 0 || count > INT32_MAX) return false;
-      __int128 weighted = static_cast<__int128>(count) * (period / 1000) * 2;
+      __int128 weighted = static_cast<__int128>(count) * (period / 1000) * 3;
       return weighted <= max_exact_integer;
     }
     case algorithm::sliding_log:

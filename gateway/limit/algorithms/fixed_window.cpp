@@ -1,13 +1,20 @@
 #include "limit/algorithms/fixed_window.hpp"
 
+#include <algorithm>
+
 namespace sluice::limit::fixed_window {
 
 result evaluate(const limit_params& p, const state& s, micros now, std::int64_t cost) {
   micros start = now - now % p.period;
+  // The window the stored count belongs to under these params: a state written with
+  // another period (reload, tier change) is counted in the window that contains it.
+  const micros stored = s.window_start - s.window_start % p.period;
   // A clock that stepped back stays in the newer window it already counted in.
-  if (s.window_start > start) start = s.window_start;
+  if (stored > start) start = stored;
   const micros end = start + p.period;
-  const std::int64_t used = s.window_start == start ? s.count : 0;
+  const std::int64_t used = stored == start ? s.count : 0;
+  // A lowered limit may leave more used than it allows; never report below zero.
+  const std::int64_t left = std::max<std::int64_t>(p.count - used, 0);
 
   result r{};
   r.verdict.limit = p.count;
@@ -17,18 +24,19 @@ result evaluate(const limit_params& p, const state& s, micros now, std::int64_t 
 
   if (cost > p.count) {
     r.verdict.cost_exceeds_limit = true;
-    r.verdict.remaining = p.count - used;
+    r.verdict.remaining = left;
     r.verdict.retry_after = p.period;
     return r;
   }
-  if (used + cost > p.count) {
-    r.verdict.remaining = p.count - used;
+  // A peek (cost 0) takes nothing, so it always passes.
+  if (cost > 0 && used + cost > p.count) {
+    r.verdict.remaining = left;
     r.verdict.retry_after = end - now;  // the next window starts empty
     return r;
   }
   r.next = state{start, used + cost};
   r.verdict.allowed = true;
-  r.verdict.remaining = p.count - used - cost;
+  r.verdict.remaining = std::max<std::int64_t>(left - cost, 0);
   return r;
 }
 

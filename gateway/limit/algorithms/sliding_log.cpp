@@ -62,25 +62,31 @@ result evaluate(const limit_params& p, const log& entries, micros now, std::int6
     r.verdict.retry_after = p.period;
     return r;
   }
-  if (used + cost > p.count) {
+  // A peek (cost 0) takes nothing, so it always passes.
+  if (cost > 0 && used + cost > p.count) {
     // The oldest (used + cost - N) entries must leave the window first.
     const micros blocking = entries.at(first + used + cost - p.count - 1);
     r.verdict.remaining = std::max<std::int64_t>(p.count - used, 0);
     r.verdict.retry_after = blocking + p.period - now;
     return r;
   }
-  const micros stamp = std::max(now, newest);
   r.verdict.allowed = true;
-  r.verdict.remaining = p.count - used - cost;
-  r.verdict.reset = stamp + p.period - now;
-  r.expires_at = stamp + p.period;
+  r.verdict.remaining = std::max<std::int64_t>(p.count - used - cost, 0);
+  if (cost > 0) {  // a peek adds no entry, so its reset and expiry stay those of the log
+    const micros stamp = std::max(now, newest);
+    r.verdict.reset = stamp + p.period - now;
+    r.expires_at = stamp + p.period;
+  }
   return r;
 }
 
 void commit(const limit_params& p, log& entries, micros now, std::int64_t cost) {
   if (entries.capacity() != p.count) entries.resize(p.count);
-  entries.drop_front(first_in_window(entries, now, p.period));
   const micros stamp = std::max(now, entries.newest());
+  // Forget only what is outside the window ending at the newest entry, not at `now`:
+  // after a peek far ahead, a clock stepping back must still see those entries.
+  const micros newest = cost > 0 ? stamp : entries.newest();
+  entries.drop_front(first_in_window(entries, newest, p.period));
   for (std::int64_t i = 0; i < cost; ++i) entries.push(stamp);
 }
 

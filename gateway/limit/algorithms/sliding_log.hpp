@@ -41,8 +41,9 @@ struct result {
 // Decides without changing the log. An empty log is a fresh key.
 result evaluate(const limit_params& p, const log& entries, micros now, std::int64_t cost);
 
-// Records an admitted request: forgets entries outside the window and appends
-// `cost` entries at `now` (never earlier than the newest entry: times stay sorted).
+// Records an admitted request: appends `cost` entries at `now` (never earlier than the
+// newest entry: times stay sorted) and forgets entries outside the window ending at the
+// newest entry.
 void commit(const limit_params& p, log& entries, micros now, std::int64_t cost);
 
 }  // namespace sluice::limit::sliding_log

@@ -18,15 +18,18 @@ result evaluate(const limit_params& p, const state& s, micros now, std::int64_t 
   const micros period = p.period;
   const std::int64_t period_ms = period / us_per_ms;
   micros start = now - now % period;
-  if (s.window_start > start) start = s.window_start;  // clock stepped back
+  // The window the stored counts belong to under these params: a state written with
+  // another period (reload, tier change) is counted in the window that contains it.
+  const micros stored = s.window_start - s.window_start % period;
+  if (stored > start) start = stored;  // clock stepped back
   const micros elapsed = now > start ? now - start : 0;
   const std::int64_t elapsed_ms = elapsed / us_per_ms;
 
   std::int64_t current = 0, previous = 0;
-  if (s.window_start == start) {
+  if (stored == start) {
     current = s.current;
     previous = s.previous;
-  } else if (s.window_start == start - period) {
+  } else if (stored == start - period) {
     previous = s.current;
   }
 
@@ -56,7 +59,8 @@ result evaluate(const limit_params& p, const state& s, micros now, std::int64_t 
     return r;
   }
 
-  if (carried + (current + cost) * period_ms > capacity) {
+  // A peek (cost 0) takes nothing, so it always passes.
+  if (cost > 0 && carried + (current + cost) * period_ms > capacity) {
     r.verdict.remaining = remaining_of(current);
     r.verdict.reset = until_empty(current);
     if (current + cost <= p.count) {
@@ -77,7 +81,7 @@ result evaluate(const limit_params& p, const state& s, micros now, std::int64_t 
   r.verdict.allowed = true;
   r.verdict.remaining = remaining_of(admitted);
   r.verdict.reset = until_empty(admitted);
-  r.expires_at = start + 2 * period;
+  r.expires_at = now + r.verdict.reset;  // a peek on an idle key leaves it idle
   return r;
 }
 
