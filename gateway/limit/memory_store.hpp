@@ -18,10 +18,10 @@ namespace sluice::limit {
 
 // One limit to apply to one request.
 struct check {
-  std::uint64_t key_hash = 0;         // keyed hash of (limit identity, key string)
+  std::uint64_t key_hash = 0;  // keyed hash of (limit identity, key string)
   const limit_params* params = nullptr;
   std::int64_t cost = 1;
-  bool shadow = false;                // evaluated and charged when it allows, never denies
+  bool shadow = false;  // evaluated and charged when it allows, never denies
 };
 
 class memory_store {
@@ -37,6 +37,13 @@ class memory_store {
   // check that allows and returns true; otherwise charges nothing and returns false.
   bool decide(std::span<const check> checks, micros now, std::span<decision> out);
 
+  // Starts loading the memory that a later decide() on this key will touch. Optional:
+  // the table is far larger than the CPU caches, so a lookup costs one DRAM round trip
+  // (~150 ns); a caller that knows its keys early (a batch, or a request whose limits
+  // are known before other work) can overlap those round trips. No lock, no effect on
+  // state.
+  void prefetch(std::uint64_t key_hash) const;
+
   // The state of one key as a request of cost 0 would see it; charges nothing.
   decision peek(std::uint64_t key_hash, const limit_params& params, micros now);
 
@@ -50,6 +57,10 @@ class memory_store {
   std::uint64_t sweep(micros now);
 
   std::uint64_t max_keys() const;
+
+  // Bytes this store holds: the table (address space, mapped lazily), shard headers and
+  // sliding_log entries. For benchmarks, tests and the admin page.
+  std::uint64_t allocated_bytes() const;
 
  private:
   struct impl;
