@@ -20,6 +20,8 @@ inline constexpr std::chrono::milliseconds upstream_timeout = 30s;
 inline constexpr int upstream_max_idle_connections = 256;
 inline constexpr int circuit_breaker_failures = 5;
 inline constexpr std::chrono::milliseconds circuit_breaker_cooldown = 10s;
+// Bound on an upstream response head (not configurable: the upstream is trusted).
+inline constexpr std::uint64_t upstream_max_header_bytes = 64 * 1024;
 
 inline constexpr int server_threads = 0;  // 0 = one per core
 inline constexpr std::chrono::milliseconds header_timeout = 10s;

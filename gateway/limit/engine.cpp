@@ -193,22 +193,33 @@ std::string_view evaluation::tier_name() const {
   return pol->tier_names()[tier];
 }
 
+void evaluation::reset() {
+  pol = nullptr;
+  client_ip.clear();
+  api_key = {};
+  user = {};
+  tier = no_tier;
+  route = -1;
+  cost = 1;
+  applied.clear();
+  checks.clear();
+  decisions.clear();
+  keys.clear();
+  result = outcome::allowed;
+  reported = -1;
+  denying = -1;
+  delay = 0;
+}
+
 std::uint64_t state_key(const compiled_limit& limit, std::string_view key_text) {
   return hash64(key_text, limit.state_seed);
 }
 
 void prepare(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
              micros now, evaluation& ev) {
+  ev.reset();
   ev.pol = &pol;
   ev.now = now;
-  ev.applied.clear();
-  ev.checks.clear();
-  ev.decisions.clear();
-  ev.keys.clear();
-  ev.reported = -1;
-  ev.denying = -1;
-  ev.delay = 0;
-  ev.route = -1;
 
   const auto qmark = facts.target.find('?');
   const std::string_view raw_path = facts.target.substr(0, qmark);

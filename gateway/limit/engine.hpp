@@ -94,6 +94,9 @@ struct evaluation {
   const compiled_limit& limit_of(const applied_limit& a) const { return pol->limits()[a.limit]; }
   const compiled_route& route_info() const { return pol->route(route); }
   std::string_view tier_name() const;  // "" when none
+
+  // Forgets the previous request (buffers keep their capacity).
+  void reset();
 };
 
 // Steps up to the store call. `overrides` may be null. Afterwards ev.result is

@@ -1,0 +1,37 @@
+// The admin listener's HTTP plumbing (admin.listen): reads small requests, hands
+// them to a handler, writes the answer. Which endpoints exist and who may call
+// them is the handler's business (app::admin_routes). Runs on the gateway's
+// control thread, away from proxy traffic.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "http/net.hpp"
+#include "util/ip_address.hpp"
+
+namespace sluice::admin {
+
+struct admin_request {
+  std::string_view method;
+  std::string_view target;  // path[?query]
+  std::string_view body;
+  std::string_view authorization;  // the raw Authorization header, if any
+  ip_address peer;
+};
+
+struct admin_response {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using admin_handler = std::function<admin_response(const admin_request&)>;
+
+// Serves one admin connection (keep-alive) until the peer leaves or goes idle.
+void start_admin_session(net::tcp::socket socket, const admin_handler& handler);
+
+}  // namespace sluice::admin

@@ -1,0 +1,136 @@
+// Every Prometheus metric of SPEC 10, declared in one place.
+//
+// `metrics` owns the registry and the families (one per process, thread-safe:
+// prometheus-cpp metrics are atomic). `route_metrics` resolves the handles one
+// configuration snapshot needs (per route, method class, limit and tier) when the
+// snapshot is built, so the request path only increments. Label values come from
+// the configuration and fixed lists, never from clients.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <array>
+#include <atomic>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::admin {
+
+// Methods folded to a fixed list so that the method label stays bounded.
+enum class method_class : std::uint8_t { get, head, post, put, del, patch, options, other };
+inline constexpr std::size_t method_class_count = 8;
+method_class classify_method(std::string_view method);
+std::string_view to_string(method_class m);
+
+enum class upstream_error_kind : std::uint8_t { connect, timeout, reset, invalid, circuit_open };
+inline constexpr std::size_t upstream_error_kind_count = 5;
+
+// The statuses gateway_http_errors_total counts (SPEC 10).
+inline constexpr std::array<int, 7> counted_error_statuses = {400, 403, 413, 431, 502, 503, 504};
+
+class metrics {
+ public:
+  explicit metrics(std::string_view version);
+
+  prometheus::Registry& registry() { return *registry_; }
+  std::string serialize() const;  // Prometheus text format
+
+  // Per-process handles.
+  prometheus::Histogram& check_duration(bool redis) {
+    return redis ? *check_redis_ : *check_memory_;
+  }
+  prometheus::Gauge& active_limiters() { return *active_limiters_; }
+  prometheus::Counter& storage_errors(bool redis) {
+    return redis ? *storage_errors_redis_ : *storage_errors_memory_;
+  }
+  prometheus::Gauge& storage_degraded() { return *storage_degraded_; }
+  prometheus::Counter& upstream_error(upstream_error_kind k) {
+    return *upstream_errors_[static_cast<int>(k)];
+  }
+  // Counts `status` when it is one of counted_error_statuses; ignores others.
+  void count_http_error(int status);
+  prometheus::Gauge& active_connections() { return *active_connections_; }
+  prometheus::Counter& reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
+  prometheus::Gauge& last_reload_success() { return *last_reload_success_; }
+
+ private:
+  friend class route_metrics;
+  std::shared_ptr<prometheus::Registry> registry_;
+
+  prometheus::Family<prometheus::Counter>* requests_;
+  prometheus::Family<prometheus::Counter>* allowed_;
+  prometheus::Family<prometheus::Counter>* blocked_;
+  prometheus::Family<prometheus::Counter>* by_scope_;
+  prometheus::Family<prometheus::Counter>* blocked_by_scope_;
+  prometheus::Family<prometheus::Counter>* by_tier_;
+  prometheus::Family<prometheus::Counter>* blocked_by_tier_;
+  prometheus::Family<prometheus::Counter>* shadow_blocked_;
+  prometheus::Family<prometheus::Counter>* delayed_;
+  prometheus::Family<prometheus::Counter>* upstream_requests_;
+  prometheus::Family<prometheus::Histogram>* upstream_duration_;
+
+  prometheus::Histogram* check_memory_;
+  prometheus::Histogram* check_redis_;
+  prometheus::Gauge* active_limiters_;
+  prometheus::Counter* storage_errors_memory_;
+  prometheus::Counter* storage_errors_redis_;
+  prometheus::Gauge* storage_degraded_;
+  std::array<prometheus::Counter*, upstream_error_kind_count> upstream_errors_{};
+  std::array<prometheus::Counter*, counted_error_statuses.size()> http_errors_{};
+  prometheus::Gauge* active_connections_;
+  prometheus::Counter* reloads_ok_;
+  prometheus::Counter* reloads_error_;
+  prometheus::Gauge* last_reload_success_;
+};
+
+// The handles of one snapshot. Built off the request path; immutable afterwards
+// except for the lazily resolved blocked-by-reason counters (atomic pointers).
+class route_metrics {
+ public:
+  route_metrics(metrics& m, const std::vector<std::string>& routes,
+                const std::vector<std::string>& limits, const std::vector<std::string>& tiers);
+
+  void request(int route, method_class m) const { requests_[index(route, m)]->Increment(); }
+  void allowed(int route, method_class m) const { allowed_[index(route, m)]->Increment(); }
+  // reason: a limit index, or -1 for the deny list.
+  void blocked(int route, method_class m, int limit) const;
+  void applied(int limit) const { by_scope_[limit]->Increment(); }
+  void blocked_by(int limit) const { blocked_by_scope_[limit]->Increment(); }
+  void shadow_blocked(int limit) const { shadow_blocked_[limit]->Increment(); }
+  void delayed(int limit) const { delayed_[limit]->Increment(); }
+  // tier: a tier index, or -1 for clients without a tier ("none").
+  void tier_request(int tier) const { by_tier_[tier + 1]->Increment(); }
+  void tier_blocked(int tier) const { blocked_by_tier_[tier + 1]->Increment(); }
+  void upstream_response(int route, int status) const;
+  void upstream_duration(int route, double seconds) const {
+    upstream_duration_[route]->Observe(seconds);
+  }
+
+ private:
+  std::size_t index(int route, method_class m) const {
+    return static_cast<std::size_t>(route) * method_class_count + static_cast<std::size_t>(m);
+  }
+
+  metrics& metrics_;
+  std::vector<std::string> routes_;
+  std::vector<std::string> limits_;
+  std::vector<prometheus::Counter*> requests_;
+  std::vector<prometheus::Counter*> allowed_;
+  std::unique_ptr<std::atomic<prometheus::Counter*>[]> blocked_;  // [route][method][limit+1]
+  std::vector<prometheus::Counter*> by_scope_;
+  std::vector<prometheus::Counter*> blocked_by_scope_;
+  std::vector<prometheus::Counter*> shadow_blocked_;
+  std::vector<prometheus::Counter*> delayed_;
+  std::vector<prometheus::Counter*> by_tier_;
+  std::vector<prometheus::Counter*> blocked_by_tier_;
+  std::vector<std::array<prometheus::Counter*, 5>> upstream_requests_;  // 1xx..5xx
+  std::vector<prometheus::Histogram*> upstream_duration_;
+};
+
+}  // namespace sluice::admin

@@ -1,0 +1,108 @@
+// One client connection, as a short sequence of named steps per request
+// (STYLE 6, SPEC 4):
+//   read_head -> identify -> decide -> reject | forward (head, bodies) -> record
+// Owned by its coroutine (started by the listener); runs on one I/O thread and is
+// touched only from it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+#include "app/services.hpp"
+#include "http/error_response.hpp"
+#include "http/net.hpp"
+#include "http/upstream_pool.hpp"
+#include "limit/engine.hpp"
+#include "limit/rate_limit_headers.hpp"
+
+namespace sluice::net {
+
+class session;
+
+// One I/O thread: its io_context, its upstream pool and its open sessions. Used
+// only from its own thread (drain requests are posted to it).
+struct worker {
+  explicit worker(std::size_t max_idle_upstream) : io(1), pool(io, max_idle_upstream) {}
+  asio::io_context io;
+  upstream_pool pool;
+  std::unordered_set<session*> sessions;
+  // Closes sessions that are waiting for a next request; busy ones finish first.
+  void close_idle_sessions();
+};
+
+class session {
+ public:
+  session(tcp::socket socket, worker& w, app::services& s);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  // Serves requests until the client leaves, an error closes the connection, or
+  // the gateway drains.
+  awaitable<void> run();
+
+  // Called by worker::close_idle_sessions when draining.
+  void close_if_idle();
+
+ private:
+  using request_parser = http::request_parser<http::buffer_body>;
+  using response_parser = http::response_parser<http::buffer_body>;
+
+  enum class head_status { ok, closed, rejected };
+  enum class upstream_failure { none, connect, timeout, reset, invalid };
+
+  // Per-request facts gathered along the steps, recorded at the end.
+  struct request_record {
+    std::chrono::steady_clock::time_point started;
+    int status = 0;
+    std::string_view decision = "error";
+    std::uint64_t bytes_sent = 0;
+    double upstream_ms = -1;
+    bool client_keep_alive = false;
+  };
+
+  awaitable<head_status> read_head();
+  void identify();
+  awaitable<bool> decide();
+  awaitable<bool> reject(gateway_error error, std::string_view message, std::int64_t retry_after_s);
+  awaitable<bool> reject_limited();
+  awaitable<bool> forward();
+  awaitable<std::optional<bool>> forward_once(upstream_connection& up, response_parser& rp,
+                                              upstream_failure& failure);
+  awaitable<bool> send_response(http::response<http::string_body>& res);
+  awaitable<bool> discard_request_body();
+  void record();
+
+  bool request_has_body() const;
+  bool want_keep_alive() const;
+  std::int64_t now_us() const;
+
+  beast::tcp_stream stream_;
+  worker& worker_;
+  app::services& services_;
+  beast::flat_buffer buffer_;
+  std::optional<request_parser> parser_;
+  std::shared_ptr<const app::snapshot> snapshot_;
+  limit::evaluation ev_;
+  limit::header_list rate_headers_;
+  request_record record_;
+  std::unique_ptr<char[]> relay_buffer_;
+  std::optional<asio::steady_timer> delay_timer_;
+
+  ip_address peer_;
+  std::string peer_text_;
+  bool peer_trusted_ = false;
+  ip_address client_ip_;
+  bool first_request_ = true;
+  bool idle_ = false;  // waiting for the next request's first byte
+  std::chrono::steady_clock::time_point accepted_;
+};
+
+// Spawns a session for an accepted socket on worker `w`.
+void start_session(tcp::socket socket, worker& w, app::services& s);
+
+}  // namespace sluice::net

@@ -1,0 +1,47 @@
+#include "http/upstream_pool.hpp"
+
+#include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+
+namespace sluice::net {
+namespace {
+
+// True when the upstream has not closed (or written to) an idle connection.
+bool still_open(upstream_connection& c) {
+  auto& socket = c.stream.socket();
+  if (!socket.is_open() || c.buffer.size() != 0) return false;
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_pool::acquire(
+    const upstream_target& target, bool allow_reuse) {
+  while (allow_reuse && !idle_.empty()) {
+    std::unique_ptr<upstream_connection> c = std::move(idle_.back());
+    idle_.pop_back();
+    if (c->generation == target.generation && still_open(*c)) {
+      c->reused = true;
+      co_return std::pair{error_code{}, std::move(c)};
+    }
+  }
+  auto c = std::make_unique<upstream_connection>(io_);
+  c->generation = target.generation;
+  c->stream.expires_after(target.connect_timeout);
+  auto [ec, endpoint] = co_await c->stream.async_connect(target.endpoints, nothrow);
+  if (ec) co_return std::pair{ec, nullptr};
+  c->stream.socket().set_option(tcp::no_delay(true), ec);
+  co_return std::pair{error_code{}, std::move(c)};
+}
+
+void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
+  // Bytes after a complete response mean the upstream broke framing: drop it.
+  if (idle_.size() >= max_idle_ || c->buffer.size() != 0) return;
+  c->stream.expires_never();
+  idle_.push_back(std::move(c));
+}
+
+}  // namespace sluice::net

@@ -1,0 +1,52 @@
+// Keep-alive connections to the upstream (upstream.max_idle_connections).
+// One pool per I/O thread, used only from that thread: no locking. A connection
+// taken from the pool is checked for a close by the upstream first, so a request is
+// not sent on a connection the upstream already dropped.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "http/net.hpp"
+
+namespace sluice::net {
+
+// Where the upstream is, as resolved for one configuration snapshot.
+struct upstream_target {
+  std::vector<tcp::endpoint> endpoints;
+  std::uint64_t generation = 0;  // connections to an older target are not reused
+  std::chrono::milliseconds connect_timeout{};
+};
+
+struct upstream_connection {
+  explicit upstream_connection(asio::io_context& io) : stream(io) {}
+  beast::tcp_stream stream;
+  beast::flat_buffer buffer;
+  std::uint64_t generation = 0;
+  bool reused = false;  // true when taken from the pool rather than freshly connected
+};
+
+class upstream_pool {
+ public:
+  upstream_pool(asio::io_context& io, std::size_t max_idle) : io_(io), max_idle_(max_idle) {}
+
+  // An idle connection to `target`, or a new one within target.connect_timeout.
+  awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> acquire(
+      const upstream_target& target, bool allow_reuse = true);
+
+  // Returns a connection whose last response was complete and kept alive.
+  void release(std::unique_ptr<upstream_connection> c);
+
+  void set_max_idle(std::size_t n) { max_idle_ = n; }
+  std::size_t idle() const { return idle_.size(); }
+  void clear() { idle_.clear(); }
+
+ private:
+  asio::io_context& io_;
+  std::size_t max_idle_;
+  std::vector<std::unique_ptr<upstream_connection>> idle_;
+};
+
+}  // namespace sluice::net
