@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "../util/allocation_counter.hpp"
 
 using sluice::cidr;
 using sluice::ip_address;
@@ -300,6 +301,26 @@ TEST(ClientIp, LongHeaderIsHandled) {
   EXPECT_EQ(
       resolve_client_ip(ip("10.0.0.2"), lines, client_ip_source::forwarded, trusted()).to_string(),
       "198.51.100.9");
+}
+
+TEST(ClientIp, DoesNotAllocate) {
+  const auto peer = ip("10.0.0.2");
+  std::vector<std::string_view> xff{"6.6.6.6, 198.51.100.9", "[2001:db8:ffff::1]:80, 10.1.1.1"};
+  std::vector<std::string_view> fwd{"for=6.6.6.6, for=\"[2001:db8::9]:4711\";proto=https",
+                                    "For=10.1.1.1;by=x"};
+  std::vector<std::string_view> real{"198.51.100.9"};
+  const auto& t = trusted();
+  sluice::test::allocation_scope scope;
+  ip_address a, b, c;
+  for (int i = 0; i < 100; ++i) {
+    a = resolve_client_ip(peer, xff, client_ip_source::x_forwarded_for, t);
+    b = resolve_client_ip(peer, fwd, client_ip_source::forwarded, t);
+    c = resolve_client_ip(peer, real, client_ip_source::x_real_ip, t);
+  }
+  EXPECT_EQ(scope.count(), 0u);
+  EXPECT_EQ(a, ip("198.51.100.9"));
+  EXPECT_EQ(b, ip("2001:db8::9"));
+  EXPECT_EQ(c, ip("198.51.100.9"));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include "../util/allocation_counter.hpp"
 
 using sluice::limit::collapse_ids;
 using sluice::limit::normalize_path;
@@ -150,6 +151,20 @@ TEST(PathCollapseIds, ComposesWithNormalize) {
       normalize_path("//users/%31%32%33/./orders/../orders/9F8E7D6C5B4A3F2E1D0C", normalized));
   collapse_ids(normalized, collapsed);
   EXPECT_EQ(collapsed, "/users/{id}/orders/{id}");
+}
+
+TEST(PathNormalize, DoesNotAllocateIntoAWarmBuffer) {
+  std::string normalized, collapsed;
+  normalized.reserve(256);
+  collapsed.reserve(256);
+  sluice::test::allocation_scope scope;
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(
+        normalize_path("//api/./v1/users/%31%32/../12345/orders/%2e%2E/a%2fb/", normalized));
+    collapse_ids(normalized, collapsed);
+  }
+  EXPECT_EQ(scope.count(), 0u);
+  EXPECT_EQ(collapsed, "/api/v1/users/{id}/a%2Fb/");
 }
 
 }  // namespace

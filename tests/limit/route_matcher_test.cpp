@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 #include <vector>
+#include "../util/allocation_counter.hpp"
 
 using sluice::limit::parse_route_match;
 using sluice::limit::route_match;
@@ -290,6 +291,19 @@ TEST(RouteMatch, CopiesRoutesSoTheInputMayGo) {
     m = route_matcher(routes);
   }
   expect_matches(m, {{"GET", "/a/1", 0}, {"GET", "/b/c", 1}});
+}
+
+TEST(RouteMatch, MatchDoesNotAllocate) {
+  auto m = matcher({"GET /healthz", "POST /ocr/batch", "POST /ocr/*", "GET,HEAD /users/{id}",
+                    "/static/**", "/a/b/c/d/e/f"});
+  sluice::test::allocation_scope scope;
+  int sum = 0;
+  for (int i = 0; i < 100; ++i) {
+    sum += m.match("GET", "/users/42") + m.match("POST", "/ocr/x") + m.match("GET", "/static/a/b") +
+           m.match("DELETE", "/nothing/here/at/all");
+  }
+  EXPECT_EQ(scope.count(), 0u);
+  EXPECT_EQ(sum, 100 * (3 + 2 + 4 - 1));
 }
 
 }  // namespace
