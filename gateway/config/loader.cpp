@@ -63,7 +63,11 @@ std::optional<std::vector<std::string>> policy_files(const fs::path& resolved,
   const std::string shown = resolved.string();
   if (fs::is_regular_file(status)) return std::vector<std::string>{shown};
   if (!fs::is_directory(status)) {
-    errors.push_back({at, "policies", "no such file or directory: '" + shown + "'"});
+    // Without a position the path is the default, which the user may not know about.
+    errors.push_back(
+        {at, "policies",
+         "no such file or directory: '" + shown + "'" +
+             (at.line == 0 ? " (the default; set 'policies' to your policy files)" : "")});
     return std::nullopt;
   }
   std::vector<std::string> names;

@@ -142,8 +142,9 @@ yaml_parse_result parse_yaml(std::string_view text, const std::string& file,
   } catch (const YAML::Exception& e) {
     result.errors.clear();  // a syntax error makes the rest meaningless
     const bool known = !e.mark.is_null();
-    result.errors.push_back(
-        {{file, known ? e.mark.line + 1 : 0, known ? e.mark.column + 1 : 0}, "", e.msg});
+    result.errors.push_back({{file, known ? e.mark.line + 1 : 0, known ? e.mark.column + 1 : 0},
+                             "",
+                             "invalid YAML: " + e.msg});
     return result;
   }
   if (builder.documents() > 1) {
