@@ -31,15 +31,6 @@ const std::initializer_list<std::pair<std::string_view, key_part_kind>> key_part
     {"method", key_part_kind::method},   {"path", key_part_kind::path},
 };
 
-template <class E>
-E default_enum(std::initializer_list<std::pair<std::string_view, E>> values,
-               std::string_view name) {
-  for (const auto& [n, v] : values) {
-    if (n == name) return v;
-  }
-  return values.begin()->second;
-}
-
 std::string twice(std::string_view what, std::string_view name, const source_location& first) {
   return std::string(what) + " '" + std::string(name) + "' defined twice (first at " +
          first.to_string() + ")";
@@ -87,13 +78,9 @@ std::optional<std::vector<std::string>> read_strings(const yaml_node& node, cons
   return out;
 }
 
-const yaml_node& missing_at(const map_reader& m) {
-  return m.node();
-}
-
 void report_missing(const map_reader& m, error_sink& sink, std::string_view key,
                     std::string_view hint = "") {
-  sink.add(missing_at(m), m.path(),
+  sink.add(m.node(), m.path(),
            "missing required key '" + std::string(key) + "'" + std::string(hint));
 }
 
@@ -376,8 +363,8 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
   info.path = path;
   info.at = sink.where(node);
   limit.where = info.at;
-  limit.algo = default_enum(algorithms, defaults::limit_algorithm);
-  limit.count = default_enum(count_modes, defaults::limit_count);
+  limit.algo = enum_named(algorithms, defaults::limit_algorithm);
+  limit.count = enum_named(count_modes, defaults::limit_count);
 
   const yaml_node* name_node = m.get("name");
   std::optional<std::string> name;

@@ -19,7 +19,7 @@
 
 namespace sluice::config::detail {
 
-// Appends errors for one file.
+// Appends errors for one file into a vector the loader owns; one per file read.
 class error_sink {
  public:
   error_sink(std::string file, std::vector<config_error>& out)
@@ -46,7 +46,8 @@ std::string join_path(std::string_view base, std::string_view key);
 std::string index_path(std::string_view base, std::size_t index);
 
 // A mapping's keys checked once: a non-map, non-scalar keys, unknown keys (when
-// `allowed` is non-empty) and duplicate keys are reported at construction.
+// `allowed` is non-empty) and duplicate keys are reported at construction. Borrows
+// the node (which must outlive it); one per map read; not thread-safe.
 class map_reader {
  public:
   map_reader(const yaml_node& node, std::string path, error_sink& sink,
@@ -120,6 +121,15 @@ struct host_port_result {
   std::string error;
 };
 host_port_result parse_host_port(std::string_view text);
+
+// The enum value named `name` in `values` (used to turn defaults.hpp text into enums).
+template <class E>
+E enum_named(std::initializer_list<std::pair<std::string_view, E>> values, std::string_view name) {
+  for (const auto& [n, v] : values) {
+    if (n == name) return v;
+  }
+  return values.begin()->second;
+}
 
 // True for an RFC 9110 token (header names, methods).
 bool is_http_token(std::string_view text);

@@ -43,15 +43,6 @@ const std::initializer_list<std::pair<std::string_view, storage_error_mode>> err
     {"deny", storage_error_mode::deny},
 };
 
-template <class E>
-E default_enum(std::initializer_list<std::pair<std::string_view, E>> values,
-               std::string_view name) {
-  for (const auto& [n, v] : values) {
-    if (n == name) return v;
-  }
-  return values.begin()->second;
-}
-
 host_port default_address(std::string_view text) {
   return *parse_host_port(text).value;
 }
@@ -323,24 +314,24 @@ server_config default_server_config() {
   c.server.access_log = std::string(defaults::access_log);
   c.admin.listen = {default_address(defaults::admin_listen)};
   for (auto block : defaults::admin_allow) c.admin.allow.push_back(*cidr::parse(block));
-  c.identity.client_ip_header = default_enum(client_ip_sources, defaults::client_ip_header);
+  c.identity.client_ip_header = enum_named(client_ip_sources, defaults::client_ip_header);
   c.identity.ipv6_prefix = defaults::ipv6_prefix;
   c.identity.api_key_header = std::string(defaults::api_key_header);
   c.identity.api_key_query = std::string(defaults::api_key_query);
   c.identity.user_header = std::string(defaults::user_header);
   c.identity.tier_header = std::string(defaults::tier_header);
   c.headers.legacy = defaults::legacy_headers;
-  c.headers.legacy_reset = default_enum(reset_formats, defaults::legacy_reset);
-  c.headers.standard = default_enum(standards, defaults::standard_headers);
+  c.headers.legacy_reset = enum_named(reset_formats, defaults::legacy_reset);
+  c.headers.standard = enum_named(standards, defaults::standard_headers);
   c.headers.retry_after = defaults::retry_after;
-  c.storage.backend = default_enum(backends, defaults::storage_backend);
+  c.storage.backend = enum_named(backends, defaults::storage_backend);
   c.storage.max_keys = defaults::max_keys;
   c.storage.redis.addresses = {default_address(defaults::redis_address)};
   c.storage.redis.database = defaults::redis_database;
   c.storage.redis.timeout = defaults::redis_timeout;
   c.storage.redis.connections = defaults::redis_connections;
   c.storage.redis.key_prefix = std::string(defaults::redis_key_prefix);
-  c.storage.on_error = default_enum(error_modes, defaults::storage_on_error);
+  c.storage.on_error = enum_named(error_modes, defaults::storage_on_error);
   c.policies = std::string(defaults::policies);
   c.reload_watch = defaults::reload_watch;
   return c;

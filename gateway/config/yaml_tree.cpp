@@ -16,7 +16,7 @@ namespace {
 
 using mutable_node = std::shared_ptr<yaml_node>;
 
-// Turns parser events into a yaml_node tree. Lives for one parse_yaml call.
+// Turns parser events into a yaml_node tree. Owned by one parse_yaml call; not thread-safe.
 class tree_builder final : public YAML::EventHandler {
  public:
   explicit tree_builder(const env_lookup& env) : env_(env) {}
