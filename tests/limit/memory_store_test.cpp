@@ -290,7 +290,7 @@ TEST_P(MemoryStoreAlgorithm, CostLargerThanTheLimitIsDeniedAndStoresNothing) {
 }
 
 INSTANTIATE_TEST_SUITE_P(
-    All, MemoryStoreAlgorithm,
+    MemoryStore, MemoryStoreAlgorithm,
     testing::Values(
         algorithm_case{"token_bucket", limit_params::make(algorithm::token_bucket, 7, second, 5)},
         algorithm_case{"leaky_bucket", limit_params::make(algorithm::leaky_bucket, 3, second, 4)},
