@@ -364,7 +364,7 @@ unsigned pick_shard_count(std::uint64_t max_keys, unsigned requested) {
 
 memory_store::memory_store(std::uint64_t max_keys, unsigned shards) : impl_(new impl) {
   impl& m = *impl_;
-  m.max_keys = std::clamp<std::uint64_t>(max_keys, 1, std::uint64_t{UINT32_MAX} * 1024);
+  m.max_keys = std::clamp<std::uint64_t>(max_keys, 1, UINT32_MAX);  // budgets are 32-bit
   m.shard_count = pick_shard_count(m.max_keys, shards);
   m.shard_mask = m.shard_count - 1;
   m.shards = new shard[m.shard_count];

@@ -35,6 +35,10 @@ class memory_store {
   // Evaluates every check at `now` and writes one decision per check into `out`
   // (out.size() == checks.size()). If every non-shadow check allows, charges every
   // check that allows and returns true; otherwise charges nothing and returns false.
+  // A new key that finds its set or its shard's budget full takes the slot of the
+  // state that turns fresh soonest (expired first); when every candidate outlives the
+  // newcomer's own state, the newcomer is decided as fresh but not stored, so a flood
+  // of new keys never hands an over-limit client a fresh bucket.
   bool decide(std::span<const check> checks, micros now, std::span<decision> out);
 
   // Starts loading the memory that a later decide() on this key will touch. Optional:
