@@ -1,0 +1,48 @@
+// A real redis-server for tests: started on a free loopback port, stopped (by its
+// PID, the one this process started) when the object goes away. Not thread-safe.
+#pragma once
+
+#include <hiredis/hiredis.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace sluice::test {
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+std::uint16_t free_port();
+
+struct redis_context_deleter {
+  void operator()(redisContext* c) const { redisFree(c); }
+};
+using redis_context = std::unique_ptr<redisContext, redis_context_deleter>;
+
+class redis_server {
+ public:
+  // Starts redis-server with `extra_args` appended (e.g. {"--requirepass", "s3cret"}).
+  explicit redis_server(std::vector<std::string> extra_args = {});
+  ~redis_server();
+  redis_server(const redis_server&) = delete;
+  redis_server& operator=(const redis_server&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  bool running() const { return pid_ > 0; }
+
+  void stop();   // SIGKILL and reap: the way a crash looks to clients
+  void start();  // on the same port, empty (no persistence)
+
+  // A synchronous hiredis connection for assertions in tests.
+  redis_context connect() const;
+  // Runs one command and returns the reply as text ("OK", "42", "(nil)", or an
+  // array as "[a,b]"); throws on a connection failure.
+  std::string command(const std::vector<std::string>& args) const;
+
+ private:
+  std::uint16_t port_;
+  std::vector<std::string> extra_args_;
+  int pid_ = -1;
+};
+
+}  // namespace sluice::test
