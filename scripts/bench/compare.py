@@ -1,0 +1,700 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: Sluice against nginx limit_req (SPEC section 12).
+
+Usage (README-ready):
+
+    scripts/build.sh build-bench -- sluice            # RelWithDebInfo (-O2)
+    scripts/bench/compare.py                          # 3 interleaved reps x 10 s each
+    scripts/bench/compare.py --reps 5 --duration 15   # longer, steadier
+    scripts/bench/compare.py --targets sluice-allow,nginx-allow   # a subset
+
+  One invocation starts, on free 127.0.0.1 ports, and stops by PID at the end:
+    upstream      nginx `return 200 "ok"`, keep-alive (shared by every scenario)
+    nginx-allow   nginx proxy, limit_req that never trips, keep-alive upstream pool
+    nginx-reject  nginx proxy, limit_req 1r/m (primed), limit_req_status 429
+    sluice-allow  Sluice, token bucket per ip that never runs dry
+    sluice-reject Sluice, 1/day burst 1 per ip (primed): every request gets 429
+  and runs the same `wrk -t1 -c50 -d10s --latency` against each, interleaved (the
+  order rotates every repetition so machine drift hits every scenario alike).
+
+  Fairness: nginx worker_processes 1 and Sluice server.threads 1 (--workers). On a
+  2-core machine wrk needs one core and the upstream shares the other with the proxy;
+  more proxy workers would only measure scheduler contention. Access logs are off on
+  both; both add the same forwarding headers (X-Forwarded-For/-Proto/-Host, Via).
+  Sluice keeps its shipped response headers (X-RateLimit-*, RateLimit-*).
+
+  Reported per scenario (medians over the repetitions): requests/s, p50 and p99
+  latency (wrk), and the proxy's CPU time per request: utime+stime from
+  /proc/<pid>/stat over the wrk run (nginx: master + workers; Sluice: every thread),
+  divided by the requests wrk completed. "upstream" is the upstream measured directly
+  (its CPU column is the upstream's own). Then Sluice's ratios to nginx with the
+  SPEC 12 targets: CPU/request <= 1.0, throughput >= 1.0, p99 <= 1.2.
+
+  The summary goes to <build-dir>/bench/compare-<time>.{json,md} and
+  compare-latest.{json,md}; configs and logs of the last run to <build-dir>/bench/run/.
+  Numbers on a shared machine are noisy: compare ratios from one run, not absolute
+  numbers across runs.
+
+  Profiling helpers (same setup, one scenario):
+    scripts/bench/compare.py --perf sluice-allow      # perf record -g on the proxy PID
+    scripts/bench/compare.py --callgrind sluice-reject --duration 10 --connections 4
+        # Sluice under callgrind, instrumentation on only during wrk: prints
+        # instructions per request and leaves callgrind.out.* for callgrind_annotate
+    scripts/bench/compare.py --syscalls nginx-allow --duration 5  # strace -c: calls/request
+
+Requires nginx, wrk (and perf or valgrind for the helpers); Python 3 stdlib only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+TARGETS = ["upstream", "nginx-allow", "nginx-reject", "sluice-allow", "sluice-reject"]
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# SPEC 12 targets for Sluice / nginx.
+TARGET_CPU = 1.0
+TARGET_RPS = 1.0
+TARGET_P99 = 1.2
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fill(template: str, values: dict[str, str]) -> str:
+    text = (HERE / template).read_text()
+    for k, v in values.items():
+        text = text.replace(f"@{k}@", str(v))
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise SystemExit(f"{template}: unfilled placeholders {sorted(set(left))}")
+    return text
+
+
+# ---- processes -------------------------------------------------------------------------
+
+
+def children_of(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    try:
+        return [int(x) for x in path.read_text().split()]
+    except OSError:
+        pass
+    kids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            kids.append(int(entry.name))
+    return kids
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process (all its threads), in clock ticks; 0 once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])
+
+
+class Service:
+    """One process we started (nginx master + its workers, or sluice)."""
+
+    def __init__(self, name: str, argv: list[str], logfile: Path, port: int, with_children: bool):
+        self.name = name
+        self.argv = argv
+        self.port = port
+        self.with_children = with_children
+        self.logfile = logfile
+        self.proc: subprocess.Popen | None = None
+        self.known_children: set[int] = set()
+
+    def start(self) -> None:
+        out = open(self.logfile, "wb")
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+        out.close()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def pids(self) -> list[int]:
+        pids = [self.pid]
+        if self.with_children:
+            kids = children_of(self.pid)
+            self.known_children.update(kids)
+            pids += kids
+        return pids
+
+    def cpu(self) -> tuple[int, list[int]]:
+        pids = self.pids()
+        return sum(cpu_ticks(p) for p in pids), pids
+
+    def wait_ready(self, path: str, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise SystemExit(
+                    f"{self.name} exited with {self.proc.returncode}; see {self.logfile}:\n"
+                    + self.logfile.read_text(errors="replace")[-2000:]
+                )
+            try:
+                status, _ = http_get(self.port, path)
+                if status > 0:
+                    self.pids()
+                    return
+            except OSError as e:
+                last = e
+            time.sleep(0.1)
+        raise SystemExit(f"{self.name} not ready on port {self.port} after {timeout}s: {last}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            self._reap_children()
+            return
+        if self.with_children:
+            self.pids()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self._reap_children()
+
+    def _reap_children(self) -> None:
+        # nginx workers exit with their master; kill any straggler we saw, by PID,
+        # only if it is still an nginx process.
+        for pid in self.known_children:
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm.startswith("nginx"):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+
+
+def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        res = conn.getresponse()
+        return res.status, res.read()
+    finally:
+        conn.close()
+
+
+# ---- wrk ---------------------------------------------------------------------------------
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+def to_ms(text: str) -> float:
+    m = re.fullmatch(r"([0-9.]+)(us|ms|s|m)", text)
+    if not m:
+        raise ValueError(f"unparsed wrk latency {text!r}")
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def parse_wrk(out: str) -> dict:
+    r: dict = {}
+    m = re.search(r"(\d+) requests in ([0-9.]+\w+)", out)
+    if not m:
+        raise ValueError("wrk output without a request count:\n" + out)
+    r["requests"] = int(m.group(1))
+    r["rps"] = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
+        r[f"p{pct}_ms"] = to_ms(m.group(1)) if m else None
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    r["non_2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    r["socket_errors"] = sum(int(x) for x in m.groups()) if m else 0
+    return r
+
+
+def run_wrk(args, port: int, duration: int) -> str:
+    url = f"http://127.0.0.1:{port}{args.path}"
+    argv = [
+        "wrk",
+        f"-t{args.wrk_threads}",
+        f"-c{args.connections}",
+        f"-d{duration}s",
+        "--latency",
+        url,
+    ]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    if res.returncode != 0:
+        raise SystemExit(f"wrk failed ({res.returncode}): {res.stdout}{res.stderr}")
+    return res.stdout
+
+
+# ---- the scenarios ------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.services: dict[str, Service] = {}
+        self.dir = args.out / "run"
+
+    def setup_dir(self) -> None:
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        (self.dir / "tmp").mkdir(parents=True)
+        self.dir.chmod(0o755)
+
+    def nginx(self, name: str, template: str, values: dict) -> Service:
+        port = values["PORT"] if "PORT" in values else values["UPSTREAM_PORT"]
+        conf = self.dir / f"{name}.nginx.conf"
+        conf.write_text(fill(template, {"DIR": self.dir, "NAME": name, **values}))
+        argv = ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / f"{name}.error.log")]
+        return Service(name, argv, self.dir / f"{name}.out", port, with_children=True)
+
+    def sluice(self, name: str, policy: str, upstream_port: int, wrapper: list[str]) -> Service:
+        port = free_port()
+        conf = self.dir / f"{name}.server.yaml"
+        shutil.copy(HERE / policy, self.dir / policy)
+        conf.write_text(
+            fill(
+                "sluice.yaml.in",
+                {
+                    "PORT": port,
+                    "UPSTREAM_PORT": upstream_port,
+                    "ADMIN_PORT": free_port(),
+                    "WORKERS": self.args.workers,
+                    "POLICY": policy,
+                },
+            )
+        )
+        argv = wrapper + [str(self.args.sluice), "--config", str(conf)]
+        return Service(name, argv, self.dir / f"{name}.out", port, with_children=False)
+
+    def start(self, targets: list[str], sluice_wrapper: dict[str, list[str]] | None = None) -> None:
+        sluice_wrapper = sluice_wrapper or {}
+        self.setup_dir()
+        up_port = free_port()
+        w = self.args.workers
+        up = self.nginx("upstream", "upstream.nginx.conf.in", {"UPSTREAM_PORT": up_port, "WORKERS": w})
+        self.services["upstream"] = up
+        if "nginx-allow" in targets:
+            self.services["nginx-allow"] = self.nginx(
+                "nginx-allow",
+                "proxy.nginx.conf.in",
+                {
+                    "MODE": "allow",
+                    "PORT": free_port(),
+                    "UPSTREAM_PORT": up_port,
+                    "WORKERS": w,
+                    "RATE": "100000000r/s",
+                    "BURST": " burst=100000000 nodelay",
+                },
+            )
+        if "nginx-reject" in targets:
+            self.services["nginx-reject"] = self.nginx(
+                "nginx-reject",
+                "proxy.nginx.conf.in",
+                {
+                    "MODE": "reject",
+                    "PORT": free_port(),
+                    "UPSTREAM_PORT": up_port,
+                    "WORKERS": w,
+                    "RATE": "1r/m",
+                    "BURST": "",
+                },
+            )
+        if "sluice-allow" in targets:
+            self.services["sluice-allow"] = self.sluice(
+                "sluice-allow", "sluice-allow.yaml", up_port, sluice_wrapper.get("sluice-allow", [])
+            )
+        if "sluice-reject" in targets:
+            self.services["sluice-reject"] = self.sluice(
+                "sluice-reject", "sluice-reject.yaml", up_port, sluice_wrapper.get("sluice-reject", [])
+            )
+        for s in self.services.values():
+            s.start()
+        for name, s in self.services.items():
+            s.wait_ready(self.args.path, timeout=120 if name in sluice_wrapper else 15)
+        self.prime()
+
+    def prime(self) -> None:
+        """Exhausts the reject limits and checks that every scenario answers as intended."""
+        expect = {
+            "upstream": 200,
+            "nginx-allow": 200,
+            "sluice-allow": 200,
+            "nginx-reject": 429,
+            "sluice-reject": 429,
+        }
+        for name, s in self.services.items():
+            status = 0
+            for _ in range(3):
+                status, body = http_get(s.port, self.args.path, timeout=30)
+                if status == expect[name]:
+                    break
+            if status != expect[name]:
+                raise SystemExit(f"{name}: expected {expect[name]} after priming, got {status}: {body!r}")
+
+    def stop(self) -> None:
+        for s in reversed(list(self.services.values())):
+            try:
+                s.stop()
+            except Exception as e:  # keep stopping the others
+                log(f"stopping {s.name}: {e}")
+
+    def measure(self, name: str, duration: int) -> dict:
+        s = self.services[name]
+        up = self.services["upstream"]
+        c0, pids = s.cpu()
+        u0, _ = up.cpu()
+        t0 = time.monotonic()
+        out = run_wrk(self.args, s.port, duration)
+        elapsed = time.monotonic() - t0
+        c1, _ = s.cpu()
+        u1, _ = up.cpu()
+        r = parse_wrk(out)
+        n = max(r["requests"], 1)
+        r["proxy_cpu_us_per_req"] = (c1 - c0) / CLK_TCK * 1e6 / n
+        r["proxy_cpu_util"] = (c1 - c0) / CLK_TCK / elapsed
+        r["upstream_cpu_us_per_req"] = (u1 - u0) / CLK_TCK * 1e6 / n
+        r["pids"] = pids
+        r["raw"] = out
+        return r
+
+
+# ---- reporting ------------------------------------------------------------------------------
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def summarize(runs: dict[str, list[dict]]) -> dict:
+    med = {}
+    for name, rs in runs.items():
+        med[name] = {
+            k: median([r[k] for r in rs])
+            for k in (
+                "rps",
+                "p50_ms",
+                "p99_ms",
+                "proxy_cpu_us_per_req",
+                "upstream_cpu_us_per_req",
+                "proxy_cpu_util",
+                "requests",
+            )
+        }
+        med[name]["non_2xx_fraction"] = median([r["non_2xx"] / max(r["requests"], 1) for r in rs])
+        med[name]["socket_errors"] = sum(r["socket_errors"] for r in rs)
+        med[name]["reps"] = len(rs)
+    ratios = {}
+    for mode in ("allow", "reject"):
+        s, n = med.get(f"sluice-{mode}"), med.get(f"nginx-{mode}")
+        if not s or not n:
+            continue
+        ratios[mode] = {
+            "cpu_per_request": s["proxy_cpu_us_per_req"] / n["proxy_cpu_us_per_req"],
+            "throughput": s["rps"] / n["rps"],
+            "p99": s["p99_ms"] / n["p99_ms"],
+        }
+        # Ratios of each repetition (same rep = closest in time), to show the spread.
+        per_rep = []
+        for rs, rn in zip(runs[f"sluice-{mode}"], runs[f"nginx-{mode}"]):
+            per_rep.append(
+                {
+                    "cpu_per_request": rs["proxy_cpu_us_per_req"] / rn["proxy_cpu_us_per_req"],
+                    "throughput": rs["rps"] / rn["rps"],
+                    "p99": rs["p99_ms"] / rn["p99_ms"],
+                }
+            )
+        ratios[mode]["per_rep"] = per_rep
+    return {"medians": med, "ratios": ratios}
+
+
+def verdict(value: float, target: float, higher_is_better: bool) -> str:
+    ok = value >= target if higher_is_better else value <= target
+    return "ok" if ok else "MISS"
+
+
+def render(summary: dict, meta: dict) -> str:
+    med, ratios = summary["medians"], summary["ratios"]
+    lines = [
+        f"Sluice vs nginx limit_req — {meta['time']}, {meta['host_cpus']} CPUs, "
+        f"load avg before/after {meta['load_before']} / {meta['load_after']}",
+        f"wrk -t{meta['wrk_threads']} -c{meta['connections']} -d{meta['duration']}s --latency, "
+        f"{meta['reps']} interleaved reps (medians); proxy workers: {meta['workers']}",
+        "",
+        "| scenario | req/s | p50 ms | p99 ms | proxy CPU µs/req | proxy CPU util | upstream CPU µs/req | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name in TARGETS:
+        if name not in med:
+            continue
+        m = med[name]
+        lines.append(
+            f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.3f} | {m['p99_ms']:.3f} | "
+            f"{m['proxy_cpu_us_per_req']:.1f} | {m['proxy_cpu_util']*100:.0f}% | "
+            f"{m['upstream_cpu_us_per_req']:.1f} | {m['non_2xx_fraction']*100:.1f}% |"
+        )
+    if ratios:
+        lines += [
+            "",
+            "| Sluice / nginx | CPU/request (<= 1.0) | throughput (>= 1.0) | p99 (<= 1.2) | per-rep CPU ratios |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for mode, r in ratios.items():
+            reps = ", ".join(f"{x['cpu_per_request']:.2f}" for x in r["per_rep"])
+            lines.append(
+                f"| {mode} | {r['cpu_per_request']:.2f} {verdict(r['cpu_per_request'], TARGET_CPU, False)} "
+                f"| {r['throughput']:.2f} {verdict(r['throughput'], TARGET_RPS, True)} "
+                f"| {r['p99']:.2f} {verdict(r['p99'], TARGET_P99, False)} | {reps} |"
+            )
+    lines += [
+        "",
+        "Shared 2-core machine: absolute numbers move run to run; compare the ratios.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def loadavg() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+# ---- modes -------------------------------------------------------------------------------------
+
+
+def compare(args) -> None:
+    targets = args.targets
+    bench = Bench(args)
+    meta = {
+        "time": dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S"),
+        "host_cpus": os.cpu_count(),
+        "load_before": loadavg(),
+        "wrk_threads": args.wrk_threads,
+        "connections": args.connections,
+        "duration": args.duration,
+        "reps": args.reps,
+        "workers": args.workers,
+        "path": args.path,
+        "sluice": str(args.sluice),
+        "git": subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True
+        ).stdout.strip(),
+    }
+    runs: dict[str, list[dict]] = {t: [] for t in targets}
+    try:
+        bench.start(targets)
+        if args.warmup > 0:
+            for t in targets:
+                log(f"warm-up {t} ({args.warmup}s)")
+                bench.measure(t, args.warmup)
+        for rep in range(args.reps):
+            order = targets[rep % len(targets) :] + targets[: rep % len(targets)]
+            for t in order:
+                r = bench.measure(t, args.duration)
+                runs[t].append(r)
+                log(
+                    f"rep {rep + 1}/{args.reps} {t:14s} {r['rps']:9.0f} req/s  p50 {r['p50_ms']:.3f} ms  "
+                    f"p99 {r['p99_ms']:.3f} ms  cpu {r['proxy_cpu_us_per_req']:.1f} us/req  "
+                    f"non-2xx {r['non_2xx']}/{r['requests']}"
+                )
+    finally:
+        bench.stop()
+    meta["load_after"] = loadavg()
+    summary = summarize(runs)
+    text = render(summary, meta)
+    print(text)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    doc = {"meta": meta, **summary, "runs": {t: [{k: v for k, v in r.items() if k != "raw"} for r in rs] for t, rs in runs.items()}}
+    for base in (f"compare-{stamp}", "compare-latest"):
+        (args.out / f"{base}.json").write_text(json.dumps(doc, indent=2) + "\n")
+        (args.out / f"{base}.md").write_text(text)
+    log(f"summary: {args.out / f'compare-{stamp}.md'} (and .json)")
+
+
+def profile_perf(args) -> None:
+    target = args.perf
+    bench = Bench(args)
+    try:
+        bench.start([target])
+        bench.measure(target, 2)
+        s = bench.services[target]
+        data = args.out / f"perf-{target}.data"
+        pids = ",".join(str(p) for p in s.pids())
+        perf = subprocess.Popen(
+            ["perf", "record", "-g", "-F", str(args.perf_freq), "-p", pids, "-o", str(data)],
+            stdout=subprocess.DEVNULL,
+            stderr=open(bench.dir / "perf.log", "wb"),
+        )
+        time.sleep(0.5)
+        r = bench.measure(target, args.duration)
+        perf.send_signal(signal.SIGINT)
+        perf.wait(timeout=60)
+        log(f"{target}: {r['rps']:.0f} req/s, {r['proxy_cpu_us_per_req']:.1f} us/req, {r['requests']} requests")
+        log(f"perf data: {data}\n  perf report -i {data} --no-children --percent-limit 1 --stdio")
+    finally:
+        bench.stop()
+
+
+def profile_syscalls(args) -> None:
+    """strace -c on the proxy during one wrk run: system calls per request, by name."""
+    target = args.syscalls
+    bench = Bench(args)
+    try:
+        bench.start([target])
+        bench.measure(target, 2)
+        s = bench.services[target]
+        report = bench.dir / f"strace-{target}.txt"
+        argv = ["strace", "-c", "-f", "-o", str(report)]
+        for pid in s.pids():
+            argv += ["-p", str(pid)]
+        tracer = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        r = bench.measure(target, args.duration)
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(timeout=60)
+    finally:
+        bench.stop()
+    n = max(r["requests"], 1)
+    rows = []
+    for line in report.read_text().splitlines():
+        f = line.split()
+        if len(f) >= 5 and f[0][0].isdigit() and f[-1] != "total":
+            calls = int(f[3])
+            errors = int(f[4]) if len(f) == 6 else 0
+            rows.append((f[-1], calls / n, errors / n))
+    rows.sort(key=lambda x: -x[1])
+    print(f"{target}: {r['requests']} requests under strace ({r['rps']:.0f} req/s)")
+    print(f"{'syscall':20s} {'calls/req':>10s} {'errors/req':>10s}")
+    for name, c, e in rows:
+        if c >= 0.005:
+            print(f"{name:20s} {c:10.3f} {e:10.3f}")
+    print(f"{'total':20s} {sum(c for _, c, _ in rows):10.3f}")
+
+
+def profile_callgrind(args) -> None:
+    target = args.callgrind
+    if not target.startswith("sluice"):
+        raise SystemExit("--callgrind runs Sluice only (sluice-allow or sluice-reject)")
+    out_file = args.out / f"callgrind.out.{target}"
+    wrapper = [
+        "valgrind",
+        "--tool=callgrind",
+        "--instr-atstart=no",
+        f"--callgrind-out-file={out_file}",
+    ]
+    for old in args.out.glob(f"callgrind.out.{target}*"):
+        old.unlink()
+    bench = Bench(args)
+    try:
+        bench.start([target], sluice_wrapper={target: wrapper})
+        s = bench.services[target]
+        bench.measure(target, 2)  # warm: pools, buffers, lazily resolved metrics
+        subprocess.run(["callgrind_control", "-i", "on", str(s.pid)], check=True, capture_output=True)
+        r = bench.measure(target, args.duration)
+        subprocess.run(["callgrind_control", "-i", "off", str(s.pid)], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "-d", str(s.pid)], check=True, capture_output=True)
+        time.sleep(1)
+    finally:
+        bench.stop()
+    # The dump taken right after wrk holds the measured window (the file written at
+    # exit holds only what ran after it).
+    dumps = sorted(args.out.glob(f"callgrind.out.{target}*"))
+    best, ir = out_file, 0
+    for f in dumps:
+        for line in f.read_text(errors="replace").splitlines():
+            # With instrumentation toggled at run time "summary:" stays 0; "totals:" counts.
+            if line.startswith(("summary:", "totals:")) and int(line.split()[1]) > ir:
+                best, ir = f, int(line.split()[1])
+    newest = best
+    log(f"{target}: {r['requests']} requests under callgrind, {ir} Ir -> {ir / max(r['requests'], 1):.0f} instructions/request")
+    log(f"  callgrind_annotate --inclusive=yes {newest} | head -60")
+    print(json.dumps({"target": target, "requests": r["requests"], "ir": ir, "ir_per_request": ir / max(r["requests"], 1), "file": str(newest)}))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--build-dir", type=Path, default=None, help="default: build-bench, else build")
+    p.add_argument("--sluice", type=Path, default=None, help="the sluice binary (default <build-dir>/sluice)")
+    p.add_argument("--targets", default=",".join(TARGETS), help="comma-separated subset of " + ",".join(TARGETS))
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    p.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per scenario (0: none)")
+    p.add_argument("--connections", type=int, default=50)
+    p.add_argument("--wrk-threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="nginx worker_processes = Sluice server.threads")
+    p.add_argument("--path", default="/", help="request path")
+    p.add_argument("--perf", choices=TARGETS[1:], help="record a perf profile of one scenario")
+    p.add_argument("--perf-freq", type=int, default=2999)
+    p.add_argument("--syscalls", choices=TARGETS, help="count system calls per request (strace -c)")
+    p.add_argument("--callgrind", choices=["sluice-allow", "sluice-reject"], help="count instructions per request")
+    args = p.parse_args()
+
+    if args.build_dir is None:
+        args.build_dir = REPO / ("build-bench" if (REPO / "build-bench").exists() else "build")
+    args.sluice = (args.sluice or Path(os.environ.get("SLUICE_BIN", args.build_dir / "sluice"))).resolve()
+    args.out = (args.build_dir / "bench").resolve()
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    for t in args.targets:
+        if t not in TARGETS:
+            raise SystemExit(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
+    for tool in ["nginx", "wrk"] + (["perf"] if args.perf else []) + (["valgrind"] if args.callgrind else []) + (["strace"] if args.syscalls else []):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} not found")
+    if any(t.startswith("sluice") for t in args.targets) and not args.sluice.exists():
+        raise SystemExit(f"{args.sluice} not found: scripts/build.sh build-bench -- sluice")
+
+    def on_signal(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if args.perf:
+        profile_perf(args)
+    elif args.callgrind:
+        profile_callgrind(args)
+    elif args.syscalls:
+        profile_syscalls(args)
+    else:
+        compare(args)
+
+
+if __name__ == "__main__":
+    main()
