@@ -113,25 +113,31 @@ void append_rate_limit_headers(const evaluation& ev, const config::headers_confi
 }
 
 std::string rejection_body(const evaluation& ev) {
-  std::string body;
   const applied_limit* top = ev.denying >= 0 ? &ev.applied[ev.denying] : nullptr;
-  const std::string empty;
-  const std::string& name = top != nullptr ? ev.limit_of(*top).name : empty;
+  const std::string_view name = top != nullptr ? std::string_view(ev.limit_of(*top).name) : "";
   const std::int64_t wait = retry_after_seconds(ev);
 
-  std::string message;
+  // One buffer, written front to back: the message's fixed parts need no JSON escaping,
+  // so only the limit name is escaped where it appears.
+  std::string body;
+  body.reserve(192 + 2 * name.size());
+  body = R"({"error":{"code":"rate_limit_exceeded","message":")";
   if (top != nullptr && top->result.cost_exceeds_limit) {
-    message = "Request cost " + std::to_string(ev.checks[ev.denying].cost) +
-              " exceeds the capacity of limit '" + name + "' (" +
-              std::to_string(top->result.limit) + "); it can never pass.";
+    body += "Request cost ";
+    append_int(body, ev.checks[ev.denying].cost);
+    body += " exceeds the capacity of limit '";
+    append_json_chars(body, name);
+    body += "' (";
+    append_int(body, top->result.limit);
+    body += "); it can never pass.";
   } else {
-    message = "Rate limit exceeded for '" + name + "'. Retry after " + std::to_string(wait) +
-              (wait == 1 ? " second." : " seconds.");
+    body += "Rate limit exceeded for '";
+    append_json_chars(body, name);
+    body += "'. Retry after ";
+    append_int(body, wait);
+    body += wait == 1 ? " second." : " seconds.";
   }
-
-  body = R"({"error":{"code":"rate_limit_exceeded","message":)";
-  append_json_string(body, message);
-  body += R"(,"limit":)";
+  body += R"(","limit":)";
   append_json_string(body, name);
   body += R"(,"retry_after":)";
   append_int(body, wait);

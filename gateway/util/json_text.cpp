@@ -2,12 +2,17 @@
 
 namespace sluice {
 
-void append_json_string(std::string& out, std::string_view s) {
+void append_json_chars(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
-  out += '"';
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    switch (c) {
+  // Runs of characters that need no escape are copied in one append: most names and
+  // messages are a single run.
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto u = static_cast<unsigned char>(s[i]);
+    if (u >= 0x20 && u != '"' && u != '\\') continue;
+    out.append(s.data() + run, i - run);
+    run = i + 1;
+    switch (u) {
       case '"':
         out += "\\\"";
         break;
@@ -24,15 +29,17 @@ void append_json_string(std::string& out, std::string_view s) {
         out += "\\t";
         break;
       default:
-        if (u < 0x20) {
-          out += "\\u00";
-          out += hex[u >> 4];
-          out += hex[u & 0xf];
-        } else {
-          out += c;
-        }
+        out += "\\u00";
+        out += hex[u >> 4];
+        out += hex[u & 0xf];
     }
   }
+  out.append(s.data() + run, s.size() - run);
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  out += '"';
+  append_json_chars(out, s);
   out += '"';
 }
 

@@ -10,4 +10,8 @@ namespace sluice {
 // Appends `s` as a JSON string literal, quotes included.
 void append_json_string(std::string& out, std::string_view s);
 
+// Appends `s` escaped for the inside of a JSON string literal (no quotes), so a
+// literal can be assembled from several pieces.
+void append_json_chars(std::string& out, std::string_view s);
+
 }  // namespace sluice

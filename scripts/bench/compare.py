@@ -7,6 +7,7 @@ Usage (README-ready):
     scripts/bench/compare.py                          # 3 interleaved reps x 10 s each
     scripts/bench/compare.py --reps 5 --duration 15   # longer, steadier
     scripts/bench/compare.py --targets sluice-allow,nginx-allow   # a subset
+    scripts/bench/compare.py --baseline /path/to/old/sluice  # A/B: adds sluice-*-base
 
   One invocation starts, on free 127.0.0.1 ports, and stops by PID at the end:
     upstream      nginx `return 200 "ok"`, keep-alive (shared by every scenario)
@@ -286,7 +287,7 @@ class Bench:
         argv = ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / f"{name}.error.log")]
         return Service(name, argv, self.dir / f"{name}.out", port, with_children=True)
 
-    def sluice(self, name: str, policy: str, upstream_port: int, wrapper: list[str]) -> Service:
+    def sluice(self, name: str, policy: str, upstream_port: int, wrapper: list[str], binary: Path) -> Service:
         port = free_port()
         conf = self.dir / f"{name}.server.yaml"
         shutil.copy(HERE / policy, self.dir / policy)
@@ -302,7 +303,7 @@ class Bench:
                 },
             )
         )
-        argv = wrapper + [str(self.args.sluice), "--config", str(conf)]
+        argv = wrapper + [str(binary), "--config", str(conf)]
         return Service(name, argv, self.dir / f"{name}.out", port, with_children=False)
 
     def start(self, targets: list[str], sluice_wrapper: dict[str, list[str]] | None = None) -> None:
@@ -338,13 +339,13 @@ class Bench:
                     "BURST": "",
                 },
             )
-        if "sluice-allow" in targets:
-            self.services["sluice-allow"] = self.sluice(
-                "sluice-allow", "sluice-allow.yaml", up_port, sluice_wrapper.get("sluice-allow", [])
-            )
-        if "sluice-reject" in targets:
-            self.services["sluice-reject"] = self.sluice(
-                "sluice-reject", "sluice-reject.yaml", up_port, sluice_wrapper.get("sluice-reject", [])
+        for name in targets:
+            if not name.startswith("sluice-"):
+                continue
+            mode = "allow" if name.startswith("sluice-allow") else "reject"
+            binary = self.args.baseline if name.endswith("-base") else self.args.sluice
+            self.services[name] = self.sluice(
+                name, f"sluice-{mode}.yaml", up_port, sluice_wrapper.get(name, []), binary
             )
         for s in self.services.values():
             s.start()
@@ -354,21 +355,15 @@ class Bench:
 
     def prime(self) -> None:
         """Exhausts the reject limits and checks that every scenario answers as intended."""
-        expect = {
-            "upstream": 200,
-            "nginx-allow": 200,
-            "sluice-allow": 200,
-            "nginx-reject": 429,
-            "sluice-reject": 429,
-        }
         for name, s in self.services.items():
+            expect = 429 if "reject" in name else 200
             status = 0
             for _ in range(3):
                 status, body = http_get(s.port, self.args.path, timeout=30)
-                if status == expect[name]:
+                if status == expect:
                     break
-            if status != expect[name]:
-                raise SystemExit(f"{name}: expected {expect[name]} after priming, got {status}: {body!r}")
+            if status != expect:
+                raise SystemExit(f"{name}: expected {expect} after priming, got {status}: {body!r}")
 
     def stop(self) -> None:
         for s in reversed(list(self.services.values())):
@@ -423,28 +418,32 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
         med[name]["non_2xx_fraction"] = median([r["non_2xx"] / max(r["requests"], 1) for r in rs])
         med[name]["socket_errors"] = sum(r["socket_errors"] for r in rs)
         med[name]["reps"] = len(rs)
-    ratios = {}
-    for mode in ("allow", "reject"):
-        s, n = med.get(f"sluice-{mode}"), med.get(f"nginx-{mode}")
-        if not s or not n:
-            continue
-        ratios[mode] = {
-            "cpu_per_request": s["proxy_cpu_us_per_req"] / n["proxy_cpu_us_per_req"],
-            "throughput": s["rps"] / n["rps"],
-            "p99": s["p99_ms"] / n["p99_ms"],
+    def ratio(a: str, b: str) -> dict:
+        x, y = med[a], med[b]
+        r = {
+            "cpu_per_request": x["proxy_cpu_us_per_req"] / y["proxy_cpu_us_per_req"],
+            "throughput": x["rps"] / y["rps"],
+            "p99": x["p99_ms"] / y["p99_ms"],
         }
         # Ratios of each repetition (same rep = closest in time), to show the spread.
-        per_rep = []
-        for rs, rn in zip(runs[f"sluice-{mode}"], runs[f"nginx-{mode}"]):
-            per_rep.append(
-                {
-                    "cpu_per_request": rs["proxy_cpu_us_per_req"] / rn["proxy_cpu_us_per_req"],
-                    "throughput": rs["rps"] / rn["rps"],
-                    "p99": rs["p99_ms"] / rn["p99_ms"],
-                }
-            )
-        ratios[mode]["per_rep"] = per_rep
-    return {"medians": med, "ratios": ratios}
+        r["per_rep"] = [
+            {
+                "cpu_per_request": ra["proxy_cpu_us_per_req"] / rb["proxy_cpu_us_per_req"],
+                "throughput": ra["rps"] / rb["rps"],
+                "p99": ra["p99_ms"] / rb["p99_ms"],
+            }
+            for ra, rb in zip(runs[a], runs[b])
+        ]
+        return r
+
+    ratios, ab = {}, {}
+    for mode in ("allow", "reject"):
+        for suffix in ("", "-base"):
+            if f"sluice-{mode}{suffix}" in med and f"nginx-{mode}" in med:
+                ratios[mode + suffix] = ratio(f"sluice-{mode}{suffix}", f"nginx-{mode}")
+        if f"sluice-{mode}" in med and f"sluice-{mode}-base" in med:
+            ab[mode] = ratio(f"sluice-{mode}", f"sluice-{mode}-base")
+    return {"medians": med, "ratios": ratios, "candidate_vs_baseline": ab}
 
 
 def verdict(value: float, target: float, higher_is_better: bool) -> str:
@@ -463,9 +462,7 @@ def render(summary: dict, meta: dict) -> str:
         "| scenario | req/s | p50 ms | p99 ms | proxy CPU µs/req | proxy CPU util | upstream CPU µs/req | non-2xx |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for name in TARGETS:
-        if name not in med:
-            continue
+    for name in med:
         m = med[name]
         lines.append(
             f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.3f} | {m['p99_ms']:.3f} | "
@@ -484,6 +481,19 @@ def render(summary: dict, meta: dict) -> str:
                 f"| {mode} | {r['cpu_per_request']:.2f} {verdict(r['cpu_per_request'], TARGET_CPU, False)} "
                 f"| {r['throughput']:.2f} {verdict(r['throughput'], TARGET_RPS, True)} "
                 f"| {r['p99']:.2f} {verdict(r['p99'], TARGET_P99, False)} | {reps} |"
+            )
+    if summary.get("candidate_vs_baseline"):
+        lines += [
+            "",
+            f"Candidate ({meta['sluice']}) / baseline ({meta.get('baseline')}):",
+            "",
+            "| mode | CPU/request | throughput | p99 | per-rep CPU ratios |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for mode, r in summary["candidate_vs_baseline"].items():
+            reps = ", ".join(f"{x['cpu_per_request']:.2f}" for x in r["per_rep"])
+            lines.append(
+                f"| {mode} | {r['cpu_per_request']:.3f} | {r['throughput']:.3f} | {r['p99']:.3f} | {reps} |"
             )
     lines += [
         "",
@@ -513,6 +523,7 @@ def compare(args) -> None:
         "workers": args.workers,
         "path": args.path,
         "sluice": str(args.sluice),
+        "baseline": str(args.baseline) if args.baseline else None,
         "git": subprocess.run(
             ["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True
         ).stdout.strip(),
@@ -660,6 +671,11 @@ def main() -> None:
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=1, help="nginx worker_processes = Sluice server.threads")
     p.add_argument("--path", default="/", help="request path")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="a second sluice binary: adds sluice-allow-base and sluice-reject-base (A/B in one run)",
+    )
     p.add_argument("--perf", choices=TARGETS[1:], help="record a perf profile of one scenario")
     p.add_argument("--perf-freq", type=int, default=2999)
     p.add_argument("--syscalls", choices=TARGETS, help="count system calls per request (strace -c)")
@@ -672,8 +688,13 @@ def main() -> None:
     args.out = (args.build_dir / "bench").resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    if args.baseline:
+        args.baseline = args.baseline.resolve()
+        if not args.baseline.exists():
+            raise SystemExit(f"{args.baseline} not found")
+        args.targets += [f"{t}-base" for t in args.targets if t.startswith("sluice-")]
     for t in args.targets:
-        if t not in TARGETS:
+        if t.removesuffix("-base") not in TARGETS:
             raise SystemExit(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
     for tool in ["nginx", "wrk"] + (["perf"] if args.perf else []) + (["valgrind"] if args.callgrind else []) + (["strace"] if args.syscalls else []):
         if shutil.which(tool) is None:

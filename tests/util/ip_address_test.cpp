@@ -165,6 +165,22 @@ TEST(IpAddress, RandomAddressesRoundTripThroughText) {
   }
 }
 
+// The IPv4 text is formatted by hand: it must agree with inet_ntop for every octet
+// value in every position.
+TEST(IpAddress, V4TextMatchesInetNtop) {
+  for (std::uint32_t octet = 0; octet < 256; ++octet) {
+    for (int position = 0; position < 4; ++position) {
+      const std::uint32_t other = (octet * 37 + 11) & 0xff;
+      std::uint32_t host = 0;
+      for (int k = 0; k < 4; ++k) host = host << 8 | (k == position ? octet : other);
+      const std::uint32_t net = htonl(host);
+      char buf[INET_ADDRSTRLEN];
+      ASSERT_NE(inet_ntop(AF_INET, &net, buf, sizeof(buf)), nullptr);
+      EXPECT_EQ(ip_address::from_v4(host).to_string(), buf);
+    }
+  }
+}
+
 // ---- masked ----
 
 struct mask_case {
