@@ -1,6 +1,7 @@
 #include "http/forwarding.hpp"
 
 #include <string>
+#include <vector>
 
 namespace sluice::net {
 namespace {
@@ -23,15 +24,15 @@ void append_via(http::fields& fields) {
 }  // namespace
 
 void strip_hop_by_hop(http::fields& fields) {
-  // Fields named by Connection are hop-by-hop too; erase them before Connection
-  // itself (erasing other fields leaves the Connection values in place).
+  // Fields named by Connection are hop-by-hop too. Collect their names before
+  // erasing: the field after the Connection lines ends the equal_range, and
+  // erasing it while walking the range never reaches the end.
+  std::vector<std::string> named;
   auto range = fields.equal_range(http::field::connection);
   for (auto it = range.first; it != range.second; ++it) {
-    for (auto token : http::token_list{it->value()}) {
-      if (beast::iequals(token, "connection")) continue;
-      fields.erase(token);
-    }
+    for (auto token : http::token_list{it->value()}) named.emplace_back(token);
   }
+  for (const auto& name : named) fields.erase(name);
   fields.erase(http::field::connection);
   fields.erase(http::field::keep_alive);
   fields.erase(http::field::te);
