@@ -76,6 +76,20 @@ std::vector<override_entry> memory_overrides::list_access(limit::micros now) con
   return out;
 }
 
+void memory_overrides::replace_all(const std::vector<override_entry>& access,
+                                   const std::map<std::string, std::string, std::less<>>& tiers) {
+  std::unique_lock lock(mutex_);
+  access_.clear();
+  for (const auto& e : access) access_[access_key{e.list, e.subject, e.value}] = e.expires_at;
+  tiers_ = tiers;
+  update_count();
+}
+
+std::map<std::string, std::string, std::less<>> memory_overrides::list_tiers() const {
+  std::shared_lock lock(mutex_);
+  return tiers_;
+}
+
 // Called with the write lock held. Expired entries stay until removed or
 // overwritten: readers and list_access() ignore them, and writes are rare.
 void memory_overrides::update_count() {

@@ -66,6 +66,11 @@ class memory_overrides final : public overrides {
   bool remove_tier(std::string_view api_key) override;
   std::vector<override_entry> list_access(limit::micros now) const override;
 
+  // Replaces every entry at once (the cache of entries shared through Redis).
+  void replace_all(const std::vector<override_entry>& access,
+                   const std::map<std::string, std::string, std::less<>>& tiers);
+  std::map<std::string, std::string, std::less<>> list_tiers() const;
+
  private:
   using access_key = std::tuple<access_kind, subject_kind, std::string>;
   void update_count();

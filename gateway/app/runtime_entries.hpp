@@ -1,0 +1,60 @@
+// Where the admin API's runtime entries go (SPEC 9): allow/deny entries with an
+// optional TTL and tier assignments per API key. The request path always reads the
+// in-process cache (identity::memory_overrides: no round trip per request). With
+// the Redis backend the entries also live in two Redis hashes so that every gateway
+// sees them: writes go to Redis first, and refresh() (the control thread, every
+// second) pulls the whole set into the cache, so entries made on another gateway
+// apply here within about a second.
+//
+//   <key_prefix>overrides:access  field "<allow|deny>|<ip|api_key|user>|<value>",
+//                                 value expires_at in Unix microseconds (0 = never)
+//   <key_prefix>overrides:tiers   field <api_key>, value <tier>
+//
+// Owned by the gateway; thread-safe.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "http/net.hpp"
+#include "identity/overrides.hpp"
+#include "redis/client.hpp"
+
+namespace sluice::app {
+
+class runtime_entries {
+ public:
+  // `client` null: entries live in this process only.
+  runtime_entries(identity::memory_overrides& cache, redis::client* client, std::string key_prefix);
+
+  void set_key_prefix(std::string key_prefix);
+  bool shared() const { return client_ != nullptr; }
+
+  // Each returns false when the shared storage could not be written (nothing changed).
+  net::awaitable<bool> put_access(identity::override_entry entry);
+  net::awaitable<bool> remove_access(identity::access_kind list, identity::subject_kind subject,
+                                     std::string value);
+  net::awaitable<bool> put_tier(std::string api_key, std::string tier);
+  net::awaitable<bool> remove_tier(std::string api_key);
+
+  // Pulls every entry from Redis into the cache and drops expired ones from Redis.
+  net::awaitable<void> refresh(limit::micros now);
+
+ private:
+  std::string access_hash() const;
+  std::string tiers_hash() const;
+  net::awaitable<bool> run(std::vector<std::string> args);
+
+  identity::memory_overrides& cache_;
+  redis::client* client_;
+  std::atomic<std::shared_ptr<const std::string>> key_prefix_;
+};
+
+// "<list>|<subject>|<value>" and back.
+std::string access_field(identity::access_kind list, identity::subject_kind subject,
+                         std::string_view value);
+std::optional<identity::override_entry> parse_access_field(std::string_view field,
+                                                           limit::micros expires_at);
+
+}  // namespace sluice::app
