@@ -1,0 +1,598 @@
+// The Redis client against a real redis-server: every reply kind, pipelined
+// commands from two threads, timeouts during a stall, a killed and restarted
+// server, AUTH and SELECT. The codec is also tested alone, byte by byte.
+#include "redis/client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/redis_server.hpp"
+
+namespace sluice::redis {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using namespace std::string_literals;
+using boost::system::error_code;
+using steady = std::chrono::steady_clock;
+using test::redis_server;
+
+// ---- codec ----
+
+reply status_reply(std::string s) {
+  return reply{reply::kind::status, 0, std::move(s), {}};
+}
+reply error_reply(std::string s) {
+  return reply{reply::kind::error, 0, std::move(s), {}};
+}
+reply string_reply(std::string s) {
+  return reply{reply::kind::string, 0, std::move(s), {}};
+}
+reply integer_reply(std::int64_t v) {
+  return reply{reply::kind::integer, v, {}, {}};
+}
+reply nil_reply() {
+  return reply{};
+}
+reply array_reply(std::vector<reply> e) {
+  return reply{reply::kind::array, 0, {}, std::move(e)};
+}
+
+TEST(RedisClientCodec, EncodesCommandsAsBinarySafeBulkStrings) {
+  std::string out;
+  const std::vector<std::string> args = {"SET", "k", std::string("a\0\r\nb", 5)};
+  append_command(out, args);
+  append_command(out, {"PING"});
+  append_command(out, {"GET", ""});
+  EXPECT_EQ(out,
+            "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\na\0\r\nb\r\n"
+            "*1\r\n$4\r\nPING\r\n"
+            "*2\r\n$3\r\nGET\r\n$0\r\n\r\n"s);
+}
+
+TEST(RedisClientCodec, ParsesEveryKindFedByteByByte) {
+  const std::string stream =
+      "+OK\r\n-ERR wrong\r\n:-42\r\n$5\r\na\r\nbc\r\n$0\r\n\r\n$-1\r\n*-1\r\n*0\r\n"
+      "*4\r\n:1\r\n*3\r\n$1\r\nx\r\n$-1\r\n*1\r\n+deep\r\n+s\r\n-E\r\n";
+  const std::vector<reply> expected = {
+      status_reply("OK"),
+      error_reply("ERR wrong"),
+      integer_reply(-42),
+      string_reply("a\r\nbc"),
+      string_reply(""),
+      nil_reply(),
+      nil_reply(),
+      array_reply({}),
+      array_reply(
+          {integer_reply(1),
+           array_reply({string_reply("x"), nil_reply(), array_reply({status_reply("deep")})}),
+           status_reply("s"), error_reply("E")}),
+  };
+  reply_parser parser;
+  std::vector<reply> got;
+  reply r;
+  for (char c : stream) {
+    ASSERT_TRUE(parser.feed(&c, 1));
+    for (;;) {
+      const auto st = parser.next(r);
+      ASSERT_NE(st, reply_parser::status::protocol_error) << parser.error();
+      if (st == reply_parser::status::incomplete) break;
+      got.push_back(std::move(r));
+    }
+  }
+  EXPECT_EQ(got, expected);
+}
+
+TEST(RedisClientCodec, ReportsProtocolErrorsAndResets) {
+  reply_parser parser;
+  reply r;
+  const std::string garbage = "?what\r\n";
+  ASSERT_TRUE(parser.feed(garbage.data(), garbage.size()));
+  EXPECT_EQ(parser.next(r), reply_parser::status::protocol_error);
+  EXPECT_FALSE(parser.error().empty());
+  // A broken array mid-way also frees what was built.
+  parser.reset();
+  const std::string broken = "*2\r\n$1\r\na\r\n:x\r\n";
+  ASSERT_TRUE(parser.feed(broken.data(), broken.size()));
+  EXPECT_EQ(parser.next(r), reply_parser::status::protocol_error);
+  parser.reset();
+  const std::string ok = ":7\r\n";
+  ASSERT_TRUE(parser.feed(ok.data(), ok.size()));
+  ASSERT_EQ(parser.next(r), reply_parser::status::ready);
+  EXPECT_EQ(r, integer_reply(7));
+  EXPECT_EQ(parser.next(r), reply_parser::status::incomplete);
+}
+
+TEST(RedisClientCodec, ErrorCodesHaveTheRedisCategory) {
+  const error_code ec = client_error::timeout;
+  EXPECT_STREQ(ec.category().name(), "redis");
+  EXPECT_EQ(ec, make_error_code(client_error::timeout));
+  EXPECT_NE(ec, make_error_code(client_error::not_connected));
+  EXPECT_FALSE(ec.message().empty());
+}
+
+// ---- against redis-server ----
+
+// A gateway I/O thread stand-in: its own io_context on its own thread.
+class worker {
+ public:
+  worker() : thread_([this] { io_.run(); }) {}
+  ~worker() {
+    work_.reset();
+    thread_.join();
+  }
+  asio::io_context& io() { return io_; }
+  std::thread::id id() const { return thread_.get_id(); }
+
+ private:
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
+  std::thread thread_;
+};
+
+struct outcome {
+  error_code ec;
+  reply r;
+  std::thread::id thread;  // where the coroutine resumed
+  steady::duration elapsed{};
+};
+
+asio::awaitable<outcome> timed_command(client& c, std::vector<std::string> args) {
+  const auto start = steady::now();
+  auto [ec, r] = co_await c.command(std::move(args));
+  co_return outcome{ec, std::move(r), std::this_thread::get_id(), steady::now() - start};
+}
+
+std::future<outcome> spawn_command(worker& w, client& c, std::vector<std::string> args) {
+  return asio::co_spawn(w.io(), timed_command(c, std::move(args)), asio::use_future);
+}
+
+outcome run_command(worker& w, client& c, std::vector<std::string> args) {
+  return spawn_command(w, c, std::move(args)).get();
+}
+
+template <class Pred>
+bool wait_until(Pred pred, steady::duration limit) {
+  const auto deadline = steady::now() + limit;
+  while (!pred()) {
+    if (steady::now() > deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+client_options options_for(const redis_server& server) {
+  client_options o;
+  o.host = "127.0.0.1";
+  o.port = server.port();
+  return o;
+}
+
+long long ms(steady::duration d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+}
+
+double ms_exact(steady::duration d) {
+  return std::chrono::duration<double, std::milli>(d).count();
+}
+
+// Collects the client's log lines (written on its I/O thread).
+struct log_sink {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  std::function<void(std::string_view)> fn() {
+    return [this](std::string_view line) {
+      std::lock_guard lock(mutex);
+      lines.emplace_back(line);
+    };
+  }
+  bool contains(std::string_view needle) {
+    std::lock_guard lock(mutex);
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  }
+};
+
+TEST(RedisClient, RoundTripsEveryReplyKindOnTheCallersThread) {
+  redis_server server;
+  client c(options_for(server));
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  worker w;
+
+  auto set = run_command(w, c, {"SET", "greeting", "hello"});
+  ASSERT_FALSE(set.ec) << set.ec.message();
+  EXPECT_EQ(set.r, status_reply("OK"));
+  EXPECT_EQ(set.thread, w.id());
+
+  EXPECT_EQ(run_command(w, c, {"GET", "greeting"}).r, string_reply("hello"));
+  EXPECT_EQ(run_command(w, c, {"GET", "missing"}).r, nil_reply());
+  EXPECT_EQ(run_command(w, c, {"INCR", "n"}).r, integer_reply(1));
+  EXPECT_EQ(run_command(w, c, {"INCR", "n"}).r, integer_reply(2));
+
+  // An error reply is a successful round trip.
+  auto err = run_command(w, c, {"INCR", "greeting"});
+  EXPECT_FALSE(err.ec);
+  EXPECT_EQ(err.r.type, reply::kind::error);
+  EXPECT_EQ(err.r.text.rfind("ERR", 0), 0u) << err.r.text;
+
+  auto nested = run_command(
+      w, c,
+      {"EVAL", "return {1, 'two', {3, 'four', {}}, redis.status_reply('five'), KEYS[1], ARGV[1]}",
+       "1", "key", "arg"});
+  EXPECT_EQ(nested.r,
+            array_reply({integer_reply(1), string_reply("two"),
+                         array_reply({integer_reply(3), string_reply("four"), array_reply({})}),
+                         status_reply("five"), string_reply("key"), string_reply("arg")}));
+  EXPECT_EQ(run_command(w, c, {"EVAL", "return redis.error_reply('BOOM went wrong')", "0"}).r,
+            error_reply("BOOM went wrong"));
+  EXPECT_EQ(
+      run_command(w, c, {"EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "1", "n", "40"})
+          .r,
+      integer_reply(42));
+
+  // Binary-safe, empty, and larger than one read or write.
+  const std::string binary("\0\r\n$*\r\n", 7);
+  EXPECT_EQ(run_command(w, c, {"SET", "bin", binary}).r, status_reply("OK"));
+  EXPECT_EQ(run_command(w, c, {"GET", "bin"}).r, string_reply(binary));
+  EXPECT_EQ(run_command(w, c, {"SET", "empty", ""}).r, status_reply("OK"));
+  EXPECT_EQ(run_command(w, c, {"GET", "empty"}).r, string_reply(""));
+  std::string big(1 << 20, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 997) big[i] = static_cast<char>('a' + i % 26);
+  EXPECT_EQ(run_command(w, c, {"SET", "big", big}).r, status_reply("OK"));
+  EXPECT_EQ(run_command(w, c, {"GET", "big"}).r, string_reply(big));
+  EXPECT_EQ(server.command({"GET", "greeting"}), "hello");
+}
+
+// Checks one reply against what it must be, counting mismatches; runs on a worker.
+struct tally {
+  std::atomic<int> done{0};
+  std::atomic<int> errors{0};
+  std::atomic<int> mismatches{0};
+  std::atomic<int> wrong_thread{0};
+};
+
+asio::awaitable<void> check_command(client& c, std::vector<std::string> args, reply expected,
+                                    std::thread::id thread, tally& t) {
+  auto [ec, r] = co_await c.command(std::move(args));
+  if (ec) {
+    t.errors.fetch_add(1);
+  } else if (r != expected) {
+    t.mismatches.fetch_add(1);
+  }
+  if (std::this_thread::get_id() != thread) t.wrong_thread.fetch_add(1);
+  t.done.fetch_add(1);
+}
+
+TEST(RedisClientConcurrency, TwoThreadsPipelineTwoThousandCommandsEachWithoutMismatches) {
+  constexpr int threads = 2;
+  constexpr int per_thread = 2000;
+  redis_server server;
+  {
+    // Values written before: one pipelined burst on a synchronous connection.
+    auto sync = server.connect();
+    for (int t = 0; t < threads; ++t) {
+      for (int i = 0; i < per_thread; i += 2) {
+        const std::string key = "v:" + std::to_string(t) + ":" + std::to_string(i);
+        const std::string value = "value-" + std::to_string(t) + "-" + std::to_string(i);
+        redisAppendCommand(sync.get(), "SET %b %b", key.data(), key.size(), value.data(),
+                           value.size());
+      }
+    }
+    for (int n = 0; n < threads * per_thread / 2; ++n) {
+      void* r = nullptr;
+      ASSERT_EQ(redisGetReply(sync.get(), &r), REDIS_OK);
+      freeReplyObject(r);
+    }
+  }
+  auto o = options_for(server);
+  o.connections = 2;
+  o.timeout = 5s;  // this test is about matching, not deadlines (sanitizer builds are slow)
+  client c(o);
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  // Both connections come up (plus the fixture's own connection for CLIENT LIST).
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto list = server.command({"CLIENT", "LIST"});
+        return std::count(list.begin(), list.end(), '\n') == 3;
+      },
+      2s));
+
+  std::vector<std::unique_ptr<worker>> workers;
+  tally t;
+  for (int w = 0; w < threads; ++w) workers.push_back(std::make_unique<worker>());
+  const auto start = steady::now();
+  for (int w = 0; w < threads; ++w) {
+    worker& wk = *workers[static_cast<std::size_t>(w)];
+    // Spawned from the worker itself so all 2000 are in flight together.
+    asio::post(wk.io(), [&c, &wk, &t, w] {
+      for (int i = 0; i < per_thread; ++i) {
+        const std::string suffix = std::to_string(w) + ":" + std::to_string(i);
+        if (i % 2 == 0) {
+          asio::co_spawn(
+              wk.io(),
+              check_command(c, {"GET", "v:" + suffix},
+                            string_reply("value-" + std::to_string(w) + "-" + std::to_string(i)),
+                            wk.id(), t),
+              asio::detached);
+        } else {
+          asio::co_spawn(wk.io(),
+                         check_command(c, {"INCRBY", "c:" + suffix, std::to_string(i)},
+                                       integer_reply(i), wk.id(), t),
+                         asio::detached);
+        }
+      }
+    });
+  }
+  ASSERT_TRUE(wait_until([&] { return t.done.load() == threads * per_thread; }, 30s))
+      << t.done.load() << " of " << threads * per_thread << " completed";
+  const auto elapsed = steady::now() - start;
+  EXPECT_EQ(t.errors.load(), 0);
+  EXPECT_EQ(t.mismatches.load(), 0);
+  EXPECT_EQ(t.wrong_thread.load(), 0);
+  std::printf("[          ] %d commands from %d threads in %.1f ms\n", threads * per_thread,
+              threads, ms_exact(elapsed));
+  EXPECT_EQ(server.command({"GET", "c:1:1999"}), "1999");
+}
+
+// Blocks redis-server for `seconds` from another connection (DEBUG SLEEP), in the
+// background; the returned thread ends when the sleep does (or the server dies).
+std::thread stall_server(const redis_server& server, std::string seconds) {
+  auto sync = server.connect();
+  return std::thread([sync = std::move(sync), seconds] {
+    void* r = redisCommand(sync.get(), "DEBUG SLEEP %s", seconds.c_str());
+    if (r != nullptr) freeReplyObject(r);
+  });
+}
+
+TEST(RedisClient, TimesOutDuringAStallAndLaterRepliesStillMatch) {
+  redis_server server({"--enable-debug-command", "yes"});
+  for (int i = 0; i < 10; ++i) {
+    server.command({"SET", "k" + std::to_string(i), "v" + std::to_string(i)});
+  }
+  auto o = options_for(server);
+  o.timeout = 25ms;
+  client c(o);
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  worker w;
+  ASSERT_EQ(run_command(w, c, {"GET", "k0"}).r, string_reply("v0"));
+
+  std::thread stall = stall_server(server, "0.3");
+  std::this_thread::sleep_for(50ms);  // the server is inside DEBUG SLEEP now
+  std::vector<std::future<outcome>> during;
+  for (int i = 0; i < 10; ++i)
+    during.push_back(spawn_command(w, c, {"GET", "k" + std::to_string(i)}));
+  steady::duration slowest{};
+  for (auto& f : during) {
+    auto r = f.get();
+    EXPECT_EQ(r.ec, make_error_code(client_error::timeout)) << r.ec.message();
+    EXPECT_GE(r.elapsed, 25ms);
+    slowest = std::max(slowest, r.elapsed);
+  }
+  // Timer and thread hops only; generous for loaded CI machines.
+  EXPECT_LT(slowest, 25ms + 50ms);
+  std::printf("[          ] timed out after at most %.2f ms (timeout 25 ms)\n", ms_exact(slowest));
+  EXPECT_TRUE(c.connected());  // a timeout does not drop the connection
+
+  stall.join();
+  // The late replies of the timed-out commands are dropped; new ones match.
+  std::vector<std::future<outcome>> after;
+  for (int i = 9; i >= 0; --i)
+    after.push_back(spawn_command(w, c, {"GET", "k" + std::to_string(i)}));
+  for (int i = 9; i >= 0; --i) {
+    auto r = after[static_cast<std::size_t>(9 - i)].get();
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(r.r, string_reply("v" + std::to_string(i)));
+  }
+  EXPECT_EQ(run_command(w, c, {"INCR", "after"}).r, integer_reply(1));
+}
+
+TEST(RedisClient, FailsFastWhenRedisDiesAndReconnectsWhenItReturns) {
+  redis_server server({"--enable-debug-command", "yes"});
+  auto o = options_for(server);
+  o.timeout = 5s;  // so a failure within it comes from the loss, not the deadline
+  log_sink log;
+  o.log = log.fn();
+  client c(o);
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  worker w;
+  ASSERT_EQ(run_command(w, c, {"SET", "k", "v"}).r, status_reply("OK"));
+
+  // A command waiting on the server when it dies fails as soon as the loss is known.
+  std::thread stall = stall_server(server, "2");
+  std::this_thread::sleep_for(50ms);
+  auto waiting = spawn_command(w, c, {"GET", "k"});
+  std::this_thread::sleep_for(50ms);
+  const auto killed = steady::now();
+  server.stop();
+  auto lost = waiting.get();
+  const auto lost_after = steady::now() - killed;
+  stall.join();
+  EXPECT_EQ(lost.ec, make_error_code(client_error::connection_lost)) << lost.ec.message();
+  EXPECT_LT(lost_after, 500ms);
+  ASSERT_TRUE(wait_until([&] { return !c.connected(); }, 500ms));
+  std::printf("[          ] pending command failed %.2f ms after the kill\n", ms_exact(lost_after));
+
+  // While down: not_connected at once, never a stall.
+  for (int i = 0; i < 5; ++i) {
+    auto r = run_command(w, c, {"GET", "k"});
+    EXPECT_EQ(r.ec, make_error_code(client_error::not_connected));
+    EXPECT_LT(r.elapsed, 5ms);
+  }
+  std::this_thread::sleep_for(300ms);  // a few failed reconnects grow the backoff
+
+  server.start();
+  const auto restarted = steady::now();
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 3s));
+  const auto back_after = steady::now() - restarted;
+  EXPECT_LT(back_after, 1500ms);
+  std::printf("[          ] reconnected %lld ms after the restart\n", ms(back_after));
+  EXPECT_EQ(run_command(w, c, {"GET", "k"}).r, nil_reply());  // a fresh, empty server
+  EXPECT_EQ(run_command(w, c, {"SET", "k", "again"}).r, status_reply("OK"));
+  EXPECT_EQ(server.command({"GET", "k"}), "again");
+  EXPECT_TRUE(log.contains("lost"));
+  EXPECT_TRUE(log.contains("up"));
+}
+
+TEST(RedisClient, FailsAtOnceWhenNoServerListens) {
+  client_options o;
+  o.host = "127.0.0.1";
+  o.port = test::free_port();
+  client c(o);
+  worker w;
+  std::this_thread::sleep_for(100ms);
+  EXPECT_FALSE(c.connected());
+  auto r = run_command(w, c, {"PING"});
+  EXPECT_EQ(r.ec, make_error_code(client_error::not_connected));
+  EXPECT_LT(r.elapsed, 5ms);
+}
+
+// The fixture's readiness probe is an unauthenticated PING, so the password is set
+// once the server is up rather than with --requirepass on its command line.
+void require_password(const redis_server& server, const std::string& password) {
+  ASSERT_EQ(server.command({"CONFIG", "SET", "requirepass", password}), "OK");
+}
+
+TEST(RedisClient, AuthenticatesWithThePassword) {
+  redis_server server;
+  require_password(server, "s3cret");
+  auto o = options_for(server);
+  o.password = "s3cret";
+  client c(o);
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  worker w;
+  EXPECT_EQ(run_command(w, c, {"SET", "k", "v"}).r, status_reply("OK"));
+  EXPECT_EQ(run_command(w, c, {"GET", "k"}).r, string_reply("v"));
+}
+
+TEST(RedisClient, WrongOrMissingPasswordNeverCountsAsConnected) {
+  redis_server server;
+  require_password(server, "s3cret");
+  worker w;
+  for (const std::string password : {"wrong", ""}) {
+    auto o = options_for(server);
+    o.password = password;
+    log_sink log;
+    o.log = log.fn();
+    client c(o);
+    // Several handshakes fail meanwhile (50, 100, 200 ms backoff).
+    std::this_thread::sleep_for(400ms);
+    EXPECT_FALSE(c.connected()) << "password '" << password << "'";
+    EXPECT_EQ(run_command(w, c, {"PING"}).ec, make_error_code(client_error::not_connected));
+    EXPECT_TRUE(log.contains(password.empty() ? "NOAUTH" : "WRONGPASS"))
+        << "password '" << password << "'";
+  }
+}
+
+TEST(RedisClient, SelectsTheDatabase) {
+  redis_server server;
+  auto o = options_for(server);
+  o.database = 3;
+  client c(o);
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  worker w;
+  ASSERT_EQ(run_command(w, c, {"SET", "in3", "yes"}).r, status_reply("OK"));
+
+  auto sync = server.connect();
+  auto text = [&](const char* cmd) {
+    auto* r = static_cast<redisReply*>(redisCommand(sync.get(), cmd));
+    EXPECT_NE(r, nullptr);
+    std::string out = r->type == REDIS_REPLY_NIL ? "(nil)" : std::string(r->str, r->len);
+    freeReplyObject(r);
+    return out;
+  };
+  EXPECT_EQ(text("GET in3"), "(nil)");  // db 0
+  EXPECT_EQ(text("SELECT 3"), "OK");
+  EXPECT_EQ(text("GET in3"), "yes");
+}
+
+TEST(RedisClient, DestructorFailsPendingCommands) {
+  redis_server server({"--enable-debug-command", "yes"});
+  auto o = options_for(server);
+  o.timeout = 5s;
+  auto c = std::make_unique<client>(o);
+  ASSERT_TRUE(wait_until([&] { return c->connected(); }, 2s));
+  worker w;
+  std::thread stall = stall_server(server, "0.5");
+  std::this_thread::sleep_for(50ms);
+  auto waiting = spawn_command(w, *c, {"PING"});
+  std::this_thread::sleep_for(20ms);
+  const auto start = steady::now();
+  c.reset();
+  auto r = waiting.get();
+  EXPECT_EQ(r.ec, make_error_code(client_error::connection_lost)) << r.ec.message();
+  EXPECT_LT(steady::now() - start, 400ms);
+  stall.join();
+}
+
+asio::awaitable<void> repeat_get(client& c, tally& t, std::thread::id id, int n) {
+  for (int i = 0; i < n; ++i) {
+    // Built outside the co_await: g++ 12 rejects the braced list inside it.
+    std::vector<std::string> args = {"GET", "k"};
+    co_await check_command(c, std::move(args), string_reply("v"), id, t);
+  }
+}
+
+// Manual measurement (not a timed test): run with --gtest_also_run_disabled_tests.
+TEST(RedisClientLatency, DISABLED_RoundTripAgainstSyncHiredis) {
+  redis_server server;
+  server.command({"SET", "k", "v"});
+  client c(options_for(server));
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  worker w;
+  constexpr int n = 20000;
+  auto percentiles = [](std::vector<double> v, const char* what) {
+    std::sort(v.begin(), v.end());
+    std::printf("[          ] %-34s p50 %.1f us  p99 %.1f us  max %.1f us\n", what,
+                v[v.size() / 2] * 1000, v[v.size() * 99 / 100] * 1000, v.back() * 1000);
+  };
+  std::vector<double> through_client;
+  for (int i = 0; i < n; ++i) {
+    through_client.push_back(ms_exact(run_command(w, c, {"GET", "k"}).elapsed));
+  }
+  percentiles(through_client, "client (coroutine on a worker)");
+
+  auto sync = server.connect();
+  std::vector<double> direct;
+  for (int i = 0; i < n; ++i) {
+    const auto start = steady::now();
+    freeReplyObject(redisCommand(sync.get(), "GET k"));
+    direct.push_back(ms_exact(steady::now() - start));
+  }
+  percentiles(direct, "sync hiredis, same thread");
+
+  // Throughput: 2 workers x 64 coroutines, each issuing commands back to back.
+  std::vector<std::unique_ptr<worker>> workers;
+  for (int i = 0; i < 2; ++i) workers.push_back(std::make_unique<worker>());
+  tally t;
+  constexpr int per_coroutine = 2000;
+  const auto start = steady::now();
+  for (auto& wk : workers) {
+    for (int j = 0; j < 64; ++j) {
+      asio::co_spawn(wk->io(), repeat_get(c, t, wk->id(), per_coroutine), asio::detached);
+    }
+  }
+  ASSERT_TRUE(wait_until([&] { return t.done.load() == 2 * 64 * per_coroutine; }, 60s));
+  const double seconds = std::chrono::duration<double>(steady::now() - start).count();
+  std::printf("[          ] pipelined: %.0f commands/s (2 threads x 64 in flight), errors %d\n",
+              2 * 64 * per_coroutine / seconds, t.errors.load());
+}
+
+}  // namespace
+}  // namespace sluice::redis
