@@ -38,6 +38,11 @@ class runtime_entries {
   net::awaitable<bool> put_tier(std::string api_key, std::string tier);
   net::awaitable<bool> remove_tier(std::string api_key);
 
+  std::vector<identity::override_entry> list_access(limit::micros now) const {
+    return cache_.list_access(now);
+  }
+  std::map<std::string, std::string, std::less<>> list_tiers() const { return cache_.list_tiers(); }
+
   // Pulls every entry from Redis into the cache and drops expired ones from Redis.
   net::awaitable<void> refresh(limit::micros now);
 

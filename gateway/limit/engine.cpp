@@ -272,6 +272,20 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   ev.result = outcome::allowed;
 }
 
+void prepare_single(const policy& pol, int limit_index, const limit_params& params,
+                    std::string_view key, std::int64_t cost, micros now, evaluation& ev) {
+  ev.reset();
+  ev.pol = &pol;
+  ev.now = now;
+  ev.keys.assign(key);
+  const auto index = static_cast<std::uint16_t>(limit_index);
+  ev.applied.push_back(
+      applied_limit{index, &params, 0, static_cast<std::uint32_t>(key.size()), false, {}});
+  ev.checks.push_back(check{state_key(pol.limits()[index], key), &params, cost, false});
+  ev.decisions.resize(1);
+  ev.result = outcome::allowed;
+}
+
 void conclude(evaluation& ev, bool admitted) {
   ev.result = admitted ? outcome::allowed : outcome::limited;
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {

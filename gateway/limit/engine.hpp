@@ -108,6 +108,11 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
 // the denying and reported limits, the shaping delay.
 void conclude(evaluation& ev, bool admitted);
 
+// The check API's evaluation: one limit, an explicit key, `cost` units, enforced
+// (even for a shadow limit: the caller asks whether it would pass). No route.
+void prepare_single(const policy& pol, int limit_index, const limit_params& params,
+                    std::string_view key, std::int64_t cost, micros now, evaluation& ev);
+
 // prepare + memory store + conclude.
 void decide(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
             memory_store& store, micros now, evaluation& ev);
