@@ -62,6 +62,9 @@ boost::system::error_code make_error_code(client_error e) noexcept;
 // the I/O thread writes each queue in batches and matches replies FIFO; the result
 // is posted back to the caller's executor. Commands never wait for each other's
 // round trips, only for their share of a batched write.
+//
+// Lifetime: destroy the client after its callers stop calling it and before their
+// io_contexts go away (it posts completions to them, up to its own destruction).
 class client {
  public:
   using result = std::pair<boost::system::error_code, reply>;

@@ -212,9 +212,9 @@ struct log_sink {
 
 TEST(RedisClient, RoundTripsEveryReplyKindOnTheCallersThread) {
   redis_server server;
+  worker w;  // declared first: it must outlive the client, which posts to it
   client c(options_for(server));
   ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
-  worker w;
 
   auto set = run_command(w, c, {"SET", "greeting", "hello"});
   ASSERT_FALSE(set.ec) << set.ec.message();
@@ -304,6 +304,8 @@ TEST(RedisClientConcurrency, TwoThreadsPipelineTwoThousandCommandsEachWithoutMis
   auto o = options_for(server);
   o.connections = 2;
   o.timeout = 5s;  // this test is about matching, not deadlines (sanitizer builds are slow)
+  std::vector<std::unique_ptr<worker>> workers;  // outlive the client, which posts to them
+  for (int w = 0; w < threads; ++w) workers.push_back(std::make_unique<worker>());
   client c(o);
   ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
   // Both connections come up (plus the fixture's own connection for CLIENT LIST).
@@ -314,9 +316,7 @@ TEST(RedisClientConcurrency, TwoThreadsPipelineTwoThousandCommandsEachWithoutMis
       },
       2s));
 
-  std::vector<std::unique_ptr<worker>> workers;
   tally t;
-  for (int w = 0; w < threads; ++w) workers.push_back(std::make_unique<worker>());
   const auto start = steady::now();
   for (int w = 0; w < threads; ++w) {
     worker& wk = *workers[static_cast<std::size_t>(w)];
@@ -368,9 +368,9 @@ TEST(RedisClient, TimesOutDuringAStallAndLaterRepliesStillMatch) {
   }
   auto o = options_for(server);
   o.timeout = 25ms;
+  worker w;  // declared first: it must outlive the client, which posts to it
   client c(o);
   ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
-  worker w;
   ASSERT_EQ(run_command(w, c, {"GET", "k0"}).r, string_reply("v0"));
 
   std::thread stall = stall_server(server, "0.3");
@@ -409,9 +409,9 @@ TEST(RedisClient, FailsFastWhenRedisDiesAndReconnectsWhenItReturns) {
   o.timeout = 5s;  // so a failure within it comes from the loss, not the deadline
   log_sink log;
   o.log = log.fn();
+  worker w;  // declared first: it must outlive the client, which posts to it
   client c(o);
   ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
-  worker w;
   ASSERT_EQ(run_command(w, c, {"SET", "k", "v"}).r, status_reply("OK"));
 
   // A command waiting on the server when it dies fails as soon as the loss is known.
@@ -454,8 +454,8 @@ TEST(RedisClient, FailsAtOnceWhenNoServerListens) {
   client_options o;
   o.host = "127.0.0.1";
   o.port = test::free_port();
+  worker w;  // declared first: it must outlive the client, which posts to it
   client c(o);
-  worker w;
   std::this_thread::sleep_for(100ms);
   EXPECT_FALSE(c.connected());
   auto r = run_command(w, c, {"PING"});
@@ -474,9 +474,9 @@ TEST(RedisClient, AuthenticatesWithThePassword) {
   require_password(server, "s3cret");
   auto o = options_for(server);
   o.password = "s3cret";
+  worker w;  // declared first: it must outlive the client, which posts to it
   client c(o);
   ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
-  worker w;
   EXPECT_EQ(run_command(w, c, {"SET", "k", "v"}).r, status_reply("OK"));
   EXPECT_EQ(run_command(w, c, {"GET", "k"}).r, string_reply("v"));
 }
@@ -504,9 +504,9 @@ TEST(RedisClient, SelectsTheDatabase) {
   redis_server server;
   auto o = options_for(server);
   o.database = 3;
+  worker w;  // declared first: it must outlive the client, which posts to it
   client c(o);
   ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
-  worker w;
   ASSERT_EQ(run_command(w, c, {"SET", "in3", "yes"}).r, status_reply("OK"));
 
   auto sync = server.connect();
@@ -526,9 +526,9 @@ TEST(RedisClient, DestructorFailsPendingCommands) {
   redis_server server({"--enable-debug-command", "yes"});
   auto o = options_for(server);
   o.timeout = 5s;
+  worker w;  // declared first: it must outlive the client, which posts to it
   auto c = std::make_unique<client>(o);
   ASSERT_TRUE(wait_until([&] { return c->connected(); }, 2s));
-  worker w;
   std::thread stall = stall_server(server, "0.5");
   std::this_thread::sleep_for(50ms);
   auto waiting = spawn_command(w, *c, {"PING"});
@@ -553,9 +553,11 @@ asio::awaitable<void> repeat_get(client& c, tally& t, std::thread::id id, int n)
 TEST(RedisClientLatency, DISABLED_RoundTripAgainstSyncHiredis) {
   redis_server server;
   server.command({"SET", "k", "v"});
+  worker w;  // declared first: it must outlive the client, which posts to it
+  std::vector<std::unique_ptr<worker>> workers;
+  for (int i = 0; i < 2; ++i) workers.push_back(std::make_unique<worker>());
   client c(options_for(server));
   ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
-  worker w;
   constexpr int n = 20000;
   auto percentiles = [](std::vector<double> v, const char* what) {
     std::sort(v.begin(), v.end());
@@ -578,8 +580,6 @@ TEST(RedisClientLatency, DISABLED_RoundTripAgainstSyncHiredis) {
   percentiles(direct, "sync hiredis, same thread");
 
   // Throughput: 2 workers x 64 coroutines, each issuing commands back to back.
-  std::vector<std::unique_ptr<worker>> workers;
-  for (int i = 0; i < 2; ++i) workers.push_back(std::make_unique<worker>());
   tally t;
   constexpr int per_coroutine = 2000;
   const auto start = steady::now();
