@@ -213,6 +213,12 @@ awaitable<session::head_status> session::read_head() {
                     "Request head exceeds server.max_header_bytes", 0);
     co_return head_status::rejected;
   }
+  // Beast checks Content-Length against body_limit while parsing the head.
+  if (ec == http::error::body_limit) {
+    co_await reject(gateway_error::payload_too_large, "Request body exceeds server.max_body_bytes",
+                    0);
+    co_return head_status::rejected;
+  }
   if (ec && is_parse_error(ec) && ec != http::error::end_of_stream &&
       ec != http::error::partial_message) {
     co_await reject(gateway_error::bad_request, "Malformed request: " + ec.message(), 0);
