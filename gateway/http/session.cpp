@@ -170,6 +170,7 @@ awaitable<void> session::run() {
     snapshot_ = services_.snapshots.get();
     record_ = request_record{};
     ev_.reset();
+    rate_headers_.clear();  // a later request's own errors must not repeat them
     head_status head = co_await read_head();
     if (head == head_status::closed) break;
     bool keep_alive = false;
@@ -380,6 +381,10 @@ awaitable<bool> session::reject(gateway_error error, std::string_view message,
   http::response<http::string_body> res{static_cast<http::status>(status), 11};
   res.set(http::field::content_type, "application/json");
   res.body() = error_body(error, message);
+  // After an allowed decision (a 502/503/504 from the upstream step) the client
+  // still learns where it stands (SPEC 5: headers on every limited-route response).
+  for (const auto& f : rate_headers_)
+    res.set(beast::string_view(f.name.data(), f.name.size()), f.value);
   if (retry_after_s > 0) res.set(http::field::retry_after, std::to_string(retry_after_s));
   const bool framing_error = error == gateway_error::bad_request ||
                              error == gateway_error::headers_too_large ||
