@@ -188,24 +188,25 @@ awaitable<void> session::run() {
 // ---- step 1: read the request head -------------------------------------------------------
 
 awaitable<session::head_status> session::read_head() {
-  const auto& server = snapshot_->config.server.server;
-  parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
-  parser_->body_limit(server.max_body_bytes);
-
   // Between keep-alive requests wait up to idle_timeout for a first byte; from
   // then on (or from accept) the whole head must arrive within header_timeout.
   auto head_started = first_request_ ? accepted_ : steady::now();
   if (!first_request_ && buffer_.size() == 0) {
     idle_ = true;
-    stream_.expires_after(server.idle_timeout);
+    stream_.expires_after(snapshot_->config.server.server.idle_timeout);
     auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), nothrow);
     idle_ = false;
     if (ec) co_return head_status::closed;
     buffer_.commit(n);
     head_started = steady::now();
+    // A reload while this connection was idle applies to the request now arriving.
+    snapshot_ = services_.snapshots.get();
   }
   first_request_ = false;
+  const auto& server = snapshot_->config.server.server;
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
+  parser_->body_limit(server.max_body_bytes);
   stream_.expires_at(head_started + server.header_timeout);
   record_.started = steady::now();
   auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, nothrow);
