@@ -200,12 +200,8 @@ void gateway::begin_drain() {
     });
   }
   for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->close_idle_sessions(); });
-  for (auto& a : admin_acceptors_) {
-    asio::post(control_, [a = a.get()] {
-      net::error_code ec;
-      a->close(ec);
-    });
-  }
+  // The admin listener stays open until exit: load balancers must see /readyz
+  // answer 503 while draining, and Prometheus can scrape the last counts.
   std::vector<net::worker*> workers;
   for (auto& w : workers_) workers.push_back(w.get());
   asio::co_spawn(control_,
