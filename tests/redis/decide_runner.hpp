@@ -40,7 +40,10 @@ class decide_runner {
   }
   const std::string& sha() const { return sha_; }
 
-  // One decision. `now` empty: the script reads Redis TIME, as in production.
+  // One decision. `now` empty: the script reads Redis TIME, as in production. With `now`
+  // the expiries the script sets are still relative to the real clock (expires_at - now
+  // + 1 s margin), so a test must come back to a key within about a second of real time
+  // for its state to still be there when it is not yet fresh.
   decide_outcome decide(std::span<const script_limit> limits, bool peek = false,
                         std::optional<limit::micros> now = std::nullopt) {
     std::vector<std::string> args = {"EVALSHA", sha_};

@@ -209,6 +209,30 @@ TEST(RedisDecide, RandomReloadsMatchTheMemoryStore) {
   }
 }
 
+// A reload that lowers a sliding_log's N: the next charge (here of cost 0, which always
+// passes) keeps only the newest N entries, as the C++ ring's resize does; raising N again
+// shows how many were kept.
+TEST(RedisDecide, LoweredLogCapacityKeepsTheNewestEntries) {
+  redis_server server;
+  decide_runner redis(server);
+  limit::memory_store store(1 << 10);
+  twin both{store, redis};
+  const limit_params five = limit_params::make(algorithm::sliding_log, 5, minute, 0);
+  const limit_params two = limit_params::make(algorithm::sliding_log, 2, minute, 0);
+  const micros t = epoch_2026 + 3 * sec;
+  for (int i = 0; i < 5; ++i) ASSERT_EQ(both.request(five, "trim", t + i * sec, 1, false), "");
+  ASSERT_EQ(both.request(two, "trim", t + 5 * sec, 1, false), "") << "denied: 5 in the window";
+  ASSERT_EQ(both.request(two, "trim", t + 5 * sec, 0, false), "") << "a charge of 0 trims";
+  EXPECT_EQ(redis.run({"ZCARD", "trim"}).integer, 2);
+  ASSERT_EQ(both.request(five, "trim", t + 6 * sec, 0, true), "");
+  EXPECT_EQ(redis.decide(std::vector<script_limit>{{"trim", &five, 0, false}}, true, t + 6 * sec)
+                .decisions[0]
+                .remaining,
+            3);
+  ASSERT_EQ(both.request(five, "trim", t + 6 * sec, 3, false), "");
+  ASSERT_EQ(both.request(five, "trim", t + 6 * sec, 1, false), "");
+}
+
 // Several limits per request, some shadow: the same admission and decisions as
 // memory_store::decide, so the same all-or-nothing charging.
 TEST(RedisDecide, RandomMultiLimitRequestsMatchTheMemoryStore) {

@@ -4,9 +4,10 @@
 --
 -- Lua 5.1 (Redis) numbers are doubles. Every value the algorithms handle is an
 -- integer below 2^53 (limit_params::exact()), where +, -, * and comparisons are
--- exact, but `/` rounds and Lua's `%` (a - floor(a/b)*b) inherits that rounding.
--- math.fmod is exact (the remainder of two doubles is always representable), so
--- C++'s `/` and `%` are rebuilt on it below, with C++'s truncation semantics.
+-- exact but `/` rounds. C++'s `/` and `%` are rebuilt on math.fmod, which is exact
+-- by construction (the remainder of two doubles is always representable) and
+-- truncates toward zero like C++, rather than on floor(a / b), whose exactness
+-- below 2^53 rests on a rounding argument and which floors negative values.
 
 local decision = {}
 do
