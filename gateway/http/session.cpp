@@ -347,6 +347,11 @@ awaitable<bool> session::decide() {
 awaitable<bool> session::send_response(http::response<http::string_body>& res) {
   bool keep_alive = res.keep_alive();
   res.prepare_payload();
+  // A response to HEAD announces its body's length but carries none; sending
+  // it would be read as the start of the next response.
+  if (parser_ && parser_->is_header_done() && parser_->get().method() == http::verb::head) {
+    res.body().clear();
+  }
   stream_.expires_after(snapshot_->config.server.server.idle_timeout);
   auto [ec, n] = co_await http::async_write(stream_, res, nothrow);
   record_.bytes_sent += n;
