@@ -230,6 +230,7 @@ awaitable<session::head_status> session::read_head() {
 
   auto& req = parser_->get();
   record_.client_keep_alive = req.keep_alive();
+  record_.awaiting_continue = beast::iequals(req[http::field::expect], "100-continue");
   // Transfer-Encoding that does not end in chunked has no defined length in a
   // request: reject it rather than guess where the next request starts.
   if (req.find(http::field::transfer_encoding) != req.end() && !parser_->chunked()) {
@@ -363,6 +364,9 @@ awaitable<bool> session::discard_request_body() {
   // Small bodies are read and dropped so the connection can be kept; larger ones
   // would cost more than a new connection.
   if (parser_->is_done()) co_return true;
+  // A client waiting for 100 Continue sends no body: waiting for it would stall
+  // the answer until the client gives up, so close after the answer instead.
+  if (record_.awaiting_continue) co_return false;
   constexpr std::uint64_t discard_limit = 64 * 1024;
   auto length = parser_->content_length_remaining();
   if (!parser_->chunked() && (!length || *length > discard_limit)) co_return false;
@@ -487,6 +491,7 @@ awaitable<bool> session::forward() {
         stream_.expires_after(cfg.server.idle_timeout);
         auto [cec, cn] = co_await asio::async_write(stream_, asio::buffer(continue_line), nothrow);
         if (cec) co_return false;
+        record_.awaiting_continue = false;
       }
       std::uint64_t uploaded = 0;
       auto r = co_await relay_body(stream_, buffer_, *parser_, up->stream, sr, relay_buffer_.get(),

@@ -63,6 +63,7 @@ class session {
     std::uint64_t bytes_sent = 0;
     double upstream_ms = -1;
     bool client_keep_alive = false;
+    bool awaiting_continue = false;  // Expect: 100-continue, and no 100 sent yet
   };
 
   awaitable<head_status> read_head();
