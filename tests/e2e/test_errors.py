@@ -145,6 +145,21 @@ class ConnectFailure(GatewayTestCase):
         self.assertEqual(m.value('gateway_upstream_errors_total', kind='connect'), 1)
         self.assertEqual(m.value('gateway_http_errors_total', code='502'), 1)
 
+    def test_head_request_errors_have_no_body(self):
+        self.start_sluice(upstream_url='http://127.0.0.1:%d' % free_port())
+        conn = self.raw()
+        conn.send('HEAD /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n')
+        self.assertEqual(conn.read_response(head_request=True).status, 502)
+        self.assertErrorBody(conn.read_response(), 502, 'bad_gateway')
+
+    def test_client_awaiting_100_continue_gets_the_error_at_once(self):
+        self.start_sluice(upstream_url='http://127.0.0.1:%d' % free_port())
+        conn = self.raw(timeout=2)
+        conn.send('POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n'
+                  'Expect: 100-continue\r\n\r\n')
+        self.assertErrorBody(conn.read_response(), 502, 'bad_gateway')  # body never sent
+        self.assertTrue(conn.is_closed())
+
 
 class CircuitBreaker(GatewayTestCase):
     def test_opens_after_consecutive_failures_and_closes_after_cooldown(self):
@@ -165,6 +180,17 @@ class CircuitBreaker(GatewayTestCase):
         self.assertEqual(m.value('gateway_http_errors_total', code='503'), 1)
         self.assertEqual(m.value('gateway_upstream_requests_total', route='default',
                                  code_class='5xx'), 3)
+
+    def test_a_failed_probe_opens_it_again(self):
+        self.start_sluice({'upstream': {'circuit_breaker': {'failures': 1, 'cooldown': '500ms'}}})
+        self.assertEqual(self.get('/status/500').status, 500)
+        self.assertEqual(self.get('/status/200').status, 503)
+        time.sleep(0.6)
+        self.assertEqual(self.get('/status/503').status, 503)  # the probe, from upstream
+        self.assertEqual(self.upstream.count, 2)
+        response = self.get('/status/200')
+        self.assertErrorBody(response, 503, 'upstream_unavailable')
+        self.assertEqual(self.upstream.count, 2)
 
     def test_a_success_resets_the_failure_count(self):
         self.start_sluice({'upstream': {'circuit_breaker': {'failures': 2, 'cooldown': '10s'}}})

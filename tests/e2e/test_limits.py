@@ -89,6 +89,27 @@ class RejectedBodies(GatewayTestCase):
         self.assertFalse(conn.is_closed(timeout=0.3))
         self.assertEqual([r.path for r in self.upstream.requests], ['/spend'])
 
+    def test_head_request_rejections_have_no_body(self):
+        conn = self.raw()
+        conn.send('HEAD /a HTTP/1.1\r\nHost: x\r\n\r\n'
+                  'HEAD /b HTTP/1.1\r\nHost: x\r\nX-API-Key: key-banned\r\n\r\n'
+                  'GET /c HTTP/1.1\r\nHost: x\r\n\r\n')
+        self.assertEqual(conn.read_response(head_request=True).status, 429)
+        self.assertEqual(conn.read_response(head_request=True).status, 403)
+        # Had either carried its JSON body, this would read it as a status line.
+        last = conn.read_response()
+        self.assertEqual(last.status, 429)
+        self.assertEqual(last.json()['error']['code'], 'rate_limit_exceeded')
+
+    def test_expect_100_continue_is_answered_at_once_when_rejected(self):
+        conn = self.raw(timeout=2)
+        conn.send('POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n'
+                  'Expect: 100-continue\r\n\r\n')
+        started = time.monotonic()
+        response = conn.read_response()  # the body is never sent
+        self.assertEqual(response.status, 429)
+        self.assertLess(time.monotonic() - started, 1)
+
     def test_large_bodies_close_the_connection(self):
         conn = self.raw()
         conn.send('POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\n')

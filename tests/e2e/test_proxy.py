@@ -290,6 +290,15 @@ class Connections(GatewayTestCase):
         self.assertEqual(response.header('Connection'), 'close')
         self.assertTrue(conn.is_closed())
 
+    def test_http10_client_with_keep_alive(self):
+        conn = self.raw()
+        for path in ('/ten-a', '/ten-b'):
+            conn.send('GET %s HTTP/1.0\r\nConnection: keep-alive\r\n\r\n' % path)
+            response = conn.read_response()
+            self.assertEqual(response.version, 'HTTP/1.0')
+            self.assertEqual(response.header('Connection'), 'keep-alive')
+            self.assertEqual(response.json()['path'], path)
+
     def test_http10_client_without_keep_alive(self):
         conn, response = self.exchange('GET /ten HTTP/1.0\r\n\r\n')
         self.assertEqual(response.status, 200)
