@@ -54,6 +54,8 @@ class category_impl final : public boost::system::error_category {
   }
 };
 
+constexpr std::size_t max_kept_buffer = 1 << 20;
+
 // A command waiting for its reply.
 struct pending {
   pending(completion h, asio::any_io_executor ex)
@@ -78,6 +80,21 @@ void complete(pending& p, error_code ec, reply r = {}) {
     std::move(h)(ec, std::move(r));
   });
 }
+
+// The arguments of one command, borrowed until it is queued: owned strings or views.
+struct command_args {
+  std::span<const std::string> strings;
+  std::span<const std::string_view> views;
+
+  bool empty() const { return strings.empty() && views.empty(); }
+  void append_to(std::string& out) const {
+    if (!views.empty()) {
+      append_command(out, views);
+    } else {
+      append_command(out, strings);
+    }
+  }
+};
 
 // Each calling thread prefers one connection (its slot modulo their number): with
 // as many connections as gateway threads the queue lock is uncontended, and a
@@ -113,7 +130,7 @@ class client_state {
   bool connected() const noexcept { return up_.load(std::memory_order_acquire) > 0; }
   // Any thread: queues `args` on a connection that is up, or fails `p` with
   // not_connected (posted, as a race with a loss is not the caller's fault).
-  void submit(const std::vector<std::string>& args, pending& p);
+  void submit(const command_args& args, pending& p);
   void log(const std::string& message) const {
     if (options_.log) options_.log(message);
   }
@@ -150,12 +167,12 @@ class connection {
 
   // Any thread. Takes `p` and returns true when the connection is up; leaves it
   // untouched otherwise.
-  bool enqueue(const std::vector<std::string>& args, pending& p) {
+  bool enqueue(const command_args& args, pending& p) {
     bool post_flush = false;
     {
       std::lock_guard lock(mutex_);
       if (!accepting_) return false;
-      append_command(staged_bytes_, args);
+      args.append_to(staged_bytes_);
       // Taken under the lock so deadlines grow along the queue (the sweep relies on it).
       p.deadline = steady::now() + owner_.options_.timeout;
       staged_.push_back(std::move(p));
@@ -337,6 +354,8 @@ class connection {
 
   void on_written(error_code ec, std::uint64_t epoch) {
     writing_ = false;
+    // A rare large command leaves no megabyte buffers behind (they swap with staging).
+    if (write_buf_.capacity() > max_kept_buffer) std::string().swap(write_buf_);
     if (ec && epoch == epoch_) {
       close_socket();  // serve() sees it and fails the queues
       return;
@@ -459,7 +478,7 @@ client_state::~client_state() {
   thread_.join();
 }
 
-void client_state::submit(const std::vector<std::string>& args, pending& p) {
+void client_state::submit(const command_args& args, pending& p) {
   const std::size_t n = connections_.size();
   const std::size_t first = thread_slot();
   for (std::size_t i = 0; i < n; ++i) {
@@ -476,15 +495,33 @@ namespace {
 // async_initiate's initiation: type-erases the caller's handler and queues it.
 struct submit_initiation {
   detail::client_state* state;
-  const std::vector<std::string>* args;
+  command_args args;
 
   template <class Handler>
   void operator()(Handler&& handler) const {
     asio::any_io_executor executor = asio::get_associated_executor(handler);
     pending p(completion(std::forward<Handler>(handler)), std::move(executor));
-    state->submit(*args, p);
+    state->submit(args, p);
   }
 };
+
+// One coroutine frame per command; it owns `owned` (when the caller gave a vector)
+// until the initiation has encoded it.
+asio::awaitable<client::result> run_command(detail::client_state& state,
+                                            std::vector<std::string> owned,
+                                            std::span<const std::string_view> views) {
+  const command_args args{owned, views};
+  if (args.empty()) {
+    co_return client::result{make_error_code(boost::system::errc::invalid_argument), reply{}};
+  }
+  // The fast failure the backend relies on to fall back: no suspension, no post.
+  if (!state.connected()) {
+    co_return client::result{make_error_code(client_error::not_connected), reply{}};
+  }
+  auto [ec, r] = co_await asio::async_initiate<decltype(nothrow), void(error_code, reply)>(
+      submit_initiation{&state, args}, nothrow);
+  co_return client::result{ec, std::move(r)};
+}
 
 }  // namespace
 
@@ -498,13 +535,11 @@ bool client::connected() const noexcept {
 }
 
 asio::awaitable<client::result> client::command(std::vector<std::string> args) {
-  // The fast failure the backend relies on to fall back: no suspension, no post.
-  if (!state_->connected()) {
-    co_return result{make_error_code(client_error::not_connected), reply{}};
-  }
-  auto [ec, r] = co_await asio::async_initiate<decltype(nothrow), void(error_code, reply)>(
-      submit_initiation{state_.get(), &args}, nothrow);
-  co_return result{ec, std::move(r)};
+  return run_command(*state_, std::move(args), {});
+}
+
+asio::awaitable<client::result> client::command(std::span<const std::string_view> args) {
+  return run_command(*state_, {}, args);
 }
 
 }  // namespace sluice::redis

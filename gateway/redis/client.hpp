@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -82,6 +83,11 @@ class client {
   // client_options::timeout after the call; connection_lost as soon as the loss of
   // its connection is known. Never blocks and never throws.
   boost::asio::awaitable<result> command(std::vector<std::string> args);
+  // The same without copying the arguments: they are encoded before the awaiting
+  // coroutine resumes, so they only need to live until the co_await completes
+  // (e.g. views into a per-thread buffer). An empty command fails with
+  // errc::invalid_argument (Redis would never answer it).
+  boost::asio::awaitable<result> command(std::span<const std::string_view> args);
 
   // At least one connection is up (handshake done). A lock-free read.
   bool connected() const noexcept;

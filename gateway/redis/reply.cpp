@@ -92,6 +92,10 @@ void append_command(std::string& out, std::span<const std::string> args) {
   append_array(out, args);
 }
 
+void append_command(std::string& out, std::span<const std::string_view> args) {
+  append_array(out, args);
+}
+
 void append_command(std::string& out, std::initializer_list<std::string_view> args) {
   append_array(out, args);
 }

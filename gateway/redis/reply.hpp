@@ -30,6 +30,7 @@ struct reply {
 
 // Appends `args` as one RESP2 command (an array of bulk strings; binary-safe).
 void append_command(std::string& out, std::span<const std::string> args);
+void append_command(std::string& out, std::span<const std::string_view> args);
 void append_command(std::string& out, std::initializer_list<std::string_view> args);
 
 // Parses the reply stream of one connection. Owned by that connection; not

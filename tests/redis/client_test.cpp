@@ -13,6 +13,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -258,6 +259,36 @@ TEST(RedisClient, RoundTripsEveryReplyKindOnTheCallersThread) {
   EXPECT_EQ(run_command(w, c, {"SET", "big", big}).r, status_reply("OK"));
   EXPECT_EQ(run_command(w, c, {"GET", "big"}).r, string_reply(big));
   EXPECT_EQ(server.command({"GET", "greeting"}), "hello");
+}
+
+// Sends SET/GET as views into one buffer, the way a backend can avoid copies.
+asio::awaitable<std::vector<reply>> commands_from_views(client& c) {
+  const std::string buffer = "SETGETviewed-keyvalue";
+  const std::string_view all(buffer);
+  std::array<std::string_view, 3> set = {all.substr(0, 3), all.substr(6, 10), all.substr(16)};
+  std::array<std::string_view, 2> get = {all.substr(3, 3), all.substr(6, 10)};
+  std::vector<reply> out;
+  auto [set_ec, set_reply] = co_await c.command(set);
+  out.push_back(set_ec ? error_reply(set_ec.message()) : std::move(set_reply));
+  auto [get_ec, get_reply] = co_await c.command(get);
+  out.push_back(get_ec ? error_reply(get_ec.message()) : std::move(get_reply));
+  auto [empty_ec, empty_reply] = co_await c.command(std::span<const std::string_view>());
+  out.push_back(error_reply(empty_ec.message()));
+  co_return out;
+}
+
+TEST(RedisClient, SendsViewsWithoutCopiesAndRejectsAnEmptyCommand) {
+  redis_server server;
+  worker w;  // declared first: it must outlive the client, which posts to it
+  client c(options_for(server));
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  auto replies = asio::co_spawn(w.io(), commands_from_views(c), asio::use_future).get();
+  ASSERT_EQ(replies.size(), 3u);
+  EXPECT_EQ(replies[0], status_reply("OK"));
+  EXPECT_EQ(replies[1], string_reply("value"));
+  EXPECT_EQ(replies[2],
+            error_reply(make_error_code(boost::system::errc::invalid_argument).message()));
+  EXPECT_EQ(server.command({"GET", "viewed-key"}), "value");
 }
 
 // Checks one reply against what it must be, counting mismatches; runs on a worker.
