@@ -46,6 +46,8 @@ awaitable<void> serve(beast::tcp_stream stream, admin_handler handler) {
     res.body() = std::move(out.body);
     res.keep_alive(req.keep_alive());
     res.prepare_payload();
+    // HEAD gets the length but no body, which the client would read as the next response.
+    if (req.method() == http::verb::head) res.body().clear();
     stream.expires_after(admin_timeout);
     auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
     if (wec || !res.keep_alive()) break;
