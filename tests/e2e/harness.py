@@ -420,6 +420,8 @@ class RawConnection:
         """Status line and headers of the next response (interim ones included)."""
         status_line = self._read_line().decode('latin-1')
         version, status, reason = (status_line.split(' ', 2) + [''])[:3]
+        if version not in ('HTTP/1.0', 'HTTP/1.1') or not status.isdigit():
+            raise AssertionError('not a status line: %r' % status_line[:200])
         headers = []
         while True:
             line = self._read_line()

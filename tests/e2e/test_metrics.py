@@ -8,7 +8,8 @@ import subprocess
 import time
 import unittest
 
-from harness import Client, GatewayTestCase, admin_get, port_accepts, wait_for
+from harness import (Client, GatewayTestCase, RawConnection, admin_get, port_accepts, request,
+                     wait_for)
 
 POLICY = {
     'tiers': {'free': {'rate': '1/1h', 'burst': 1000}, 'pro': {'rate': '1/1h', 'burst': 1000}},
@@ -131,6 +132,30 @@ class AdminEndpoints(GatewayTestCase):
         self.assertErrorBody(admin_get(port, '/nope'), 404, 'not_found')
         # The admin listener is not proxied, and the proxy has no admin paths.
         self.assertEqual(self.get('/metrics').json()['path'], '/metrics')
+
+    def test_head_on_admin_endpoints_has_no_body(self):
+        self.start_sluice()
+        conn = RawConnection(self.sluice.admin_port)
+        self.addCleanup(conn.close)
+        conn.send('HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n')
+        head = conn.read_response(head_request=True)
+        self.assertEqual(head.status, 200)
+        self.assertEqual(conn.read_response().json(), {'status': 'ready'})
+
+    def test_post_admin_reload(self):
+        self.start_sluice()
+        response = request(self.sluice.admin_port, 'POST', '/admin/reload')
+        self.assertEqual((response.status, response.json()), (200, {'status': 'reloaded'}))
+        self.sluice.write_config(policy='limits: [{name: x, key: nope}]\n')
+        response = request(self.sluice.admin_port, 'POST', '/admin/reload')
+        self.assertEqual(response.status, 400)
+        error = response.json()['error']
+        self.assertEqual(error['code'], 'invalid_config')
+        self.assertIn('policies.yaml:1:', error['details'][0])
+        m = self.metrics()
+        self.assertEqual(m.value('gateway_config_reloads_total', result='success'), 1)
+        self.assertEqual(m.value('gateway_config_reloads_total', result='error'), 1)
+        self.assertEqual(self.get('/still-serving').status, 200)
 
     def test_reload_metrics_start_clean(self):
         before = time.time()
