@@ -2,11 +2,10 @@
 connection where framing is in doubt), 502/503/504 for upstream failures, the
 circuit breaker, misbehaving upstreams; every error body in the SPEC 5 JSON shape."""
 
-import socket
 import time
 import unittest
 
-from harness import GatewayTestCase, free_port
+from harness import GatewayTestCase, free_port, wait_for
 
 HEAD = 'POST /up HTTP/1.1\r\nHost: x\r\n'
 
@@ -118,7 +117,7 @@ class UpstreamFailures(GatewayTestCase):
     def test_failure_after_the_response_head_closes_the_connection(self):
         conn = self.raw()
         conn.send('GET /truncated/100000 HTTP/1.1\r\nHost: x\r\n\r\n')
-        _, status, _, headers = conn.read_head()
+        status = conn.read_head()[1]
         self.assertEqual(status, 200)
         received = conn.read_until_close()
         self.assertLess(len(received), 100000)
@@ -134,6 +133,37 @@ class UpstreamFailures(GatewayTestCase):
         conn.close()
         for _ in range(3):
             self.assertEqual(self.get('/others').status, 200)
+
+
+class ClientAborts(GatewayTestCase):
+    """A client that leaves mid-body costs only its own exchange: the half-used
+    upstream connection is not pooled, and everyone else is served."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_sluice()
+
+    def assertServedAndCounted(self):
+        for i in range(3):
+            response = self.request('POST', '/after/%d' % i, body=b'abc')
+            self.assertEqual(response.json()['body_length'], 3)
+        wait_for(lambda: self.metrics().value('gateway_active_connections') == 0,
+                 message='every connection to be closed')
+
+    def test_client_leaves_mid_upload(self):
+        conn = self.raw()
+        conn.send(HEAD + 'Content-Length: 100000\r\n\r\n' + 'x' * 1000)
+        time.sleep(0.1)
+        conn.close()
+        self.assertServedAndCounted()
+
+    def test_client_leaves_mid_download(self):
+        conn = self.raw()
+        conn.send('GET /bytes/%d HTTP/1.1\r\nHost: x\r\n\r\n' % (32 * 1024 * 1024))
+        conn.read_head()
+        conn.sock.recv(65536)
+        conn.close()
+        self.assertServedAndCounted()
 
 
 class ConnectFailure(GatewayTestCase):

@@ -4,7 +4,6 @@ drain on SIGTERM/SIGINT, reload on SIGHUP."""
 
 import select
 import signal
-import socket
 import threading
 import time
 import unittest
