@@ -1,16 +1,46 @@
 #include "limit/rate_limit_headers.hpp"
 
-#include <charconv>
+#include <array>
 
 #include "util/json_text.hpp"
 
 namespace sluice::limit {
 namespace {
 
+// "00" "01" ... "99": two digits per division.
+constexpr std::array<char, 200> digit_pairs = [] {
+  std::array<char, 200> t{};
+  for (int i = 0; i < 100; ++i) {
+    t[2 * i] = static_cast<char>('0' + i / 10);
+    t[2 * i + 1] = static_cast<char>('0' + i % 10);
+  }
+  return t;
+}();
+
+// By hand, two digits at a time: libstdc++ 12's std::to_chars builds its digit-pair
+// table on the stack at every call, and this runs a dozen times per limited request.
 void append_int(std::string& out, std::int64_t v) {
-  char buf[24];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
-  out.append(buf, end);
+  char buf[20];
+  char* const end = buf + sizeof(buf);
+  char* p = end;
+  std::uint64_t u =
+      v < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
+  while (u >= 100) {
+    const auto pair = static_cast<std::size_t>(u % 100) * 2;
+    u /= 100;
+    p -= 2;
+    p[0] = digit_pairs[pair];
+    p[1] = digit_pairs[pair + 1];
+  }
+  if (u >= 10) {
+    p -= 2;
+    p[0] = digit_pairs[u * 2];
+    p[1] = digit_pairs[u * 2 + 1];
+  } else {
+    *--p = static_cast<char>('0' + u);
+  }
+  if (v < 0) *--p = '-';
+  out.append(p, static_cast<std::size_t>(end - p));
 }
 
 void set_int(std::string& out, std::int64_t v) {
