@@ -55,7 +55,7 @@ class SlowClients(GatewayTestCase):
 
     def test_many_slow_clients_do_not_block_the_gateway(self):
         slow = [self.raw() for _ in range(50)]
-        for conn in slow:
+        for conn in slow[::2]:  # half send part of a head, half nothing at all
             conn.send('GET / HTTP/1.1\r\n')
         self.assertEqual(self.get('/fast').status, 200)
         for conn in slow:

@@ -117,6 +117,23 @@ class RejectedBodies(GatewayTestCase):
         self.assertTrue(conn.is_closed())
 
 
+class Shaping(GatewayTestCase):
+    def test_leaky_bucket_delay_holds_excess_requests_instead_of_rejecting(self):
+        policy = {'limits': [{'name': 'smooth', 'key': 'ip', 'algorithm': 'leaky_bucket',
+                              'rate': '10/s', 'burst': 1, 'delay': '250ms'}]}
+        self.start_sluice({}, policy)
+        started = time.monotonic()
+        statuses = [self.get('/shape').status for _ in range(3)]
+        elapsed = time.monotonic() - started
+        self.assertEqual(statuses, [200, 200, 200])
+        self.assertGreaterEqual(elapsed, 0.18)  # two requests held ~100 ms each
+        m = self.metrics()
+        self.assertEqual(m.value('rate_limit_delayed_total', scope='smooth'), 2)
+        # A burst beyond what the delay can absorb is still rejected.
+        statuses = concurrent_requests(self.sluice.port, 8, 1, '/shape')
+        self.assertIn(429, statuses)
+
+
 class Costs(GatewayTestCase):
     POLICY = {
         'routes': [
