@@ -434,6 +434,47 @@ TEST(RedisClient, TimesOutDuringAStallAndLaterRepliesStillMatch) {
   EXPECT_EQ(run_command(w, c, {"INCR", "after"}).r, integer_reply(1));
 }
 
+TEST(RedisClient, TimesOutCommandsQueuedBehindAWriteRedisDoesNotRead) {
+  redis_server server({"--enable-debug-command", "yes"});
+  server.command({"SET", "small", "s"});
+  worker w;  // declared first: it must outlive the client, which posts to it
+  auto o = options_for(server);
+  o.timeout = 25ms;
+  client c(o);
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+
+  std::thread stall = stall_server(server, "0.5");
+  std::this_thread::sleep_for(50ms);
+  // More than the socket buffers hold: the write stays in flight during the stall,
+  // so the next commands (once that write has started) wait in the staging queue.
+  auto big = spawn_command(w, c, {"SET", "big", std::string(64 << 20, 'b')});
+  std::this_thread::sleep_for(100ms);
+  std::vector<std::future<outcome>> staged;
+  for (int i = 0; i < 5; ++i) staged.push_back(spawn_command(w, c, {"GET", "small"}));
+  EXPECT_EQ(big.get().ec, make_error_code(client_error::timeout));
+  steady::duration slowest{};
+  for (auto& f : staged) {
+    auto r = f.get();
+    EXPECT_EQ(r.ec, make_error_code(client_error::timeout)) << r.ec.message();
+    slowest = std::max(slowest, r.elapsed);
+  }
+  EXPECT_LT(slowest, 25ms + 50ms);
+  stall.join();
+  // Once Redis reads again, everything is written, the stale replies dropped.
+  for (int i = 0; i < 3; ++i) {
+    auto r = run_command(w, c, {"GET", "small"});
+    if (r.ec == make_error_code(client_error::timeout)) continue;  // the 64 MiB still drain
+    EXPECT_EQ(r.r, string_reply("s"));
+  }
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto r = run_command(w, c, {"STRLEN", "big"});
+        return !r.ec && r.r == integer_reply(64 << 20);
+      },
+      5s));
+  EXPECT_EQ(run_command(w, c, {"GET", "small"}).r, string_reply("s"));
+}
+
 TEST(RedisClient, FailsFastWhenRedisDiesAndReconnectsWhenItReturns) {
   redis_server server({"--enable-debug-command", "yes"});
   auto o = options_for(server);
