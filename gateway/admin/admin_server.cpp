@@ -37,7 +37,7 @@ awaitable<void> serve(beast::tcp_stream stream, admin_handler handler) {
 
     admin_request in{as_std(req.method_string()), as_std(req.target()), req.body(),
                      as_std(req[http::field::authorization]), peer};
-    admin_response out = handler(in);
+    admin_response out = co_await handler(in);
 
     http::response<http::string_body> res{static_cast<http::status>(out.status), req.version()};
     res.set(http::field::content_type, out.content_type);

@@ -1,6 +1,6 @@
 // The admin listener's HTTP plumbing (admin.listen): reads small requests, hands
 // them to a handler, writes the answer. Which endpoints exist and who may call
-// them is the handler's business (app::admin_routes). Runs on the gateway's
+// them is the handler's business (app::admin_api). Runs on the gateway's
 // control thread, away from proxy traffic.
 #pragma once
 
@@ -29,7 +29,8 @@ struct admin_response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-using admin_handler = std::function<admin_response(const admin_request&)>;
+// A coroutine: some answers need a storage round trip (peek at a Redis key).
+using admin_handler = std::function<net::awaitable<admin_response>(admin_request)>;
 
 // Serves one admin connection (keep-alive) until the peer leaves or goes idle.
 void start_admin_session(net::tcp::socket socket, const admin_handler& handler);

@@ -117,6 +117,12 @@ void reload_history::record(bool ok, limit::micros at, std::string error) {
   ++(ok ? v_.succeeded : v_.failed);
 }
 
+void reload_history::record_start(limit::micros at) {
+  std::lock_guard lock(mutex_);
+  v_.last_ok = true;
+  v_.last_at = at;
+}
+
 reload_history::view reload_history::get() const {
   std::lock_guard lock(mutex_);
   return v_;

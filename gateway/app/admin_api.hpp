@@ -26,6 +26,7 @@ namespace sluice::app {
 class reload_history {
  public:
   void record(bool ok, limit::micros at, std::string error);
+  void record_start(limit::micros at);  // the initial load: a success, not a reload
   struct view {
     bool last_ok = true;
     limit::micros last_at = 0;

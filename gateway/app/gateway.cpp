@@ -11,7 +11,6 @@
 #include "config/loader.hpp"
 #include "http/error_response.hpp"
 #include "http/listener.hpp"
-#include "util/json_text.hpp"
 
 namespace sluice::app {
 namespace {
@@ -20,7 +19,9 @@ using namespace std::chrono_literals;
 namespace asio = net::asio;
 
 constexpr auto upkeep_interval = 250ms;
-constexpr int sweeps_every = 20;  // upkeep ticks between limiter sweeps (5 s)
+constexpr int sweeps_every = 20;             // upkeep ticks between limiter sweeps (5 s)
+constexpr int refresh_entries_every = 4;     // ticks between pulls of shared runtime entries (1 s)
+constexpr auto file_watch_debounce = 200ms;  // an editor's save is several events
 constexpr auto drain_poll_interval = 20ms;
 
 std::int64_t now_us() {
@@ -38,17 +39,6 @@ unsigned thread_count(const config::server_config& cfg) {
   if (cfg.server.threads > 0) return static_cast<unsigned>(cfg.server.threads);
   unsigned n = std::thread::hardware_concurrency();
   return n == 0 ? 1 : n;
-}
-
-admin::admin_response json(int status, std::string body) {
-  admin::admin_response r;
-  r.status = status;
-  r.body = std::move(body);
-  return r;
-}
-
-admin::admin_response error(net::gateway_error e, std::string_view message) {
-  return json(net::status_of(e), net::error_body(e, message));
 }
 
 // Waits until every client connection has finished or the deadline passes, then
@@ -76,22 +66,51 @@ net::awaitable<void> run_accept_loop(net::tcp::acceptor* acceptor,
 
 }  // namespace
 
+redis::client_options redis_options(const config::redis_config& r) {
+  redis::client_options o;
+  // Cluster seeds are accepted by the loader; this client talks to the first one.
+  o.host = r.addresses.front().host;
+  o.port = r.addresses.front().port;
+  o.password = r.password;
+  o.database = r.database;
+  o.timeout = r.timeout;
+  o.connections = r.connections;
+  o.log = [](std::string_view line) { std::cerr << "sluice: redis: " << line << "\n"; };
+  return o;
+}
+
 gateway::gateway(std::string config_path, config::loaded_config initial)
     : config_path_(std::move(config_path)),
       hash_seed_(random_seed()),
+      backend_kind_(initial.server.storage.backend),
       metrics_(SLUICE_VERSION),
       store_(initial.server.storage.max_keys),
       breaker_(initial.server.upstream.breaker_failures,
                std::chrono::duration_cast<std::chrono::microseconds>(
                    initial.server.upstream.breaker_cooldown)
                    .count()),
-      log_(std::make_unique<net::access_log>(initial.server.server.access_log)),
-      backend_(store_),
-      services_{snapshots_, backend_, overrides_, breaker_,
-                metrics_,   *log_,    draining_,  open_sessions_} {
+      log_(std::make_unique<net::access_log>(initial.server.server.access_log)) {
   const config::server_config server = initial.server;
+  if (backend_kind_ == config::storage_backend::redis) {
+    redis_client_ = std::make_unique<redis::client>(redis_options(server.storage.redis));
+    auto backend =
+        std::make_unique<redis_backend>(*redis_client_, store_, metrics_, server.storage);
+    redis_backend_ = backend.get();
+    backend_ = std::move(backend);
+  } else {
+    backend_ = std::make_unique<memory_backend>(store_);
+  }
+  entries_ = std::make_unique<runtime_entries>(overrides_, redis_client_.get(),
+                                               server.storage.redis.key_prefix);
+  services_ =
+      std::make_unique<services>(services{snapshots_, *backend_, overrides_, breaker_, metrics_,
+                                          stats_, *log_, draining_, open_sessions_});
   snapshots_.set(build_snapshot(std::move(initial), hash_seed_, metrics_, generation_));
   metrics_.last_reload_success().Set(static_cast<double>(now_us()) / 1e6);
+  reloads_.record_start(now_us());
+  admin_api_ = std::make_unique<admin_api>(admin_context{snapshots_, metrics_, stats_, *backend_,
+                                                         *entries_, store_, reloads_,
+                                                         [this] { return reload(); }, draining_});
 
   const unsigned threads = thread_count(server);
   const std::size_t idle_per_worker =
@@ -101,8 +120,9 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   }
   for (const auto& address : server.listen) {
     for (const auto& endpoint : net::resolve_listen(address)) {
-      for (auto& w : workers_)
+      for (auto& w : workers_) {
         acceptors_.emplace_back(w.get(), net::open_acceptor(w->io, endpoint));
+      }
     }
   }
   for (const auto& address : server.admin.listen) {
@@ -110,16 +130,46 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
       admin_acceptors_.push_back(net::open_acceptor(control_, endpoint));
     }
   }
-  admin_handler_ = [this](const admin::admin_request& req) { return handle_admin(req); };
+  admin_handler_ = [api = admin_api_.get()](admin::admin_request req) {
+    return api->handle(std::move(req));
+  };
+  watch_files(server);
 
   std::cerr << "sluice " << SLUICE_VERSION << ": listening on";
   for (const auto& a : server.listen) std::cerr << ' ' << a.to_string();
   std::cerr << " (" << threads << " threads), admin on";
   for (const auto& a : server.admin.listen) std::cerr << ' ' << a.to_string();
-  std::cerr << ", upstream " << server.upstream.url << "\n";
+  std::cerr << ", upstream " << server.upstream.url << ", storage "
+            << (redis_client_ ? "redis " + server.storage.redis.addresses.front().to_string()
+                              : std::string("memory"))
+            << "\n";
 }
 
-gateway::~gateway() = default;
+gateway::~gateway() {
+  // The Redis client completes commands on the workers' io_contexts: everything that
+  // uses it goes first, then the client, while the workers still exist.
+  admin_api_.reset();
+  entries_.reset();
+  services_.reset();
+  backend_.reset();
+  redis_client_.reset();
+}
+
+void gateway::watch_files(const config::server_config& server) {
+  if (!server.reload_watch) {
+    watcher_.reset();
+    return;
+  }
+  if (!watcher_) {
+    watcher_ = std::make_unique<file_watcher>(control_, file_watch_debounce, [this] {
+      std::cerr << "sluice: configuration files changed\n";
+      reload();
+    });
+  }
+  if (!watcher_->watch(config_path_, server.policies)) {
+    std::cerr << "sluice: cannot watch configuration files (inotify unavailable)\n";
+  }
+}
 
 int gateway::run() {
   for (auto& [w, acceptor] : acceptors_) {
@@ -127,7 +177,7 @@ int gateway::run() {
     asio::co_spawn(worker->io,
                    run_accept_loop(acceptor.get(),
                                    [this, worker](net::tcp::socket s) {
-                                     net::start_session(std::move(s), *worker, services_);
+                                     net::start_session(std::move(s), *worker, *services_);
                                    }),
                    asio::detached);
   }
@@ -181,6 +231,8 @@ net::awaitable<void> gateway::upkeep() {
     auto [ec] = co_await timer.async_wait(net::nothrow);
     if (ec) co_return;
     log_->flush();
+    if (redis_backend_ != nullptr) co_await redis_backend_->probe();
+    if (tick % refresh_entries_every == 0) co_await entries_->refresh(now_us());
     if (tick % sweeps_every == 0) {
       metrics_.active_limiters().Set(static_cast<double>(store_.sweep(now_us())));
     }
@@ -218,68 +270,36 @@ reload_result gateway::reload() {
     for (const auto& e : loaded.errors) result.errors.push_back(e.to_string());
   } else {
     try {
-      const auto& upstream = loaded.config->server.upstream;
-      const int failures = upstream.breaker_failures;
-      const auto cooldown =
-          std::chrono::duration_cast<std::chrono::microseconds>(upstream.breaker_cooldown).count();
+      const config::server_config server = loaded.config->server;
       auto next = build_snapshot(std::move(*loaded.config), hash_seed_, metrics_, generation_ + 1);
       ++generation_;
-      breaker_.configure(failures, cooldown);
+      breaker_.configure(
+          server.upstream.breaker_failures,
+          std::chrono::duration_cast<std::chrono::microseconds>(server.upstream.breaker_cooldown)
+              .count());
+      if (redis_backend_ != nullptr) redis_backend_->configure(server.storage);
+      entries_->set_key_prefix(server.storage.redis.key_prefix);
+      if (server.storage.backend != backend_kind_) {
+        std::cerr << "sluice: storage.backend changed; it takes effect at the next restart\n";
+      }
       snapshots_.set(std::move(next));
+      watch_files(server);
       result.ok = true;
     } catch (const std::exception& e) {
       result.errors.push_back(config_path_ + ": " + e.what());
     }
   }
+  const auto now = now_us();
   metrics_.reloads(result.ok).Increment();
+  reloads_.record(result.ok, now, result.ok ? std::string() : result.errors.front());
   if (result.ok) {
-    metrics_.last_reload_success().Set(static_cast<double>(now_us()) / 1e6);
+    metrics_.last_reload_success().Set(static_cast<double>(now) / 1e6);
     std::cerr << "sluice: configuration reloaded from " << config_path_ << "\n";
   } else {
     std::cerr << "sluice: reload failed, keeping the running configuration:\n";
     for (const auto& e : result.errors) std::cerr << "  " << e << "\n";
   }
   return result;
-}
-
-admin::admin_response gateway::handle_admin(const admin::admin_request& req) {
-  auto snap = snapshots_.get();
-  const auto& admin_cfg = snap->config.server.admin;
-  bool allowed = admin_cfg.allow.empty();
-  for (const auto& block : admin_cfg.allow) allowed = allowed || block.contains(req.peer);
-  if (!allowed)
-    return error(net::gateway_error::forbidden, "Peer not allowed on the admin listener");
-
-  const std::string_view path = req.target.substr(0, req.target.find('?'));
-  const bool get = req.method == "GET" || req.method == "HEAD";
-  if (path == "/metrics" && get) {
-    admin::admin_response r;
-    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-    r.body = metrics_.serialize();
-    return r;
-  }
-  if (path == "/healthz" && get) return json(200, R"({"status":"ok"})");
-  if (path == "/readyz" && get) {
-    if (draining_.load()) return json(503, R"({"status":"draining"})");
-    return json(200, R"({"status":"ready"})");
-  }
-  if (path == "/admin/reload") {
-    if (req.method != "POST") return error(net::gateway_error::method_not_allowed, "Use POST");
-    if (!admin_cfg.token.empty() && req.authorization != "Bearer " + admin_cfg.token) {
-      return error(net::gateway_error::unauthorized, "Missing or wrong admin token");
-    }
-    auto result = reload();
-    if (result.ok) return json(200, R"({"status":"reloaded"})");
-    std::string body =
-        R"({"error":{"code":"invalid_config","message":"Reload failed; the running configuration is kept.","details":[)";
-    for (std::size_t i = 0; i < result.errors.size(); ++i) {
-      if (i > 0) body += ',';
-      append_json_string(body, result.errors[i]);
-    }
-    body += "]}}";
-    return json(400, std::move(body));
-  }
-  return error(net::gateway_error::not_found, "No such admin endpoint");
 }
 
 }  // namespace sluice::app

@@ -1,7 +1,10 @@
 // The running gateway: owns the limiter state, the current configuration
-// snapshot, the I/O workers, the listeners, the admin listener and the control
-// thread (signals, reload, drain, periodic upkeep). Created once by main().
+// snapshot, the decision backend (memory, or Redis with its client), the I/O
+// workers, the listeners, the admin listener and the control thread (signals,
+// reload, file watching, drain, periodic upkeep). Created once by main().
 #pragma once
+
+#include <boost/asio/signal_set.hpp>
 
 #include <atomic>
 #include <memory>
@@ -10,11 +13,14 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/signal_set.hpp>
-
 #include "admin/admin_server.hpp"
 #include "admin/metrics.hpp"
+#include "admin/stats.hpp"
+#include "app/admin_api.hpp"
 #include "app/decision_backend.hpp"
+#include "app/file_watcher.hpp"
+#include "app/redis_backend.hpp"
+#include "app/runtime_entries.hpp"
 #include "app/services.hpp"
 #include "app/snapshot.hpp"
 #include "config/schema.hpp"
@@ -23,6 +29,7 @@
 #include "http/session.hpp"
 #include "identity/overrides.hpp"
 #include "limit/memory_store.hpp"
+#include "redis/client.hpp"
 
 namespace sluice::app {
 
@@ -52,31 +59,39 @@ class gateway {
   void begin_drain();
 
  private:
-  admin::admin_response handle_admin(const admin::admin_request& req);
   void start_upkeep();
-  net::awaitable<void> upkeep();  // flushes the access log, sweeps idle limiter keys
+  net::awaitable<void> upkeep();  // log flush, Redis probe, shared entries, limiter sweep
   void watch_signals();
+  void watch_files(const config::server_config& server);
 
   std::string config_path_;
   std::uint64_t hash_seed_;
   std::uint64_t generation_ = 1;
+  config::storage_backend backend_kind_;  // fixed at startup
 
   admin::metrics metrics_;
+  admin::stats stats_;
   limit::memory_store store_;
   identity::memory_overrides overrides_;
   net::circuit_breaker breaker_;
   std::unique_ptr<net::access_log> log_;
-  memory_backend backend_;
+  std::unique_ptr<redis::client> redis_client_;  // only with storage.backend: redis
+  std::unique_ptr<decision_backend> backend_;
+  redis_backend* redis_backend_ = nullptr;  // backend_ when it is the Redis one
+  std::unique_ptr<runtime_entries> entries_;
   snapshot_holder snapshots_;
+  reload_history reloads_;
   std::atomic<bool> draining_{false};
   std::atomic<int> open_sessions_{0};
-  services services_;
+  std::unique_ptr<services> services_;
+  std::unique_ptr<admin_api> admin_api_;
 
   net::asio::io_context control_;  // admin listener, signals, reload, upkeep
   std::vector<std::unique_ptr<net::worker>> workers_;
   std::vector<std::pair<net::worker*, std::unique_ptr<net::tcp::acceptor>>> acceptors_;
   std::vector<std::unique_ptr<net::tcp::acceptor>> admin_acceptors_;
   admin::admin_handler admin_handler_;
+  std::unique_ptr<file_watcher> watcher_;
   std::unique_ptr<net::asio::signal_set> signals_;
   std::mutex reload_mutex_;
   std::atomic<bool> drain_started_{false};

@@ -5,6 +5,7 @@
 #include <atomic>
 
 #include "admin/metrics.hpp"
+#include "admin/stats.hpp"
 #include "app/decision_backend.hpp"
 #include "app/snapshot.hpp"
 #include "http/access_log.hpp"
@@ -19,6 +20,7 @@ struct services {
   identity::overrides& overrides;
   net::circuit_breaker& breaker;
   admin::metrics& metrics;
+  admin::stats& stats;
   net::access_log& log;
   std::atomic<bool>& draining;
   std::atomic<int>& open_sessions;  // client connections, all workers

@@ -5,6 +5,7 @@
 #include "config/defaults.hpp"
 #include "http/forwarding.hpp"
 #include "identity/client_ip.hpp"
+#include "util/mask.hpp"
 
 namespace sluice::net {
 namespace {
@@ -294,11 +295,13 @@ awaitable<bool> session::decide() {
     case limit::outcome::forbidden:
       rm.request(ev_.route, mclass);
       rm.blocked(ev_.route, mclass, -1);
+      services_.stats.record(admin::stats::result::forbidden, now_us() / 1'000'000);
       record_.decision = "forbidden";
       co_return co_await reject(gateway_error::forbidden, "Access denied", 0);
     case limit::outcome::bypassed:
       rm.request(ev_.route, mclass);
       rm.allowed(ev_.route, mclass);
+      services_.stats.record(admin::stats::result::allowed, now_us() / 1'000'000);
       co_return co_await forward();
     case limit::outcome::allowed:
     case limit::outcome::limited:
@@ -337,9 +340,12 @@ awaitable<bool> session::decide() {
     rm.blocked(ev_.route, mclass, denying);
     rm.blocked_by(denying);
     rm.tier_blocked(ev_.tier);
+    services_.stats.record(admin::stats::result::limited, ev_.now / 1'000'000);
+    services_.stats.record_denial(ev_.limit_of(ev_.applied[ev_.denying]).name, client_label());
     co_return co_await reject_limited();
   }
   rm.allowed(ev_.route, mclass);
+  services_.stats.record(admin::stats::result::allowed, ev_.now / 1'000'000);
   co_return co_await forward();
 }
 
@@ -615,6 +621,13 @@ awaitable<bool> session::forward() {
     worker_.pool.release(std::move(up));
   }
   co_return keep_alive;
+}
+
+std::string session::client_label() const {
+  // Who the dashboard shows as limited; API keys never appear in clear.
+  if (!ev_.api_key.empty()) return "key:" + mask_secret(ev_.api_key);
+  if (!ev_.user.empty()) return "user:" + std::string(ev_.user);
+  return "ip:" + ev_.client_ip;
 }
 
 bool session::request_has_body() const {

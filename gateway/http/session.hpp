@@ -79,6 +79,7 @@ class session {
   void record();
 
   bool request_has_body() const;
+  std::string client_label() const;
   bool want_keep_alive() const;
   std::int64_t now_us() const;
 
