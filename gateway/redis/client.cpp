@@ -176,8 +176,10 @@ class connection {
       // Taken under the lock so deadlines grow along the queue (the sweep relies on it).
       p.deadline = steady::now() + owner_.options_.timeout;
       staged_.push_back(std::move(p));
-      post_flush = !flush_pending_;
+      // A flush starts the write, or (a write being in flight) arms an idle sweep.
+      post_flush = !flush_pending_ || sweep_idle_;
       flush_pending_ = true;
+      sweep_idle_ = false;
     }
     if (post_flush) asio::post(owner_.io_, [this] { flush(); });
     return true;
@@ -327,10 +329,17 @@ class connection {
     }
   }
 
+  // Posted by enqueue(), and run after each write: writes what is staged, and makes
+  // sure the sweep watches every pending deadline (including commands staged behind
+  // a write that is still in flight).
+  void flush() {
+    if (!writing_) start_write();  // else on_written() comes back here
+    arm_sweep();
+  }
+
   // Writes everything staged as one batch; while it is in flight new commands stage
   // and go out together when it completes.
-  void flush() {
-    if (writing_) return;  // on_written() flushes again
+  void start_write() {
     {
       std::lock_guard lock(mutex_);
       if (!accepting_ || staged_bytes_.empty()) {
@@ -345,7 +354,6 @@ class connection {
     }
     for (auto& p : batch_) inflight_.push_back(std::move(p));
     batch_.clear();
-    arm_sweep();
     writing_ = true;
     asio::async_write(
         socket_, asio::buffer(write_buf_),
@@ -391,7 +399,7 @@ class connection {
   void arm_sweep() {
     if (sweep_armed_) return;
     const auto next = next_deadline();
-    if (!next) return;
+    if (!next) return;  // sweep_idle_ is set: the next enqueue() posts a flush()
     sweep_armed_ = true;
     sweep_timer_.expires_at(*next);
     sweep_timer_.async_wait([this](error_code ec) {
@@ -404,6 +412,7 @@ class connection {
     if (swept_ < inflight_.size()) return inflight_[swept_].deadline;
     std::lock_guard lock(mutex_);
     if (staged_swept_ < staged_.size()) return staged_[staged_swept_].deadline;
+    sweep_idle_ = true;  // under the same lock as the check: no command slips by
     return std::nullopt;
   }
 
@@ -431,9 +440,10 @@ class connection {
   const std::size_t index_;
   std::atomic<bool> up_{false};
 
-  std::mutex mutex_;  // guards the four fields below
+  std::mutex mutex_;  // guards the six fields below
   bool accepting_ = false;
   bool flush_pending_ = false;  // a flush is posted or a write in flight: callers do not post
+  bool sweep_idle_ = true;      // no sweep is armed nor posted: the next caller posts one
   std::string staged_bytes_;
   std::vector<pending> staged_;
   std::size_t staged_swept_ = 0;  // leading staged_ entries already timed out
