@@ -12,6 +12,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -638,27 +640,46 @@ asio::awaitable<void> repeat_get(client& c, tally& t, std::thread::id id, int n)
   }
 }
 
+// Sequential round trips from one coroutine, each timed from call to resumption.
+asio::awaitable<std::vector<double>> sequential_round_trips(client& c, int n) {
+  std::vector<double> out;
+  out.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    std::vector<std::string> args = {"GET", "k"};
+    const auto start = steady::now();
+    auto [ec, r] = co_await c.command(std::move(args));
+    out.push_back(ec ? -1.0 : ms_exact(steady::now() - start));
+  }
+  co_return out;
+}
+
+double process_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
 // Manual measurement (not a timed test): run with --gtest_also_run_disabled_tests.
 TEST(RedisClientLatency, DISABLED_RoundTripAgainstSyncHiredis) {
   redis_server server;
   server.command({"SET", "k", "v"});
-  worker w;  // declared first: it must outlive the client, which posts to it
+  worker w;  // declared first: they must outlive the clients, which post to them
   std::vector<std::unique_ptr<worker>> workers;
   for (int i = 0; i < 2; ++i) workers.push_back(std::make_unique<worker>());
-  client c(options_for(server));
-  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
   constexpr int n = 20000;
   auto percentiles = [](std::vector<double> v, const char* what) {
     std::sort(v.begin(), v.end());
-    std::printf("[          ] %-34s p50 %.1f us  p99 %.1f us  max %.1f us\n", what,
+    std::printf("[          ] %-36s p50 %.1f us  p99 %.1f us  max %.1f us\n", what,
                 v[v.size() / 2] * 1000, v[v.size() * 99 / 100] * 1000, v.back() * 1000);
   };
-  std::vector<double> through_client;
-  for (int i = 0; i < n; ++i) {
-    through_client.push_back(ms_exact(run_command(w, c, {"GET", "k"}).elapsed));
+  {
+    client c(options_for(server));
+    ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+    auto through_client =
+        asio::co_spawn(w.io(), sequential_round_trips(c, n), asio::use_future).get();
+    ASSERT_EQ(std::count(through_client.begin(), through_client.end(), -1.0), 0);
+    percentiles(through_client, "client, one coroutine, sequential");
   }
-  percentiles(through_client, "client (coroutine on a worker)");
-
   auto sync = server.connect();
   std::vector<double> direct;
   for (int i = 0; i < n; ++i) {
@@ -669,18 +690,31 @@ TEST(RedisClientLatency, DISABLED_RoundTripAgainstSyncHiredis) {
   percentiles(direct, "sync hiredis, same thread");
 
   // Throughput: 2 workers x 64 coroutines, each issuing commands back to back.
-  tally t;
-  constexpr int per_coroutine = 2000;
-  const auto start = steady::now();
-  for (auto& wk : workers) {
-    for (int j = 0; j < 64; ++j) {
-      asio::co_spawn(wk->io(), repeat_get(c, t, wk->id(), per_coroutine), asio::detached);
+  for (int connections : {1, 2}) {
+    auto o = options_for(server);
+    o.connections = connections;
+    o.timeout = 1s;
+    client c(o);
+    ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+    std::this_thread::sleep_for(100ms);  // every connection up
+    tally t;
+    constexpr int per_coroutine = 2000;
+    constexpr int total = 2 * 64 * per_coroutine;
+    const double cpu_before = process_cpu_seconds();
+    const auto start = steady::now();
+    for (auto& wk : workers) {
+      for (int j = 0; j < 64; ++j) {
+        asio::co_spawn(wk->io(), repeat_get(c, t, wk->id(), per_coroutine), asio::detached);
+      }
     }
+    ASSERT_TRUE(wait_until([&] { return t.done.load() == total; }, 60s));
+    const double seconds = std::chrono::duration<double>(steady::now() - start).count();
+    const double cpu = process_cpu_seconds() - cpu_before;
+    std::printf(
+        "[          ] pipelined, %d connection(s): %.0f commands/s, %.2f us CPU per command in "
+        "this process (2 threads x 64 in flight), errors %d\n",
+        connections, total / seconds, cpu / total * 1e6, t.errors.load());
   }
-  ASSERT_TRUE(wait_until([&] { return t.done.load() == 2 * 64 * per_coroutine; }, 60s));
-  const double seconds = std::chrono::duration<double>(steady::now() - start).count();
-  std::printf("[          ] pipelined: %.0f commands/s (2 threads x 64 in flight), errors %d\n",
-              2 * 64 * per_coroutine / seconds, t.errors.load());
 }
 
 }  // namespace
