@@ -185,8 +185,11 @@ net::awaitable<admin::admin_response> admin_api::handle(admin::admin_request req
       if (e.expires_at != 0) o["expires_at"] = static_cast<double>(e.expires_at) / 1e6;
       entries.push_back(std::move(o));
     }
-    json::object tiers;
-    for (const auto& [key, tier] : ctx_.entries.list_tiers()) tiers[mask_secret(key)] = tier;
+    // A list: masked keys look alike, an object keyed by them would keep one.
+    json::array tiers;
+    for (const auto& [key, tier] : ctx_.entries.list_tiers()) {
+      tiers.push_back(json::object{{"api_key", mask_secret(key)}, {"tier", tier}});
+    }
     co_return respond(200, {{"entries", std::move(entries)}, {"tiers", std::move(tiers)}});
   }
   if (path.starts_with("/admin/access/")) {

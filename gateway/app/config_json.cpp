@@ -122,9 +122,10 @@ std::string config_json(const config::loaded_config& cfg) {
                        {"burst", t.burst > 0 ? t.burst : t.rate.count}};
     }
   }
-  json::object api_keys;
+  // A list, not an object keyed by the masked key: masked keys look alike ("key-****").
+  json::array api_keys;
   for (const auto& k : p.api_keys) {
-    api_keys[mask_secret(k.key)] = {{"tier", k.tier}, {"user", k.user}};
+    api_keys.push_back({{"key", mask_secret(k.key)}, {"tier", k.tier}, {"user", k.user}});
   }
   json::array routes;
   for (const auto& r : p.routes) {
