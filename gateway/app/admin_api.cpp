@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <cctype>
+
 #include "admin/web_assets.hpp"
 #include "app/config_json.hpp"
 #include "app/gateway.hpp"
@@ -74,8 +76,18 @@ bool is_write(std::string_view method) {
   return method == "POST" || method == "PUT" || method == "DELETE" || method == "PATCH";
 }
 
+// "Bearer <token>"; the scheme is case-insensitive (RFC 7235), the token is not.
 bool bearer_ok(const admin::admin_request& req, const std::string& token) {
-  return token.empty() || req.authorization == "Bearer " + token;
+  if (token.empty()) return true;
+  constexpr std::string_view scheme = "bearer ";
+  const std::string_view auth = req.authorization;
+  if (auth.size() != scheme.size() + token.size()) return false;
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (static_cast<char>(std::tolower(static_cast<unsigned char>(auth[i]))) != scheme[i]) {
+      return false;
+    }
+  }
+  return auth.substr(scheme.size()) == token;
 }
 
 json::object decision_json(const limit::decision& d) {
