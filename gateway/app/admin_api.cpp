@@ -31,6 +31,18 @@ admin::admin_response fail(gateway_error e, std::string_view message) {
   return r;
 }
 
+// 405 with the Allow header RFC 9110 requires.
+admin::admin_response not_allowed(std::string_view allow) {
+  admin::admin_response r = fail(gateway_error::method_not_allowed, "Use " + std::string(allow));
+  r.headers.emplace_back("Allow", std::string(allow));
+  return r;
+}
+
+// The endpoints that only answer GET and HEAD.
+constexpr std::string_view read_only_paths[] = {
+    "/metrics", "/healthz", "/readyz", "/dashboard", "/admin/stats", "/admin/config",
+    "/admin/access"};
+
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -174,7 +186,7 @@ net::awaitable<admin::admin_response> admin_api::handle(admin::admin_request req
     co_return r;
   }
   if (path == "/admin/reload") {
-    if (req.method != "POST") co_return fail(gateway_error::method_not_allowed, "Use POST");
+    if (req.method != "POST") co_return not_allowed("POST");
     auto result = ctx_.reload();
     if (result.ok) co_return respond(200, {{"status", "reloaded"}});
     json::array details;
@@ -211,8 +223,11 @@ net::awaitable<admin::admin_response> admin_api::handle(admin::admin_request req
     co_return co_await clients(req, path.substr(std::string_view("/admin/clients/").size()), snap);
   }
   if (path == "/api/ratelimit/check") {
-    if (req.method != "POST") co_return fail(gateway_error::method_not_allowed, "Use POST");
+    if (req.method != "POST") co_return not_allowed("POST");
     co_return co_await check(req, snap);
+  }
+  for (const auto p : read_only_paths) {
+    if (path == p) co_return not_allowed("GET, HEAD");
   }
   co_return fail(gateway_error::not_found, "No such admin endpoint");
 }
@@ -311,7 +326,7 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
     co_return respond(200, {{"limit", l.name}, {"key", *key}, {"reset", true}});
   }
   if (req.method != "GET" && req.method != "HEAD") {
-    co_return fail(gateway_error::method_not_allowed, "Use GET or DELETE");
+    co_return not_allowed("GET, HEAD, DELETE");
   }
   std::string error;
   auto tier = query_value(req.target, "tier");
@@ -357,7 +372,7 @@ net::awaitable<admin::admin_response> admin_api::access(const admin::admin_reque
     }
     co_return respond(200, {{"removed", true}});
   }
-  if (req.method != "PUT") co_return fail(gateway_error::method_not_allowed, "Use PUT or DELETE");
+  if (req.method != "PUT") co_return not_allowed("PUT, DELETE");
   std::int64_t ttl_s = 0;
   if (auto ttl = query_value(req.target, "ttl")) {
     auto parsed = config::units::parse_duration(*ttl);
@@ -394,7 +409,7 @@ net::awaitable<admin::admin_response> admin_api::clients(const admin::admin_requ
     }
     co_return respond(200, {{"removed", true}});
   }
-  if (req.method != "PUT") co_return fail(gateway_error::method_not_allowed, "Use PUT or DELETE");
+  if (req.method != "PUT") co_return not_allowed("PUT, DELETE");
   boost::system::error_code ec;
   json::value body = json::parse(req.body, ec);
   const json::object* obj = ec ? nullptr : body.if_object();
