@@ -8,6 +8,7 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools prometheus python3 clang-format
+  chromium  # headless, for the dashboard's end-to-end test (tests/e2e/test_dashboard.py)
   "$@"
 )
 
