@@ -1,0 +1,291 @@
+"""Helpers for the Redis end-to-end suites (test_redis.py, test_redis_failures.py):
+a small RESP client to read Redis state, gateways that share one redis-server, and
+concurrent traffic across several gateways."""
+
+import os
+import signal
+import socket
+import threading
+import time
+
+from harness import (Client, GatewayTestCase, RedisServer, Sluice, admin_get, merge, request,
+                     wait_for)
+
+
+class FastUpstream:
+    """A minimal keep-alive upstream that answers every request with 200 "ok" in
+    one write, TCP_NODELAY set: latency measurements see the gateway, not the
+    upstream (upstream.Upstream's responses wait ~40 ms on delayed ACKs). Request
+    bodies are not supported (GET/HEAD only)."""
+
+    RESPONSE = b'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok'
+
+    def __init__(self):
+        self.listener = socket.create_server(('127.0.0.1', 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = 'http://127.0.0.1:%d' % self.port
+        self.count = 0
+        self.lock = threading.Lock()
+        self.connections = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                self.connections.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        buffer = b''
+        try:
+            while True:
+                while b'\r\n\r\n' not in buffer:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buffer += data
+                _, buffer = buffer.split(b'\r\n\r\n', 1)
+                with self.lock:
+                    self.count += 1
+                conn.sendall(self.RESPONSE)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.listener.close()
+        with self.lock:
+            for conn in self.connections:
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+
+class RespError(Exception):
+    pass
+
+
+class Resp:
+    """One RESP2 connection to Redis; call() returns str, int, None, a list, or a
+    RespError instance for an error reply (returned, not raised)."""
+
+    def __init__(self, port, timeout=2.0):
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+        self.reader = self.sock.makefile('rb')
+
+    def call(self, *args):
+        payload = b'*%d\r\n' % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            payload += b'$%d\r\n%s\r\n' % (len(a), a)
+        self.sock.sendall(payload)
+        return self._read()
+
+    def _read(self):
+        line = self.reader.readline()
+        if not line:
+            raise EOFError('redis closed the connection')
+        kind, rest = line[:1], line[1:-2].decode()
+        if kind == b'+':
+            return rest
+        if kind == b'-':
+            return RespError(rest)
+        if kind == b':':
+            return int(rest)
+        if kind == b'$':
+            n = int(rest)
+            if n < 0:
+                return None
+            data = self.reader.read(n + 2)[:-2]
+            return data.decode('utf-8', errors='replace')
+        if kind == b'*':
+            n = int(rest)
+            return None if n < 0 else [self._read() for _ in range(n)]
+        raise AssertionError('not RESP: %r' % line)
+
+    def close(self):
+        self.reader.close()
+        self.sock.close()
+
+
+def redis_call(port, *args):
+    r = Resp(port)
+    try:
+        return r.call(*args)
+    finally:
+        r.close()
+
+
+def commandstats(port):
+    """{command: calls} from INFO commandstats."""
+    out = {}
+    for line in redis_call(port, 'INFO', 'commandstats').splitlines():
+        if line.startswith('cmdstat_'):
+            name, _, fields = line[len('cmdstat_'):].partition(':')
+            values = dict(f.split('=') for f in fields.split(','))
+            out[name] = int(values['calls'])
+    return out
+
+
+def redis_state(port, pattern='sluice:*'):
+    """{key: (type, value)} for every key matching `pattern`: strings by value,
+    sorted sets as [(member, score)], with the key's PTTL."""
+    r = Resp(port)
+    try:
+        state = {}
+        for key in r.call('KEYS', pattern):
+            kind = r.call('TYPE', key)
+            if kind == 'string':
+                value = r.call('GET', key)
+            elif kind == 'zset':
+                flat = r.call('ZRANGE', key, '0', '-1', 'WITHSCORES')
+                value = list(zip(flat[0::2], flat[1::2]))
+            elif kind == 'hash':
+                flat = r.call('HGETALL', key)
+                value = dict(zip(flat[0::2], flat[1::2]))
+            else:
+                value = None
+            state[key] = (kind, value, r.call('PTTL', key))
+        return state
+    finally:
+        r.close()
+
+
+def storage_config(redis, on_error='local', prefix='sluice:', timeout='25ms'):
+    return {'storage': {
+        'backend': 'redis',
+        'redis': {'address': redis.address, 'timeout': timeout, 'connections': 2,
+                  'key_prefix': prefix},
+        'on_error': on_error,
+    }}
+
+
+class RedisCase(GatewayTestCase):
+    """A GatewayTestCase whose gateways keep their limits in a shared redis-server;
+    each gateway gets its own directory (config, stdout, stderr)."""
+
+    def setUp(self):
+        super().setUp()
+        self.gateways = 0
+
+    def start_fast_upstream(self):
+        upstream = FastUpstream()
+        self.addCleanup(upstream.stop)
+        return upstream
+
+    def start_gateway(self, redis, policy, on_error='local', overrides=None, prefix='sluice:',
+                      upstream_url=None):
+        self.gateways += 1
+        workdir = os.path.join(self.workdir, 'gw%d' % self.gateways)
+        os.makedirs(workdir)
+        config = self.make_config(merge(storage_config(redis, on_error, prefix), overrides or {}),
+                                  upstream_url)
+        gateway = Sluice(workdir, config, policy)
+        self.addCleanup(self._stop_gateway, gateway)
+        gateway.start()
+        # Served from the first request on: the client connects in the background,
+        # so wait until the gateway reports Redis reachable (not part of any test).
+        wait_for(lambda: stats(gateway)['storage']['reachable'], timeout=5,
+                 message='gateway %d to reach redis' % self.gateways)
+        return gateway
+
+    def restart_redis(self, redis):
+        """A new redis-server on the same port (empty: no persistence)."""
+        again = RedisServer(self.workdir, port=redis.port)
+        self.addCleanup(again.stop)
+        # The old socket may linger briefly in TIME_WAIT; redis sets SO_REUSEADDR.
+        return again.start()
+
+    def kill_redis(self, redis):
+        redis.process.send_signal(signal.SIGKILL)
+        redis.process.wait(5)
+
+
+def stats(gateway):
+    return admin_get(gateway.admin_port, '/admin/stats').json()
+
+
+def storage_metrics(gateway):
+    m = gateway.metrics()
+    return (m.total('rate_limit_storage_errors_total', backend='redis'),
+            m.value('rate_limit_storage_degraded'))
+
+
+def hammer(ports, connections, per_connection, path, headers=None):
+    """`connections` keep-alive connections per port, released together, each sending
+    `per_connection` requests; returns every response status."""
+    statuses = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(connections * len(ports))
+    errors = []
+
+    def run(port):
+        try:
+            with Client(port, timeout=30) as client:
+                barrier.wait()
+                mine = [client.get(path, headers).status for _ in range(per_connection)]
+            with lock:
+                statuses.extend(mine)
+        except Exception as e:  # reported by the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in ports for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    if errors:
+        raise errors[0]
+    return statuses
+
+
+def timed_requests(port, threads, per_thread, path, headers_of=None):
+    """Requests from `threads` keep-alive connections; returns [(status, seconds,
+    response)] in completion order. headers_of(thread, i) gives each request's headers."""
+    results = []
+    lock = threading.Lock()
+    errors = []
+
+    def run(n):
+        try:
+            with Client(port, timeout=10) as client:
+                for i in range(per_thread):
+                    headers = headers_of(n, i) if headers_of else None
+                    started = time.monotonic()
+                    r = client.get(path, headers)
+                    elapsed = time.monotonic() - started
+                    with lock:
+                        results.append((r.status, elapsed, r))
+        except Exception as e:
+            errors.append(e)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(60)
+    if errors:
+        raise errors[0]
+    return results
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def rate_limit_headers(response):
+    return [(k, v) for k, v in response.headers
+            if k.lower().startswith(('x-ratelimit', 'ratelimit')) or k.lower() == 'retry-after']
+
+
+__all__ = ['FastUpstream', 'Resp', 'RespError', 'redis_call', 'commandstats', 'redis_state', 'storage_config',
+           'RedisCase', 'stats', 'storage_metrics', 'hammer', 'timed_requests', 'percentile',
+           'rate_limit_headers', 'request', 'wait_for']

@@ -1,0 +1,309 @@
+"""The Redis backend with Redis up (SPEC 5, 7, 9): two gateways sharing one
+redis-server admit exactly the limit under concurrency, a denied request charges no
+limit, one EVALSHA per request, headers and 429 bodies equal to the memory backend's,
+NOSCRIPT after SCRIPT FLUSH, keys named <key_prefix><limit>:<key> with an expiry, and
+runtime access entries and tier assignments shared between gateways.
+Redis failures and recovery: test_redis_failures.py."""
+
+import json
+import time
+import unittest
+
+from harness import request, wait_for
+from redis_support import (RedisCase, commandstats, hammer, rate_limit_headers, redis_call,
+                           redis_state, storage_metrics)
+
+
+def avoid_window_edge(window_s, needed_s=10):
+    """Sleeps into the next epoch-aligned window when fewer than `needed_s` seconds
+    of the current one are left, so a test's requests fall into one window."""
+    left = window_s - time.time() % window_s
+    if left < needed_s:
+        time.sleep(left + 0.05)
+
+
+def avoid_second_edge(needed_s=0.2):
+    """Sleeps into the next second when fewer than `needed_s` of this one are left, so
+    two requests sent now report resets rounded to the same whole second."""
+    left = 1 - time.time() % 1
+    if left < needed_s:
+        time.sleep(left + 0.01)
+
+
+# One limit per algorithm, each on its own route and key, all `global`: every request
+# through either gateway charges the same Redis key.
+SHARED_POLICY = {
+    'routes': [
+        {'name': 'fw', 'match': '/fw/**'},
+        {'name': 'sl', 'match': '/sl/**'},
+        {'name': 'sw', 'match': '/sw/**'},
+        {'name': 'tb', 'match': '/tb/**'},
+    ],
+    'limits': [
+        {'name': 'fw', 'key': 'global', 'algorithm': 'fixed_window', 'rate': '100/1h',
+         'routes': ['fw']},
+        {'name': 'sl', 'key': 'global', 'algorithm': 'sliding_log', 'rate': '60/1h',
+         'routes': ['sl']},
+        {'name': 'sw', 'key': 'global', 'algorithm': 'sliding_window', 'rate': '70/1h',
+         'routes': ['sw']},
+        {'name': 'tb', 'key': 'global', 'rate': '1/1d', 'burst': 50, 'routes': ['tb']},
+    ],
+}
+
+
+class SharedLimits(RedisCase):
+    def setUp(self):
+        super().setUp()
+        self.redis = self.start_redis()
+        self.a = self.start_gateway(self.redis, SHARED_POLICY)
+        self.b = self.start_gateway(self.redis, SHARED_POLICY)
+
+    def test_two_gateways_hammered_together_admit_exactly_the_limit(self):
+        avoid_window_edge(3600)
+        admitted = 0
+        for path, limit in (('/fw/x', 100), ('/sl/x', 60), ('/sw/x', 70), ('/tb/x', 50)):
+            # 2 gateways x 16 connections x 5 requests = 160 at once.
+            statuses = hammer([self.a.port, self.b.port], 16, 5, path)
+            self.assertEqual(statuses.count(200), limit, path)
+            self.assertEqual(statuses.count(429), 160 - limit, path)
+            admitted += limit
+        self.assertEqual(self.upstream.count, admitted)
+        allowed = sum(g.metrics().total('rate_limit_requests_allowed_total')
+                      for g in (self.a, self.b))
+        self.assertEqual(allowed, admitted)
+        for g in (self.a, self.b):
+            self.assertEqual(storage_metrics(g), (0, 0))
+
+        # Keys: <key_prefix><limit>:<key>, every one with an expiry.
+        state = redis_state(self.redis.port)
+        self.assertEqual(set(state), {'sluice:fw:global', 'sluice:sl:global',
+                                      'sluice:sw:global', 'sluice:tb:global'})
+        for key, (kind, value, pttl) in state.items():
+            self.assertGreater(pttl, 0, key)
+        self.assertEqual(state['sluice:fw:global'][0], 'string')
+        self.assertRegex(state['sluice:fw:global'][1], r'^fw \d+ 100$')
+        self.assertLessEqual(state['sluice:fw:global'][2], 3600 * 1000 + 1000)
+        self.assertEqual(state['sluice:sl:global'][0], 'zset')
+        self.assertEqual(len(state['sluice:sl:global'][1]), 60)
+        self.assertRegex(state['sluice:sw:global'][1], r'^sw \d+ 70 0$')
+        self.assertRegex(state['sluice:tb:global'][1], r'^tb \d+ \d+$')
+        # The bucket empties in 50 days at 1/day: its key lives as long, no longer.
+        self.assertGreater(state['sluice:tb:global'][2], 49 * 86400 * 1000)
+        self.assertLessEqual(state['sluice:tb:global'][2], 50 * 86400 * 1000 + 1000)
+
+    def test_a_limit_exhausted_on_one_gateway_is_exhausted_on_the_other(self):
+        statuses = [request(self.a.port, 'GET', '/tb/a').status for _ in range(30)]
+        statuses += [request(self.b.port, 'GET', '/tb/b').status for _ in range(30)]
+        self.assertEqual(statuses, [200] * 50 + [429] * 10)
+        peek = request(self.b.admin_port, 'GET', '/admin/limits/tb/global').json()
+        self.assertEqual((peek['limit'], peek['remaining']), (50, 0))
+        # The admin reset (DEL) is shared too.
+        reset = request(self.a.admin_port, 'DELETE', '/admin/limits/tb/global')
+        self.assertEqual(reset.status, 200)
+        self.assertEqual(request(self.b.port, 'GET', '/tb/b').status, 200)
+        self.assertEqual(redis_call(self.redis.port, 'EXISTS', 'sluice:tb:global'), 1)
+
+
+# Five limits on one request, every one keyed on the client IP; `tight` denies the
+# third request while every other limit still has room.
+FIVE_LIMITS = {
+    'limits': [
+        {'name': 'wide-fw', 'key': 'ip', 'algorithm': 'fixed_window', 'rate': '100/1h'},
+        {'name': 'wide-sl', 'key': 'ip', 'algorithm': 'sliding_log', 'rate': '100/1h'},
+        {'name': 'tight', 'key': 'ip', 'rate': '1/1h', 'burst': 2},
+        {'name': 'wide-sw', 'key': 'ip', 'algorithm': 'sliding_window', 'rate': '100/1h'},
+        {'name': 'wide-lb', 'key': 'ip', 'algorithm': 'leaky_bucket', 'rate': '1/1h',
+         'burst': 100},
+        {'name': 'watch', 'key': 'ip', 'rate': '1/1h', 'burst': 1, 'shadow': True},
+    ],
+}
+FIVE_KEYS = {'edge:%s:127.0.0.1' % n
+             for n in ('wide-fw', 'wide-sl', 'tight', 'wide-sw', 'wide-lb', 'watch')}
+
+
+class AllOrNothing(RedisCase):
+    def test_a_request_denied_by_one_limit_leaves_the_others_untouched(self):
+        avoid_window_edge(3600)
+        redis = self.start_redis()
+        a = self.start_gateway(redis, FIVE_LIMITS, prefix='edge:')
+        b = self.start_gateway(redis, FIVE_LIMITS, prefix='edge:')
+        self.assertEqual([request(a.port, 'GET', '/x').status for _ in range(2)], [200, 200])
+        before = redis_state(redis.port, 'edge:*')
+        self.assertEqual(set(before), FIVE_KEYS)
+        self.assertTrue(all(pttl > 0 for _, _, pttl in before.values()), before)
+
+        for g in (a, b, a, b):
+            r = request(g.port, 'GET', '/x')
+            self.assertEqual(r.status, 429)
+            self.assertEqual(r.json()['error']['limit'], 'tight')
+            self.assertEqual(r.header('X-RateLimit-Scope'), 'tight')
+        after = redis_state(redis.port, 'edge:*')
+        # Values byte for byte (expiries only run down): nothing was charged.
+        self.assertEqual({k: v[:2] for k, v in after.items()},
+                         {k: v[:2] for k, v in before.items()})
+        self.assertEqual(len(after['edge:wide-sl:127.0.0.1'][1]), 2)
+        self.assertRegex(after['edge:wide-fw:127.0.0.1'][1], r'^fw \d+ 2$')
+        for limit in ('wide-fw', 'wide-sl', 'wide-sw'):
+            peek = request(b.admin_port, 'GET', '/admin/limits/%s/127.0.0.1' % limit).json()
+            self.assertEqual(peek['remaining'], 98, limit)
+
+
+class OneRoundTrip(RedisCase):
+    def test_one_evalsha_per_request_whatever_the_number_of_limits(self):
+        redis = self.start_redis()
+        g = self.start_gateway(redis, FIVE_LIMITS, prefix='edge:')
+        self.assertEqual(request(g.port, 'GET', '/warm').status, 200)
+        before = commandstats(redis.port)
+        statuses = [request(g.port, 'GET', '/x').status for _ in range(20)]
+        after = commandstats(redis.port)
+        self.assertEqual(statuses, [200] + [429] * 19)
+        self.assertEqual(after.get('evalsha', 0) - before.get('evalsha', 0), 20)
+        self.assertEqual(after.get('eval', 0) - before.get('eval', 0), 0)
+
+
+# Every algorithm on one route, and a cost route; `tb` is the closest to exhaustion.
+COMPARED_POLICY = {
+    'routes': [{'name': 'heavy', 'match': 'POST /heavy', 'cost': 3}],
+    'limits': [
+        {'name': 'tb', 'key': 'ip', 'rate': '1/1h', 'burst': 4},
+        {'name': 'lb', 'key': 'ip', 'algorithm': 'leaky_bucket', 'rate': '1/1h', 'burst': 20},
+        {'name': 'fw', 'key': 'ip', 'algorithm': 'fixed_window', 'rate': '30/1h'},
+        {'name': 'sw', 'key': 'ip', 'algorithm': 'sliding_window', 'rate': '30/1h'},
+        {'name': 'sl', 'key': 'ip', 'algorithm': 'sliding_log', 'rate': '6/1h'},
+        {'name': 'heavy', 'key': 'ip', 'rate': '1/1h', 'burst': 5, 'routes': ['heavy'],
+         'count': 'cost'},
+    ],
+}
+
+
+class SameAsMemory(RedisCase):
+    """The same traffic through a memory gateway and a Redis gateway, request by
+    request: status, every rate-limit header, and the 429 body are identical."""
+
+    def compare(self, headers):
+        redis = self.start_redis()
+        memory = self.start_sluice({'headers': headers}, COMPARED_POLICY)
+        shared = self.start_gateway(redis, COMPARED_POLICY, overrides={'headers': headers})
+        steps = [('GET', '/a')] * 2 + [('POST', '/heavy')] * 2 + [('GET', '/a')] * 3
+        for i, (method, path) in enumerate(steps):
+            avoid_second_edge()
+            m = request(memory.port, method, path, b'' if method == 'POST' else None)
+            r = request(shared.port, method, path, b'' if method == 'POST' else None)
+            where = '%s step %d %s %s' % (headers, i, method, path)
+            self.assertEqual(m.status, r.status, where)
+            self.assertTrue(rate_limit_headers(m), where)
+            self.assertEqual(rate_limit_headers(m), rate_limit_headers(r), where)
+            if m.status == 429:
+                self.assertEqual(m.header('Content-Type'), r.header('Content-Type'))
+                self.assertEqual(json.loads(m.body), json.loads(r.body), where)
+
+    def test_legacy_epoch_and_draft6(self):
+        self.compare({'legacy': True, 'legacy_reset': 'epoch', 'standard': 'draft-6'})
+
+    def test_legacy_delta_and_draft7(self):
+        self.compare({'legacy': True, 'legacy_reset': 'delta', 'standard': 'draft-7'})
+
+    def test_draft10(self):
+        self.compare({'legacy': False, 'standard': 'draft-10'})
+
+
+class ScriptCache(RedisCase):
+    def test_script_flush_costs_no_request(self):
+        redis = self.start_redis()
+        g = self.start_gateway(redis, FIVE_LIMITS, prefix='edge:')
+        self.assertEqual(request(g.port, 'GET', '/x').status, 200)
+        self.assertEqual(redis_call(redis.port, 'SCRIPT', 'FLUSH'), 'OK')
+        before = commandstats(redis.port)
+        r = request(g.port, 'GET', '/x')
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header('X-RateLimit-Remaining'), '0')  # tight: 2nd of 2
+        middle = commandstats(redis.port)
+        self.assertEqual(middle.get('eval', 0) - before.get('eval', 0), 1)
+        # EVAL cached the script again: back to one EVALSHA per request.
+        self.assertEqual(request(g.port, 'GET', '/x').status, 429)
+        after = commandstats(redis.port)
+        self.assertEqual(after.get('eval', 0), middle.get('eval', 0))
+        self.assertEqual(after.get('evalsha', 0) - middle.get('evalsha', 0), 1)
+        self.assertEqual(storage_metrics(g), (0, 0))
+
+
+POLICY_WITH_TIERS = {
+    'tiers': {'free': {'rate': '1/1h', 'burst': 2}, 'pro': {'rate': '1/1h', 'burst': 50}},
+    'clients': {'default_tier': 'free'},
+    'limits': [{'name': 'per-client', 'key': 'client', 'tier': True}],
+}
+
+
+class RuntimeEntriesShared(RedisCase):
+    def setUp(self):
+        super().setUp()
+        self.redis = self.start_redis()
+        self.a = self.start_gateway(self.redis, POLICY_WITH_TIERS)
+        self.b = self.start_gateway(self.redis, POLICY_WITH_TIERS)
+
+    def status(self, gateway, headers=None):
+        """403 (denied) or 200/429 (limited as usual: the free tier admits two)."""
+        return request(gateway.port, 'GET', '/r', headers=headers).status
+
+    def denied(self, gateway, headers=None):
+        return self.status(gateway, headers) == 403
+
+    def test_a_deny_entry_made_on_one_gateway_applies_on_the_other_until_it_expires(self):
+        key = {'X-API-Key': 'key-watched'}
+        self.assertEqual(self.status(self.b, key), 200)
+        put = request(self.a.admin_port, 'PUT', '/admin/access/deny/api_key/key-watched?ttl=3s')
+        self.assertEqual(put.status, 200, put)
+        made = time.monotonic()
+        self.assertEqual(self.status(self.a, key), 403)
+        wait_for(lambda: self.denied(self.b, key), timeout=3, interval=0.05,
+                 message='the deny entry on gateway b')
+        self.assertLess(time.monotonic() - made, 1.5)
+        self.assertEqual(self.status(self.b, {'X-API-Key': 'key-other'}), 200)
+        fields = redis_call(self.redis.port, 'HGETALL', 'sluice:overrides:access')
+        self.assertEqual(fields[0], 'deny|api_key|key-watched')
+
+        for g in (self.a, self.b):
+            wait_for(lambda: not self.denied(g, key), timeout=5, interval=0.05,
+                     message='the entry to expire')
+        expired = time.monotonic() - made
+        self.assertGreater(expired, 2.8)
+        self.assertLess(expired, 3.5)
+        # The next pull drops the expired entry from Redis too.
+        wait_for(lambda: redis_call(self.redis.port, 'HLEN', 'sluice:overrides:access') == 0,
+                 timeout=3, message='the expired entry to leave Redis')
+
+    def test_a_deny_entry_removed_on_one_gateway_is_removed_on_the_other(self):
+        put = request(self.a.admin_port, 'PUT', '/admin/access/deny/ip/127.0.0.1')
+        self.assertEqual(put.status, 200)
+        wait_for(lambda: self.denied(self.b), timeout=3, message='the deny entry on b')
+        self.assertEqual(request(self.b.admin_port, 'DELETE',
+                                 '/admin/access/deny/ip/127.0.0.1').status, 200)
+        self.assertFalse(self.denied(self.b))
+        wait_for(lambda: not self.denied(self.a), timeout=3, message='the removal on a')
+
+    def test_a_tier_assigned_on_one_gateway_applies_on_the_other(self):
+        key = {'X-API-Key': 'key-upgraded'}
+
+        def limit_on(g):
+            return request(g.port, 'GET', '/r', headers=key).header('X-RateLimit-Limit')
+
+        self.assertEqual(limit_on(self.b), '2')
+        put = request(self.a.admin_port, 'PUT', '/admin/clients/key-upgraded',
+                      body=json.dumps({'tier': 'pro'}).encode(),
+                      headers={'Content-Type': 'application/json'})
+        self.assertEqual(put.status, 200, put)
+        made = time.monotonic()
+        self.assertEqual(limit_on(self.a), '50')
+        wait_for(lambda: limit_on(self.b) == '50', timeout=3, interval=0.05,
+                 message='the tier on gateway b')
+        self.assertLess(time.monotonic() - made, 1.5)
+        self.assertEqual(redis_call(self.redis.port, 'HGET', 'sluice:overrides:tiers',
+                                    'key-upgraded'), 'pro')
+
+        self.assertEqual(request(self.b.admin_port, 'DELETE',
+                                 '/admin/clients/key-upgraded').status, 200)
+        wait_for(lambda: limit_on(self.a) == '2', timeout=3, message='the removal on a')
+
+
+if __name__ == '__main__':
+    unittest.main()
