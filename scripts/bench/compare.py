@@ -40,7 +40,8 @@ Usage (README-ready):
     scripts/bench/compare.py --perf sluice-allow      # perf record -g on the proxy PID
     scripts/bench/compare.py --callgrind sluice-reject --duration 10 --connections 4
         # Sluice under callgrind, instrumentation on only during wrk: prints
-        # instructions per request and leaves callgrind.out.* for callgrind_annotate
+        # instructions per request, ranked by area and function (callgrind_report.py),
+        # and leaves callgrind.out.* for callgrind_annotate
     scripts/bench/compare.py --syscalls nginx-allow --duration 5  # strace -c: calls/request
 
 Requires nginx, wrk (and perf or valgrind for the helpers); Python 3 stdlib only.
@@ -656,6 +657,11 @@ def profile_callgrind(args) -> None:
     newest = best
     log(f"{target}: {r['requests']} requests under callgrind, {ir} Ir -> {ir / max(r['requests'], 1):.0f} instructions/request")
     log(f"  callgrind_annotate --inclusive=yes {newest} | head -60")
+    if ir > 0:
+        sys.path.insert(0, str(HERE))
+        import callgrind_report
+
+        log(callgrind_report.report(str(newest), r["requests"]))
     print(json.dumps({"target": target, "requests": r["requests"], "ir": ir, "ir_per_request": ir / max(r["requests"], 1), "file": str(newest)}))
 
 
