@@ -36,20 +36,24 @@ file_watcher::~file_watcher() {
 
 bool file_watcher::watch(const std::string& config_path, const std::string& policies_path) {
   namespace fs = std::filesystem;
-  net::error_code ec;
-  inotify_.close(ec);  // drops every previous watch
-  dirs_.clear();
-  const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-  if (fd < 0) return false;
-  inotify_.assign(fd);
+  // One inotify instance for the watcher's life: re-creating it at every reload would
+  // drop the events queued meanwhile (a file saved while a reload runs).
+  if (!inotify_.is_open()) {
+    const int fd = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) return false;
+    inotify_.assign(fd);
+    read_events();
+  }
+  const int fd = inotify_.native_handle();
 
   // Several files of interest may share a directory (config.yaml next to a
   // single policy file): one watch per directory, with every name it covers.
+  std::map<int, watched_dir> next;
   auto add = [&](const fs::path& dir, const std::string& file) {
     const std::string d = dir.empty() ? std::string(".") : dir.string();
     const int wd = ::inotify_add_watch(fd, d.c_str(), watch_mask);
     if (wd < 0) return;
-    watched_dir& w = dirs_[wd];
+    watched_dir& w = next[wd];
     if (file.empty()) {
       w.any_yaml = true;
     } else {
@@ -65,7 +69,11 @@ bool file_watcher::watch(const std::string& config_path, const std::string& poli
   } else {
     add(policies.parent_path(), policies.filename().string());
   }
-  read_events();
+  // Re-adding a directory keeps its descriptor; drop those no longer of interest.
+  for (const auto& [wd, dir] : dirs_) {
+    if (!next.contains(wd)) ::inotify_rm_watch(fd, wd);
+  }
+  dirs_ = std::move(next);
   return true;
 }
 
