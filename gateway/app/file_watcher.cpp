@@ -12,12 +12,14 @@ constexpr std::size_t event_buffer_size = 16 * 1024;
 constexpr std::uint32_t watch_mask =
     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB;
 
+// The names the loader reads from a policies directory (config/loader.cpp).
 bool is_yaml(const std::string& name) {
-  auto ends_with = [&](std::string_view s) {
-    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
-  };
-  return (ends_with(".yaml") || ends_with(".yml")) && !name.starts_with(".");
+  return name.ends_with(".yaml") && !name.starts_with(".");
 }
+
+// A Kubernetes ConfigMap volume updates every file at once by swapping this link
+// (<dir>/<file> -> ..data/<file>); the files' own names see no event.
+constexpr std::string_view configmap_link = "..data";
 
 }  // namespace
 
@@ -80,7 +82,8 @@ bool file_watcher::watch(const std::string& config_path, const std::string& poli
 bool file_watcher::relevant(int wd, const std::string& name) const {
   auto it = dirs_.find(wd);
   if (it == dirs_.end()) return false;
-  return it->second.files.contains(name) || (it->second.any_yaml && is_yaml(name));
+  return it->second.files.contains(name) || (it->second.any_yaml && is_yaml(name)) ||
+         name == configmap_link;
 }
 
 void file_watcher::read_events() {

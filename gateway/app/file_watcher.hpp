@@ -1,8 +1,9 @@
 // Watches the configuration file and the policy files (reload.watch) with inotify
 // and calls `on_change` once the files have been quiet for `debounce`. Watches the
 // directories rather than the files, so editors that save by writing a new file
-// and renaming it over the old one (vim, sed -i, kubectl's ConfigMap symlink swap)
-// are seen too. Runs on the gateway's control io_context; not thread-safe.
+// and renaming it over the old one (vim, sed -i), and Kubernetes ConfigMap volumes
+// (swapping the ..data link), are seen too. Runs on the gateway's control
+// io_context; not thread-safe.
 #pragma once
 
 #include <chrono>
@@ -28,8 +29,8 @@ class file_watcher {
   file_watcher& operator=(const file_watcher&) = delete;
 
   // Replaces the watched set: the config file, and the policies path (a directory:
-  // every *.yaml in it; or one file). Returns false (and watches nothing) when
-  // inotify is unavailable.
+  // every *.yaml in it; or one file), and a ConfigMap's ..data link next to them.
+  // Returns false (and watches nothing) when inotify is unavailable.
   bool watch(const std::string& config_path, const std::string& policies_path);
 
  private:
