@@ -39,9 +39,9 @@ admin::admin_response not_allowed(std::string_view allow) {
 }
 
 // The endpoints that only answer GET and HEAD.
-constexpr std::string_view read_only_paths[] = {
-    "/metrics", "/healthz", "/readyz", "/dashboard", "/admin/stats", "/admin/config",
-    "/admin/access"};
+constexpr std::string_view read_only_paths[] = {"/metrics",     "/healthz",     "/readyz",
+                                                "/dashboard",   "/admin/stats", "/admin/config",
+                                                "/admin/access"};
 
 int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
