@@ -296,13 +296,13 @@ class FileWatching(GatewayTestCase):
 
     QUIET = 0.6  # longer than the debounce: no further reload may follow
 
-    def start_watching(self, watch=True):
+    def start_watching(self, watch=True, policy=None):
         config = self.make_config({'reload': {'watch': watch}, 'policies': 'policies/'})
         self.policy_dir = os.path.join(self.workdir, 'policies')
         os.mkdir(self.policy_dir)
         self.policy_path = os.path.join(self.policy_dir, 'main.yaml')
         with open(self.policy_path, 'w') as f:
-            f.write(policy_text(10))
+            f.write(policy or policy_text(10))
         gateway = Sluice(self.workdir, config, None)
         self.addCleanup(self._stop_gateway, gateway)
         gateway.start()
@@ -373,6 +373,8 @@ class FileWatching(GatewayTestCase):
             f.write('x')
         with open(os.path.join(self.policy_dir, '.hidden.yaml'), 'w') as f:
             f.write('x')
+        with open(os.path.join(self.policy_dir, 'other.yml'), 'w') as f:  # the loader reads *.yaml
+            f.write('x')
         time.sleep(self.QUIET)
         self.assertEqual(reload_counts(self.sluice), before)
 
@@ -389,6 +391,49 @@ class FileWatching(GatewayTestCase):
         config = dict(self.sluice.config, headers={'legacy': False})
         self.expect_one_reload(lambda: self.sluice.write_config(config=config))
         self.assertIsNone(self.probe.get('/w').header('X-RateLimit-Limit'))
+
+    def test_change_during_a_reload_is_not_lost(self):
+        # A policy that takes a while to load (many API keys), so that the save below
+        # lands while the SIGHUP reload is still running.
+        def slow_policy(burst):
+            keys = ''.join('    key-%08d: {tier: free}\n' % i for i in range(8000))
+            return ('tiers: {free: {rate: 1/s}}\nclients:\n  default_tier: free\n'
+                    '  api_keys:\n' + keys + policy_text(burst))
+        self.start_watching(policy=slow_policy(10))
+        started = time.monotonic()
+        self.assertTrue(self.sluice.reload())
+        load_time = time.monotonic() - started
+
+        self.sluice.signal(signal.SIGHUP)
+        time.sleep(min(0.1, load_time / 4))
+        write_atomically(self.policy_path, slow_policy(11))
+        wait_for(lambda: self.limit() == '11', timeout=10 + 3 * load_time,
+                 message='the save made during a reload to be applied')
+
+    def test_configmap_symlink_swap_is_one_reload(self):
+        # Kubernetes mounts a ConfigMap as <dir>/..data -> ..<timestamp>/ with
+        # <dir>/<file> -> ..data/<file>, and updates it by swapping the ..data link.
+        cm = os.path.join(self.workdir, 'cm')
+        os.mkdir(cm)
+
+        def publish(version, burst):
+            target = '..v%d' % version
+            os.mkdir(os.path.join(cm, target))
+            with open(os.path.join(cm, target, 'policies.yaml'), 'w') as f:
+                f.write(policy_text(burst))
+            os.symlink(target, os.path.join(cm, '..data_tmp'))
+            os.rename(os.path.join(cm, '..data_tmp'), os.path.join(cm, '..data'))
+        publish(1, 10)
+        os.symlink('..data/policies.yaml', os.path.join(cm, 'policies.yaml'))
+        config = self.make_config({'reload': {'watch': True}, 'policies': 'cm/policies.yaml'})
+        gateway = Sluice(self.workdir, config, None)
+        self.addCleanup(self._stop_gateway, gateway)
+        self.sluice = gateway.start()
+        self.probe = self.client()
+        self.assertEqual(self.limit(), '10')
+
+        self.expect_one_reload(lambda: publish(2, 14))
+        self.assertEqual(self.limit(), '14')
 
     def test_watch_false_disables_watching(self):
         self.start_watching(watch=False)
