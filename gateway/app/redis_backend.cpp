@@ -159,10 +159,20 @@ void redis_backend::succeeded() {
 
 net::awaitable<void> redis_backend::probe() {
   if (!degraded_.load(std::memory_order_acquire) || !client_.connected()) co_return;
-  std::vector<std::string> ping;
-  ping.emplace_back("PING");
-  auto [ec, reply] = co_await client_.command(std::move(ping));
-  if (!ec && reply.type == redis::reply::kind::status) succeeded();
+  // A real decision, not a PING: a server that answers but cannot run or write the
+  // script (a read-only replica after a failover, OOM) stays degraded instead of
+  // flapping back every probe. One token per millisecond: always admitted, and the
+  // key expires a second after the last probe. No limit's key: those hold a ':'
+  // after the prefix. run_script() counts the outcome (succeeded() on success).
+  static const limit::limit_params probe_params =
+      limit::limit_params::make(limit::algorithm::token_bucket, 1, 1000, 1);
+  std::vector<redis::script_limit> limits;
+  limits.push_back({settings_.load()->key_prefix + "probe", &probe_params, 1, false});
+  std::vector<std::string> args;
+  args.emplace_back("EVALSHA");
+  args.push_back(sha_);
+  redis::append_decide_args(limits, false, args);
+  co_await run_script(std::move(args));
 }
 
 net::awaitable<std::optional<limit::decision>> redis_backend::peek(

@@ -38,8 +38,9 @@ class redis_backend final : public decision_backend {
   net::awaitable<bool> reset(const limit::compiled_limit& limit, std::string key) override;
   storage_status status() const override;
 
-  // While degraded, checks whether Redis answers again (the control thread calls it
-  // a few times a second); a no-op otherwise.
+  // While degraded, checks whether Redis decides again: one script call that writes
+  // <key_prefix>probe (the control thread calls it a few times a second); a no-op
+  // otherwise.
   net::awaitable<void> probe();
 
   // The Redis key of `key` under `limit`: <key_prefix><limit>:<key>.
