@@ -11,8 +11,8 @@ import threading
 import time
 import unittest
 
-from harness import admin_get, request, wait_for
-from redis_support import (RedisCase, commandstats, percentile, rate_limit_headers,
+from harness import admin_get, free_port, request, wait_for
+from redis_support import (RedisCase, commandstats, percentile, rate_limit_headers, redis_call,
                            redis_state, storage_metrics, timed_requests)
 
 # Five requests per API key, then 429 (the key is fresh in every phase).
@@ -166,6 +166,37 @@ class Outage(RedisCase):
         wait_for(lambda: admin_get(a.admin_port, '/readyz').status == 200, timeout=5,
                  message='/readyz 200 again')
         self.assertEqual(request(a.port, 'GET', '/x', headers=key('k')).status, 200)
+
+
+class ErrorReplies(RedisCase):
+    def test_a_redis_that_answers_with_errors_stays_degraded_until_decisions_succeed(self):
+        # A failover left the address on a read-only replica: PING answers, every
+        # decision (a script that writes) gets an error reply.
+        redis = self.start_redis()
+        a = self.start_gateway(redis, POLICY, 'local', upstream_url=self.start_fast_upstream().url)
+        self.assertEqual(redis_call(redis.port, 'REPLICAOF', '127.0.0.1', str(free_port())), 'OK')
+        statuses, gauge = [], []
+        started = time.monotonic()
+        while time.monotonic() - started < 1.5:
+            statuses.append(request(a.port, 'GET', '/x', headers=key('ro')).status)
+            gauge.append(storage_metrics(a)[1])
+            time.sleep(0.02)
+        # Decided by the local engine throughout; degraded from the third failure on,
+        # without flapping back every time the probe's PING would have answered.
+        self.assertEqual(statuses, [200] * 5 + [429] * (len(statuses) - 5))
+        first = gauge.index(1)
+        self.assertLessEqual(first, 3)
+        self.assertEqual(gauge[first:], [1] * (len(gauge) - first), gauge)
+        self.assertEqual(a.stderr().count('redis unavailable'), 1, a.stderr())
+        self.assertNotIn('reachable again', a.stderr())
+        self.assertIn('READONLY', a.stderr())
+
+        self.assertEqual(redis_call(redis.port, 'REPLICAOF', 'NO', 'ONE'), 'OK')
+        wait_for(lambda: storage_metrics(a)[1] == 0, timeout=3, message='recovery')
+        self.assertEqual(a.stderr().count('reachable again'), 1)
+        r = request(a.port, 'GET', '/x', headers=key('rw'))
+        self.assertEqual(r.header('X-RateLimit-Remaining'), '4')
+        self.assertIn('sluice:per-key:rw', redis_state(redis.port))
 
 
 class HungRedis(RedisCase):
