@@ -3,6 +3,18 @@
 #include <charconv>
 
 namespace sluice::app {
+namespace {
+
+// KEYS[1] a hash; ARGV field, value pairs: deletes each field that still holds that value.
+constexpr const char* delete_if_unchanged = R"(local n = 0
+for i = 1, #ARGV, 2 do
+  if redis.call('HGET', KEYS[1], ARGV[i]) == ARGV[i + 1] then
+    n = n + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return n)";
+
+}  // namespace
 
 std::string access_field(identity::access_kind list, identity::subject_kind subject,
                          std::string_view value) {
@@ -66,6 +78,7 @@ net::awaitable<bool> runtime_entries::run(std::vector<std::string> args) {
 }
 
 net::awaitable<bool> runtime_entries::put_access(identity::override_entry entry) {
+  writes_.fetch_add(1, std::memory_order_acq_rel);
   if (client_ != nullptr) {
     std::vector<std::string> args;
     args.emplace_back("HSET");
@@ -75,12 +88,14 @@ net::awaitable<bool> runtime_entries::put_access(identity::override_entry entry)
     if (!co_await run(std::move(args))) co_return false;
   }
   cache_.put_access(entry);
+  writes_.fetch_add(1, std::memory_order_acq_rel);
   co_return true;
 }
 
 net::awaitable<bool> runtime_entries::remove_access(identity::access_kind list,
                                                     identity::subject_kind subject,
                                                     std::string value) {
+  writes_.fetch_add(1, std::memory_order_acq_rel);
   if (client_ != nullptr) {
     std::vector<std::string> args;
     args.emplace_back("HDEL");
@@ -89,10 +104,12 @@ net::awaitable<bool> runtime_entries::remove_access(identity::access_kind list,
     if (!co_await run(std::move(args))) co_return false;
   }
   cache_.remove_access(list, subject, value);
+  writes_.fetch_add(1, std::memory_order_acq_rel);
   co_return true;
 }
 
 net::awaitable<bool> runtime_entries::put_tier(std::string api_key, std::string tier) {
+  writes_.fetch_add(1, std::memory_order_acq_rel);
   if (client_ != nullptr) {
     std::vector<std::string> args;
     args.emplace_back("HSET");
@@ -102,10 +119,12 @@ net::awaitable<bool> runtime_entries::put_tier(std::string api_key, std::string 
     if (!co_await run(std::move(args))) co_return false;
   }
   cache_.put_tier(api_key, tier);
+  writes_.fetch_add(1, std::memory_order_acq_rel);
   co_return true;
 }
 
 net::awaitable<bool> runtime_entries::remove_tier(std::string api_key) {
+  writes_.fetch_add(1, std::memory_order_acq_rel);
   if (client_ != nullptr) {
     std::vector<std::string> args;
     args.emplace_back("HDEL");
@@ -114,11 +133,16 @@ net::awaitable<bool> runtime_entries::remove_tier(std::string api_key) {
     if (!co_await run(std::move(args))) co_return false;
   }
   cache_.remove_tier(api_key);
+  writes_.fetch_add(1, std::memory_order_acq_rel);
   co_return true;
 }
 
 net::awaitable<void> runtime_entries::refresh(limit::micros now) {
-  if (client_ == nullptr || !client_->connected()) co_return;
+  if (client_ == nullptr || !client_->connected()) {
+    cache_.drop_expired(now);
+    co_return;
+  }
+  const std::uint64_t writes = writes_.load(std::memory_order_acquire);
   std::vector<std::string> get_access;
   get_access.emplace_back("HGETALL");
   get_access.push_back(access_hash());
@@ -133,14 +157,14 @@ net::awaitable<void> runtime_entries::refresh(limit::micros now) {
     co_return;
   }
   std::vector<identity::override_entry> entries;
-  std::vector<std::string> expired;
+  std::vector<std::pair<std::string, std::string>> expired;  // field, value
   for (std::size_t i = 0; i + 1 < access.elements.size(); i += 2) {
     const std::string& field = access.elements[i].text;
     const std::string& value = access.elements[i + 1].text;
     limit::micros expires_at = 0;
     std::from_chars(value.data(), value.data() + value.size(), expires_at);
     if (expires_at != 0 && expires_at <= now) {
-      expired.push_back(field);
+      expired.emplace_back(field, value);
       continue;
     }
     if (auto e = parse_access_field(field, expires_at)) entries.push_back(std::move(*e));
@@ -149,12 +173,21 @@ net::awaitable<void> runtime_entries::refresh(limit::micros now) {
   for (std::size_t i = 0; i + 1 < tiers.elements.size(); i += 2) {
     tier_map[tiers.elements[i].text] = tiers.elements[i + 1].text;
   }
+  // A write made here meanwhile may be missing from what was read: keep the cache.
+  if (writes_.load(std::memory_order_acquire) != writes) co_return;
   cache_.replace_all(entries, tier_map);
   if (!expired.empty()) {
+    // Only fields still holding the expired value read above: an entry put again
+    // since (here or on another gateway) stays.
     std::vector<std::string> del;
-    del.emplace_back("HDEL");
+    del.emplace_back("EVAL");
+    del.emplace_back(delete_if_unchanged);
+    del.emplace_back("1");
     del.push_back(access_hash());
-    del.insert(del.end(), expired.begin(), expired.end());
+    for (auto& [field, value] : expired) {
+      del.push_back(std::move(field));
+      del.push_back(std::move(value));
+    }
     co_await run(std::move(del));
   }
 }

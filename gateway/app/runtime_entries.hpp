@@ -14,6 +14,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -43,7 +44,8 @@ class runtime_entries {
   }
   std::map<std::string, std::string, std::less<>> list_tiers() const { return cache_.list_tiers(); }
 
-  // Pulls every entry from Redis into the cache and drops expired ones from Redis.
+  // Pulls every entry from Redis into the cache and drops expired ones from Redis;
+  // without Redis (or while it is unreachable) drops expired ones from the cache.
   net::awaitable<void> refresh(limit::micros now);
 
  private:
@@ -54,6 +56,9 @@ class runtime_entries {
   identity::memory_overrides& cache_;
   redis::client* client_;
   std::atomic<std::shared_ptr<const std::string>> key_prefix_;
+  // Bumped before and after every write: a pull that overlapped one may have read
+  // the hashes before it and must not replace the cache (the next pull will).
+  std::atomic<std::uint64_t> writes_{0};
 };
 
 // "<list>|<subject>|<value>" and back.

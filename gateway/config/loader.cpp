@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "config/loader_internal.hpp"
@@ -140,10 +141,21 @@ load_result load_config(const std::string& config_path, const env_lookup& env) {
     auto it = file_rank.find(e.where.file);
     return it == file_rank.end() ? file_rank.size() : it->second;
   };
-  std::stable_sort(errors.begin(), errors.end(), [&](const config_error& a, const config_error& b) {
-    return std::tuple(rank(a), a.where.line, a.where.column) <
-           std::tuple(rank(b), b.where.line, b.where.column);
+  // Ties keep the order they were found in. Not std::stable_sort: libstdc++ 12's
+  // temporary buffer allocates with nothrow new and frees with plain delete, which
+  // AddressSanitizer reports as an alloc-dealloc mismatch.
+  std::vector<std::size_t> order(errors.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto& ea = errors[a];
+    const auto& eb = errors[b];
+    return std::tuple(rank(ea), ea.where.line, ea.where.column, a) <
+           std::tuple(rank(eb), eb.where.line, eb.where.column, b);
   });
+  std::vector<config_error> sorted;
+  sorted.reserve(errors.size());
+  for (std::size_t i : order) sorted.push_back(std::move(errors[i]));
+  errors = std::move(sorted);
 
   if (errors.empty()) result.config = loaded_config{std::move(server), std::move(policies.policy)};
   return result;

@@ -85,13 +85,20 @@ void memory_overrides::replace_all(const std::vector<override_entry>& access,
   update_count();
 }
 
+void memory_overrides::drop_expired(limit::micros now) {
+  std::unique_lock lock(mutex_);
+  std::erase_if(access_,
+                [now](const auto& entry) { return entry.second != 0 && entry.second <= now; });
+  update_count();
+}
+
 std::map<std::string, std::string, std::less<>> memory_overrides::list_tiers() const {
   std::shared_lock lock(mutex_);
   return tiers_;
 }
 
-// Called with the write lock held. Expired entries stay until removed or
-// overwritten: readers and list_access() ignore them, and writes are rare.
+// Called with the write lock held. Expired entries stay until drop_expired() (the
+// once-a-second refresh): readers and list_access() ignore them meanwhile.
 void memory_overrides::update_count() {
   count_.store(access_.size() + tiers_.size(), std::memory_order_release);
 }

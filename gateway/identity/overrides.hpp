@@ -70,6 +70,9 @@ class memory_overrides final : public overrides {
   void replace_all(const std::vector<override_entry>& access,
                    const std::map<std::string, std::string, std::less<>>& tiers);
   std::map<std::string, std::string, std::less<>> list_tiers() const;
+  // Forgets access entries whose TTL has passed, so that empty() can become true again
+  // and requests go back to skipping the lookup.
+  void drop_expired(limit::micros now);
 
  private:
   using access_key = std::tuple<access_kind, subject_kind, std::string>;

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from harness import request, wait_for
-from redis_support import (RedisCase, commandstats, hammer, rate_limit_headers, redis_call,
+from redis_support import (RedisCase, Resp, commandstats, hammer, rate_limit_headers, redis_call,
                            redis_state, storage_metrics)
 
 
@@ -304,6 +304,81 @@ class RuntimeEntriesShared(RedisCase):
                                  '/admin/clients/key-upgraded').status, 200)
         wait_for(lambda: limit_on(self.a) == '2', timeout=3, message='the removal on a')
 
+
+
+class RuntimeEntriesRaces(RedisCase):
+    """An admin write that lands while a once-a-second pull is in flight. A big shared
+    hash makes the pull take long enough to hit on purpose: MONITOR shows when a
+    gateway's HGETALL ran, and the write follows at once."""
+
+    FILLER = 40000
+
+    def setUp(self):
+        super().setUp()
+        self.redis = self.start_redis()
+        r = Resp(self.redis.port, timeout=30)
+        for start in range(0, self.FILLER, 10000):
+            args = []
+            for i in range(start, start + 10000):
+                args += ['allow|user|filler-%d' % i, '0']
+            r.call('HSET', 'sluice:overrides:access', *args)
+        r.close()
+
+    def start(self):
+        """A gateway and the addresses of its Redis connections."""
+        before = self.client_addresses()
+        # A pull of the big hash takes longer than the default 25 ms timeout.
+        g = self.start_gateway(self.redis, POLICY_WITH_TIERS,
+                               overrides={'storage': {'redis': {'timeout': '2s'}}})
+        return g, self.client_addresses() - before
+
+    def client_addresses(self):
+        clients = redis_call(self.redis.port, 'CLIENT', 'LIST').splitlines()
+        return {f[len('addr='):] for c in clients for f in c.split() if f.startswith('addr=')}
+
+    def right_after_a_pull(self, addresses, action):
+        """Runs `action` as soon as a gateway with these connections reads the hash."""
+        monitor = Resp(self.redis.port, timeout=5)
+        self.addCleanup(monitor.close)
+        self.assertEqual(monitor.call('MONITOR'), 'OK')
+        while True:
+            line = monitor._read()
+            if ('"HGETALL" "sluice:overrides:access"' in line and
+                    any('%s]' % a in line for a in addresses)):
+                return action()
+
+    def denied(self, gateway, api_key):
+        return request(gateway.port, 'GET', '/r', headers={'X-API-Key': api_key}).status == 403
+
+    def test_an_entry_put_during_a_pull_is_not_dropped_by_it(self):
+        a, connections = self.start()
+        path = '/admin/access/deny/api_key/key-during-pull'
+        put = self.right_after_a_pull(connections, lambda: request(a.admin_port, 'PUT', path))
+        self.assertEqual(put.status, 200)
+        # Enforced from the answer on, not only from a later pull on.
+        checks = []
+        until = time.monotonic() + 1.2
+        while time.monotonic() < until:
+            checks.append(self.denied(a, 'key-during-pull'))
+            time.sleep(0.02)
+        self.assertTrue(all(checks), checks)
+
+    def test_an_entry_put_again_during_another_gateways_pull_is_not_deleted_as_expired(self):
+        field = 'deny|api_key|key-again'
+        expired = int((time.time() - 60) * 1e6)
+        self.assertEqual(redis_call(self.redis.port, 'HSET', 'sluice:overrides:access', field,
+                                    expired), 1)
+        a, _ = self.start()
+        b, b_connections = self.start()
+        path = '/admin/access/deny/api_key/key-again'
+        # b read the expired value; a puts the entry again before b drops it.
+        put = self.right_after_a_pull(b_connections, lambda: request(a.admin_port, 'PUT', path))
+        self.assertEqual(put.status, 200)
+        time.sleep(1.5)  # b's pull that read the expired value, and the next ones
+        self.assertEqual(redis_call(self.redis.port, 'HGET', 'sluice:overrides:access', field),
+                         '0')
+        self.assertTrue(self.denied(a, 'key-again'))
+        self.assertTrue(self.denied(b, 'key-again'))
 
 if __name__ == '__main__':
     unittest.main()
