@@ -625,7 +625,7 @@ awaitable<bool> session::forward() {
 
 std::string session::client_label() const {
   // Who the dashboard shows as limited; API keys never appear in clear.
-  if (!ev_.api_key.empty()) return "key:" + mask_secret(ev_.api_key);
+  if (!ev_.api_key.empty()) return "key:" + mask_secret_distinct(ev_.api_key);
   if (!ev_.user.empty()) return "user:" + std::string(ev_.user);
   return "ip:" + ev_.client_ip;
 }

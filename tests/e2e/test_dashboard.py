@@ -41,8 +41,18 @@ CHROMIUM_FLAGS = [
     '--force-device-scale-factor=1', '--window-size=1280,900',
 ]
 
-API_KEY = 'key-dashboard-7f3a9c51'  # never shown in clear: "key:key-****"
-MASKED_KEY = 'key:key-****'
+API_KEY = 'key-dashboard-7f3a9c51'
+
+
+def distinct_mask(key):
+    """"key-****#" and 6 hex digits of the key's FNV-1a 64 hash (util/mask.hpp)."""
+    h = 14695981039346656037
+    for byte in key.encode():
+        h = ((h ^ byte) * 1099511628211) % 2**64
+    return key[:4] + '****#%06x' % (h & 0xffffff)
+
+
+MASKED_KEY = 'key:' + distinct_mask(API_KEY)  # never shown in clear
 CLIENT_A = '198.51.100.7'
 CLIENT_B = '198.51.100.8'
 DENIED_IP = '203.0.113.9'
