@@ -172,10 +172,10 @@ void read_clients(const yaml_node& node, error_sink& sink, policy_state& st) {
     if (auto* u = k.get("user")) {
       if (auto user = read_string(*u, k.path("user"), sink)) def.user = *user;
     }
-    auto first = std::find_if(st.policy.api_keys.begin(), st.policy.api_keys.end(),
-                              [&](const api_key_def& d) { return d.key == def.key; });
-    if (first != st.policy.api_keys.end()) {
-      sink.add(*key, path, twice("api key", def.key, first->where));
+    // An index, not a scan: policies with tens of thousands of keys load in linear time.
+    auto [first, inserted] = st.api_key_index.emplace(def.key, st.policy.api_keys.size());
+    if (!inserted) {
+      sink.add(*key, path, twice("api key", def.key, st.policy.api_keys[first->second].where));
       continue;
     }
     st.policy.api_keys.push_back(std::move(def));

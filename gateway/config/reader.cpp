@@ -59,13 +59,10 @@ map_reader::map_reader(const yaml_node& node, std::string path, error_sink& sink
       sink.add(*key, path_, "expected a plain key, got " + describe(*key));
       continue;
     }
-    const yaml_node* first = nullptr;
-    for (const auto& [seen_key, seen_value] : entries_) {
-      if (seen_key->value == key->value) first = seen_key;
-    }
-    if (first != nullptr) {
+    if (auto seen = index_.find(key->value); seen != index_.end()) {
       sink.add(*key, path_,
-               "duplicate key '" + key->value + "' (first at " + position_text(*first) + ")");
+               "duplicate key '" + key->value + "' (first at " +
+                   position_text(*entries_[seen->second].first) + ")");
       continue;
     }
     bool known = allowed.size() == 0;
@@ -75,15 +72,16 @@ map_reader::map_reader(const yaml_node& node, std::string path, error_sink& sink
                "unknown key '" + key->value + "' (expected one of: " + allowed_names + ")");
       continue;
     }
+    index_.emplace(key->value, entries_.size());
     entries_.emplace_back(key.get(), value.get());
   }
 }
 
 const yaml_node* map_reader::get(std::string_view key) const {
-  for (const auto& [k, v] : entries_) {
-    if (k->value == key) return v->type == yaml_node::kind::null ? nullptr : v;
-  }
-  return nullptr;
+  auto it = index_.find(key);
+  if (it == index_.end()) return nullptr;
+  const yaml_node* v = entries_[it->second].second;
+  return v->type == yaml_node::kind::null ? nullptr : v;
 }
 
 std::optional<std::string> read_string(const yaml_node& node, const std::string& path,

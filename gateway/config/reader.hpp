@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -71,6 +72,9 @@ class map_reader {
   std::string path_;
   bool ok_ = false;
   std::vector<std::pair<const yaml_node*, const yaml_node*>> entries_;
+  // Key text -> index in entries_: maps with tens of thousands of keys (clients.api_keys)
+  // are read in linear time. The views point into the YAML tree, which outlives this.
+  std::unordered_map<std::string_view, std::size_t> index_;
 };
 
 // Each reader returns nullopt after reporting why (or, for a value whose ${VAR}

@@ -27,9 +27,11 @@ class session;
 // only from its own thread (drain requests are posted to it).
 struct worker {
   explicit worker(std::size_t max_idle_upstream) : io(1), pool(io, max_idle_upstream) {}
+  // Declared first, destroyed last: sessions still suspended when the gateway stops
+  // (cut by drain_timeout) are destroyed with `io`, and each erases itself here.
+  std::unordered_set<session*> sessions;
   asio::io_context io;
   upstream_pool pool;
-  std::unordered_set<session*> sessions;
   // Closes sessions that are waiting for a next request; busy ones finish first.
   void close_idle_sessions();
 };
