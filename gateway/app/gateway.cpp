@@ -146,13 +146,21 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
 }
 
 gateway::~gateway() {
-  // The Redis client completes commands on the workers' io_contexts: everything that
-  // uses it goes first, then the client, while the workers still exist.
+  // The stopped io_contexts still hold the coroutine frames of what did not finish
+  // (connections cut by drain_timeout); destroying a frame runs ~session, which uses
+  // the services. So: the Redis client first (it joins its thread and posts its last
+  // completions to the workers' io_contexts, which must still exist), then the
+  // listeners and the workers with those frames, and only then what they used.
+  redis_client_.reset();
+  signals_.reset();
+  watcher_.reset();
+  acceptors_.clear();
+  admin_acceptors_.clear();
+  workers_.clear();
   admin_api_.reset();
   entries_.reset();
   services_.reset();
   backend_.reset();
-  redis_client_.reset();
 }
 
 void gateway::watch_files(const config::server_config& server) {
