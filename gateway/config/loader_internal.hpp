@@ -69,11 +69,11 @@ struct limit_info {
 // Every policy file read so far, merged, with the positions of its items.
 struct policy_state {
   policy_config policy;
-  std::vector<tier_info> tiers;        // parallel to policy.tiers
-  std::vector<api_key_info> api_keys;  // parallel to policy.api_keys
+  std::vector<tier_info> tiers;                                // parallel to policy.tiers
+  std::vector<api_key_info> api_keys;                          // parallel to policy.api_keys
   std::unordered_map<std::string, std::size_t> api_key_index;  // key -> index in api_keys
-  std::vector<route_info> routes;      // parallel to policy.routes
-  std::vector<limit_info> limits;      // parallel to policy.limits
+  std::vector<route_info> routes;                              // parallel to policy.routes
+  std::vector<limit_info> limits;                              // parallel to policy.limits
   std::optional<source_location> default_tier_at;
 };
 
