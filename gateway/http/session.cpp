@@ -113,6 +113,53 @@ awaitable<relay_result> relay_body(beast::tcp_stream& in, beast::flat_buffer& in
   co_return relay_result{};
 }
 
+// Message heads written by hand into one contiguous buffer. Beast's serializer hands
+// the socket a buffers_cat over every field, and walking, sizing and copying that
+// sequence to iovecs costs ~1,500 instructions per field (callgrind); one buffer costs
+// a memcpy. The start line and fields are exactly what Beast would write.
+void append_text(std::string& out, beast::string_view s) {
+  out.append(s.data(), s.size());
+}
+
+void append_field(std::string& out, beast::string_view name, beast::string_view value) {
+  append_text(out, name);
+  out.append(": ", 2);
+  append_text(out, value);
+  out.append("\r\n", 2);
+}
+
+template <class Fields>
+void append_fields(std::string& out, const Fields& fields) {
+  for (const auto& f : fields) append_field(out, f.name_string(), f.value());
+}
+
+void start_head(std::string& out, const http::request_header<>& req) {
+  out.clear();
+  append_text(out, req.method_string());
+  out += ' ';
+  append_text(out, req.target());
+  out.append(req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
+  append_fields(out, req);
+}
+
+void start_status(std::string& out, const http::response_header<>& res) {
+  out.clear();
+  out.append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+  out += std::to_string(res.result_int());
+  out += ' ';
+  auto reason = res.reason();
+  if (reason.empty()) reason = http::obsolete_reason(res.result());
+  append_text(out, reason);
+  out.append("\r\n", 2);
+}
+
+bool is_one_of(beast::string_view name, const limit::header_list& list) {
+  for (const auto& h : list) {
+    if (beast::iequals(name, beast::string_view(h.name.data(), h.name.size()))) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 // ---- worker ---------------------------------------------------------------------------
@@ -414,17 +461,28 @@ awaitable<bool> session::reject(gateway_error error, std::string_view message,
 }
 
 awaitable<bool> session::reject_limited() {
-  http::response<http::string_body> res{http::status::too_many_requests, 11};
-  res.set(http::field::content_type, "application/json");
-  for (const auto& f : rate_headers_)
-    res.set(beast::string_view(f.name.data(), f.name.size()), f.value);
-  res.body() = limit::rejection_body(ev_);
   bool keep_alive =
       record_.client_keep_alive && !services_.draining.load(std::memory_order_relaxed);
   if (keep_alive) keep_alive = co_await discard_request_body();
-  res.keep_alive(keep_alive);
   record_.decision = "limited";
-  co_return co_await send_response(res);
+  // The same bytes Beast would write for this response, serialized by hand: through
+  // http::response + async_write this 12-field response cost ~30,000 instructions.
+  const std::string body = limit::rejection_body(ev_);
+  auto& out = head_text_;
+  out.clear();
+  out.append("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n");
+  for (const auto& f : rate_headers_) append_field(out, f.name, f.value);
+  if (!keep_alive) out.append("Connection: close\r\n");
+  out.append("Content-Length: ");
+  out += std::to_string(body.size());
+  out.append("\r\n\r\n");
+  // A response to HEAD announces its body's length but carries none.
+  if (parser_->get().method() != http::verb::head) out += body;
+  stream_.expires_after(snapshot_->config.server.server.idle_timeout);
+  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(out), nothrow);
+  record_.bytes_sent += n;
+  record_.status = 429;
+  co_return keep_alive && !ec;
 }
 
 // ---- step 4b: forward ---------------------------------------------------------------------
@@ -468,7 +526,8 @@ awaitable<bool> session::forward() {
   const auto sent_at = steady::now();
   for (int attempt = 0; attempt < 2; ++attempt) {
     failure = upstream_failure::none;
-    auto [connect_ec, conn] = co_await worker_.pool.acquire(snapshot_->upstream, attempt == 0);
+    auto [connect_ec, conn] = co_await worker_.pool.acquire(snapshot_->upstream, attempt == 0,
+                                                            /*may_resend=*/!has_body);
     if (connect_ec) {
       failure = upstream_failure::connect;
       break;
@@ -478,16 +537,18 @@ awaitable<bool> session::forward() {
     // byte; such a request (without body) is sent once more on a new connection.
     const bool may_retry = up->reused && !has_body && attempt == 0;
 
-    http::request_serializer<http::buffer_body> sr{req};
     up->stream.expires_after(cfg.upstream.timeout);
     if (!has_body) {
-      auto [ec, n] = co_await http::async_write(up->stream, sr, nothrow);
+      start_head(head_text_, req.base());
+      head_text_.append("\r\n", 2);
+      auto [ec, n] = co_await asio::async_write(up->stream, asio::buffer(head_text_), nothrow);
       if (ec) {
         failure = ec == beast::error::timeout ? upstream_failure::timeout : upstream_failure::reset;
         if (may_retry) continue;
         break;
       }
     } else {
+      http::request_serializer<http::buffer_body> sr{req};
       auto [ec, n] = co_await http::async_write_header(up->stream, sr, nothrow);
       if (ec) {
         failure = upstream_failure::reset;
@@ -601,18 +662,54 @@ awaitable<bool> session::forward() {
       keep_alive = false;
     }
   }
+  res.keep_alive(keep_alive);
+  record_.status = status;
+  if (!relay_buffer_) relay_buffer_.reset(new char[relay_buffer_size]);
+
+  // Fast path: a Content-Length body already read with the head (a small response)
+  // is parsed in place and goes out with the head in one write, one TCP segment.
+  const auto length = rp->content_length();
+  if (!rp->is_done() && body_expected && !rp->chunked() && length && *length <= up->buffer.size() &&
+      *length <= relay_buffer_size) {
+    auto& body = res.body();
+    body.data = relay_buffer_.get();
+    body.size = relay_buffer_size;
+    error_code pec;
+    up->buffer.consume(rp->put(up->buffer.data(), pec));
+    if (pec == http::error::need_buffer) pec = {};
+    if (pec || !rp->is_done()) co_return false;
+  }
+  if (rp->is_done()) {
+    const std::size_t body_size = body_expected && length ? static_cast<std::size_t>(*length) : 0;
+    // The rate-limit headers are appended as text (replacing any the upstream sent),
+    // not set into Beast's fields: one allocation and one ordered lookup each.
+    auto& out = head_text_;
+    start_status(out, res.base());
+    for (const auto& f : res) {
+      if (!is_one_of(f.name_string(), rate_headers_)) append_field(out, f.name_string(), f.value());
+    }
+    for (const auto& h : rate_headers_) append_field(out, h.name, h.value);
+    out.append("\r\n", 2);
+    stream_.expires_after(cfg.server.idle_timeout);
+    const std::array<asio::const_buffer, 2> pieces{asio::buffer(out),
+                                                   asio::buffer(relay_buffer_.get(), body_size)};
+    auto [wec, wn] = co_await asio::async_write(stream_, pieces, nothrow);
+    record_.bytes_sent += wn;
+    if (wec) co_return false;
+    if (upstream_keep_alive && parser_->is_done()) worker_.pool.release(std::move(up));
+    co_return keep_alive;
+  }
+
+  // Otherwise Beast streams it: the head at once (a slow or endless body must not hold
+  // it back), then the body piece by piece.
   for (const auto& f : rate_headers_) {
     res.set(beast::string_view(f.name.data(), f.name.size()), f.value);
   }
-  res.keep_alive(keep_alive);
-  record_.status = status;
-
   http::response_serializer<http::buffer_body> rsr{res};
   stream_.expires_after(cfg.server.idle_timeout);
   auto [hec, hn] = co_await http::async_write_header(stream_, rsr, nothrow);
   record_.bytes_sent += hn;
   if (hec) co_return false;
-  if (!relay_buffer_) relay_buffer_.reset(new char[relay_buffer_size]);
   auto r = co_await relay_body(up->stream, up->buffer, *rp, stream_, rsr, relay_buffer_.get(),
                                cfg.upstream.timeout, cfg.server.idle_timeout, record_.bytes_sent);
   // A failure after the head went out can only be reported by closing.

@@ -93,6 +93,7 @@ class session {
   std::shared_ptr<const app::snapshot> snapshot_;
   limit::evaluation ev_;
   limit::header_list rate_headers_;
+  std::string head_text_;  // a message head serialized by hand (reused buffer)
   request_record record_;
   std::unique_ptr<char[]> relay_buffer_;
   std::optional<asio::steady_timer> delay_timer_;

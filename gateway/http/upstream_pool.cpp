@@ -19,11 +19,15 @@ bool still_open(upstream_connection& c) {
 }  // namespace
 
 awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_pool::acquire(
-    const upstream_target& target, bool allow_reuse) {
+    const upstream_target& target, bool allow_reuse, bool may_resend) {
+  const auto now =
+      may_resend ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   while (allow_reuse && !idle_.empty()) {
     std::unique_ptr<upstream_connection> c = std::move(idle_.back());
     idle_.pop_back();
-    if (c->generation == target.generation && still_open(*c)) {
+    const bool fresh = may_resend && now - c->idle_since < skip_probe_idle;
+    if (c->generation == target.generation &&
+        (fresh ? c->stream.socket().is_open() && c->buffer.size() == 0 : still_open(*c))) {
       c->reused = true;
       co_return std::pair{error_code{}, std::move(c)};
     }
@@ -41,6 +45,7 @@ void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
   // Bytes after a complete response mean the upstream broke framing: drop it.
   if (idle_.size() >= max_idle_ || c->buffer.size() != 0) return;
   c->stream.expires_never();
+  c->idle_since = std::chrono::steady_clock::now();
   idle_.push_back(std::move(c));
 }
 

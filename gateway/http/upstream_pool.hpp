@@ -1,7 +1,8 @@
 // Keep-alive connections to the upstream (upstream.max_idle_connections).
 // One pool per I/O thread, used only from that thread: no locking. A connection
 // taken from the pool is checked for a close by the upstream first, so a request is
-// not sent on a connection the upstream already dropped.
+// not sent on a connection the upstream already dropped (see acquire for when the
+// check is skipped).
 #pragma once
 
 #include <chrono>
@@ -26,6 +27,7 @@ struct upstream_connection {
   beast::flat_buffer buffer;
   std::uint64_t generation = 0;
   bool reused = false;  // true when taken from the pool rather than freshly connected
+  std::chrono::steady_clock::time_point idle_since;  // when it was returned to the pool
 };
 
 class upstream_pool {
@@ -33,8 +35,16 @@ class upstream_pool {
   upstream_pool(asio::io_context& io, std::size_t max_idle) : io_(io), max_idle_(max_idle) {}
 
   // An idle connection to `target`, or a new one within target.connect_timeout.
+  // An idle connection is first checked for a close or stray bytes from the upstream
+  // (one recv syscall). `may_resend`: the caller resends the request on a new
+  // connection when a reused one fails before any response byte; then a connection
+  // idle for less than skip_probe_idle is taken unchecked: an upstream's idle timeout
+  // (seconds) cannot have closed it or made it send a 408 yet, and any other close
+  // is caught by the resend.
   awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> acquire(
-      const upstream_target& target, bool allow_reuse = true);
+      const upstream_target& target, bool allow_reuse = true, bool may_resend = false);
+
+  static constexpr std::chrono::milliseconds skip_probe_idle{500};
 
   // Returns a connection whose last response was complete and kept alive.
   void release(std::unique_ptr<upstream_connection> c);
