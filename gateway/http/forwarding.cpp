@@ -1,7 +1,8 @@
 #include "http/forwarding.hpp"
 
+#include <algorithm>
+#include <boost/container/small_vector.hpp>
 #include <string>
-#include <vector>
 
 namespace sluice::net {
 namespace {
@@ -21,25 +22,45 @@ void append_via(http::fields& fields) {
   fields.set(http::field::via, via);
 }
 
+// The hop-by-hop fields every message loses (RFC 9110 7.6.1), besides those its
+// Connection lines name.
+bool is_hop_by_hop(http::field f) {
+  switch (f) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::proxy_connection:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 void strip_hop_by_hop(http::fields& fields) {
-  // Fields named by Connection are hop-by-hop too. Collect their names before
-  // erasing: the field after the Connection lines ends the equal_range, and
-  // erasing it while walking the range never reaches the end.
-  std::vector<std::string> named;
+  // Fields named by Connection are hop-by-hop too. The names are views into the
+  // Connection lines, so those lines are erased last.
+  boost::container::small_vector<beast::string_view, 8> named;
   auto range = fields.equal_range(http::field::connection);
   for (auto it = range.first; it != range.second; ++it) {
-    for (auto token : http::token_list{it->value()}) named.emplace_back(token);
+    for (auto token : http::token_list{it->value()}) named.push_back(token);
   }
-  for (const auto& name : named) fields.erase(name);
+  // One walk over the fields rather than one lookup and erase per hop-by-hop name.
+  for (auto it = fields.begin(); it != fields.end();) {
+    const http::field f = it->name();
+    bool drop = false;
+    if (f != http::field::connection) {
+      drop = is_hop_by_hop(f) || std::any_of(named.begin(), named.end(), [&](auto name) {
+               return beast::iequals(name, it->name_string());
+             });
+    }
+    it = drop ? fields.erase(it) : std::next(it);
+  }
   fields.erase(http::field::connection);
-  fields.erase(http::field::keep_alive);
-  fields.erase(http::field::te);
-  fields.erase(http::field::trailer);
-  fields.erase(http::field::transfer_encoding);
-  fields.erase(http::field::upgrade);
-  fields.erase(http::field::proxy_connection);
 }
 
 void prepare_upstream_request(http::request_header<>& req, const forwarded_context& ctx) {
