@@ -160,6 +160,31 @@ bool is_one_of(beast::string_view name, const limit::header_list& list) {
   return false;
 }
 
+// Writes all of `buffers`: first at once, without waiting (a head and a small body
+// nearly always fit in the socket's send buffer, and an immediate write skips arming
+// the stream's timer, starting an operation and resuming this coroutine through the
+// scheduler), then what the send buffer could not take, asynchronously within
+// `timeout`. The socket is in non-blocking mode (set when it is opened).
+template <class ConstBuffers>
+awaitable<std::pair<error_code, std::size_t>> write_all(beast::tcp_stream& stream,
+                                                        const ConstBuffers& buffers,
+                                                        std::chrono::milliseconds timeout) {
+  error_code ec;
+  const std::size_t n = stream.socket().write_some(buffers, ec);
+  if (ec == asio::error::would_block) ec = {};
+  if (ec || n == asio::buffer_size(buffers)) {
+    // Let the other ready connections run first: the peer needs that long to answer,
+    // and reading at once would mostly cost a failed recv (EAGAIN) and an epoll wait.
+    co_await asio::post(asio::use_awaitable);
+    co_return std::pair{ec, n};
+  }
+  beast::buffers_suffix<ConstBuffers> rest(buffers);
+  rest.consume(n);
+  stream.expires_after(timeout);
+  auto [rest_ec, rest_n] = co_await asio::async_write(stream, rest, nothrow);
+  co_return std::pair{rest_ec, n + rest_n};
+}
+
 }  // namespace
 
 // ---- worker ---------------------------------------------------------------------------
@@ -179,6 +204,7 @@ session::session(tcp::socket socket, worker& w, app::services& s)
   peer_ = to_ip(endpoint.address());
   peer_text_ = peer_.to_string();
   stream_.socket().set_option(tcp::no_delay(true), ec);
+  stream_.socket().non_blocking(true, ec);  // for write_all's immediate write
   worker_.sessions.insert(this);
   services_.open_sessions.fetch_add(1, std::memory_order_relaxed);
   services_.metrics.active_connections().Increment();
@@ -478,8 +504,8 @@ awaitable<bool> session::reject_limited() {
   out.append("\r\n\r\n");
   // A response to HEAD announces its body's length but carries none.
   if (parser_->get().method() != http::verb::head) out += body;
-  stream_.expires_after(snapshot_->config.server.server.idle_timeout);
-  auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(out), nothrow);
+  auto [ec, n] =
+      co_await write_all(stream_, asio::buffer(out), snapshot_->config.server.server.idle_timeout);
   record_.bytes_sent += n;
   record_.status = 429;
   co_return keep_alive && !ec;
@@ -537,11 +563,10 @@ awaitable<bool> session::forward() {
     // byte; such a request (without body) is sent once more on a new connection.
     const bool may_retry = up->reused && !has_body && attempt == 0;
 
-    up->stream.expires_after(cfg.upstream.timeout);
     if (!has_body) {
       start_head(head_text_, req.base());
       head_text_.append("\r\n", 2);
-      auto [ec, n] = co_await asio::async_write(up->stream, asio::buffer(head_text_), nothrow);
+      auto [ec, n] = co_await write_all(up->stream, asio::buffer(head_text_), cfg.upstream.timeout);
       if (ec) {
         failure = ec == beast::error::timeout ? upstream_failure::timeout : upstream_failure::reset;
         if (may_retry) continue;
@@ -549,6 +574,7 @@ awaitable<bool> session::forward() {
       }
     } else {
       http::request_serializer<http::buffer_body> sr{req};
+      up->stream.expires_after(cfg.upstream.timeout);
       auto [ec, n] = co_await http::async_write_header(up->stream, sr, nothrow);
       if (ec) {
         failure = upstream_failure::reset;
@@ -690,10 +716,9 @@ awaitable<bool> session::forward() {
     }
     for (const auto& h : rate_headers_) append_field(out, h.name, h.value);
     out.append("\r\n", 2);
-    stream_.expires_after(cfg.server.idle_timeout);
     const std::array<asio::const_buffer, 2> pieces{asio::buffer(out),
                                                    asio::buffer(relay_buffer_.get(), body_size)};
-    auto [wec, wn] = co_await asio::async_write(stream_, pieces, nothrow);
+    auto [wec, wn] = co_await write_all(stream_, pieces, cfg.server.idle_timeout);
     record_.bytes_sent += wn;
     if (wec) co_return false;
     if (upstream_keep_alive && parser_->is_done()) worker_.pool.release(std::move(up));

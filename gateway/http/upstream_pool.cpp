@@ -38,6 +38,7 @@ awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_
   auto [ec, endpoint] = co_await c->stream.async_connect(target.endpoints, nothrow);
   if (ec) co_return std::pair{ec, nullptr};
   c->stream.socket().set_option(tcp::no_delay(true), ec);
+  c->stream.socket().non_blocking(true, ec);  // the session writes at once first
   co_return std::pair{error_code{}, std::move(c)};
 }
 
