@@ -281,9 +281,20 @@ awaitable<session::head_status> session::read_head() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
   parser_->body_limit(server.max_body_bytes);
-  stream_.expires_at(head_started + server.header_timeout);
   record_.started = steady::now();
-  auto [ec, n] = co_await http::async_read_header(stream_, buffer_, *parser_, nothrow);
+  // A head that came whole with the bytes already read (the usual case) is parsed in
+  // place: async_read_header would cost an operation and a resumption through the
+  // scheduler for the same parse.
+  error_code ec;
+  if (buffer_.size() != 0) {
+    buffer_.consume(parser_->put(buffer_.data(), ec));
+    if (ec == http::error::need_more) ec = {};
+  }
+  if (!ec && !parser_->is_header_done()) {
+    stream_.expires_at(head_started + server.header_timeout);
+    std::size_t n = 0;
+    std::tie(ec, n) = co_await http::async_read_header(stream_, buffer_, *parser_, nothrow);
+  }
   if (ec == http::error::header_limit) {
     co_await reject(gateway_error::headers_too_large,
                     "Request head exceeds server.max_header_bytes", 0);
