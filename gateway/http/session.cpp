@@ -1,5 +1,6 @@
 #include "http/session.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "config/defaults.hpp"
@@ -122,10 +123,16 @@ void append_text(std::string& out, beast::string_view s) {
 }
 
 void append_field(std::string& out, beast::string_view name, beast::string_view value) {
-  append_text(out, name);
-  out.append(": ", 2);
-  append_text(out, value);
-  out.append("\r\n", 2);
+  // One resize and two copies: four appends (a capacity check and a terminator each)
+  // cost twice as many instructions, and a 429 carries a dozen fields.
+  const std::size_t at = out.size();
+  out.resize(at + name.size() + value.size() + 4);
+  char* p = std::copy(name.begin(), name.end(), out.data() + at);
+  *p++ = ':';
+  *p++ = ' ';
+  p = std::copy(value.begin(), value.end(), p);
+  *p++ = '\r';
+  *p = '\n';
 }
 
 template <class Fields>
