@@ -26,14 +26,20 @@ class session;
 // One I/O thread: its io_context, its upstream pool and its open sessions. Used
 // only from its own thread (drain requests are posted to it).
 struct worker {
-  explicit worker(std::size_t max_idle_upstream) : io(1), pool(io, max_idle_upstream) {}
+  explicit worker(std::size_t max_idle_upstream)
+      : io(1), pool(io, max_idle_upstream), idle_sweep(io) {}
   // Declared first, destroyed last: sessions still suspended when the gateway stops
   // (cut by drain_timeout) are destroyed with `io`, and each erases itself here.
   std::unordered_set<session*> sessions;
   asio::io_context io;
   upstream_pool pool;
-  // Closes sessions that are waiting for a next request; busy ones finish first.
-  void close_idle_sessions();
+  // Ends keep-alive connections idle past server.idle_timeout (see start_session).
+  asio::steady_timer idle_sweep;
+  bool sweeping = false;
+  // Closes sessions waiting for a next request since before their idle deadline
+  // (by default: all of them, when draining); busy ones finish first.
+  void close_idle_sessions(
+      std::chrono::steady_clock::time_point now = std::chrono::steady_clock::time_point::max());
 };
 
 class session {
@@ -47,8 +53,8 @@ class session {
   // the gateway drains.
   awaitable<void> run();
 
-  // Called by worker::close_idle_sessions when draining.
-  void close_if_idle();
+  // Called by worker::close_idle_sessions.
+  void close_if_idle(std::chrono::steady_clock::time_point now);
 
  private:
   using request_parser = http::request_parser<http::buffer_body>;
@@ -103,7 +109,8 @@ class session {
   bool peer_trusted_ = false;
   ip_address client_ip_;
   bool first_request_ = true;
-  bool idle_ = false;  // waiting for the next request's first byte
+  bool idle_ = false;                                 // waiting for the next request's first byte
+  std::chrono::steady_clock::time_point idle_until_;  // ... at most until then
   std::chrono::steady_clock::time_point accepted_;
 };
 
