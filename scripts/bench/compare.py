@@ -8,6 +8,8 @@ Usage (README-ready):
     scripts/bench/compare.py --reps 5 --duration 15   # longer, steadier
     scripts/bench/compare.py --targets sluice-allow,nginx-allow   # a subset
     scripts/bench/compare.py --baseline /path/to/old/sluice  # A/B: adds sluice-*-base
+    scripts/bench/compare.py --targets sluice-allow,sluice-redis-allow,sluice-redis-reject
+        # Redis against the memory store, plus redis-benchmark's EVALSHA ceiling
 
   One invocation starts, on free 127.0.0.1 ports, and stops by PID at the end:
     upstream      nginx `return 200 "ok"`, keep-alive (shared by every scenario)
@@ -15,6 +17,10 @@ Usage (README-ready):
     nginx-reject  nginx proxy, limit_req 1r/m (primed), limit_req_status 429
     sluice-allow  Sluice, token bucket per ip that never runs dry
     sluice-reject Sluice, 1/day burst 1 per ip (primed): every request gets 429
+    sluice-redis-allow, sluice-redis-reject
+                  the same two with storage.backend: redis, against a redis-server
+                  (no persistence) started on a free port; on_error: deny, so a failed
+                  Redis decision shows as a non-2xx answer, never as a local decision
   and runs the same `wrk -t1 -c50 -d10s --latency` against each, interleaved (the
   order rotates every repetition so machine drift hits every scenario alike).
 
@@ -31,6 +37,13 @@ Usage (README-ready):
   (its CPU column is the upstream's own). Then Sluice's ratios to nginx with the
   SPEC 12 targets: CPU/request <= 1.0, throughput >= 1.0, p99 <= 1.2.
 
+  With the Redis scenarios: redis-server's own CPU per request (its /proc stat over
+  the same wrk run), the Redis/memory ratios (SPEC 12: throughput >= 0.7), and Redis's
+  own ceiling for Sluice's decision: `redis-benchmark -c 50` sending the very EVALSHA
+  Sluice sends (captured with MONITOR from one request to sluice-redis-allow, its
+  script loaded with SCRIPT LOAD from gateway/**/*.lua assembled as
+  gateway/redis/decide_script.cpp does; the SHA must match Sluice's).
+
   The summary goes to <build-dir>/bench/compare-<time>.{json,md} and
   compare-latest.{json,md}; configs and logs of the last run to <build-dir>/bench/run/.
   Numbers on a shared machine are noisy: compare ratios from one run, not absolute
@@ -44,7 +57,8 @@ Usage (README-ready):
         # and leaves callgrind.out.* for callgrind_annotate
     scripts/bench/compare.py --syscalls nginx-allow --duration 5  # strace -c: calls/request
 
-Requires nginx, wrk (and perf or valgrind for the helpers); Python 3 stdlib only.
+Requires nginx, wrk, redis-server and redis-benchmark for the Redis scenarios (and perf
+or valgrind for the helpers); Python 3 stdlib only.
 """
 
 from __future__ import annotations
@@ -66,13 +80,34 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-TARGETS = ["upstream", "nginx-allow", "nginx-reject", "sluice-allow", "sluice-reject"]
+TARGETS = [
+    "upstream",
+    "nginx-allow",
+    "nginx-reject",
+    "sluice-allow",
+    "sluice-reject",
+    "sluice-redis-allow",
+    "sluice-redis-reject",
+]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # SPEC 12 targets for Sluice / nginx.
 TARGET_CPU = 1.0
 TARGET_RPS = 1.0
 TARGET_P99 = 1.2
+# SPEC 12: Sluice with Redis / Sluice with the memory store.
+TARGET_REDIS_RPS = 0.7
+
+# The decision script as gateway/redis/decide_script.cpp assembles it (same order,
+# same separators), so SCRIPT LOAD here yields the SHA Sluice uses.
+DECIDE_SCRIPT_FILES = [
+    "decision.lua",
+    "bucket.lua",
+    "fixed_window.lua",
+    "sliding_window.lua",
+    "sliding_log.lua",
+    "decide.lua",
+]
 
 
 def log(msg: str) -> None:
@@ -132,6 +167,8 @@ class Service:
 
     def __init__(self, name: str, argv: list[str], logfile: Path, port: int, with_children: bool):
         self.name = name
+        self.admin_port: int | None = None  # Sluice only
+        self.probe = lambda: http_get(self.port, "/")[0] > 0
         self.argv = argv
         self.port = port
         self.with_children = with_children
@@ -163,7 +200,7 @@ class Service:
         pids = self.pids()
         return sum(cpu_ticks(p) for p in pids), pids
 
-    def wait_ready(self, path: str, timeout: float = 15.0) -> None:
+    def wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout
         last = None
         while time.monotonic() < deadline:
@@ -173,8 +210,7 @@ class Service:
                     + self.logfile.read_text(errors="replace")[-2000:]
                 )
             try:
-                status, _ = http_get(self.port, path)
-                if status > 0:
+                if self.probe():
                     self.pids()
                     return
             except OSError as e:
@@ -219,6 +255,68 @@ def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
         return res.status, res.read()
     finally:
         conn.close()
+
+
+# ---- redis -------------------------------------------------------------------------------
+
+
+def resp_command(*args: str | bytes) -> bytes:
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        a = a.encode() if isinstance(a, str) else a
+        out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+    return b"".join(out)
+
+
+def redis_call(port: int, *args: str) -> bytes:
+    """One command, its raw reply (enough for PING and SCRIPT LOAD)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(resp_command(*args))
+        reply = b""
+        while not reply.endswith(b"\r\n") or (reply.startswith(b"$") and reply.count(b"\r\n") < 2):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+        return reply
+
+
+def decide_script() -> str:
+    text = ""
+    for name in DECIDE_SCRIPT_FILES:
+        path = next(REPO.joinpath("gateway").rglob(name))
+        source = path.read_text()
+        text += f"-- ---- {name} ----\n" + source
+        if not text.endswith("\n"):
+            text += "\n"
+    return text
+
+
+def unquote_monitor(arg: str) -> str:
+    # MONITOR quotes arguments with sdscatrepr: \" \\ \n \r \t \a \b and \xHH.
+    return re.sub(
+        r"\\(x[0-9a-fA-F]{2}|.)",
+        lambda m: chr(int(m.group(1)[1:], 16)) if m.group(1)[0] == "x" and len(m.group(1)) == 3
+        else {"n": "\n", "r": "\r", "t": "\t", "a": "\a", "b": "\b"}.get(m.group(1), m.group(1)),
+        arg,
+    )
+
+
+def capture_evalsha(redis_port: int, sluice_port: int, path: str) -> list[str]:
+    """The EVALSHA Sluice sends for one request, as MONITOR shows it (without EVALSHA)."""
+    with socket.create_connection(("127.0.0.1", redis_port), timeout=5) as s:
+        s.sendall(resp_command("MONITOR"))
+        s.recv(100)  # +OK
+        http_get(sluice_port, path)
+        data = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            data += s.recv(65536)
+            for line in data.decode(errors="replace").splitlines():
+                if '"EVALSHA"' in line or '"evalsha"' in line:
+                    args = [unquote_monitor(a) for a in re.findall(r'"((?:[^"\\]|\\.)*)"', line)]
+                    return args[1:]
+    raise SystemExit("no EVALSHA from Sluice seen by MONITOR")
 
 
 # ---- wrk ---------------------------------------------------------------------------------
@@ -288,8 +386,28 @@ class Bench:
         argv = ["nginx", "-p", str(self.dir), "-c", str(conf), "-e", str(self.dir / f"{name}.error.log")]
         return Service(name, argv, self.dir / f"{name}.out", port, with_children=True)
 
+    def redis(self) -> Service:
+        port = free_port()
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.dir)]
+        s = Service("redis", argv, self.dir / "redis.out", port, with_children=False)
+        s.probe = lambda: redis_call(port, "PING").startswith(b"+PONG")
+        return s
+
     def sluice(self, name: str, policy: str, upstream_port: int, wrapper: list[str], binary: Path) -> Service:
         port = free_port()
+        admin_port = free_port()
+        if "-redis-" in name:
+            # A generous timeout: this measures throughput, not the timeout path; a
+            # failed decision would answer 503 (on_error: deny) and show as non-2xx.
+            storage = (
+                "  backend: redis\n  redis:\n"
+                f"    address: 127.0.0.1:{self.services['redis'].port}\n"
+                "    timeout: 250ms\n    connections: 2\n"
+                f'    key_prefix: "{name}:"\n  on_error: deny'
+            )
+        else:
+            storage = "  backend: memory"
         conf = self.dir / f"{name}.server.yaml"
         shutil.copy(HERE / policy, self.dir / policy)
         conf.write_text(
@@ -298,14 +416,17 @@ class Bench:
                 {
                     "PORT": port,
                     "UPSTREAM_PORT": upstream_port,
-                    "ADMIN_PORT": free_port(),
+                    "ADMIN_PORT": admin_port,
                     "WORKERS": self.args.workers,
                     "POLICY": policy,
+                    "STORAGE": storage,
                 },
             )
         )
         argv = wrapper + [str(binary), "--config", str(conf)]
-        return Service(name, argv, self.dir / f"{name}.out", port, with_children=False)
+        s = Service(name, argv, self.dir / f"{name}.out", port, with_children=False)
+        s.admin_port = admin_port
+        return s
 
     def start(self, targets: list[str], sluice_wrapper: dict[str, list[str]] | None = None) -> None:
         sluice_wrapper = sluice_wrapper or {}
@@ -314,6 +435,8 @@ class Bench:
         w = self.args.workers
         up = self.nginx("upstream", "upstream.nginx.conf.in", {"UPSTREAM_PORT": up_port, "WORKERS": w})
         self.services["upstream"] = up
+        if any("-redis-" in t for t in targets):
+            self.services["redis"] = self.redis()
         if "nginx-allow" in targets:
             self.services["nginx-allow"] = self.nginx(
                 "nginx-allow",
@@ -343,20 +466,25 @@ class Bench:
         for name in targets:
             if not name.startswith("sluice-"):
                 continue
-            mode = "allow" if name.startswith("sluice-allow") else "reject"
+            mode = "allow" if "-allow" in name else "reject"
             binary = self.args.baseline if name.endswith("-base") else self.args.sluice
             self.services[name] = self.sluice(
                 name, f"sluice-{mode}.yaml", up_port, sluice_wrapper.get(name, []), binary
             )
+        # Redis first: a gateway that starts without it reports storage degraded.
         for s in self.services.values():
             s.start()
+            if s.name == "redis":
+                s.wait_ready()
         for name, s in self.services.items():
-            s.wait_ready(self.args.path, timeout=120 if name in sluice_wrapper else 15)
+            s.wait_ready(timeout=120 if name in sluice_wrapper else 15)
         self.prime()
 
     def prime(self) -> None:
         """Exhausts the reject limits and checks that every scenario answers as intended."""
         for name, s in self.services.items():
+            if name == "redis":
+                continue
             expect = 429 if "reject" in name else 200
             status = 0
             for _ in range(3):
@@ -378,19 +506,59 @@ class Bench:
         up = self.services["upstream"]
         c0, pids = s.cpu()
         u0, _ = up.cpu()
+        redis = self.services.get("redis")
+        r0 = redis.cpu()[0] if redis else 0
         t0 = time.monotonic()
         out = run_wrk(self.args, s.port, duration)
         elapsed = time.monotonic() - t0
         c1, _ = s.cpu()
         u1, _ = up.cpu()
+        r1 = redis.cpu()[0] if redis else 0
         r = parse_wrk(out)
         n = max(r["requests"], 1)
         r["proxy_cpu_us_per_req"] = (c1 - c0) / CLK_TCK * 1e6 / n
         r["proxy_cpu_util"] = (c1 - c0) / CLK_TCK / elapsed
         r["upstream_cpu_us_per_req"] = (u1 - u0) / CLK_TCK * 1e6 / n
+        r["redis_cpu_us_per_req"] = (r1 - r0) / CLK_TCK * 1e6 / n if "-redis-" in name else None
         r["pids"] = pids
         r["raw"] = out
         return r
+
+
+    def storage_errors(self, name: str) -> float | None:
+        """rate_limit_storage_errors_total of a Sluice scenario (its admin /metrics)."""
+        s = self.services[name]
+        try:
+            _, body = http_get(s.admin_port, "/metrics")
+        except OSError:
+            return None
+        total = 0.0
+        for line in body.decode(errors="replace").splitlines():
+            if line.startswith("rate_limit_storage_errors_total"):
+                total += float(line.split()[-1])
+        return total
+
+    def redis_benchmark(self, requests: int) -> dict:
+        """redis-benchmark -c 50 with the EVALSHA Sluice sends, on the same redis-server."""
+        redis = self.services["redis"]
+        script_sha = redis_call(redis.port, "SCRIPT", "LOAD", decide_script()).split(b"\r\n")[1].decode()
+        args = capture_evalsha(redis.port, self.services["sluice-redis-allow"].port, self.args.path)
+        if args[0] != script_sha:
+            raise SystemExit(f"SCRIPT LOAD gave {script_sha}, Sluice sent EVALSHA {args[0]}: not the same script")
+        argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port), "-c", str(self.args.connections),
+                "-n", str(requests), "-q", "EVALSHA"] + args
+        c0 = redis.cpu()[0]
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        c1 = redis.cpu()[0]
+        m = re.findall(r"([0-9.]+) requests per second", res.stdout.replace("\r", "\n"))
+        if res.returncode != 0 or not m:
+            raise SystemExit(f"redis-benchmark failed ({res.returncode}): {res.stdout[-500:]}{res.stderr[-500:]}")
+        return {
+            "rps": float(m[-1]),
+            "requests": requests,
+            "redis_cpu_us_per_req": (c1 - c0) / CLK_TCK * 1e6 / requests,
+            "command": " ".join(argv[:9]) + f" EVALSHA <sha> {' '.join(args[1:])}",
+        }
 
 
 # ---- reporting ------------------------------------------------------------------------------
@@ -412,6 +580,7 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
                 "p99_ms",
                 "proxy_cpu_us_per_req",
                 "upstream_cpu_us_per_req",
+                "redis_cpu_us_per_req",
                 "proxy_cpu_util",
                 "requests",
             )
@@ -437,14 +606,16 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
         ]
         return r
 
-    ratios, ab = {}, {}
+    ratios, ab, redis = {}, {}, {}
     for mode in ("allow", "reject"):
+        if f"sluice-redis-{mode}" in med and f"sluice-{mode}" in med:
+            redis[mode] = ratio(f"sluice-redis-{mode}", f"sluice-{mode}")
         for suffix in ("", "-base"):
             if f"sluice-{mode}{suffix}" in med and f"nginx-{mode}" in med:
                 ratios[mode + suffix] = ratio(f"sluice-{mode}{suffix}", f"nginx-{mode}")
         if f"sluice-{mode}" in med and f"sluice-{mode}-base" in med:
             ab[mode] = ratio(f"sluice-{mode}", f"sluice-{mode}-base")
-    return {"medians": med, "ratios": ratios, "candidate_vs_baseline": ab}
+    return {"medians": med, "ratios": ratios, "candidate_vs_baseline": ab, "redis_vs_memory": redis}
 
 
 def verdict(value: float, target: float, higher_is_better: bool) -> str:
@@ -460,15 +631,16 @@ def render(summary: dict, meta: dict) -> str:
         f"wrk -t{meta['wrk_threads']} -c{meta['connections']} -d{meta['duration']}s --latency, "
         f"{meta['reps']} interleaved reps (medians); proxy workers: {meta['workers']}",
         "",
-        "| scenario | req/s | p50 ms | p99 ms | proxy CPU µs/req | proxy CPU util | upstream CPU µs/req | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | req/s | p50 ms | p99 ms | proxy CPU µs/req | proxy CPU util | upstream CPU µs/req | redis CPU µs/req | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in med:
         m = med[name]
+        redis_cpu = "" if m["redis_cpu_us_per_req"] is None else f"{m['redis_cpu_us_per_req']:.1f}"
         lines.append(
             f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.3f} | {m['p99_ms']:.3f} | "
             f"{m['proxy_cpu_us_per_req']:.1f} | {m['proxy_cpu_util']*100:.0f}% | "
-            f"{m['upstream_cpu_us_per_req']:.1f} | {m['non_2xx_fraction']*100:.1f}% |"
+            f"{m['upstream_cpu_us_per_req']:.1f} | {redis_cpu} | {m['non_2xx_fraction']*100:.1f}% |"
         )
     if ratios:
         lines += [
@@ -482,6 +654,33 @@ def render(summary: dict, meta: dict) -> str:
                 f"| {mode} | {r['cpu_per_request']:.2f} {verdict(r['cpu_per_request'], TARGET_CPU, False)} "
                 f"| {r['throughput']:.2f} {verdict(r['throughput'], TARGET_RPS, True)} "
                 f"| {r['p99']:.2f} {verdict(r['p99'], TARGET_P99, False)} | {reps} |"
+            )
+    if summary.get("redis_vs_memory"):
+        lines += [
+            "",
+            "| Sluice Redis / Sluice memory | CPU/request | throughput (>= 0.7) | p99 | per-rep throughput ratios |",
+            "|---|---:|---:|---:|---|",
+        ]
+        for mode, r in summary["redis_vs_memory"].items():
+            reps = ", ".join(f"{x['throughput']:.2f}" for x in r["per_rep"])
+            lines.append(
+                f"| {mode} | {r['cpu_per_request']:.2f} | {r['throughput']:.2f} "
+                f"{verdict(r['throughput'], TARGET_REDIS_RPS, True)} | {r['p99']:.2f} | {reps} |"
+            )
+    if meta.get("storage_errors"):
+        errors = ", ".join(f"{k} {v:.0f}" for k, v in meta["storage_errors"].items())
+        lines += ["", f"Redis storage errors (rate_limit_storage_errors_total): {errors}"]
+    if summary.get("redis_benchmark"):
+        rb = summary["redis_benchmark"]
+        lines += [
+            "",
+            f"Redis's own ceiling for this decision: {rb['rps']:.0f} EVALSHA/s, redis-server "
+            f"{rb['redis_cpu_us_per_req']:.1f} µs CPU per call ({rb['requests']} calls)",
+            f"`{rb['command']}`",
+        ]
+        if "sluice-redis-allow" in med:
+            lines.append(
+                f"sluice-redis-allow reaches {med['sluice-redis-allow']['rps'] / rb['rps']:.2f} of it."
             )
     if summary.get("candidate_vs_baseline"):
         lines += [
@@ -546,10 +745,17 @@ def compare(args) -> None:
                     f"p99 {r['p99_ms']:.3f} ms  cpu {r['proxy_cpu_us_per_req']:.1f} us/req  "
                     f"non-2xx {r['non_2xx']}/{r['requests']}"
                 )
+        redis_bench = None
+        if "sluice-redis-allow" in targets:
+            meta["storage_errors"] = {t: bench.storage_errors(t) for t in targets if "-redis-" in t}
+            log("redis-benchmark EVALSHA")
+            redis_bench = bench.redis_benchmark(requests=args.redis_requests)
     finally:
         bench.stop()
     meta["load_after"] = loadavg()
     summary = summarize(runs)
+    if redis_bench:
+        summary["redis_benchmark"] = redis_bench
     text = render(summary, meta)
     print(text)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -623,7 +829,7 @@ def profile_syscalls(args) -> None:
 def profile_callgrind(args) -> None:
     target = args.callgrind
     if not target.startswith("sluice"):
-        raise SystemExit("--callgrind runs Sluice only (sluice-allow or sluice-reject)")
+        raise SystemExit("--callgrind runs Sluice only")
     out_file = args.out / f"callgrind.out.{target}"
     wrapper = [
         "valgrind",
@@ -677,6 +883,7 @@ def main() -> None:
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=1, help="nginx worker_processes = Sluice server.threads")
     p.add_argument("--path", default="/", help="request path")
+    p.add_argument("--redis-requests", type=int, default=300000, help="EVALSHA calls redis-benchmark sends")
     p.add_argument(
         "--baseline",
         type=Path,
@@ -685,7 +892,7 @@ def main() -> None:
     p.add_argument("--perf", choices=TARGETS[1:], help="record a perf profile of one scenario")
     p.add_argument("--perf-freq", type=int, default=2999)
     p.add_argument("--syscalls", choices=TARGETS, help="count system calls per request (strace -c)")
-    p.add_argument("--callgrind", choices=["sluice-allow", "sluice-reject"], help="count instructions per request")
+    p.add_argument("--callgrind", choices=[t for t in TARGETS if t.startswith("sluice")], help="count instructions per request")
     args = p.parse_args()
 
     if args.build_dir is None:
@@ -702,7 +909,8 @@ def main() -> None:
     for t in args.targets:
         if t.removesuffix("-base") not in TARGETS:
             raise SystemExit(f"unknown target {t!r}; choose from {', '.join(TARGETS)}")
-    for tool in ["nginx", "wrk"] + (["perf"] if args.perf else []) + (["valgrind"] if args.callgrind else []) + (["strace"] if args.syscalls else []):
+    redis_tools = ["redis-server", "redis-benchmark"] if any("-redis-" in t for t in args.targets) else []
+    for tool in ["nginx", "wrk"] + redis_tools + (["perf"] if args.perf else []) + (["valgrind"] if args.callgrind else []) + (["strace"] if args.syscalls else []):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found")
     if any(t.startswith("sluice") for t in args.targets) and not args.sluice.exists():
