@@ -2,7 +2,8 @@
 # Installs what is missing, builds, and runs the whole test suite through ctest:
 #   1. build/       warnings as errors; unit, integration (real redis-server) and
 #                   end-to-end tests (real sluice binary, real sockets)
-#   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer build of the tests
+#   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer build: unit, integration
+#                   and end-to-end tests again (the e2e tests run the ASan sluice binary)
 #   3. build-tsan/  ThreadSanitizer run of the concurrency tests
 # Usage: scripts/test.sh [--quick]   (--quick: step 1 only)
 set -euo pipefail
@@ -23,8 +24,8 @@ ctest --test-dir build --output-on-failure --timeout 600
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 scripts/build.sh build-asan -DSLUICE_SANITIZE=address,undefined -DSLUICE_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=Debug
-ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure --timeout 900 -L unit
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure --timeout 900 -L 'unit|net|e2e'
 
 echo "== ThreadSanitizer (concurrency tests)"
 scripts/build.sh build-tsan -DSLUICE_SANITIZE=thread -DSLUICE_BUILD_BENCH=OFF \

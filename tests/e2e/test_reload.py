@@ -41,8 +41,11 @@ def wait_reloads(gateway, before, success=0, error=0, timeout=5.0):
 
 
 def policy_text(burst):
+    # Never trips under the test's load (a few thousand requests/s at most), and
+    # tolerates a request that waited up to burst/rate = 100 ms between reading the
+    # clock and being decided (a preempted thread on a loaded 2-core machine).
     return to_yaml({'limits': [
-        {'name': 'per-ip', 'key': 'ip', 'rate': '100000/s', 'burst': burst}]}) + '\n'
+        {'name': 'per-ip', 'key': 'ip', 'rate': '10000/s', 'burst': burst}]}) + '\n'
 
 
 def write_atomically(path, text):
@@ -233,7 +236,7 @@ class ReloadUnderLoad(GatewayTestCase):
         sent = load.sent
         print('\nreload under load: %d requests during 20 reloads, %d failed'
               % (sent, len(load.failures)))
-        self.assertGreater(sent, 2000)
+        self.assertGreater(sent, 1000)  # a sanitizer build serves a few hundred per second
         self.assertEqual(load.failures, [], 'no request fails because of a reload')
         for seen in load.limits_seen:
             values = [int(v) for v in seen]
