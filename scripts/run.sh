@@ -49,7 +49,7 @@ Try, in another terminal:
   # an allowed request: the rate-limit headers and the echo of what the upstream got
   curl -i http://127.0.0.1:8080/users/42
 
-  # a burst with the free demo key (burst 100, refilled at 100/min while the loop runs; then 429 with Retry-After)
+  # a burst with the free demo key (burst 100, refilled at 60/min while the loop runs; then 429 with Retry-After)
   for i in $(seq 110); do
     curl -s -o /dev/null -w '%{http_code}\n' -H 'X-API-Key: key-demo-free' http://127.0.0.1:8080/api/items
   done | sort | uniq -c
