@@ -20,6 +20,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -147,6 +148,44 @@ def server_config(port, admin_port, upstream_url):
         'policies': 'policies.yaml',
         'reload': {'watch': False},
     }
+
+
+# ---- traffic ---------------------------------------------------------------------------
+
+def avoid_window_edge(window_s, needed_s=10):
+    """Sleeps into the next epoch-aligned window when fewer than `needed_s` seconds
+    of the current one are left, so a test's requests fall into one window."""
+    left = window_s - time.time() % window_s
+    if left < needed_s:
+        time.sleep(left + 0.05)
+
+
+def hammer(ports, connections, per_connection, path='/c', headers=None):
+    """`connections` keep-alive connections per port, released together, each sending
+    `per_connection` requests; returns every response status."""
+    statuses = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(connections * len(ports))
+    errors = []
+
+    def run(port):
+        try:
+            with Client(port, timeout=30) as client:
+                barrier.wait()
+                mine = [client.get(path, headers).status for _ in range(per_connection)]
+            with lock:
+                statuses.extend(mine)
+        except Exception as e:  # reported by the caller
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(p,)) for p in ports for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    if errors:
+        raise errors[0]
+    return statuses
 
 
 # ---- processes ---------------------------------------------------------------------------

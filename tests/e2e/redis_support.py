@@ -218,34 +218,6 @@ def storage_metrics(gateway):
             m.value('rate_limit_storage_degraded'))
 
 
-def hammer(ports, connections, per_connection, path, headers=None):
-    """`connections` keep-alive connections per port, released together, each sending
-    `per_connection` requests; returns every response status."""
-    statuses = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(connections * len(ports))
-    errors = []
-
-    def run(port):
-        try:
-            with Client(port, timeout=30) as client:
-                barrier.wait()
-                mine = [client.get(path, headers).status for _ in range(per_connection)]
-            with lock:
-                statuses.extend(mine)
-        except Exception as e:  # reported by the caller
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(p,)) for p in ports for _ in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    if errors:
-        raise errors[0]
-    return statuses
-
-
 def timed_requests(port, threads, per_thread, path, headers_of=None):
     """Requests from `threads` keep-alive connections; returns [(status, seconds,
     response)] in completion order. headers_of(thread, i) gives each request's headers."""

@@ -1,47 +1,10 @@
 """Decisions through the gateway (SPEC 3-5): exact admission under concurrency, route
 costs, tiers by API key, shadow limits, allow and deny lists, bypass routes."""
 
-import threading
 import time
 import unittest
 
-from harness import Client, GatewayTestCase
-
-
-def avoid_window_edge(window_s, needed_s=10):
-    """Sleeps into the next epoch-aligned window when fewer than `needed_s` seconds
-    of the current one are left, so a test's requests fall into one window."""
-    left = window_s - time.time() % window_s
-    if left < needed_s:
-        time.sleep(left + 0.05)
-
-
-def concurrent_requests(port, connections, per_connection, path='/c', headers=None):
-    """`connections` keep-alive connections, started together, each sending
-    `per_connection` requests; returns every status."""
-    statuses = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(connections)
-    errors = []
-
-    def run():
-        try:
-            with Client(port, timeout=30) as client:
-                barrier.wait()
-                mine = [client.get(path, headers).status for _ in range(per_connection)]
-            with lock:
-                statuses.extend(mine)
-        except Exception as e:  # reported by the test
-            errors.append(e)
-
-    threads = [threading.Thread(target=run) for _ in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    if errors:
-        raise errors[0]
-    return statuses
+from harness import GatewayTestCase, avoid_window_edge, hammer
 
 
 class ExactAdmission(GatewayTestCase):
@@ -50,7 +13,7 @@ class ExactAdmission(GatewayTestCase):
                               'rate': '100/min'}]}
         self.start_sluice({'server': {'threads': 4}}, policy)
         avoid_window_edge(60)
-        statuses = concurrent_requests(self.sluice.port, 64, 4)
+        statuses = hammer([self.sluice.port], 64, 4)
         self.assertEqual(statuses.count(200), 100)
         self.assertEqual(statuses.count(429), 156)
         self.assertEqual(self.upstream.count, 100)
@@ -61,7 +24,7 @@ class ExactAdmission(GatewayTestCase):
     def test_token_bucket_burst_under_concurrency(self):
         policy = {'limits': [{'name': 'burst', 'key': 'ip', 'rate': '1/1d', 'burst': 50}]}
         self.start_sluice({'server': {'threads': 4}}, policy)
-        statuses = concurrent_requests(self.sluice.port, 32, 3)
+        statuses = hammer([self.sluice.port], 32, 3)
         self.assertEqual(statuses.count(200), 50)
         self.assertEqual(statuses.count(429), 46)
 
@@ -130,7 +93,7 @@ class Shaping(GatewayTestCase):
         m = self.metrics()
         self.assertEqual(m.value('rate_limit_delayed_total', scope='smooth'), 2)
         # A burst beyond what the delay can absorb is still rejected.
-        statuses = concurrent_requests(self.sluice.port, 8, 1, '/shape')
+        statuses = hammer([self.sluice.port], 8, 1, '/shape')
         self.assertIn(429, statuses)
 
 

@@ -9,17 +9,9 @@ import json
 import time
 import unittest
 
-from harness import request, wait_for
-from redis_support import (RedisCase, Resp, commandstats, hammer, rate_limit_headers, redis_call,
+from harness import avoid_window_edge, hammer, request, wait_for
+from redis_support import (RedisCase, Resp, commandstats, rate_limit_headers, redis_call,
                            redis_state, storage_metrics)
-
-
-def avoid_window_edge(window_s, needed_s=10):
-    """Sleeps into the next epoch-aligned window when fewer than `needed_s` seconds
-    of the current one are left, so a test's requests fall into one window."""
-    left = window_s - time.time() % window_s
-    if left < needed_s:
-        time.sleep(left + 0.05)
 
 
 def avoid_second_edge(needed_s=0.2):

@@ -6,11 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "limit/algorithms/harness.hpp"
+#include "limit/algorithms/vectors.hpp"
 #include "limit/memory_store.hpp"
 #include "redis/decide_runner.hpp"
 #include "util/hash.hpp"
@@ -24,36 +23,10 @@ using limit::limit_params;
 using limit::micros;
 namespace json = boost::json;
 
-json::array load_vectors() {
-  std::ifstream in(SLUICE_FIXTURES_DIR "/algorithm_vectors.json");
-  EXPECT_TRUE(in) << "cannot open algorithm_vectors.json";
-  std::stringstream text;
-  text << in.rdbuf();
-  return json::parse(text.str()).as_array();
-}
-
-std::int64_t integer(const json::object& o, std::string_view key) {
-  return o.at(key).to_number<std::int64_t>();
-}
-
-limit_params params_of(const json::object& c) {
-  return limit_params::make(limit::algo_test::algorithm_from_name(c.at("algorithm").as_string()),
-                            integer(c, "count"), integer(c, "period_us"), integer(c, "burst"),
-                            integer(c, "max_delay_us"));
-}
-
-decision expected(const json::object& step, const limit_params& p) {
-  const json::object& e = step.at("expect").as_object();
-  return decision{
-      .allowed = e.at("allowed").as_bool(),
-      .cost_exceeds_limit = e.at("cost_exceeds_limit").as_bool(),
-      .limit = p.capacity(),
-      .remaining = integer(e, "remaining"),
-      .reset = integer(e, "reset_us"),
-      .retry_after = integer(e, "retry_after_us"),
-      .delay = integer(e, "delay_us"),
-  };
-}
+using limit::algo_test::expected;
+using limit::algo_test::integer;
+using limit::algo_test::load_vectors;
+using limit::algo_test::params_of;
 
 TEST(RedisVectors, ReplayThroughTheScript) {
   redis_server server;

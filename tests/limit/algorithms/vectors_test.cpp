@@ -26,31 +26,18 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
-#include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 
 #include "harness.hpp"
+#include "vectors.hpp"
 
 namespace sluice::limit {
 namespace {
 
 using namespace algo_test;
 namespace json = boost::json;
-
-json::array load_vectors() {
-  std::ifstream in(SLUICE_FIXTURES_DIR "/algorithm_vectors.json");
-  EXPECT_TRUE(in) << "cannot open algorithm_vectors.json";
-  std::stringstream text;
-  text << in.rdbuf();
-  return json::parse(text.str()).as_array();
-}
-
-std::int64_t integer(const json::object& o, std::string_view key) {
-  return o.at(key).to_number<std::int64_t>();
-}
 
 TEST(AlgorithmVectors, FileIsWellFormed) {
   const json::array cases = load_vectors();
@@ -82,24 +69,13 @@ TEST(AlgorithmVectors, ReplayAgainstTheAlgorithms) {
   for (const json::value& v : cases) {
     const json::object& c = v.as_object();
     const std::string name(c.at("name").as_string());
-    const limit_params p = limit_params::make(algorithm_from_name(c.at("algorithm").as_string()),
-                                              integer(c, "count"), integer(c, "period_us"),
-                                              integer(c, "burst"), integer(c, "max_delay_us"));
+    const limit_params p = params_of(c);
     ASSERT_TRUE(p.exact()) << name;
     limiter l(p);
     int index = 0;
     for (const json::value& sv : c.at("steps").as_array()) {
       const json::object& s = sv.as_object();
-      const json::object& e = s.at("expect").as_object();
-      const decision want{
-          .allowed = e.at("allowed").as_bool(),
-          .cost_exceeds_limit = e.at("cost_exceeds_limit").as_bool(),
-          .limit = p.capacity(),
-          .remaining = integer(e, "remaining"),
-          .reset = integer(e, "reset_us"),
-          .retry_after = integer(e, "retry_after_us"),
-          .delay = integer(e, "delay_us"),
-      };
+      const decision want = expected(s, p);
       const decision got = l.request(integer(s, "t_us"), integer(s, "cost"));
       EXPECT_EQ(got, want) << name << " step " << index << " (t_us " << integer(s, "t_us")
                            << ", cost " << integer(s, "cost") << ")";
