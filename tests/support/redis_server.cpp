@@ -34,14 +34,15 @@ redis_server::redis_server(std::vector<std::string> extra_args)
   start();
 }
 
-redis_server::~redis_server() { stop(); }
+redis_server::~redis_server() {
+  stop();
+}
 
 void redis_server::start() {
   if (pid_ > 0) return;
-  std::vector<std::string> args = {"redis-server", "--port",       std::to_string(port_),
-                                   "--bind",       "127.0.0.1",    "--save",
-                                   "",             "--appendonly", "no",
-                                   "--loglevel",   "warning"};
+  std::vector<std::string> args = {
+      "redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "",
+      "--appendonly", "no",     "--loglevel",          "warning"};
   args.insert(args.end(), extra_args_.begin(), extra_args_.end());
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("redis_server: fork failed");
@@ -92,9 +93,12 @@ std::string render(const redisReply* r) {
   switch (r->type) {
     case REDIS_REPLY_STATUS:
     case REDIS_REPLY_STRING:
-    case REDIS_REPLY_ERROR: return std::string(r->str, r->len);
-    case REDIS_REPLY_INTEGER: return std::to_string(r->integer);
-    case REDIS_REPLY_NIL: return "(nil)";
+    case REDIS_REPLY_ERROR:
+      return std::string(r->str, r->len);
+    case REDIS_REPLY_INTEGER:
+      return std::to_string(r->integer);
+    case REDIS_REPLY_NIL:
+      return "(nil)";
     case REDIS_REPLY_ARRAY: {
       std::string out = "[";
       for (std::size_t i = 0; i < r->elements; ++i) {

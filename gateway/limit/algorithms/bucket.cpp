@@ -3,13 +3,15 @@
 namespace sluice::limit::bucket {
 namespace {
 
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) {
+  return a <= 0 ? 0 : (a + b - 1) / b;
+}
 
 }  // namespace
 
 result evaluate(const limit_params& p, const state& s, micros now, std::int64_t cost) {
-  const std::int64_t den = p.interval_den;  // debt units per microsecond
-  const std::int64_t per_token = p.interval_num;  // debt units per token
+  const std::int64_t den = p.interval_den;           // debt units per microsecond
+  const std::int64_t per_token = p.interval_num;     // debt units per token
   const std::int64_t horizon = p.burst * per_token;  // debt of an empty bucket
 
   // A state written under other params (reload, tier change) may hold a fraction in

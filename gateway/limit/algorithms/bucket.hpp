@@ -24,8 +24,8 @@ static_assert(sizeof(state) == 16);
 
 struct result {
   decision verdict;
-  state next;           // the state to store if the request is admitted
-  micros expires_at;    // when the stored state equals a fresh (full) bucket
+  state next;         // the state to store if the request is admitted
+  micros expires_at;  // when the stored state equals a fresh (full) bucket
 };
 
 // Evaluates `cost` tokens against the bucket. `max_delay` > 0 enables shaping:

@@ -6,11 +6,16 @@ namespace sluice::limit {
 
 std::string_view to_string(algorithm a) {
   switch (a) {
-    case algorithm::token_bucket: return "token_bucket";
-    case algorithm::leaky_bucket: return "leaky_bucket";
-    case algorithm::fixed_window: return "fixed_window";
-    case algorithm::sliding_window: return "sliding_window";
-    case algorithm::sliding_log: return "sliding_log";
+    case algorithm::token_bucket:
+      return "token_bucket";
+    case algorithm::leaky_bucket:
+      return "leaky_bucket";
+    case algorithm::fixed_window:
+      return "fixed_window";
+    case algorithm::sliding_window:
+      return "sliding_window";
+    case algorithm::sliding_log:
+      return "sliding_log";
   }
   return "unknown";
 }
@@ -19,7 +24,9 @@ static bool is_bucket(algorithm a) {
   return a == algorithm::token_bucket || a == algorithm::leaky_bucket;
 }
 
-std::int64_t limit_params::capacity() const { return is_bucket(algo) ? burst : count; }
+std::int64_t limit_params::capacity() const {
+  return is_bucket(algo) ? burst : count;
+}
 
 std::int64_t limit_params::policy_window_seconds() const {
   if (!is_bucket(algo)) return ceil_seconds(period);

@@ -36,10 +36,10 @@ std::string_view to_string(algorithm a);
 // tier-aware limits); the request path only reads it.
 struct limit_params {
   algorithm algo = algorithm::token_bucket;
-  std::int64_t count = 0;      // N: tokens per period (buckets) or requests per window
-  micros period = 0;           // the rate's period, which is the window length for windows
-  std::int64_t burst = 0;      // bucket capacity in tokens (buckets only; defaults to N)
-  micros max_delay = 0;        // leaky_bucket shaping: hold up to this long (0 = never hold)
+  std::int64_t count = 0;  // N: tokens per period (buckets) or requests per window
+  micros period = 0;       // the rate's period, which is the window length for windows
+  std::int64_t burst = 0;  // bucket capacity in tokens (buckets only; defaults to N)
+  micros max_delay = 0;    // leaky_bucket shaping: hold up to this long (0 = never hold)
 
   // Derived for the bucket algorithms: the emission interval T = period / count
   // reduced to interval_num / interval_den microseconds per token.

@@ -38,8 +38,10 @@ std::int64_t first_in_window(const log& entries, micros now, micros period) {
   std::int64_t lo = 0, hi = entries.size();
   while (lo < hi) {
     std::int64_t mid = (lo + hi) / 2;
-    if (entries.at(mid) > now - period) hi = mid;
-    else lo = mid + 1;
+    if (entries.at(mid) > now - period)
+      hi = mid;
+    else
+      lo = mid + 1;
   }
   return lo;
 }

@@ -22,7 +22,7 @@ class log {
   micros at(std::int64_t i) const { return times_[(head_ + i) % capacity_]; }  // 0 = oldest
   micros newest() const { return size_ == 0 ? 0 : at(size_ - 1); }
 
-  void push(micros t);     // drops the oldest entry when full
+  void push(micros t);  // drops the oldest entry when full
   void drop_front(std::int64_t n);
   void resize(std::int64_t capacity);  // keeps the newest entries that fit
 

@@ -10,9 +10,9 @@
 namespace sluice::limit::sliding_window {
 
 struct state {
-  micros window_start = 0;   // start of the window `current` counts
-  std::int32_t current = 0;  // units admitted in that window
-  std::int32_t previous = 0; // units admitted in the window before it
+  micros window_start = 0;    // start of the window `current` counts
+  std::int32_t current = 0;   // units admitted in that window
+  std::int32_t previous = 0;  // units admitted in the window before it
   friend bool operator==(const state&, const state&) = default;
 };
 static_assert(sizeof(state) == 16);
