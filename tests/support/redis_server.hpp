@@ -21,7 +21,9 @@ using redis_context = std::unique_ptr<redisContext, redis_context_deleter>;
 
 class redis_server {
  public:
-  // Starts redis-server with `extra_args` appended (e.g. {"--requirepass", "s3cret"}).
+  // Starts redis-server with `extra_args` appended (e.g. {"--maxmemory", "1mb"}). Not
+  // --requirepass: the readiness probe is an unauthenticated PING (set a password with
+  // CONFIG SET once it is up, as client_test does).
   explicit redis_server(std::vector<std::string> extra_args = {});
   ~redis_server();
   redis_server(const redis_server&) = delete;
