@@ -401,7 +401,7 @@ awaitable<bool> session::decide() {
   const auto mclass = admin::classify_method(method);
   switch (ev_.result) {
     case limit::outcome::bad_request:
-      co_return co_await reject(gateway_error::bad_request, "Malformed request path", 0);
+      co_return co_await reject(gateway_error::bad_request, ev_.problem, 0);
     case limit::outcome::forbidden:
       rm.request(ev_.route, mclass);
       rm.blocked(ev_.route, mclass, -1);

@@ -206,6 +206,7 @@ void evaluation::reset() {
   decisions.clear();
   keys.clear();
   result = outcome::allowed;
+  problem = {};
   reported = -1;
   denying = -1;
   delay = 0;
@@ -227,6 +228,7 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
       qmark == std::string_view::npos ? std::string_view{} : facts.target.substr(qmark + 1);
   if (!normalize_path(raw_path, ev.path)) {
     ev.result = outcome::bad_request;
+    ev.problem = "Malformed request path";
     return;
   }
 

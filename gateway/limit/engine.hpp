@@ -45,7 +45,7 @@ enum class outcome {
   limited,      // 429
   forbidden,    // deny list: 403
   bypassed,     // allow list or `limits: off`: forward without limits or headers
-  bad_request,  // the path cannot be normalized: 400
+  bad_request,  // the path cannot be normalized, or an identity is ambiguous: 400 (see problem)
 };
 
 // One limit that applied to the request.
@@ -78,6 +78,7 @@ struct evaluation {
 
   // The conclusion.
   outcome result = outcome::allowed;
+  std::string_view problem;  // bad_request: why, for the 400 body (a static message)
   int reported = -1;  // index into `applied` of the limit the headers describe; -1 = none
   int denying = -1;   // index into `applied` of the limit that denied; -1 = none
   micros delay = 0;   // leaky_bucket shaping: hold the request this long
