@@ -20,10 +20,13 @@ int status_of(gateway_error e) {
       return 413;
     case gateway_error::headers_too_large:
       return 431;
+    case gateway_error::internal_error:
+      return 500;
     case gateway_error::bad_gateway:
       return 502;
     case gateway_error::upstream_unavailable:
     case gateway_error::storage_unavailable:
+    case gateway_error::overloaded:
     case gateway_error::shutting_down:
       return 503;
     case gateway_error::gateway_timeout:
@@ -48,12 +51,16 @@ std::string_view code_of(gateway_error e) {
       return "payload_too_large";
     case gateway_error::headers_too_large:
       return "headers_too_large";
+    case gateway_error::internal_error:
+      return "internal_error";
     case gateway_error::bad_gateway:
       return "bad_gateway";
     case gateway_error::upstream_unavailable:
       return "upstream_unavailable";
     case gateway_error::storage_unavailable:
       return "storage_unavailable";
+    case gateway_error::overloaded:
+      return "overloaded";
     case gateway_error::shutting_down:
       return "shutting_down";
     case gateway_error::gateway_timeout:

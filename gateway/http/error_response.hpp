@@ -17,9 +17,11 @@ enum class gateway_error {
   method_not_allowed,    // 405 (admin listener)
   payload_too_large,     // 413 body over server.max_body_bytes
   headers_too_large,     // 431 head over server.max_header_bytes
+  internal_error,        // 500 an unexpected failure, caught at the connection
   bad_gateway,           // 502 upstream connect failure or invalid response
   upstream_unavailable,  // 503 circuit breaker open
   storage_unavailable,   // 503 Redis down with storage.on_error: deny
+  overloaded,            // 503 out of a local resource (file descriptors, ports)
   shutting_down,         // 503 the gateway is draining
   gateway_timeout,       // 504 no upstream response head within upstream.timeout
 };

@@ -41,13 +41,22 @@ bool is_hop_by_hop(http::field f) {
 
 }  // namespace
 
-void strip_hop_by_hop(http::fields& fields) {
+void strip_hop_by_hop(http::fields& fields, std::span<const std::string_view> kept) {
   // Fields named by Connection are hop-by-hop too. The names are views into the
   // Connection lines, so those lines are erased last.
   boost::container::small_vector<beast::string_view, 8> named;
   auto range = fields.equal_range(http::field::connection);
   for (auto it = range.first; it != range.second; ++it) {
-    for (auto token : http::token_list{it->value()}) named.push_back(token);
+    for (auto token : http::token_list{it->value()}) {
+      const auto f = http::string_to_field(token);
+      if (f == http::field::content_length || f == http::field::host) continue;
+      if (std::any_of(kept.begin(), kept.end(), [&](std::string_view k) {
+            return !k.empty() && beast::iequals(token, beast::string_view(k.data(), k.size()));
+          })) {
+        continue;
+      }
+      named.push_back(token);
+    }
   }
   // One walk over the fields rather than one lookup and erase per hop-by-hop name.
   for (auto it = fields.begin(); it != fields.end();) {
@@ -63,8 +72,18 @@ void strip_hop_by_hop(http::fields& fields) {
   fields.erase(http::field::connection);
 }
 
+void set_body_framing(http::fields& fields, body_framing framing, std::uint64_t length) {
+  fields.erase(http::field::content_length);
+  fields.erase(http::field::transfer_encoding);
+  if (framing == body_framing::length) {
+    fields.set(http::field::content_length, std::to_string(length));
+  } else if (framing == body_framing::chunked) {
+    fields.set(http::field::transfer_encoding, "chunked");
+  }
+}
+
 void prepare_upstream_request(http::request_header<>& req, const forwarded_context& ctx) {
-  strip_hop_by_hop(req);
+  strip_hop_by_hop(req, ctx.kept);
   req.erase(http::field::expect);
 
   // Every X-Forwarded-For line, in order, then the peer.

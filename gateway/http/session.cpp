@@ -3,8 +3,17 @@
 #include <algorithm>
 #include <array>
 
+#include <boost/container/small_vector.hpp>
+
+#include <atomic>
+#include <iostream>
+#include <stdexcept>
+
 #include "config/defaults.hpp"
 #include "http/forwarding.hpp"
+#include "http/message_reader.hpp"
+#include "http/request_head.hpp"
+#include "http/wire.hpp"
 #include "identity/client_ip.hpp"
 #include "util/mask.hpp"
 
@@ -33,6 +42,9 @@ class beast_headers final : public limit::request_headers {
     auto it = fields_.find(beast::string_view(lower_name.data(), lower_name.size()));
     if (it == fields_.end()) return std::nullopt;
     return as_std(it->value());
+  }
+  std::size_t count(std::string_view lower_name) const override {
+    return fields_.count(beast::string_view(lower_name.data(), lower_name.size()));
   }
 
  private:
@@ -72,99 +84,13 @@ bool is_parse_error(const error_code& ec) {
   return ec.category() == error_code(http::error::bad_target).category();
 }
 
-struct relay_result {
-  error_code ec;
-  bool read_side = false;  // the failure was reading the source (else writing the sink)
-};
-
-// Streams a message body from `in` (parsed by `p`) to `out` (serialized by `sr`)
-// through `buf`, with back-pressure: nothing more is read until the last piece is
-// written. Each read and write has its own inactivity deadline.
-template <bool is_request>
-awaitable<relay_result> relay_body(beast::tcp_stream& in, beast::flat_buffer& in_buffer,
-                                   http::parser<is_request, http::buffer_body>& p,
-                                   beast::tcp_stream& out,
-                                   http::serializer<is_request, http::buffer_body>& sr, char* buf,
-                                   std::chrono::milliseconds read_timeout,
-                                   std::chrono::milliseconds write_timeout,
-                                   std::uint64_t& written) {
-  do {
-    auto& body = p.get().body();
-    if (!p.is_done()) {
-      body.data = buf;
-      body.size = relay_buffer_size;
-      in.expires_after(read_timeout);
-      auto [ec, n] = co_await http::async_read(in, in_buffer, p, nothrow);
-      if (ec == http::error::need_buffer) ec = {};
-      if (ec) co_return relay_result{ec, true};
-      body.size = relay_buffer_size - body.size;
-      body.data = buf;
-      body.more = !p.is_done();
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
-    }
-    out.expires_after(write_timeout);
-    auto [ec, n] = co_await http::async_write(out, sr, nothrow);
-    written += n;
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return relay_result{ec, false};
-  } while (!p.is_done() && !sr.is_done());
-  co_return relay_result{};
-}
-
-// Message heads written by hand into one contiguous buffer. Beast's serializer hands
-// the socket a buffers_cat over every field, and walking, sizing and copying that
-// sequence to iovecs costs ~1,500 instructions per field (callgrind); one buffer costs
-// a memcpy. The start line and fields are exactly what Beast would write.
-void append_text(std::string& out, beast::string_view s) {
-  out.append(s.data(), s.size());
-}
-
-void append_field(std::string& out, beast::string_view name, beast::string_view value) {
-  // One resize and two copies: four appends (a capacity check and a terminator each)
-  // cost twice as many instructions, and a 429 carries a dozen fields.
-  const std::size_t at = out.size();
-  out.resize(at + name.size() + value.size() + 4);
-  char* p = std::copy(name.begin(), name.end(), out.data() + at);
-  *p++ = ':';
-  *p++ = ' ';
-  p = std::copy(value.begin(), value.end(), p);
-  *p++ = '\r';
-  *p = '\n';
-}
-
-template <class Fields>
-void append_fields(std::string& out, const Fields& fields) {
-  for (const auto& f : fields) append_field(out, f.name_string(), f.value());
-}
-
-void start_head(std::string& out, const http::request_header<>& req) {
-  out.clear();
-  append_text(out, req.method_string());
-  out += ' ';
-  append_text(out, req.target());
-  out.append(req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
-  append_fields(out, req);
-}
-
-void start_status(std::string& out, const http::response_header<>& res) {
-  out.clear();
-  out.append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
-  out += std::to_string(res.result_int());
-  out += ' ';
-  auto reason = res.reason();
-  if (reason.empty()) reason = http::obsolete_reason(res.result());
-  append_text(out, reason);
-  out.append("\r\n", 2);
-}
-
-bool is_one_of(beast::string_view name, const limit::header_list& list) {
-  for (const auto& h : list) {
-    if (beast::iequals(name, beast::string_view(h.name.data(), h.name.size()))) return true;
-  }
-  return false;
+// A failure of this machine rather than of the upstream: out of descriptors, ports or
+// memory. It must not open the circuit breaker or count as an upstream error.
+bool is_local_resource_error(const error_code& ec) {
+  namespace errc = boost::system::errc;
+  return ec == asio::error::no_descriptors || ec == errc::too_many_files_open_in_system ||
+         ec == asio::error::no_buffer_space || ec == asio::error::no_memory ||
+         ec == errc::address_not_available;
 }
 
 // Writes all of `buffers`: first at once, without waiting (a head and a small body
@@ -190,6 +116,83 @@ awaitable<std::pair<error_code, std::size_t>> write_all(beast::tcp_stream& strea
   stream.expires_after(timeout);
   auto [rest_ec, rest_n] = co_await asio::async_write(stream, rest, nothrow);
   co_return std::pair{rest_ec, n + rest_n};
+}
+
+// Writes `n` body bytes framed for the next hop: as one chunk when `chunked` (followed
+// by the last chunk once `done`: Sluice writes chunked framing itself, so an empty
+// body is exactly "0\r\n\r\n"), else as they are.
+awaitable<error_code> write_body_piece(beast::tcp_stream& out, const char* data, std::size_t n,
+                                       bool chunked, bool done, std::chrono::milliseconds timeout,
+                                       std::uint64_t& written) {
+  const chunk_size_line line = chunk_size_of(n);
+  std::array<asio::const_buffer, 4> pieces{};
+  if (!chunked) {
+    pieces[1] = asio::buffer(data, n);
+  } else {
+    if (n != 0) {
+      pieces[0] = asio::buffer(line.text, line.size);
+      pieces[1] = asio::buffer(data, n);
+      pieces[2] = asio::buffer(chunk_end);
+    }
+    if (done) pieces[3] = asio::buffer(last_chunk);
+  }
+  if (asio::buffer_size(pieces) == 0) co_return error_code{};
+  auto [ec, w] = co_await write_all(out, pieces, timeout);
+  written += w;
+  co_return ec;
+}
+
+// What the client gets when an exchange with the upstream fails before the response
+// head went out (SPEC 4 step 8); the one place that maps a failure to an answer.
+struct failure_answer {
+  bool answered = true;  // false: the client left; close without a response
+  gateway_error error = gateway_error::bad_gateway;
+  std::string_view message;
+  std::int64_t retry_after_s = 0;
+  // Counted in gateway_upstream_errors_total{kind} and fed to the circuit breaker;
+  // nothing for failures on the client's side or of this machine.
+  std::optional<admin::upstream_error_kind> upstream_fault;
+};
+
+template <class Failure>
+failure_answer answer_for(Failure f) {
+  using kind = admin::upstream_error_kind;
+  switch (f) {
+    case Failure::none:
+      break;
+    case Failure::connect:
+      return {true, gateway_error::bad_gateway, "Upstream connection failed", 0, kind::connect};
+    case Failure::local_resources:
+      return {true, gateway_error::overloaded,
+              "Gateway out of file descriptors or ports for the upstream", 1, std::nullopt};
+    case Failure::timeout:
+      return {true, gateway_error::gateway_timeout,
+              "Upstream did not respond within upstream.timeout", 0, kind::timeout};
+    case Failure::reset:
+      return {true, gateway_error::bad_gateway, "Upstream closed the connection", 0, kind::reset};
+    case Failure::invalid:
+      return {true, gateway_error::bad_gateway, "Upstream sent an invalid response", 0,
+              kind::invalid};
+    case Failure::client_gone:
+      return {false, gateway_error::bad_request, {}, 0, std::nullopt};
+    case Failure::client_body_too_large:
+      return {true, gateway_error::payload_too_large, "Request body exceeds server.max_body_bytes",
+              0, std::nullopt};
+    case Failure::client_body_malformed:
+      return {true, gateway_error::bad_request, "Malformed request body", 0, std::nullopt};
+  }
+  return {false, gateway_error::bad_request, {}, 0, std::nullopt};
+}
+
+// Logs an exception caught at a connection, at most once a second (one per client
+// request would let a client flood the log).
+void log_connection_exception(const char* what) {
+  static std::atomic<std::int64_t> last_logged_s{0};
+  const std::int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(steady::now().time_since_epoch()).count();
+  std::int64_t last = last_logged_s.load(std::memory_order_relaxed);
+  if (now_s == last || !last_logged_s.compare_exchange_strong(last, now_s)) return;
+  std::cerr << "sluice: connection closed after an unexpected error: " << what << "\n";
 }
 
 }  // namespace
@@ -232,7 +235,11 @@ void session::close_if_idle(steady::time_point now) {
 // A named coroutine with a by-value argument keeps the session alive for its whole
 // run (g++ 12 mis-compiles capturing lambda coroutines in some positions).
 static awaitable<void> run_session(std::shared_ptr<session> s) {
-  co_await s->run();
+  try {
+    co_await s->run();
+  } catch (const std::exception& e) {
+    log_connection_exception(e.what());  // run() catches per request; this is the last net
+  }
 }
 
 // One timer per worker ends idle keep-alive connections, rather than a timer armed
@@ -266,22 +273,46 @@ std::int64_t session::now_us() const {
 
 awaitable<void> session::run() {
   for (;;) {
-    snapshot_ = services_.snapshots.get();
-    record_ = request_record{};
-    ev_.reset();
-    rate_headers_.clear();  // a later request's own errors must not repeat them
-    head_status head = co_await read_head();
-    if (head == head_status::closed) break;
     bool keep_alive = false;
-    if (head == head_status::ok) {
-      identify();
-      keep_alive = co_await decide();
+    const char* failure = nullptr;
+    try {
+      keep_alive = co_await serve_one();
+    } catch (const std::exception& e) {
+      // Nothing escapes a connection (SPEC 13): this request ends here, the process
+      // and every other connection go on.
+      failure = e.what();
     }
-    record();
+    if (failure != nullptr) {
+      log_connection_exception(failure);
+      if (!record_.answered) {
+        try {
+          co_await reject(gateway_error::internal_error, "Internal error", 0);
+        } catch (const std::exception&) {
+        }
+      }
+      record();
+      break;
+    }
     if (!keep_alive || services_.draining.load(std::memory_order_relaxed)) break;
   }
   error_code ec;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+awaitable<bool> session::serve_one() {
+  snapshot_ = services_.snapshots.get();
+  record_ = request_record{};
+  ev_.reset();
+  rate_headers_.clear();  // a later request's own errors must not repeat them
+  const head_status head = co_await read_head();
+  if (head == head_status::closed) co_return false;
+  bool keep_alive = false;
+  if (head == head_status::ok) {
+    identify();
+    keep_alive = co_await decide();
+  }
+  record();
+  co_return keep_alive;
 }
 
 // ---- step 1: read the request head -------------------------------------------------------
@@ -294,6 +325,7 @@ awaitable<session::head_status> session::read_head() {
     idle_ = true;
     idle_until_ = steady::now() + snapshot_->config.server.server.idle_timeout;
     stream_.expires_never();  // the worker's idle sweep ends this wait
+    buffer_.max_size(read_chunk_size);
     auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), nothrow);
     idle_ = false;
     if (ec) co_return head_status::closed;
@@ -304,22 +336,23 @@ awaitable<session::head_status> session::read_head() {
   }
   first_request_ = false;
   const auto& server = snapshot_->config.server.server;
+  // The client's bytes buffered ahead of the parser are bounded by max_header_bytes:
+  // a head, a chunk-size line or a trailer section cannot grow past it.
+  buffer_.max_size(static_cast<std::size_t>(server.max_header_bytes));
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
   parser_->body_limit(server.max_body_bytes);
   record_.started = steady::now();
   // A head that came whole with the bytes already read (the usual case) is parsed in
-  // place: async_read_header would cost an operation and a resumption through the
-  // scheduler for the same parse.
+  // place, without arming the deadline timer.
   error_code ec;
   if (buffer_.size() != 0) {
-    buffer_.consume(parser_->put(buffer_.data(), ec));
+    buffer_.consume(feed_parser(*parser_, buffer_.data(), ec));
     if (ec == http::error::need_more) ec = {};
   }
   if (!ec && !parser_->is_header_done()) {
     stream_.expires_at(head_started + server.header_timeout);
-    std::size_t n = 0;
-    std::tie(ec, n) = co_await http::async_read_header(stream_, buffer_, *parser_, nothrow);
+    ec = co_await read_message_head(stream_, buffer_, *parser_);
   }
   if (ec == http::error::header_limit) {
     co_await reject(gateway_error::headers_too_large,
@@ -341,25 +374,13 @@ awaitable<session::head_status> session::read_head() {
 
   auto& req = parser_->get();
   record_.client_keep_alive = req.keep_alive();
+  record_.client_version = req.version();
   record_.awaiting_continue = beast::iequals(req[http::field::expect], "100-continue");
-  // Transfer-Encoding that does not end in chunked has no defined length in a
-  // request: reject it rather than guess where the next request starts.
-  if (req.find(http::field::transfer_encoding) != req.end() && !parser_->chunked()) {
-    co_await reject(gateway_error::bad_request, "Unsupported Transfer-Encoding", 0);
+  if (auto problem = check_request_head(req)) {
+    co_await reject(problem->error, problem->message, 0);
     co_return head_status::rejected;
   }
-  if (auto length = parser_->content_length(); length && *length > server.max_body_bytes) {
-    co_await reject(gateway_error::payload_too_large, "Request body exceeds server.max_body_bytes",
-                    0);
-    co_return head_status::rejected;
-  }
-  // Absolute-form targets (sent to proxies) are reduced to their origin form.
-  auto target = as_std(req.target());
-  if (target.starts_with("http://") || target.starts_with("https://")) {
-    auto path_start = target.find('/', target.find("//") + 2);
-    req.target(path_start == std::string_view::npos ? std::string_view("/")
-                                                    : target.substr(path_start));
-  }
+  to_origin_form(req);
   co_return head_status::ok;
 }
 
@@ -376,14 +397,12 @@ void session::identify() {
   }
   client_ip_ = peer_;
   if (!peer_trusted_) return;
-  const auto& req = parser_->get();
-  std::array<std::string_view, 16> lines;
-  std::size_t count = 0;
-  auto range = req.equal_range(client_ip_header_name(id.client_ip_header));
-  for (auto it = range.first; it != range.second && count < lines.size(); ++it) {
-    lines[count++] = as_std(it->value());
-  }
-  client_ip_ = identity::resolve_client_ip(peer_, std::span(lines.data(), count),
+  // Every line, however many: the head's size (max_header_bytes) is the bound. With a
+  // cap on the count, spoofed lines beyond it would be read instead of the real ones.
+  boost::container::small_vector<std::string_view, 4> lines;
+  auto range = parser_->get().equal_range(client_ip_header_name(id.client_ip_header));
+  for (auto it = range.first; it != range.second; ++it) lines.push_back(as_std(it->value()));
+  client_ip_ = identity::resolve_client_ip(peer_, std::span(lines.data(), lines.size()),
                                            id.client_ip_header, snapshot_->trusted_proxies);
 }
 
@@ -461,19 +480,12 @@ awaitable<bool> session::decide() {
 
 // ---- step 4a: reject ----------------------------------------------------------------------
 
-awaitable<bool> session::send_response(http::response<http::string_body>& res) {
-  bool keep_alive = res.keep_alive();
-  res.prepare_payload();
-  // A response to HEAD announces its body's length but carries none; sending
-  // it would be read as the start of the next response.
-  if (parser_ && parser_->is_header_done() && parser_->get().method() == http::verb::head) {
-    res.body().clear();
-  }
-  stream_.expires_after(snapshot_->config.server.server.idle_timeout);
-  auto [ec, n] = co_await http::async_write(stream_, res, nothrow);
+awaitable<bool> session::write_to_client(std::string_view bytes) {
+  record_.answered = true;
+  auto [ec, n] = co_await write_all(stream_, asio::buffer(bytes.data(), bytes.size()),
+                                    snapshot_->config.server.server.idle_timeout);
   record_.bytes_sent += n;
-  record_.status = res.result_int();
-  co_return keep_alive && !ec;
+  co_return !ec;
 }
 
 awaitable<bool> session::discard_request_body() {
@@ -486,16 +498,13 @@ awaitable<bool> session::discard_request_body() {
   constexpr std::uint64_t discard_limit = 64 * 1024;
   auto length = parser_->content_length_remaining();
   if (!parser_->chunked() && (!length || *length > discard_limit)) co_return false;
-  if (!relay_buffer_) relay_buffer_.reset(new char[relay_buffer_size]);
+  auto& body = parser_->get().body();
   std::uint64_t discarded = 0;
   while (!parser_->is_done() && discarded <= discard_limit) {
-    auto& body = parser_->get().body();
-    body.data = relay_buffer_.get();
+    body.data = relay_buffer();
     body.size = relay_buffer_size;
     stream_.expires_after(snapshot_->config.server.server.idle_timeout);
-    auto [ec, n] = co_await http::async_read(stream_, buffer_, *parser_, nothrow);
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) co_return false;
+    if (co_await read_body_piece(stream_, buffer_, *parser_)) co_return false;
     discarded += relay_buffer_size - body.size;
   }
   co_return parser_->is_done();
@@ -504,23 +513,25 @@ awaitable<bool> session::discard_request_body() {
 awaitable<bool> session::reject(gateway_error error, std::string_view message,
                                 std::int64_t retry_after_s) {
   const int status = status_of(error);
-  http::response<http::string_body> res{static_cast<http::status>(status), 11};
-  res.set(http::field::content_type, "application/json");
-  res.body() = error_body(error, message);
-  // After an allowed decision (a 502/503/504 from the upstream step) the client
-  // still learns where it stands (SPEC 5: headers on every limited-route response).
-  for (const auto& f : rate_headers_)
-    res.set(beast::string_view(f.name.data(), f.name.size()), f.value);
-  if (retry_after_s > 0) res.set(http::field::retry_after, std::to_string(retry_after_s));
-  const bool framing_error = error == gateway_error::bad_request ||
-                             error == gateway_error::headers_too_large ||
-                             error == gateway_error::payload_too_large;
+  const bool framing_error =
+      error == gateway_error::bad_request || error == gateway_error::headers_too_large ||
+      error == gateway_error::payload_too_large || error == gateway_error::internal_error;
   bool keep_alive = !framing_error && record_.client_keep_alive &&
                     !services_.draining.load(std::memory_order_relaxed);
   if (keep_alive) keep_alive = co_await discard_request_body();
-  res.keep_alive(keep_alive);
+  const std::string body = error_body(error, message);
+  const std::string retry_after = retry_after_s > 0 ? std::to_string(retry_after_s) : std::string();
+  // After an allowed decision (a 502/503/504 from the upstream step) the client
+  // still learns where it stands (SPEC 5: headers on every limited-route response).
+  write_own_response(head_text_, {.status = status,
+                                  .fields = &rate_headers_,
+                                  .retry_after = retry_after,
+                                  .body = body,
+                                  .keep_alive = keep_alive,
+                                  .head_request = is_head_request()});
   services_.metrics.count_http_error(status);
-  co_return co_await send_response(res);
+  record_.status = status;
+  co_return co_await write_to_client(head_text_) && keep_alive;
 }
 
 awaitable<bool> session::reject_limited() {
@@ -528,31 +539,21 @@ awaitable<bool> session::reject_limited() {
       record_.client_keep_alive && !services_.draining.load(std::memory_order_relaxed);
   if (keep_alive) keep_alive = co_await discard_request_body();
   record_.decision = "limited";
-  // The same bytes Beast would write for this response, serialized by hand: through
-  // http::response + async_write this 12-field response cost ~30,000 instructions.
-  const std::string body = limit::rejection_body(ev_);
-  auto& out = head_text_;
-  out.clear();
-  out.append("HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n");
-  for (const auto& f : rate_headers_) append_field(out, f.name, f.value);
-  if (!keep_alive) out.append("Connection: close\r\n");
-  out.append("Content-Length: ");
-  out += std::to_string(body.size());
-  out.append("\r\n\r\n");
-  // A response to HEAD announces its body's length but carries none.
-  if (parser_->get().method() != http::verb::head) out += body;
-  auto [ec, n] =
-      co_await write_all(stream_, asio::buffer(out), snapshot_->config.server.server.idle_timeout);
-  record_.bytes_sent += n;
   record_.status = 429;
-  co_return keep_alive && !ec;
+  // The rate-limit headers include Retry-After for a limited request.
+  const std::string body = limit::rejection_body(ev_);
+  write_own_response(head_text_, {.status = 429,
+                                  .fields = &rate_headers_,
+                                  .retry_after = {},
+                                  .body = body,
+                                  .keep_alive = keep_alive,
+                                  .head_request = is_head_request()});
+  co_return co_await write_to_client(head_text_) && keep_alive;
 }
 
 // ---- step 4b: forward ---------------------------------------------------------------------
 
 awaitable<bool> session::forward() {
-  auto& req = parser_->get();
-  const auto& cfg = snapshot_->config.server;
   record_.decision = decision_name(ev_.result);  // until a failure says otherwise
 
   std::int64_t retry_us = 0;
@@ -568,138 +569,25 @@ awaitable<bool> session::forward() {
     delay_timer_->expires_after(std::chrono::microseconds(ev_.delay));
     co_await delay_timer_->async_wait(nothrow);
   }
-
-  const bool head_request = req.method() == http::verb::head;
-  const bool has_body = request_has_body();
-  const bool expects_continue = beast::iequals(req[http::field::expect], "100-continue");
-  const unsigned client_version = req.version();
-  const bool chunked_request = parser_->chunked();
-  prepare_upstream_request(req.base(), {peer_text_, peer_trusted_, snapshot_->upstream_host});
-  if (chunked_request) req.chunked(true);
-  if (!has_body) {
-    req.body().data = nullptr;
-    req.body().size = 0;
-    req.body().more = false;
+  bool head_too_large = false;
+  try {
+    prepare_upstream_head();
+  } catch (const std::length_error&) {
+    // A joined X-Forwarded-For (or Via) over Beast's 65,535-byte field bound.
+    head_too_large = true;
   }
-  if (has_body && !relay_buffer_) relay_buffer_.reset(new char[relay_buffer_size]);
+  if (head_too_large) {
+    co_return co_await reject(gateway_error::headers_too_large,
+                              "Forwarded request head exceeds what Sluice can send", 0);
+  }
 
   std::unique_ptr<upstream_connection> up;
   std::optional<response_parser> rp;
-  upstream_failure failure = upstream_failure::none;
   const auto sent_at = steady::now();
-  for (int attempt = 0; attempt < 2; ++attempt) {
-    failure = upstream_failure::none;
-    auto [connect_ec, conn] = co_await worker_.pool.acquire(snapshot_->upstream, attempt == 0,
-                                                            /*may_resend=*/!has_body);
-    if (connect_ec) {
-      failure = upstream_failure::connect;
-      break;
-    }
-    up = std::move(conn);
-    // A reused connection the upstream closed meanwhile fails before any response
-    // byte; such a request (without body) is sent once more on a new connection.
-    const bool may_retry = up->reused && !has_body && attempt == 0;
+  const exchange_failure failure = co_await exchange(up, rp);
+  if (failure != exchange_failure::none) co_return co_await answer_failure(failure);
 
-    if (!has_body) {
-      start_head(head_text_, req.base());
-      head_text_.append("\r\n", 2);
-      auto [ec, n] = co_await write_all(up->stream, asio::buffer(head_text_), cfg.upstream.timeout);
-      if (ec) {
-        failure = ec == beast::error::timeout ? upstream_failure::timeout : upstream_failure::reset;
-        if (may_retry) continue;
-        break;
-      }
-    } else {
-      http::request_serializer<http::buffer_body> sr{req};
-      up->stream.expires_after(cfg.upstream.timeout);
-      auto [ec, n] = co_await http::async_write_header(up->stream, sr, nothrow);
-      if (ec) {
-        failure = upstream_failure::reset;
-        break;
-      }
-      if (expects_continue) {
-        stream_.expires_after(cfg.server.idle_timeout);
-        auto [cec, cn] = co_await asio::async_write(stream_, asio::buffer(continue_line), nothrow);
-        if (cec) co_return false;
-        record_.awaiting_continue = false;
-      }
-      std::uint64_t uploaded = 0;
-      auto r = co_await relay_body(stream_, buffer_, *parser_, up->stream, sr, relay_buffer_.get(),
-                                   cfg.server.idle_timeout, cfg.upstream.timeout, uploaded);
-      if (r.ec) {
-        if (!r.read_side) {
-          failure = upstream_failure::reset;
-          break;
-        }
-        if (r.ec == http::error::body_limit) {
-          co_return co_await reject(gateway_error::payload_too_large,
-                                    "Request body exceeds server.max_body_bytes", 0);
-        }
-        if (is_parse_error(r.ec) && r.ec != http::error::partial_message) {
-          co_return co_await reject(gateway_error::bad_request, "Malformed request body", 0);
-        }
-        co_return false;  // the client went away or stalled mid-body
-      }
-    }
-
-    // The response head, skipping interim 1xx responses (Sluice answered
-    // 100-continue itself; 103 Early Hints are not relayed).
-    error_code ec;
-    for (;;) {
-      rp.emplace();
-      rp->header_limit(static_cast<std::uint32_t>(config::defaults::upstream_max_header_bytes));
-      rp->body_limit(boost::none);
-      if (head_request) rp->skip(true);
-      up->stream.expires_after(cfg.upstream.timeout);
-      std::size_t n = 0;
-      std::tie(ec, n) = co_await http::async_read_header(up->stream, up->buffer, *rp, nothrow);
-      if (ec) break;
-      const int status = rp->get().result_int();
-      if (status < 100 || status >= 200 || status == 101) break;
-    }
-    if (ec) {
-      if (ec == beast::error::timeout) {
-        failure = upstream_failure::timeout;
-      } else if (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
-                 ec == asio::error::eof) {
-        failure = upstream_failure::reset;
-        if (may_retry) continue;
-      } else {
-        failure = is_parse_error(ec) ? upstream_failure::invalid : upstream_failure::reset;
-      }
-    }
-    break;
-  }
-
-  if (failure != upstream_failure::none) {
-    admin::upstream_error_kind kind = admin::upstream_error_kind::connect;
-    std::string_view message = "Upstream connection failed";
-    gateway_error error = gateway_error::bad_gateway;
-    switch (failure) {
-      case upstream_failure::timeout:
-        kind = admin::upstream_error_kind::timeout;
-        message = "Upstream did not respond within upstream.timeout";
-        error = gateway_error::gateway_timeout;
-        break;
-      case upstream_failure::reset:
-        kind = admin::upstream_error_kind::reset;
-        message = "Upstream closed the connection";
-        break;
-      case upstream_failure::invalid:
-        kind = admin::upstream_error_kind::invalid;
-        message = "Upstream sent an invalid response";
-        break;
-      default:
-        break;
-    }
-    services_.metrics.upstream_error(kind).Increment();
-    services_.breaker.record_failure(now_us());
-    co_return co_await reject(error, message, 0);
-  }
-
-  // ---- step 5: the response head and body back to the client ----
-  auto& res = rp->get();
-  const int status = res.result_int();
+  const int status = rp->get().result_int();
   const double upstream_seconds = std::chrono::duration<double>(steady::now() - sent_at).count();
   record_.upstream_ms = upstream_seconds * 1000;
   snapshot_->metrics.upstream_duration(ev_.route, upstream_seconds);
@@ -709,76 +597,202 @@ awaitable<bool> session::forward() {
   } else {
     services_.breaker.record_success();
   }
+  co_return co_await relay_response(std::move(up), *rp);
+}
 
-  const bool upstream_keep_alive = res.keep_alive();
-  const bool body_expected = !head_request && status != 204 && status != 304;
-  const bool delimited = rp->chunked() || rp->content_length().has_value();
-  prepare_client_response(res.base());
+void session::prepare_upstream_head() {
+  auto& req = parser_->get();
+  const auto& id = snapshot_->config.server.identity;
+  // Connection cannot name away the identity fields Sluice decided on.
+  const std::array<std::string_view, 3> kept{id.api_key_header, id.user_header, id.tier_header};
+  prepare_upstream_request(req.base(), {peer_text_, peer_trusted_, snapshot_->upstream_host, kept});
+  // The upstream reads the body exactly as Sluice did.
+  if (parser_->chunked()) {
+    set_body_framing(req, body_framing::chunked);
+  } else if (auto length = parser_->content_length()) {
+    set_body_framing(req, body_framing::length, *length);
+  } else {
+    set_body_framing(req, body_framing::none);
+  }
+}
+
+awaitable<session::exchange_failure> session::exchange(std::unique_ptr<upstream_connection>& up,
+                                                       std::optional<response_parser>& rp) {
+  const bool has_body = request_has_body();
+  for (int attempt = 0;; ++attempt) {
+    auto [connect_ec, conn] = co_await worker_.pool.acquire(snapshot_->upstream, attempt == 0);
+    if (connect_ec) {
+      co_return is_local_resource_error(connect_ec) ? exchange_failure::local_resources
+                                                    : exchange_failure::connect;
+    }
+    up = std::move(conn);
+    // A reused connection the upstream closed meanwhile fails before any response
+    // byte; such a request (without body) is sent once more on a new connection.
+    const bool may_retry = up->reused && !has_body && attempt == 0;
+    exchange_failure failure = co_await send_request(*up);
+    if (failure == exchange_failure::none) failure = co_await read_response_head(*up, rp);
+    if (failure == exchange_failure::reset && may_retry && !(rp && rp->got_some())) continue;
+    co_return failure;
+  }
+}
+
+awaitable<session::exchange_failure> session::send_request(upstream_connection& up) {
+  write_request_head(head_text_, parser_->get().base());
+  auto [ec, n] = co_await write_all(up.stream, asio::buffer(head_text_),
+                                    snapshot_->config.server.upstream.timeout);
+  if (ec) {
+    co_return ec == beast::error::timeout ? exchange_failure::timeout : exchange_failure::reset;
+  }
+  if (!request_has_body()) co_return exchange_failure::none;
+  if (record_.awaiting_continue) {
+    // The upstream has the head: now the client may send the body.
+    auto [cec, cn] = co_await write_all(stream_, asio::buffer(continue_line),
+                                        snapshot_->config.server.server.idle_timeout);
+    if (cec) co_return exchange_failure::client_gone;
+    record_.awaiting_continue = false;
+  }
+  co_return co_await relay_request_body(up);
+}
+
+awaitable<session::exchange_failure> session::relay_request_body(upstream_connection& up) {
+  const auto& cfg = snapshot_->config.server;
+  const bool chunked = parser_->chunked();
+  auto& body = parser_->get().body();
+  std::uint64_t uploaded = 0;
+  for (;;) {
+    body.data = relay_buffer();
+    body.size = relay_buffer_size;
+    stream_.expires_after(cfg.server.idle_timeout);
+    const error_code ec = co_await read_body_piece(stream_, buffer_, *parser_);
+    if (ec == http::error::body_limit) co_return exchange_failure::client_body_too_large;
+    // header_limit: a chunk-size line or trailer section over max_header_bytes.
+    if (ec == http::error::header_limit ||
+        (is_parse_error(ec) && ec != http::error::partial_message &&
+         ec != http::error::end_of_stream)) {
+      co_return exchange_failure::client_body_malformed;
+    }
+    if (ec) co_return exchange_failure::client_gone;  // left or stalled mid-body
+    const bool done = parser_->is_done();
+    const error_code wec =
+        co_await write_body_piece(up.stream, relay_buffer(), relay_buffer_size - body.size, chunked,
+                                  done, cfg.upstream.timeout, uploaded);
+    if (wec) {
+      co_return wec == beast::error::timeout ? exchange_failure::timeout : exchange_failure::reset;
+    }
+    if (done) co_return exchange_failure::none;
+  }
+}
+
+awaitable<session::exchange_failure> session::read_response_head(
+    upstream_connection& up, std::optional<response_parser>& rp) {
+  // One deadline for the final response head: interim 1xx responses (dropped: Sluice
+  // answered 100-continue itself, and 103 Early Hints are not relayed) never extend it.
+  const auto deadline = steady::now() + snapshot_->config.server.upstream.timeout;
+  for (;;) {
+    rp.emplace();
+    rp->header_limit(static_cast<std::uint32_t>(config::defaults::upstream_max_header_bytes));
+    rp->body_limit(boost::none);
+    if (is_head_request()) rp->skip(true);
+    up.stream.expires_at(deadline);
+    const error_code ec = co_await read_message_head(up.stream, up.buffer, *rp);
+    if (ec == beast::error::timeout) co_return exchange_failure::timeout;
+    if (ec == http::error::end_of_stream) co_return exchange_failure::reset;
+    if (ec) co_return is_parse_error(ec) ? exchange_failure::invalid : exchange_failure::reset;
+    const int status = rp->get().result_int();
+    // 101 Switching Protocols: Sluice sent no Upgrade, so the upstream may not switch.
+    if (status == 101) co_return exchange_failure::invalid;
+    if (status >= 200) break;
+  }
+  if (!transfer_coding_ok(rp->get())) co_return exchange_failure::invalid;
+  co_return exchange_failure::none;
+}
+
+awaitable<bool> session::answer_failure(exchange_failure failure) {
+  const failure_answer a = answer_for(failure);
+  if (a.upstream_fault) {
+    services_.metrics.upstream_error(*a.upstream_fault).Increment();
+    services_.breaker.record_failure(now_us());
+  }
+  if (!a.answered) co_return false;
+  co_return co_await reject(a.error, a.message, a.retry_after_s);
+}
+
+// ---- step 5: the response head and body back to the client -------------------------------
+
+awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
+                                        response_parser& rp) {
+  const auto& cfg = snapshot_->config.server;
+  auto& res = rp.get();
+  const int status = res.result_int();
+  const bool upstream_keep_alive = res.keep_alive() && !rp.need_eof();
+  const bool body_expected = !is_head_request() && status != 204 && status != 304;
   bool keep_alive = record_.client_keep_alive && parser_->is_done() &&
                     !services_.draining.load(std::memory_order_relaxed);
-  res.version(client_version == 10 ? 10 : 11);
-  if (body_expected && (rp->chunked() || !delimited)) {
-    // Re-frame for this hop: chunked for HTTP/1.1, end-of-connection for 1.0.
-    if (client_version == 11) {
-      res.chunked(true);
-    } else {
-      keep_alive = false;
-    }
+
+  // The framing the client reads the body by: the upstream's length, else chunks for
+  // HTTP/1.1 and the end of the connection for HTTP/1.0. A HEAD or 304 response keeps
+  // the length it announces; a 204 has none.
+  body_framing framing = body_framing::none;
+  const std::uint64_t length = rp.content_length().value_or(0);
+  if (!body_expected) {
+    if (rp.content_length() && status != 204) framing = body_framing::length;
+  } else if (rp.content_length()) {
+    framing = body_framing::length;
+  } else if (record_.client_version == 11) {
+    framing = body_framing::chunked;
+  } else {
+    framing = body_framing::until_close;
+    keep_alive = false;
   }
-  res.keep_alive(keep_alive);
+  prepare_client_response(res.base());
+  set_body_framing(res, framing, length);
+  res.version(record_.client_version == 10 ? 10 : 11);
+
+  // The rate-limit headers replace any the upstream sent.
+  auto& out = head_text_;
+  write_response_head_start(out, res.base(), rate_headers_);
+  for (const auto& h : rate_headers_) append_field(out, h.name, h.value);
+  if (!keep_alive && record_.client_version == 11) out.append("Connection: close\r\n");
+  if (keep_alive && record_.client_version == 10) out.append("Connection: keep-alive\r\n");
+  out.append("\r\n", 2);
   record_.status = status;
-  if (!relay_buffer_) relay_buffer_.reset(new char[relay_buffer_size]);
+  record_.answered = true;
 
   // Fast path: a Content-Length body already read with the head (a small response)
   // is parsed in place and goes out with the head in one write, one TCP segment.
-  const auto length = rp->content_length();
-  if (!rp->is_done() && body_expected && !rp->chunked() && length && *length <= up->buffer.size() &&
-      *length <= relay_buffer_size) {
-    auto& body = res.body();
-    body.data = relay_buffer_.get();
+  auto& body = res.body();
+  std::size_t inline_body = 0;
+  if (!rp.is_done() && body_expected && framing == body_framing::length &&
+      length <= up->buffer.size() && length <= relay_buffer_size) {
+    body.data = relay_buffer();
     body.size = relay_buffer_size;
-    error_code pec;
-    up->buffer.consume(rp->put(up->buffer.data(), pec));
-    if (pec == http::error::need_buffer) pec = {};
-    if (pec || !rp->is_done()) co_return false;
+    error_code ec;
+    up->buffer.consume(feed_parser(rp, up->buffer.data(), ec));
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec || !rp.is_done()) co_return false;
+    inline_body = static_cast<std::size_t>(length);
   }
-  if (rp->is_done()) {
-    const std::size_t body_size = body_expected && length ? static_cast<std::size_t>(*length) : 0;
-    // The rate-limit headers are appended as text (replacing any the upstream sent),
-    // not set into Beast's fields: one allocation and one ordered lookup each.
-    auto& out = head_text_;
-    start_status(out, res.base());
-    for (const auto& f : res) {
-      if (!is_one_of(f.name_string(), rate_headers_)) append_field(out, f.name_string(), f.value());
-    }
-    for (const auto& h : rate_headers_) append_field(out, h.name, h.value);
-    out.append("\r\n", 2);
-    const std::array<asio::const_buffer, 2> pieces{asio::buffer(out),
-                                                   asio::buffer(relay_buffer_.get(), body_size)};
-    auto [wec, wn] = co_await write_all(stream_, pieces, cfg.server.idle_timeout);
-    record_.bytes_sent += wn;
-    if (wec) co_return false;
-    if (upstream_keep_alive && parser_->is_done()) worker_.pool.release(std::move(up));
-    co_return keep_alive;
-  }
-
-  // Otherwise Beast streams it: the head at once (a slow or endless body must not hold
-  // it back), then the body piece by piece.
-  for (const auto& f : rate_headers_) {
-    res.set(beast::string_view(f.name.data(), f.name.size()), f.value);
-  }
-  http::response_serializer<http::buffer_body> rsr{res};
-  stream_.expires_after(cfg.server.idle_timeout);
-  auto [hec, hn] = co_await http::async_write_header(stream_, rsr, nothrow);
+  const std::array<asio::const_buffer, 2> head_and_body{asio::buffer(out),
+                                                        asio::buffer(relay_buffer(), inline_body)};
+  auto [hec, hn] = co_await write_all(stream_, head_and_body, cfg.server.idle_timeout);
   record_.bytes_sent += hn;
   if (hec) co_return false;
-  auto r = co_await relay_body(up->stream, up->buffer, *rp, stream_, rsr, relay_buffer_.get(),
-                               cfg.upstream.timeout, cfg.server.idle_timeout, record_.bytes_sent);
-  // A failure after the head went out can only be reported by closing.
-  if (r.ec) co_return false;
-  if (upstream_keep_alive && rp->is_done() && parser_->is_done()) {
-    worker_.pool.release(std::move(up));
+
+  // Otherwise the body streams piece by piece (the head already went out: a slow or
+  // endless body must not hold it back). A failure now can only close the connection.
+  while (!rp.is_done()) {
+    body.data = relay_buffer();
+    body.size = relay_buffer_size;
+    up->stream.expires_after(cfg.upstream.timeout);
+    if (co_await read_body_piece(up->stream, up->buffer, rp)) co_return false;
+    const error_code wec = co_await write_body_piece(
+        stream_, relay_buffer(), relay_buffer_size - body.size, framing == body_framing::chunked,
+        rp.is_done(), cfg.server.idle_timeout, record_.bytes_sent);
+    if (wec) co_return false;
   }
+  // Reused only after a complete, cleanly delimited exchange (release also refuses a
+  // connection with bytes read beyond the response).
+  if (upstream_keep_alive && parser_->is_done()) worker_.pool.release(std::move(up));
   co_return keep_alive;
 }
 
@@ -787,6 +801,15 @@ std::string session::client_label() const {
   if (!ev_.api_key.empty()) return "key:" + mask_secret_distinct(ev_.api_key);
   if (!ev_.user.empty()) return "user:" + std::string(ev_.user);
   return "ip:" + ev_.client_ip;
+}
+
+bool session::is_head_request() const {
+  return parser_ && parser_->is_header_done() && parser_->get().method() == http::verb::head;
+}
+
+char* session::relay_buffer() {
+  if (!relay_buffer_) relay_buffer_.reset(new char[relay_buffer_size]);
+  return relay_buffer_.get();
 }
 
 bool session::request_has_body() const {

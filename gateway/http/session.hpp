@@ -56,12 +56,32 @@ class session {
   // Called by worker::close_idle_sessions.
   void close_if_idle(std::chrono::steady_clock::time_point now);
 
+  // While waiting for a next request: when the idle sweep will close it. The
+  // connection limit closes the earliest first (net::connection_limit).
+  std::optional<std::chrono::steady_clock::time_point> idle_until() const {
+    if (!idle_) return std::nullopt;
+    return idle_until_;
+  }
+
  private:
   using request_parser = http::request_parser<http::buffer_body>;
   using response_parser = http::response_parser<http::buffer_body>;
 
   enum class head_status { ok, closed, rejected };
-  enum class upstream_failure { none, connect, timeout, reset, invalid };
+
+  // How an exchange with the upstream went wrong, on either side of Sluice; see
+  // failure_answer in session.cpp for what the client gets.
+  enum class exchange_failure {
+    none,
+    connect,                // no connection to the upstream
+    local_resources,        // no descriptor or port for one (EMFILE, ENFILE, ...)
+    timeout,                // no response head within upstream.timeout
+    reset,                  // the upstream closed or reset the connection
+    invalid,                // the upstream's response cannot be relayed
+    client_gone,            // the client left or stalled while sending its body
+    client_body_too_large,  // the body passed server.max_body_bytes
+    client_body_malformed,  // bad chunk framing, or a trailer section too large
+  };
 
   // Per-request facts gathered along the steps, recorded at the end.
   struct request_record {
@@ -72,24 +92,39 @@ class session {
     double upstream_ms = -1;
     bool client_keep_alive = false;
     bool awaiting_continue = false;  // Expect: 100-continue, and no 100 sent yet
+    bool answered = false;           // response bytes went to the client
+    unsigned client_version = 11;    // the request's HTTP version (10 or 11)
   };
 
+  awaitable<bool> serve_one();
   awaitable<head_status> read_head();
   void identify();
   awaitable<bool> decide();
   awaitable<bool> reject(gateway_error error, std::string_view message, std::int64_t retry_after_s);
   awaitable<bool> reject_limited();
+
+  // forward: open_upstream -> send_request (head, then body) -> read_response_head
+  // -> relay_response; a failure before the response head is answered by reject().
   awaitable<bool> forward();
-  awaitable<std::optional<bool>> forward_once(upstream_connection& up, response_parser& rp,
-                                              upstream_failure& failure);
-  awaitable<bool> send_response(http::response<http::string_body>& res);
+  void prepare_upstream_head();
+  awaitable<exchange_failure> exchange(std::unique_ptr<upstream_connection>& up,
+                                       std::optional<response_parser>& rp);
+  awaitable<exchange_failure> send_request(upstream_connection& up);
+  awaitable<exchange_failure> relay_request_body(upstream_connection& up);
+  awaitable<exchange_failure> read_response_head(upstream_connection& up,
+                                                 std::optional<response_parser>& rp);
+  awaitable<bool> relay_response(std::unique_ptr<upstream_connection> up, response_parser& rp);
+  awaitable<bool> answer_failure(exchange_failure failure);
+
+  awaitable<bool> write_to_client(std::string_view bytes);
   awaitable<bool> discard_request_body();
   void record();
 
   bool request_has_body() const;
+  bool is_head_request() const;
   std::string client_label() const;
-  bool want_keep_alive() const;
   std::int64_t now_us() const;
+  char* relay_buffer();
 
   beast::tcp_stream stream_;
   worker& worker_;

@@ -4,6 +4,8 @@
 
 #include <boost/asio/connect.hpp>
 
+#include "config/defaults.hpp"
+
 namespace sluice::net {
 namespace {
 
@@ -19,20 +21,17 @@ bool still_open(upstream_connection& c) {
 }  // namespace
 
 awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_pool::acquire(
-    const upstream_target& target, bool allow_reuse, bool may_resend) {
-  const auto now =
-      may_resend ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    const upstream_target& target, bool allow_reuse) {
   while (allow_reuse && !idle_.empty()) {
     std::unique_ptr<upstream_connection> c = std::move(idle_.back());
     idle_.pop_back();
-    const bool fresh = may_resend && now - c->idle_since < skip_probe_idle;
-    if (c->generation == target.generation &&
-        (fresh ? c->stream.socket().is_open() && c->buffer.size() == 0 : still_open(*c))) {
+    if (c->generation == target.generation && still_open(*c)) {
       c->reused = true;
       co_return std::pair{error_code{}, std::move(c)};
     }
   }
-  auto c = std::make_unique<upstream_connection>(io_);
+  auto c = std::make_unique<upstream_connection>(
+      io_, static_cast<std::size_t>(config::defaults::upstream_max_header_bytes));
   c->generation = target.generation;
   c->stream.expires_after(target.connect_timeout);
   auto [ec, endpoint] = co_await c->stream.async_connect(target.endpoints, nothrow);
@@ -46,7 +45,6 @@ void upstream_pool::release(std::unique_ptr<upstream_connection> c) {
   // Bytes after a complete response mean the upstream broke framing: drop it.
   if (idle_.size() >= max_idle_ || c->buffer.size() != 0) return;
   c->stream.expires_never();
-  c->idle_since = std::chrono::steady_clock::now();
   idle_.push_back(std::move(c));
 }
 

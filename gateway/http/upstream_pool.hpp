@@ -1,8 +1,8 @@
 // Keep-alive connections to the upstream (upstream.max_idle_connections).
 // One pool per I/O thread, used only from that thread: no locking. A connection
-// taken from the pool is checked for a close by the upstream first, so a request is
-// not sent on a connection the upstream already dropped (see acquire for when the
-// check is skipped).
+// goes back to the pool only after a cleanly framed, complete response with nothing
+// read beyond it, and is checked before reuse for a close or bytes the upstream sent
+// meanwhile: a pooled connection carries nothing from a previous exchange (SPEC 13).
 #pragma once
 
 #include <chrono>
@@ -22,12 +22,14 @@ struct upstream_target {
 };
 
 struct upstream_connection {
-  explicit upstream_connection(asio::io_context& io) : stream(io) {}
+  // `max_buffered`: the most bytes read ahead of the response parser (bounds a head,
+  // a chunk-size line and a trailer section; see http/message_reader.hpp).
+  upstream_connection(asio::io_context& io, std::size_t max_buffered)
+      : stream(io), buffer(max_buffered) {}
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
   std::uint64_t generation = 0;
   bool reused = false;  // true when taken from the pool rather than freshly connected
-  std::chrono::steady_clock::time_point idle_since;  // when it was returned to the pool
 };
 
 class upstream_pool {
@@ -36,15 +38,10 @@ class upstream_pool {
 
   // An idle connection to `target`, or a new one within target.connect_timeout.
   // An idle connection is first checked for a close or stray bytes from the upstream
-  // (one recv syscall). `may_resend`: the caller resends the request on a new
-  // connection when a reused one fails before any response byte; then a connection
-  // idle for less than skip_probe_idle is taken unchecked: an upstream's idle timeout
-  // (seconds) cannot have closed it or made it send a 408 yet, and any other close
-  // is caught by the resend.
+  // (one recv syscall, always: an upstream that sent a second response after the
+  // first must not hand it to the next client).
   awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> acquire(
-      const upstream_target& target, bool allow_reuse = true, bool may_resend = false);
-
-  static constexpr std::chrono::milliseconds skip_probe_idle{500};
+      const upstream_target& target, bool allow_reuse = true);
 
   // Returns a connection whose last response was complete and kept alive.
   void release(std::unique_ptr<upstream_connection> c);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <string>
 #include <vector>
 
@@ -59,6 +60,52 @@ TEST(PrepareClientResponse, StripsHopByHopAndAppendsVia) {
   prepare_client_response(res);
   EXPECT_EQ(names(res), (std::vector<std::string>{"Content-Length", "Via"}));
   EXPECT_EQ(res[http::field::via], "1.0 origin, 1.1 sluice");
+}
+
+TEST(StripHopByHop, ConnectionCannotNameAwayTheFramingOrTheKeptFields) {
+  // "Connection: Content-Length" would send the upstream a body it does not expect,
+  // parsed as a request of its own (request smuggling).
+  http::fields f;
+  f.insert("Host", "x");
+  f.insert("Connection", "Content-Length, host, X-API-Key, x-other");
+  f.insert("Content-Length", "35");
+  f.insert("X-API-Key", "k");
+  f.insert("X-Other", "gone");
+  const std::array<std::string_view, 3> kept{"x-api-key", "", "X-Tier"};
+  strip_hop_by_hop(f, kept);
+  EXPECT_EQ(names(f), (std::vector<std::string>{"Host", "Content-Length", "X-API-Key"}));
+}
+
+TEST(SetBodyFraming, ReplacesEveryFramingFieldWithTheOneSluiceWrites) {
+  http::fields f;
+  f.insert("Content-Length", "5, 5");
+  f.insert("X-Kept", "1");
+  f.insert("Transfer-Encoding", "gzip");
+  set_body_framing(f, body_framing::length, 5);
+  EXPECT_EQ(names(f), (std::vector<std::string>{"X-Kept", "Content-Length"}));
+  EXPECT_EQ(f[http::field::content_length], "5");
+
+  set_body_framing(f, body_framing::chunked);
+  EXPECT_EQ(names(f), (std::vector<std::string>{"X-Kept", "Transfer-Encoding"}));
+  EXPECT_EQ(f[http::field::transfer_encoding], "chunked");
+
+  set_body_framing(f, body_framing::none);
+  EXPECT_EQ(names(f), (std::vector<std::string>{"X-Kept"}));
+  set_body_framing(f, body_framing::until_close);
+  EXPECT_EQ(names(f), (std::vector<std::string>{"X-Kept"}));
+}
+
+TEST(PrepareUpstreamRequest, KeepsHostAndContentLengthWhateverConnectionSays) {
+  http::request_header<> req;
+  req.method(http::verb::post);
+  req.target("/a");
+  req.insert("Host", "api");
+  req.insert("Connection", "Content-Length, Host");
+  req.insert("Content-Length", "35");
+  prepare_upstream_request(req, {"203.0.113.7", false, "upstream:80", {}});
+  EXPECT_EQ(req[http::field::host], "api");
+  EXPECT_EQ(req[http::field::content_length], "35");
+  EXPECT_EQ(req.count(http::field::connection), 0u);
 }
 
 }  // namespace

@@ -1,0 +1,98 @@
+#include "http/message_reader.hpp"
+
+#include <algorithm>
+#include <exception>
+
+namespace sluice::net {
+namespace {
+
+// Reads what fits in `buffer` (up to read_chunk_size); header_limit when it is full.
+awaitable<error_code> read_more(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+  const std::size_t room = buffer.max_size() - std::min(buffer.size(), buffer.max_size());
+  if (room == 0) co_return http::error::header_limit;
+  auto [ec, n] =
+      co_await stream.async_read_some(buffer.prepare(std::min(room, read_chunk_size)), nothrow);
+  buffer.commit(n);
+  co_return ec;
+}
+
+}  // namespace
+
+template <bool is_request>
+std::size_t feed_parser(http::basic_parser<is_request>& parser, asio::const_buffer data,
+                        error_code& ec) noexcept {
+  // put() on a finished parser is an assertion in Beast (a stale parser).
+  if (parser.is_done()) {
+    ec = {};
+    return 0;
+  }
+  try {
+    return parser.put(data, ec);
+  } catch (const std::exception&) {
+    // basic_fields: "field value too large" (std::length_error), or no memory. The
+    // parser is unusable afterwards; the caller drops the message.
+    ec = http::error::header_limit;
+    return 0;
+  }
+}
+
+template <bool is_request>
+awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                        http::parser<is_request, http::buffer_body>& parser) {
+  for (;;) {
+    if (buffer.size() != 0) {
+      error_code ec;
+      buffer.consume(feed_parser(parser, buffer.data(), ec));
+      if (parser.is_header_done()) co_return error_code{};
+      if (ec && ec != http::error::need_more) co_return ec;
+    }
+    const bool started = parser.got_some() || buffer.size() != 0;
+    error_code ec = co_await read_more(stream, buffer);
+    if (ec == asio::error::eof) {
+      co_return started ? http::error::partial_message : http::error::end_of_stream;
+    }
+    if (ec) co_return ec;
+  }
+}
+
+template <bool is_request>
+awaitable<error_code> read_body_piece(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                      http::parser<is_request, http::buffer_body>& parser) {
+  const auto& body = parser.get().body();
+  const std::size_t capacity = body.size;
+  for (;;) {
+    if (parser.is_done()) co_return error_code{};
+    if (buffer.size() != 0) {
+      error_code ec;
+      const std::size_t used = feed_parser(parser, buffer.data(), ec);
+      buffer.consume(used);
+      if (ec == http::error::need_buffer) co_return error_code{};  // the body buffer is full
+      if (ec && ec != http::error::need_more) co_return ec;
+      if (parser.is_done() || body.size != capacity) co_return error_code{};
+      if (!ec && used != 0) continue;  // a chunk-size line: parse what follows it
+    }
+    error_code ec = co_await read_more(stream, buffer);
+    if (ec == asio::error::eof) {
+      // A body delimited by the end of the connection ends here; any other is cut short.
+      error_code eof_ec;
+      parser.put_eof(eof_ec);
+      co_return eof_ec;
+    }
+    if (ec) co_return ec;
+  }
+}
+
+template std::size_t feed_parser<true>(http::basic_parser<true>&, asio::const_buffer,
+                                       error_code&) noexcept;
+template std::size_t feed_parser<false>(http::basic_parser<false>&, asio::const_buffer,
+                                        error_code&) noexcept;
+template awaitable<error_code> read_message_head<true>(beast::tcp_stream&, beast::flat_buffer&,
+                                                       http::parser<true, http::buffer_body>&);
+template awaitable<error_code> read_message_head<false>(beast::tcp_stream&, beast::flat_buffer&,
+                                                        http::parser<false, http::buffer_body>&);
+template awaitable<error_code> read_body_piece<true>(beast::tcp_stream&, beast::flat_buffer&,
+                                                     http::parser<true, http::buffer_body>&);
+template awaitable<error_code> read_body_piece<false>(beast::tcp_stream&, beast::flat_buffer&,
+                                                      http::parser<false, http::buffer_body>&);
+
+}  // namespace sluice::net

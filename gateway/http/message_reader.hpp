@@ -1,0 +1,44 @@
+// Reads HTTP/1.1 messages from a socket into a Beast parser, bounded (SPEC 13):
+// - the bytes buffered ahead of the parser never exceed the buffer's max_size, so a
+//   head, a chunk-size line or a trailer section larger than that is an error
+//   (header_limit), never growth (Beast bounds a head by header_limit, but reads a
+//   chunk line or a whole trailer section into the buffer before parsing it);
+// - no exception leaves: Beast's fields throw std::length_error for a value over
+//   65,535 bytes (headers and trailers alike), which becomes header_limit here.
+// Free functions; a parser, buffer and stream are used by one coroutine at a time.
+#pragma once
+
+#include <cstddef>
+
+#include "http/net.hpp"
+
+namespace sluice::net {
+
+// Bytes read from a socket in one go (the buffer's max_size may make it less).
+inline constexpr std::size_t read_chunk_size = 64 * 1024;
+
+// Feeds `data` to `parser` and returns the bytes it consumed; `ec` as
+// basic_parser::put (need_more, need_buffer, a parse error), or header_limit for a
+// field Beast cannot hold. Never throws.
+template <bool is_request>
+std::size_t feed_parser(http::basic_parser<is_request>& parser, asio::const_buffer data,
+                        error_code& ec) noexcept;
+
+// Reads (under the stream's current deadline) and parses until the head is complete.
+// A head that arrived with earlier bytes is parsed without reading. Errors: the
+// parser's, header_limit when the head does not fit in `buffer`'s max_size,
+// end_of_stream when the peer closed before a first byte, partial_message after one,
+// or the socket's.
+template <bool is_request>
+awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                        http::parser<is_request, http::buffer_body>& parser);
+
+// Reads and parses body bytes into the parser's body buffer (body().data/size, set by
+// the caller) until some arrived, the buffer is full or the message is complete. A
+// message delimited by the end of the connection completes at EOF. Errors as
+// read_message_head; header_limit here means a chunk-size line or trailer section too large.
+template <bool is_request>
+awaitable<error_code> read_body_piece(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                      http::parser<is_request, http::buffer_body>& parser);
+
+}  // namespace sluice::net

@@ -1,0 +1,159 @@
+#include "http/request_head.hpp"
+
+#include <algorithm>
+#include <array>
+#include <iterator>
+
+namespace sluice::net {
+namespace {
+
+std::string_view as_std(beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
+bool starts_with_nocase(std::string_view s, std::string_view prefix) {
+  return s.size() >= prefix.size() && beast::iequals(s.substr(0, prefix.size()), prefix);
+}
+
+// host = IP-literal / IPv4address / reg-name, then an optional ":" port (RFC 3986 3.2.2):
+// unreserved, pct-encoded, sub-delims, ':' and the brackets of an IPv6 literal.
+bool is_host_char(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '%':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '[':
+    case ']':
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool valid_host(std::string_view host) {
+  for (char c : host) {
+    if (!is_host_char(c)) return false;
+  }
+  return true;
+}
+
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// The framing fields a CGI-style upstream (HTTP_CONTENT_LENGTH, ...) would also read
+// when spelled with '_'.
+bool spells_framing_field_with_underscore(std::string_view name) {
+  if (name.find('_') == std::string_view::npos) return false;
+  static constexpr std::array<std::string_view, 3> framing = {"content-length", "transfer-encoding",
+                                                              "host"};
+  for (auto f : framing) {
+    if (f.size() != name.size()) continue;
+    std::size_t i = 0;
+    while (i < f.size() && (name[i] == '_' ? '-' : ascii_lower(name[i])) == f[i]) ++i;
+    if (i == f.size()) return true;
+  }
+  return false;
+}
+
+std::string_view trim_ows(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+// The host[:port] of an absolute-form target: "http://user@host:8080/p" -> "host:8080"
+// (userinfo is not part of Host, and is never forwarded).
+std::string_view authority_of(std::string_view target) {
+  const auto start = target.find("//") + 2;
+  auto authority = target.substr(start, target.find_first_of("/?#", start) - start);
+  if (auto at = authority.rfind('@'); at != std::string_view::npos) {
+    authority = authority.substr(at + 1);
+  }
+  return authority;
+}
+
+}  // namespace
+
+bool transfer_coding_ok(const http::fields& fields) {
+  auto range = fields.equal_range(http::field::transfer_encoding);
+  if (range.first == range.second) return true;
+  return std::next(range.first) == range.second &&
+         beast::iequals(trim_ows(as_std(range.first->value())), "chunked");
+}
+
+std::optional<head_problem> check_request_head(const http::request_header<>& req) {
+  const bool has_te = req.find(http::field::transfer_encoding) != req.end();
+  if (has_te && req.version() < 11) {
+    return head_problem{gateway_error::bad_request, "Transfer-Encoding in an HTTP/1.0 request"};
+  }
+  if (has_te && !transfer_coding_ok(req)) {
+    return head_problem{gateway_error::bad_request, "Unsupported Transfer-Encoding"};
+  }
+
+  int hosts = 0;
+  std::string_view host;
+  for (const auto& f : req) {
+    if (f.name() == http::field::host) {
+      ++hosts;
+      host = as_std(f.value());
+    } else if (f.name() == http::field::unknown &&
+               spells_framing_field_with_underscore(as_std(f.name_string()))) {
+      return head_problem{gateway_error::bad_request,
+                          "Header field name with '_' in place of '-' of a framing field"};
+    }
+  }
+  if (hosts > 1) return head_problem{gateway_error::bad_request, "Duplicate Host header"};
+  if (hosts == 0 && req.version() >= 11) {
+    return head_problem{gateway_error::bad_request, "Missing Host header"};
+  }
+  if (!valid_host(host)) return head_problem{gateway_error::bad_request, "Malformed Host header"};
+
+  if (req.method() == http::verb::connect) {
+    return head_problem{gateway_error::bad_request, "CONNECT is not supported"};
+  }
+  const auto target = as_std(req.target());
+  const bool origin_form = target.starts_with('/');
+  const bool absolute_form =
+      starts_with_nocase(target, "http://") || starts_with_nocase(target, "https://");
+  if (!origin_form && !absolute_form && target != "*") {
+    return head_problem{gateway_error::bad_request, "Malformed request target"};
+  }
+  if (absolute_form) {
+    const auto authority = authority_of(target);
+    if (authority.empty() || !valid_host(authority)) {
+      return head_problem{gateway_error::bad_request, "Malformed request target"};
+    }
+  }
+  return std::nullopt;
+}
+
+void to_origin_form(http::request_header<>& req) {
+  const auto target = as_std(req.target());
+  if (target.starts_with('/') || target == "*") return;
+  const auto path_start =
+      std::min(target.size(), target.find_first_of("/?#", target.find("//") + 2));
+  const auto authority = authority_of(target);
+  std::string origin(path_start < target.size() && target[path_start] == '/'
+                         ? std::string(target.substr(path_start))
+                         : "/" + std::string(target.substr(path_start)));
+  req.set(http::field::host, authority);
+  req.target(origin);
+}
+
+}  // namespace sluice::net
