@@ -59,6 +59,14 @@ net::awaitable<void> finish_drain(std::atomic<int>& open_sessions,
   control->stop();
 }
 
+// The user header believed from any peer (identity.user.trusted_only: false) lets a
+// client pick its own identity: worth saying whenever that configuration takes effect.
+void note_untrusted_user_header(const config::identity_config& id) {
+  if (id.user_header.empty() || id.user_trusted_only) return;
+  std::cerr << "sluice: identity.user.trusted_only is false: the " << id.user_header
+            << " header is believed from every client, not only from trusted proxies\n";
+}
+
 net::awaitable<void> run_accept_loop(net::tcp::acceptor* acceptor,
                                      std::function<void(net::tcp::socket)> on_accept) {
   co_await net::accept_loop(*acceptor, std::move(on_accept));
@@ -143,6 +151,7 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
             << (redis_client_ ? "redis " + server.storage.redis.addresses.front().to_string()
                               : std::string("memory"))
             << "\n";
+  note_untrusted_user_header(server.identity);
 }
 
 gateway::~gateway() {
@@ -303,6 +312,7 @@ reload_result gateway::reload() {
   if (result.ok) {
     metrics_.last_reload_success().Set(static_cast<double>(now) / 1e6);
     std::cerr << "sluice: configuration reloaded from " << config_path_ << "\n";
+    note_untrusted_user_header(snapshots_.get()->config.server.identity);
   } else {
     std::cerr << "sluice: reload failed, keeping the running configuration:\n";
     for (const auto& e : result.errors) std::cerr << "  " << e << "\n";

@@ -242,8 +242,10 @@ void read_identity(const yaml_node& node, error_sink& sink, identity_config& id)
     if (auto* q = k.get("query")) assign(id.api_key_query, read_string(*q, k.path("query"), sink));
   }
   if (auto* v = m.get("user")) {
-    map_reader u(*v, m.path("user"), sink, {"header"});
+    map_reader u(*v, m.path("user"), sink, {"header", "trusted_only"});
     read_header_name(u, "header", sink, id.user_header);
+    if (auto* t = u.get("trusted_only"))
+      assign(id.user_trusted_only, read_bool(*t, u.path("trusted_only"), sink));
   }
   if (auto* v = m.get("tier")) {
     map_reader t(*v, m.path("tier"), sink, {"header"});
@@ -319,6 +321,7 @@ server_config default_server_config() {
   c.identity.api_key_header = std::string(defaults::api_key_header);
   c.identity.api_key_query = std::string(defaults::api_key_query);
   c.identity.user_header = std::string(defaults::user_header);
+  c.identity.user_trusted_only = defaults::user_trusted_only;
   c.identity.tier_header = std::string(defaults::tier_header);
   c.headers.legacy = defaults::legacy_headers;
   c.headers.legacy_reset = enum_named(reset_formats, defaults::legacy_reset);

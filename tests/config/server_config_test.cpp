@@ -58,6 +58,7 @@ TEST(ConfigServer, EmptyFileTakesEveryDefault) {
   EXPECT_EQ(c.identity.api_key_header, defaults::api_key_header);
   EXPECT_EQ(c.identity.api_key_query, defaults::api_key_query);
   EXPECT_EQ(c.identity.user_header, defaults::user_header);
+  EXPECT_TRUE(c.identity.user_trusted_only);
   EXPECT_EQ(c.identity.tier_header, defaults::tier_header);
   EXPECT_TRUE(c.headers.legacy);
   EXPECT_EQ(c.headers.legacy_reset, legacy_reset_format::epoch);
@@ -116,6 +117,7 @@ TEST(ConfigServer, ReadsEveryKeyWithEnvironmentSubstitution) {
   EXPECT_EQ(c.identity.api_key_header, "X-Key");
   EXPECT_EQ(c.identity.api_key_query, "");
   EXPECT_EQ(c.identity.user_header, "X-User");
+  EXPECT_FALSE(c.identity.user_trusted_only);
   EXPECT_EQ(c.identity.tier_header, "");
   EXPECT_FALSE(c.headers.legacy);
   EXPECT_EQ(c.headers.legacy_reset, legacy_reset_format::delta);
@@ -178,6 +180,17 @@ TEST(ConfigServer, WrongType) {
   EXPECT_THAT(
       server_errors("bad_bool"),
       ElementsAre(at("bad_bool", "1:18: reload.watch: expected true or false, got 'sometimes'")));
+  EXPECT_THAT(server_errors("bad_user_trusted_only"),
+              ElementsAre(at("bad_user_trusted_only",
+                             "2:44: identity.user.trusted_only: expected true or false, got "
+                             "'sometimes'")));
+}
+
+TEST(ConfigServer, UserMapKeys) {
+  EXPECT_THAT(server_errors("unknown_user_key"),
+              ElementsAre(at("unknown_user_key",
+                             "2:30: identity.user: unknown key 'trusted' (expected one of: "
+                             "header, trusted_only)")));
 }
 
 TEST(ConfigServer, OutOfRangeIntegers) {

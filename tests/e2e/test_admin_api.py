@@ -41,6 +41,8 @@ CONFIG = {
     'admin': {'token': TOKEN},
     'storage': {'redis': {'password': REDIS_PASSWORD}},
 }
+# Runtime user entries need a user header Sluice believes: from a trusted proxy.
+CONFIG_TRUSTED_PEER = dict(CONFIG, identity={'trusted_proxies': ['127.0.0.1/32']})
 
 
 class AdminTestCase(GatewayTestCase):
@@ -264,7 +266,7 @@ class Endpoints(AdminTestCase):
         self.assertEqual(self.ok('GET', '/admin/access')['entries'], [])
 
     def test_access_entries_without_ttl_until_deleted(self):
-        self.start()
+        self.start(CONFIG_TRUSTED_PEER)
         self.ok('PUT', '/admin/access/deny/user/mallory')
         self.assertEqual(self.get('/x', headers={'X-User-ID': 'mallory'}).status, 403)
         self.assertEqual(self.get('/x', headers={'X-User-ID': 'alice'}).status, 200)
@@ -322,7 +324,7 @@ class Endpoints(AdminTestCase):
         self.assertNotIn('3;w=', r.header('RateLimit-Policy'))
 
     def test_runtime_entries_survive_a_reload(self):
-        self.start()
+        self.start(CONFIG_TRUSTED_PEER)
         self.ok('PUT', '/admin/access/deny/user/mallory')
         self.ok('PUT', '/admin/clients/' + KEY_FREE, {'tier': 'pro'})
         self.assertEqual(self.ok('POST', '/admin/reload'), {'status': 'reloaded'})

@@ -1,5 +1,7 @@
-"""Client identity (SPEC 4 steps 2-3): the client address through trusted proxies
-(X-Forwarded-For, Forwarded, X-Real-IP), API keys and users as limit keys. The
+"""Client identity (SPEC 4 steps 1-3): the client address through trusted proxies
+(X-Forwarded-For, Forwarded, X-Real-IP), API keys and users as limit keys, the user
+header believed only from trusted proxies (unless identity.user.trusted_only is false),
+and a duplicated identity answered with 400 before anything reaches the upstream. The
 resolved address is read from the access log and from which bucket gets charged."""
 
 import unittest
@@ -126,6 +128,7 @@ class TrustedXRealIp(IdentityTestCase):
 
 
 class KeysAndUsers(IdentityTestCase):
+    """Behind an auth proxy (127.0.0.1 trusted), which sets the user header."""
     POLICY = {
         'tiers': {'free': {'rate': '1/1h', 'burst': 1}},
         'clients': {'default_tier': 'free',
@@ -135,7 +138,7 @@ class KeysAndUsers(IdentityTestCase):
 
     def setUp(self):
         super().setUp()
-        self.start_sluice({}, self.POLICY)
+        self.start_sluice({'identity': {'trusted_proxies': ['127.0.0.1/32']}}, self.POLICY)
 
     def test_client_key_is_user_else_api_key_else_ip(self):
         alice = {'X-User-ID': 'alice'}
@@ -151,6 +154,102 @@ class KeysAndUsers(IdentityTestCase):
     def test_query_parameter_key_is_percent_decoded(self):
         self.assertEqual(self.get('/who?api_key=key%2Done-00002').status, 200)
         self.assertEqual(self.get('/who', {'X-API-Key': 'key-one-00002'}).status, 429)
+
+
+PER_CLIENT = {'limits': [{'name': 'per-client', 'key': 'client', 'rate': '1/1h', 'burst': 1}]}
+VIP_ALLOWED = {'access': {'allow': {'users': ['vip']}},
+               'limits': [{'name': 'per-ip', 'key': 'ip', 'rate': '1/1h', 'burst': 1}]}
+ANY_PEER_NOTICE = ('identity.user.trusted_only is false: the X-User-ID header is believed '
+                   'from every client')
+
+
+class UserHeaderFromAnUntrustedPeer(IdentityTestCase):
+    """Default config: 127.0.0.1 is not a trusted proxy, so X-User-ID is not believed."""
+
+    def test_rotating_the_user_header_does_not_escape_a_per_client_limit(self):
+        self.start_sluice({}, PER_CLIENT)
+        self.assertEqual(self.statuses([{'X-User-ID': 'rotating-%d' % i} for i in range(4)]),
+                         [200, 429, 429, 429])
+        self.assertEqual(self.upstream.count, 1)
+        self.assertNotIn('trusted_only', self.sluice.stderr())
+
+    def test_claiming_an_allow_listed_user_skips_no_limit(self):
+        self.start_sluice({}, VIP_ALLOWED)
+        responses = [self.get('/who', {'X-User-ID': 'vip'}) for _ in range(3)]
+        self.assertEqual([r.status for r in responses], [200, 429, 429])
+        self.assertEqual(responses[0].header('X-RateLimit-Limit'), '1')  # limited, not bypassed
+
+
+class UserHeaderFromATrustedProxy(IdentityTestCase):
+    def test_each_user_has_its_own_bucket_and_allow_listed_users_skip_limits(self):
+        self.start_sluice({'identity': {'trusted_proxies': ['127.0.0.1/32']}}, PER_CLIENT)
+        self.assertEqual(self.statuses([{'X-User-ID': 'u1'}, {'X-User-ID': 'u1'},
+                                        {'X-User-ID': 'u2'}, {}, {}]),
+                         [200, 429, 200, 200, 429])
+        self.sluice.write_config(policy=VIP_ALLOWED)
+        self.assertTrue(self.sluice.reload())
+        for _ in range(3):
+            response = self.get('/who', {'X-User-ID': 'vip'})
+            self.assertEqual(response.status, 200)
+            self.assertFalse(response.has_header('X-RateLimit-Limit'))
+
+
+class UserHeaderFromAnyPeer(IdentityTestCase):
+    def test_trusted_only_false_believes_every_client_and_says_so_at_startup(self):
+        self.start_sluice({'identity': {'user': {'header': 'X-User-ID', 'trusted_only': False}}},
+                          PER_CLIENT)
+        self.assertEqual(self.statuses([{'X-User-ID': 'u1'}, {'X-User-ID': 'u1'},
+                                        {'X-User-ID': 'u2'}]),
+                         [200, 429, 200])
+        notices = [line for line in self.sluice.stderr().splitlines() if 'trusted_only' in line]
+        self.assertEqual(len(notices), 1, self.sluice.stderr())
+        self.assertIn(ANY_PEER_NOTICE, notices[0])
+
+
+class DuplicateIdentities(IdentityTestCase):
+    """Two copies of one identity: Sluice might read one and the upstream the other,
+    so the request is a 400 that reaches nobody and charges nothing."""
+
+    def setUp(self):
+        super().setUp()
+        self.start_sluice({}, ONE_PER_IP)
+
+    def assertRejected(self, raw_request, message):
+        conn, response = self.exchange(raw_request)
+        self.assertEqual(response.status, 400, response)
+        self.assertEqual(response.header('Content-Type'), 'application/json')
+        self.assertEqual(response.body.decode(),
+                         '{"error":{"code":"bad_request","message":"%s"}}' % message)
+        return conn
+
+    def test_duplicates_are_400_and_reach_no_upstream(self):
+        cases = [
+            ('GET /x HTTP/1.1\r\nHost: x\r\nX-API-Key: a\r\nX-API-Key: b\r\n\r\n',
+             'Duplicate API key header'),
+            ('GET /x HTTP/1.1\r\nHost: x\r\nX-API-Key: a\r\nx-api-key: a\r\n\r\n',
+             'Duplicate API key header'),
+            ('GET /x?api_key=a&api_key=b HTTP/1.1\r\nHost: x\r\n\r\n',
+             'Duplicate API key query parameter'),
+            ('GET /x?api_key=a&api%5Fkey=b HTTP/1.1\r\nHost: x\r\n\r\n',
+             'Duplicate API key query parameter'),
+            ('GET /x HTTP/1.1\r\nHost: x\r\nX-User-ID: alice\r\nX-User-ID: bob\r\n\r\n',
+             'Duplicate user header'),
+            ('GET /x?api_key=b HTTP/1.1\r\nHost: x\r\nX-API-Key: a\r\n\r\n',
+             'API key header and query parameter differ'),
+        ]
+        for raw_request, message in cases:
+            with self.subTest(request=raw_request):
+                self.assertRejected(raw_request, message)
+        self.assertEqual(self.upstream.count, 0)
+        # None was charged: the address still has its one request.
+        self.assertEqual(self.statuses([{}, {}]), [200, 429])
+
+    def test_the_same_key_in_header_and_query_is_one_identity(self):
+        _, response = self.exchange('GET /x?api_key=key%2Da HTTP/1.1\r\nHost: x\r\n'
+                                        'X-API-Key: key-a\r\n\r\n')
+        self.assertEqual(response.status, 200, response)
+        self.assertEqual(self.upstream.count, 1)
+        self.assertEqual(self.upstream.last().header('X-API-Key'), 'key-a')
 
 
 if __name__ == '__main__':

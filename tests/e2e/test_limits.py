@@ -234,7 +234,8 @@ class AccessLists(GatewayTestCase):
 
     def setUp(self):
         super().setUp()
-        self.start_sluice({}, self.POLICY)
+        # The user lists need a user header Sluice believes: from a trusted proxy.
+        self.start_sluice({'identity': {'trusted_proxies': ['127.0.0.1/32']}}, self.POLICY)
 
     def test_deny_list_gets_403_json_and_never_reaches_the_upstream(self):
         for headers in ({'X-API-Key': 'key-banned'}, {'X-User-ID': 'mallory'}):
