@@ -90,8 +90,7 @@ std::string config_json(const config::loaded_config& cfg) {
         {"client_ip_header", ip_sources[static_cast<int>(s.identity.client_ip_header)]},
         {"ipv6_prefix", s.identity.ipv6_prefix},
         {"api_key", {{"header", s.identity.api_key_header}, {"query", s.identity.api_key_query}}},
-        {"user",
-         {{"header", s.identity.user_header}, {"trusted_only", s.identity.user_trusted_only}}},
+        {"user", {{"header", s.identity.user_header}}},
         {"tier", {{"header", s.identity.tier_header}}}}},
       {"headers",
        {{"legacy", s.headers.legacy},
@@ -160,6 +159,10 @@ std::string config_json(const config::loaded_config& cfg) {
                       {"default_tier", p.default_tier},
                       {"api_keys", std::move(api_keys)},
                       {"access", {{"allow", access(p.allow)}, {"deny", access(p.deny)}}},
+                      {"routing",
+                       {{"case_insensitive", p.routing.case_insensitive},
+                        {"strip_matrix_params", p.routing.strip_matrix_params},
+                        {"allow_encoded_slash", p.routing.allow_encoded_slash}}},
                       {"routes", std::move(routes)},
                       {"limits", std::move(limits)}};
   return json::serialize(

@@ -115,6 +115,10 @@ std::string describe_effective_config(const loaded_config& config) {
   }
   routes.push_back("default");
   out << "routes (first match wins): " << join(routes, ", ") << '\n';
+  const auto& routing = policy.routing;
+  out << "routing: " << (routing.case_insensitive ? "case-insensitive" : "case-sensitive")
+      << ", matrix parameters " << (routing.strip_matrix_params ? "stripped" : "kept")
+      << ", encoded slash " << (routing.allow_encoded_slash ? "a separator" : "rejected") << '\n';
 
   std::vector<std::string> tiers;
   for (const auto& tier : policy.tiers) {

@@ -39,7 +39,6 @@ inline constexpr int ipv6_prefix = 64;
 inline constexpr std::string_view api_key_header = "X-API-Key";
 inline constexpr std::string_view api_key_query = "api_key";
 inline constexpr std::string_view user_header = "X-User-ID";
-inline constexpr bool user_trusted_only = true;  // like the tier header: only from trusted proxies
 inline constexpr std::string_view tier_header = "X-Client-Tier";
 
 inline constexpr bool legacy_headers = true;
@@ -61,6 +60,10 @@ inline constexpr std::string_view policies = "policies/";
 inline constexpr bool reload_watch = true;
 
 inline constexpr std::int64_t route_cost = 1;
+// The policies' `routing:` block (README "Routes" says why these are the safe choices).
+inline constexpr bool routing_case_insensitive = false;
+inline constexpr bool routing_strip_matrix_params = true;
+inline constexpr bool routing_allow_encoded_slash = false;
 inline constexpr std::string_view limit_algorithm = "token_bucket";
 inline constexpr std::string_view limit_count = "cost";
 

@@ -75,6 +75,7 @@ struct policy_state {
   std::vector<route_info> routes;                              // parallel to policy.routes
   std::vector<limit_info> limits;                              // parallel to policy.limits
   std::optional<source_location> default_tier_at;
+  std::optional<source_location> routing_at;  // the first `routing:` block
 };
 
 // Reads one policy file (pass 1) and merges it into `state`; names defined in an

@@ -210,6 +210,26 @@ void read_access(const yaml_node& node, error_sink& sink, policy_state& st) {
   if (auto* v = m.get("deny")) read_access_list(*v, m.path("deny"), sink, st.policy.deny);
 }
 
+// `routing:` (how request paths are read) is one block across all policy files.
+void read_routing(const yaml_node& node, error_sink& sink, policy_state& st) {
+  if (st.routing_at) {
+    sink.add(node, "routing", "defined twice (first at " + st.routing_at->to_string() + ")");
+    return;
+  }
+  st.routing_at = sink.where(node);
+  map_reader m(node, "routing", sink,
+               {"case_insensitive", "strip_matrix_params", "allow_encoded_slash"});
+  if (!m.ok()) return;
+  limit::path_options& routing = st.policy.routing;
+  for (auto [key, field] : {std::pair{"case_insensitive", &routing.case_insensitive},
+                            std::pair{"strip_matrix_params", &routing.strip_matrix_params},
+                            std::pair{"allow_encoded_slash", &routing.allow_encoded_slash}}) {
+    if (auto* v = m.get(key)) {
+      if (auto b = read_bool(*v, m.path(key), sink)) *field = *b;
+    }
+  }
+}
+
 void read_route(const yaml_node& node, const std::string& path, error_sink& sink,
                 policy_state& st) {
   map_reader m(node, path, sink, {"name", "match", "cost", "limits"});
@@ -464,11 +484,12 @@ void read_items(const yaml_node& node, const std::string& path, error_sink& sink
 
 void read_policy_file(const yaml_node& root, error_sink& sink, policy_state& st) {
   st.policy.files.push_back(sink.file());
-  map_reader m(root, "", sink, {"tiers", "clients", "access", "routes", "limits"});
+  map_reader m(root, "", sink, {"tiers", "clients", "access", "routing", "routes", "limits"});
   if (!m.ok()) return;
   if (auto* v = m.get("tiers")) read_tiers(*v, sink, st);
   if (auto* v = m.get("clients")) read_clients(*v, sink, st);
   if (auto* v = m.get("access")) read_access(*v, sink, st);
+  if (auto* v = m.get("routing")) read_routing(*v, sink, st);
   if (auto* v = m.get("routes")) {
     read_items(*v, "routes", sink,
                [&](const yaml_node& n, const std::string& p) { read_route(n, p, sink, st); });

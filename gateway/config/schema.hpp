@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "limit/algorithms/decision.hpp"
+#include "limit/path.hpp"
 #include "util/ip_address.hpp"
 
 namespace sluice::config {
@@ -68,7 +69,6 @@ struct identity_config {
   std::string api_key_header;  // empty = not read from a header
   std::string api_key_query;   // empty = not read from the query string
   std::string user_header;
-  bool user_trusted_only = true;  // the user header is believed only from trusted_proxies
   std::string tier_header;
 };
 
@@ -184,6 +184,7 @@ struct policy_config {
   std::vector<api_key_def> api_keys;
   access_list allow;
   access_list deny;
+  limit::path_options routing;    // the `routing:` block (defaults.hpp when absent)
   std::vector<route_def> routes;  // in match order
   std::vector<limit_def> limits;
 };

@@ -12,7 +12,6 @@
 // request path does not allocate once its buffers have grown.
 #pragma once
 
-#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -29,10 +28,7 @@ namespace sluice::limit {
 class request_headers {
  public:
   virtual ~request_headers() = default;
-  // The first line's value.
   virtual std::optional<std::string_view> find(std::string_view lower_name) const = 0;
-  // How many lines carry the field: an identity on two lines is ambiguous (a 400).
-  virtual std::size_t count(std::string_view lower_name) const = 0;
 };
 
 // What the gateway knows about a request when its head has been read.
@@ -40,7 +36,7 @@ struct request_facts {
   std::string_view method;
   std::string_view target;             // origin-form request-target: path[?query]
   ip_address client_ip;                // already resolved through trusted proxies
-  bool peer_is_trusted_proxy = false;  // the tier (and by default the user) header only then
+  bool peer_is_trusted_proxy = false;  // the tier header is honoured only then
   const request_headers* headers = nullptr;
 };
 
@@ -49,7 +45,7 @@ enum class outcome {
   limited,      // 429
   forbidden,    // deny list: 403
   bypassed,     // allow list or `limits: off`: forward without limits or headers
-  bad_request,  // the path cannot be normalized, or an identity is ambiguous: 400 (see problem)
+  bad_request,  // a rejected path spelling or an ambiguous identity: 400 (see problem)
 };
 
 // One limit that applied to the request.
@@ -83,14 +79,14 @@ struct evaluation {
   // The conclusion.
   outcome result = outcome::allowed;
   std::string_view problem;  // bad_request: why, for the 400 body (a static message)
-  int reported = -1;         // index into `applied` of the limit the headers describe; -1 = none
-  int denying = -1;          // index into `applied` of the limit that denied; -1 = none
-  micros delay = 0;          // leaky_bucket shaping: hold the request this long
+  int reported = -1;  // index into `applied` of the limit the headers describe; -1 = none
+  int denying = -1;   // index into `applied` of the limit that denied; -1 = none
+  micros delay = 0;   // leaky_bucket shaping: hold the request this long
 
   // Reused buffers.
   std::string path;             // normalized path
   std::string keys;             // key texts of `applied`
-  std::string scratch;          // ID-collapsed path
+  std::string scratch;          // the unfolded path while routing, then the ID-collapsed path
   std::string decoded_api_key;  // the API key when it came percent-encoded in the query
 
   std::string_view key_of(const applied_limit& a) const {

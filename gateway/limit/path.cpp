@@ -6,11 +6,12 @@
 // - Percent-decoding happens before dot-segment removal (RFC 3986 6.2.2 order), so
 //   "%2e%2E" is a dot segment and "/a/%2e%2e/b" is "/b". Upstreams decode before
 //   routing, so keeping such a segment would let "/x/%2e%2e/login" dodge the "login"
-//   route's limits.
-// - "%2F" stays encoded and is not a segment separator.
+//   route's limits. Matrix parameters are cut before the dot check, so "..;x" is "..".
 // - A trailing slash is kept ("/a/" stays "/a/"), and a final "." or ".." leaves one
 //   ("/a/b/.." -> "/a/"), as RFC 3986 5.2.4 does; the route matcher ignores it.
 // - ".." above the root is dropped ("/.." -> "/").
+// - A segment left empty by stripping (";x") collapses like an empty one ("//").
+// - Raw bytes >= 0x80 pass through untouched; case folding is ASCII only.
 
 namespace sluice::limit {
 namespace {
@@ -36,31 +37,81 @@ bool is_alpha(char c) {
 bool is_hex(char c) {
   return hex_value(c) >= 0;
 }
+bool is_control(unsigned char c) {
+  return c < 0x20 || c == 0x7f;
+}
 
-// Appends the percent-normalized form of one raw segment; false on a bad escape.
-bool append_decoded(std::string_view seg, std::string& out) {
+// "%2F" or "%2f" at raw[i].
+bool is_encoded_slash(std::string_view raw, std::size_t i) {
+  return i + 2 < raw.size() && raw[i] == '%' && raw[i + 1] == '2' &&
+         (raw[i + 2] == 'F' || raw[i + 2] == 'f');
+}
+
+// Where the segment starting at `pos` ends: the next '/', or "%2F" when it separates.
+std::size_t segment_end(std::string_view raw, std::size_t pos, bool encoded_slash_separates) {
+  for (std::size_t i = pos; i < raw.size(); ++i) {
+    if (raw[i] == '/' || (encoded_slash_separates && is_encoded_slash(raw, i))) return i;
+  }
+  return raw.size();
+}
+
+// Appends the normalized form of one raw segment (no '/'), or says why it is rejected.
+path_status append_segment(std::string_view seg, const path_options& options, std::string& out) {
   constexpr char digits[] = "0123456789ABCDEF";
+  const std::size_t start = out.size();
+  std::size_t params = std::string::npos;  // where the first ';' went in `out`
   for (std::size_t i = 0; i < seg.size(); ++i) {
     const char c = seg[i];
-    if (c != '%') {
-      out += c;
-      continue;
-    }
-    if (i + 2 >= seg.size()) return false;
-    const int hi = hex_value(seg[i + 1]);
-    const int lo = hex_value(seg[i + 2]);
-    if (hi < 0 || lo < 0) return false;
-    const char decoded = static_cast<char>(hi * 16 + lo);
-    if (is_unreserved(decoded)) {
-      out += decoded;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '%') {
+      if (i + 2 >= seg.size()) return path_status::malformed;
+      const int hi = hex_value(seg[i + 1]);
+      const int lo = hex_value(seg[i + 2]);
+      if (hi < 0 || lo < 0) return path_status::malformed;
+      const char decoded = static_cast<char>(hi * 16 + lo);
+      if (is_control(static_cast<unsigned char>(decoded))) return path_status::control_character;
+      if (decoded == '\\') return path_status::backslash;
+      // Reached only when %2F does not separate segments (see segment_end).
+      if (decoded == '/') return path_status::encoded_slash;
+      if (is_unreserved(decoded)) {
+        out += decoded;
+      } else {
+        out += '%';
+        out += digits[hi];
+        out += digits[lo];
+      }
+      i += 2;
+    } else if (c == '#') {
+      return path_status::fragment;
+    } else if (c == '\\') {
+      return path_status::backslash;
+    } else if (is_control(u)) {
+      return path_status::control_character;
+    } else if (c == ' ') {
+      return path_status::malformed;
     } else {
-      out += '%';
-      out += digits[hi];
-      out += digits[lo];
+      if (c == ';' && params == std::string::npos) params = out.size();
+      out += c;
     }
-    i += 2;
   }
-  return true;
+  // An escape in `out` starts with the only '%' there can be, so these are real %20s.
+  const std::string_view whole = std::string_view(out).substr(start);
+  const std::string_view path_part =
+      params == std::string::npos ? whole : std::string_view(out).substr(start, params - start);
+  if (whole.starts_with("%20") || whole.ends_with("%20") || path_part.ends_with("%20")) {
+    return path_status::edge_whitespace;
+  }
+  if (options.strip_matrix_params && params != std::string::npos) out.resize(params);
+  if (options.case_insensitive) {
+    for (std::size_t i = start; i < out.size(); ++i) {
+      if (out[i] == '%') {
+        i += 2;  // keep the escape's upper-case hex
+      } else if (out[i] >= 'A' && out[i] <= 'Z') {
+        out[i] = static_cast<char>(out[i] - 'A' + 'a');
+      }
+    }
+  }
+  return path_status::ok;
 }
 
 bool is_uuid(std::string_view s) {
@@ -94,9 +145,37 @@ bool is_id_like(std::string_view s) {
 
 }  // namespace
 
-bool normalize_path(std::string_view raw, std::string& out) {
+std::string_view describe(path_status status) {
+  switch (status) {
+    case path_status::ok:
+      return "";
+    case path_status::malformed:
+      return "Malformed request path";
+    case path_status::fragment:
+      return "Fragment (#) in request target";
+    case path_status::control_character:
+      return "Control character in path";
+    case path_status::backslash:
+      return "Backslash in path";
+    case path_status::encoded_slash:
+      return "Encoded slash in path";
+    case path_status::edge_whitespace:
+      return "Space at the start or end of a path segment";
+  }
+  return "Malformed request path";
+}
+
+path_status split_target(std::string_view target, std::string_view& path, std::string_view& query) {
+  if (target.find('#') != std::string_view::npos) return path_status::fragment;
+  const auto qmark = target.find('?');
+  path = target.substr(0, qmark);
+  query = qmark == std::string_view::npos ? std::string_view{} : target.substr(qmark + 1);
+  return path_status::ok;
+}
+
+path_status normalize_path(std::string_view raw, const path_options& options, std::string& out) {
   out.clear();
-  if (raw.empty() || raw.front() != '/') return false;
+  if (raw.empty() || raw.front() != '/') return path_status::malformed;
   // Output is never longer than the input, so this is the only possible allocation,
   // and none at all once the reused buffer has grown.
   out.reserve(raw.size());
@@ -105,37 +184,35 @@ bool normalize_path(std::string_view raw, std::string& out) {
   bool trailing_slash = false;
   std::size_t pos = 1;
   while (true) {
-    std::size_t end = raw.find('/', pos);
-    const bool last = end == std::string_view::npos;
-    if (last) end = raw.size();
-    const std::string_view seg = raw.substr(pos, end - pos);
-    if (seg.empty()) {
+    const std::size_t end = segment_end(raw, pos, options.allow_encoded_slash);
+    const bool last = end == raw.size();
+    const std::size_t mark = out.size();
+    out += '/';
+    if (const auto status = append_segment(raw.substr(pos, end - pos), options, out);
+        status != path_status::ok) {
+      out.clear();
+      return status;
+    }
+    const std::string_view decoded = std::string_view(out).substr(mark + 1);
+    if (decoded.empty()) {
+      out.resize(mark);
       trailing_slash = last;  // "//" collapses; a final "/" is kept
+    } else if (decoded == ".") {
+      out.resize(mark);
+      trailing_slash = true;
+    } else if (decoded == "..") {
+      out.resize(mark);
+      const std::size_t prev = out.rfind('/');
+      out.resize(prev == std::string::npos ? 0 : prev);
+      trailing_slash = true;
     } else {
-      const std::size_t mark = out.size();
-      out += '/';
-      if (!append_decoded(seg, out)) {
-        out.clear();
-        return false;
-      }
-      const std::string_view decoded = std::string_view(out).substr(mark + 1);
-      if (decoded == ".") {
-        out.resize(mark);
-        trailing_slash = true;
-      } else if (decoded == "..") {
-        out.resize(mark);
-        const std::size_t prev = out.rfind('/');
-        out.resize(prev == std::string::npos ? 0 : prev);
-        trailing_slash = true;
-      } else {
-        trailing_slash = false;
-      }
+      trailing_slash = false;
     }
     if (last) break;
-    pos = end + 1;
+    pos = end + (raw[end] == '/' ? 1 : 3);  // '/' or "%2F"
   }
   if (out.empty() || trailing_slash) out += '/';
-  return true;
+  return path_status::ok;
 }
 
 void collapse_ids(std::string_view normalized, std::string& out) {

@@ -32,6 +32,24 @@ std::string lower(std::string s) {
   return s;
 }
 
+// Folding (case, matrix parameters) maps several spellings onto one route.
+bool folds(const path_options& options) {
+  return options.case_insensitive || options.strip_matrix_params;
+}
+
+path_options unfolded(path_options options) {
+  options.case_insensitive = false;
+  options.strip_matrix_params = false;
+  return options;
+}
+
+// Whether folding may have changed `raw` (an upper-case hex digit counts: cheap, rare).
+bool may_fold(const path_options& options, std::string_view raw) {
+  if (options.strip_matrix_params && raw.find(';') != std::string_view::npos) return true;
+  return options.case_insensitive &&
+         std::any_of(raw.begin(), raw.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+}
+
 compiled_access_list compile_access(const config::access_list& list) {
   compiled_access_list out;
   out.ips = list.ips;
@@ -97,7 +115,15 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
   }
   routes_.push_back(
       compiled_route{std::string(default_route_name), config::defaults::route_cost, false, {}});
-  matcher_ = route_matcher(matches);
+  routing_ = pol.routing;
+  matcher_ = route_matcher(matches, routing_);
+  if (folds(routing_)) {
+    unfolded_matcher_ = route_matcher(matches, unfolded(routing_));
+    for (const auto& def : pol.routes) {
+      off_patterns_fold_ =
+          off_patterns_fold_ || (def.limits_off && may_fold(routing_, def.pattern));
+    }
+  }
 
   for (std::size_t li = 0; li < pol.limits.size(); ++li) {
     const auto& only = pol.limits[li].routes;
@@ -115,9 +141,26 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
   deny_ = compile_access(pol.deny);
 }
 
-int policy::match_route(std::string_view method, std::string_view normalized_path) const {
-  int index = matcher_.match(method, normalized_path);
-  return index < 0 ? static_cast<int>(routes_.size()) - 1 : index;
+path_status policy::route_path(std::string_view method, std::string_view raw_path,
+                               std::string& path, std::string& scratch, int& route) const {
+  route = -1;
+  const path_status status = normalize_path(raw_path, routing_, path);
+  if (status != path_status::ok) return status;
+  const int default_route = static_cast<int>(routes_.size()) - 1;
+  int index = matcher_.match(method, path);
+  // When neither the path nor an off route's pattern has anything to fold, the unfolded
+  // reading is the folded one: skip it.
+  if (index >= 0 && routes_[index].bypass && folds(routing_) &&
+      (off_patterns_fold_ || may_fold(routing_, raw_path))) {
+    // "/STATIC/x" or "/static;x/login" must not bypass limits on an upstream that does
+    // not fold: the unfolded spelling decides unless it bypasses too. The same checks
+    // ran on the same bytes, so this normalization succeeds.
+    normalize_path(raw_path, unfolded(routing_), scratch);
+    const int unfolded_index = unfolded_matcher_.match(method, scratch);
+    if (unfolded_index < 0 || !routes_[unfolded_index].bypass) index = unfolded_index;
+  }
+  route = index < 0 ? default_route : index;
+  return path_status::ok;
 }
 
 int policy::find_limit(std::string_view name) const {

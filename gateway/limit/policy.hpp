@@ -18,6 +18,7 @@
 
 #include "config/schema.hpp"
 #include "limit/algorithms/decision.hpp"
+#include "limit/path.hpp"
 #include "limit/route_matcher.hpp"
 
 namespace sluice::limit {
@@ -83,8 +84,16 @@ class policy {
   const config::headers_config& headers() const { return headers_; }
   std::uint64_t hash_seed() const { return hash_seed_; }
 
-  // The route for a normalized path; the implicit route "default" when none matches.
-  int match_route(std::string_view method, std::string_view normalized_path) const;
+  // Path normalization + route matching (SPEC 3), pure and thread-safe: normalizes
+  // `raw_path` (a request target's part before '?') with the `routing:` options into
+  // `path` and sets `route` to the first route matching it, or to the implicit route
+  // "default". A `limits: off` route is reached only by a spelling that matches it
+  // without case folding or matrix-parameter stripping; otherwise the route the
+  // unfolded spelling matches applies. `scratch` is a reused buffer. Returns why the
+  // path is rejected (route then -1), or path_status::ok.
+  path_status route_path(std::string_view method, std::string_view raw_path, std::string& path,
+                         std::string& scratch, int& route) const;
+  const path_options& routing() const { return routing_; }
   const compiled_route& route(int index) const { return routes_[index]; }
   std::span<const compiled_route> routes() const { return routes_; }
 
@@ -105,7 +114,10 @@ class policy {
   config::identity_config identity_;
   config::headers_config headers_;
   std::uint64_t hash_seed_;
-  route_matcher matcher_;
+  path_options routing_;
+  route_matcher matcher_;               // patterns normalized with routing_
+  route_matcher unfolded_matcher_;      // with routing_ minus folding; empty when nothing folds
+  bool off_patterns_fold_ = false;      // a `limits: off` pattern changes when folded
   std::vector<compiled_route> routes_;  // the configured routes, then "default"
   std::vector<compiled_limit> limits_;
   std::vector<std::string> tier_names_;

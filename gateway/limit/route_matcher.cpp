@@ -3,16 +3,20 @@
 #include <algorithm>
 #include <cstddef>
 
+#include "limit/path.hpp"
+
 // Matching rules that the header leaves open, chosen here:
 // - A trailing slash is not significant on either side: "/users" and "/users/" are
 //   the same pattern and both match the paths "/users" and "/users/". Frameworks
 //   commonly route both to one handler, so a strict rule would let a client dodge a
 //   limit by adding a slash.
 // - "/" matches only "/" (and "//" etc. which normalization already folds).
-// - Pattern literals are percent-normalized like request paths ("%7e" -> "~",
-//   "%2f" -> "%2F"), so a pattern written either way matches the normalized path.
-// - Dot segments, empty segments ("//"), '?', '#', whitespace and control characters
-//   are rejected in patterns: they could never match a normalized path.
+// - Patterns are normalized by normalize_path with the request paths' options
+//   ("%7e" -> "~"; with case_insensitive "/Auth" -> "/auth"; with strip_matrix_params
+//   "/a;v=1" -> "/a"), so a pattern written either way matches the normalized path.
+// - Dot segments, empty segments ("//"), '?', '#', whitespace, control characters and
+//   every spelling normalize_path rejects in a request (%2F, %5C, '\\', %00, an edge
+//   %20) are rejected in patterns: they could never match.
 
 namespace sluice::limit {
 namespace {
@@ -46,21 +50,6 @@ bool is_tchar(char c) {
   }
 }
 
-bool is_hex(char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return c - 'A' + 10;
-}
-
-bool is_unreserved(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-         c == '.' || c == '_' || c == '~';
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
   while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
@@ -71,30 +60,6 @@ std::string quoted(std::string_view s) {
   std::string out = "'";
   out.append(s);
   out += '\'';
-  return out;
-}
-
-// Percent-normalizes a literal pattern segment the way normalize_path treats a path
-// segment. The input has already been validated.
-std::string normalize_literal(std::string_view seg) {
-  std::string out;
-  out.reserve(seg.size());
-  for (std::size_t i = 0; i < seg.size(); ++i) {
-    if (seg[i] != '%') {
-      out += seg[i];
-      continue;
-    }
-    const char decoded = static_cast<char>(hex_value(seg[i + 1]) * 16 + hex_value(seg[i + 2]));
-    if (is_unreserved(decoded)) {
-      out += decoded;
-    } else {
-      constexpr char digits[] = "0123456789ABCDEF";
-      out += '%';
-      out += digits[(static_cast<unsigned char>(decoded) >> 4) & 0xf];
-      out += digits[static_cast<unsigned char>(decoded) & 0xf];
-    }
-    i += 2;
-  }
   return out;
 }
 
@@ -143,11 +108,16 @@ std::string check_pattern(std::string_view pattern) {
     if (c == '?' || c == '#') {
       return "path pattern must not contain '?' or '#' (the query string is not matched)";
     }
-    if (c == '%') {
-      if (i + 2 >= pattern.size() || !is_hex(pattern[i + 1]) || !is_hex(pattern[i + 2])) {
-        return "malformed percent-escape in path pattern " + quoted(pattern);
-      }
-    }
+  }
+  // The strictest reading: what it rejects, every `routing:` choice rejects.
+  std::string normalized;
+  if (const auto status = normalize_path(pattern, strict_path_options, normalized);
+      status == path_status::malformed) {
+    return "malformed percent-escape in path pattern " + quoted(pattern);
+  } else if (status != path_status::ok) {
+    return "path pattern " + quoted(pattern) +
+           " never matches: a request path spelled so is rejected (" +
+           std::string(describe(status)) + ")";
   }
   if (pattern.find("//") != std::string_view::npos) {
     return "empty segment ('//') in path pattern " + quoted(pattern);
@@ -160,8 +130,21 @@ std::string check_pattern(std::string_view pattern) {
       error = "'**' is only allowed as the last segment";
       return false;
     }
-    const std::string decoded = normalize_literal(seg);
-    if (decoded == "." || decoded == "..") {
+    if (seg.front() == ';') {
+      error = "segment " + quoted(seg) +
+              " in path pattern is empty once matrix parameters are stripped";
+      return false;
+    }
+    // Now normalize_path leaves "/" for exactly the dot segments ("." "%2e" ".."
+    // "%2E."), and with strip_matrix_params for "..;x" too.
+    std::string alone = "/";
+    alone.append(seg);
+    path_options stripping = strict_path_options;
+    stripping.strip_matrix_params = true;
+    const auto is_dot = [&](const path_options& options) {
+      return normalize_path(alone, options, normalized) == path_status::ok && normalized == "/";
+    };
+    if (is_dot(strict_path_options) || is_dot(stripping)) {
       error = "dot segment " + quoted(seg) + " in path pattern never matches a normalized path";
       return false;
     }
@@ -263,18 +246,22 @@ route_matcher::route_matcher(route_matcher&&) noexcept = default;
 route_matcher& route_matcher::operator=(const route_matcher&) = default;
 route_matcher& route_matcher::operator=(route_matcher&&) noexcept = default;
 
-route_matcher::route_matcher(const std::vector<route_match>& routes) {
+route_matcher::route_matcher(const std::vector<route_match>& routes, const path_options& options) {
   routes_.reserve(routes.size());
+  std::string normalized;
   for (const auto& r : routes) {
     compiled c;
     c.methods = r.methods;
-    for_each_pattern_segment(r.pattern, [&](std::string_view seg) {
+    // Accepted by parse_route_match, so accepted under any options; the raw pattern
+    // (which then never matches) is only a guard against a caller that skipped it.
+    if (normalize_path(r.pattern, options, normalized) != path_status::ok) normalized = r.pattern;
+    for_each_pattern_segment(normalized, [&](std::string_view seg) {
       if (seg == "**") {
         c.rest = true;
       } else if (seg == "*" || (seg.size() >= 2 && seg.front() == '{' && seg.back() == '}')) {
         c.segments.push_back({compiled::kind::one, {}});
       } else {
-        c.segments.push_back({compiled::kind::literal, normalize_literal(seg)});
+        c.segments.push_back({compiled::kind::literal, std::string(seg)});
       }
       return true;
     });

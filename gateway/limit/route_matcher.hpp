@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "limit/path.hpp"
+
 namespace sluice::limit {
 
 // A route's `match` split into its parts: "GET,HEAD /users/{id}" ->
@@ -19,8 +21,10 @@ struct route_match {
 // Parses a `match` string: optional comma-separated methods (HTTP tokens, folded
 // to upper case), whitespace, then a path pattern. Segments of the pattern are
 // literals, `{name}` or `*` (exactly one non-empty segment), or a final `**` (any
-// rest, including nothing). Returns the error message (without position) when
-// invalid, e.g. "'**' is only allowed as the last segment".
+// rest, including nothing). A pattern no request path could match under any
+// `routing:` options (a dot segment, "%2F", "%5C", ...) is invalid. Returns the error
+// message (without position) when invalid, e.g. "'**' is only allowed as the last
+// segment".
 struct parsed_match {
   std::optional<route_match> match;
   std::string error;
@@ -36,10 +40,11 @@ class route_matcher {
   route_matcher(route_matcher&&) noexcept;
   route_matcher& operator=(const route_matcher&);
   route_matcher& operator=(route_matcher&&) noexcept;
-  // `routes` must have been accepted by parse_route_match.
-  explicit route_matcher(const std::vector<route_match>& routes);
+  // `routes` must have been accepted by parse_route_match. Their patterns are
+  // normalized with `options`, which must be the ones request paths are normalized with.
+  route_matcher(const std::vector<route_match>& routes, const path_options& options);
 
-  // Index of the first route matching (method, normalized path), or -1.
+  // Index of the first route matching (method, path normalized with the options), or -1.
   int match(std::string_view method, std::string_view normalized_path) const;
 
  private:

@@ -56,6 +56,7 @@ TEST(CheckConfig, PrintsTheEffectiveLimitsAndASummary) {
             "      all                        yes\n"
             "\n"
             "routes (first match wins): health (no limits), export (cost 5), default\n"
+            "routing: case-sensitive, matrix parameters stripped, encoded slash rejected\n"
             "tiers: basic, vip (unlimited); default tier: basic\n"
             "api keys: 0\n"
             "policy files: " +

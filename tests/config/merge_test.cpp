@@ -57,6 +57,13 @@ TEST(ConfigMerge, NameDefinedInTwoFilesNamesBothPlaces) {
           b + ":10:13: limits[0].name: limit 'per-ip' defined twice (first at " + a + ":10:5)"));
 }
 
+TEST(ConfigMerge, RoutingBlockInTwoFilesNamesBothPlaces) {
+  const std::string a = fixture("routing_dup/policies/a.yaml");
+  const std::string b = fixture("routing_dup/policies/b.yaml");
+  EXPECT_THAT(errors_of("routing_dup/config.yaml"),
+              ElementsAre(b + ":3:10: routing: defined twice (first at " + a + ":3:3)"));
+}
+
 TEST(ConfigMerge, ErrorsComeInFileOrderThenPositionOrder) {
   // The config's own error sorts before the policy file's, whatever pass found it.
   auto lines = errors_of("policy/config.yaml", {{"POLICY", "cases/tier_with_rate.yaml"}});

@@ -222,8 +222,50 @@ TEST(ConfigPolicy, BurstOnlyOnBuckets) {
 
 TEST(ConfigPolicy, UnknownTopLevelKey) {
   EXPECT_POLICY_ERROR("unknown_top_key",
-                      "1:1: unknown key 'limit' (expected one of: tiers, clients, access, routes, "
-                      "limits)");
+                      "1:1: unknown key 'limit' (expected one of: tiers, clients, access, "
+                      "routing, routes, limits)");
+}
+
+TEST(ConfigPolicy, RoutingUnknownKey) {
+  EXPECT_POLICY_ERROR("routing_unknown_key",
+                      "3:3: routing: unknown key 'strip_matrix_parameters' (expected one of: "
+                      "case_insensitive, strip_matrix_params, allow_encoded_slash)");
+}
+
+TEST(ConfigPolicy, RoutingOptionNotABool) {
+  EXPECT_POLICY_ERROR("routing_not_bool",
+                      "1:57: routing.allow_encoded_slash: expected true or false, got 'sometimes'");
+}
+
+TEST(ConfigPolicy, RoutingNotAMap) {
+  EXPECT_POLICY_ERROR("routing_not_a_map", "1:10: routing: expected a map, got a list");
+}
+
+TEST(ConfigPolicy, PatternARequestCouldNeverSpell) {
+  EXPECT_POLICY_ERROR("pattern_encoded_slash",
+                      "2:27: routes[0].match: path pattern '/files/a%2Fb' never matches: a request "
+                      "path spelled so is rejected (Encoded slash in path)");
+}
+
+TEST(ConfigPolicy, RoutingDefaultsWhenAbsent) {
+  auto result = load_config(fixture("check/config.yaml"), fake_env());
+  ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
+  const auto& routing = result.config->policy.routing;
+  EXPECT_FALSE(routing.case_insensitive);
+  EXPECT_TRUE(routing.strip_matrix_params);
+  EXPECT_FALSE(routing.allow_encoded_slash);
+}
+
+TEST(ConfigPolicy, ReadsRoutingOptions) {
+  auto result = load_config(fixture("policy/config.yaml"),
+                            fake_env({{"POLICY", "cases/routing_options.yaml"}}));
+  ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
+  const auto& routing = result.config->policy.routing;
+  EXPECT_TRUE(routing.case_insensitive);
+  EXPECT_FALSE(routing.strip_matrix_params);
+  EXPECT_TRUE(routing.allow_encoded_slash);
+  // The pattern is kept as written; the policy folds it when it compiles the matcher.
+  EXPECT_EQ(result.config->policy.routes[0].pattern, "/Auth/Login");
 }
 
 TEST(ConfigPolicy, ReportsEveryErrorOfAFile) {

@@ -2,14 +2,22 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
-#include "../util/allocation_counter.hpp"
 
+#include "../util/allocation_counter.hpp"
+#include "path_spellings.hpp"
+
+using sluice::limit::normalize_path;
 using sluice::limit::parse_route_match;
+using sluice::limit::path_options;
+using sluice::limit::path_status;
 using sluice::limit::route_match;
 using sluice::limit::route_matcher;
+using sluice::limit::strict_path_options;
+using sluice::limit::testing::respell;
 
 namespace {
 
@@ -19,10 +27,11 @@ route_match parsed(std::string_view text) {
   return p.match.value_or(route_match{});
 }
 
-route_matcher matcher(std::initializer_list<std::string_view> texts) {
+route_matcher matcher(std::initializer_list<std::string_view> texts,
+                      const path_options& options = strict_path_options) {
   std::vector<route_match> routes;
   for (auto t : texts) routes.push_back(parsed(t));
-  return route_matcher(routes);
+  return route_matcher(routes, options);
 }
 
 // ---- parse_route_match ----
@@ -57,7 +66,9 @@ INSTANTIATE_TEST_SUITE_P(
                     parse_case{"/a/{id}/b/{other_id}", {}, "/a/{id}/b/{other_id}"},
                     parse_case{"/a/*/b/*/**", {}, "/a/*/b/*/**"},
                     parse_case{"/users/", {}, "/users/"},
-                    parse_case{"/a%2Fb/%7euser", {}, "/a%2Fb/%7euser"},
+                    parse_case{"/a%3Bb/%7euser", {}, "/a%3Bb/%7euser"},
+                    parse_case{"/a;v=1/b", {}, "/a;v=1/b"},
+                    parse_case{"/Auth/LOGIN", {}, "/Auth/LOGIN"},
                     parse_case{"/.well-known/**", {}, "/.well-known/**"}));
 
 struct parse_error_case {
@@ -117,7 +128,29 @@ INSTANTIATE_TEST_SUITE_P(
                          "matched)"},
         parse_error_case{"GET /a b", "path pattern contains whitespace or a control character"},
         parse_error_case{"/a%4", "malformed percent-escape in path pattern '/a%4'"},
-        parse_error_case{"/a%zz/b", "malformed percent-escape in path pattern '/a%zz/b'"}));
+        parse_error_case{"/a%zz/b", "malformed percent-escape in path pattern '/a%zz/b'"},
+        // Spellings a request path is rejected for can never match.
+        parse_error_case{"/a%2Fb",
+                         "path pattern '/a%2Fb' never matches: a request path spelled "
+                         "so is rejected (Encoded slash in path)"},
+        parse_error_case{"/a\\b",
+                         "path pattern '/a\\b' never matches: a request path spelled "
+                         "so is rejected (Backslash in path)"},
+        parse_error_case{"/a%5cb",
+                         "path pattern '/a%5cb' never matches: a request path spelled "
+                         "so is rejected (Backslash in path)"},
+        parse_error_case{"/a%00",
+                         "path pattern '/a%00' never matches: a request path spelled "
+                         "so is rejected (Control character in path)"},
+        parse_error_case{"/login%20",
+                         "path pattern '/login%20' never matches: a request path "
+                         "spelled so is rejected (Space at the start or end of a "
+                         "path segment)"},
+        parse_error_case{"/a/;v=1/b",
+                         "segment ';v=1' in path pattern is empty once matrix parameters are "
+                         "stripped"},
+        parse_error_case{"/static/..;x/b",
+                         "dot segment '..;x' in path pattern never matches a normalized path"}));
 
 // ---- route_matcher ----
 
@@ -136,7 +169,7 @@ void expect_matches(const route_matcher& m, std::initializer_list<match_case> ca
 TEST(RouteMatch, EmptyMatcherMatchesNothing) {
   route_matcher m;
   EXPECT_EQ(m.match("GET", "/"), -1);
-  route_matcher from_empty(std::vector<route_match>{});
+  route_matcher from_empty(std::vector<route_match>{}, strict_path_options);
   EXPECT_EQ(from_empty.match("GET", "/x"), -1);
 }
 
@@ -270,9 +303,9 @@ TEST(RouteMatch, MethodMismatchFallsThroughToLaterRoutes) {
 
 TEST(RouteMatch, PatternLiteralsArePercentNormalized) {
   // Paths arrive normalized: unreserved escapes decoded, others upper-case.
-  auto m = matcher({"/%7euser/a%2fb", "/caf%c3%a9"});
-  expect_matches(m, {{"GET", "/~user/a%2Fb", 0},
-                     {"GET", "/~user/a/b", -1},
+  auto m = matcher({"/%7euser/a%3bb", "/caf%c3%a9"});
+  expect_matches(m, {{"GET", "/~user/a%3Bb", 0},
+                     {"GET", "/~user/a;b", -1},
                      {"GET", "/caf%C3%A9", 1},
                      {"GET", "/caf%c3%a9", -1}});
 }
@@ -288,9 +321,56 @@ TEST(RouteMatch, CopiesRoutesSoTheInputMayGo) {
   route_matcher m;
   {
     std::vector<route_match> routes{parsed("GET /a/{x}"), parsed("/b/**")};
-    m = route_matcher(routes);
+    m = route_matcher(routes, strict_path_options);
   }
   expect_matches(m, {{"GET", "/a/1", 0}, {"GET", "/b/c", 1}});
+}
+
+TEST(RouteMatch, CaseInsensitiveFoldsPatternsLikePaths) {
+  const path_options ci{true, false, false};
+  auto m = matcher({"POST /Auth/LOGIN", "/users/{ID}/Orders"}, ci);
+  expect_matches(m, {{"POST", "/auth/login", 0},  // paths arrive folded
+                     {"POST", "/Auth/LOGIN", -1},
+                     {"GET", "/users/42/orders", 1}});
+  auto strict = matcher({"POST /Auth/LOGIN"});
+  expect_matches(strict, {{"POST", "/Auth/LOGIN", 0}, {"POST", "/auth/login", -1}});
+}
+
+TEST(RouteMatch, StrippedMatrixParamsInPatternsToo) {
+  const path_options strip{false, true, false};
+  auto m = matcher({"/a;v=1/b", "/c"}, strip);
+  expect_matches(m, {{"GET", "/a/b", 0}, {"GET", "/c", 1}});
+  auto kept = matcher({"/a;v=1/b"});
+  expect_matches(kept, {{"GET", "/a;v=1/b", 0}, {"GET", "/a/b", -1}});
+}
+
+// ---- property: spellings that normalize equal route equal ----
+
+TEST(RouteMatchProperty, SpellingsThatNormalizeEqualRouteEqual) {
+  const std::vector<std::string_view> texts = {"POST /auth/login", "GET /users/{id}", "/static/**",
+                                               "/api/v1/items/*",  "/a/b/c",          "/**"};
+  const std::vector<std::string_view> bases = {"/auth/login",     "/users/42", "/static/app/x.js",
+                                               "/api/v1/items/7", "/a/b/c",    "/elsewhere/q"};
+  std::mt19937 rng(8);
+  std::string want_path, path;
+  for (int bits = 0; bits < 8; ++bits) {
+    const path_options options{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0};
+    std::vector<route_match> routes;
+    for (auto t : texts) routes.push_back(parsed(t));
+    const route_matcher m(routes, options);
+    for (const auto base : bases) {
+      ASSERT_EQ(normalize_path(base, options, want_path), path_status::ok);
+      for (std::string_view method : {"GET", "POST"}) {
+        const int want = m.match(method, want_path);
+        for (int i = 0; i < 300; ++i) {
+          const std::string spelling = respell(base, options, rng);
+          ASSERT_EQ(normalize_path(spelling, options, path), path_status::ok) << spelling;
+          ASSERT_EQ(path, want_path) << spelling << " options " << bits;
+          ASSERT_EQ(m.match(method, path), want) << spelling << " options " << bits;
+        }
+      }
+    }
+  }
 }
 
 TEST(RouteMatch, MatchDoesNotAllocate) {
