@@ -39,6 +39,7 @@ inline constexpr int ipv6_prefix = 64;
 inline constexpr std::string_view api_key_header = "X-API-Key";
 inline constexpr std::string_view api_key_query = "api_key";
 inline constexpr std::string_view user_header = "X-User-ID";
+inline constexpr bool user_trusted_only = true;  // like the tier header: only from trusted proxies
 inline constexpr std::string_view tier_header = "X-Client-Tier";
 
 inline constexpr bool legacy_headers = true;

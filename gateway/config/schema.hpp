@@ -69,6 +69,7 @@ struct identity_config {
   std::string api_key_header;  // empty = not read from a header
   std::string api_key_query;   // empty = not read from the query string
   std::string user_header;
+  bool user_trusted_only = true;  // the user header is believed only from trusted_proxies
   std::string tier_header;
 };
 

@@ -8,25 +8,52 @@ namespace {
 
 using config::key_part_kind;
 
-// The raw value of query parameter `name` in `query` (no leading '?'), if present.
-std::optional<std::string_view> query_param(std::string_view query, std::string_view name) {
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view pair = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == name) {
-      return eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
-    }
-  }
-  return std::nullopt;
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// Whether the query parameter name `encoded` percent-decodes to `name`: `api%5Fkey`
+// is `api_key` to most upstreams. Malformed escapes stay literal, as percent_decode does.
+bool decodes_to(std::string_view encoded, std::string_view name) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < encoded.size(); ++i, ++n) {
+    char c = encoded[i];
+    if (c == '%' && i + 2 < encoded.size()) {
+      const int hi = hex_value(encoded[i + 1]), lo = hex_value(encoded[i + 2]);
+      if (hi >= 0 && lo >= 0) {
+        c = static_cast<char>(hi * 16 + lo);
+        i += 2;
+      }
+    }
+    if (n == name.size() || name[n] != c) return false;
+  }
+  return n == name.size();
+}
+
+struct query_lookup {
+  std::optional<std::string_view> value;  // the raw value of the first occurrence
+  bool repeated = false;                  // the parameter occurs more than once
+};
+
+// Parameter `name` in `query` (no leading '?'), every pair examined.
+query_lookup query_param(std::string_view query, std::string_view name) {
+  query_lookup found;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    auto eq = pair.find('=');
+    if (!decodes_to(pair.substr(0, eq), name)) continue;
+    if (found.value) {
+      found.repeated = true;
+      return found;
+    }
+    found.value = eq == std::string_view::npos ? std::string_view{} : pair.substr(eq + 1);
+  }
+  return found;
 }
 
 // Percent-decodes `in` into `out`; malformed escapes are kept literally.
@@ -73,32 +100,57 @@ bool listed(const compiled_access_list& list, identity::access_kind kind, const 
   return !user.empty() && overrides->contains(kind, subject_kind::user, user, now);
 }
 
-// Identity (SPEC 4 step 3): API key from the header, else the query; user from the
-// header unless the key's entry names one; tier by precedence runtime > key entry >
-// trusted tier header > default.
-void identify(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
+// A request whose identity the upstream may read differently than Sluice: a 400.
+bool ambiguous(evaluation& ev, std::string_view why) {
+  ev.result = outcome::bad_request;
+  ev.problem = why;
+  return false;
+}
+
+// Identity (SPEC 4 steps 1 and 3): API key from the header, else the query; user from
+// the header (from a trusted proxy, unless identity.user.trusted_only is false) unless
+// the key's entry names one; tier by precedence runtime > key entry > trusted tier
+// header > default. False (ev.problem set) when an identity is given twice: the
+// upstream might take the other copy. The key in both header and query must agree.
+bool identify(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
               std::string_view query, evaluation& ev) {
   const auto& id = pol.identity();
+  const request_headers* headers = facts.headers;
   ev.api_key = {};
   ev.user = {};
-  if (facts.headers != nullptr && !id.api_key_header.empty()) {
-    if (auto v = facts.headers->find(id.api_key_header)) ev.api_key = *v;
+  std::optional<std::string_view> header_key;
+  if (headers != nullptr && !id.api_key_header.empty()) {
+    if (headers->count(id.api_key_header) > 1) return ambiguous(ev, "Duplicate API key header");
+    header_key = headers->find(id.api_key_header);
   }
-  if (ev.api_key.empty() && !id.api_key_query.empty()) {
-    if (auto v = query_param(query, id.api_key_query)) {
-      if (v->find('%') == std::string_view::npos) {
-        ev.api_key = *v;
-      } else {
-        percent_decode(*v, ev.decoded_api_key);
-        ev.api_key = ev.decoded_api_key;
-      }
+  std::optional<std::string_view> query_key;
+  if (!id.api_key_query.empty()) {
+    const query_lookup q = query_param(query, id.api_key_query);
+    if (q.repeated) return ambiguous(ev, "Duplicate API key query parameter");
+    if (q.value && q.value->find('%') != std::string_view::npos) {
+      percent_decode(*q.value, ev.decoded_api_key);
+      query_key = ev.decoded_api_key;
+    } else {
+      query_key = q.value;
+    }
+  }
+  if (header_key && query_key && *header_key != *query_key) {
+    return ambiguous(ev, "API key header and query parameter differ");
+  }
+  ev.api_key = header_key ? *header_key : query_key.value_or(std::string_view{});
+
+  std::optional<std::string_view> user_header;
+  if (headers != nullptr && !id.user_header.empty()) {
+    if (headers->count(id.user_header) > 1) return ambiguous(ev, "Duplicate user header");
+    if (facts.peer_is_trusted_proxy || !id.user_trusted_only) {
+      user_header = headers->find(id.user_header);
     }
   }
   const api_key_info* key_info = ev.api_key.empty() ? nullptr : pol.find_api_key(ev.api_key);
   if (key_info != nullptr && !key_info->user.empty()) {
     ev.user = key_info->user;
-  } else if (facts.headers != nullptr && !id.user_header.empty()) {
-    if (auto v = facts.headers->find(id.user_header)) ev.user = *v;
+  } else if (user_header) {
+    ev.user = *user_header;
   }
 
   ev.tier = no_tier;
@@ -111,6 +163,7 @@ void identify(const policy& pol, const request_facts& facts, const identity::ove
     if (auto v = facts.headers->find(id.tier_header)) ev.tier = pol.find_tier(*v);
   }
   if (ev.tier == no_tier) ev.tier = pol.default_tier();
+  return true;
 }
 
 // Appends one key part's text; false when the request does not have it.
@@ -236,7 +289,7 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   }
 
   format_client_ip(facts.client_ip, pol.identity().ipv6_prefix, ev.client_ip);
-  identify(pol, facts, overrides, query, ev);
+  if (!identify(pol, facts, overrides, query, ev)) return;  // bad_request: ev.problem says why
 
   const compiled_route& route = pol.route(ev.route);
   ev.cost = route.cost;

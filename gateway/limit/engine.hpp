@@ -12,6 +12,7 @@
 // request path does not allocate once its buffers have grown.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,7 +29,10 @@ namespace sluice::limit {
 class request_headers {
  public:
   virtual ~request_headers() = default;
+  // The first line's value.
   virtual std::optional<std::string_view> find(std::string_view lower_name) const = 0;
+  // How many lines carry the field: an identity on two lines is ambiguous (a 400).
+  virtual std::size_t count(std::string_view lower_name) const = 0;
 };
 
 // What the gateway knows about a request when its head has been read.
@@ -36,7 +40,7 @@ struct request_facts {
   std::string_view method;
   std::string_view target;             // origin-form request-target: path[?query]
   ip_address client_ip;                // already resolved through trusted proxies
-  bool peer_is_trusted_proxy = false;  // the tier header is honoured only then
+  bool peer_is_trusted_proxy = false;  // the tier (and by default the user) header only then
   const request_headers* headers = nullptr;
 };
 
@@ -79,9 +83,9 @@ struct evaluation {
   // The conclusion.
   outcome result = outcome::allowed;
   std::string_view problem;  // bad_request: why, for the 400 body (a static message)
-  int reported = -1;  // index into `applied` of the limit the headers describe; -1 = none
-  int denying = -1;   // index into `applied` of the limit that denied; -1 = none
-  micros delay = 0;   // leaky_bucket shaping: hold the request this long
+  int reported = -1;         // index into `applied` of the limit the headers describe; -1 = none
+  int denying = -1;          // index into `applied` of the limit that denied; -1 = none
+  micros delay = 0;          // leaky_bucket shaping: hold the request this long
 
   // Reused buffers.
   std::string path;             // normalized path

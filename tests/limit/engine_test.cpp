@@ -16,6 +16,7 @@ namespace {
 
 constexpr micros t0 = 1'767'225'600LL * micros_per_second;  // 2026-01-01T00:00:00Z
 
+// Header lines in order; a name may repeat (the first line wins find(), as in Beast).
 class fake_headers final : public request_headers {
  public:
   fake_headers(std::initializer_list<std::pair<const std::string, std::string>> h) : h_(h) {}
@@ -24,9 +25,12 @@ class fake_headers final : public request_headers {
     if (it == h_.end()) return std::nullopt;
     return std::string_view(it->second);
   }
+  std::size_t count(std::string_view lower_name) const override {
+    return h_.count(std::string(lower_name));
+  }
 
  private:
-  std::map<std::string, std::string> h_;
+  std::multimap<std::string, std::string> h_;
 };
 
 config::rate per(std::int64_t n, micros period) {
@@ -161,7 +165,9 @@ TEST_F(EngineTest, DenyListWinsOverAllowListAndRuntimeEntriesCount) {
   EXPECT_EQ(run("GET", "/", "203.0.113.9").result, outcome::forbidden);
   EXPECT_EQ(run("GET", "/", "10.1.2.3").result, outcome::bypassed);
   EXPECT_EQ(run("GET", "/", "192.0.2.1", &partner).result, outcome::bypassed);
-  EXPECT_EQ(run("GET", "/", "192.0.2.1", &mallory).result, outcome::forbidden);
+  // The user header counts from a trusted proxy (from anyone else it is ignored).
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &mallory, true).result, outcome::forbidden);
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &mallory, false).result, outcome::bypassed);
   EXPECT_EQ(run("GET", "/", "198.51.100.1").result, outcome::allowed);
 
   overrides_.put_access(
@@ -182,10 +188,102 @@ TEST_F(EngineTest, ApiKeyFromHeaderElseQueryAndTheKeyNamesItsUser) {
   run("GET", "/x?a=1&api_key=k%2D1&b=2");
   EXPECT_EQ(applied_key(0), "key:k-1");
   fake_headers user{{"x-user-id", "bob"}};
-  run("GET", "/", "192.0.2.1", &user);
+  run("GET", "/", "192.0.2.1", &user, true);  // the user header: from a trusted proxy
   EXPECT_EQ(applied_key(0), "user:bob");
   run("GET", "/");
   EXPECT_EQ(applied_key(0), "ip:192.0.2.1");
+}
+
+TEST_F(EngineTest, UserHeaderIsBelievedOnlyFromATrustedProxyByDefault) {
+  cfg_.policy.limits = {make_limit("per-client", {part(kp::client)}, per(1, minute))};
+  build();
+  fake_headers alice{{"x-user-id", "alice"}};
+  fake_headers key_and_alice{{"x-api-key", "k1"}, {"x-user-id", "alice"}};
+  run("GET", "/", "192.0.2.1", &alice, false);
+  EXPECT_EQ(applied_key(0), "ip:192.0.2.1");
+  EXPECT_TRUE(ev_.user.empty());
+  run("GET", "/", "192.0.2.1", &key_and_alice, false);
+  EXPECT_EQ(applied_key(0), "key:k1");
+  run("GET", "/", "192.0.2.1", &alice, true);
+  EXPECT_EQ(applied_key(0), "user:alice");
+
+  // Rotating the header from an untrusted peer does not escape its limit.
+  cfg_.policy.limits = {make_limit("per-client-2", {part(kp::client)}, per(1, minute))};
+  build();
+  fake_headers u1{{"x-user-id", "u1"}}, u2{{"x-user-id", "u2"}}, u3{{"x-user-id", "u3"}};
+  EXPECT_EQ(run("GET", "/", "192.0.2.9", &u1).result, outcome::allowed);
+  EXPECT_EQ(run("GET", "/", "192.0.2.9", &u2).result, outcome::limited);
+  EXPECT_EQ(run("GET", "/", "192.0.2.9", &u3).result, outcome::limited);
+}
+
+TEST_F(EngineTest, UserHeaderFromAnyPeerWhenTrustedOnlyIsFalse) {
+  cfg_.server.identity.user_trusted_only = false;
+  cfg_.policy.limits = {make_limit("per-client", {part(kp::client)}, per(1, minute))};
+  build();
+  fake_headers alice{{"x-user-id", "alice"}};
+  run("GET", "/", "192.0.2.1", &alice, false);
+  EXPECT_EQ(applied_key(0), "user:alice");
+  run("GET", "/", "192.0.2.1", &alice, true);
+  EXPECT_EQ(applied_key(0), "user:alice");
+}
+
+TEST_F(EngineTest, AllowListedUserFromAnUntrustedPeerIsNotAllowListed) {
+  cfg_.policy.allow.users = {"vip"};
+  cfg_.policy.limits = {make_limit("global", {part(kp::global)}, per(1, minute))};
+  build();
+  fake_headers vip{{"x-user-id", "vip"}};
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &vip, false).result, outcome::allowed);
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &vip, false).result, outcome::limited);
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &vip, true).result, outcome::bypassed);
+}
+
+TEST_F(EngineTest, DuplicatedIdentitiesAreBadRequestsAndChargeNothing) {
+  cfg_.policy.limits = {make_limit("global", {part(kp::global)}, per(1, minute))};
+  build();
+  auto rejected = [&](std::string_view target, const fake_headers* h, bool trusted = false) {
+    const evaluation& ev = run("GET", target, "192.0.2.1", h, trusted);
+    EXPECT_TRUE(ev.applied.empty());
+    return ev.result == outcome::bad_request ? std::string(ev.problem) : std::string("not 400");
+  };
+  fake_headers two_keys{{"x-api-key", "a"}, {"x-api-key", "b"}};
+  fake_headers same_key_twice{{"x-api-key", "a"}, {"x-api-key", "a"}};
+  EXPECT_EQ(rejected("/", &two_keys), "Duplicate API key header");
+  EXPECT_EQ(rejected("/", &same_key_twice), "Duplicate API key header");
+
+  EXPECT_EQ(rejected("/?api_key=a&api_key=b", nullptr), "Duplicate API key query parameter");
+  EXPECT_EQ(rejected("/?api_key&x=1&api_key=a", nullptr), "Duplicate API key query parameter");
+  // Percent-decoded names are the same parameter to most upstreams.
+  EXPECT_EQ(rejected("/?api_key=a&api%5Fkey=b", nullptr), "Duplicate API key query parameter");
+  EXPECT_EQ(rejected("/?%61pi%5fkey=a&api_key=b", nullptr), "Duplicate API key query parameter");
+
+  // The user header, twice, even from a peer whose user header would be ignored.
+  fake_headers two_users{{"x-user-id", "alice"}, {"x-user-id", "bob"}};
+  EXPECT_EQ(rejected("/", &two_users, false), "Duplicate user header");
+  EXPECT_EQ(rejected("/", &two_users, true), "Duplicate user header");
+
+  // A key in both the header and the query must be the same key.
+  fake_headers key_a{{"x-api-key", "a"}};
+  fake_headers key_dash{{"x-api-key", "k-1"}};
+  fake_headers empty_key{{"x-api-key", ""}};
+  EXPECT_EQ(rejected("/?api_key=b", &key_a), "API key header and query parameter differ");
+  EXPECT_EQ(rejected("/?api_key=a", &empty_key), "API key header and query parameter differ");
+  EXPECT_EQ(rejected("/?api%5Fkey=b", &key_a), "API key header and query parameter differ");
+
+  // Nothing above was charged: the one token is still there.
+  EXPECT_EQ(run("GET", "/?api_key=a", "192.0.2.1", &key_a).result, outcome::allowed);
+  EXPECT_EQ(ev_.api_key, "a");
+  EXPECT_EQ(run("GET", "/?api_key=k%2D1", "192.0.2.1", &key_dash).result, outcome::limited);
+  EXPECT_EQ(ev_.api_key, "k-1");
+}
+
+TEST_F(EngineTest, AnEncodedQueryParameterNameStillNamesTheApiKey) {
+  cfg_.policy.limits = {make_limit("per-key", {part(kp::api_key)}, per(5, minute))};
+  build();
+  run("GET", "/?x=1&api%5Fkey=k%2D2");
+  ASSERT_EQ(ev_.applied.size(), 1u);
+  EXPECT_EQ(applied_key(0), "k-2");
+  run("GET", "/?xapi_key=k3&api_keys=k4&api_key%=k5");
+  EXPECT_TRUE(ev_.applied.empty());  // none of these is the api_key parameter
 }
 
 TEST_F(EngineTest, Ipv6ClientsAreGroupedByPrefix) {
