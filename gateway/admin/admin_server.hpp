@@ -1,7 +1,8 @@
-// The admin listener's HTTP plumbing (admin.listen): reads small requests, hands
-// them to a handler, writes the answer. Which endpoints exist and who may call
-// them is the handler's business (app::admin_api). Runs on the gateway's
-// control thread, away from proxy traffic.
+// The admin listener's HTTP plumbing (admin.listen): refuses peers outside
+// admin.allow at accept, reads small bounded requests, hands them to a handler,
+// writes the answer. Which endpoints exist and who may call them is the handler's
+// business (app::admin_api). Runs on the gateway's control thread, away from proxy
+// traffic.
 #pragma once
 
 #include <functional>
@@ -32,7 +33,14 @@ struct admin_response {
 // A coroutine: some answers need a storage round trip (peek at a Redis key).
 using admin_handler = std::function<net::awaitable<admin_response>(admin_request)>;
 
+// Whether a peer may use the admin listener at all (admin.allow, read at accept).
+using admin_peer_check = std::function<bool(const ip_address&)>;
+
 // Serves one admin connection (keep-alive) until the peer leaves or goes idle.
-void start_admin_session(net::tcp::socket socket, const admin_handler& handler);
+// A peer `allowed` refuses gets a 403 at once; nothing it sends is parsed. Bad
+// requests get 400/413/431 and a close; nothing thrown while reading, handling or
+// writing leaves the connection (a 500 instead).
+void start_admin_session(net::tcp::socket socket, const admin_handler& handler,
+                         const admin_peer_check& allowed);
 
 }  // namespace sluice::admin

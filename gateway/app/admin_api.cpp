@@ -152,12 +152,17 @@ reload_history::view reload_history::get() const {
   return v_;
 }
 
+bool admin_api::allows(const ip_address& peer) const {
+  const auto& allow = ctx_.snapshots.get()->config.server.admin.allow;
+  return allow.empty() || contains_any(allow, peer);
+}
+
 net::awaitable<admin::admin_response> admin_api::handle(admin::admin_request req) {
   auto snap = ctx_.snapshots.get();
   const auto& admin_cfg = snap->config.server.admin;
-  bool allowed = admin_cfg.allow.empty();
-  for (const auto& block : admin_cfg.allow) allowed = allowed || block.contains(req.peer);
-  if (!allowed) co_return fail(gateway_error::forbidden, "Peer not allowed on the admin listener");
+  if (!allows(req.peer)) {
+    co_return fail(gateway_error::forbidden, "Peer not allowed on the admin listener");
+  }
 
   const std::string_view path = req.target.substr(0, req.target.find('?'));
   const bool read = req.method == "GET" || req.method == "HEAD";

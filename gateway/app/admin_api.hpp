@@ -2,7 +2,8 @@
 // /admin/stats, /admin/config, /admin/reload, /admin/limits, /admin/access,
 // /admin/clients and POST /api/ratelimit/check.
 //
-// Who may call: peers outside admin.allow get 403 on every path; when admin.token
+// Who may call: peers outside admin.allow get 403 on every path (at accept, before
+// their request is read: admin::start_admin_session); when admin.token
 // is set, every write (POST/PUT/DELETE) and /api/ratelimit/check need it as
 // "Authorization: Bearer <token>" (the check API also accepts "apiKey" in its body).
 // Reads need no token. Owned by the gateway; runs on the control thread.
@@ -60,6 +61,10 @@ class admin_api {
   explicit admin_api(admin_context ctx) : ctx_(std::move(ctx)) {}
 
   net::awaitable<admin::admin_response> handle(admin::admin_request req);
+
+  // admin.allow of the current configuration (empty = every peer). The listener asks
+  // at accept; handle() asks again, as a reload may have changed it since.
+  bool allows(const ip_address& peer) const;
 
  private:
   net::awaitable<admin::admin_response> limits(const admin::admin_request& req,

@@ -141,6 +141,7 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   admin_handler_ = [api = admin_api_.get()](admin::admin_request req) {
     return api->handle(std::move(req));
   };
+  admin_allows_ = [api = admin_api_.get()](const ip_address& peer) { return api->allows(peer); };
   watch_files(server);
 
   std::cerr << "sluice " << SLUICE_VERSION << ": listening on";
@@ -202,7 +203,8 @@ int gateway::run() {
     asio::co_spawn(control_,
                    run_accept_loop(acceptor.get(),
                                    [this](net::tcp::socket s) {
-                                     admin::start_admin_session(std::move(s), admin_handler_);
+                                     admin::start_admin_session(std::move(s), admin_handler_,
+                                                                admin_allows_);
                                    }),
                    asio::detached);
   }

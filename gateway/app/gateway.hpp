@@ -91,6 +91,7 @@ class gateway {
   std::vector<std::pair<net::worker*, std::unique_ptr<net::tcp::acceptor>>> acceptors_;
   std::vector<std::unique_ptr<net::tcp::acceptor>> admin_acceptors_;
   admin::admin_handler admin_handler_;
+  admin::admin_peer_check admin_allows_;
   std::unique_ptr<file_watcher> watcher_;
   std::unique_ptr<net::asio::signal_set> signals_;
   std::mutex reload_mutex_;

@@ -170,6 +170,13 @@ bool cidr::contains(const ip_address& address) const {
   return address.masked(prefix_bits_) == network_;
 }
 
+bool contains_any(std::span<const cidr> blocks, const ip_address& address) {
+  for (const auto& block : blocks) {
+    if (block.contains(address)) return true;
+  }
+  return false;
+}
+
 std::string cidr::to_string() const {
   return network_.to_string() + "/" + std::to_string(prefix_bits_);
 }

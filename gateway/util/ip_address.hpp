@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -53,5 +54,8 @@ class cidr {
   ip_address network_;
   int prefix_bits_ = 0;  // in the family's own bits (IPv4: 0..32)
 };
+
+// True when any of `blocks` contains `address` (false for no blocks).
+bool contains_any(std::span<const cidr> blocks, const ip_address& address);
 
 }  // namespace sluice

@@ -7,7 +7,7 @@ import json
 import time
 import unittest
 
-from harness import GatewayTestCase, port_accepts, request, wait_for
+from harness import GatewayTestCase, RawConnection, port_accepts, request, wait_for
 
 TOKEN = 'admin-token-s3cr3t'
 REDIS_PASSWORD = 'redis-pass-s3cr3t'
@@ -397,6 +397,129 @@ class BadRequests(AdminTestCase):
                 r = self.admin(method, path, '{}')
                 self.assertErrorBody(r, 405, 'method_not_allowed')
                 self.assertTrue(r.header('Allow'), r)
+
+
+class MalformedRequests(AdminTestCase):
+    """SPEC 13: the admin listener answers bad bytes like the proxy listener (JSON
+    error, Connection: close), and no field value, head or trailer can crash it."""
+
+    def raw_admin(self):
+        conn = RawConnection(self.sluice.admin_port)
+        self.addCleanup(conn.close)
+        return conn
+
+    def assertRejectedAndClosed(self, raw_request, status, code, message_part=None):
+        conn = self.raw_admin()
+        conn.send(raw_request)
+        response = conn.read_response()
+        self.assertErrorBody(response, status, code, message_part)
+        self.assertEqual(response.header('Connection'), 'close', response)
+        self.assertTrue(conn.is_closed(), 'the connection stays open after %d' % status)
+        return response
+
+    def assertAlive(self):
+        self.assertTrue(self.sluice.running(), self.sluice.stderr())
+        self.assertEqual(self.admin('GET', '/healthz').json(), {'status': 'ok'})
+
+    def test_malformed_requests_get_400(self):
+        self.start()
+        post = 'POST /api/ratelimit/check HTTP/1.1\r\nHost: x\r\n'
+        for raw_request in ['GARBAGE\r\n\r\n',
+                            'GET /healthz HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n',
+                            'GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n',
+                            'GET /healthz HTTP/1.1\r\nBad Name: v\r\n\r\n',
+                            post + 'Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n',
+                            post + 'Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n',
+                            post + 'Content-Length: 5\r\nContent-Length: 6\r\n\r\nhello!',
+                            post + 'Transfer-Encoding: gzip\r\n\r\nxx',
+                            post + 'Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n']:
+            with self.subTest(request=raw_request):
+                self.assertRejectedAndClosed(raw_request, 400, 'bad_request')
+        self.assertAlive()
+
+    def test_exact_bytes_of_a_rejection(self):
+        self.start()
+        conn = self.raw_admin()
+        conn.send('GARBAGE\r\n\r\n')
+        body = b'{"error":{"code":"bad_request","message":"Malformed request: bad method"}}'
+        self.assertEqual(conn.read_until_close(),
+                         b'HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n'
+                         b'Cache-Control: no-store\r\nConnection: close\r\n'
+                         b'Content-Length: %d\r\n\r\n' % len(body) + body)
+
+    def test_head_over_the_admin_limit_gets_431(self):
+        self.start()
+        for size in (40 * 1024, 70000):  # 70,000 > 65,535: Beast's field-value maximum
+            with self.subTest(size=size):
+                self.assertRejectedAndClosed(
+                    'GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n' % ('a' * size), 431,
+                    'headers_too_large', '16 KiB')
+        many = ''.join('X-F%d: v\r\n' % i for i in range(3000))  # ~30 KB of small fields
+        self.assertRejectedAndClosed('GET /healthz HTTP/1.1\r\nHost: x\r\n' + many + '\r\n', 431,
+                                     'headers_too_large')
+        self.assertAlive()
+
+    def test_trailers_count_against_the_head_limit(self):
+        self.start()
+        head = ('POST /api/ratelimit/check HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n'
+                'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n' % TOKEN)
+        body = '{"key":"k"}'
+        chunk = '%x\r\n%s\r\n' % (len(body), body)
+        big = chunk + '0\r\nX-Trailer: %s\r\n\r\n' % ('a' * 70000)
+        self.assertRejectedAndClosed(head + big, 431, 'headers_too_large', 'trailers')
+        many = chunk + '0\r\n' + ''.join('X-T%d: v\r\n' % i for i in range(3000)) + '\r\n'
+        self.assertRejectedAndClosed(head + many, 431, 'headers_too_large', 'trailers')
+        # A chunked request with small trailers is served.
+        conn = self.raw_admin()
+        conn.send(head + chunk + '0\r\nX-Trailer: small\r\n\r\n')
+        response = conn.read_response()
+        self.assertEqual(response.status, 200, response)
+        self.assertEqual(response.json()['key'], 'k')
+        self.assertAlive()
+
+    def test_body_over_the_admin_limit_gets_413(self):
+        self.start()
+        post = 'POST /api/ratelimit/check HTTP/1.1\r\nHost: x\r\n'
+        self.assertRejectedAndClosed(post + 'Content-Length: 2000000\r\n\r\n', 413,
+                                     'payload_too_large', '1 MiB')
+        chunk = '%x\r\n%s\r\n' % (64 * 1024, 'x' * (64 * 1024))
+        self.assertRejectedAndClosed(post + 'Transfer-Encoding: chunked\r\n\r\n' + chunk * 17 +
+                                     '0\r\n\r\n', 413, 'payload_too_large')
+        self.assertAlive()
+
+    def test_pipelined_requests_get_their_answers_in_order(self):
+        self.start()
+        conn = self.raw_admin()
+        conn.send('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n'
+                  'GET /nope HTTP/1.1\r\nHost: x\r\n\r\n'
+                  'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        self.assertEqual(conn.read_response().json(), {'status': 'ok'})
+        self.assertErrorBody(conn.read_response(), 404, 'not_found')
+        self.assertEqual(conn.read_response().json(), {'status': 'ok'})
+        self.assertTrue(conn.is_closed())
+
+    def test_peer_outside_admin_allow_is_refused_before_its_request_is_read(self):
+        # The 403 comes at accept, before the peer sends a byte; what it sends next is
+        # never parsed, so a field no parser could hold costs nothing.
+        self.start(dict(CONFIG, admin={'token': TOKEN, 'allow': ['10.0.0.0/8']}), wait=False)
+        wait_for(lambda: port_accepts(self.sluice.admin_port), message='the admin listener')
+        conn = self.raw_admin()
+        body = b'{"error":{"code":"forbidden","message":"Peer not allowed on the admin listener"}}'
+        self.assertEqual(conn.read_until_close(),
+                         b'HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\n'
+                         b'Cache-Control: no-store\r\nConnection: close\r\n'
+                         b'Content-Length: %d\r\n\r\n' % len(body) + body)
+        for raw_request in ['GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: %s\r\n\r\n' % ('a' * 70000),
+                            'POST /admin/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked'
+                            '\r\n\r\n0\r\nX-Trailer: %s\r\n\r\n' % ('a' * 70000),
+                            'GARBAGE\r\n\r\n']:
+            with self.subTest(request=raw_request[:20]):
+                conn = self.raw_admin()
+                conn.send(raw_request)
+                self.assertErrorBody(conn.read_response(), 403, 'forbidden')
+                self.assertTrue(conn.is_closed())
+        self.assertTrue(self.sluice.running(), self.sluice.stderr())
+        self.assertEqual(self.get('/proxied').status, 200)
 
 
 if __name__ == '__main__':

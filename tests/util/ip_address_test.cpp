@@ -322,4 +322,12 @@ TEST(Cidr, EqualityIgnoresHostBitsAndSpelling) {
   EXPECT_NE(block("0.0.0.0/0"), block("::/0"));
 }
 
+TEST(Cidr, ContainsAnyIsTrueWhenOneBlockContains) {
+  const std::vector<cidr> blocks = {block("10.0.0.0/8"), block("::1/128")};
+  EXPECT_TRUE(contains_any(blocks, ip("10.9.8.7")));
+  EXPECT_TRUE(contains_any(blocks, ip("::1")));
+  EXPECT_FALSE(contains_any(blocks, ip("127.0.0.1")));
+  EXPECT_FALSE(contains_any({}, ip("127.0.0.1")));
+}
+
 }  // namespace
