@@ -198,7 +198,10 @@ class connection {
         last_failure_.clear();
         ec = co_await serve();
         lose(ec);
-        if (!owner_.stopping_) owner_.log(name() + " lost: " + ec.message());
+        if (!owner_.stopping_) {
+          owner_.log(name() + " lost: " + ec.message() +
+                     (failure_.empty() ? "" : " (" + failure_ + ")"));
+        }
       } else {
         close_socket();
         std::string failure = failure_.empty() ? ec.message() : failure_;
@@ -320,7 +323,11 @@ class connection {
         const auto status = parser_.next(reply_);
         if (status == reply_parser::status::incomplete) break;
         if (status == reply_parser::status::protocol_error || inflight_.empty()) {
-          co_return make_error_code(client_error::protocol);  // garbage, or an unasked reply
+          // Garbage, a reply beyond reply_limits, or an unasked reply: this
+          // connection only is dropped, and run() reconnects it.
+          failure_ = status == reply_parser::status::protocol_error ? std::string(parser_.error())
+                                                                    : "a reply nobody asked for";
+          co_return make_error_code(client_error::protocol);
         }
         complete(inflight_.front(), {}, std::move(reply_));
         inflight_.pop_front();
@@ -465,8 +472,8 @@ class connection {
   bool connecting_ = false;
   std::uint64_t epoch_ = 0;    // bumped on every loss; stale write completions are told apart
   std::uint64_t attempt_ = 0;  // connect attempts; a stale connect timer is told apart
-  std::string failure_;        // why the last attempt failed, for the log
-  std::string last_failure_;   // the last logged failure: a down server logs once
+  std::string failure_;       // why the last attempt failed or the connection was lost, for the log
+  std::string last_failure_;  // the last logged failure: a down server logs once
 };
 
 client_state::client_state(client_options options) : options_(std::move(options)) {
