@@ -3,6 +3,7 @@ equal to the traffic sent, /healthz and /readyz, admin.allow, the JSON access lo
 (documented fields, API keys never in clear)."""
 
 import datetime
+import json
 import shutil
 import subprocess
 import time
@@ -215,6 +216,33 @@ class AccessLog(GatewayTestCase):
         self.assertEqual((last['status'], last['decision'], last['limit']),
                          (429, 'limited', 'per-ip'))
         self.assertNotIn('upstream_ms', last)
+
+    def raw_log_entries(self, wait_for_lines):
+        """Access-log lines read as bytes: each must be strict UTF-8 and JSON."""
+        def lines():
+            with open(self.sluice.stdout_path, 'rb') as f:
+                raw = [line for line in f.read().split(b'\n') if line.strip()]
+            return raw if len(raw) >= wait_for_lines else None
+        return [json.loads(line.decode('utf-8')) for line in
+                wait_for(lines, 3.0, message='%d access-log lines' % wait_for_lines)]
+
+    def test_invalid_utf8_in_a_path_is_escaped_in_the_log_and_error_bodies(self):
+        # Latin-1 'é' and 0xFF are not UTF-8: each byte is logged as one \ufffd, an
+        # encoded surrogate (ED A0 80) as three; valid UTF-8 ('é' as C3 A9) as is.
+        responses = []
+        for target in (b'/caf\xe9\xff', b'/api/caf\xe9\xff/\xc3\xa9',
+                       b'/api/\xe9%zz\xed\xa0\x80'):  # malformed percent-encoding: 400
+            with RawConnection(self.sluice.port) as conn:
+                conn.send(b'GET ' + target + b' HTTP/1.1\r\nHost: x\r\n\r\n')
+                responses.append(conn.read_response())
+        self.assertEqual([r.status for r in responses], [200, 200, 400])
+        error = json.loads(responses[2].body.decode('utf-8'))  # strict UTF-8, then JSON
+        self.assertEqual(error['error']['code'], 'bad_request')
+        entries = self.raw_log_entries(3)
+        self.assertEqual(sorted(e['path'] for e in entries),
+                         sorted(['/caf\ufffd\ufffd', '/api/caf\ufffd\ufffd/\u00e9',
+                                 '/api/\ufffd%zz\ufffd\ufffd\ufffd']))
+        self.assertEqual(sorted(e['status'] for e in entries), [200, 200, 400])
 
     def test_api_keys_are_never_logged_in_clear(self):
         self.get('/api/x', PRO)
