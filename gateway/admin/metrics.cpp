@@ -36,53 +36,29 @@ std::string_view to_string(method_class m) {
   return method_names[static_cast<int>(m)];
 }
 
-metrics::metrics(std::string_view version) : registry_(std::make_shared<prometheus::Registry>()) {
+metrics::metrics(std::string_view version)
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_("rate_limit_requests_total",
+                "Requests that reached the rate-limit decision, by route and method."),
+      allowed_("rate_limit_requests_allowed_total",
+               "Requests forwarded upstream (allowed or bypassing limits)."),
+      blocked_("rate_limit_requests_blocked_total",
+               "Requests rejected; reason is the denying limit or 'denylist'."),
+      by_scope_("rate_limit_requests_by_scope_total",
+                "Requests each enforced limit applied to (scope = limit name)."),
+      blocked_by_scope_("rate_limit_blocked_by_scope_total", "Requests rejected by each limit."),
+      by_tier_("rate_limit_requests_by_tier_total",
+               "Rate-limited requests by client tier ('none' without a tier)."),
+      blocked_by_tier_("rate_limit_blocked_by_tier_total", "Rejected requests by client tier."),
+      shadow_blocked_("rate_limit_shadow_blocked_total",
+                      "Requests a shadow limit would have rejected."),
+      delayed_("rate_limit_delayed_total",
+               "Requests held by leaky_bucket shaping before forwarding."),
+      upstream_requests_("gateway_upstream_requests_total",
+                         "Upstream responses by route and status class."),
+      upstream_duration_("gateway_upstream_duration_seconds",
+                         "Time from sending a request upstream to its response head.") {
   auto& r = *registry_;
-  requests_ = &BuildCounter()
-                   .Name("rate_limit_requests_total")
-                   .Help("Requests that reached the rate-limit decision, by route and method.")
-                   .Register(r);
-  allowed_ = &BuildCounter()
-                  .Name("rate_limit_requests_allowed_total")
-                  .Help("Requests forwarded upstream (allowed or bypassing limits).")
-                  .Register(r);
-  blocked_ = &BuildCounter()
-                  .Name("rate_limit_requests_blocked_total")
-                  .Help("Requests rejected; reason is the denying limit or 'denylist'.")
-                  .Register(r);
-  by_scope_ = &BuildCounter()
-                   .Name("rate_limit_requests_by_scope_total")
-                   .Help("Requests each enforced limit applied to (scope = limit name).")
-                   .Register(r);
-  blocked_by_scope_ = &BuildCounter()
-                           .Name("rate_limit_blocked_by_scope_total")
-                           .Help("Requests rejected by each limit.")
-                           .Register(r);
-  by_tier_ = &BuildCounter()
-                  .Name("rate_limit_requests_by_tier_total")
-                  .Help("Rate-limited requests by client tier ('none' without a tier).")
-                  .Register(r);
-  blocked_by_tier_ = &BuildCounter()
-                          .Name("rate_limit_blocked_by_tier_total")
-                          .Help("Rejected requests by client tier.")
-                          .Register(r);
-  shadow_blocked_ = &BuildCounter()
-                         .Name("rate_limit_shadow_blocked_total")
-                         .Help("Requests a shadow limit would have rejected.")
-                         .Register(r);
-  delayed_ = &BuildCounter()
-                  .Name("rate_limit_delayed_total")
-                  .Help("Requests held by leaky_bucket shaping before forwarding.")
-                  .Register(r);
-  upstream_requests_ = &BuildCounter()
-                            .Name("gateway_upstream_requests_total")
-                            .Help("Upstream responses by route and status class.")
-                            .Register(r);
-  upstream_duration_ = &BuildHistogram()
-                            .Name("gateway_upstream_duration_seconds")
-                            .Help("Time from sending a request upstream to its response head.")
-                            .Register(r);
-
   auto& check = BuildHistogram()
                     .Name("rate_limit_check_duration_seconds")
                     .Help("Time to decide every applicable limit of one request.")
@@ -143,10 +119,105 @@ metrics::metrics(std::string_view version) : registry_(std::make_shared<promethe
       .Set(1);
 }
 
+template <class T>
+void labelled_family<T>::collect(std::vector<prometheus::MetricFamily>& out) const {
+  prometheus::MetricFamily family{name_, help_, T::metric_type, {}};
+  {
+    std::lock_guard lock(mutex_);
+    family.metric.reserve(series_.size());
+    for (const auto& [labels, series] : series_) {
+      prometheus::ClientMetric m = series->Collect();
+      for (const auto& [name, value] : labels) m.label.push_back({name, value});
+      family.metric.push_back(std::move(m));
+    }
+  }
+  if (!family.metric.empty()) out.push_back(std::move(family));
+}
+
+template class labelled_family<prometheus::Counter>;
+template class labelled_family<prometheus::Histogram>;
+
 std::string metrics::serialize() const {
+  std::vector<prometheus::MetricFamily> families;
+  for (const auto* f : {&requests_, &allowed_, &blocked_, &by_scope_, &blocked_by_scope_, &by_tier_,
+                        &blocked_by_tier_, &shadow_blocked_, &delayed_, &upstream_requests_}) {
+    f->collect(families);
+  }
+  upstream_duration_.collect(families);
+  auto rest = registry_->Collect();
+  families.insert(families.end(), std::make_move_iterator(rest.begin()),
+                  std::make_move_iterator(rest.end()));
   std::ostringstream out;
-  prometheus::TextSerializer{}.Serialize(out, registry_->Collect());
+  prometheus::TextSerializer{}.Serialize(out, families);
   return out.str();
+}
+
+void metrics::acquire(const route_metrics& rm) {
+  std::lock_guard lock(names_mutex_);
+  for (const auto& r : rm.routes_) ++route_uses_[r];
+  for (const auto& l : rm.limits_) ++limit_uses_[l];
+  for (const auto& t : rm.tiers_) ++tier_uses_[t];
+}
+
+void metrics::track_blocked(const std::string& route, const std::string& method,
+                            const std::string& reason) {
+  std::lock_guard lock(names_mutex_);
+  blocked_series_.insert({route, method, reason});
+}
+
+void metrics::release(const route_metrics& rm) {
+  // Counted down and removed under the lock: a route_metrics being built counts its
+  // names up under it before resolving their series, so a name it keeps is never
+  // removed under it, and its series keep their values.
+  std::lock_guard lock(names_mutex_);
+  const auto last_use = [](std::map<std::string, std::size_t, std::less<>>& uses,
+                           const std::string& name) {
+    auto it = uses.find(name);
+    if (it == uses.end() || --it->second > 0) return false;
+    uses.erase(it);
+    return true;
+  };
+  std::set<std::string_view> gone_routes;
+  std::set<std::string_view> gone_limits;
+  for (const auto& route : rm.routes_) {
+    if (!last_use(route_uses_, route)) continue;
+    gone_routes.insert(route);
+    for (auto method : method_names) {
+      const prometheus::Labels labels{{"route", route}, {"method", std::string(method)}};
+      requests_.remove(labels);
+      allowed_.remove(labels);
+    }
+    for (auto code_class : code_classes) {
+      upstream_requests_.remove({{"route", route}, {"code_class", std::string(code_class)}});
+    }
+    upstream_duration_.remove({{"route", route}});
+  }
+  for (const auto& limit : rm.limits_) {
+    if (!last_use(limit_uses_, limit)) continue;
+    gone_limits.insert(limit);
+    const prometheus::Labels labels{{"scope", limit}};
+    by_scope_.remove(labels);
+    blocked_by_scope_.remove(labels);
+    shadow_blocked_.remove(labels);
+    delayed_.remove(labels);
+  }
+  for (const auto& tier : rm.tiers_) {
+    // "none" (clients without a tier) is every snapshot's: a tier of that name shares it.
+    if (!last_use(tier_uses_, tier) || tier == "none") continue;
+    by_tier_.remove({{"tier", tier}});
+    blocked_by_tier_.remove({{"tier", tier}});
+  }
+  if (gone_routes.empty() && gone_limits.empty()) return;
+  for (auto it = blocked_series_.begin(); it != blocked_series_.end();) {
+    const auto& [route, method, reason] = *it;
+    // "denylist" is every snapshot's reason: a limit of that name shares its series.
+    if (gone_routes.contains(route) || (gone_limits.contains(reason) && reason != "denylist")) {
+      blocked_.remove({{"route", route}, {"method", method}, {"reason", reason}});
+      it = blocked_series_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void metrics::count_http_error(int status) {
@@ -158,36 +229,41 @@ void metrics::count_http_error(int status) {
 route_metrics::route_metrics(metrics& m, const std::vector<std::string>& routes,
                              const std::vector<std::string>& limits,
                              const std::vector<std::string>& tiers)
-    : metrics_(m), routes_(routes), limits_(limits) {
+    : metrics_(m), routes_(routes), limits_(limits), tiers_(tiers) {
+  m.acquire(*this);
   for (const auto& route : routes) {
     for (auto method : method_names) {
       prometheus::Labels labels{{"route", route}, {"method", std::string(method)}};
-      requests_.push_back(&m.requests_->Add(labels));
-      allowed_.push_back(&m.allowed_->Add(labels));
+      requests_.push_back(&m.requests_.add(labels));
+      allowed_.push_back(&m.allowed_.add(labels));
     }
     std::array<prometheus::Counter*, 5> classes{};
     for (std::size_t c = 0; c < code_classes.size(); ++c) {
-      classes[c] = &m.upstream_requests_->Add(
+      classes[c] = &m.upstream_requests_.add(
           {{"route", route}, {"code_class", std::string(code_classes[c])}});
     }
     upstream_requests_.push_back(classes);
-    upstream_duration_.push_back(&m.upstream_duration_->Add({{"route", route}}, upstream_buckets));
+    upstream_duration_.push_back(&m.upstream_duration_.add({{"route", route}}, upstream_buckets));
   }
   const std::size_t blocked_slots = routes.size() * method_class_count * (limits.size() + 1);
   blocked_ = std::make_unique<std::atomic<prometheus::Counter*>[]>(blocked_slots);
   for (const auto& limit : limits) {
     prometheus::Labels labels{{"scope", limit}};
-    by_scope_.push_back(&m.by_scope_->Add(labels));
-    blocked_by_scope_.push_back(&m.blocked_by_scope_->Add(labels));
-    shadow_blocked_.push_back(&m.shadow_blocked_->Add(labels));
-    delayed_.push_back(&m.delayed_->Add(labels));
+    by_scope_.push_back(&m.by_scope_.add(labels));
+    blocked_by_scope_.push_back(&m.blocked_by_scope_.add(labels));
+    shadow_blocked_.push_back(&m.shadow_blocked_.add(labels));
+    delayed_.push_back(&m.delayed_.add(labels));
   }
-  by_tier_.push_back(&m.by_tier_->Add({{"tier", "none"}}));
-  blocked_by_tier_.push_back(&m.blocked_by_tier_->Add({{"tier", "none"}}));
+  by_tier_.push_back(&m.by_tier_.add({{"tier", "none"}}));
+  blocked_by_tier_.push_back(&m.blocked_by_tier_.add({{"tier", "none"}}));
   for (const auto& tier : tiers) {
-    by_tier_.push_back(&m.by_tier_->Add({{"tier", tier}}));
-    blocked_by_tier_.push_back(&m.blocked_by_tier_->Add({{"tier", tier}}));
+    by_tier_.push_back(&m.by_tier_.add({{"tier", tier}}));
+    blocked_by_tier_.push_back(&m.blocked_by_tier_.add({{"tier", tier}}));
   }
+}
+
+route_metrics::~route_metrics() {
+  metrics_.release(*this);
 }
 
 void route_metrics::blocked(int route, method_class m, int limit) const {
@@ -198,8 +274,10 @@ void route_metrics::blocked(int route, method_class m, int limit) const {
   prometheus::Counter* counter = blocked_[slot].load(std::memory_order_acquire);
   if (counter == nullptr) {
     const std::string reason = limit < 0 ? "denylist" : limits_[limit];
-    counter = &metrics_.blocked_->Add(
-        {{"route", routes_[route]}, {"method", std::string(to_string(m))}, {"reason", reason}});
+    const std::string method(to_string(m));
+    counter =
+        &metrics_.blocked_.add({{"route", routes_[route]}, {"method", method}, {"reason", reason}});
+    metrics_.track_blocked(routes_[route], method, reason);
     blocked_[slot].store(counter, std::memory_order_release);
   }
   counter->Increment();

@@ -120,6 +120,70 @@ class Counters(GatewayTestCase):
                  message='connections to be counted closed')
 
 
+def renamed_policy(generation, routes=1000):
+    """`api` and `per-ip` in every generation; 1000 routes and one limit renamed."""
+    g = 'g%d' % generation
+    return {
+        'routes': [{'name': 'api', 'match': 'GET /api/**'}] +
+                  [{'name': '%s-r%d' % (g, i), 'match': 'GET /%s/r%d' % (g, i)}
+                   for i in range(routes)],
+        'limits': [
+            {'name': 'per-ip', 'key': 'ip', 'rate': '1000/s', 'burst': 1000},
+            {'name': 'lim-' + g, 'key': 'ip', 'rate': '1/1h', 'burst': 1,
+             'routes': [g + '-r0']},
+        ],
+    }
+
+
+def rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1])
+    return 0
+
+
+class SeriesAcrossReloads(GatewayTestCase):
+    def test_renamed_routes_leave_metrics_and_kept_ones_keep_counting(self):
+        self.start_sluice({}, renamed_policy(0))
+
+        def traffic(generation):
+            for _ in range(2):
+                self.assertEqual(self.get('/api/x').status, 200)
+            statuses = [self.get('/g%d/r0' % generation).status for _ in range(2)]
+            self.assertEqual(statuses, [200, 429])
+
+        traffic(0)
+        first = self.metrics()
+        lines = len(first.text.splitlines())
+        self.assertEqual(first.value('rate_limit_requests_blocked_total', route='g0-r0',
+                                     method='GET', reason='lim-g0'), 1)
+        rss = [rss_kib(self.sluice.pid)]
+        for generation in range(1, 6):
+            self.sluice.write_config(policy=renamed_policy(generation))
+            self.assertTrue(self.sluice.reload())
+            traffic(generation)
+            m = self.metrics()
+            old = 'g%d-' % (generation - 1)
+            self.assertNotIn(old, m.text, 'generation %d' % generation)
+            # The exposition has as many lines as with the first configuration (+ a few
+            # for series such as reload counters that appear once).
+            self.assertLessEqual(len(m.text.splitlines()), lines + 10, 'generation %d' % generation)
+            self.assertEqual(m.value('rate_limit_requests_total', route='api', method='GET'),
+                             2 * (generation + 1))
+            self.assertEqual(m.value('rate_limit_requests_by_scope_total', scope='per-ip'),
+                             4 * (generation + 1))
+            self.assertEqual(m.value('gateway_upstream_requests_total', route='api',
+                                     code_class='2xx'), 2 * (generation + 1))
+            self.assertEqual(m.value('rate_limit_requests_blocked_total',
+                                     route='g%d-r0' % generation, method='GET',
+                                     reason='lim-g%d' % generation), 1)
+            rss.append(rss_kib(self.sluice.pid))
+        print('RSS (KiB) after each configuration:', rss)
+        # Before the fix each generation added ~38,000 lines and kept them in memory.
+        self.assertLess(rss[-1] - rss[1], 16 * 1024, rss)
+
+
 class AdminEndpoints(GatewayTestCase):
     def test_health_readiness_and_unknown_paths(self):
         self.start_sluice()
