@@ -6,6 +6,7 @@
 
 #include "app/gateway.hpp"
 #include "cli.hpp"
+#include "util/mask.hpp"
 
 int main(int argc, char** argv) {
   // Writes to a vanished peer must surface as EPIPE on that socket, not kill us.
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
       sluice::app::gateway gateway(config_path, cfg);
       return gateway.run();
     } catch (const std::exception& e) {
-      std::cerr << "sluice: " << e.what() << "\n";
+      std::cerr << "sluice: " << sluice::mask_credentials(e.what()) << "\n";
       return 1;
     }
   };

@@ -65,7 +65,7 @@ std::string config_json(const config::loaded_config& cfg) {
       {"file", s.file},
       {"listen", addresses(s.listen)},
       {"upstream",
-       {{"url", s.upstream.url},
+       {{"url", mask_credentials(s.upstream.url)},
         {"connect_timeout", format_duration(s.upstream.connect_timeout)},
         {"timeout", format_duration(s.upstream.timeout)},
         {"max_idle_connections", s.upstream.max_idle_connections},

@@ -11,6 +11,7 @@
 #include "config/loader.hpp"
 #include "http/error_response.hpp"
 #include "http/listener.hpp"
+#include "util/mask.hpp"
 
 namespace sluice::app {
 namespace {
@@ -148,7 +149,7 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   for (const auto& a : server.listen) std::cerr << ' ' << a.to_string();
   std::cerr << " (" << threads << " threads), admin on";
   for (const auto& a : server.admin.listen) std::cerr << ' ' << a.to_string();
-  std::cerr << ", upstream " << server.upstream.url << ", storage "
+  std::cerr << ", upstream " << mask_credentials(server.upstream.url) << ", storage "
             << (redis_client_ ? "redis " + server.storage.redis.addresses.front().to_string()
                               : std::string("memory"))
             << "\n";
@@ -305,7 +306,7 @@ reload_result gateway::reload() {
       watch_files(server);
       result.ok = true;
     } catch (const std::exception& e) {
-      result.errors.push_back(config_path_ + ": " + e.what());
+      result.errors.push_back(mask_credentials(config_path_ + ": " + e.what()));
     }
   }
   const auto now = now_us();

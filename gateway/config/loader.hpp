@@ -19,7 +19,7 @@ struct config_error {
   source_location where;
   std::string field;  // dotted path of the offending value; may be empty
   std::string message;
-  std::string to_string() const;
+  std::string to_string() const;  // "file:line:col: field: message", URL passwords masked
 };
 
 // Resolves ${VAR} in scalars; returns nullopt when VAR is not set.

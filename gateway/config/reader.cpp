@@ -17,6 +17,31 @@ std::string index_path(std::string_view base, std::size_t index) {
   return std::string(base) + "[" + std::to_string(index) + "]";
 }
 
+std::string without_substituted_value(const yaml_node& node, std::string message) {
+  if (node.source.empty() || node.value.empty()) return message;
+  const auto word_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  };
+  std::string out;
+  std::size_t copied = 0;
+  for (std::size_t at = message.find(node.value); at != std::string::npos;
+       at = message.find(node.value, at + 1)) {
+    const std::size_t end = at + node.value.size();
+    if (at < copied) continue;
+    // "1" must not turn "between 0 and 15" into "between 0 and ${N}5".
+    if ((at > 0 && word_char(message[at - 1]) && word_char(node.value.front())) ||
+        (end < message.size() && word_char(message[end]) && word_char(node.value.back()))) {
+      continue;
+    }
+    out.append(message, copied, at - copied);
+    out += node.source;
+    copied = end;
+  }
+  if (copied == 0) return message;
+  out.append(message, copied);
+  return out;
+}
+
 namespace {
 
 std::string position_text(const yaml_node& node) {

@@ -20,6 +20,12 @@
 
 namespace sluice::config::detail {
 
+// `message` with every occurrence of `node`'s value (as a whole word) replaced by the
+// text as written when it came from ${VAR} substitution (yaml_node::source): values
+// from the environment may be secrets ("redis://:password@host") and messages reach
+// logs and /admin/stats.
+std::string without_substituted_value(const yaml_node& node, std::string message);
+
 // Appends errors for one file into a vector the loader owns; one per file read.
 class error_sink {
  public:
@@ -28,8 +34,10 @@ class error_sink {
 
   const std::string& file() const { return file_; }
   source_location where(const yaml_node& node) const { return {file_, node.line, node.column}; }
+  // A message about a value from ${VAR} shows the reference, never the value.
   void add(const yaml_node& at, std::string field, std::string message) {
-    out_.push_back({where(at), std::move(field), std::move(message)});
+    out_.push_back(
+        {where(at), std::move(field), without_substituted_value(at, std::move(message))});
   }
   void add(source_location at, std::string field, std::string message) {
     out_.push_back({std::move(at), std::move(field), std::move(message)});

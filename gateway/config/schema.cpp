@@ -2,6 +2,7 @@
 
 #include "config/loader.hpp"
 #include "config/schema.hpp"
+#include "util/mask.hpp"
 
 namespace sluice::config {
 
@@ -19,7 +20,9 @@ std::string config_error::to_string() const {
   std::string out = where.to_string();
   if (!out.empty()) out += ": ";
   if (!field.empty()) out += field + ": ";
-  return out + message;
+  // Every way out of a config error (--check-config, reload errors, /admin/stats,
+  // logs) passes here: no URL password leaves it.
+  return mask_credentials(out + message);
 }
 
 std::optional<std::string> process_env(std::string_view name) {

@@ -60,6 +60,7 @@ class tree_builder final : public YAML::EventHandler {
     } else {
       auto substituted = substitute_env(value, env_);
       if (substituted.value) {
+        if (*substituted.value != value) node->source = value;
         node->value = std::move(*substituted.value);
       } else {
         node->value = value;

@@ -25,6 +25,9 @@ struct yaml_node {
   std::string value;                 // scalar text, after ${VAR} substitution
   bool quoted = false;               // the scalar was quoted or explicitly tagged (always a string)
   std::string error;                 // substitution failed: reported by whoever reads the value
+  // The scalar as written ("${REDIS_URL}") when ${VAR} substitution changed it. Values
+  // from the environment may hold secrets: messages show this instead of the value.
+  std::string source;
   int line = 0;                      // 1-based
   int column = 0;                    // 1-based
   std::vector<yaml_node_ptr> items;  // sequence

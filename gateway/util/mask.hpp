@@ -1,6 +1,7 @@
-// Masks secrets for logs, the dashboard and /admin/config. Pure.
+// Masks secrets for logs, messages, the dashboard and /admin/config. Pure.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -29,6 +30,63 @@ inline std::string mask_secret_distinct(std::string_view value) {
   std::string out = mask_secret(value);
   out += '#';
   for (int shift = 20; shift >= 0; shift -= 4) out += digits[(hash >> shift) & 0xf];
+  return out;
+}
+
+// Hides the password of every URL userinfo in `text`, for messages that may echo a
+// configured value (config errors, reload errors, logs, /admin/config):
+//   "redis://:secret@h:6379"    -> "redis://:****@h:6379"
+//   "redis://user:secret@h"     -> "redis://user:****@h"
+//   "redis://token@h"           -> "redis://****@h"  (a lone userinfo is a secret too)
+//   "'user:secret@h:6379'"      -> "'user:****@h:6379'"  (no scheme: only user:pass@)
+// A URL's authority runs from "://" to the next '/', '?', '#', quote or space; its
+// userinfo ends at the last '@' in it (so a password holding '@' is hidden whole).
+// Without a scheme, the userinfo runs back from '@' to a space, quote or '/'. Other
+// text is unchanged (an e-mail address keeps its name). Idempotent.
+inline std::string mask_credentials(std::string_view text) {
+  constexpr std::string_view hidden = "****";
+  constexpr std::string_view ends = " \t\r\n'\"`";
+  std::string out;
+  std::size_t copied = 0;  // text[0, copied) is in `out`
+  const auto hide = [&](std::size_t begin, std::size_t at, bool whole) {
+    // text[begin, at) is a userinfo: keep "user:" and hide the rest (or all of it).
+    if (at == begin) return;
+    const std::size_t colon = text.substr(begin, at - begin).find(':');
+    const std::size_t from = colon != std::string_view::npos ? begin + colon + 1 : begin;
+    if (colon == std::string_view::npos && !whole) return;
+    if (text.substr(from, at - from) == hidden) return;
+    out.append(text.substr(copied, from - copied));
+    out += hidden;
+    copied = at;
+  };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const std::size_t at = text.find('@', i);
+    if (at == std::string_view::npos) break;
+    // The token holding this '@': back to a space or quote.
+    const std::size_t before = text.substr(0, at).find_last_of(ends);
+    const std::size_t token = before == std::string_view::npos ? 0 : before + 1;
+    const std::size_t scheme = text.substr(token, at - token).find("://");
+    if (scheme != std::string_view::npos) {
+      const std::size_t begin = token + scheme + 3;
+      const std::size_t end =
+          std::min(text.find_first_of("/?#", begin), text.find_first_of(ends, begin));
+      const std::size_t last_at = text.substr(0, end).rfind('@');
+      if (last_at != std::string_view::npos && last_at >= begin && begin >= copied) {
+        if (text.substr(begin, at - begin).find('/') == std::string_view::npos) {
+          hide(begin, last_at, true);
+          i = last_at + 1;
+          continue;
+        }
+      }
+    } else {
+      const std::size_t slash = text.substr(token, at - token).find_last_of('/');
+      const std::size_t begin = slash == std::string_view::npos ? token : token + slash + 1;
+      if (begin >= copied) hide(begin, at, false);
+    }
+    i = at + 1;
+  }
+  out.append(text.substr(copied));
   return out;
 }
 

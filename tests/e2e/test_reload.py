@@ -7,12 +7,14 @@ reload.watch: false). test_lifecycle has the basic SIGHUP test."""
 import os
 import re
 import signal
+import subprocess
 import threading
 import time
 import unittest
 
 import upstream
-from harness import Client, GatewayTestCase, Sluice, admin_get, to_yaml, wait_for
+from harness import (SLUICE_BIN, Client, GatewayTestCase, Sluice, admin_get, request, to_yaml,
+                     wait_for)
 
 # The test upstream writes a response head and body separately; with Nagle on, each
 # keep-alive response then waits for a delayed ACK (~40 ms, 25 requests/s). The load
@@ -448,6 +450,45 @@ class FileWatching(GatewayTestCase):
         self.assertEqual(self.limit(), '10')
         self.assertTrue(self.sluice.reload())  # explicit reloads still work
         self.assertEqual(self.limit(), '21')
+
+
+class CredentialsInReloadErrors(GatewayTestCase):
+    """A Redis address with a password in it, from ${VAR} or written in the file, never
+    appears in a reload error, /admin/stats (which needs no token), the log or
+    --check-config."""
+    SECRET = 'hunter2-e2e'
+
+    def setUp(self):
+        super().setUp()
+        # The gateway inherits the environment it is started with.
+        os.environ['SLUICE_E2E_REDIS_URL'] = 'redis://:%s@cache.internal:6379' % self.SECRET
+        self.addCleanup(os.environ.pop, 'SLUICE_E2E_REDIS_URL', None)
+
+    def failed_reload(self, address):
+        config = dict(self.sluice.config, storage={'redis': {'address': address}})
+        self.sluice.write_config(config=config)
+        response = request(self.sluice.admin_port, 'POST', '/admin/reload')
+        self.assertEqual(response.status, 400)
+        self.assertNotIn(self.SECRET, response.text)
+        last_error = admin_get(self.sluice.admin_port, '/admin/stats').json()['reload'][
+            'last_error']
+        self.assertNotIn(self.SECRET, last_error)
+        return last_error
+
+    def test_passwords_are_never_echoed(self):
+        self.start_sluice()
+        self.assertIn("storage.redis.address: invalid address '${SLUICE_E2E_REDIS_URL}'",
+                      self.failed_reload('${SLUICE_E2E_REDIS_URL}'))
+        self.assertIn("invalid address 'redis://admin:****@cache.internal:6379'",
+                      self.failed_reload('redis://admin:%s@cache.internal:6379' % self.SECRET))
+        self.assertEqual(self.get('/still-serving').status, 200)
+        check = subprocess.run([SLUICE_BIN, '--check-config', self.sluice.config_path],
+                               capture_output=True, text=True, timeout=30)
+        self.assertEqual(check.returncode, 1)
+        self.assertIn('invalid address', check.stderr)
+        self.assertNotIn(self.SECRET, check.stdout + check.stderr)
+        self.assertIn('reload failed', self.sluice.stderr())
+        self.assertNotIn(self.SECRET, self.sluice.stderr())
 
 
 if __name__ == '__main__':

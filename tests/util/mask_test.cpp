@@ -21,5 +21,31 @@ TEST(Mask, DistinctMasksTellKeysWithTheSamePrefixApart) {
   EXPECT_EQ(a.find("alpha"), std::string::npos);
 }
 
+TEST(MaskCredentials, HidesTheUserinfoPasswordOfUrls) {
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"redis://:secret@host:6379", "redis://:****@host:6379"},
+      {"redis://user:secret@host:6379/0", "redis://user:****@host:6379/0"},
+      {"rediss://token-secret@host", "rediss://****@host"},
+      {"http://u:p%40ss@h/path?q=a@b", "http://u:****@h/path?q=a@b"},  // '@' in the query
+      {"redis://u:p@ss@host", "redis://u:****@host"},                  // '@' in the password
+      {"user:secret@host:6379", "user:****@host:6379"},                // no scheme
+      {":secret@host:6379", ":****@host:6379"},
+      {"storage.redis.address: invalid address 'redis://:secret@h:6379' (an IPv6 address "
+       "needs brackets, e.g. [::1]:8080)",
+       "storage.redis.address: invalid address 'redis://:****@h:6379' (an IPv6 address "
+       "needs brackets, e.g. [::1]:8080)"},
+      {"a 'user:pw1@h' and \"redis://x:pw2@h\"", "a 'user:****@h' and \"redis://x:****@h\""},
+      {"mail ops@example.com, no url", "mail ops@example.com, no url"},  // not a credential
+      {"http://host/a@b", "http://host/a@b"},                            // '@' in a path
+      {"no at sign: a:b", "no at sign: a:b"},
+      {"", ""},
+      {"@", "@"},
+  };
+  for (const auto& [in, expected] : cases) {
+    EXPECT_EQ(mask_credentials(in), expected) << in;
+    EXPECT_EQ(mask_credentials(expected), expected) << "idempotent: " << expected;
+  }
+}
+
 }  // namespace
 }  // namespace sluice
