@@ -160,6 +160,7 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
   if (ev.tier == no_tier && key_info != nullptr) ev.tier = key_info->tier;
   if (ev.tier == no_tier && facts.peer_is_trusted_proxy && facts.headers != nullptr &&
       !id.tier_header.empty()) {
+    if (facts.headers->count(id.tier_header) > 1) return ambiguous(ev, "Duplicate tier header");
     if (auto v = facts.headers->find(id.tier_header)) ev.tier = pol.find_tier(*v);
   }
   if (ev.tier == no_tier) ev.tier = pol.default_tier();
@@ -213,6 +214,12 @@ bool append_part(const config::key_part& part, const request_facts& facts, evalu
       return true;
     case key_part_kind::header: {
       if (facts.headers == nullptr) return false;
+      // Two lines of a header that keys a limit: the upstream may read the other one.
+      if (facts.headers->count(part.header) > 1) {
+        ev.result = outcome::bad_request;
+        ev.problem = "Duplicate header used as a limit key";
+        return false;
+      }
       auto v = facts.headers->find(part.header);
       if (!v || v->empty()) return false;
       out += *v;
@@ -315,7 +322,12 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
     const limit_params* params = limit.params_for(ev.tier);
     if (params == nullptr) continue;
     const auto begin = static_cast<std::uint32_t>(ev.keys.size());
-    if (!build_key(limit, facts, ev, path_collapsed)) continue;
+    if (!build_key(limit, facts, ev, path_collapsed)) {
+      if (ev.result != outcome::bad_request) continue;
+      ev.applied.clear();  // nothing is charged for a request answered 400
+      ev.checks.clear();
+      return;
+    }
     const auto end = static_cast<std::uint32_t>(ev.keys.size());
     const std::int64_t cost = limit.count == config::count_mode::requests ? 1 : route.cost;
     ev.applied.push_back(applied_limit{index, params, begin, end, limit.shadow, {}});

@@ -276,6 +276,25 @@ TEST_F(EngineTest, DuplicatedIdentitiesAreBadRequestsAndChargeNothing) {
   EXPECT_EQ(ev_.api_key, "k-1");
 }
 
+TEST_F(EngineTest, DuplicatedLimitKeyHeadersAndTrustedTierHeadersAreBadRequests) {
+  cfg_.policy.limits = {make_limit("per-tenant", {part(kp::header, "x-tenant")}, per(1, minute))};
+  build();
+  fake_headers two_tenants{{"x-tenant", "a"}, {"x-tenant", "b"}};
+  const evaluation& ev = run("GET", "/", "192.0.2.1", &two_tenants);
+  EXPECT_EQ(ev.result, outcome::bad_request);
+  EXPECT_EQ(ev.problem, "Duplicate header used as a limit key");
+  EXPECT_TRUE(ev.applied.empty());
+  EXPECT_TRUE(ev.checks.empty());
+  fake_headers one_tenant{{"x-tenant", "a"}};
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &one_tenant).result,
+            outcome::allowed);  // not charged before
+
+  // The tier header counts only from a trusted proxy; twice from one is ambiguous.
+  fake_headers two_tiers{{"x-client-tier", "pro"}, {"x-client-tier", "free"}};
+  EXPECT_EQ(run("GET", "/", "192.0.2.1", &two_tiers, true).problem, "Duplicate tier header");
+  EXPECT_EQ(run("GET", "/", "192.0.2.2", &two_tiers, false).result, outcome::allowed);
+}
+
 TEST_F(EngineTest, AnEncodedQueryParameterNameStillNamesTheApiKey) {
   cfg_.policy.limits = {make_limit("per-key", {part(kp::api_key)}, per(5, minute))};
   build();
