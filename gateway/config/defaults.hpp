@@ -59,6 +59,9 @@ inline constexpr std::string_view storage_on_error = "local";
 
 inline constexpr std::string_view policies = "policies/";
 inline constexpr bool reload_watch = true;
+// Bound on the CPU time parsing one config or policy file may take (not configurable: it
+// guards the parse that reads the configuration; config/yaml_tree.cpp says why).
+inline constexpr std::chrono::milliseconds config_parse_cpu_time_limit = 10s;
 
 inline constexpr std::int64_t route_cost = 1;
 // The policies' `routing:` block (README "Routes" says why these are the safe choices).

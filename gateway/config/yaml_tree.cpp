@@ -5,32 +5,78 @@
 #include <yaml-cpp/mark.h>
 #include <yaml-cpp/parser.h>
 
+#include <time.h>
+
 #include <map>
 #include <sstream>
 
 #include "config/env.hpp"
 
+// yaml-cpp 0.7 does not finish every input. SingleDocParser::HandleNode leaves a ','
+// (a FLOW_ENTRY token) that it finds where a node should start unconsumed and reports a
+// null, so HandleNextDocument starts a new empty document at that same ',' forever
+// (upstream issue #1040, fixed after 0.8 by PR #1319). It happens wherever a ',' stands
+// outside [ ] and { } at the top level: ",isten: x", a file holding ",", "[a],",
+// "{}\n,", "!tag ,", "&a ,". Probing found no other loop: every input of up to 5 bytes
+// over YAML's indicators (2.6 million), of up to 4 bytes over 30 characters, and 70
+// CPU-minutes of libFuzzer (5 million inputs, none over 3 s or 2 GB); the scanner loops
+// of issue #499 ("[:", "{:") are gone in 0.7.0. That loop emits parser events, so the
+// parse is bounded in the event handler, in-process (a child process per file would add
+// a fork and a copy of the tree, and guard against nothing found):
+//  - a second document ends the parse (it is an error anyway); one that starts at a ','
+//    is that loop and is reported as such;
+//  - at most max_events events (YAML yields at most about 2 per byte, plus a few);
+//  - a bound on the parsing thread's CPU time, read every 1024 events, for any slow
+//    input not found yet. CPU time, not wall-clock time: a busy machine must not fail a
+//    valid file (a 3 MB policy took 0.34 s of CPU and 2.8 s of wall time at load 13 on
+//    2 cores), and a parse never waits, so only a loop can use up the bound.
 namespace sluice::config {
 
 namespace {
 
 using mutable_node = std::shared_ptr<yaml_node>;
 
-// Turns parser events into a yaml_node tree. Owned by one parse_yaml call; not thread-safe.
+// Thrown by tree_builder to end a parse that went past a bound or into a second document.
+struct parse_stopped {
+  YAML::Mark mark;
+  std::string message;
+  bool keep_root = false;  // the first document is complete and worth reading
+};
+
+constexpr std::size_t events_per_byte = 8;     // four times what any YAML yields
+constexpr std::size_t events_baseline = 1024;  // a few per document, whatever its size
+// Reading the thread's CPU clock is a system call (~0.2 us): not on every event.
+constexpr std::size_t events_per_clock_reading = 1024;
+
+// Turns parser events into a yaml_node tree, within `limits`. Owned by one parse_yaml
+// call; not thread-safe.
 class tree_builder final : public YAML::EventHandler {
  public:
-  explicit tree_builder(const env_lookup& env) : env_(env) {}
+  tree_builder(const env_lookup& env, std::string_view text, const yaml_parse_limits& limits)
+      : env_(env),
+        text_(text),
+        limits_(limits),
+        max_events_(limits.max_events != 0 ? limits.max_events
+                                           : events_baseline + events_per_byte * text.size()),
+        cpu_deadline_(limits.cpu_clock() + limits.cpu_time_limit) {}
 
   yaml_node_ptr root() const { return root_; }
-  int documents() const { return documents_; }
-  const YAML::Mark& second_document() const { return second_document_; }
 
   void OnDocumentStart(const YAML::Mark& mark) override {
-    if (++documents_ == 2) second_document_ = mark;
+    count(mark);
+    if (++documents_ == 1) return;
+    if (char_at(mark) == ',') {
+      throw parse_stopped{mark,
+                          "cannot parse: unexpected ',' (outside [ ] and { } it cannot start a "
+                          "value; quote a value that starts with ',')",
+                          false};
+    }
+    throw parse_stopped{mark, "only one YAML document is allowed per file", true};
   }
-  void OnDocumentEnd() override {}
+  void OnDocumentEnd() override { count(last_mark_); }
 
   void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    count(mark);
     auto node = make(yaml_node::kind::null, mark);
     // yaml-cpp marks an empty value at the start of the next line; point at its key.
     if (!stack_.empty() && stack_.back().pending_key &&
@@ -42,6 +88,7 @@ class tree_builder final : public YAML::EventHandler {
   }
 
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    count(mark);
     auto it = anchors_.find(anchor);
     if (it == anchors_.end()) {
       throw YAML::ParserException(mark, "unknown alias");
@@ -51,6 +98,7 @@ class tree_builder final : public YAML::EventHandler {
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
                 const std::string& value) override {
+    count(mark);
     auto node = make(yaml_node::kind::scalar, mark);
     node->quoted = tag != "?";
     const bool is_key = !stack_.empty() && stack_.back().node->type == yaml_node::kind::map &&
@@ -72,25 +120,56 @@ class tree_builder final : public YAML::EventHandler {
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
+    count(mark);
     auto node = make(yaml_node::kind::sequence, mark);
     add(node, anchor);
     stack_.push_back({node, nullptr});
   }
-  void OnSequenceEnd() override { stack_.pop_back(); }
+  void OnSequenceEnd() override {
+    count(last_mark_);
+    stack_.pop_back();
+  }
 
   void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
+    count(mark);
     auto node = make(yaml_node::kind::map, mark);
     add(node, anchor);
     stack_.push_back({node, nullptr});
   }
-  void OnMapEnd() override { stack_.pop_back(); }
+  void OnMapEnd() override {
+    count(last_mark_);
+    stack_.pop_back();
+  }
 
  private:
   struct frame {
     mutable_node node;
     yaml_node_ptr pending_key;  // maps: the key waiting for its value
   };
+
+  // Every event passes here: the budget and the CPU time bound end a parse that runs away.
+  void count(const YAML::Mark& mark) {
+    last_mark_ = mark;
+    if (++events_ > max_events_) {
+      throw parse_stopped{mark, "cannot parse: more than " + std::to_string(max_events_) +
+                                    " YAML events in " + std::to_string(text_.size()) +
+                                    " bytes (the parser is not making progress)"};
+    }
+    if (events_ % events_per_clock_reading == 0 && limits_.cpu_clock() > cpu_deadline_) {
+      throw parse_stopped{mark, "cannot parse: gave up after " +
+                                    std::to_string(limits_.cpu_time_limit.count()) +
+                                    " ms of CPU time"};
+    }
+  }
+
+  // The character a mark points at, or 0 when unknown (Mark::pos counts UTF-8 bytes
+  // after a byte order mark; other encodings are converted first and do not map back).
+  char char_at(const YAML::Mark& mark) const {
+    const std::size_t bom = text_.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    if (mark.pos < 0 || bom + static_cast<std::size_t>(mark.pos) >= text_.size()) return 0;
+    return text_[bom + static_cast<std::size_t>(mark.pos)];
+  }
 
   static mutable_node make(yaml_node::kind type, const YAML::Mark& mark) {
     auto node = std::make_shared<yaml_node>();
@@ -122,36 +201,46 @@ class tree_builder final : public YAML::EventHandler {
   }
 
   const env_lookup& env_;
+  std::string_view text_;
+  const yaml_parse_limits& limits_;
+  std::size_t max_events_;
+  std::chrono::nanoseconds cpu_deadline_;
+  std::size_t events_ = 0;
+  YAML::Mark last_mark_;
   std::vector<frame> stack_;
   std::map<YAML::anchor_t, yaml_node_ptr> anchors_;
   yaml_node_ptr root_;
   int documents_ = 0;
-  YAML::Mark second_document_;
 };
 
 }  // namespace
 
-yaml_parse_result parse_yaml(std::string_view text, const std::string& file,
-                             const env_lookup& env) {
+std::chrono::nanoseconds thread_cpu_time() {
+  timespec now{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+  return std::chrono::seconds(now.tv_sec) + std::chrono::nanoseconds(now.tv_nsec);
+}
+
+yaml_parse_result parse_yaml(std::string_view text, const std::string& file, const env_lookup& env,
+                             const yaml_parse_limits& limits) {
   yaml_parse_result result;
   std::istringstream in{std::string(text)};
-  tree_builder builder(env);
+  tree_builder builder(env, text, limits);
+  const auto at = [&file](const YAML::Mark& mark) -> source_location {
+    if (mark.is_null()) return {file, 0, 0};
+    return {file, mark.line + 1, mark.column + 1};
+  };
   try {
     YAML::Parser parser(in);
     while (parser.HandleNextDocument(builder)) {
     }
+  } catch (const parse_stopped& stop) {
+    result.errors.push_back({at(stop.mark), "", stop.message});
+    if (!stop.keep_root) return result;
   } catch (const YAML::Exception& e) {
     result.errors.clear();  // a syntax error makes the rest meaningless
-    const bool known = !e.mark.is_null();
-    result.errors.push_back({{file, known ? e.mark.line + 1 : 0, known ? e.mark.column + 1 : 0},
-                             "",
-                             "invalid YAML: " + e.msg});
+    result.errors.push_back({at(e.mark), "", "invalid YAML: " + e.msg});
     return result;
-  }
-  if (builder.documents() > 1) {
-    const auto& mark = builder.second_document();
-    result.errors.push_back(
-        {{file, mark.line + 1, mark.column + 1}, "", "only one YAML document is allowed per file"});
   }
   result.root = builder.root();
   if (!result.root) {

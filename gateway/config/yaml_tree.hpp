@@ -4,6 +4,9 @@
 // duration of one load. Immutable after parse; not shared between threads.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -11,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/defaults.hpp"
 #include "config/loader.hpp"
 
 namespace sluice::config {
@@ -39,11 +43,24 @@ struct yaml_parse_result {
   std::vector<config_error> errors;  // a syntax error, or more than one document
 };
 
+// The CPU time the calling thread has used (CLOCK_THREAD_CPUTIME_ID).
+std::chrono::nanoseconds thread_cpu_time();
+
+// Bounds on one parse_yaml call (yaml-cpp 0.7 never finishes some inputs; yaml_tree.cpp
+// says which and how they are caught). The defaults fit every use; tests shrink them.
+struct yaml_parse_limits {
+  std::chrono::milliseconds cpu_time_limit = defaults::config_parse_cpu_time_limit;
+  std::function<std::chrono::nanoseconds()> cpu_clock = thread_cpu_time;
+  std::size_t max_events = 0;  // parser events; 0 = in proportion to the text's size
+};
+
 // Parses one YAML document from `text`. Scalar values (not keys) get ${VAR} and
 // ${VAR:-default} substituted through `env` (a failure is kept in yaml_node::error so
 // that it is reported with its field path). Aliases resolve to the anchored node.
-// More than one document is an error; errors name `file`.
-yaml_parse_result parse_yaml(std::string_view text, const std::string& file, const env_lookup& env);
+// More than one document is an error; errors name `file`. Returns for any text, within
+// `limits` ("file:line:col: cannot parse: <reason>" beyond them); safe to fuzz.
+yaml_parse_result parse_yaml(std::string_view text, const std::string& file, const env_lookup& env,
+                             const yaml_parse_limits& limits = {});
 
 // "a map", "a list", "nothing" or the quoted scalar, for "expected X, got Y" messages.
 std::string describe(const yaml_node& node);

@@ -72,6 +72,30 @@ TEST(CheckConfig, PrintsEveryErrorAndFails) {
   EXPECT_TRUE(text.starts_with(fixture("server/multiple_errors.yaml") + ":2:9: listen: "));
 }
 
+// yaml-cpp 0.7 loops forever on a ',' where a value should start (config/yaml_tree.cpp):
+// --check-config answers with the spot instead of never returning.
+TEST(CheckConfig, ALeadingCommaIsAnErrorNotAHang) {
+  using namespace std::chrono_literals;
+  const std::string comma =
+      "cannot parse: unexpected ',' (outside [ ] and { } it cannot start a value; quote a "
+      "value that starts with ',')\n";
+
+  auto config = config::testing::finishes_within(10s, [] {
+    return run({"--check-config", fixture("server/leading_comma.yaml")});
+  });
+  EXPECT_EQ(config.code, 1);
+  EXPECT_EQ(config.out, "");
+  EXPECT_EQ(config.err, fixture("server/leading_comma.yaml") + ":1:1: " + comma);
+
+  auto policy = config::testing::finishes_within(10s, [] {
+    return run({"--check-config", fixture("policy/config.yaml")},
+               {{"POLICY", "cases/leading_comma.yaml"}});
+  });
+  EXPECT_EQ(policy.code, 1);
+  EXPECT_EQ(policy.out, "");
+  EXPECT_EQ(policy.err, config::testing::policy_case("leading_comma") + ":1:1: " + comma);
+}
+
 TEST(Cli, ParsesEveryMode) {
   auto parsed = parse_cli({});
   ASSERT_TRUE(parsed.options);

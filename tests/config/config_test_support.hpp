@@ -2,10 +2,16 @@
 // error lines as printed. Test-only; not thread-safe.
 #pragma once
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "config/loader.hpp"
@@ -45,6 +51,23 @@ inline std::vector<std::string> policy_errors_of(std::string_view name) {
 
 inline std::string policy_case(std::string_view name) {
   return fixture("policy/cases/" + std::string(name) + ".yaml");
+}
+
+// Runs `fn` on a thread of its own and returns its result. Guards tests of inputs that
+// once hung the parser: past `limit` the test binary exits with a message rather than
+// hang CI (a thread stuck in a loop can be neither joined nor cancelled).
+template <typename Fn>
+auto finishes_within(std::chrono::seconds limit, Fn fn) -> decltype(fn()) {
+  auto task = std::make_shared<std::packaged_task<decltype(fn())()>>(std::move(fn));
+  auto result = task->get_future();
+  std::thread([task] { (*task)(); }).detach();
+  if (result.wait_for(limit) != std::future_status::ready) {
+    std::fprintf(stderr, "FAILED: still running after %lld s (a hang)\n",
+                 static_cast<long long>(limit.count()));
+    std::fflush(stderr);
+    std::_Exit(EXIT_FAILURE);
+  }
+  return result.get();
 }
 
 }  // namespace sluice::config::testing

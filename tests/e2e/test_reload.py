@@ -440,6 +440,50 @@ class FileWatching(GatewayTestCase):
         self.expect_one_reload(lambda: publish(2, 14))
         self.assertEqual(self.limit(), '14')
 
+    def test_a_leading_comma_fails_the_reload_and_hangs_nothing(self):
+        # yaml-cpp 0.7 loops forever on a ',' where a value should start; the reload
+        # runs on the admin listener's thread, so a hang there silenced /healthz and
+        # /metrics, ignored SIGTERM and stopped the watcher. Now it is one failed reload.
+        self.start_watching()
+        gw = self.sluice
+        admin = Client(gw.admin_port, timeout=5)
+        self.addCleanup(admin.close)
+        comma = ("cannot parse: unexpected ',' (outside [ ] and { } it cannot start a value; "
+                 "quote a value that starts with ',')")
+        good_config = to_yaml(gw.config) + '\n'
+        self.assertTrue(good_config.startswith('listen: '))
+
+        def refused(path):
+            line = '%s:1:1: %s' % (path, comma)
+            self.assertIn('  ' + line + '\n', gw.stderr())
+            stats = admin.get('/admin/stats').json()['reload']
+            self.assertEqual((stats['last_result'], stats['last_error']), ('error', line))
+            self.assertEqual(admin.get('/healthz').status, 200)
+            self.assertEqual(self.limit(), '10', 'the running configuration answers')
+            return line
+
+        # The typo in config.yaml, seen by the watcher.
+        self.expect_one_reload(
+            lambda: gw.write_config(config=',isten: x\n' + good_config[len('listen: '):]),
+            success=False)
+        refused(gw.config_path)
+        # Fixing the file reloads: the watcher still runs.
+        self.expect_one_reload(lambda: gw.write_config(config=good_config))
+
+        # A policy file holding just ','; the watcher's reload, then POST /admin/reload.
+        self.expect_one_reload(lambda: write_atomically(self.policy_path, ',\n'), success=False)
+        line = refused(self.policy_path)
+        before = reload_counts(gw)
+        r = admin.request('POST', '/admin/reload')
+        self.assertEqual(r.status, 400, r)
+        self.assertEqual(r.json()['error']['details'], [line])
+        wait_reloads(gw, before, error=1)
+        self.assertEqual(self.get('/traffic').status, 200)
+        self.expect_one_reload(lambda: write_atomically(self.policy_path, policy_text(11)))
+        self.assertEqual(self.limit(), '11')
+
+        self.assertEqual(gw.stop(timeout=10), 0, 'SIGTERM stops the gateway')
+
     def test_watch_false_disables_watching(self):
         self.start_watching(watch=False)
         write_atomically(self.policy_path, policy_text(20))
