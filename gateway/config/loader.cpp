@@ -11,6 +11,7 @@
 #include <numeric>
 #include <sstream>
 
+#include "config/defaults.hpp"
 #include "config/loader_internal.hpp"
 
 namespace sluice::config {
@@ -24,8 +25,23 @@ struct file_text {
   std::string error;
 };
 
+// Reads a regular file of at most max_config_file_bytes. Checked before opening: a FIFO
+// (or device) named *.yaml would block the reload on open or never end.
 file_text read_file(const std::string& path) {
   file_text result;
+  std::error_code ec;
+  const auto status = fs::status(path, ec);
+  if (!ec && fs::exists(status) && !fs::is_regular_file(status)) {
+    result.error = "cannot read file: not a regular file";
+    return result;
+  }
+  const auto size = fs::file_size(path, ec);
+  if (!ec && size > defaults::max_config_file_bytes) {
+    result.error = "cannot read file: " + std::to_string(size) + " bytes, more than the " +
+                   std::to_string(defaults::max_config_file_bytes / (1024 * 1024)) +
+                   " MiB a config or policy file may hold";
+    return result;
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     result.error = std::string("cannot read file: ") + std::strerror(errno);

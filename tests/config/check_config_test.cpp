@@ -4,9 +4,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "cli.hpp"
+#include "config/defaults.hpp"
 #include "config_test_support.hpp"
 
 namespace sluice {
@@ -94,6 +100,36 @@ TEST(CheckConfig, ALeadingCommaIsAnErrorNotAHang) {
   EXPECT_EQ(policy.code, 1);
   EXPECT_EQ(policy.out, "");
   EXPECT_EQ(policy.err, config::testing::policy_case("leading_comma") + ":1:1: " + comma);
+}
+
+TEST(CheckConfig, AFifoOrAnOversizedFileIsAnErrorNotAHang) {
+  using namespace std::chrono_literals;
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("sluice-fifo-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "policies");
+  std::ofstream(dir / "config.yaml") << "policies: policies/\n";
+  std::ofstream(dir / "policies" / "a.yaml") << "limits: []\n";
+  ASSERT_EQ(::mkfifo((dir / "policies" / "b.yaml").c_str(), 0600), 0);
+  auto fifo = config::testing::finishes_within(10s, [&] {
+    return run({"--check-config", (dir / "config.yaml").string()});
+  });
+  EXPECT_EQ(fifo.code, 1);
+  EXPECT_EQ(fifo.err,
+            (dir / "policies" / "b.yaml").string() + ": cannot read file: not a regular file\n");
+
+  fs::remove(dir / "policies" / "b.yaml");
+  {
+    std::ofstream big(dir / "policies" / "b.yaml");
+    big.seekp(static_cast<std::streamoff>(config::defaults::max_config_file_bytes));
+    big << '\n';  // a sparse file one byte over the bound
+  }
+  auto oversized = run({"--check-config", (dir / "config.yaml").string()});
+  EXPECT_EQ(oversized.code, 1);
+  EXPECT_THAT(oversized.err, ::testing::HasSubstr("b.yaml: cannot read file: 67108865 bytes, "
+                                                  "more than the 64 MiB a config or policy file "
+                                                  "may hold"));
+  fs::remove_all(dir);
 }
 
 TEST(Cli, ParsesEveryMode) {
