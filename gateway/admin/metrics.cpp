@@ -100,6 +100,18 @@ metrics::metrics(std::string_view version)
                              .Help("Open client connections.")
                              .Register(r)
                              .Add({});
+  max_connections_ = &BuildGauge()
+                          .Name("gateway_max_connections")
+                          .Help("server.max_connections in effect (derived when 0).")
+                          .Register(r)
+                          .Add({});
+  connections_evicted_ = &BuildCounter()
+                              .Name("gateway_connections_evicted_total")
+                              .Help(
+                                  "Idle keep-alive client connections closed to make room "
+                                  "at server.max_connections.")
+                              .Register(r)
+                              .Add({});
   auto& reloads = BuildCounter()
                       .Name("gateway_config_reloads_total")
                       .Help("Configuration reloads by result.")

@@ -104,6 +104,8 @@ class metrics {
   // Counts `status` when it is one of counted_error_statuses; ignores others.
   void count_http_error(int status);
   prometheus::Gauge& active_connections() { return *active_connections_; }
+  prometheus::Gauge& max_connections() { return *max_connections_; }
+  prometheus::Counter& connections_evicted() { return *connections_evicted_; }
   prometheus::Counter& reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
   prometheus::Gauge& last_reload_success() { return *last_reload_success_; }
 
@@ -150,6 +152,8 @@ class metrics {
   std::array<prometheus::Counter*, upstream_error_kind_count> upstream_errors_{};
   std::array<prometheus::Counter*, counted_error_statuses.size()> http_errors_{};
   prometheus::Gauge* active_connections_;
+  prometheus::Gauge* max_connections_;
+  prometheus::Counter* connections_evicted_;
   prometheus::Counter* reloads_ok_;
   prometheus::Counter* reloads_error_;
   prometheus::Gauge* last_reload_success_;

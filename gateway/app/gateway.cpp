@@ -11,6 +11,7 @@
 #include "config/loader.hpp"
 #include "http/error_response.hpp"
 #include "http/listener.hpp"
+#include "util/open_files.hpp"
 #include "util/mask.hpp"
 
 namespace sluice::app {
@@ -69,8 +70,16 @@ void note_untrusted_user_header(const config::identity_config& id) {
 }
 
 net::awaitable<void> run_accept_loop(net::tcp::acceptor* acceptor,
-                                     std::function<void(net::tcp::socket)> on_accept) {
-  co_await net::accept_loop(*acceptor, std::move(on_accept));
+                                     std::function<void(net::tcp::socket)> on_accept,
+                                     net::worker* worker, net::connection_limit* limit) {
+  co_await net::accept_loop(*acceptor, std::move(on_accept), worker, limit);
+}
+
+// The client connections the open-file limit carries (util/open_files.hpp).
+int carried_connections(const config::server_config& s, config::storage_backend backend,
+                        std::uint64_t nofile) {
+  const int redis = backend == config::storage_backend::redis ? s.storage.redis.connections : 0;
+  return derived_max_connections(nofile, s.upstream.max_idle_connections, redis);
 }
 
 }  // namespace
@@ -98,7 +107,10 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
                std::chrono::duration_cast<std::chrono::microseconds>(
                    initial.server.upstream.breaker_cooldown)
                    .count()),
-      log_(std::make_unique<net::access_log>(initial.server.server.access_log)) {
+      log_(std::make_unique<net::access_log>(initial.server.server.access_log)),
+      // Raised before any listener or upstream connection exists (SPEC 13).
+      open_files_(raise_open_file_limit()),
+      connections_(open_sessions_, [this] { metrics_.connections_evicted().Increment(); }) {
   const config::server_config server = initial.server;
   if (backend_kind_ == config::storage_backend::redis) {
     redis_client_ = std::make_unique<redis::client>(redis_options(server.storage.redis));
@@ -127,6 +139,9 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   for (unsigned i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<net::worker>(idle_per_worker));
   }
+  std::vector<net::worker*> workers;
+  for (auto& w : workers_) workers.push_back(w.get());
+  connections_.set_workers(std::move(workers));
   for (const auto& address : server.listen) {
     for (const auto& endpoint : net::resolve_listen(address)) {
       for (auto& w : workers_) {
@@ -153,6 +168,7 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
             << (redis_client_ ? "redis " + server.storage.redis.addresses.front().to_string()
                               : std::string("memory"))
             << "\n";
+  apply_connection_limit(server, true);
   note_untrusted_user_header(server.identity);
 }
 
@@ -172,6 +188,32 @@ gateway::~gateway() {
   entries_.reset();
   services_.reset();
   backend_.reset();
+}
+
+void gateway::apply_connection_limit(const config::server_config& server, bool at_start) {
+  const int carried = carried_connections(server, backend_kind_, open_files_.soft);
+  const int limit = server.server.max_connections > 0 ? server.server.max_connections : carried;
+  const int before = connections_.max();
+  connections_.set_max(limit);
+  metrics_.max_connections().Set(limit);
+  if (!at_start && limit == before) return;
+  std::cerr << "sluice: max_connections " << limit;
+  if (server.server.max_connections == 0) std::cerr << " (derived from the open-file limit)";
+  if (at_start) {
+    std::cerr << "; open files " << open_files_.soft;
+    if (open_files_.soft != open_files_.before) {
+      std::cerr << " (soft limit raised from " << open_files_.before << ")";
+    }
+    if (!open_files_.error.empty()) {
+      std::cerr << " (cannot raise the soft limit to the hard limit " << open_files_.hard << ": "
+                << open_files_.error << ")";
+    }
+  }
+  if (server.server.max_connections > carried) {
+    std::cerr << "; more than the open-file limit carries (about " << carried
+              << "): accepts beyond that fail with EMFILE";
+  }
+  std::cerr << "\n";
 }
 
 void gateway::watch_files(const config::server_config& server) {
@@ -194,19 +236,22 @@ int gateway::run() {
   for (auto& [w, acceptor] : acceptors_) {
     net::worker* worker = w;
     asio::co_spawn(worker->io,
-                   run_accept_loop(acceptor.get(),
-                                   [this, worker](net::tcp::socket s) {
-                                     net::start_session(std::move(s), *worker, *services_);
-                                   }),
+                   run_accept_loop(
+                       acceptor.get(),
+                       [this, worker](net::tcp::socket s) {
+                         net::start_session(std::move(s), *worker, *services_);
+                       },
+                       worker, &connections_),
                    asio::detached);
   }
   for (auto& acceptor : admin_acceptors_) {
     asio::co_spawn(control_,
-                   run_accept_loop(acceptor.get(),
-                                   [this](net::tcp::socket s) {
-                                     admin::start_admin_session(std::move(s), admin_handler_,
-                                                                admin_allows_);
-                                   }),
+                   run_accept_loop(
+                       acceptor.get(),
+                       [this](net::tcp::socket s) {
+                         admin::start_admin_session(std::move(s), admin_handler_, admin_allows_);
+                       },
+                       nullptr, nullptr),
                    asio::detached);
   }
   watch_signals();
@@ -315,6 +360,7 @@ reload_result gateway::reload() {
   if (result.ok) {
     metrics_.last_reload_success().Set(static_cast<double>(now) / 1e6);
     std::cerr << "sluice: configuration reloaded from " << config_path_ << "\n";
+    apply_connection_limit(snapshots_.get()->config.server, false);
     note_untrusted_user_header(snapshots_.get()->config.server.identity);
   } else {
     std::cerr << "sluice: reload failed, keeping the running configuration:\n";

@@ -26,10 +26,12 @@
 #include "config/schema.hpp"
 #include "http/access_log.hpp"
 #include "http/circuit_breaker.hpp"
+#include "http/listener.hpp"
 #include "http/session.hpp"
 #include "identity/overrides.hpp"
 #include "limit/memory_store.hpp"
 #include "redis/client.hpp"
+#include "util/open_files.hpp"
 
 namespace sluice::app {
 
@@ -63,6 +65,9 @@ class gateway {
   net::awaitable<void> upkeep();  // log flush, Redis probe, shared entries, limiter sweep
   void watch_signals();
   void watch_files(const config::server_config& server);
+  // server.max_connections (derived from the open-file limit when 0); logged at start
+  // and when a reload changes it.
+  void apply_connection_limit(const config::server_config& server, bool at_start);
 
   std::string config_path_;
   std::uint64_t hash_seed_;
@@ -83,6 +88,8 @@ class gateway {
   reload_history reloads_;
   std::atomic<bool> draining_{false};
   std::atomic<int> open_sessions_{0};
+  open_file_limit open_files_;         // RLIMIT_NOFILE, raised at start
+  net::connection_limit connections_;  // server.max_connections
   std::unique_ptr<services> services_;
   std::unique_ptr<admin_api> admin_api_;
 

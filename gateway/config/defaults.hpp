@@ -30,6 +30,8 @@ inline constexpr std::uint64_t max_header_bytes = 16 * 1024;
 inline constexpr std::uint64_t max_body_bytes = 10 * 1024 * 1024;
 inline constexpr std::chrono::milliseconds drain_timeout = 10s;
 inline constexpr std::string_view access_log = "stdout";
+// 0 = derived from the open-file limit at start (util/open_files.hpp).
+inline constexpr int max_connections = 0;
 
 inline constexpr std::string_view admin_listen = "127.0.0.1:9901";
 inline constexpr std::array<std::string_view, 2> admin_allow = {"127.0.0.0/8", "::1/128"};

@@ -16,6 +16,7 @@ constexpr std::uint64_t min_header_bytes = 1024;
 constexpr std::uint64_t max_header_bytes = 1024 * 1024;
 constexpr std::uint64_t max_body_bytes = std::uint64_t{1} << 50;
 constexpr std::int64_t max_connections_per_pool = 65536;
+constexpr std::int64_t max_client_connections = 10'000'000;
 constexpr std::int64_t min_max_keys = 1000;
 
 const std::initializer_list<std::pair<std::string_view, client_ip_source>> client_ip_sources = {
@@ -182,7 +183,7 @@ void read_upstream(const yaml_node& node, error_sink& sink, upstream_config& up)
 void read_server(const yaml_node& node, error_sink& sink, server_settings& s) {
   map_reader m(node, "server", sink,
                {"threads", "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes",
-                "drain_timeout", "access_log"});
+                "drain_timeout", "access_log", "max_connections"});
   if (!m.ok()) return;
   if (auto* v = m.get("threads"))
     assign(s.threads, read_int(*v, m.path("threads"), sink, 0, max_threads));
@@ -199,6 +200,10 @@ void read_server(const yaml_node& node, error_sink& sink, server_settings& s) {
   }
   if (auto* v = m.get("drain_timeout"))
     assign(s.drain_timeout, read_duration(*v, m.path("drain_timeout"), sink));
+  if (auto* v = m.get("max_connections")) {
+    assign(s.max_connections,
+           read_int(*v, m.path("max_connections"), sink, 0, max_client_connections));
+  }
   if (auto* v = m.get("access_log")) {
     if (auto text = read_string(*v, m.path("access_log"), sink)) {
       if (text->empty()) {
@@ -314,6 +319,7 @@ server_config default_server_config() {
   c.server.max_body_bytes = defaults::max_body_bytes;
   c.server.drain_timeout = defaults::drain_timeout;
   c.server.access_log = std::string(defaults::access_log);
+  c.server.max_connections = defaults::max_connections;
   c.admin.listen = {default_address(defaults::admin_listen)};
   for (auto block : defaults::admin_allow) c.admin.allow.push_back(*cidr::parse(block));
   c.identity.client_ip_header = enum_named(client_ip_sources, defaults::client_ip_header);

@@ -45,6 +45,7 @@ TEST(ConfigServer, EmptyFileTakesEveryDefault) {
   EXPECT_EQ(c.server.max_body_bytes, defaults::max_body_bytes);
   EXPECT_EQ(c.server.drain_timeout, defaults::drain_timeout);
   EXPECT_EQ(c.server.access_log, defaults::access_log);
+  EXPECT_EQ(c.server.max_connections, defaults::max_connections);
   ASSERT_EQ(c.admin.listen.size(), 1u);
   EXPECT_EQ(c.admin.listen[0].to_string(), defaults::admin_listen);
   EXPECT_EQ(c.admin.token, "");
@@ -104,6 +105,7 @@ TEST(ConfigServer, ReadsEveryKeyWithEnvironmentSubstitution) {
   EXPECT_EQ(c.server.max_body_bytes, 1024u * 1024 * 1024);
   EXPECT_EQ(c.server.drain_timeout, 24h);
   EXPECT_EQ(c.server.access_log, "off");
+  EXPECT_EQ(c.server.max_connections, 20000);
   ASSERT_EQ(c.admin.listen.size(), 1u);
   EXPECT_EQ(c.admin.listen[0].to_string(), "[::1]:9901");
   EXPECT_EQ(c.admin.token, "s3cret");
@@ -210,6 +212,10 @@ TEST(ConfigServer, OutOfRangeIntegers) {
   EXPECT_THAT(
       server_errors("max_keys_range"),
       ElementsAre(at("max_keys_range", "2:13: storage.max_keys: must be >= 1000 (got 999)")));
+  EXPECT_THAT(server_errors("max_connections_range"),
+              ElementsAre(at("max_connections_range",
+                             "2:20: server.max_connections: must be between 0 and 10000000 "
+                             "(got -1)")));
 }
 
 TEST(ConfigServer, Sizes) {

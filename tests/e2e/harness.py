@@ -15,6 +15,7 @@ Reusable by every e2e suite (proxy, Redis, reload, admin):
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -194,9 +195,10 @@ class Sluice:
     """One sluice process with its config in `workdir`; stdout (the access log) and
     stderr go to files there."""
 
-    def __init__(self, workdir, config, policy, binary=SLUICE_BIN):
+    def __init__(self, workdir, config, policy, binary=SLUICE_BIN, nofile=None):
         self.workdir = workdir
         self.binary = binary
+        self.nofile = nofile  # (soft, hard) RLIMIT_NOFILE for the process, or None
         self.config = config
         self.port = int(config['listen'].rsplit(':', 1)[1])
         self.admin_port = int(config['admin']['listen'].rsplit(':', 1)[1])
@@ -223,10 +225,14 @@ class Sluice:
     def start(self, wait=True):
         with open(self.stdout_path, 'ab') as out, open(self.stderr_path, 'ab') as err:
             self.process = subprocess.Popen([self.binary, '--config', self.config_path],
-                                            stdout=out, stderr=err, cwd=self.workdir)
+                                            stdout=out, stderr=err, cwd=self.workdir,
+                                            preexec_fn=self._limit_files if self.nofile else None)
         if wait:
             self.wait_healthy()
         return self
+
+    def _limit_files(self):
+        resource.setrlimit(resource.RLIMIT_NOFILE, self.nofile)
 
     def wait_healthy(self, timeout=START_TIMEOUT):
         deadline = time.monotonic() + timeout
@@ -624,11 +630,13 @@ class GatewayTestCase(unittest.TestCase):
         config = server_config(free_port(), free_port(), upstream_url)
         return merge(config, overrides or {})
 
-    def start_sluice(self, overrides=None, policy=None, upstream_url=None, wait=True):
+    def start_sluice(self, overrides=None, policy=None, upstream_url=None, wait=True, nofile=None):
         """Starts a gateway (and the upstream, if none runs yet) with the base config
-        merged with `overrides` and `policy` (default: OPEN_POLICY)."""
+        merged with `overrides` and `policy` (default: OPEN_POLICY); `nofile` is a
+        (soft, hard) open-file limit to start it with."""
         config = self.make_config(overrides, upstream_url)
-        gateway = Sluice(self.workdir, config, policy if policy is not None else OPEN_POLICY)
+        gateway = Sluice(self.workdir, config, policy if policy is not None else OPEN_POLICY,
+                         nofile=nofile)
         self.addCleanup(self._stop_gateway, gateway)
         gateway.start(wait)
         if self.sluice is None:
