@@ -11,8 +11,8 @@
 #include "config/loader.hpp"
 #include "http/error_response.hpp"
 #include "http/listener.hpp"
-#include "util/open_files.hpp"
 #include "util/mask.hpp"
+#include "util/open_files.hpp"
 
 namespace sluice::app {
 namespace {

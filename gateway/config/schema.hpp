@@ -50,7 +50,7 @@ struct server_settings {
   std::uint64_t max_header_bytes = 0;
   std::uint64_t max_body_bytes = 0;
   duration drain_timeout{};
-  std::string access_log;  // "stdout", "off" or a file path
+  std::string access_log;   // "stdout", "off" or a file path
   int max_connections = 0;  // client connections; 0 = derived from the open-file limit
 };
 
