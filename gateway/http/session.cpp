@@ -318,21 +318,31 @@ awaitable<bool> session::serve_one() {
 // ---- step 1: read the request head -------------------------------------------------------
 
 awaitable<session::head_status> session::read_head() {
-  // Between keep-alive requests wait up to idle_timeout for a first byte; from
-  // then on (or from accept) the whole head must arrive within header_timeout.
+  // Wait for the first byte of a request as an idle connection: the connection limit
+  // may close it meanwhile (server.max_connections). Between keep-alive requests the
+  // wait lasts up to idle_timeout; a new connection's whole head must arrive within
+  // header_timeout of the accept, and a keep-alive request's from its first byte.
   auto head_started = first_request_ ? accepted_ : steady::now();
-  if (!first_request_ && buffer_.size() == 0) {
+  if (buffer_.size() == 0) {
+    const auto& server = snapshot_->config.server.server;
     idle_ = true;
-    idle_until_ = steady::now() + snapshot_->config.server.server.idle_timeout;
-    stream_.expires_never();  // the worker's idle sweep ends this wait
+    if (first_request_) {
+      idle_until_ = accepted_ + server.header_timeout;
+      stream_.expires_at(idle_until_);
+    } else {
+      idle_until_ = steady::now() + server.idle_timeout;
+      stream_.expires_never();  // the worker's idle sweep ends this wait
+    }
     buffer_.max_size(read_chunk_size);
     auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), nothrow);
     idle_ = false;
     if (ec) co_return head_status::closed;
     buffer_.commit(n);
-    head_started = steady::now();
-    // A reload while this connection was idle applies to the request now arriving.
-    snapshot_ = services_.snapshots.get();
+    if (!first_request_) {
+      head_started = steady::now();
+      // A reload while this connection was idle applies to the request now arriving.
+      snapshot_ = services_.snapshots.get();
+    }
   }
   first_request_ = false;
   const auto& server = snapshot_->config.server.server;

@@ -91,10 +91,11 @@ class ConnectionLimit(GatewayTestCase):
         self.assertEqual(stderr.count('server.max_connections (50) reached'), 1, stderr)
         self.assertTrue(self.sluice.running())
 
-    def test_with_none_idle_new_connections_wait_in_the_backlog(self):
-        # Connections that never send a request are not idle keep-alive connections:
-        # they keep their slot until header_timeout; later ones wait, then are served.
-        self.start_sluice({'server': {'max_connections': 20, 'header_timeout': '1s'}})
+    def test_connections_that_never_send_a_request_make_room_too(self):
+        # A connection waiting for its first request is as idle as a keep-alive one
+        # (nginx reuses those too): a new client is served at once, not after
+        # header_timeout.
+        self.start_sluice({'server': {'max_connections': 20, 'header_timeout': '10s'}})
         silent = []
         for _ in range(60):
             s = socket.create_connection(('127.0.0.1', self.sluice.port), timeout=10)
@@ -105,10 +106,12 @@ class ConnectionLimit(GatewayTestCase):
         time.sleep(0.3)
         # Two threads may admit at once: the bound holds to within one per thread.
         self.assertLessEqual(self.metrics().value('gateway_active_connections'), 22)
+        started = time.monotonic()
         with Client(self.sluice.port, timeout=15) as client:
             self.assertEqual(client.get('/patient').status, 200)
+        self.assertLess(time.monotonic() - started, 2.0)
         self.assertTrue(self.sluice.running())
-        self.assertEqual(self.metrics().value('gateway_connections_evicted_total'), 0)
+        self.assertGreater(self.metrics().value('gateway_connections_evicted_total'), 0)
 
 
 class DescriptorExhaustion(GatewayTestCase):
