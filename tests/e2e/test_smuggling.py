@@ -290,6 +290,25 @@ class InterimResponseTest(SmugglingTestCase):
         self.assert_next_client_gets_its_own('/next')
 
 
+class ForwardedForLinesTest(SmugglingTestCase):
+    config = {'identity': {'trusted_proxies': ['127.0.0.1/32']}}
+
+    def test_every_forwarded_for_line_is_walked_however_many(self):
+        # 16 spoofed lines from the client, then the line the trusted proxy appended:
+        # the client is the last untrusted address, whatever the client wrote before.
+        self.sluice.write_config(policy={'limits': [{'name': 'per-ip', 'key': 'ip',
+                                                     'rate': '1/min', 'burst': 1}]})
+        self.sluice.reload()
+        for round_, spoof in enumerate(['10.9.9.%d', '172.16.0.%d']):
+            lines = b''.join(b'X-Forwarded-For: ' + (spoof % i).encode() + b'\r\n'
+                             for i in range(16))
+            conn, response = self.send(b'GET /a HTTP/1.1\r\nHost: x\r\n' + lines +
+                                       b'X-Forwarded-For: 198.51.100.7\r\n\r\n')
+            self.assertEqual(response.status, 200 if round_ == 0 else 429, response)
+        log = self.sluice.access_log(wait_for_lines=2)
+        self.assertEqual([entry['client_ip'] for entry in log[-2:]], ['198.51.100.7'] * 2)
+
+
 def rss_kib(pid):
     with open('/proc/%d/status' % pid) as f:
         for line in f:
