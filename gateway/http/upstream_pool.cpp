@@ -33,8 +33,20 @@ awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_
   auto c = std::make_unique<upstream_connection>(
       io_, static_cast<std::size_t>(config::defaults::upstream_max_header_bytes));
   c->generation = target.generation;
+  // Each endpoint in turn, within one connect_timeout. The socket is opened here, not
+  // by a range connect: that reports a failed open (EMFILE: out of descriptors, this
+  // machine's problem, not the upstream's) as operation_aborted.
   c->stream.expires_after(target.connect_timeout);
-  auto [ec, endpoint] = co_await c->stream.async_connect(target.endpoints, nothrow);
+  error_code ec = asio::error::host_not_found;
+  for (const auto& endpoint : target.endpoints) {
+    auto& socket = c->stream.socket();
+    error_code ignored;
+    socket.close(ignored);
+    socket.open(endpoint.protocol(), ec);
+    if (ec) co_return std::pair{ec, nullptr};
+    std::tie(ec) = co_await c->stream.async_connect(endpoint, nothrow);
+    if (!ec || ec == beast::error::timeout) break;
+  }
   if (ec) co_return std::pair{ec, nullptr};
   c->stream.socket().set_option(tcp::no_delay(true), ec);
   c->stream.socket().non_blocking(true, ec);  // the session writes at once first

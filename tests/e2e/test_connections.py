@@ -9,7 +9,7 @@ import socket
 import time
 import unittest
 
-from harness import Client, GatewayTestCase, port_accepts, wait_for
+from harness import Client, GatewayTestCase, RawConnection, port_accepts, wait_for
 
 
 def soft_nofile(pid):
@@ -142,6 +142,52 @@ class DescriptorExhaustion(GatewayTestCase):
         self.sluice.wait_healthy()
         self.assertEqual(self.get('/after').status, 200)
         self.assertTrue(self.sluice.running())
+
+
+class UpstreamDescriptorExhaustion(GatewayTestCase):
+    def test_no_descriptor_for_the_upstream_is_503_overloaded_not_an_upstream_failure(self):
+        # One worker thread and a one-failure circuit breaker: were running out of
+        # descriptors counted against the upstream, the next request would get 503
+        # upstream_unavailable.
+        self.start_sluice({'server': {'threads': 1, 'max_connections': 1000,
+                                      'header_timeout': '30s'},
+                           'upstream': {'circuit_breaker': {'failures': 1, 'cooldown': '30s'}}},
+                          nofile=(64, 64))
+        fd_dir = '/proc/%d/fd' % self.sluice.pid
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        # Connect until the gateway holds every descriptor: the next connection then
+        # waits in the listen backlog. (First the start-up health check's admin
+        # connection closes: the count must only grow with ours.)
+        time.sleep(0.3)
+        for _ in range(80):
+            if len(os.listdir(fd_dir)) >= 64:
+                break
+            before = len(os.listdir(fd_dir))
+            socks.append(socket.create_connection(('127.0.0.1', self.sluice.port), timeout=10))
+            wait_for(lambda: len(os.listdir(fd_dir)) > before, timeout=2)
+        pending = None
+        if len(os.listdir(fd_dir)) >= 64:
+            pending = socket.create_connection(('127.0.0.1', self.sluice.port), timeout=10)
+            socks.append(pending)
+        self.assertIsNotNone(pending, 'the descriptors never ran out')
+        # Free one descriptor: the pending connection takes it, and its request finds
+        # none left for the upstream connection.
+        socks[0].close()
+        pending.sendall(b'GET /x HTTP/1.1\r\nHost: x\r\n\r\n')
+        conn = RawConnection.__new__(RawConnection)
+        conn.sock, conn.buffer = pending, b''
+        response = conn.read_response()
+        self.assertErrorBody(response, 503, 'overloaded')
+        self.assertEqual(response.header('Retry-After'), '1')
+        for s in socks[1:]:
+            s.close()
+        wait_for(lambda: port_accepts(self.sluice.admin_port), message='the admin listener')
+        self.sluice.wait_healthy()
+        self.assertEqual(self.get('/after').status, 200)  # the breaker did not open
+        metrics = self.metrics()
+        self.assertEqual(metrics.total('gateway_upstream_errors_total'), 0)
+        self.assertEqual(metrics.value('gateway_http_errors_total', code='503'), 1)
 
 
 if __name__ == '__main__':
