@@ -81,6 +81,14 @@ metrics::metrics(std::string_view version)
                            .Help("1 while the shared storage is unreachable and on_error applies.")
                            .Register(r)
                            .Add({});
+  auto& code_loads = BuildCounter()
+                         .Name("rate_limit_redis_code_loads_total")
+                         .Help(
+                             "Times Sluice loaded its decision code into a Redis that did not "
+                             "have it: FUNCTION LOAD of the library, or EVAL after NOSCRIPT.")
+                         .Register(r);
+  redis_code_loads_function_ = &code_loads.Add({{"kind", "function"}});
+  redis_code_loads_script_ = &code_loads.Add({{"kind", "script"}});
   auto& upstream_errors = BuildCounter()
                               .Name("gateway_upstream_errors_total")
                               .Help("Upstream failures by kind.")

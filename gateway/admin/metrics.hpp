@@ -98,6 +98,10 @@ class metrics {
     return redis ? *storage_errors_redis_ : *storage_errors_memory_;
   }
   prometheus::Gauge& storage_degraded() { return *storage_degraded_; }
+  // The Redis backend loaded its code: the Functions library, or a script with EVAL.
+  prometheus::Counter& redis_code_loads(bool function) {
+    return function ? *redis_code_loads_function_ : *redis_code_loads_script_;
+  }
   prometheus::Counter& upstream_error(upstream_error_kind k) {
     return *upstream_errors_[static_cast<int>(k)];
   }
@@ -149,6 +153,8 @@ class metrics {
   prometheus::Counter* storage_errors_memory_;
   prometheus::Counter* storage_errors_redis_;
   prometheus::Gauge* storage_degraded_;
+  prometheus::Counter* redis_code_loads_function_;
+  prometheus::Counter* redis_code_loads_script_;
   std::array<prometheus::Counter*, upstream_error_kind_count> upstream_errors_{};
   std::array<prometheus::Counter*, counted_error_statuses.size()> http_errors_{};
   prometheus::Gauge* active_connections_;

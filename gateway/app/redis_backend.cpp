@@ -1,11 +1,7 @@
 #include "app/redis_backend.hpp"
 
-#include <boost/uuid/detail/sha1.hpp>
-
-#include <cstdio>
+#include <chrono>
 #include <iostream>
-
-#include "redis/decide_script.hpp"
 
 namespace sluice::app {
 namespace {
@@ -13,27 +9,34 @@ namespace {
 // Consecutive failed round trips after which Redis is considered down and skipped.
 constexpr int failures_before_degraded = 3;
 
-std::string sha1_hex(const std::string& text) {
-  boost::uuids::detail::sha1 sha;
-  sha.process_bytes(text.data(), text.size());
-  boost::uuids::detail::sha1::digest_type digest;
-  sha.get_digest(digest);
-  char hex[41];
-  for (int i = 0; i < 5; ++i) std::snprintf(hex + 8 * i, 9, "%08x", digest[i]);
-  return std::string(hex, 40);
-}
-
 // Note: command vectors are built with push_back below, not braced lists: g++ 12
 // rejects a braced list of strings inside a coroutine ("array used as initializer").
+bool is_error(const redis::reply& r, std::string_view prefix) {
+  return r.type == redis::reply::kind::error && r.text.starts_with(prefix);
+}
+// The server lost the library (FUNCTION FLUSH, restart, failover to a fresh replica).
+bool is_function_missing(const redis::reply& r) {
+  return is_error(r, "ERR Function not found");
+}
+// FCALL or FUNCTION unknown (Redis < 7.0, or renamed away), or not allowed by ACL.
+bool is_unsupported(const redis::reply& r) {
+  return is_error(r, "ERR unknown command") || is_error(r, "NOPERM");
+}
 bool is_noscript(const redis::reply& r) {
-  return r.type == redis::reply::kind::error && r.text.starts_with("NOSCRIPT");
+  return is_error(r, "NOSCRIPT");
+}
+
+std::int64_t steady_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
 }
 
 }  // namespace
 
 redis_backend::redis_backend(redis::client& client, limit::memory_store& local,
                              admin::metrics& metrics, const config::storage_config& storage)
-    : client_(client), local_(local), metrics_(metrics), sha_(sha1_hex(redis::decide_script())) {
+    : client_(client), local_(local), metrics_(metrics) {
   configure(storage);
 }
 
@@ -60,8 +63,16 @@ bool redis_backend::decide_now(limit::evaluation& ev, store_verdict& verdict) {
   return false;
 }
 
+std::vector<std::string> redis_backend::decision_command(
+    std::span<const redis::script_limit> limits, bool peek) {
+  std::vector<std::string> args;
+  args.reserve(3 + limits.size() * (1 + redis::decide_arg_fields));
+  args.resize(2);  // the head: run_decision() writes it
+  redis::append_decide_args(limits, peek, args);
+  return args;
+}
+
 net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev) {
-  const auto s = settings_.load();
   std::vector<redis::script_limit> limits;
   limits.reserve(ev.applied.size());
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
@@ -69,16 +80,11 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
     limits.push_back(
         {redis_key(ev.limit_of(a).name, ev.key_of(a)), a.params, ev.checks[i].cost, a.shadow});
   }
-  std::vector<std::string> args;
-  args.reserve(3 + limits.size() * (1 + redis::decide_arg_fields));
-  args.emplace_back("EVALSHA");
-  args.push_back(sha_);
-  redis::append_decide_args(limits, false, args);
-  auto values = co_await run_script(std::move(args));
+  auto values = co_await run_decision(decision_command(limits, false), false);
   if (!values) co_return fallback(ev);
   auto admitted = redis::parse_decide_reply(*values, ev.decisions);
   if (!admitted) {
-    failed("malformed script reply");
+    failed("malformed decision reply");
     co_return fallback(ev);
   }
   // Headers report resets against the clock the decision used: Redis's.
@@ -86,15 +92,45 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
   co_return *admitted ? store_verdict::admitted : store_verdict::denied;
 }
 
-net::awaitable<std::optional<std::vector<std::int64_t>>> redis_backend::run_script(
-    std::vector<std::string> args) {
-  auto [ec, reply] = co_await client_.command(args);
-  if (!ec && is_noscript(reply)) {
+net::awaitable<std::optional<std::vector<std::int64_t>>> redis_backend::run_decision(
+    std::vector<std::string> args, bool peek) {
+  auto via = via_.load(std::memory_order_relaxed);
+  // Views, not copies: the client encodes them before this coroutine resumes.
+  std::vector<std::string_view> views(args.begin(), args.end());
+  set_head(views, via, peek);
+  auto [ec, reply] = co_await client_.command(std::span<const std::string_view>(views));
+  if (!ec && via == redis::decide_via::function) {
+    bool again = false;
+    if (is_function_missing(reply)) {
+      // Loaded once again, then this call is sent again: the request does not fail.
+      const load_outcome loaded = co_await load_library();
+      again = loaded != load_outcome::failed;
+      if (loaded == load_outcome::unsupported) via = redis::decide_via::script;
+    } else if (is_unsupported(reply)) {
+      use_scripts(reply.text);
+      via = redis::decide_via::script;
+      again = true;
+    }
+    if (again) {
+      set_head(views, via, peek);
+      std::tie(ec, reply) = co_await client_.command(std::span<const std::string_view>(views));
+    }
+  }
+  if (!ec && via == redis::decide_via::script && is_noscript(reply)) {
     // The server restarted or was flushed: send the script itself once, which also
     // caches it again for the next EVALSHA. The request does not fail.
-    args[0] = "EVAL";
-    args[1] = redis::decide_script();
-    std::tie(ec, reply) = co_await client_.command(std::move(args));
+    const auto& code = redis::decide_code();
+    views[0] = "EVAL";
+    views[1] = peek ? code.peek_script : code.decide_script;
+    std::tie(ec, reply) = co_await client_.command(std::span<const std::string_view>(views));
+    if (!ec && reply.type != redis::reply::kind::error) {
+      metrics_.redis_code_loads(false).Increment();
+      const std::int64_t now = steady_seconds();
+      if (last_script_load_log_.exchange(now) != now) {
+        std::cerr << "sluice: redis: the decision scripts were not cached (NOSCRIPT): sent with "
+                     "EVAL, which caches them again\n";
+      }
+    }
   }
   if (ec) {
     failed(ec.message());
@@ -108,13 +144,51 @@ net::awaitable<std::optional<std::vector<std::int64_t>>> redis_backend::run_scri
   values.reserve(reply.elements.size());
   for (const auto& e : reply.elements) {
     if (e.type != redis::reply::kind::integer) {
-      failed("non-integer in script reply");
+      failed("non-integer in decision reply");
       co_return std::nullopt;
     }
     values.push_back(e.integer);
   }
   succeeded();
   co_return values;
+}
+
+net::awaitable<redis_backend::load_outcome> redis_backend::load_library() {
+  const auto& code = redis::decide_code();
+  std::vector<std::string> load;
+  load.emplace_back("FUNCTION");
+  load.emplace_back("LOAD");
+  load.push_back(code.library);
+  auto [ec, reply] = co_await client_.command(std::move(load));
+  if (ec) co_return load_outcome::failed;  // counted by the caller's failed()
+  if (reply.type == redis::reply::kind::string) {
+    metrics_.redis_code_loads(true).Increment();
+    std::cerr << "sluice: redis: loaded the function library " << code.library_name
+              << " (the server did not have it)\n";
+    co_return load_outcome::loaded;
+  }
+  if (is_error(reply, "ERR Library '" + code.library_name + "' already exists")) {
+    co_return load_outcome::loaded;
+  }
+  if (is_unsupported(reply)) {
+    use_scripts(reply.text);
+    co_return load_outcome::unsupported;
+  }
+  std::cerr << "sluice: redis: FUNCTION LOAD " << code.library_name << " failed: " << reply.text
+            << "\n";
+  co_return load_outcome::failed;
+}
+
+void redis_backend::set_head(std::span<std::string_view> args, redis::decide_via via, bool peek) {
+  const redis::decide_head head = redis::decide_head_of(via, peek);
+  args[0] = head.command;
+  args[1] = head.name;
+}
+
+void redis_backend::use_scripts(std::string_view why) {
+  if (via_.exchange(redis::decide_via::script) == redis::decide_via::script) return;
+  std::cerr << "sluice: redis: no Functions on this server (" << why
+            << "): decisions use EVALSHA of the decision scripts from now on\n";
 }
 
 store_verdict redis_backend::fallback(limit::evaluation& ev) {
@@ -160,30 +234,22 @@ void redis_backend::succeeded() {
 net::awaitable<void> redis_backend::probe() {
   if (!degraded_.load(std::memory_order_acquire) || !client_.connected()) co_return;
   // A real decision, not a PING: a server that answers but cannot run or write the
-  // script (a read-only replica after a failover, OOM) stays degraded instead of
+  // decision code (a read-only replica after a failover, OOM) stays degraded instead of
   // flapping back every probe. One token per millisecond: always admitted, and the
   // key expires a second after the last probe. No limit's key: those hold a ':'
-  // after the prefix. run_script() counts the outcome (succeeded() on success).
+  // after the prefix. run_decision() counts the outcome (succeeded() on success).
   static const limit::limit_params probe_params =
       limit::limit_params::make(limit::algorithm::token_bucket, 1, 1000, 1);
   std::vector<redis::script_limit> limits;
   limits.push_back({settings_.load()->key_prefix + "probe", &probe_params, 1, false});
-  std::vector<std::string> args;
-  args.emplace_back("EVALSHA");
-  args.push_back(sha_);
-  redis::append_decide_args(limits, false, args);
-  co_await run_script(std::move(args));
+  co_await run_decision(decision_command(limits, false), false);
 }
 
 net::awaitable<std::optional<limit::decision>> redis_backend::peek(
     const limit::compiled_limit& limit, const limit::limit_params& params, std::string key) {
   std::vector<redis::script_limit> limits;
   limits.push_back({redis_key(limit.name, key), &params, 0, false});
-  std::vector<std::string> args;
-  args.emplace_back("EVALSHA");
-  args.push_back(sha_);
-  redis::append_decide_args(limits, true, args);
-  auto values = co_await run_script(std::move(args));
+  auto values = co_await run_decision(decision_command(limits, true), true);
   if (!values) co_return std::nullopt;
   limit::decision d;
   if (!redis::parse_decide_reply(*values, std::span(&d, 1))) co_return std::nullopt;

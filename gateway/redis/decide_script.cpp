@@ -1,59 +1,116 @@
 #include "redis/decide_script.hpp"
 
+#include <boost/uuid/detail/sha1.hpp>
+
+#include <charconv>
+#include <cstdio>
 #include <stdexcept>
-#include <string_view>
 
 #include "redis/lua_sources.hpp"
 
 namespace sluice::redis {
 namespace {
 
-// Each file defines one local table the later ones use: the order matters.
-constexpr std::string_view script_files[] = {
+// Each file defines locals the later ones use: the order matters.
+constexpr std::string_view code_files[] = {
     "decision.lua",       "bucket.lua",      "fixed_window.lua",
     "sliding_window.lua", "sliding_log.lua", "decide.lua",
 };
 
-std::string assemble() {
-  std::string script;
-  for (std::string_view name : script_files) {
-    const std::string_view source = lua_source(name);
-    // A missing file is a build mistake (cmake/embed_lua.cmake); fail at startup.
-    if (source.empty()) throw std::logic_error("decide script: no embedded " + std::string(name));
-    script.append("-- ---- ").append(name).append(" ----\n");
-    script.append(source);
-    if (script.back() != '\n') script.push_back('\n');
+// Where the library's name goes in register.lua (and the shebang line).
+constexpr std::string_view name_placeholder = "@LIBRARY@";
+
+void append_file(std::string& out, std::string_view name) {
+  const std::string_view source = lua_source(name);
+  // A missing file is a build mistake (cmake/embed_files.cmake); fail at startup.
+  if (source.empty()) throw std::logic_error("decide code: no embedded " + std::string(name));
+  out.append("-- ---- ").append(name).append(" ----\n");
+  out.append(source);
+  if (out.back() != '\n') out.push_back('\n');
+}
+
+std::string replace_all(std::string text, std::string_view from, std::string_view to) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
   }
-  return script;
+  return text;
+}
+
+decision_code assemble() {
+  std::string body;
+  for (std::string_view name : code_files) append_file(body, name);
+
+  decision_code code;
+  std::string library = "#!lua name=" + std::string(name_placeholder) + "\n" + body;
+  append_file(library, "register.lua");
+  code.library_name = "sluice_" + sha1_hex(library).substr(0, 8);
+  code.library = replace_all(std::move(library), name_placeholder, code.library_name);
+  code.decide_function = code.library_name + "_decide";
+  code.peek_function = code.library_name + "_peek";
+
+  code.decide_script = body + "return decide(KEYS, ARGV, false)\n";
+  code.peek_script = body + "return decide(KEYS, ARGV, true)\n";
+  code.decide_sha = sha1_hex(code.decide_script);
+  code.peek_sha = sha1_hex(code.peek_script);
+  return code;
 }
 
 bool is_flag(std::int64_t v) {
   return v == 0 || v == 1;
 }
 
+void append_int(std::string& out, std::int64_t v) {
+  char buf[24];
+  const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out.append(buf, end);
+}
+
 }  // namespace
 
-const std::string& decide_script() {
-  static const std::string script = assemble();
-  return script;
+std::string sha1_hex(std::string_view text) {
+  boost::uuids::detail::sha1 sha;
+  sha.process_bytes(text.data(), text.size());
+  boost::uuids::detail::sha1::digest_type digest;
+  sha.get_digest(digest);
+  char hex[41];
+  for (int i = 0; i < 5; ++i) std::snprintf(hex + 8 * i, 9, "%08x", digest[i]);
+  return std::string(hex, 40);
+}
+
+const decision_code& decide_code() {
+  static const decision_code code = assemble();
+  return code;
+}
+
+decide_head decide_head_of(decide_via via, bool peek) {
+  const decision_code& code = decide_code();
+  if (via == decide_via::function) {
+    return peek ? decide_head{"FCALL_RO", code.peek_function}
+                : decide_head{"FCALL", code.decide_function};
+  }
+  return decide_head{"EVALSHA", peek ? code.peek_sha : code.decide_sha};
+}
+
+std::string limit_spec(const limit::limit_params& p, bool shadow) {
+  std::string spec;
+  spec.reserve(64);
+  append_int(spec, static_cast<int>(p.algo));
+  for (std::int64_t v : {p.count, p.period, p.burst, p.max_delay, p.interval_num, p.interval_den}) {
+    spec.push_back(' ');
+    append_int(spec, v);
+  }
+  spec.append(shadow ? " 1" : " 0");
+  return spec;
 }
 
 void append_decide_args(std::span<const script_limit> limits, bool peek,
                         std::vector<std::string>& out) {
   out.push_back(std::to_string(limits.size()));
   for (const script_limit& l : limits) out.push_back(l.key);
-  out.emplace_back(peek ? "1" : "0");
   for (const script_limit& l : limits) {
-    const limit::limit_params& p = *l.params;
-    out.push_back(std::to_string(static_cast<int>(p.algo)));
-    out.push_back(std::to_string(p.count));
-    out.push_back(std::to_string(p.period));
-    out.push_back(std::to_string(p.burst));
-    out.push_back(std::to_string(p.max_delay));
-    out.push_back(std::to_string(p.interval_num));
-    out.push_back(std::to_string(p.interval_den));
+    out.push_back(limit_spec(*l.params, l.shadow));
     out.push_back(std::to_string(peek ? 0 : l.cost));
-    out.emplace_back(l.shadow ? "1" : "0");
   }
 }
 

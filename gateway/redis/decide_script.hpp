@@ -1,21 +1,33 @@
-// The Redis decision script (SPEC 7): the Lua mirrors of the five algorithms
-// (gateway/limit/algorithms/*.lua) and the driver gateway/redis/decide.lua, as one
-// script that evaluates and charges every limit of a request atomically; plus the
-// argument builder and the reply parser around it. No I/O: the caller sends
-// "EVALSHA <sha>" + append_decide_args(...) and hands the integers of the reply to
+// The Redis decision code (SPEC 7): the Lua mirrors of the five algorithms
+// (gateway/limit/algorithms/*.lua) and the driver gateway/redis/decide.lua, which
+// evaluates and charges every limit of a request atomically, packaged two ways:
+//  - a Functions library (Redis >= 7.0), loaded once with FUNCTION LOAD and called
+//    with FCALL <decide_function> (FCALL_RO <peek_function> for peeks);
+//  - two EVAL scripts (decide and peek) for servers without Functions (Redis 6):
+//    EVALSHA, EVAL when the server answers NOSCRIPT.
+// Plus the argument builder and the reply parser around them. No I/O: the caller sends
+// decide_head_of() + append_decide_args() and hands the integers of the reply to
 // parse_decide_reply(). Pure functions; thread-safe.
 //
-// Layout (decide.lua documents the same):
-//   KEYS[i]  the state key of limit i.
-//   ARGV[1]  "1" peek (cost 0, nothing written), "0" decide.
-//   ARGV[2 + 9*(i-1) .. 10 + 9*(i-1)]  limit i: algorithm (enum value), count, period_us,
-//            burst, max_delay_us, interval_num, interval_den, cost, shadow (0/1).
-//   ARGV[2 + 9*n]  optional "now" override in microseconds; tests only (the gateway
-//            never sends it: the script uses the Redis clock, TIME).
-//   Reply    integers: admitted (0/1), now_us (the Redis clock the script used), then
-//            per limit: allowed (0/1), cost_exceeds_limit (0/1), limit, remaining,
-//            reset_us, retry_after_us, delay_us.
-// A key written by the script always carries an expiry shortly after its state turns
+// Naming: the library is `sluice_<h>`, its functions `sluice_<h>_decide` and
+// `sluice_<h>_peek`, where h is the first 8 hex digits of the SHA1 of the library text
+// (taken with the placeholder @LIBRARY@ where the name goes). Two Sluice versions
+// sharing one Redis (a rolling upgrade) each load and call their own code, and a
+// server that has `sluice_<h>` has exactly this code.
+//
+// Layout, the same for FCALL and EVALSHA (decide.lua documents it too):
+//   KEYS[i]      the state key of limit i.
+//   ARGV[2i-1]   limit i's spec (limit_spec()): "<algorithm> <count> <period_us> <burst>
+//                <max_delay_us> <interval_num> <interval_den> <shadow>", algorithm as
+//                the enum value, shadow 0/1. The same text on every call: the library
+//                parses each spec once and remembers it.
+//   ARGV[2i]     limit i's cost ("0" for a peek).
+//   ARGV[2n + 1] optional "now" override in microseconds; tests only (the gateway
+//                never sends it: the code uses the Redis clock, TIME, once per call).
+//   Reply        integers: admitted (0/1), now_us (the Redis clock the call used), then
+//                per limit: allowed (0/1), cost_exceeds_limit (0/1), limit, remaining,
+//                reset_us, retry_after_us, delay_us.
+// A key written by the code always carries an expiry shortly after its state turns
 // equal to a fresh key's. The keys of one request must hash to one slot on a Redis
 // Cluster (hash tags): that is the key builder's job.
 #pragma once
@@ -25,22 +37,46 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "limit/algorithms/decision.hpp"
 
 namespace sluice::redis {
 
-// Integers per limit in ARGV and in the reply, and reply integers before the limits.
-inline constexpr std::size_t decide_arg_fields = 9;
+// ARGV strings per limit, and reply integers before the limits and per limit.
+inline constexpr std::size_t decide_arg_fields = 2;
 inline constexpr std::size_t decide_reply_header = 2;
 inline constexpr std::size_t decide_reply_fields = 7;
 
-// decision.lua, bucket.lua, fixed_window.lua, sliding_window.lua, sliding_log.lua and
-// decide.lua, concatenated in that order (each later file uses the earlier ones).
-const std::string& decide_script();
+// The decision code, assembled once from the embedded Lua files: decision.lua,
+// bucket.lua, fixed_window.lua, sliding_window.lua, sliding_log.lua, decide.lua (each
+// later file uses the earlier ones), then register.lua for the library.
+struct decision_code {
+  std::string library_name;     // sluice_<8 hex>
+  std::string decide_function;  // <library_name>_decide, for FCALL
+  std::string peek_function;    // <library_name>_peek (flag no-writes), for FCALL_RO
+  std::string library;          // "#!lua name=<library_name>\n...", for FUNCTION LOAD
+  std::string decide_script;    // for EVAL: the files + "return decide(KEYS, ARGV, false)"
+  std::string peek_script;      // the same, ending in "return decide(KEYS, ARGV, true)"
+  std::string decide_sha;       // SHA1 of decide_script, for EVALSHA
+  std::string peek_sha;         // SHA1 of peek_script
+};
+const decision_code& decide_code();
 
-// One limit of a request as the script sees it.
+// How a server runs the decision: FCALL of the library, or EVALSHA of the scripts.
+enum class decide_via { function, script };
+
+// The command head: FCALL <decide_function> / FCALL_RO <peek_function>, or
+// EVALSHA <decide_sha | peek_sha> (views of decide_code(): valid for ever). The
+// arguments of append_decide_args() follow it.
+struct decide_head {
+  std::string_view command;
+  std::string_view name;
+};
+decide_head decide_head_of(decide_via via, bool peek);
+
+// One limit of a request as the code sees it.
 struct script_limit {
   std::string key;                    // the Redis key of this limit's state
   const limit::limit_params* params;  // must outlive the call
@@ -48,14 +84,17 @@ struct script_limit {
   bool shadow;  // evaluated and charged when it allows, never denies
 };
 
-// Appends, after "EVALSHA <sha>": numkeys, the keys and ARGV for these limits (peek:
-// cost 0, no writes). Never appends the test-only "now" override.
+// The spec text of a limit (ARGV[2i-1]).
+std::string limit_spec(const limit::limit_params& params, bool shadow);
+
+// Appends, after the head: numkeys, the keys, then a spec and a cost per limit (peek:
+// cost 0). Never appends the test-only "now" override.
 void append_decide_args(std::span<const script_limit> limits, bool peek,
                         std::vector<std::string>& out);
 
-// Reads the script's reply (the integers of its array, in order) into one decision
-// per limit (out.size() == number of limits); returns whether the request was
-// admitted, or nullopt for a malformed reply (wrong length, a flag other than 0/1).
+// Reads the reply (the integers of its array, in order) into one decision per limit
+// (out.size() == number of limits); returns whether the request was admitted, or
+// nullopt for a malformed reply (wrong length, a flag other than 0/1).
 std::optional<bool> parse_decide_reply(std::span<const std::int64_t> values,
                                        std::span<limit::decision> out);
 
@@ -63,5 +102,8 @@ std::optional<bool> parse_decide_reply(std::span<const std::int64_t> values,
 inline limit::micros decide_reply_now(std::span<const std::int64_t> values) {
   return values.size() >= decide_reply_header ? values[1] : 0;
 }
+
+// Lowercase hex SHA1 of `text` (what Redis names a script by).
+std::string sha1_hex(std::string_view text);
 
 }  // namespace sluice::redis

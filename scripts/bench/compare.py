@@ -9,7 +9,9 @@ Usage (README-ready):
     scripts/bench/compare.py --targets sluice-allow,nginx-allow   # a subset
     scripts/bench/compare.py --baseline /path/to/old/sluice  # A/B: adds sluice-*-base
     scripts/bench/compare.py --targets sluice-allow,sluice-redis-allow,sluice-redis-reject
-        # Redis against the memory store, plus redis-benchmark's EVALSHA ceiling
+        # Redis against the memory store, plus redis-benchmark's FCALL and EVALSHA ceilings
+    scripts/bench/compare.py --targets sluice-allow,sluice-redis-allow --old-evalsha 01cd8c7
+        # ... and the EVALSHA of the decision script as it was at a git revision
 
   One invocation starts, on free 127.0.0.1 ports, and stops by PID at the end:
     upstream      nginx `return 200 "ok"`, keep-alive (shared by every scenario)
@@ -39,10 +41,18 @@ Usage (README-ready):
 
   With the Redis scenarios: redis-server's own CPU per request (its /proc stat over
   the same wrk run), the Redis/memory ratios (SPEC 12: throughput >= 0.7), and Redis's
-  own ceiling for Sluice's decision: `redis-benchmark -c 50` sending the very EVALSHA
-  Sluice sends (captured with MONITOR from one request to sluice-redis-allow, its
-  script loaded with SCRIPT LOAD from gateway/**/*.lua assembled as
-  gateway/redis/decide_script.cpp does; the SHA must match Sluice's).
+  own ceiling for Sluice's decision: `redis-benchmark -c 50`, unpipelined and with
+  -P 16, sending the very FCALL Sluice sends (captured with MONITOR from one request
+  to sluice-redis-allow, whose function library Sluice loaded; its name is checked
+  against the library assembled here from gateway/**/*.lua as
+  gateway/redis/decide_script.cpp does), the FCALL of a 3-limit request (captured from
+  a Sluice started for that with sluice-allow-3.yaml), and the same 1-limit decision
+  as EVALSHA of the decision script (what a Redis without Functions runs; SCRIPT LOAD,
+  SHA checked). --old-evalsha REV adds the EVALSHA of the script as it was at a git
+  revision, with the captured arguments in that script's layout (nine per limit).
+  Reported per call: calls/s, redis-server CPU µs (/proc) and INFO commandstats
+  usec_per_call (the time inside the command, nested calls included), medians of
+  --redis-reps interleaved runs.
 
   The summary goes to <build-dir>/bench/compare-<time>.{json,md} and
   compare-latest.{json,md}; configs and logs of the last run to <build-dir>/bench/run/.
@@ -66,6 +76,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import http.client
+import hashlib
 import json
 import os
 import re
@@ -98,15 +109,19 @@ TARGET_P99 = 1.2
 # SPEC 12: Sluice with Redis / Sluice with the memory store.
 TARGET_REDIS_RPS = 0.7
 
-# The decision script as gateway/redis/decide_script.cpp assembles it (same order,
-# same separators), so SCRIPT LOAD here yields the SHA Sluice uses.
-DECIDE_SCRIPT_FILES = [
+# The decision code as gateway/redis/decide_script.cpp assembles it (same order, same
+# separators), so the names and SHAs here are the ones Sluice uses.
+DECIDE_CODE_FILES = [
     "decision.lua",
     "bucket.lua",
     "fixed_window.lua",
     "sliding_window.lua",
     "sliding_log.lua",
     "decide.lua",
+]
+# Where the old (text-state, 9 arguments per limit) script lived, for --old-evalsha.
+OLD_SCRIPT_PATHS = [f"gateway/limit/algorithms/{n}" for n in DECIDE_CODE_FILES[:-1]] + [
+    "gateway/redis/decide.lua"
 ]
 
 
@@ -281,15 +296,65 @@ def redis_call(port: int, *args: str) -> bytes:
         return reply
 
 
-def decide_script() -> str:
+def code_part(name: str, source: str) -> str:
+    text = f"-- ---- {name} ----\n" + source
+    return text if text.endswith("\n") else text + "\n"
+
+
+def decision_code() -> dict:
+    """The Functions library and the EVAL decide script, as decide_script.cpp builds them."""
+    def source(name: str) -> str:
+        return next(REPO.joinpath("gateway").rglob(name)).read_text()
+
+    body = "".join(code_part(n, source(n)) for n in DECIDE_CODE_FILES)
+    library = "#!lua name=@LIBRARY@\n" + body + code_part("register.lua", source("register.lua"))
+    name = "sluice_" + hashlib.sha1(library.encode()).hexdigest()[:8]
+    script = body + "return decide(KEYS, ARGV, false)\n"
+    return {"library_name": name, "library": library.replace("@LIBRARY@", name),
+            "decide_function": name + "_decide", "decide_script": script}
+
+
+def old_script(rev: str) -> str:
+    """The decision script at git revision `rev`, assembled as compare.py did then."""
     text = ""
-    for name in DECIDE_SCRIPT_FILES:
-        path = next(REPO.joinpath("gateway").rglob(name))
-        source = path.read_text()
-        text += f"-- ---- {name} ----\n" + source
-        if not text.endswith("\n"):
-            text += "\n"
+    for path in OLD_SCRIPT_PATHS:
+        source = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"],
+                                capture_output=True, text=True, check=True).stdout
+        text += code_part(path.rsplit("/", 1)[1], source)
     return text
+
+
+def old_layout(args: list[str]) -> list[str]:
+    """FCALL arguments (numkeys, keys, then spec and cost per limit) in the old script's
+    layout: numkeys, keys, peek flag, then per limit algorithm, count, period_us, burst,
+    max_delay_us, interval_num, interval_den, cost, shadow."""
+    n = int(args[0])
+    out = args[: 1 + n] + ["0"]
+    rest = args[1 + n :]
+    for i in range(n):
+        spec, cost = rest[2 * i].split(), rest[2 * i + 1]
+        out += spec[:7] + [cost, spec[7]]
+    return out
+
+
+def redis_info(port: int, section: str) -> str:
+    """INFO <section> as text."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(resp_command("INFO", section))
+        data = b""
+        while b"\r\n" not in data:
+            data += s.recv(65536)
+        length = int(data[1 : data.index(b"\r\n")])
+        body = data[data.index(b"\r\n") + 2 :]
+        while len(body) < length:
+            body += s.recv(65536)
+        return body[:length].decode()
+
+
+def usec_per_call(port: int, command: str) -> float | None:
+    m = re.search(rf"^cmdstat_{command}:calls=\d+,usec=\d+,usec_per_call=([0-9.]+)",
+                  redis_info(port, "commandstats"), re.M)
+    return float(m.group(1)) if m else None
 
 
 def unquote_monitor(arg: str) -> str:
@@ -302,8 +367,8 @@ def unquote_monitor(arg: str) -> str:
     )
 
 
-def capture_evalsha(redis_port: int, sluice_port: int, path: str) -> list[str]:
-    """The EVALSHA Sluice sends for one request, as MONITOR shows it (without EVALSHA)."""
+def capture_fcall(redis_port: int, sluice_port: int, path: str) -> list[str]:
+    """The FCALL Sluice sends for one request, as MONITOR shows it (FCALL first)."""
     with socket.create_connection(("127.0.0.1", redis_port), timeout=5) as s:
         s.sendall(resp_command("MONITOR"))
         s.recv(100)  # +OK
@@ -313,10 +378,10 @@ def capture_evalsha(redis_port: int, sluice_port: int, path: str) -> list[str]:
         while time.monotonic() < deadline:
             data += s.recv(65536)
             for line in data.decode(errors="replace").splitlines():
-                if '"EVALSHA"' in line or '"evalsha"' in line:
+                if '"FCALL"' in line or '"fcall"' in line:
                     args = [unquote_monitor(a) for a in re.findall(r'"((?:[^"\\]|\\.)*)"', line)]
-                    return args[1:]
-    raise SystemExit("no EVALSHA from Sluice seen by MONITOR")
+                    return args
+    raise SystemExit("no FCALL from Sluice seen by MONITOR")
 
 
 # ---- wrk ---------------------------------------------------------------------------------
@@ -538,26 +603,78 @@ class Bench:
                 total += float(line.split()[-1])
         return total
 
+    def capture_three_limits(self) -> list[str]:
+        """The FCALL of a 3-limit request, from a Sluice started for that alone."""
+        s = self.sluice("sluice-redis-capture3", "sluice-allow-3.yaml",
+                        self.services["upstream"].port, [], self.args.sluice)
+        s.start()
+        try:
+            s.wait_ready()
+            http_get(s.port, self.args.path, timeout=30)  # the library is loaded by now
+            return capture_fcall(self.services["redis"].port, s.port, self.args.path)
+        finally:
+            s.stop()
+
     def redis_benchmark(self, requests: int) -> dict:
-        """redis-benchmark -c 50 with the EVALSHA Sluice sends, on the same redis-server."""
+        """redis-benchmark -c 50 (unpipelined and -P 16) on the same redis-server: the
+        FCALL Sluice sends for 1 and 3 limits, and EVALSHA of the same 1-limit decision
+        (and of the script at --old-evalsha). Interleaved; medians."""
         redis = self.services["redis"]
-        script_sha = redis_call(redis.port, "SCRIPT", "LOAD", decide_script()).split(b"\r\n")[1].decode()
-        args = capture_evalsha(redis.port, self.services["sluice-redis-allow"].port, self.args.path)
-        if args[0] != script_sha:
-            raise SystemExit(f"SCRIPT LOAD gave {script_sha}, Sluice sent EVALSHA {args[0]}: not the same script")
-        argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port), "-c", str(self.args.connections),
-                "-n", str(requests), "-q", "EVALSHA"] + args
+        code = decision_code()
+        one = capture_fcall(redis.port, self.services["sluice-redis-allow"].port, self.args.path)
+        if one[1] != code["decide_function"]:
+            raise SystemExit(f"Sluice called {one[1]}, the library here is {code['library_name']}: "
+                             "not the same code")
+        three = self.capture_three_limits()
+        sha = redis_call(redis.port, "SCRIPT", "LOAD", code["decide_script"]).split(b"\r\n")[1].decode()
+        calls = {
+            "FCALL, 1 limit": one,
+            "FCALL, 3 limits": three,
+            "EVALSHA, 1 limit (same code, no Functions)": ["EVALSHA", sha] + one[2:],
+        }
+        if self.args.old_evalsha:
+            old_sha = redis_call(redis.port, "SCRIPT", "LOAD", old_script(self.args.old_evalsha))
+            old_sha = old_sha.split(b"\r\n")[1].decode()
+            calls[f"EVALSHA, 1 limit (script at {self.args.old_evalsha})"] = (
+                ["EVALSHA", old_sha] + old_layout(one[2:]))
+        runs: dict[tuple[str, int], list[dict]] = {}
+        for rep in range(self.args.redis_reps):
+            for pipeline in (1, 16):
+                for name, argv in calls.items():
+                    runs.setdefault((name, pipeline), []).append(
+                        self.redis_benchmark_run(argv, requests, pipeline))
+        results = []
+        for (name, pipeline), rs in runs.items():
+            argv = calls[name]
+            shown = argv[:2] + ["<spec>" if " " in a else a for a in argv[2:]]
+            results.append({
+                "call": name,
+                "pipeline": pipeline,
+                "rps": median([r["rps"] for r in rs]),
+                "redis_cpu_us_per_call": median([r["redis_cpu_us_per_call"] for r in rs]),
+                "usec_per_call": median([r["usec_per_call"] for r in rs]),
+                "reps": len(rs),
+                "command": f"redis-benchmark -c {self.args.connections} -P {pipeline} -n {requests} "
+                           + " ".join(shown),
+                "argv": argv,
+            })
+        return {"requests": requests, "results": results}
+
+    def redis_benchmark_run(self, argv: list[str], requests: int, pipeline: int) -> dict:
+        redis = self.services["redis"]
+        cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port), "-c",
+               str(self.args.connections), "-P", str(pipeline), "-n", str(requests), "-q"] + argv
+        redis_call(redis.port, "CONFIG", "RESETSTAT")
         c0 = redis.cpu()[0]
-        res = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         c1 = redis.cpu()[0]
         m = re.findall(r"([0-9.]+) requests per second", res.stdout.replace("\r", "\n"))
-        if res.returncode != 0 or not m:
+        if res.returncode != 0 or not m or "ERR" in res.stdout:
             raise SystemExit(f"redis-benchmark failed ({res.returncode}): {res.stdout[-500:]}{res.stderr[-500:]}")
         return {
             "rps": float(m[-1]),
-            "requests": requests,
-            "redis_cpu_us_per_req": (c1 - c0) / CLK_TCK * 1e6 / requests,
-            "command": " ".join(argv[:9]) + f" EVALSHA <sha> {' '.join(args[1:])}",
+            "redis_cpu_us_per_call": (c1 - c0) / CLK_TCK * 1e6 / requests,
+            "usec_per_call": usec_per_call(redis.port, argv[0].lower()),
         }
 
 
@@ -674,14 +791,36 @@ def render(summary: dict, meta: dict) -> str:
         rb = summary["redis_benchmark"]
         lines += [
             "",
-            f"Redis's own ceiling for this decision: {rb['rps']:.0f} EVALSHA/s, redis-server "
-            f"{rb['redis_cpu_us_per_req']:.1f} µs CPU per call ({rb['requests']} calls)",
-            f"`{rb['command']}`",
+            f"Redis's own ceiling for the decision (redis-benchmark, {rb['requests']} calls per run, medians):",
+            "",
+            "| call | -P | calls/s | redis CPU µs/call | commandstats µs/call |",
+            "|---|---:|---:|---:|---:|",
         ]
-        if "sluice-redis-allow" in med:
+        by = {(r["call"], r["pipeline"]): r for r in rb["results"]}
+        for r in rb["results"]:
             lines.append(
-                f"sluice-redis-allow reaches {med['sluice-redis-allow']['rps'] / rb['rps']:.2f} of it."
+                f"| {r['call']} | {r['pipeline']} | {r['rps']:.0f} | {r['redis_cpu_us_per_call']:.2f} | "
+                f"{r['usec_per_call']:.2f} |"
             )
+        lines.append("")
+        for pipeline in (1, 16):
+            fcall = by.get(("FCALL, 1 limit", pipeline))
+            three = by.get(("FCALL, 3 limits", pipeline))
+            for (name, p), r in by.items():
+                if p == pipeline and name.startswith("EVALSHA"):
+                    lines.append(f"-P {pipeline}: FCALL calls/s / {name}: {fcall['rps'] / r['rps']:.2f}")
+            lines.append(
+                f"-P {pipeline}: 3 limits / 1 limit, redis CPU per call: "
+                f"{three['redis_cpu_us_per_call'] / fcall['redis_cpu_us_per_call']:.2f}, "
+                f"commandstats: {three['usec_per_call'] / fcall['usec_per_call']:.2f}"
+            )
+        if "sluice-redis-allow" in med:
+            fcall = by[("FCALL, 1 limit", 1)]
+            lines.append(
+                f"sluice-redis-allow reaches {med['sluice-redis-allow']['rps'] / fcall['rps']:.2f} "
+                "of the unpipelined FCALL ceiling."
+            )
+        lines += ["", "Commands:"] + [f"`{r['command']}`" for r in rb["results"] if r["pipeline"] == 1]
     if summary.get("candidate_vs_baseline"):
         lines += [
             "",
@@ -748,7 +887,7 @@ def compare(args) -> None:
         redis_bench = None
         if "sluice-redis-allow" in targets:
             meta["storage_errors"] = {t: bench.storage_errors(t) for t in targets if "-redis-" in t}
-            log("redis-benchmark EVALSHA")
+            log("redis-benchmark FCALL and EVALSHA")
             redis_bench = bench.redis_benchmark(requests=args.redis_requests)
     finally:
         bench.stop()
@@ -883,7 +1022,10 @@ def main() -> None:
     p.add_argument("--wrk-threads", type=int, default=1)
     p.add_argument("--workers", type=int, default=1, help="nginx worker_processes = Sluice server.threads")
     p.add_argument("--path", default="/", help="request path")
-    p.add_argument("--redis-requests", type=int, default=300000, help="EVALSHA calls redis-benchmark sends")
+    p.add_argument("--redis-requests", type=int, default=200000, help="calls per redis-benchmark run")
+    p.add_argument("--redis-reps", type=int, default=3, help="interleaved redis-benchmark runs per call")
+    p.add_argument("--old-evalsha", metavar="REV",
+                   help="also redis-benchmark the EVALSHA decision script as it was at git revision REV")
     p.add_argument(
         "--baseline",
         type=Path,

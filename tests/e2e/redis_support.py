@@ -5,6 +5,7 @@ concurrent traffic across several gateways."""
 import os
 import signal
 import socket
+import struct
 import threading
 import time
 
@@ -81,14 +82,22 @@ class Resp:
         self.reader = self.sock.makefile('rb')
 
     def call(self, *args):
+        self._send(args)
+        return self._read()
+
+    def call_bytes(self, *args):
+        """Like call(), with bulk strings as bytes (binary values such as packed state)."""
+        self._send(args)
+        return self._read(raw=True)
+
+    def _send(self, args):
         payload = b'*%d\r\n' % len(args)
         for a in args:
             a = a if isinstance(a, bytes) else str(a).encode()
             payload += b'$%d\r\n%s\r\n' % (len(a), a)
         self.sock.sendall(payload)
-        return self._read()
 
-    def _read(self):
+    def _read(self, raw=False):
         line = self.reader.readline()
         if not line:
             raise EOFError('redis closed the connection')
@@ -104,10 +113,10 @@ class Resp:
             if n < 0:
                 return None
             data = self.reader.read(n + 2)[:-2]
-            return data.decode('utf-8', errors='replace')
+            return data if raw else data.decode('utf-8', errors='replace')
         if kind == b'*':
             n = int(rest)
-            return None if n < 0 else [self._read() for _ in range(n)]
+            return None if n < 0 else [self._read(raw) for _ in range(n)]
         raise AssertionError('not RESP: %r' % line)
 
     def close(self):
@@ -134,16 +143,32 @@ def commandstats(port):
     return out
 
 
+PACKED_STATE_TAGS = {1: 'tb', 2: 'lb', 3: 'fw', 4: 'sw'}
+
+
+def state_text(value):
+    """The state a limit keeps in a Redis string, as text: gateway/redis/decide.lua packs
+    a tag byte (1 tb, 2 lb, 3 fw, 4 sw) and little-endian int64s, read here as
+    'fw <window_start> <count>' (the text earlier versions stored); other bytes as
+    they are."""
+    tag = PACKED_STATE_TAGS.get(value[0]) if value else None
+    if tag and len(value) == (25 if tag == 'sw' else 17):
+        fields = struct.unpack('<%dq' % ((len(value) - 1) // 8), value[1:])
+        return ' '.join([tag] + [str(f) for f in fields])
+    return value.decode('utf-8', errors='replace')
+
+
 def redis_state(port, pattern='sluice:*'):
-    """{key: (type, value)} for every key matching `pattern`: strings by value,
-    sorted sets as [(member, score)], with the key's PTTL."""
+    """{key: (type, value)} for every key matching `pattern`: strings by value (bucket
+    and window state as state_text()), sorted sets as [(member, score)], with the key's
+    PTTL."""
     r = Resp(port)
     try:
         state = {}
         for key in r.call('KEYS', pattern):
             kind = r.call('TYPE', key)
             if kind == 'string':
-                value = r.call('GET', key)
+                value = state_text(r.call_bytes('GET', key))
             elif kind == 'zset':
                 flat = r.call('ZRANGE', key, '0', '-1', 'WITHSCORES')
                 value = list(zip(flat[0::2], flat[1::2]))
@@ -210,6 +235,12 @@ class RedisCase(GatewayTestCase):
 
 def stats(gateway):
     return admin_get(gateway.admin_port, '/admin/stats').json()
+
+
+def code_loads(gateway, kind):
+    """rate_limit_redis_code_loads_total{kind}: 'function' (FUNCTION LOAD created the
+    library) or 'script' (EVAL after NOSCRIPT)."""
+    return gateway.metrics().value('rate_limit_redis_code_loads_total', kind=kind)
 
 
 def storage_metrics(gateway):

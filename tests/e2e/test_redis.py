@@ -1,17 +1,23 @@
 """The Redis backend with Redis up (SPEC 5, 7, 9): two gateways sharing one
-redis-server admit exactly the limit under concurrency, a denied request charges no
-limit, one EVALSHA per request, headers and 429 bodies equal to the memory backend's,
-NOSCRIPT after SCRIPT FLUSH, keys named <key_prefix><limit>:<key> with an expiry, and
-runtime access entries and tier assignments shared between gateways.
+redis-server admit exactly the limit under concurrency (through the Functions library,
+and through the EVAL scripts on a Redis without Functions), a denied request charges no
+limit, one FCALL per request, headers and 429 bodies equal to the memory backend's, the
+library loaded once again after FUNCTION FLUSH or a restart mid-traffic with no failed
+request, NOSCRIPT after SCRIPT FLUSH, keys named <key_prefix><limit>:<key> with an
+expiry, and runtime access entries and tier assignments shared between gateways.
 Redis failures and recovery: test_redis_failures.py."""
 
 import json
+import threading
 import time
 import unittest
 
 from harness import avoid_window_edge, hammer, request, wait_for
-from redis_support import (RedisCase, Resp, commandstats, rate_limit_headers, redis_call,
-                           redis_state, storage_metrics)
+from redis_support import (RedisCase, Resp, code_loads, commandstats, rate_limit_headers,
+                           redis_call, redis_state, stats, storage_metrics)
+
+# redis-server without Functions (as on Redis 6): FUNCTION renamed away.
+WITHOUT_FUNCTIONS = ('--rename-command', 'FUNCTION', '')
 
 
 def avoid_second_edge(needed_s=0.2):
@@ -44,9 +50,11 @@ SHARED_POLICY = {
 
 
 class SharedLimits(RedisCase):
+    REDIS_ARGS = ()
+
     def setUp(self):
         super().setUp()
-        self.redis = self.start_redis()
+        self.redis = self.start_redis(self.REDIS_ARGS)
         # Exactness while Redis answers: a generous deadline, so that a slow machine
         # (the sanitizer build) does not time out and decide locally (on_error: local,
         # tested in test_redis_failures) and admit beyond the shared limit.
@@ -100,6 +108,17 @@ class SharedLimits(RedisCase):
         self.assertEqual(redis_call(self.redis.port, 'EXISTS', 'sluice:tb:global'), 1)
 
 
+class SharedLimitsWithoutFunctions(SharedLimits):
+    """The same, on a Redis without Functions: decisions go through EVALSHA."""
+    REDIS_ARGS = WITHOUT_FUNCTIONS
+
+    def tearDown(self):
+        self.assertGreater(commandstats(self.redis.port).get('evalsha', 0), 0)
+        for g in (self.a, self.b):
+            self.assertEqual(g.stderr().count('no Functions on this server'), 1)
+        super().tearDown()
+
+
 # Five limits on one request, every one keyed on the client IP; `tight` denies the
 # third request while every other limit still has room.
 FIVE_LIMITS = {
@@ -145,7 +164,7 @@ class AllOrNothing(RedisCase):
 
 
 class OneRoundTrip(RedisCase):
-    def test_one_evalsha_per_request_whatever_the_number_of_limits(self):
+    def test_one_fcall_per_request_whatever_the_number_of_limits(self):
         redis = self.start_redis()
         g = self.start_gateway(redis, FIVE_LIMITS, prefix='edge:')
         self.assertEqual(request(g.port, 'GET', '/warm').status, 200)
@@ -153,8 +172,21 @@ class OneRoundTrip(RedisCase):
         statuses = [request(g.port, 'GET', '/x').status for _ in range(20)]
         after = commandstats(redis.port)
         self.assertEqual(statuses, [200] + [429] * 19)
-        self.assertEqual(after.get('evalsha', 0) - before.get('evalsha', 0), 20)
-        self.assertEqual(after.get('eval', 0) - before.get('eval', 0), 0)
+        self.assertEqual(after.get('fcall', 0) - before.get('fcall', 0), 20)
+        for other in ('evalsha', 'eval', 'function|load', 'fcall_ro'):
+            self.assertEqual(after.get(other, 0), before.get(other, 0), other)
+        self.assertEqual(after.get('evalsha', 0), 0)
+
+    def test_a_peek_is_one_fcall_ro(self):
+        redis = self.start_redis()
+        g = self.start_gateway(redis, FIVE_LIMITS, prefix='edge:')
+        self.assertEqual(request(g.port, 'GET', '/x').status, 200)
+        before = commandstats(redis.port)
+        peek = request(g.admin_port, 'GET', '/admin/limits/tight/127.0.0.1').json()
+        self.assertEqual((peek['limit'], peek['remaining']), (2, 1))
+        after = commandstats(redis.port)
+        self.assertEqual(after.get('fcall_ro', 0) - before.get('fcall_ro', 0), 1)
+        self.assertEqual(after.get('fcall', 0), before.get('fcall', 0))
 
 
 # Every algorithm on one route, and a cost route; `tb` is the closest to exhaustion.
@@ -203,9 +235,115 @@ class SameAsMemory(RedisCase):
         self.compare({'legacy': False, 'standard': 'draft-10'})
 
 
-class ScriptCache(RedisCase):
-    def test_script_flush_costs_no_request(self):
+# One generous token bucket per route: every request passes, so any failed decision
+# (on_error: deny) shows as a 503.
+ROOMY_POLICY = {'limits': [{'name': 'roomy', 'key': 'global', 'rate': '1/1h', 'burst': 100000}]}
+
+
+class CodeLoading(RedisCase):
+    """The library is loaded when the server lacks it: at the first request, after
+    FUNCTION FLUSH, after a restart. Loads are counted once across gateways (a load
+    that finds the library already there, loaded by another request or gateway, is
+    not a load), and no request fails."""
+
+    def start_pair(self, redis):
+        deny = {'storage': {'redis': {'timeout': '1s'}}}
+        return [self.start_gateway(redis, ROOMY_POLICY, on_error='deny', overrides=deny)
+                for _ in range(2)]
+
+    def loads(self, gateways):
+        return sum(code_loads(g, 'function') for g in gateways)
+
+    def logged(self, gateways):
+        return sum(g.stderr().count('loaded the function library sluice_') for g in gateways)
+
+    def traffic(self, gateways, during=None, redis=None):
+        """8 connections per gateway, 40 requests each; `during` runs once meanwhile,
+        after `redis` has seen 100 of the decisions."""
+        statuses = []
+        start = commandstats(redis.port).get('fcall', 0) if during else 0
+        worker = threading.Thread(
+            target=lambda: statuses.extend(hammer([g.port for g in gateways], 8, 40, '/r')))
+        worker.start()
+        if during:
+            wait_for(lambda: commandstats(redis.port).get('fcall', 0) >= start + 100, timeout=30,
+                     interval=0.005, message='traffic to start')
+            during()
+        worker.join(60)
+        self.assertEqual(len(statuses), 2 * 8 * 40)
+        self.assertEqual(statuses, [200] * len(statuses), 'a decision failed')
+        for g in gateways:
+            self.assertEqual(storage_metrics(g), (0, 0))
+
+    def test_the_first_request_loads_the_library(self):
         redis = self.start_redis()
+        gateways = self.start_pair(redis)
+        self.assertEqual(redis_call(redis.port, 'FUNCTION', 'LIST'), [])
+        self.traffic(gateways)
+        self.assertEqual((self.loads(gateways), self.logged(gateways)), (1, 1))
+        listed = redis_call(redis.port, 'FUNCTION', 'LIST')
+        self.assertEqual(len(listed), 1)
+        self.assertRegex(listed[0][1], r'^sluice_[0-9a-f]{8}$')
+        functions = sorted(f[1] for f in listed[0][5])
+        self.assertEqual(functions, [listed[0][1] + '_decide', listed[0][1] + '_peek'])
+
+    def test_function_flush_mid_traffic_costs_no_request(self):
+        redis = self.start_redis()
+        gateways = self.start_pair(redis)
+        self.traffic(gateways)
+        self.assertEqual(self.loads(gateways), 1)
+        before = commandstats(redis.port)
+        self.traffic(gateways, redis=redis, during=lambda: self.assertEqual(
+            redis_call(redis.port, 'FUNCTION', 'FLUSH'), 'OK'))
+        self.assertEqual((self.loads(gateways), self.logged(gateways)), (2, 2),
+                         'loaded once again')
+        after = commandstats(redis.port)
+        self.assertGreaterEqual(after['function|load'] - before.get('function|load', 0), 1)
+        self.assertEqual(after.get('evalsha', 0), 0)
+
+    def test_a_restarted_redis_gets_the_library_once_again(self):
+        redis = self.start_redis()
+        gateways = self.start_pair(redis)
+        self.traffic(gateways)
+        redis.stop()
+        redis = self.restart_redis(redis)
+        wait_for(lambda: all(stats(g)['storage']['reachable'] for g in gateways), timeout=5,
+                 message='the gateways to reconnect')
+        errors = [storage_metrics(g)[0] for g in gateways]
+        self.traffic_after_restart(gateways, errors)
+        self.assertEqual((self.loads(gateways), self.logged(gateways)), (2, 2))
+
+    def traffic_after_restart(self, gateways, errors_before):
+        statuses = hammer([g.port for g in gateways], 8, 25, '/r')
+        self.assertEqual(statuses, [200] * len(statuses), 'a decision failed')
+        self.assertEqual([storage_metrics(g)[0] for g in gateways], errors_before)
+
+
+class WithoutFunctions(RedisCase):
+    """A Redis without Functions (Redis 6; here FUNCTION renamed away): the gateway
+    says so once and uses EVALSHA, EVAL when the scripts are not cached."""
+
+    def test_decisions_fall_back_to_evalsha(self):
+        redis = self.start_redis(WITHOUT_FUNCTIONS)
+        g = self.start_gateway(redis, FIVE_LIMITS, prefix='edge:', on_error='deny')
+        statuses = [request(g.port, 'GET', '/x').status for _ in range(3)]
+        self.assertEqual(statuses, [200, 200, 429])
+        calls = commandstats(redis.port)
+        # FCALL (not found), FUNCTION LOAD (unknown), EVALSHA (NOSCRIPT), EVAL; then EVALSHA.
+        self.assertEqual((calls.get('fcall', 0), calls.get('eval', 0), calls.get('evalsha', 0)),
+                         (1, 1, 3))
+        self.assertEqual(g.stderr().count('no Functions on this server'), 1)
+        self.assertEqual((code_loads(g, 'function'), code_loads(g, 'script')), (0, 1))
+        before = commandstats(redis.port)
+        peek = request(g.admin_port, 'GET', '/admin/limits/tight/127.0.0.1').json()
+        self.assertEqual(peek['remaining'], 0)
+        after = commandstats(redis.port)
+        self.assertEqual(after.get('evalsha', 0) - before.get('evalsha', 0), 1, 'the peek')
+        self.assertEqual(after.get('eval', 0) - before.get('eval', 0), 1, 'the peek script')
+        self.assertEqual(storage_metrics(g), (0, 0))
+
+    def test_script_flush_costs_no_request(self):
+        redis = self.start_redis(WITHOUT_FUNCTIONS)
         g = self.start_gateway(redis, FIVE_LIMITS, prefix='edge:')
         self.assertEqual(request(g.port, 'GET', '/x').status, 200)
         self.assertEqual(redis_call(redis.port, 'SCRIPT', 'FLUSH'), 'OK')
@@ -220,7 +358,9 @@ class ScriptCache(RedisCase):
         after = commandstats(redis.port)
         self.assertEqual(after.get('eval', 0), middle.get('eval', 0))
         self.assertEqual(after.get('evalsha', 0) - middle.get('evalsha', 0), 1)
+        self.assertEqual(after.get('fcall', 0), 1, 'FCALL only once, at the first request')
         self.assertEqual(storage_metrics(g), (0, 0))
+        self.assertEqual(code_loads(g, 'script'), 2)
 
 
 POLICY_WITH_TIERS = {

@@ -1,15 +1,19 @@
-// Test-only driver of the Redis decision script over a synchronous hiredis connection:
-// loads decide_script(), sends EVALSHA with append_decide_args() (plus the test-only
-// "now" override when given) and parses the reply with parse_decide_reply(). Also
-// snapshots keys for the all-or-nothing assertions. One per thread; not thread-safe.
+// Test-only driver of the Redis decision code over a synchronous hiredis connection:
+// loads decide_code() (the Functions library with FUNCTION LOAD, or the EVAL scripts
+// with SCRIPT LOAD), sends FCALL/FCALL_RO or EVALSHA with append_decide_args() (plus
+// the test-only "now" override when given) and parses the reply with
+// parse_decide_reply(). Also snapshots keys for the all-or-nothing assertions. One per
+// thread; not thread-safe.
 #pragma once
 
 #include <hiredis/hiredis.h>
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "limit/algorithms/decision.hpp"
@@ -23,34 +27,80 @@ using sluice::test::redis_server;
 
 struct decide_outcome {
   bool admitted = false;
-  limit::micros now = 0;  // the clock the script decided at
+  limit::micros now = 0;  // the clock the code decided at
   std::vector<limit::decision> decisions;
 };
 
+// decide.lua's packed state of buckets and windows as "<tag> <integers>" (e.g.
+// "tb 1767225607142860 1"): a tag byte (1 tb, 2 lb, 3 fw, 4 sw), then little-endian
+// int64s, two (17 bytes) or three for sliding_window (25 bytes); nullopt otherwise.
+inline std::optional<std::string> packed_state_text(std::string_view raw) {
+  static constexpr const char* tags[] = {"tb", "lb", "fw", "sw"};
+  if (raw.empty()) return std::nullopt;
+  const unsigned tag = static_cast<unsigned char>(raw[0]);
+  if (tag < 1 || tag > 4 || raw.size() != (tag == 4 ? 25u : 17u)) return std::nullopt;
+  std::string out = tags[tag - 1];
+  for (std::size_t at = 1; at < raw.size(); at += 8) {
+    std::uint64_t v = 0;
+    for (int b = 7; b >= 0; --b) v = (v << 8) | static_cast<unsigned char>(raw[at + b]);
+    out += ' ' + std::to_string(static_cast<std::int64_t>(v));
+  }
+  return out;
+}
+
+// The command of one decision, as the gateway sends it (plus `now` when given).
+inline std::vector<std::string> decide_command(decide_via via, std::span<const script_limit> limits,
+                                               bool peek = false,
+                                               std::optional<limit::micros> now = std::nullopt) {
+  const decide_head head = decide_head_of(via, peek);
+  std::vector<std::string> args = {std::string(head.command), std::string(head.name)};
+  append_decide_args(limits, peek, args);
+  if (now) args.push_back(std::to_string(*now));
+  return args;
+}
+
+inline const char* to_string(decide_via via) {
+  return via == decide_via::function ? "function" : "script";
+}
+
 class decide_runner {
  public:
-  explicit decide_runner(const redis_server& server) : ctx_(server.connect()) { load(); }
-
-  // SCRIPT LOAD; returns the SHA1 the script is called by.
-  const std::string& load() {
-    const auto r = run({"SCRIPT", "LOAD", decide_script()});
-    if (r.type != REDIS_REPLY_STRING) throw std::runtime_error("SCRIPT LOAD: " + r.text);
-    sha_ = r.text;
-    return sha_;
+  explicit decide_runner(const redis_server& server, decide_via via = decide_via::function)
+      : ctx_(server.connect()), via_(via) {
+    load();
   }
-  const std::string& sha() const { return sha_; }
 
-  // One decision. `now` empty: the script reads Redis TIME, as in production. With `now`
-  // the expiries the script sets are still relative to the real clock (expires_at - now
+  decide_via via() const { return via_; }
+
+  // FUNCTION LOAD (REPLACE: the test may load it twice) or SCRIPT LOAD of both scripts.
+  void load() {
+    const decision_code& code = decide_code();
+    if (via_ == decide_via::function) {
+      const auto r = run({"FUNCTION", "LOAD", "REPLACE", code.library});
+      if (r.text != code.library_name) throw std::runtime_error("FUNCTION LOAD: " + r.text);
+      return;
+    }
+    for (const std::string* script : {&code.decide_script, &code.peek_script}) {
+      const auto r = run({"SCRIPT", "LOAD", *script});
+      if (r.type != REDIS_REPLY_STRING) throw std::runtime_error("SCRIPT LOAD: " + r.text);
+      if (r.text != sha1_hex(*script)) throw std::runtime_error("SCRIPT LOAD: SHA1 " + r.text);
+    }
+  }
+
+  // The command of one decision, as the gateway sends it (plus `now` when given).
+  std::vector<std::string> command(std::span<const script_limit> limits, bool peek = false,
+                                   std::optional<limit::micros> now = std::nullopt) const {
+    return decide_command(via_, limits, peek, now);
+  }
+
+  // One decision. `now` empty: the code reads Redis TIME, as in production. With `now`
+  // the expiries the code sets are still relative to the real clock (expires_at - now
   // + 1 s margin), so a test must come back to a key within about a second of real time
   // for its state to still be there when it is not yet fresh.
   decide_outcome decide(std::span<const script_limit> limits, bool peek = false,
                         std::optional<limit::micros> now = std::nullopt) {
-    std::vector<std::string> args = {"EVALSHA", sha_};
-    append_decide_args(limits, peek, args);
-    if (now) args.push_back(std::to_string(*now));
-    const auto r = run(args);
-    if (r.type != REDIS_REPLY_ARRAY) throw std::runtime_error("EVALSHA: " + r.text);
+    const auto r = run(command(limits, peek, now));
+    if (r.type != REDIS_REPLY_ARRAY) throw std::runtime_error(r.text);
     decide_outcome out;
     out.decisions.resize(limits.size());
     const auto admitted = parse_decide_reply(r.integers, out.decisions);
@@ -97,10 +147,16 @@ class decide_runner {
     return out;
   }
 
-  // The stored value of a key as text, whatever its type ("" when absent).
+  // The stored value of a key as text, whatever its type ("" when absent): a packed
+  // bucket or window state as "packed:<tag> <integers>", another string as
+  // "string:<bytes>", a log as "zset:<member>,<score>,...".
   std::string snapshot(const std::string& key) {
     const std::string type = run({"TYPE", key}).text;
-    if (type == "string") return "string:" + run({"GET", key}).text;
+    if (type == "string") {
+      const std::string value = run({"GET", key}).text;
+      if (auto packed = packed_state_text(value)) return "packed:" + *packed;
+      return "string:" + value;
+    }
     if (type == "zset") {
       std::string all = "zset:";
       for (const auto& s : run({"ZRANGE", key, "0", "-1", "WITHSCORES"}).strings) all += s + ",";
@@ -113,7 +169,7 @@ class decide_runner {
 
  private:
   redis_context ctx_;
-  std::string sha_;
+  decide_via via_;
 };
 
 }  // namespace sluice::redis::test

@@ -1,8 +1,11 @@
-// The Redis decision script against a real redis-server: the same decisions as the C++
-// memory store (random differential runs, reloads, 2^53 edges), all-or-nothing and
-// shadow rules in Redis state, peeks that never write, expiry of every key, atomicity
-// across connections, and the NOSCRIPT error the client must handle. Plus the argument
-// builder and reply parser on their own.
+// The Redis decision code against a real redis-server, through the Functions library
+// (FCALL/FCALL_RO) and through the EVAL scripts of servers without Functions (EVALSHA),
+// every behaviour test run both ways: the same decisions as the C++ memory store
+// (random differential runs, reloads, 2^53 edges), all-or-nothing and shadow rules in
+// Redis state, peeks that never write, expiry of every key, atomicity across
+// connections, the packed state and the text state of earlier versions, and the errors
+// the client must handle (Function not found, NOSCRIPT). Plus the argument builder,
+// the reply parser and the assembly of the code on their own.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -48,25 +51,42 @@ std::string print(const decision& d) {
 // ---- argument builder and reply parser (no Redis) ----
 
 TEST(RedisDecideArgs, LayoutOfKeysAndArgv) {
-  const limit_params tb = limit_params::make(algorithm::leaky_bucket, 7, sec, 3, 250 * ms);
+  const limit_params lb = limit_params::make(algorithm::leaky_bucket, 7, sec, 3, 250 * ms);
   const limit_params fw = limit_params::make(algorithm::fixed_window, 100, minute, 0);
-  const script_limit limits[] = {{"k:tb", &tb, 2, false}, {"k:fw", &fw, 5, true}};
-  std::vector<std::string> out = {"EVALSHA", "sha"};
+  const script_limit limits[] = {{"k:lb", &lb, 2, false}, {"k:fw", &fw, 5, true}};
+  std::vector<std::string> out = {"FCALL", "f"};
   append_decide_args(limits, false, out);
   const std::vector<std::string> want = {
-      "EVALSHA", "sha", "2", "k:tb", "k:fw", "0",
-      // leaky_bucket = 1, count, period, burst, max_delay, T = 1e6/7, cost, shadow
-      "1", "7", "1000000", "3", "250000", "1000000", "7", "2", "0",
-      // fixed_window = 2; windows have no burst or delay; T = 60e6/100
-      "2", "100", "60000000", "0", "0", "600000", "1", "5", "1"};
+      "FCALL", "f", "2", "k:lb", "k:fw",
+      // leaky_bucket = 1, count, period, burst, max_delay, T = 1e6/7, shadow; the cost
+      "1 7 1000000 3 250000 1000000 7 0", "2",
+      // fixed_window = 2; windows have no burst or delay; T = 60e6/100; shadow
+      "2 100 60000000 0 0 600000 1 1", "5"};
   EXPECT_EQ(out, want);
 
   std::vector<std::string> peek;
   append_decide_args(limits, true, peek);
-  EXPECT_EQ(peek[3], "1");
-  EXPECT_EQ(peek[3 + 8], "0") << "a peek costs nothing";
-  EXPECT_EQ(peek[3 + 9 + 8], "0");
-  EXPECT_EQ(peek.size(), 1 + 2 + 1 + 2 * decide_arg_fields) << "never the now override";
+  EXPECT_EQ(peek, (std::vector<std::string>{"2", "k:lb", "k:fw", want[5], "0", want[7], "0"}))
+      << "a peek costs nothing, and never sends the now override";
+
+  // Integers near 2^53 are written in full.
+  const limit_params top =
+      limit_params::make(algorithm::leaky_bucket, limit::max_exact_integer, hour, 1 << 20, hour);
+  EXPECT_EQ(limit_spec(top, true), "1 9007199254740991 3600000000 1048576 3600000000 " +
+                                       std::to_string(top.interval_num) + " " +
+                                       std::to_string(top.interval_den) + " 1");
+}
+
+TEST(RedisDecideArgs, HeadCallsTheLibraryOrTheScripts) {
+  const decision_code& code = decide_code();
+  const auto head = [](decide_via via, bool peek) {
+    const decide_head h = decide_head_of(via, peek);
+    return std::string(h.command) + " " + std::string(h.name);
+  };
+  EXPECT_EQ(head(decide_via::function, false), "FCALL " + code.decide_function);
+  EXPECT_EQ(head(decide_via::function, true), "FCALL_RO " + code.peek_function);
+  EXPECT_EQ(head(decide_via::script, false), "EVALSHA " + code.decide_sha);
+  EXPECT_EQ(head(decide_via::script, true), "EVALSHA " + code.peek_sha);
 }
 
 TEST(RedisDecideArgs, ParsesTheReply) {
@@ -99,21 +119,58 @@ TEST(RedisDecideArgs, RejectsMalformedReplies) {
   EXPECT_EQ(parse({1, 0, 1, 7, 10, 4, 0, 0, 0}), std::nullopt) << "exceeds is a flag";
 }
 
-TEST(RedisDecideArgs, ScriptIsTheAlgorithmFilesThenTheDriver) {
-  const std::string& script = decide_script();
-  std::size_t at = 0;
-  for (const char* name : {"decision.lua", "bucket.lua", "fixed_window.lua", "sliding_window.lua",
-                           "sliding_log.lua", "decide.lua"}) {
-    const std::string_view source = lua_source(name);
-    ASSERT_FALSE(source.empty()) << name;
-    const std::size_t found = script.find(source, at);
-    ASSERT_NE(found, std::string::npos) << name << " missing or out of order";
-    at = found + source.size();
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
   }
-  EXPECT_EQ(&decide_script(), &script) << "assembled once";
+  return text;
 }
 
-// ---- differential: the script against memory_store ----
+TEST(RedisDecideCode, LibraryAndScriptsAreTheFilesInOrder) {
+  const decision_code& code = decide_code();
+  EXPECT_TRUE(std::regex_match(code.library_name, std::regex("sluice_[0-9a-f]{8}")))
+      << code.library_name;
+  EXPECT_EQ(code.decide_function, code.library_name + "_decide");
+  EXPECT_EQ(code.peek_function, code.library_name + "_peek");
+  EXPECT_EQ(code.library.rfind("#!lua name=" + code.library_name + "\n", 0), 0u);
+
+  for (const std::string* text : {&code.library, &code.decide_script, &code.peek_script}) {
+    std::size_t at = 0;
+    for (const char* name : {"decision.lua", "bucket.lua", "fixed_window.lua", "sliding_window.lua",
+                             "sliding_log.lua", "decide.lua"}) {
+      const std::string_view source = lua_source(name);
+      ASSERT_FALSE(source.empty()) << name;
+      const std::size_t found = text->find(source, at);
+      ASSERT_NE(found, std::string::npos) << name << " missing or out of order";
+      at = found + source.size();
+    }
+  }
+  // The library ends by registering its functions under its name.
+  const std::string registered =
+      replace_all(std::string(lua_source("register.lua")), "@LIBRARY@", code.library_name);
+  EXPECT_TRUE(code.library.ends_with(registered));
+  EXPECT_NE(registered.find("'" + code.library_name + "_decide'"), std::string::npos);
+  EXPECT_EQ(code.library.find("@LIBRARY@"), std::string::npos);
+  EXPECT_TRUE(code.decide_script.ends_with("\nreturn decide(KEYS, ARGV, false)\n"));
+  EXPECT_TRUE(code.peek_script.ends_with("\nreturn decide(KEYS, ARGV, true)\n"));
+
+  // The name is the hash of the library with the placeholder where the name goes.
+  const std::string with_placeholder = replace_all(code.library, code.library_name, "@LIBRARY@");
+  EXPECT_EQ(code.library_name, "sluice_" + sha1_hex(with_placeholder).substr(0, 8));
+  EXPECT_EQ(code.decide_sha, sha1_hex(code.decide_script));
+  EXPECT_EQ(code.peek_sha, sha1_hex(code.peek_script));
+  EXPECT_EQ(sha1_hex("abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
+  EXPECT_EQ(&decide_code(), &code) << "assembled once";
+}
+
+// The behaviour tests run through the Functions library and through the EVAL scripts.
+class RedisDecideVia : public ::testing::TestWithParam<decide_via> {};
+INSTANTIATE_TEST_SUITE_P(Both, RedisDecideVia,
+                         ::testing::Values(decide_via::function, decide_via::script),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+// ---- differential: the code against memory_store ----
 
 // The memory store's index of a Redis key: well spread, as the engine's keyed hash is
 // (small consecutive numbers would all land in one set and evict each other).
@@ -155,9 +212,9 @@ micros next_time(const limit_params& p, micros now, std::mt19937_64& rng) {
   return now + random_step(p, now, rng);
 }
 
-TEST(RedisDecide, RandomSequencesMatchTheMemoryStore) {
+TEST_P(RedisDecideVia, RandomSequencesMatchTheMemoryStore) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   limit::memory_store store(1 << 16);
   twin both{store, redis};
   std::mt19937_64 rng(20260101);
@@ -185,9 +242,9 @@ TEST(RedisDecide, RandomSequencesMatchTheMemoryStore) {
 // A reload changes a limit's numbers or its algorithm while its key keeps its state:
 // the script must read foreign state exactly as the memory store does (other params:
 // rounded or floored conservatively; another algorithm: fresh).
-TEST(RedisDecide, RandomReloadsMatchTheMemoryStore) {
+TEST_P(RedisDecideVia, RandomReloadsMatchTheMemoryStore) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   limit::memory_store store(1 << 16);
   twin both{store, redis};
   std::mt19937_64 rng(7);
@@ -212,9 +269,9 @@ TEST(RedisDecide, RandomReloadsMatchTheMemoryStore) {
 // A reload that lowers a sliding_log's N: the next charge (here of cost 0, which always
 // passes) keeps only the newest N entries, as the C++ ring's resize does; raising N again
 // shows how many were kept.
-TEST(RedisDecide, LoweredLogCapacityKeepsTheNewestEntries) {
+TEST_P(RedisDecideVia, LoweredLogCapacityKeepsTheNewestEntries) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   limit::memory_store store(1 << 10);
   twin both{store, redis};
   const limit_params five = limit_params::make(algorithm::sliding_log, 5, minute, 0);
@@ -235,9 +292,9 @@ TEST(RedisDecide, LoweredLogCapacityKeepsTheNewestEntries) {
 
 // Several limits per request, some shadow: the same admission and decisions as
 // memory_store::decide, so the same all-or-nothing charging.
-TEST(RedisDecide, RandomMultiLimitRequestsMatchTheMemoryStore) {
+TEST_P(RedisDecideVia, RandomMultiLimitRequestsMatchTheMemoryStore) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   limit::memory_store store(1 << 16);
   std::mt19937_64 rng(42);
   int admitted = 0, denied = 0;
@@ -301,9 +358,9 @@ std::vector<std::string> snapshot_all(decide_runner& redis, std::span<const scri
   return out;
 }
 
-TEST(RedisDecide, DeniedRequestLeavesEveryKeyUnchanged) {
+TEST_P(RedisDecideVia, DeniedRequestLeavesEveryKeyUnchanged) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   const four_limits f;
   const auto limits = f.limits("aon:");
   const micros t = epoch_2026 + 10 * sec;
@@ -325,9 +382,9 @@ TEST(RedisDecide, DeniedRequestLeavesEveryKeyUnchanged) {
   EXPECT_EQ(redis.decide(limits, true, t + 2).decisions[3].remaining, 3);
 }
 
-TEST(RedisDecide, ShadowLimitsNeverDenyAndAreChargedOnlyWhenTheyAllow) {
+TEST_P(RedisDecideVia, ShadowLimitsNeverDenyAndAreChargedOnlyWhenTheyAllow) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   const four_limits f;
   const micros t = epoch_2026 + 10 * sec;
 
@@ -353,9 +410,9 @@ TEST(RedisDecide, ShadowLimitsNeverDenyAndAreChargedOnlyWhenTheyAllow) {
   EXPECT_EQ(redis.snapshot("shadow:watch"), "") << "an allowing shadow limit of a denied request";
 }
 
-TEST(RedisDecide, PeekNeverWrites) {
+TEST_P(RedisDecideVia, PeekNeverWrites) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   const four_limits f;
   const micros t = epoch_2026 + 10 * sec;
 
@@ -380,9 +437,9 @@ TEST(RedisDecide, PeekNeverWrites) {
   EXPECT_EQ(snapshot_all(redis, used), before);
 }
 
-TEST(RedisDecide, EveryKeyHasAnExpiryJustAfterItsStateTurnsFresh) {
+TEST_P(RedisDecideVia, EveryKeyHasAnExpiryJustAfterItsStateTurnsFresh) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   const four_limits f;
   const auto limits = f.limits("ttl:");
   const micros t = epoch_2026 + 10 * sec;  // 50 s before the minute ends
@@ -423,9 +480,9 @@ TEST(RedisDecide, IdleKeysDisappearByThemselves) {
 
 // A charge that leaves the state equal to a fresh one (cost 0 on an idle key) keeps
 // no key, like the memory store, which frees the slot.
-TEST(RedisDecide, ChargeLeavingAFreshStateKeepsNoKey) {
+TEST_P(RedisDecideVia, ChargeLeavingAFreshStateKeepsNoKey) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   const limit_params tb = limit_params::make(algorithm::token_bucket, 1, sec, 2);
   const script_limit zero{"fresh:tb", &tb, 0, false};
   const script_limit one{"fresh:tb", &tb, 1, false};
@@ -433,16 +490,17 @@ TEST(RedisDecide, ChargeLeavingAFreshStateKeepsNoKey) {
   EXPECT_TRUE(redis.decide(std::span(&zero, 1), false, t).admitted);
   EXPECT_EQ(redis.snapshot("fresh:tb"), "");
   ASSERT_TRUE(redis.decide(std::span(&one, 1), false, t).admitted);
-  EXPECT_EQ(redis.snapshot("fresh:tb"), "string:tb 1767225601000000 0");
+  EXPECT_EQ(redis.snapshot("fresh:tb"), "packed:tb 1767225601000000 0");
   EXPECT_TRUE(redis.decide(std::span(&zero, 1), false, t + 2 * sec).admitted);
   EXPECT_EQ(redis.snapshot("fresh:tb"), "") << "refilled: dropped";
 }
 
-// The state layout, and state of another algorithm under the same key (the limit's
-// algorithm changed at reload) reads as fresh and is replaced.
-TEST(RedisDecide, StateLayoutAndForeignStateReadsAsFresh) {
+// The state layout (packed: a tag byte, then little-endian int64s), and state of another
+// algorithm under the same key (the limit's algorithm changed at reload) reads as fresh
+// and is replaced.
+TEST_P(RedisDecideVia, StateLayoutAndForeignStateReadsAsFresh) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   const micros t = epoch_2026 + 7 * sec + 3;
   const limit_params tb = limit_params::make(algorithm::token_bucket, 7, sec, 3);
   const limit_params lb = limit_params::make(algorithm::leaky_bucket, 7, sec, 3);
@@ -456,13 +514,16 @@ TEST(RedisDecide, StateLayoutAndForeignStateReadsAsFresh) {
 
   EXPECT_EQ(decide(tb, 1).remaining, 2);
   // 1e6/7 us per token: tat = t + 142857 + 1/7 us.
-  EXPECT_EQ(redis.snapshot("layout"), "string:tb 1767225607142860 1");
+  EXPECT_EQ(redis.snapshot("layout"), "packed:tb 1767225607142860 1");
+  // The bytes themselves: tag 1, then 1767225607142860 = 0x00064748468d3dcc and 1.
+  EXPECT_EQ(server.command({"GET", "layout"}),
+            std::string("\x01\xcc\x3d\x8d\x46\x48\x47\x06\x00\x01\0\0\0\0\0\0\0", 17));
   EXPECT_EQ(decide(lb, 1).remaining, 2) << "token_bucket state is not leaky_bucket state";
-  EXPECT_EQ(redis.snapshot("layout"), "string:lb 1767225607142860 1");
+  EXPECT_EQ(redis.snapshot("layout"), "packed:lb 1767225607142860 1");
   EXPECT_EQ(decide(fw, 2).remaining, 2);
-  EXPECT_EQ(redis.snapshot("layout"), "string:fw 1767225600000000 2");
+  EXPECT_EQ(redis.snapshot("layout"), "packed:fw 1767225600000000 2");
   EXPECT_EQ(decide(sw, 1).remaining, 3);
-  EXPECT_EQ(redis.snapshot("layout"), "string:sw 1767225600000000 1 0");
+  EXPECT_EQ(redis.snapshot("layout"), "packed:sw 1767225600000000 1 0");
   EXPECT_EQ(decide(sl, 2).remaining, 2) << "a string key read as a log";
   EXPECT_EQ(redis.snapshot("layout"),
             "zset:1767225607000003:0000000001,1767225607000003,"
@@ -474,12 +535,13 @@ TEST(RedisDecide, StateLayoutAndForeignStateReadsAsFresh) {
             "1767225607000003:0000000003,1767225607000003,")
       << "members at one instant stay unique";
   EXPECT_EQ(decide(fw, 1).remaining, 3) << "a log read as a window";
-  EXPECT_EQ(redis.snapshot("layout"), "string:fw 1767225600000000 1");
+  EXPECT_EQ(redis.snapshot("layout"), "packed:fw 1767225600000000 1");
 }
 
 // ---- atomicity, exactness, NOSCRIPT ----
 
-TEST(RedisDecide, ConcurrentConnectionsAdmitExactlyTheLimit) {
+TEST_P(RedisDecideVia, ConcurrentConnectionsAdmitExactlyTheLimit) {
+  const decide_via via = GetParam();
   redis_server server;
   // One window of 2^50 us (35 years) so the test never straddles a boundary.
   const limit_params p = limit_params::make(algorithm::fixed_window, 1000, micros{1} << 50, 0);
@@ -489,7 +551,7 @@ TEST(RedisDecide, ConcurrentConnectionsAdmitExactlyTheLimit) {
   for (int i = 0; i < threads; ++i) {
     pool.emplace_back([&] {
       try {
-        decide_runner redis(server);  // its own connection
+        decide_runner redis(server, via);  // its own connection
         const script_limit l{"race", &p, 1, false};
         for (int j = 0; j < per_thread; ++j) admitted += redis.decide(std::span(&l, 1)).admitted;
       } catch (const std::exception&) {
@@ -500,13 +562,13 @@ TEST(RedisDecide, ConcurrentConnectionsAdmitExactlyTheLimit) {
   for (auto& t : pool) t.join();
   EXPECT_EQ(errors.load(), 0);
   EXPECT_EQ(admitted.load(), 1000);
-  const std::string state = server.command({"GET", "race"});
-  EXPECT_TRUE(std::regex_match(state, std::regex("fw [0-9]+ 1000"))) << state;
+  const std::string state = decide_runner(server, via).snapshot("race");
+  EXPECT_TRUE(std::regex_match(state, std::regex("packed:fw [0-9]+ 1000"))) << state;
 }
 
-TEST(RedisDecide, UsesTheRedisClockWithoutOverride) {
+TEST_P(RedisDecideVia, UsesTheRedisClockWithoutOverride) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   const limit_params p = limit_params::make(algorithm::token_bucket, 1, sec, 1);
   const script_limit l{"clock", &p, 1, false};
   const micros before = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -515,12 +577,12 @@ TEST(RedisDecide, UsesTheRedisClockWithoutOverride) {
   const decide_outcome d = redis.decide(std::span(&l, 1));
   EXPECT_NEAR(static_cast<double>(d.now), static_cast<double>(before), 5e6);
   // The stored tat is one interval after the Redis clock.
-  EXPECT_EQ(server.command({"GET", "clock"}), "tb " + std::to_string(d.now + sec) + " 0");
+  EXPECT_EQ(redis.snapshot("clock"), "packed:tb " + std::to_string(d.now + sec) + " 0");
 }
 
 // Parameters right at limit_params::exact()'s bound: every intermediate value near 2^53
 // must still be exact in Lua doubles. Random sequences against the memory store.
-TEST(RedisDecide, ExactAtThe2Pow53Boundary) {
+TEST_P(RedisDecideVia, ExactAtThe2Pow53Boundary) {
   constexpr std::int64_t top = limit::max_exact_integer;
   // token_bucket 3/s: T = 1e6/3, debt in thirds of a microsecond; 2 * burst * 1e6 <= top.
   const std::int64_t tb_burst = top / 2'000'000;
@@ -546,11 +608,11 @@ TEST(RedisDecide, ExactAtThe2Pow53Boundary) {
   EXPECT_FALSE(limit_params::make(algorithm::sliding_log, 10'001, minute, 0).exact());
 
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   limit::memory_store store(1 << 10);
   twin both{store, redis};
   std::mt19937_64 rng(53);
-  const std::regex decimal_state("string:[a-z]{2}( [0-9]+)+");
+  const std::regex packed_state("packed:[a-z]{2}( [0-9]+)+");
   for (const limit_params* p : {&tb, &lb, &fw, &sw, &sl}) {
     const std::string key = "edge:" + std::string(to_string(p->algo));
     const std::int64_t cap = p->capacity();
@@ -574,7 +636,7 @@ TEST(RedisDecide, ExactAtThe2Pow53Boundary) {
       ASSERT_EQ(both.request(*p, key, now, cost, false), "") << "step " << i;
       const std::string state = redis.snapshot(key);
       if (p->algo != algorithm::sliding_log && !state.empty()) {
-        EXPECT_TRUE(std::regex_match(state, decimal_state)) << state;
+        EXPECT_TRUE(std::regex_match(state, packed_state)) << state;
       }
     }
   }
@@ -582,36 +644,199 @@ TEST(RedisDecide, ExactAtThe2Pow53Boundary) {
 
 TEST(RedisDecide, NoscriptAfterFlushIsReportedAndReloadable) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, decide_via::script);
   const limit_params p = limit_params::make(algorithm::fixed_window, 5, minute, 0);
   const script_limit l{"noscript", &p, 1, false};
   ASSERT_TRUE(redis.decide(std::span(&l, 1)).admitted);
   EXPECT_EQ(redis.run({"SCRIPT", "FLUSH"}).text, "OK");
 
-  std::vector<std::string> args = {"EVALSHA", redis.sha()};
-  append_decide_args(std::span(&l, 1), false, args);
-  const auto r = redis.run(args);
-  EXPECT_EQ(r.type, REDIS_REPLY_ERROR);
-  // What the client detects to SCRIPT LOAD again and retry.
-  EXPECT_EQ(r.text.rfind("NOSCRIPT", 0), 0u) << r.text;
-
-  const std::string sha = redis.sha();
-  EXPECT_EQ(redis.load(), sha) << "the SHA1 is the script's, stable across loads";
+  for (bool peek : {false, true}) {
+    const auto r = redis.run(redis.command(std::span(&l, 1), peek));
+    EXPECT_EQ(r.type, REDIS_REPLY_ERROR);
+    // What the client detects to send the script with EVAL and retry.
+    EXPECT_EQ(r.text.rfind("NOSCRIPT", 0), 0u) << r.text;
+  }
+  redis.load();  // checks that the SHA1s are the scripts'
   const decide_outcome again = redis.decide(std::span(&l, 1));
   EXPECT_TRUE(again.admitted);
   EXPECT_EQ(again.decisions[0].remaining, 3) << "state survives a script flush";
 }
 
-TEST(RedisDecide, BadArgumentsAreAnErrorReply) {
+TEST(RedisDecide, FunctionNotFoundAfterFlushIsReportedAndReloadable) {
   redis_server server;
-  decide_runner redis(server);
-  EXPECT_EQ(redis.run({"EVALSHA", redis.sha(), "1", "k", "0", "1"}).text.rfind("ERR sluice", 0),
-            0u);
-  EXPECT_NE(
-      redis
-          .run({"EVALSHA", redis.sha(), "1", "k", "0", "9", "1", "1", "1", "0", "1", "1", "1", "0"})
-          .text.find("unknown algorithm"),
-      std::string::npos);
+  decide_runner redis(server, decide_via::function);
+  const decision_code& code = decide_code();
+  const limit_params p = limit_params::make(algorithm::fixed_window, 5, minute, 0);
+  const script_limit l{"flushed", &p, 1, false};
+  ASSERT_TRUE(redis.decide(std::span(&l, 1)).admitted);
+  EXPECT_EQ(redis.run({"FUNCTION", "FLUSH"}).text, "OK");
+
+  for (bool peek : {false, true}) {
+    const auto r = redis.run(redis.command(std::span(&l, 1), peek));
+    EXPECT_EQ(r.type, REDIS_REPLY_ERROR);
+    // What the client detects to FUNCTION LOAD again and retry.
+    EXPECT_EQ(r.text.rfind("ERR Function not found", 0), 0u) << r.text;
+  }
+  // Loading without REPLACE: the first load creates it, a second finds it there (what
+  // the client treats as loaded: another request or gateway was first).
+  EXPECT_EQ(redis.run({"FUNCTION", "LOAD", code.library}).text, code.library_name);
+  EXPECT_EQ(redis.run({"FUNCTION", "LOAD", code.library}).text,
+            "ERR Library '" + code.library_name + "' already exists");
+  const decide_outcome again = redis.decide(std::span(&l, 1));
+  EXPECT_TRUE(again.admitted);
+  EXPECT_EQ(again.decisions[0].remaining, 3) << "state survives a function flush";
+}
+
+// Where FUNCTION is unknown (Redis 6; here renamed away on a 7.x server), FCALL of a
+// function nobody loaded says "not found" and FUNCTION LOAD says "unknown command":
+// what switches the client to the scripts, which work there.
+TEST(RedisDecide, WithoutFunctionsTheScriptsStillDecide) {
+  redis_server server({"--rename-command", "FUNCTION", ""});
+  decide_runner scripts(server, decide_via::script);
+  const auto r = scripts.run({"FUNCTION", "LOAD", decide_code().library});
+  EXPECT_EQ(r.text.rfind("ERR unknown command", 0), 0u) << r.text;
+  EXPECT_THROW(decide_runner(server, decide_via::function), std::runtime_error);
+  const limit_params p = limit_params::make(algorithm::token_bucket, 1, minute, 2);
+  const script_limit l{"old", &p, 1, false};
+  EXPECT_EQ(scripts.decide(std::span(&l, 1)).decisions[0].remaining, 1);
+}
+
+// The peek function is flagged no-writes: FCALL_RO may call it (on a replica too), and
+// nothing can call the decide function read-only.
+TEST(RedisDecide, PeekIsReadOnlyAndRunsOnAReplica) {
+  // Replication over the socket only: no RDB file in the working directory.
+  redis_server primary({"--repl-diskless-sync", "yes", "--repl-diskless-sync-delay", "0"});
+  decide_runner redis(primary, decide_via::function);
+  const decision_code& code = decide_code();
+  const limit_params p = limit_params::make(algorithm::fixed_window, 5, minute, 0);
+  const script_limit l{"replicated", &p, 2, false};
+  ASSERT_TRUE(redis.decide(std::span(&l, 1)).admitted);
+  std::vector<std::string> ro = {"FCALL_RO", code.decide_function};
+  append_decide_args(std::span(&l, 1), false, ro);
+  EXPECT_NE(redis.run(ro).text.find("write flag"), std::string::npos) << redis.run(ro).text;
+
+  // A replica receives the library and the state with the replication stream.
+  redis_server replica({"--replicaof", "127.0.0.1", std::to_string(primary.port()),
+                        "--repl-diskless-load", "on-empty-db"});
+  decide_runner on_replica(replica, decide_via::script);  // connects; loads only scripts
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::string peeked;
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto r = on_replica.run(decide_command(decide_via::function, std::span(&l, 1), true));
+    if (r.type == REDIS_REPLY_ARRAY && r.integers.size() == 9) {
+      peeked = std::to_string(r.integers[5]);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(peeked, "3") << "FCALL_RO of the peek on the replica: 3 of 5 left "
+                         << redis.snapshot("replicated") << " "
+                         << on_replica.snapshot("replicated");
+  const auto write = on_replica.run(decide_command(decide_via::function, std::span(&l, 1), false));
+  EXPECT_EQ(write.type, REDIS_REPLY_ERROR);
+  EXPECT_EQ(write.text.rfind("READONLY", 0), 0u) << write.text;
+}
+
+// Two Sluice versions on one Redis (a rolling upgrade): each library has its own name,
+// so loading one never replaces the other, and both decide on the same keys.
+TEST(RedisDecide, TwoVersionsOfTheLibraryLiveSideBySide) {
+  redis_server server;
+  decide_runner redis(server, decide_via::function);
+  const decision_code& code = decide_code();
+  // "Another version": the same code with one more line, named by the same rule.
+  const std::string with_placeholder =
+      replace_all(code.library, code.library_name, "@LIBRARY@") + "-- another version\n";
+  const std::string other_name = "sluice_" + sha1_hex(with_placeholder).substr(0, 8);
+  ASSERT_NE(other_name, code.library_name);
+  EXPECT_EQ(
+      redis.run({"FUNCTION", "LOAD", replace_all(with_placeholder, "@LIBRARY@", other_name)}).text,
+      other_name);
+  const std::string libraries = server.command({"FUNCTION", "LIST", "LIBRARYNAME", "sluice_*"});
+  EXPECT_NE(libraries.find(code.library_name), std::string::npos) << libraries;
+  EXPECT_NE(libraries.find(other_name), std::string::npos) << libraries;
+  const limit_params p = limit_params::make(algorithm::fixed_window, 5, minute, 0);
+  const script_limit l{"shared", &p, 1, false};
+  EXPECT_EQ(redis.decide(std::span(&l, 1)).decisions[0].remaining, 4);
+  std::vector<std::string> other = {"FCALL", other_name + "_decide"};
+  append_decide_args(std::span(&l, 1), false, other);
+  const auto r = redis.run(other);
+  ASSERT_EQ(r.integers.size(), 9u) << r.text;
+  EXPECT_EQ(r.integers[5], 3) << "the other version charged the same key";
+  EXPECT_EQ(redis.decide(std::span(&l, 1)).decisions[0].remaining, 2);
+}
+
+// Earlier versions stored decimal text ("tb <tat_us> <tat_frac>"); a rolling upgrade
+// keeps that state: random sequences against the memory store where, now and then, the
+// stored state is rewritten as the text an earlier version would have written.
+TEST_P(RedisDecideVia, TextStateOfEarlierVersionsIsRead) {
+  redis_server server;
+  decide_runner redis(server, GetParam());
+  limit::memory_store store(1 << 12);
+  twin both{store, redis};
+  std::mt19937_64 rng(8);
+  int rewritten = 0;
+  for (algorithm a : {algorithm::token_bucket, algorithm::leaky_bucket, algorithm::fixed_window,
+                      algorithm::sliding_window}) {
+    for (int seq = 0; seq < 10; ++seq) {
+      const limit_params p = random_params(a, rng);
+      const std::string key = "text:" + std::string(to_string(a)) + ":" + std::to_string(seq);
+      micros now = epoch_2026 + uniform(rng, 0, day);
+      for (int i = 0; i < 60; ++i) {
+        const std::string state = redis.snapshot(key);
+        if (state.starts_with("packed:") && uniform(rng, 0, 2) == 0) {
+          const auto pttl = std::to_string(redis.pttl(key));
+          redis.run({"SET", key, state.substr(7), "PX", pttl});
+          ASSERT_EQ(redis.snapshot(key), "string:" + state.substr(7));
+          ++rewritten;
+        }
+        now += random_step(p, now, rng);
+        ASSERT_EQ(both.request(p, key, now, random_cost(p, rng), false), "")
+            << "sequence " << seq << " step " << i;
+      }
+    }
+  }
+  EXPECT_GT(rewritten, 100);
+}
+
+// Specs are remembered by their text, up to a bound past which the memory starts over:
+// more distinct limits than that still decide exactly.
+TEST_P(RedisDecideVia, ManyDistinctLimitsDecideExactly) {
+  redis_server server;
+  decide_runner redis(server, GetParam());
+  limit::memory_store store(1 << 12);
+  twin both{store, redis};
+  const micros t = epoch_2026 + 5 * sec;
+  for (int round = 0; round < 2; ++round) {
+    for (int n = 1; n <= 1100; ++n) {
+      const limit_params p = limit_params::make(algorithm::token_bucket, n, minute, n);
+      ASSERT_EQ(both.request(p, "many:" + std::to_string(n), t + round, 1, false), "") << n;
+    }
+  }
+}
+
+TEST_P(RedisDecideVia, BadArgumentsAreAnErrorReply) {
+  redis_server server;
+  decide_runner redis(server, GetParam());
+  const decide_head head = decide_head_of(GetParam(), false);
+  auto call = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {std::string(head.command), std::string(head.name)});
+    return redis.run(args).text;
+  };
+  const std::string spec = "0 1 1000000 1 0 1000000 1 0";
+  EXPECT_EQ(call({"1", "k", spec}),
+            "ERR sluice decide: expected a spec and a cost per key (+ now)");
+  EXPECT_EQ(call({"1", "k", spec, "1", "now", "extra"}),
+            "ERR sluice decide: expected a spec and a cost per key (+ now)");
+  EXPECT_EQ(call({"1", "k", "9 1 1000000 1 0 1000000 1 0", "1"}),
+            "ERR sluice decide: unknown algorithm 9");
+  EXPECT_EQ(call({"1", "k", "0 1 1000000 1 0 1000000 1", "1"}),
+            "ERR sluice decide: malformed limit spec \"0 1 1000000 1 0 1000000 1\"");
+  EXPECT_EQ(call({"1", "k", "0 1 0 1 0 1000000 1 0", "1"}),
+            "ERR sluice decide: limit spec out of range \"0 1 0 1 0 1000000 1 0\"");
+  EXPECT_EQ(call({"1", "k", spec, "-1"}), "ERR sluice decide: malformed cost \"-1\"");
+  EXPECT_EQ(call({"1", "k", spec, "x"}), "ERR sluice decide: malformed cost \"x\"");
+  EXPECT_EQ(call({"1", "k", spec, "1", "x"}), "ERR sluice decide: malformed now");
+  EXPECT_EQ(redis.snapshot("k"), "") << "nothing written";
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // The shared algorithm vectors (tests/fixtures/algorithm_vectors.json, format in
-// tests/limit/algorithms/vectors_test.cpp) replayed through the Redis decision script
-// with the test-only clock override: the same expected decisions as the C++ algorithms
-// (STYLE 5). Also replayed through memory_store, the C++ twin the script's
-// commit-or-delete rules mirror.
+// tests/limit/algorithms/vectors_test.cpp) replayed through the Redis decision code with
+// the test-only clock override, through the Functions library (FCALL; every cost-0 step
+// also as a peek, FCALL_RO) and through the EVAL scripts of servers without Functions
+// (EVALSHA): the same expected decisions as the C++ algorithms (STYLE 5). Also replayed
+// through memory_store, the C++ twin the code's commit-or-delete rules mirror.
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
@@ -28,12 +29,17 @@ using limit::algo_test::integer;
 using limit::algo_test::load_vectors;
 using limit::algo_test::params_of;
 
-TEST(RedisVectors, ReplayThroughTheScript) {
+class RedisVectors : public ::testing::TestWithParam<decide_via> {};
+INSTANTIATE_TEST_SUITE_P(Both, RedisVectors,
+                         ::testing::Values(decide_via::function, decide_via::script),
+                         [](const auto& info) { return std::string(to_string(info.param)); });
+
+TEST_P(RedisVectors, ReplayThroughTheRedisCode) {
   redis_server server;
-  decide_runner redis(server);
+  decide_runner redis(server, GetParam());
   const json::array cases = load_vectors();
   ASSERT_FALSE(cases.empty());
-  int steps = 0;
+  int steps = 0, peeks = 0;
   for (const json::value& v : cases) {
     const json::object& c = v.as_object();
     const std::string name(c.at("name").as_string());
@@ -43,8 +49,17 @@ TEST(RedisVectors, ReplayThroughTheScript) {
     for (const json::value& sv : c.at("steps").as_array()) {
       const json::object& s = sv.as_object();
       const script_limit l{"vectors:" + name, &p, integer(s, "cost"), false};
-      const decide_outcome got = redis.decide(std::span(&l, 1), false, integer(s, "t_us"));
       const decision want = expected(s, p);
+      if (integer(s, "cost") == 0) {
+        // A step of cost 0 answers what a peek answers, and the peek writes nothing.
+        const std::string before = redis.snapshot(l.key);
+        const decide_outcome peek = redis.decide(std::span(&l, 1), true, integer(s, "t_us"));
+        EXPECT_EQ(peek.decisions[0], want) << name << " step " << index << " (peek)";
+        EXPECT_TRUE(peek.admitted);
+        EXPECT_EQ(redis.snapshot(l.key), before) << name << " step " << index << " (peek)";
+        ++peeks;
+      }
+      const decide_outcome got = redis.decide(std::span(&l, 1), false, integer(s, "t_us"));
       EXPECT_EQ(got.decisions[0], want)
           << name << " step " << index << " (t_us " << integer(s, "t_us") << ", cost "
           << integer(s, "cost") << ")";
@@ -55,9 +70,10 @@ TEST(RedisVectors, ReplayThroughTheScript) {
     }
   }
   EXPECT_GT(steps, 100);
+  EXPECT_GT(peeks, 5);
 }
 
-// The script stores like memory_store (a state equal to a fresh one is dropped), not
+// The Redis code stores like memory_store (a state equal to a fresh one is dropped), not
 // like the test harness' limiter (which keeps it): the vectors hold for both.
 TEST(RedisVectors, ReplayThroughTheMemoryStore) {
   limit::memory_store store(1 << 12);

@@ -4,49 +4,43 @@
 --
 -- state: { tat_us, tat_frac }, tat = tat_us + tat_frac / interval_den microseconds.
 -- p: limit_params { burst, interval_num, interval_den, max_delay }.
+-- evaluate() fills the caller's result r (decision.new_result()) and returns it.
+-- bucket.cpp's lambdas are written out: tokens_left(d) = div(horizon - d, per_token),
+-- until_full(d) = ceil_div(d, den): one Lua call fewer each, on every request.
 
 local bucket = {}
 do
   local div, mod, ceil_div = decision.div, decision.mod, decision.ceil_div
 
-  function bucket.fresh()
-    return { tat_us = 0, tat_frac = 0 }
+  function bucket.fresh(s)
+    s.tat_us = 0
+    s.tat_frac = 0
+    return s
   end
 
-  function bucket.evaluate(p, s, now, cost)
+  function bucket.evaluate(p, s, now, cost, r)
     local den = p.interval_den  -- debt units per microsecond
     local per_token = p.interval_num  -- debt units per token
     local horizon = p.burst * per_token  -- debt of an empty bucket
 
     -- A state written under other params (reload, tier change) may hold a fraction in
     -- another denominator; it was < 1 us there, so round it up to the next microsecond.
-    local base
-    if s.tat_frac < den then
-      base = { tat_us = s.tat_us, tat_frac = s.tat_frac }
-    else
-      base = { tat_us = s.tat_us + 1, tat_frac = 0 }
-    end
+    local base_us, base_frac = s.tat_us, s.tat_frac
+    if base_frac >= den then base_us, base_frac = s.tat_us + 1, 0 end
     -- Debt at `now`: how far tat lies in the future, 0 when the bucket is full.
-    if base.tat_us < now or (base.tat_us == now and base.tat_frac == 0) then
-      base = { tat_us = now, tat_frac = 0 }
-    end
-    local debt = (base.tat_us - now) * den + base.tat_frac
+    if base_us < now or (base_us == now and base_frac == 0) then base_us, base_frac = now, 0 end
+    local debt = (base_us - now) * den + base_frac
 
-    local r = { verdict = decision.new(p.burst), next = s, expires_at = 0 }
-
-    local function tokens_left(d) return div(horizon - d, per_token) end
-    local function until_full(d) return ceil_div(d, den) end
-    local function stored_expiry()
-      if s.tat_frac > 0 then return s.tat_us + 1 end
-      return s.tat_us
-    end
+    local v = decision.reset(r.verdict, p.burst)
+    local next = r.next
+    next.tat_us, next.tat_frac = s.tat_us, s.tat_frac
 
     if cost > p.burst then
-      r.verdict.cost_exceeds_limit = true
-      r.verdict.remaining = debt > horizon and 0 or tokens_left(debt)
-      r.verdict.reset = until_full(debt)
-      r.verdict.retry_after = ceil_div(horizon, den)
-      r.expires_at = stored_expiry()
+      v.cost_exceeds_limit = true
+      v.remaining = debt > horizon and 0 or div(horizon - debt, per_token)
+      v.reset = ceil_div(debt, den)
+      v.retry_after = ceil_div(horizon, den)
+      r.expires_at = s.tat_us + (s.tat_frac > 0 and 1 or 0)
       return r
     end
 
@@ -57,21 +51,21 @@ do
     -- A peek (cost 0) takes nothing, so it always passes and is never held.
     local over = cost > 0 and excess > 0
     if over and wait > p.max_delay then
-      r.verdict.remaining = debt > horizon and 0 or tokens_left(debt)
-      r.verdict.reset = until_full(debt)
+      v.remaining = debt > horizon and 0 or div(horizon - debt, per_token)
+      v.reset = ceil_div(debt, den)
       -- With shaping the request passes as soon as its hold would fit in max_delay.
-      r.verdict.retry_after = wait - p.max_delay
-      r.expires_at = stored_expiry()
+      v.retry_after = wait - p.max_delay
+      r.expires_at = s.tat_us + (s.tat_frac > 0 and 1 or 0)
       return r
     end
 
-    local frac = base.tat_frac + cost * per_token
-    r.next = { tat_us = base.tat_us + div(frac, den), tat_frac = mod(frac, den) }
-    r.verdict.allowed = true
-    r.verdict.delay = over and wait or 0
-    r.verdict.remaining = excess > 0 and 0 or tokens_left(charged)
-    r.verdict.reset = until_full(charged)
-    r.expires_at = r.next.tat_us + (r.next.tat_frac > 0 and 1 or 0)
+    local frac = base_frac + cost * per_token
+    next.tat_us, next.tat_frac = base_us + div(frac, den), mod(frac, den)
+    v.allowed = true
+    v.delay = over and wait or 0
+    v.remaining = excess > 0 and 0 or div(horizon - charged, per_token)
+    v.reset = ceil_div(charged, den)
+    r.expires_at = next.tat_us + (next.tat_frac > 0 and 1 or 0)
     return r
   end
 end

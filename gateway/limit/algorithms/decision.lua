@@ -1,6 +1,6 @@
 -- Lua mirror of decision.hpp: the decision record and the integer arithmetic the
--- five algorithm mirrors share. Concatenated into the Redis script by
--- redis/decide_script.cpp, first, so every later file sees these locals.
+-- five algorithm mirrors share. First in the Redis code (redis/decide_script.cpp), so
+-- every later file sees these locals.
 --
 -- Lua 5.1 (Redis) numbers are doubles. Every value the algorithms handle is an
 -- integer below 2^53 (limit_params::exact()), where +, -, * and comparisons are
@@ -8,6 +8,12 @@
 -- by construction (the remainder of two doubles is always representable) and
 -- truncates toward zero like C++, rather than on floor(a / b), whose exactness
 -- below 2^53 rests on a rounding argument and which floors negative values.
+--
+-- These files are loaded once as a Redis Functions library: their top level runs at
+-- FUNCTION LOAD, where Redis exposes no standard library (no math, string or struct),
+-- so it only defines functions and tables; the functions look globals up when they
+-- run. They allocate nothing per call: each evaluation writes into a result the
+-- caller owns and reuses (a C++ return value becomes a table filled in place).
 
 local decision = {}
 do
@@ -26,9 +32,9 @@ do
   -- without its a + b - 1, which could leave the exact range).
   function decision.ceil_div(a, b)
     if a <= 0 then return 0 end
-    local q = decision.div(a, b)
-    if math.fmod(a, b) ~= 0 then q = q + 1 end
-    return q
+    local r = math.fmod(a, b)
+    if r ~= 0 then return (a - r) / b + 1 end
+    return a / b
   end
 
   function decision.max(a, b)
@@ -36,16 +42,26 @@ do
     return b
   end
 
-  -- struct decision: the outcome of one limit for one request.
+  -- struct decision: the outcome of one limit for one request. new() makes one,
+  -- reset() makes a used one equal to a new one again (every field is set).
+  function decision.reset(v, limit)
+    v.allowed = false
+    v.cost_exceeds_limit = false  -- the cost can never fit in this limit
+    v.limit = limit               -- capacity (buckets) or N (windows)
+    v.remaining = 0               -- whole units left after this request (or now, if denied)
+    v.reset = 0                   -- until fully replenished / window end
+    v.retry_after = 0             -- denied: smallest wait after which this request passes
+    v.delay = 0                   -- leaky_bucket shaping: allowed, but hold this long first
+    return v
+  end
+
   function decision.new(limit)
-    return {
-      allowed = false,
-      cost_exceeds_limit = false,  -- the cost can never fit in this limit
-      limit = limit,               -- capacity (buckets) or N (windows)
-      remaining = 0,               -- whole units left after this request (or now, if denied)
-      reset = 0,                   -- until fully replenished / window end
-      retry_after = 0,             -- denied: smallest wait after which this request passes
-      delay = 0,                   -- leaky_bucket shaping: allowed, but hold this long first
-    }
+    return decision.reset({}, limit)
+  end
+
+  -- A C++ `result` (verdict, next state, expires_at) to evaluate into; `next` holds
+  -- the fields of whichever algorithm's state last used it.
+  function decision.new_result()
+    return { verdict = decision.new(0), next = {}, expires_at = 0 }
   end
 end

@@ -2,16 +2,19 @@
 -- Read it side by side with fixed_window.cpp. Pure: no redis.call.
 --
 -- state: { window_start, count }. p: limit_params { count, period }.
+-- evaluate() fills the caller's result r (decision.new_result()) and returns it.
 
 local fixed_window = {}
 do
   local mod, max = decision.mod, decision.max
 
-  function fixed_window.fresh()
-    return { window_start = 0, count = 0 }
+  function fixed_window.fresh(s)
+    s.window_start = 0
+    s.count = 0
+    return s
   end
 
-  function fixed_window.evaluate(p, s, now, cost)
+  function fixed_window.evaluate(p, s, now, cost, r)
     local start = now - mod(now, p.period)
     -- The window the stored count belongs to under these params: a state written with
     -- another period (reload, tier change) is counted in the window that contains it.
@@ -23,24 +26,27 @@ do
     -- A lowered limit may leave more used than it allows; never report below zero.
     local left = max(p.count - used, 0)
 
-    local r = { verdict = decision.new(p.count), next = s, expires_at = window_end }
-    r.verdict.reset = window_end - now
+    local v = decision.reset(r.verdict, p.count)
+    local next = r.next
+    next.window_start, next.count = s.window_start, s.count
+    r.expires_at = window_end
+    v.reset = window_end - now
 
     if cost > p.count then
-      r.verdict.cost_exceeds_limit = true
-      r.verdict.remaining = left
-      r.verdict.retry_after = p.period
+      v.cost_exceeds_limit = true
+      v.remaining = left
+      v.retry_after = p.period
       return r
     end
     -- A peek (cost 0) takes nothing, so it always passes.
     if cost > 0 and used + cost > p.count then
-      r.verdict.remaining = left
-      r.verdict.retry_after = window_end - now  -- the next window starts empty
+      v.remaining = left
+      v.retry_after = window_end - now  -- the next window starts empty
       return r
     end
-    r.next = { window_start = start, count = used + cost }
-    r.verdict.allowed = true
-    r.verdict.remaining = max(left - cost, 0)
+    next.window_start, next.count = start, used + cost
+    v.allowed = true
+    v.remaining = max(left - cost, 0)
     return r
   end
 end

@@ -3,9 +3,10 @@
 --
 -- `entries` is the log, oldest first, seen through the same three calls as the C++
 -- class: entries:size(), entries:at(i) (0 = oldest) and entries:newest() (0 when
--- empty). redis/decide.lua backs it with a sorted set read lazily by rank, so an
--- evaluation reads O(log N) entries, not the whole log.
--- p: limit_params { count, period }.
+-- empty). redis/decide.lua backs it with a sorted set: a small log is read in one
+-- call, a large one by rank on demand, so an evaluation reads O(log N) entries.
+-- p: limit_params { count, period }. evaluate() fills the caller's result r
+-- (decision.new_result(); `next` is unused: the log itself is the state) and returns it.
 
 local sliding_log = {}
 do
@@ -26,34 +27,34 @@ do
   end
 
   -- Decides without changing the log. An empty log is a fresh key.
-  function sliding_log.evaluate(p, entries, now, cost)
+  function sliding_log.evaluate(p, entries, now, cost, r)
     local first = first_in_window(entries, now, p.period)
     local used = entries:size() - first
     local newest = entries:newest()
 
-    local r = { verdict = decision.new(p.count), expires_at = 0 }
-    r.verdict.reset = used > 0 and newest + p.period - now or 0
+    local v = decision.reset(r.verdict, p.count)
+    v.reset = used > 0 and newest + p.period - now or 0
     r.expires_at = used > 0 and newest + p.period or now
 
     if cost > p.count then
-      r.verdict.cost_exceeds_limit = true
-      r.verdict.remaining = max(p.count - used, 0)
-      r.verdict.retry_after = p.period
+      v.cost_exceeds_limit = true
+      v.remaining = max(p.count - used, 0)
+      v.retry_after = p.period
       return r
     end
     -- A peek (cost 0) takes nothing, so it always passes.
     if cost > 0 and used + cost > p.count then
       -- The oldest (used + cost - N) entries must leave the window first.
       local blocking = entries:at(first + used + cost - p.count - 1)
-      r.verdict.remaining = max(p.count - used, 0)
-      r.verdict.retry_after = blocking + p.period - now
+      v.remaining = max(p.count - used, 0)
+      v.retry_after = blocking + p.period - now
       return r
     end
-    r.verdict.allowed = true
-    r.verdict.remaining = max(p.count - used - cost, 0)
+    v.allowed = true
+    v.remaining = max(p.count - used - cost, 0)
     if cost > 0 then  -- a peek adds no entry, so its reset and expiry stay those of the log
       local stamp = max(now, newest)
-      r.verdict.reset = stamp + p.period - now
+      v.reset = stamp + p.period - now
       r.expires_at = stamp + p.period
     end
     return r

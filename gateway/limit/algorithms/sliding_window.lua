@@ -2,14 +2,18 @@
 -- whole milliseconds. Read it side by side with sliding_window.cpp. Pure: no redis.call.
 --
 -- state: { window_start, current, previous }. p: limit_params { count, period }.
+-- evaluate() fills the caller's result r (decision.new_result()) and returns it.
 
 local sliding_window = {}
 do
   local div, mod = decision.div, decision.mod
   local us_per_ms = 1000
 
-  function sliding_window.fresh()
-    return { window_start = 0, current = 0, previous = 0 }
+  function sliding_window.fresh(s)
+    s.window_start = 0
+    s.current = 0
+    s.previous = 0
+    return s
   end
 
   -- Smallest elapsed-ms into a window at which previous * (P - el) <= room * P holds.
@@ -20,7 +24,19 @@ do
     return target
   end
 
-  function sliding_window.evaluate(p, s, now, cost)
+  -- sliding_window.cpp's lambdas, with what they capture passed in.
+  local function remaining_of(capacity, carried, period_ms, cur)
+    local left = capacity - carried - cur * period_ms
+    if left <= 0 then return 0 end
+    return div(left, period_ms)
+  end
+  local function until_empty(start, period, now, previous, cur)
+    if cur > 0 then return start + 2 * period - now end
+    if previous > 0 then return start + period - now end
+    return 0
+  end
+
+  function sliding_window.evaluate(p, s, now, cost, r)
     local period = p.period
     local period_ms = div(period, us_per_ms)
     local start = now - mod(now, period)
@@ -42,51 +58,43 @@ do
     -- Weighted usage in "unit-milliseconds"; N * period_ms is the capacity.
     local capacity = p.count * period_ms
     local carried = previous * (period_ms - elapsed_ms)
-    local function remaining_of(cur)
-      local left = capacity - carried - cur * period_ms
-      if left <= 0 then return 0 end
-      return div(left, period_ms)
-    end
-    local function until_empty(cur)
-      if cur > 0 then return start + 2 * period - now end
-      if previous > 0 then return start + period - now end
-      return 0
-    end
 
-    local r = { verdict = decision.new(p.count), next = s, expires_at = 0 }
+    local v = decision.reset(r.verdict, p.count)
+    local next = r.next
+    next.window_start, next.current, next.previous = s.window_start, s.current, s.previous
 
     if cost > p.count then
-      r.verdict.cost_exceeds_limit = true
-      r.verdict.remaining = remaining_of(current)
-      r.verdict.reset = until_empty(current)
-      r.verdict.retry_after = period
-      r.expires_at = now + r.verdict.reset
+      v.cost_exceeds_limit = true
+      v.remaining = remaining_of(capacity, carried, period_ms, current)
+      v.reset = until_empty(start, period, now, previous, current)
+      v.retry_after = period
+      r.expires_at = now + v.reset
       return r
     end
 
     -- A peek (cost 0) takes nothing, so it always passes.
     if cost > 0 and carried + (current + cost) * period_ms > capacity then
-      r.verdict.remaining = remaining_of(current)
-      r.verdict.reset = until_empty(current)
+      v.remaining = remaining_of(capacity, carried, period_ms, current)
+      v.reset = until_empty(start, period, now, previous, current)
       if current + cost <= p.count then
         -- Passes later in this window, once enough of the previous one has slid out.
         local at_ms = first_passing_ms(previous, p.count - current - cost, period_ms)
-        r.verdict.retry_after = start + at_ms * us_per_ms - now
+        v.retry_after = start + at_ms * us_per_ms - now
       else
         -- Only in the next window, where `current` becomes the weighted previous.
         local at_ms = first_passing_ms(current, p.count - cost, period_ms)
-        r.verdict.retry_after = start + period + at_ms * us_per_ms - now
+        v.retry_after = start + period + at_ms * us_per_ms - now
       end
-      r.expires_at = now + r.verdict.reset
+      r.expires_at = now + v.reset
       return r
     end
 
     local admitted = current + cost
-    r.next = { window_start = start, current = admitted, previous = previous }
-    r.verdict.allowed = true
-    r.verdict.remaining = remaining_of(admitted)
-    r.verdict.reset = until_empty(admitted)
-    r.expires_at = now + r.verdict.reset  -- a peek on an idle key leaves it idle
+    next.window_start, next.current, next.previous = start, admitted, previous
+    v.allowed = true
+    v.remaining = remaining_of(capacity, carried, period_ms, admitted)
+    v.reset = until_empty(start, period, now, previous, admitted)
+    r.expires_at = now + v.reset  -- a peek on an idle key leaves it idle
     return r
   end
 end
