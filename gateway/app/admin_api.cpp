@@ -10,6 +10,7 @@
 #include "config/units.hpp"
 #include "http/error_response.hpp"
 #include "util/mask.hpp"
+#include "util/percent.hpp"
 
 namespace sluice::app {
 namespace {
@@ -42,31 +43,6 @@ admin::admin_response not_allowed(std::string_view allow) {
 constexpr std::string_view read_only_paths[] = {"/metrics",     "/healthz",     "/readyz",
                                                 "/dashboard",   "/admin/stats", "/admin/config",
                                                 "/admin/access"};
-
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Path segments arrive percent-encoded (an IPv6 prefix key holds '/' and ':').
-std::optional<std::string> percent_decode(std::string_view in) {
-  std::string out;
-  out.reserve(in.size());
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] != '%') {
-      out += in[i];
-      continue;
-    }
-    if (i + 2 >= in.size()) return std::nullopt;
-    const int hi = hex_digit(in[i + 1]), lo = hex_digit(in[i + 2]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out += static_cast<char>(hi * 16 + lo);
-    i += 2;
-  }
-  return out;
-}
 
 std::optional<std::string_view> query_value(std::string_view target, std::string_view name) {
   const auto q = target.find('?');
@@ -317,8 +293,8 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
   if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
     co_return fail(gateway_error::bad_request, "Use /admin/limits/<limit>/<key>");
   }
-  const auto name = percent_decode(rest.substr(0, slash));
-  const auto key = percent_decode(rest.substr(slash + 1));
+  const auto name = percent_decode_strict(rest.substr(0, slash));
+  const auto key = percent_decode_strict(rest.substr(slash + 1));
   if (!name || !key) co_return fail(gateway_error::bad_request, "Malformed percent-encoding");
   const int index = snap->policy.find_limit(*name);
   if (index < 0) co_return fail(gateway_error::not_found, "No limit named '" + *name + "'");
@@ -359,7 +335,7 @@ net::awaitable<admin::admin_response> admin_api::access(const admin::admin_reque
   auto entry = parse_access_field(std::string(rest.substr(0, first)) + "|" +
                                       std::string(rest.substr(first + 1, second - first - 1)) + "|",
                                   0);
-  auto value = percent_decode(rest.substr(second + 1));
+  auto value = percent_decode_strict(rest.substr(second + 1));
   if (!entry || !value || value->empty()) {
     co_return fail(gateway_error::bad_request,
                    "Use /admin/access/{allow|deny}/{ip|api_key|user}/<value>");
@@ -404,7 +380,7 @@ net::awaitable<admin::admin_response> admin_api::access(const admin::admin_reque
 net::awaitable<admin::admin_response> admin_api::clients(const admin::admin_request& req,
                                                          std::string_view rest,
                                                          std::shared_ptr<const snapshot> snap) {
-  auto api_key = percent_decode(rest);
+  auto api_key = percent_decode_strict(rest);
   if (!api_key || api_key->empty()) {
     co_return fail(gateway_error::bad_request, "Use /admin/clients/<api_key>");
   }

@@ -398,13 +398,7 @@ awaitable<session::head_status> session::read_head() {
 
 void session::identify() {
   const auto& id = snapshot_->config.server.identity;
-  peer_trusted_ = false;
-  for (const auto& block : snapshot_->trusted_proxies) {
-    if (block.contains(peer_)) {
-      peer_trusted_ = true;
-      break;
-    }
-  }
+  peer_trusted_ = contains_any(snapshot_->trusted_proxies, peer_);
   client_ip_ = peer_;
   if (!peer_trusted_) return;
   // Every line, however many: the head's size (max_header_bytes) is the bound. With a

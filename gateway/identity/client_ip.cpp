@@ -31,13 +31,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_trusted(const ip_address& address, std::span<const cidr> trusted) {
-  for (const auto& block : trusted) {
-    if (block.contains(address)) return true;
-  }
-  return false;
-}
-
 bool valid_port(std::string_view port, bool allow_obfuscated) {
   if (port.empty()) return false;
   if (allow_obfuscated && port.front() == '_') {
@@ -167,7 +160,7 @@ struct walk {
       return false;
     }
     result = *address;
-    if (!is_trusted(result, trusted)) done = true;
+    if (!contains_any(trusted, result)) done = true;
     return !done;
   }
 };
@@ -215,7 +208,7 @@ void walk_forwarded(std::string_view line, walk& w) {
 
 ip_address resolve_client_ip(const ip_address& peer, std::span<const std::string_view> header_lines,
                              config::client_ip_source source, std::span<const cidr> trusted) {
-  if (!is_trusted(peer, trusted) || header_lines.empty()) return peer;
+  if (!contains_any(trusted, peer) || header_lines.empty()) return peer;
 
   if (source == config::client_ip_source::x_real_ip) {
     auto address = parse_node(trim(header_lines.back()), false);

@@ -2,21 +2,15 @@
 
 #include "limit/path.hpp"
 #include "util/hash.hpp"
+#include "util/percent.hpp"
 
 namespace sluice::limit {
 namespace {
 
 using config::key_part_kind;
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 // Whether the query parameter name `encoded` percent-decodes to `name`: `api%5Fkey`
-// is `api_key` to most upstreams. Malformed escapes stay literal, as percent_decode does.
+// is `api_key` to most upstreams. Malformed escapes stay literal, as percent_decode_lenient does.
 bool decodes_to(std::string_view encoded, std::string_view name) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < encoded.size(); ++i, ++n) {
@@ -56,22 +50,6 @@ query_lookup query_param(std::string_view query, std::string_view name) {
   return found;
 }
 
-// Percent-decodes `in` into `out`; malformed escapes are kept literally.
-void percent_decode(std::string_view in, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < in.size(); ++i) {
-    if (in[i] == '%' && i + 2 < in.size()) {
-      int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        out += static_cast<char>(hi * 16 + lo);
-        i += 2;
-        continue;
-      }
-    }
-    out += in[i];
-  }
-}
-
 // The `ip` key part: IPv4 as text; IPv6 grouped by the configured prefix.
 void format_client_ip(const ip_address& ip, int ipv6_prefix, std::string& out) {
   if (ip.is_v4() || ipv6_prefix >= 128) {
@@ -86,9 +64,7 @@ void format_client_ip(const ip_address& ip, int ipv6_prefix, std::string& out) {
 bool listed(const compiled_access_list& list, identity::access_kind kind, const ip_address& ip,
             std::string_view api_key, std::string_view user, const identity::overrides* overrides,
             micros now) {
-  for (const auto& block : list.ips) {
-    if (block.contains(ip)) return true;
-  }
+  if (contains_any(list.ips, ip)) return true;
   if (!api_key.empty() && list.api_keys.find(api_key) != list.api_keys.end()) return true;
   if (!user.empty() && list.users.find(user) != list.users.end()) return true;
   if (overrides == nullptr || overrides->empty()) return false;
@@ -128,7 +104,7 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
     const query_lookup q = query_param(query, id.api_key_query);
     if (q.repeated) return ambiguous(ev, "Duplicate API key query parameter");
     if (q.value && q.value->find('%') != std::string_view::npos) {
-      percent_decode(*q.value, ev.decoded_api_key);
+      percent_decode_lenient(*q.value, ev.decoded_api_key);
       query_key = ev.decoded_api_key;
     } else {
       query_key = q.value;

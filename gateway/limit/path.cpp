@@ -2,6 +2,8 @@
 
 #include <cstddef>
 
+#include "util/percent.hpp"
+
 // Choices the header leaves open:
 // - Percent-decoding happens before dot-segment removal (RFC 3986 6.2.2 order), so
 //   "%2e%2E" is a dot segment and "/a/%2e%2e/b" is "/b". Upstreams decode before
@@ -15,13 +17,6 @@
 
 namespace sluice::limit {
 namespace {
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 bool is_unreserved(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
