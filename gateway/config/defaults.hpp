@@ -64,10 +64,10 @@ inline constexpr bool reload_watch = true;
 // Bound on the CPU time parsing one config or policy file may take (not configurable: it
 // guards the parse that reads the configuration; config/yaml_tree.cpp says why).
 inline constexpr std::chrono::milliseconds config_parse_cpu_time_limit = 10s;
-
-inline constexpr std::int64_t route_cost = 1;
 // Bound on the size of one config or policy file (1M API keys take ~31 MB).
 inline constexpr std::uint64_t max_config_file_bytes = 64ull * 1024 * 1024;
+
+inline constexpr std::int64_t route_cost = 1;
 // The policies' `routing:` block (README "Routes" says why these are the safe choices).
 inline constexpr bool routing_case_insensitive = false;
 inline constexpr bool routing_strip_matrix_params = true;
