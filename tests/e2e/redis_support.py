@@ -149,11 +149,11 @@ PACKED_STATE_TAGS = {1: 'tb', 2: 'lb', 3: 'fw', 4: 'sw'}
 def state_text(value):
     """The state a limit keeps in a Redis string, as text: gateway/redis/decide.lua packs
     a tag byte (1 tb, 2 lb, 3 fw, 4 sw) and little-endian int64s, read here as
-    'fw <window_start> <count>' (the text earlier versions stored); other bytes as
-    they are."""
+    'fw <window_start> <count>' (the text earlier versions stored; the last integer,
+    the expiry the state records, is left out); other bytes as they are."""
     tag = PACKED_STATE_TAGS.get(value[0]) if value else None
-    if tag and len(value) == (25 if tag == 'sw' else 17):
-        fields = struct.unpack('<%dq' % ((len(value) - 1) // 8), value[1:])
+    if tag and len(value) == (33 if tag == 'sw' else 25):
+        fields = struct.unpack('<%dq' % ((len(value) - 1) // 8), value[1:])[:-1]
         return ' '.join([tag] + [str(f) for f in fields])
     return value.decode('utf-8', errors='replace')
 

@@ -32,18 +32,24 @@ struct decide_outcome {
 };
 
 // decide.lua's packed state of buckets and windows as "<tag> <integers>" (e.g.
-// "tb 1767225607142860 1"): a tag byte (1 tb, 2 lb, 3 fw, 4 sw), then little-endian
-// int64s, two (17 bytes) or three for sliding_window (25 bytes); nullopt otherwise.
-inline std::optional<std::string> packed_state_text(std::string_view raw) {
+// "tb 1767225607142860 1"), without its last integer (the expiry it records; with
+// `expiry`, that goes there): a tag byte (1 tb, 2 lb, 3 fw, 4 sw), then little-endian
+// int64s, three (25 bytes) or four for sliding_window (33 bytes); nullopt otherwise.
+inline std::optional<std::string> packed_state_text(std::string_view raw,
+                                                    std::int64_t* expiry = nullptr) {
   static constexpr const char* tags[] = {"tb", "lb", "fw", "sw"};
   if (raw.empty()) return std::nullopt;
   const unsigned tag = static_cast<unsigned char>(raw[0]);
-  if (tag < 1 || tag > 4 || raw.size() != (tag == 4 ? 25u : 17u)) return std::nullopt;
+  if (tag < 1 || tag > 4 || raw.size() != (tag == 4 ? 33u : 25u)) return std::nullopt;
   std::string out = tags[tag - 1];
   for (std::size_t at = 1; at < raw.size(); at += 8) {
     std::uint64_t v = 0;
     for (int b = 7; b >= 0; --b) v = (v << 8) | static_cast<unsigned char>(raw[at + b]);
-    out += ' ' + std::to_string(static_cast<std::int64_t>(v));
+    if (at + 8 == raw.size()) {
+      if (expiry != nullptr) *expiry = static_cast<std::int64_t>(v);
+    } else {
+      out += ' ' + std::to_string(static_cast<std::int64_t>(v));
+    }
   }
   return out;
 }

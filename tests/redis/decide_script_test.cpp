@@ -445,13 +445,44 @@ TEST_P(RedisDecideVia, EveryKeyHasAnExpiryJustAfterItsStateTurnsFresh) {
   const micros t = epoch_2026 + 10 * sec;  // 50 s before the minute ends
   ASSERT_TRUE(redis.decide(limits, false, t).admitted);
   // Fresh again at: tb one token (0.1 s), fw the window end (50 s), sw both windows
-  // slid out (110 s), sl the entry left the window (60 s); + 1 s margin.
-  const long long want_ms[] = {100 + 1000, 50'000 + 1000, 110'000 + 1000, 60'000 + 1000};
+  // slid out (110 s), sl the entry left the window (60 s); + 1 s margin, and for the
+  // strings 1 s of slack (their expiry is then kept while it covers the state).
+  const long long want_ms[] = {100 + 2000, 50'000 + 2000, 110'000 + 2000, 60'000 + 1000};
   for (std::size_t i = 0; i < limits.size(); ++i) {
     const long long pttl = redis.pttl(limits[i].key);
     EXPECT_LE(pttl, want_ms[i]) << limits[i].key;
     EXPECT_GT(pttl, want_ms[i] - 500) << limits[i].key;
   }
+}
+
+// A string state's expiry is set with 1 s of slack and kept (SET KEEPTTL) while it
+// still covers the state plus the margin; then set again. 10/s, burst 100: each
+// request moves the bucket's full time 100 ms further.
+TEST_P(RedisDecideVia, ExpiryIsKeptWhileItCoversTheState) {
+  redis_server server;
+  decide_runner redis(server, GetParam());
+  const limit_params p = limit_params::make(algorithm::token_bucket, 10, sec, 100);
+  const script_limit l{"kept", &p, 1, false};
+  const micros t = epoch_2026;
+  auto expiry = [&] {
+    std::int64_t at = 0;
+    packed_state_text(redis.run({"GET", "kept"}).text, &at);
+    return at;
+  };
+  ASSERT_TRUE(redis.decide(std::span(&l, 1), false, t).admitted);
+  EXPECT_EQ(expiry(), t + (100 + 2000 - 1) * ms);
+  const long long first = redis.pttl("kept");
+  EXPECT_GT(first, 2100 - 500);
+  // Requests 2 to 10 need the key until t + 0.2 s .. t + 1 s, + 1 s: covered.
+  for (int i = 2; i <= 10; ++i) {
+    ASSERT_EQ(redis.decide(std::span(&l, 1), false, t).decisions[0].remaining, 100 - i);
+    EXPECT_EQ(expiry(), t + 2099 * ms) << i;
+    EXPECT_LE(redis.pttl("kept"), first) << "kept, not set again: " << i;
+  }
+  // The 11th needs it until t + 2.1 s: set again, from its own state.
+  ASSERT_TRUE(redis.decide(std::span(&l, 1), false, t).admitted);
+  EXPECT_EQ(expiry(), t + (1100 + 2000 - 1) * ms);
+  EXPECT_GT(redis.pttl("kept"), 3100 - 500);
 }
 
 TEST(RedisDecide, IdleKeysDisappearByThemselves) {
@@ -466,7 +497,8 @@ TEST(RedisDecide, IdleKeysDisappearByThemselves) {
   ASSERT_TRUE(redis.decide(limits).admitted);
   for (const auto& l : limits) {
     EXPECT_GT(redis.pttl(l.key), 0) << l.key;
-    EXPECT_LE(redis.pttl(l.key), 1100) << l.key;
+    // 0.1 s + 1 s margin (+ 1 s slack for strings).
+    EXPECT_LE(redis.pttl(l.key), l.params->algo == algorithm::sliding_log ? 1100 : 2100) << l.key;
   }
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   bool gone = false;
@@ -495,6 +527,13 @@ TEST_P(RedisDecideVia, ChargeLeavingAFreshStateKeepsNoKey) {
   EXPECT_EQ(redis.snapshot("fresh:tb"), "") << "refilled: dropped";
 }
 
+std::string little_endian(std::int64_t v) {
+  std::string out;
+  for (int i = 0; i < 8; ++i)
+    out.push_back(static_cast<char>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff));
+  return out;
+}
+
 // The state layout (packed: a tag byte, then little-endian int64s), and state of another
 // algorithm under the same key (the limit's algorithm changed at reload) reads as fresh
 // and is replaced.
@@ -515,9 +554,11 @@ TEST_P(RedisDecideVia, StateLayoutAndForeignStateReadsAsFresh) {
   EXPECT_EQ(decide(tb, 1).remaining, 2);
   // 1e6/7 us per token: tat = t + 142857 + 1/7 us.
   EXPECT_EQ(redis.snapshot("layout"), "packed:tb 1767225607142860 1");
-  // The bytes themselves: tag 1, then 1767225607142860 = 0x00064748468d3dcc and 1.
+  // The bytes themselves: tag 1, then 1767225607142860 = 0x00064748468d3dcc, 1, and the
+  // expiry it set: 143 ms for the state + 1 s margin + 1 s slack, recorded 1 ms short.
   EXPECT_EQ(server.command({"GET", "layout"}),
-            std::string("\x01\xcc\x3d\x8d\x46\x48\x47\x06\x00\x01\0\0\0\0\0\0\0", 17));
+            std::string("\x01\xcc\x3d\x8d\x46\x48\x47\x06\x00\x01\0\0\0\0\0\0\0", 17) +
+                little_endian(t + 2142 * ms));
   EXPECT_EQ(decide(lb, 1).remaining, 2) << "token_bucket state is not leaky_bucket state";
   EXPECT_EQ(redis.snapshot("layout"), "packed:lb 1767225607142860 1");
   EXPECT_EQ(decide(fw, 2).remaining, 2);
