@@ -10,7 +10,7 @@ Usage (README-ready):
     scripts/bench/compare.py --baseline /path/to/old/sluice  # A/B: adds sluice-*-base
     scripts/bench/compare.py --targets sluice-allow,sluice-redis-allow,sluice-redis-reject
         # Redis against the memory store, plus redis-benchmark's FCALL and EVALSHA ceilings
-    scripts/bench/compare.py --targets sluice-allow,sluice-redis-allow --old-evalsha 01cd8c7
+    scripts/bench/compare.py --targets sluice-allow,sluice-redis-allow --old-evalsha e1883c5
         # ... and the EVALSHA of the decision script as it was at a git revision
 
   One invocation starts, on free 127.0.0.1 ports, and stops by PID at the end:
