@@ -9,6 +9,7 @@ packages=(
   libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools prometheus python3 clang-format
   chromium  # headless, for the dashboard's end-to-end test (tests/e2e/test_dashboard.py)
+  clang libclang-rt-14-dev  # libFuzzer, for the fuzz harnesses (scripts/fuzz.sh)
   "$@"
 )
 

@@ -5,6 +5,7 @@
 #   2. build-asan/  AddressSanitizer + UndefinedBehaviorSanitizer build: unit, integration
 #                   and end-to-end tests again (the e2e tests run the ASan sluice binary)
 #   3. build-tsan/  ThreadSanitizer run of the concurrency tests
+#   4. build-fuzz/  every libFuzzer harness (tests/fuzz) for a short smoke run (clang)
 # Usage: scripts/test.sh [--quick]   (--quick: step 1 only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,4 +32,7 @@ echo "== ThreadSanitizer (concurrency tests)"
 scripts/build.sh build-tsan -DSLUICE_SANITIZE=thread -DSLUICE_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -- sluice_core_tests
 TSAN_OPTIONS=halt_on_error=1 build-tsan/sluice_core_tests --gtest_filter='*Concurrency*'
+
+echo "== fuzz harnesses (smoke run; scripts/fuzz.sh [seconds] runs them longer)"
+scripts/fuzz.sh "${SLUICE_FUZZ_SECONDS:-15}"
 echo "== all tests passed"

@@ -1,0 +1,237 @@
+// Fuzzes the config loader on YAML text: parse_yaml (gateway/config/yaml_tree.hpp),
+// then both first-pass readers on the same tree (config.yaml's and a policy file's),
+// the second-pass checks (gateway/config/loader_internal.hpp), and, when the policy
+// reader accepts the text, the policy compilation (limit::policy).
+//
+// The input is one file's text. Properties:
+// - nothing throws, nothing hangs (scripts/fuzz.sh runs this with -timeout: yaml-cpp
+//   0.7 loops forever on some inputs, and parse_yaml must bound them);
+// - every error names the file and a position inside the text (or none), and has a
+//   message; every node's position is inside the text;
+// - mask_credentials (which every printed error goes through) returns on the text, is
+//   idempotent and leaves a text without '@' unchanged;
+// - a policy the readers and checks accept compiles into a limit::policy, and every
+//   route it declares is reachable by index.
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "config/loader.hpp"
+#include "config/loader_internal.hpp"
+#include "config/yaml_tree.hpp"
+#include "fuzz_support.hpp"
+#include "limit/policy.hpp"
+#include "util/mask.hpp"
+
+namespace {
+
+using namespace sluice;
+using namespace sluice::config;
+
+constexpr const char* file_name = "fuzz.yaml";
+
+std::optional<std::string> fake_env(std::string_view name) {
+  if (name == "PORT") return "8080";
+  if (name == "EMPTY") return "";
+  if (name == "RATE") return "10/s";
+  if (name == "URL") return "redis://user:secret@127.0.0.1:6379";
+  return std::nullopt;
+}
+
+struct text_bounds {
+  int lines = 1;
+  int longest = 0;   // bytes in the longest line
+  bool utf8 = true;  // positions count UTF-8 bytes (not a UTF-16/32 text)
+  bool nul = false;  // a NUL byte: yaml-cpp's marks in an error after one may pass the line's end
+};
+
+// yaml-cpp reads a text that starts with a NUL in its first two bytes or with a UTF-16
+// byte order mark as UTF-16/32; its marks then count decoded characters.
+bool looks_utf16_or_32(std::string_view text) {
+  return (text.size() >= 1 && text[0] == '\0') || (text.size() >= 2 && text[1] == '\0') ||
+         text.starts_with("\xFE\xFF") || text.starts_with("\xFF\xFE");
+}
+
+text_bounds bounds_of(std::string_view text) {
+  text_bounds b;
+  b.utf8 = !looks_utf16_or_32(text);
+  b.nul = text.find('\0') != std::string_view::npos;
+  int current = 0;
+  for (char c : text) {
+    if (c == '\n') {
+      ++b.lines;
+      current = 0;
+    } else {
+      b.longest = std::max(b.longest, ++current);
+    }
+  }
+  return b;
+}
+
+// Positions are 1-based; a mark at the very end may sit one past the last line or column.
+bool inside(const text_bounds& b, int line, int column) {
+  if (!b.utf8) return line >= 1 && column >= 1;
+  if (b.nul) return line >= 1 && line <= b.lines + 1 && column >= 1;
+  return line >= 1 && line <= b.lines + 1 && column >= 1 && column <= b.longest + 2;
+}
+
+// KNOWN OPEN (reported to the lead, issue 8): an alias inside the node its anchor names
+// ("a: &x [*x]", "&a {b: *a}") makes the tree contain itself. The shared_ptr cycle is
+// leaked by every parse of such a file (each reload attempt; also when a syntax error
+// follows and no tree is returned), and any recursive walk of the tree would not end
+// (the readers' walks are bounded by the schema). Until parse_yaml refuses such an
+// alias, the harness skips texts that alias an anchor; once it does, make this false:
+// the harness then asserts that no tree contains itself (and LeakSanitizer checks the
+// rest). SLUICE_FUZZ_STRICT=1 does so now.
+const bool known_open_alias_cycle = !sluice::fuzz::strict();
+
+// Whether some "&name" is followed later by "*name".
+bool aliases_an_anchor(std::string_view text) {
+  for (std::size_t at = text.find('&'); at != std::string_view::npos; at = text.find('&', at + 1)) {
+    const auto end = text.find_first_of(" \t\r\n,[]{}", at + 1);
+    const std::string_view name =
+        text.substr(at + 1, end == std::string_view::npos ? end : end - at - 1);
+    if (!name.empty() && text.find("*" + std::string(name), at) != std::string_view::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+struct tree_walk {
+  std::unordered_set<const yaml_node*> seen;
+  std::unordered_set<const yaml_node*> open;  // on the current path: seeing one is a cycle
+};
+
+void check_tree(const yaml_node& node, const text_bounds& b, std::string_view text,
+                tree_walk& walk) {
+  if (walk.open.contains(&node)) {
+    FUZZ_CHECK(false, "the tree contains itself: " + std::string(text));
+  }
+  if (!walk.seen.insert(&node).second) return;  // an alias: already checked
+  walk.open.insert(&node);
+  FUZZ_CHECK(inside(b, node.line, node.column), "node at " + std::to_string(node.line) + ":" +
+                                                    std::to_string(node.column) + " in " +
+                                                    std::string(text));
+  for (const auto& item : node.items) {
+    FUZZ_CHECK(item != nullptr, text);
+    check_tree(*item, b, text, walk);
+  }
+  for (const auto& [key, value] : node.pairs) {
+    FUZZ_CHECK(key != nullptr && value != nullptr, text);
+    check_tree(*key, b, text, walk);
+    check_tree(*value, b, text, walk);
+  }
+  walk.open.erase(&node);
+}
+
+// KNOWN OPEN (reported to the lead, issue 8 item 14): mask_credentials (util/mask.hpp)
+// never returns for a text like "a://@?@" (a "://" whose authority ends before a later
+// '@': the scan restarts at the same '@' forever), and config_error::to_string masks
+// every message, so `listen: "a://@?@"` hangs --check-config and a reload. Until it
+// returns, the harness masks and prints no text holding "://"; once it does, make this
+// false (SLUICE_FUZZ_STRICT=1 does so now).
+const bool known_open_mask_loop = !sluice::fuzz::strict();
+
+bool may_loop_in_mask(std::string_view text) {
+  return known_open_mask_loop && text.find("://") != std::string_view::npos;
+}
+
+// mask_credentials returns, is idempotent, and leaves a text without '@' alone.
+void check_mask(std::string_view text) {
+  if (may_loop_in_mask(text)) return;
+  const std::string once = mask_credentials(text);
+  FUZZ_CHECK(mask_credentials(once) == once, std::string(text) + " -> " + once);
+  if (text.find('@') == std::string_view::npos) FUZZ_CHECK(once == text, text);
+}
+
+void check_errors(const std::vector<config_error>& errors, const text_bounds& b,
+                  std::string_view text) {
+  for (const auto& e : errors) {
+    if (may_loop_in_mask(e.field + e.message)) continue;
+    const std::string shown = e.to_string();
+    FUZZ_CHECK(e.where.file == file_name, shown);
+    FUZZ_CHECK(!e.message.empty(), shown);
+    FUZZ_CHECK(shown.starts_with(std::string(file_name) + ":"), shown);
+    if (e.where.line != 0) {
+      FUZZ_CHECK(inside(b, e.where.line, e.where.column), shown + " in " + std::string(text));
+    }
+  }
+}
+
+// parse_yaml's own bounds ending a parse are not failures (a yaml-cpp loop caught), but
+// worth knowing about: the first few are printed with their input.
+void note_bound_hit(const std::vector<config_error>& errors, std::string_view text) {
+  static int printed = 0;
+  for (const auto& e : errors) {
+    if (!e.message.starts_with("cannot parse: more than") &&
+        !e.message.starts_with("cannot parse: gave up")) {
+      continue;
+    }
+    if (printed++ < 5) {
+      std::fprintf(stderr, "== parse bound hit: %s\n== input: %s\n", e.to_string().c_str(),
+                   fuzz::escaped(text).c_str());
+    }
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size > 16 * 1024) return -1;
+  const std::string_view text(reinterpret_cast<const char*>(data), size);
+  if (known_open_alias_cycle && aliases_an_anchor(text)) return -1;
+  const text_bounds b = bounds_of(text);
+  check_mask(text);
+
+  // parse_yaml's own bounds as the loader uses them; libFuzzer's -timeout is the harder one.
+  const yaml_parse_result parsed = parse_yaml(text, file_name, fake_env);
+  check_errors(parsed.errors, b, text);
+  note_bound_hit(parsed.errors, text);
+  if (!parsed.root) {
+    FUZZ_CHECK(!parsed.errors.empty(), text);
+    return 0;
+  }
+  tree_walk walk;
+  check_tree(*parsed.root, b, text, walk);
+
+  // config.yaml's reader.
+  std::vector<config_error> server_errors;
+  server_config server = detail::default_server_config();
+  server.file = file_name;
+  detail::server_positions positions;
+  {
+    detail::error_sink sink(file_name, server_errors);
+    detail::read_server_config(*parsed.root, sink, server, positions);
+  }
+  check_errors(server_errors, b, text);
+
+  // A policy file's reader, then the checks across items.
+  std::vector<config_error> policy_errors;
+  detail::policy_state state;
+  {
+    detail::error_sink sink(file_name, policy_errors);
+    detail::read_policy_file(*parsed.root, sink, state);
+  }
+  detail::check_policies(state, policy_errors);
+  check_errors(policy_errors, b, text);
+  std::vector<config_error> cross_errors;
+  detail::check_server_against_policies(server, positions, state, cross_errors);
+  check_errors(cross_errors, b, text);
+
+  if (parsed.errors.empty() && policy_errors.empty()) {
+    const loaded_config cfg{detail::default_server_config(), state.policy};
+    const limit::policy pol(cfg, 7);
+    FUZZ_CHECK(pol.routes().size() == state.policy.routes.size() + 1, text);  // + "default"
+    FUZZ_CHECK(pol.limits().size() == state.policy.limits.size(), text);
+    std::string path, scratch;
+    int route = -1;
+    if (pol.route_path("GET", "/", path, scratch, route) == limit::path_status::ok) {
+      FUZZ_CHECK(route >= 0 && static_cast<std::size_t>(route) < pol.routes().size(), text);
+    }
+  }
+  return 0;
+}
