@@ -37,12 +37,26 @@ std::size_t feed_parser(http::basic_parser<is_request>& parser, asio::const_buff
 }
 
 template <bool is_request>
+std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer data,
+                      std::size_t max_head_bytes, std::size_t& head_bytes,
+                      error_code& ec) noexcept {
+  const std::size_t used = feed_parser(parser, data, ec);
+  head_bytes += used;
+  if (head_bytes > max_head_bytes && (!ec || ec == http::error::need_more)) {
+    ec = http::error::header_limit;
+  }
+  return used;
+}
+
+template <bool is_request>
 awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                        http::parser<is_request, http::buffer_body>& parser) {
+                                        http::parser<is_request, http::buffer_body>& parser,
+                                        std::size_t max_head_bytes, std::size_t& head_bytes) {
   for (;;) {
     if (buffer.size() != 0) {
       error_code ec;
-      buffer.consume(feed_parser(parser, buffer.data(), ec));
+      buffer.consume(feed_head(parser, buffer.data(), max_head_bytes, head_bytes, ec));
+      if (ec == http::error::header_limit) co_return ec;
       if (parser.is_header_done()) co_return error_code{};
       if (ec && ec != http::error::need_more) co_return ec;
     }
@@ -86,10 +100,16 @@ template std::size_t feed_parser<true>(http::basic_parser<true>&, asio::const_bu
                                        error_code&) noexcept;
 template std::size_t feed_parser<false>(http::basic_parser<false>&, asio::const_buffer,
                                         error_code&) noexcept;
+template std::size_t feed_head<true>(http::basic_parser<true>&, asio::const_buffer, std::size_t,
+                                     std::size_t&, error_code&) noexcept;
+template std::size_t feed_head<false>(http::basic_parser<false>&, asio::const_buffer, std::size_t,
+                                      std::size_t&, error_code&) noexcept;
 template awaitable<error_code> read_message_head<true>(beast::tcp_stream&, beast::flat_buffer&,
-                                                       http::parser<true, http::buffer_body>&);
+                                                       http::parser<true, http::buffer_body>&,
+                                                       std::size_t, std::size_t&);
 template awaitable<error_code> read_message_head<false>(beast::tcp_stream&, beast::flat_buffer&,
-                                                        http::parser<false, http::buffer_body>&);
+                                                        http::parser<false, http::buffer_body>&,
+                                                        std::size_t, std::size_t&);
 template awaitable<error_code> read_body_piece<true>(beast::tcp_stream&, beast::flat_buffer&,
                                                      http::parser<true, http::buffer_body>&);
 template awaitable<error_code> read_body_piece<false>(beast::tcp_stream&, beast::flat_buffer&,

@@ -24,14 +24,24 @@ template <bool is_request>
 std::size_t feed_parser(http::basic_parser<is_request>& parser, asio::const_buffer data,
                         error_code& ec) noexcept;
 
-// Reads (under the stream's current deadline) and parses until the head is complete.
-// A head that arrived with earlier bytes is parsed without reading. Errors: the
-// parser's, header_limit when the head does not fit in `buffer`'s max_size,
-// end_of_stream when the peer closed before a first byte, partial_message after one,
-// or the socket's.
+// feed_parser for a parser still reading its head, which must not take more than
+// `max_head_bytes`: `head_bytes` counts what the head consumed so far (start at 0).
+// Beast's header_limit bounds the start line and the fields separately, so a head
+// that arrives in one piece could otherwise reach twice the bound: header_limit here.
+template <bool is_request>
+std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer data,
+                      std::size_t max_head_bytes, std::size_t& head_bytes, error_code& ec) noexcept;
+
+// Reads (under the stream's current deadline) and parses until the head is complete,
+// feed_head's bound applying (`head_bytes` carries on from bytes already fed). A head
+// that arrived with earlier bytes is parsed without reading. Errors: the parser's,
+// header_limit when the head is over `max_head_bytes` or does not fit in `buffer`'s
+// max_size, end_of_stream when the peer closed before a first byte, partial_message
+// after one, or the socket's.
 template <bool is_request>
 awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                        http::parser<is_request, http::buffer_body>& parser);
+                                        http::parser<is_request, http::buffer_body>& parser,
+                                        std::size_t max_head_bytes, std::size_t& head_bytes);
 
 // Reads and parses body bytes into the parser's body buffer (body().data/size, set by
 // the caller) until some arrived, the buffer is full or the message is complete. A

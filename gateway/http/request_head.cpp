@@ -45,7 +45,13 @@ bool is_host_char(char c) {
   }
 }
 
+// A DNS name is at most 253 bytes; with brackets and a port any real host fits far below
+// this. (Beast cannot hold a field value over 65,535 bytes: Host is set from an
+// absolute-form target's authority.)
+constexpr std::size_t max_host_bytes = 1024;
+
 bool valid_host(std::string_view host) {
+  if (host.size() > max_host_bytes) return false;
   for (char c : host) {
     if (!is_host_char(c)) return false;
   }

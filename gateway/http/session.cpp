@@ -356,13 +356,15 @@ awaitable<session::head_status> session::read_head() {
   // A head that came whole with the bytes already read (the usual case) is parsed in
   // place, without arming the deadline timer.
   error_code ec;
+  std::size_t head_bytes = 0;
   if (buffer_.size() != 0) {
-    buffer_.consume(feed_parser(*parser_, buffer_.data(), ec));
+    buffer_.consume(feed_head(*parser_, buffer_.data(), server.max_header_bytes, head_bytes, ec));
     if (ec == http::error::need_more) ec = {};
   }
   if (!ec && !parser_->is_header_done()) {
     stream_.expires_at(head_started + server.header_timeout);
-    ec = co_await read_message_head(stream_, buffer_, *parser_);
+    ec =
+        co_await read_message_head(stream_, buffer_, *parser_, server.max_header_bytes, head_bytes);
   }
   if (ec == http::error::header_limit) {
     co_await reject(gateway_error::headers_too_large,
@@ -698,7 +700,9 @@ awaitable<session::exchange_failure> session::read_response_head(
     rp->body_limit(boost::none);
     if (is_head_request()) rp->skip(true);
     up.stream.expires_at(deadline);
-    const error_code ec = co_await read_message_head(up.stream, up.buffer, *rp);
+    std::size_t head_bytes = 0;
+    const error_code ec = co_await read_message_head(
+        up.stream, up.buffer, *rp, config::defaults::upstream_max_header_bytes, head_bytes);
     if (ec == beast::error::timeout) co_return exchange_failure::timeout;
     if (ec == http::error::end_of_stream) co_return exchange_failure::reset;
     if (ec) co_return is_parse_error(ec) ? exchange_failure::invalid : exchange_failure::reset;

@@ -54,7 +54,8 @@ inline std::string mask_credentials(std::string_view text) {
     const std::size_t colon = text.substr(begin, at - begin).find(':');
     const std::size_t from = colon != std::string_view::npos ? begin + colon + 1 : begin;
     if (colon == std::string_view::npos && !whole) return;
-    if (text.substr(from, at - from) == hidden) return;
+    // Already "****" (a masked text masked again) is replaced all the same, so that what
+    // follows in this token is not taken for another userinfo.
     out.append(text.substr(copied, from - copied));
     out += hidden;
     copied = at;
@@ -75,14 +76,21 @@ inline std::string mask_credentials(std::string_view text) {
       if (last_at != std::string_view::npos && last_at >= begin && begin >= copied) {
         if (text.substr(begin, at - begin).find('/') == std::string_view::npos) {
           hide(begin, last_at, true);
-          i = last_at + 1;
+          // Always past this '@': the authority may end before it ("a://@?@").
+          i = std::max(last_at, at) + 1;
           continue;
         }
       }
     } else {
       const std::size_t slash = text.substr(token, at - token).find_last_of('/');
       const std::size_t begin = slash == std::string_view::npos ? token : token + slash + 1;
-      if (begin >= copied) hide(begin, at, false);
+      // A userinfo ends at the last '@' before the host ends (RFC 3986 3.2.1: it holds
+      // no '@' of its own), so "u:p@x@y" and its masked form mask alike.
+      const std::size_t end = std::min(text.find_first_of("/?#", at), text.find_first_of(ends, at));
+      const std::size_t last_at = text.substr(0, end).rfind('@');
+      if (begin >= copied) hide(begin, last_at, false);
+      i = last_at + 1;
+      continue;
     }
     i = at + 1;
   }

@@ -71,23 +71,6 @@ class socket_bytes {
 
 using parser_type = http::request_parser<http::buffer_body>;
 
-// KNOWN OPEN (reported to the lead, issue 8): Beast applies header_limit to the bytes
-// of one put() call, and consumes complete fields of a head that has not ended yet
-// only in the first call. A head over max_header_bytes is therefore accepted when its
-// first read holds enough complete fields (up to about twice the limit), and refused
-// (431) when it arrives in smaller pieces. Until read_message_head counts the head's
-// bytes itself, the harness refuses such a head the way the fix will; once it does, make
-// this false: the harness then asserts that no head over the limit is accepted.
-// SLUICE_FUZZ_STRICT=1 does so now.
-const bool known_open_head_over_limit = !sluice::fuzz::strict();
-
-// KNOWN OPEN (reported to the lead, issue 8): with max_header_bytes over 64 KiB, an
-// absolute-form target whose authority is over 65,535 bytes passes check_request_head,
-// and to_origin_form's Host assignment throws std::length_error (the session catches it
-// and answers 500). Make this false once such a target is refused (400) before
-// (SLUICE_FUZZ_STRICT=1 does so now).
-const bool known_open_long_authority = !sluice::fuzz::strict();
-
 // Feeds buffered bytes; returns feed_parser's error code.
 error_code feed(parser_type& parser, std::string& buffer, std::size_t& consumed) {
   error_code ec;
@@ -98,20 +81,23 @@ error_code feed(parser_type& parser, std::string& buffer, std::size_t& consumed)
   return ec;
 }
 
-// read_message_head without a socket.
+// read_message_head without a socket (the head bound is feed_head's).
 error_code read_head(socket_bytes& socket, std::string& buffer, std::size_t max_buffer,
                      parser_type& parser) {
   std::size_t head_bytes = 0;
   for (;;) {
     if (!buffer.empty()) {
-      const error_code ec = feed(parser, buffer, head_bytes);
+      error_code ec;
+      const std::size_t before = head_bytes;
+      const std::size_t used =
+          net::feed_head(parser, net::asio::buffer(buffer), max_buffer, head_bytes, ec);
+      FUZZ_CHECK(used <= buffer.size() && head_bytes == before + used, buffer);
+      buffer.erase(0, used);
+      if (ec == http::error::header_limit) return ec;
       if (parser.is_header_done()) {
-        if (head_bytes > max_buffer) {
-          FUZZ_CHECK(known_open_head_over_limit,
-                     "a head of " + std::to_string(head_bytes) + " bytes was accepted with " +
-                         "max_header_bytes " + std::to_string(max_buffer));
-          return http::error::header_limit;
-        }
+        FUZZ_CHECK(head_bytes <= max_buffer, "a head of " + std::to_string(head_bytes) +
+                                                 " bytes was accepted with max_header_bytes " +
+                                                 std::to_string(max_buffer));
         return {};
       }
       if (ec && ec != http::error::need_more) return ec;
@@ -206,9 +192,7 @@ std::string read_connection(std::string_view data, std::vector<std::size_t> piec
     try {
       net::to_origin_form(req);
     } catch (const std::length_error& e) {
-      FUZZ_CHECK(known_open_long_authority,
-                 head_summary(req) + "\nto_origin_form threw " + e.what());
-      return out + "refused: to_origin_form threw\n";  // the session answers 500
+      FUZZ_CHECK(false, head_summary(req) + "\nto_origin_form threw " + e.what());
     }
     out += "origin-form: " + as_string(req.target()) + " host " +
            as_string(req[http::field::host]) + "\n";

@@ -53,9 +53,11 @@ struct loopback {
 template <bool is_request>
 awaitable<std::pair<error_code, std::string>> read_all(
     beast::tcp_stream& stream, beast::flat_buffer& buffer,
-    http::parser<is_request, http::buffer_body>& parser, std::size_t piece_size = 4096) {
+    http::parser<is_request, http::buffer_body>& parser, std::size_t piece_size = 4096,
+    std::size_t max_head_bytes = 1024 * 1024) {
   stream.expires_after(std::chrono::seconds(10));
-  error_code ec = co_await read_message_head(stream, buffer, parser);
+  std::size_t head_bytes = 0;
+  error_code ec = co_await read_message_head(stream, buffer, parser, max_head_bytes, head_bytes);
   std::string body;
   char piece[4096];
   piece_size = std::min(piece_size, sizeof(piece));
@@ -138,6 +140,37 @@ TEST(MessageReader, AHugeFieldWithABigEnoughBufferIsHeaderLimitNotACrash) {
   auto [ec, body] = l.run(read_all(l.stream, buffer, parser));
   sender.join();
   EXPECT_EQ(ec, http::error::header_limit);
+}
+
+TEST(MessageReader, AHeadOverItsBoundIsHeaderLimitEvenWhenItArrivesInOnePiece) {
+  // Beast bounds the request line and the fields separately (each by header_limit):
+  // a 1,500-byte head in one piece would pass a 1,024-byte header_limit.
+  const std::string head = "GET /" + std::string(700, 'p') +
+                           " HTTP/1.1\r\nHost: x\r\nX: " + std::string(700, 'v') + "\r\n\r\n";
+  ASSERT_GT(head.size(), 1024u);
+  request_parser parser;
+  parser.header_limit(1024);
+  std::size_t head_bytes = 0;
+  error_code ec;
+  feed_head(parser, asio::buffer(head), 1024, head_bytes, ec);
+  EXPECT_EQ(ec, http::error::header_limit);
+
+  request_parser fits;
+  fits.header_limit(static_cast<std::uint32_t>(head.size()));
+  head_bytes = 0;
+  feed_head(fits, asio::buffer(head), head.size(), head_bytes, ec);
+  EXPECT_FALSE(ec);
+  EXPECT_TRUE(fits.is_header_done());
+  EXPECT_EQ(head_bytes, head.size());
+
+  loopback l;
+  auto sender = l.send(head, true);
+  beast::flat_buffer buffer(64 * 1024);
+  request_parser read;
+  read.header_limit(1024);
+  auto [read_ec, body] = l.run(read_all(l.stream, buffer, read, 4096, 1024));
+  sender.join();
+  EXPECT_EQ(read_ec, http::error::header_limit);
 }
 
 TEST(MessageReader, EndOfStreamBeforeAnyByteAndPartialAfterSome) {

@@ -92,6 +92,15 @@ TEST(RequestHead, UnderscoreSpellingsOfFramingFieldsAreRefused) {
   EXPECT_EQ(verdict("GET / HTTP/1.1\r\nHost: x\r\nX_Custom: y\r\n\r\n"), "");
 }
 
+TEST(RequestHead, AHostOrAuthorityLongerThanAnyRealHostIsRefused) {
+  const std::string long_host(1025, 'a');
+  EXPECT_EQ(verdict("GET / HTTP/1.1\r\nHost: " + long_host + "\r\n\r\n"), "Malformed Host header");
+  EXPECT_EQ(verdict("GET / HTTP/1.1\r\nHost: " + long_host.substr(1) + "\r\n\r\n"), "");
+  // Found by the fuzzer: to_origin_form could not set a 70,000-byte authority as Host.
+  EXPECT_EQ(verdict("GET http://" + std::string(70'000, 'a') + "/ HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "Malformed request target");
+}
+
 TEST(RequestHead, TargetForms) {
   EXPECT_EQ(verdict("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"),
             "CONNECT is not supported");

@@ -40,6 +40,13 @@ TEST(MaskCredentials, HidesTheUserinfoPasswordOfUrls) {
       {"no at sign: a:b", "no at sign: a:b"},
       {"", ""},
       {"@", "@"},
+      // Found by the fuzzer: looped forever (an authority that ends before a later '@').
+      {"a://@?@", "a://@?@"},
+      {"x a://u:p@?@b@c", "x a://u:****@?@b@c"},
+      // Found by the fuzzer: the masked form masked again lost "x@" (not idempotent).
+      {"u:p@x@y", "u:****@y"},
+      {"@?://@x, \"a:b@?@\"", "@?://@x, \"a:****@?@\""},
+      {"u:****@x@y", "u:****@y"},
   };
   for (const auto& [in, expected] : cases) {
     EXPECT_EQ(mask_credentials(in), expected) << in;
