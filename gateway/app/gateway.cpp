@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <csignal>
+#include <exception>
 #include <iostream>
 #include <random>
 
@@ -75,10 +76,13 @@ net::awaitable<void> run_accept_loop(net::tcp::acceptor* acceptor,
   co_await net::accept_loop(*acceptor, std::move(on_accept), worker, limit);
 }
 
-// The client connections the open-file limit carries (util/open_files.hpp).
+// The client connections the open-file limit carries (util/open_files.hpp). Redis:
+// storage.redis.connections per worker, plus the control thread's one.
 int carried_connections(const config::server_config& s, config::storage_backend backend,
                         std::uint64_t nofile) {
-  const int redis = backend == config::storage_backend::redis ? s.storage.redis.connections : 0;
+  const int redis = backend == config::storage_backend::redis
+                        ? static_cast<int>(thread_count(s)) * s.storage.redis.connections + 1
+                        : 0;
   return derived_max_connections(nofile, s.upstream.max_idle_connections, redis);
 }
 
@@ -112,8 +116,28 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
       open_files_(raise_open_file_limit()),
       connections_(open_sessions_, [this] { metrics_.connections_evicted().Increment(); }) {
   const config::server_config server = initial.server;
+  const unsigned threads = thread_count(server);
+  const std::size_t idle_per_worker =
+      (static_cast<std::size_t>(server.upstream.max_idle_connections) + threads - 1) / threads;
+  for (unsigned i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<net::worker>(idle_per_worker));
+  }
+  // Should the rest of the constructor throw (a listener that cannot be bound), the
+  // members go in reverse order, the io_contexts before redis_client_: it must go
+  // before them (see ~gateway).
+  struct redis_client_first {
+    std::unique_ptr<redis::client>& client;
+    const int uncaught = std::uncaught_exceptions();
+    ~redis_client_first() {
+      if (std::uncaught_exceptions() > uncaught) client.reset();
+    }
+  } on_throw{redis_client_};
   if (backend_kind_ == config::storage_backend::redis) {
-    redis_client_ = std::make_unique<redis::client>(redis_options(server.storage.redis));
+    // Each worker's Redis connections live on its io_context; one more on control_.
+    std::vector<asio::io_context*> worker_ios;
+    for (auto& w : workers_) worker_ios.push_back(&w->io);
+    redis_client_ = std::make_unique<redis::client>(redis_options(server.storage.redis),
+                                                    std::move(worker_ios), &control_);
     auto backend =
         std::make_unique<redis_backend>(*redis_client_, store_, metrics_, server.storage);
     redis_backend_ = backend.get();
@@ -133,12 +157,6 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
                                                          *entries_, store_, reloads_,
                                                          [this] { return reload(); }, draining_});
 
-  const unsigned threads = thread_count(server);
-  const std::size_t idle_per_worker =
-      (static_cast<std::size_t>(server.upstream.max_idle_connections) + threads - 1) / threads;
-  for (unsigned i = 0; i < threads; ++i) {
-    workers_.push_back(std::make_unique<net::worker>(idle_per_worker));
-  }
   std::vector<net::worker*> workers;
   for (auto& w : workers_) workers.push_back(w.get());
   connections_.set_workers(std::move(workers));
@@ -175,9 +193,12 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
 gateway::~gateway() {
   // The stopped io_contexts still hold the coroutine frames of what did not finish
   // (connections cut by drain_timeout); destroying a frame runs ~session, which uses
-  // the services. So: the Redis client first (it joins its thread and posts its last
-  // completions to the workers' io_contexts, which must still exist), then the
-  // listeners and the workers with those frames, and only then what they used.
+  // the services. So: the Redis client first (it must go before the io_contexts its
+  // connections live on: it posts their shutdown there; a connection, and the
+  // commands still pending on it, then go with its own io_context, never touching
+  // another one), then the listeners and the workers with those frames, and only then
+  // what they used. control_ (a member) goes last, with the admin sessions, upkeep and
+  // the control thread's Redis connection.
   redis_client_.reset();
   signals_.reset();
   watcher_.reset();

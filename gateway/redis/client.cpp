@@ -1,9 +1,7 @@
 #include "redis/client.hpp"
 
 #include <boost/asio/any_completion_handler.hpp>
-#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -13,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -56,29 +55,35 @@ class category_impl final : public boost::system::error_category {
 
 constexpr std::size_t max_kept_buffer = 1 << 20;
 
-// A command waiting for its reply.
+// A command waiting for its reply, in the order its bytes go to the server.
 struct pending {
-  pending(completion h, asio::any_io_executor ex)
-      : handler(std::move(h)), executor(std::move(ex)) {}
+  pending(completion h, steady::time_point d) : handler(std::move(h)), deadline(d) {}
   pending(pending&&) noexcept = default;
   // Boost 1.81's any_completion_handler move assignment recurses until the stack
   // overflows (it wraps its argument as a new handler): only ever move-construct.
   pending& operator=(pending&&) = delete;
 
-  completion handler;              // empty once completed: its reply, when it comes, is dropped
-  asio::any_io_executor executor;  // the caller's, where the handler runs
+  completion handler;  // empty once completed: its reply, when it comes, is dropped
   steady::time_point deadline;
 };
 
-// Completes on the caller's executor, never inline: the caller's thread is not this
-// one. No work guard is taken: the awaiting coroutine (co_spawn) already keeps its
-// io_context running.
-void complete(pending& p, error_code ec, reply r = {}) {
-  if (!p.handler) return;
-  auto executor = std::move(p.executor);
-  asio::post(executor, [h = std::move(p.handler), ec, r = std::move(r)]() mutable {
-    std::move(h)(ec, std::move(r));
-  });
+// A reply matched to its command, to be handed over once the read batch is parsed.
+struct matched {
+  matched(completion h, reply r) : handler(std::move(h)), value(std::move(r)) {}
+  matched(matched&&) noexcept = default;
+  matched& operator=(matched&&) = delete;  // as pending
+
+  completion handler;
+  reply value;
+};
+
+// Runs completions on the connection's own thread, which is the callers' thread:
+// the awaiting coroutines resume here, one after the other. Called only after the
+// connection's state is consistent (the handlers were taken out of its queues), so
+// a resumed coroutine may issue its next command at once.
+template <class Handlers>
+void complete_all(Handlers& handlers, error_code ec) {
+  for (auto& h : handlers) std::move(h)(ec, reply{});
 }
 
 // The arguments of one command, borrowed until it is queued: owned strings or views.
@@ -96,15 +101,6 @@ struct command_args {
   }
 };
 
-// Each calling thread prefers one connection (its slot modulo their number): with
-// as many connections as gateway threads the queue lock is uncontended, and a
-// thread's commands batch together.
-std::size_t thread_slot() {
-  static std::atomic<std::size_t> next_slot{0};
-  thread_local const std::size_t slot = next_slot.fetch_add(1, std::memory_order_relaxed);
-  return slot;
-}
-
 }  // namespace
 
 const boost::system::error_category& client_category() noexcept {
@@ -120,106 +116,83 @@ namespace detail {
 
 class connection;
 
-// The client's I/O thread and its connections. Owned by `client`. Fields below
-// `stopping_` are touched only on the I/O thread; `up_` is read by callers.
-class client_state {
- public:
-  explicit client_state(client_options options);
-  ~client_state();
-
-  bool connected() const noexcept { return up_.load(std::memory_order_acquire) > 0; }
-  // Any thread: queues `args` on a connection that is up, or fails `p` with
-  // not_connected (posted, as a race with a loss is not the caller's fault).
-  void submit(const command_args& args, pending& p);
-  void log(const std::string& message) const {
-    if (options_.log) options_.log(message);
+// What a client shares with its connections, which can outlive it a little (until
+// their io_context runs their shutdown, or is destroyed). Thread-safe.
+struct hub {
+  explicit hub(client_options o) : options(without_log(o)), log(std::move(o.log)) {}
+  static client_options without_log(client_options o) {
+    o.log = nullptr;
+    return o;
   }
 
-  const client_options options_;
-  asio::io_context io_{1};
-  std::atomic<int> up_{0};  // connections that are up
-  bool stopping_ = false;
+  void write_log(const std::string& line) {
+    std::lock_guard lock(mutex);
+    if (log) log(line);
+  }
+  // `up` just came up: the connections waiting in backoff retry now.
+  void nudge(const connection& up);
 
- private:
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  std::vector<std::unique_ptr<connection>> connections_;
-  std::thread thread_;
+  const client_options options;  // without `log`
+  std::mutex mutex;              // guards the three fields below
+  std::function<void(std::string_view)> log;
+  bool stopping = false;
+  std::vector<std::shared_ptr<connection>> connections;  // all of them, for nudge()
+  std::atomic<std::size_t> contexts_up{0};  // io_contexts with at least one connection up
 };
 
-// One socket to Redis. Commands pass through two FIFO queues: `staged_` (appended by
-// callers under mutex_, with their encoded bytes in staged_bytes_) and `inflight_`
-// (written or being written, awaiting replies; I/O thread only). A flush moves the
-// whole staged batch at once, so the byte stream and the queues keep one order and
-// replies match by position. Owned by client_state; enqueue() and up() are
-// thread-safe, everything else runs on the I/O thread.
-class connection {
+// How many connections of one io_context are up (read by connected() anywhere).
+struct context_status {
+  std::atomic<int> up{0};
+};
+
+// One socket to Redis, living on one io_context and touched only from its thread
+// (except up() and in_backoff(), atomics). Commands pass through one FIFO queue:
+// encoded into `out_` (the bytes not yet written), written as one batch per turn,
+// matched to replies by position. Owned by shared pointers: the client's, and every
+// handler in flight holds one, so the connection lives until its last handler has
+// run or been destroyed with its io_context.
+class connection : public std::enable_shared_from_this<connection> {
  public:
-  connection(client_state& owner, std::size_t index)
-      : owner_(owner),
-        index_(index),
-        socket_(owner.io_),
-        resolver_(owner.io_),
-        connect_timer_(owner.io_),
-        retry_timer_(owner.io_),
-        sweep_timer_(owner.io_) {}
+  connection(asio::io_context& io, std::shared_ptr<hub> h, std::shared_ptr<context_status> status,
+             std::string name)
+      : io_(io),
+        hub_(std::move(h)),
+        status_(std::move(status)),
+        name_(std::move(name)),
+        socket_(io),
+        resolver_(io),
+        connect_timer_(io),
+        retry_timer_(io),
+        sweep_timer_(io) {}
 
+  asio::io_context& io() { return io_; }
   bool up() const noexcept { return up_.load(std::memory_order_acquire); }
+  bool in_backoff() const noexcept { return in_backoff_.load(std::memory_order_acquire); }
 
-  // Any thread. Takes `p` and returns true when the connection is up; leaves it
-  // untouched otherwise.
-  bool enqueue(const command_args& args, pending& p) {
-    bool post_flush = false;
-    {
-      std::lock_guard lock(mutex_);
-      if (!accepting_) return false;
-      args.append_to(staged_bytes_);
-      // Taken under the lock so deadlines grow along the queue (the sweep relies on it).
-      p.deadline = steady::now() + owner_.options_.timeout;
-      staged_.push_back(std::move(p));
-      // A flush starts the write, or (a write being in flight) arms an idle sweep.
-      post_flush = !flush_pending_ || sweep_idle_;
-      flush_pending_ = true;
-      sweep_idle_ = false;
+  // This thread only.
+  bool accepting() const { return accepting_; }
+  bool batching() const { return !out_.empty(); }  // this turn's commands wait for a flush
+  std::size_t queued() const { return queue_.size(); }
+
+  // Queues one command (accepting() must hold). The first command of a turn posts
+  // the flush that writes them all.
+  void enqueue(const command_args& args, completion handler) {
+    args.append_to(out_);
+    queue_.emplace_back(std::move(handler), steady::now() + hub_->options.timeout);
+    if (!writing_ && !flush_posted_) {
+      flush_posted_ = true;
+      asio::post(io_, [self = shared_from_this()] { self->flush(); });
     }
-    if (post_flush) asio::post(owner_.io_, [this] { flush(); });
-    return true;
+    arm_sweep();
   }
 
-  // Connects, serves, and reconnects with backoff until the client stops.
-  asio::awaitable<void> run() {
-    const auto& o = owner_.options_;
-    auto backoff = o.reconnect_min;
-    while (!owner_.stopping_) {
-      error_code ec = co_await establish();
-      if (!ec && !owner_.stopping_) {
-        go_up();
-        backoff = o.reconnect_min;
-        owner_.log(name() + " up");
-        last_failure_.clear();
-        ec = co_await serve();
-        lose(ec);
-        if (!owner_.stopping_) {
-          owner_.log(name() + " lost: " + ec.message() +
-                     (failure_.empty() ? "" : " (" + failure_ + ")"));
-        }
-      } else {
-        close_socket();
-        std::string failure = failure_.empty() ? ec.message() : failure_;
-        if (!owner_.stopping_ && failure != last_failure_) {
-          owner_.log(name() + " cannot connect: " + failure);
-          last_failure_ = std::move(failure);
-        }
-      }
-      if (owner_.stopping_) break;
-      retry_timer_.expires_after(backoff);
-      co_await retry_timer_.async_wait(nothrow);
-      backoff = std::min(backoff * 2, o.reconnect_max);
-    }
-    lose(client_error::connection_lost);
-  }
+  // Connects, serves, and reconnects with backoff until shutdown().
+  static asio::awaitable<void> run(std::shared_ptr<connection> self) { co_await self->loop(); }
 
-  // For the client's destructor: everything in progress ends, run() returns.
+  // Everything in progress ends; run() fails what is pending and returns.
   void shutdown() {
+    stopping_ = true;
+    accepting_ = false;
     resolver_.cancel();
     connect_timer_.cancel();
     retry_timer_.cancel();
@@ -227,8 +200,46 @@ class connection {
     close_socket();
   }
 
+  // Another connection came up: stop waiting for the backoff.
+  void retry_now() {
+    if (in_backoff()) retry_timer_.cancel();
+  }
+
  private:
-  std::string name() const { return "redis connection " + std::to_string(index_); }
+  const client_options& options() const { return hub_->options; }
+
+  asio::awaitable<void> loop() {
+    auto backoff = options().reconnect_min;
+    while (!stopping_) {
+      error_code ec = co_await establish();
+      if (!ec && !stopping_) {
+        go_up();
+        backoff = options().reconnect_min;
+        hub_->write_log(name_ + " up");
+        last_failure_.clear();
+        ec = co_await serve();
+        lose(ec);
+        if (!stopping_) {
+          hub_->write_log(name_ + " lost: " + ec.message() +
+                          (failure_.empty() ? "" : " (" + failure_ + ")"));
+        }
+      } else {
+        close_socket();
+        std::string failure = failure_.empty() ? ec.message() : failure_;
+        if (!stopping_ && failure != last_failure_) {
+          hub_->write_log(name_ + " cannot connect: " + failure);
+          last_failure_ = std::move(failure);
+        }
+      }
+      if (stopping_) break;
+      retry_timer_.expires_after(backoff);
+      in_backoff_.store(true, std::memory_order_release);
+      co_await retry_timer_.async_wait(nothrow);
+      in_backoff_.store(false, std::memory_order_release);
+      backoff = std::min(backoff * 2, options().reconnect_max);
+    }
+    lose(client_error::connection_lost);
+  }
 
   void close_socket() {
     error_code ignored;
@@ -240,12 +251,12 @@ class connection {
     const std::uint64_t attempt = ++attempt_;
     failure_.clear();
     connecting_ = true;
-    connect_timer_.expires_after(owner_.options_.connect_timeout);
-    connect_timer_.async_wait([this, attempt](error_code ec) {
-      if (ec || attempt != attempt_ || !connecting_) return;
-      failure_ = "timed out";
-      resolver_.cancel();
-      close_socket();
+    connect_timer_.expires_after(options().connect_timeout);
+    connect_timer_.async_wait([self = shared_from_this(), attempt](error_code ec) {
+      if (ec || attempt != self->attempt_ || !self->connecting_) return;
+      self->failure_ = "timed out";
+      self->resolver_.cancel();
+      self->close_socket();
     });
     error_code ec = co_await handshake();
     connecting_ = false;
@@ -254,7 +265,7 @@ class connection {
   }
 
   asio::awaitable<error_code> handshake() {
-    const auto& o = owner_.options_;
+    const auto& o = options();
     auto [resolve_ec, endpoints] =
         co_await resolver_.async_resolve(o.host, std::to_string(o.port), nothrow);
     if (resolve_ec) co_return resolve_ec;
@@ -305,15 +316,17 @@ class connection {
   }
 
   void go_up() {
-    {
-      std::lock_guard lock(mutex_);
-      accepting_ = true;
-    }
+    accepting_ = true;
     up_.store(true, std::memory_order_release);
-    owner_.up_.fetch_add(1, std::memory_order_release);
+    if (status_->up.fetch_add(1, std::memory_order_acq_rel) == 0) {
+      hub_->contexts_up.fetch_add(1, std::memory_order_acq_rel);
+    }
+    hub_->nudge(*this);
   }
 
   // Reads replies and hands each to the oldest command until the connection fails.
+  // A read's replies are matched first and handed over after: the resumed callers
+  // never see the queue half-updated, and never re-enter this loop.
   asio::awaitable<error_code> serve() {
     for (;;) {
       auto [ec, n] = co_await socket_.async_read_some(asio::buffer(read_buf_), nothrow);
@@ -322,138 +335,108 @@ class connection {
       for (;;) {
         const auto status = parser_.next(reply_);
         if (status == reply_parser::status::incomplete) break;
-        if (status == reply_parser::status::protocol_error || inflight_.empty()) {
+        if (status == reply_parser::status::protocol_error || queue_.empty()) {
           // Garbage, a reply beyond reply_limits, or an unasked reply: this
-          // connection only is dropped, and run() reconnects it.
+          // connection only is dropped, and loop() reconnects it. The replies
+          // matched before it are good.
           failure_ = status == reply_parser::status::protocol_error ? std::string(parser_.error())
                                                                     : "a reply nobody asked for";
+          hand_over();
           co_return make_error_code(client_error::protocol);
         }
-        complete(inflight_.front(), {}, std::move(reply_));
-        inflight_.pop_front();
+        pending& front = queue_.front();
+        if (front.handler) matched_.emplace_back(std::move(front.handler), std::move(reply_));
+        queue_.pop_front();
         if (swept_ > 0) --swept_;
       }
+      hand_over();
     }
   }
 
-  // Posted by enqueue(), and run after each write: writes what is staged, and makes
-  // sure the sweep watches every pending deadline (including commands staged behind
-  // a write that is still in flight).
+  void hand_over() {
+    // Only serve() fills matched_, and a resumed caller cannot get back into it.
+    for (auto& m : matched_) std::move(m.handler)(error_code{}, std::move(m.value));
+    matched_.clear();
+  }
+
+  // Posted by the first enqueue() of a turn, and run after each write: writes
+  // everything queued as one batch.
   void flush() {
-    if (!writing_) start_write();  // else on_written() comes back here
-    arm_sweep();
-  }
-
-  // Writes everything staged as one batch; while it is in flight new commands stage
-  // and go out together when it completes.
-  void start_write() {
-    {
-      std::lock_guard lock(mutex_);
-      if (!accepting_ || staged_bytes_.empty()) {
-        flush_pending_ = false;
-        return;
-      }
-      write_buf_.clear();
-      std::swap(write_buf_, staged_bytes_);
-      batch_.clear();
-      std::swap(batch_, staged_);
-      staged_swept_ = 0;
-    }
-    for (auto& p : batch_) inflight_.push_back(std::move(p));
-    batch_.clear();
+    flush_posted_ = false;
+    if (writing_ || out_.empty() || !accepting_) return;
+    write_buf_.clear();
+    std::swap(write_buf_, out_);
     writing_ = true;
-    asio::async_write(
-        socket_, asio::buffer(write_buf_),
-        [this, epoch = epoch_](error_code ec, std::size_t) { on_written(ec, epoch); });
+    asio::async_write(socket_, asio::buffer(write_buf_),
+                      [self = shared_from_this(), epoch = epoch_](error_code ec, std::size_t) {
+                        self->on_written(ec, epoch);
+                      });
   }
 
   void on_written(error_code ec, std::uint64_t epoch) {
     writing_ = false;
-    // A rare large command leaves no megabyte buffers behind (they swap with staging).
+    // A rare large command leaves no megabyte buffers behind (they swap with out_).
     if (write_buf_.capacity() > max_kept_buffer) std::string().swap(write_buf_);
     if (ec && epoch == epoch_) {
-      close_socket();  // serve() sees it and fails the queues
+      close_socket();  // serve() sees it and fails the queue
       return;
     }
-    flush();  // also after a write of an earlier, lost socket: new commands may wait
+    flush();  // commands queued during the write (also after a write of a lost socket)
   }
 
   // Fails every queued command with `why`; the connection stops accepting commands.
   void lose(error_code why) {
     ++epoch_;
-    const bool was_up = up_.exchange(false, std::memory_order_acq_rel);
-    {
-      std::lock_guard lock(mutex_);
-      accepting_ = false;
-      flush_pending_ = false;
-      batch_.clear();
-      std::swap(batch_, staged_);
-      staged_bytes_.clear();
-      staged_swept_ = 0;
+    accepting_ = false;
+    if (up_.exchange(false, std::memory_order_acq_rel) &&
+        status_->up.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      hub_->contexts_up.fetch_sub(1, std::memory_order_acq_rel);
     }
-    if (was_up) owner_.up_.fetch_sub(1, std::memory_order_acq_rel);
-    for (auto& p : inflight_) complete(p, why);
-    inflight_.clear();
+    std::vector<completion> failed;
+    for (auto& p : queue_) {
+      if (p.handler) failed.push_back(std::move(p.handler));
+    }
+    queue_.clear();
     swept_ = 0;
-    for (auto& p : batch_) complete(p, why);
-    batch_.clear();
+    out_.clear();
+    if (out_.capacity() > max_kept_buffer) std::string().swap(out_);
     close_socket();
     parser_.reset();
+    complete_all(failed, why);
   }
 
   // The timer stays armed at the earliest deadline still pending. It is not
-  // cancelled on a loss: firing early on an empty queue is harmless.
+  // cancelled when replies come: firing early on an empty queue is harmless.
   void arm_sweep() {
-    if (sweep_armed_) return;
-    const auto next = next_deadline();
-    if (!next) return;  // sweep_idle_ is set: the next enqueue() posts a flush()
+    if (sweep_armed_ || swept_ >= queue_.size()) return;
     sweep_armed_ = true;
-    sweep_timer_.expires_at(*next);
-    sweep_timer_.async_wait([this](error_code ec) {
-      sweep_armed_ = false;
-      if (!ec) sweep();
+    sweep_timer_.expires_at(queue_[swept_].deadline);
+    sweep_timer_.async_wait([self = shared_from_this()](error_code ec) {
+      self->sweep_armed_ = false;
+      if (!ec) self->sweep();
     });
   }
 
-  std::optional<steady::time_point> next_deadline() {
-    if (swept_ < inflight_.size()) return inflight_[swept_].deadline;
-    std::lock_guard lock(mutex_);
-    if (staged_swept_ < staged_.size()) return staged_[staged_swept_].deadline;
-    sweep_idle_ = true;  // under the same lock as the check: no command slips by
-    return std::nullopt;
-  }
-
-  // Completes every command past its deadline with `timeout`; its entry stays in
-  // the queue (its reply will come and be dropped) so later replies still match.
+  // Completes every command past its deadline with `timeout`, written or not; its
+  // entry stays in the queue (its reply will come and be dropped) so later replies
+  // still match.
   void sweep() {
     const auto now = steady::now();
-    const auto timeout = make_error_code(client_error::timeout);
-    while (swept_ < inflight_.size() && inflight_[swept_].deadline <= now) {
-      complete(inflight_[swept_], timeout);
+    std::vector<completion> expired;
+    while (swept_ < queue_.size() && queue_[swept_].deadline <= now) {
+      if (queue_[swept_].handler) expired.push_back(std::move(queue_[swept_].handler));
       ++swept_;
     }
-    if (swept_ == inflight_.size()) {
-      // Staged commands behind a write that Redis does not read.
-      std::lock_guard lock(mutex_);
-      while (staged_swept_ < staged_.size() && staged_[staged_swept_].deadline <= now) {
-        complete(staged_[staged_swept_], timeout);
-        ++staged_swept_;
-      }
-    }
     arm_sweep();
+    complete_all(expired, make_error_code(client_error::timeout));
   }
 
-  client_state& owner_;
-  const std::size_t index_;
+  asio::io_context& io_;
+  const std::shared_ptr<hub> hub_;
+  const std::shared_ptr<context_status> status_;
+  const std::string name_;
   std::atomic<bool> up_{false};
-
-  std::mutex mutex_;  // guards the six fields below
-  bool accepting_ = false;
-  bool flush_pending_ = false;  // a flush is posted or a write in flight: callers do not post
-  bool sweep_idle_ = true;      // no sweep is armed nor posted: the next caller posts one
-  std::string staged_bytes_;
-  std::vector<pending> staged_;
-  std::size_t staged_swept_ = 0;  // leading staged_ entries already timed out
+  std::atomic<bool> in_backoff_{false};
 
   tcp::socket socket_;
   tcp::resolver resolver_;
@@ -463,11 +446,15 @@ class connection {
   reply_parser parser_;
   reply reply_;
   std::array<char, 16 * 1024> read_buf_{};
-  std::string write_buf_;
-  std::vector<pending> batch_;
-  std::deque<pending> inflight_;
-  std::size_t swept_ = 0;  // leading inflight_ entries already timed out (or completed)
+  std::string out_;        // encoded commands not written yet (the tail of queue_)
+  std::string write_buf_;  // the batch being written
+  std::deque<pending> queue_;
+  std::vector<matched> matched_;  // serve(): replies of one read, until handed over
+  std::size_t swept_ = 0;         // leading queue_ entries already timed out
+  bool accepting_ = false;
+  bool stopping_ = false;
   bool writing_ = false;
+  bool flush_posted_ = false;
   bool sweep_armed_ = false;
   bool connecting_ = false;
   std::uint64_t epoch_ = 0;    // bumped on every loss; stale write completions are told apart
@@ -476,54 +463,170 @@ class connection {
   std::string last_failure_;  // the last logged failure: a down server logs once
 };
 
-client_state::client_state(client_options options) : options_(std::move(options)) {
-  const int n = std::max(1, options_.connections);
-  connections_.reserve(static_cast<std::size_t>(n));
-  for (int i = 0; i < n; ++i) {
-    connections_.push_back(std::make_unique<connection>(*this, static_cast<std::size_t>(i)));
+void hub::nudge(const connection& up) {
+  std::lock_guard lock(mutex);
+  if (stopping) return;
+  for (const auto& c : connections) {
+    if (c.get() == &up || !c->in_backoff()) continue;
+    asio::post(c->io(), [c] { c->retry_now(); });
   }
-  for (auto& c : connections_) asio::co_spawn(io_, c->run(), asio::detached);
-  thread_ = std::thread([this] { io_.run(); });
 }
 
-client_state::~client_state() {
-  asio::post(io_, [this] {
-    stopping_ = true;
-    for (auto& c : connections_) c->shutdown();
-  });
-  work_.reset();
-  thread_.join();
-}
+// The connections of one io_context. Shared with the commands hopping to it; its
+// list never changes after construction.
+struct context {
+  asio::io_context* io;
+  std::shared_ptr<context_status> status = std::make_shared<context_status>();
+  std::vector<std::shared_ptr<connection>> connections;
 
-void client_state::submit(const command_args& args, pending& p) {
-  const std::size_t n = connections_.size();
-  const std::size_t first = thread_slot();
-  for (std::size_t i = 0; i < n; ++i) {
-    connection& c = *connections_[(first + i) % n];
-    if (c.up() && c.enqueue(args, p)) return;
+  bool up() const noexcept { return status->up.load(std::memory_order_acquire) > 0; }
+
+  // On io's thread: the connection for the next command, or null when none is up.
+  // The one already collecting this turn's batch, else the least loaded.
+  connection* pick() const {
+    connection* best = nullptr;
+    for (const auto& c : connections) {
+      if (!c->accepting()) continue;
+      if (c->batching()) return c.get();
+      if (best == nullptr || c->queued() < best->queued()) best = c.get();
+    }
+    return best;
   }
-  complete(p, make_error_code(client_error::not_connected));
-}
+};
+
+// The connections of every io_context, and the client's own I/O thread when it has
+// no contexts. Owned by `client`.
+class client_state {
+ public:
+  client_state(client_options options, std::vector<asio::io_context*> workers,
+               asio::io_context* control)
+      : workers_(workers.size()) {
+    const int per_worker = std::max(1, options.connections);
+    if (workers.empty() && control == nullptr) {
+      own_io_ = std::make_unique<asio::io_context>(1);
+      own_work_.emplace(own_io_->get_executor());
+    }
+    hub_ = std::make_shared<hub>(std::move(options));
+    for (std::size_t i = 0; i < workers.size(); ++i) {
+      add(*workers[i], per_worker, "w" + std::to_string(i) + ".");
+    }
+    if (control != nullptr) add(*control, 1, "control.");
+    if (own_io_) add(*own_io_, per_worker, "");
+    for (auto& ctx : contexts_) {
+      for (auto& c : ctx->connections) asio::co_spawn(*ctx->io, connection::run(c), asio::detached);
+    }
+    if (own_io_) own_thread_ = std::thread([io = own_io_.get()] { io->run(); });
+  }
+
+  ~client_state() {
+    {
+      std::lock_guard lock(hub_->mutex);
+      hub_->stopping = true;
+      hub_->log = nullptr;
+      hub_->connections.clear();
+    }
+    for (auto& ctx : contexts_) {
+      for (auto& c : ctx->connections) asio::post(*ctx->io, [c] { c->shutdown(); });
+    }
+    if (own_io_) {
+      own_work_.reset();
+      own_thread_.join();
+    }
+  }
+
+  // The worker context running on this thread, if any.
+  const context* worker_here() const noexcept {
+    for (std::size_t i = 0; i < workers_; ++i) {
+      if (contexts_[i]->io->get_executor().running_in_this_thread()) return contexts_[i].get();
+    }
+    return nullptr;
+  }
+
+  bool connected() const noexcept {
+    if (const context* here = worker_here()) return here->up();
+    return hub_->contexts_up.load(std::memory_order_acquire) == contexts_.size();
+  }
+
+  // The context of `io`, when the client serves it.
+  context* context_of(const asio::execution_context& io) const noexcept {
+    for (const auto& ctx : contexts_) {
+      if (static_cast<const asio::execution_context*>(ctx->io) == &io) return ctx.get();
+    }
+    return nullptr;
+  }
+
+  // A context with a connection up, for a caller the client does not know; rotates.
+  std::shared_ptr<context> any_up() {
+    const std::size_t n = contexts_.size();
+    const std::size_t first = next_.fetch_add(1, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto& ctx = contexts_[(first + i) % n];
+      if (ctx->up()) return ctx;
+    }
+    return nullptr;
+  }
+
+ private:
+  void add(asio::io_context& io, int connections, const std::string& prefix) {
+    auto ctx = std::make_shared<context>();
+    ctx->io = &io;
+    for (int i = 0; i < connections; ++i) {
+      auto c = std::make_shared<connection>(io, hub_, ctx->status,
+                                            "redis connection " + prefix + std::to_string(i));
+      ctx->connections.push_back(c);
+      hub_->connections.push_back(std::move(c));
+    }
+    contexts_.push_back(std::move(ctx));
+  }
+
+  // Declared first, destroyed last: the connections' sockets and timers use it.
+  std::unique_ptr<asio::io_context> own_io_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> own_work_;
+  std::thread own_thread_;
+  std::shared_ptr<hub> hub_;
+  const std::size_t workers_;                       // contexts_[0, workers_) are workers
+  std::vector<std::shared_ptr<context>> contexts_;  // workers, control, own
+  std::atomic<std::size_t> next_{0};
+};
 
 }  // namespace detail
 
 namespace {
 
 // async_initiate's initiation: type-erases the caller's handler and queues it.
-struct submit_initiation {
-  detail::client_state* state;
+struct enqueue_initiation {
+  detail::connection* target;
   command_args args;
 
   template <class Handler>
   void operator()(Handler&& handler) const {
-    asio::any_io_executor executor = asio::get_associated_executor(handler);
-    pending p(completion(std::forward<Handler>(handler)), std::move(executor));
-    state->submit(args, p);
+    target->enqueue(args, completion(std::forward<Handler>(handler)));
   }
 };
 
+// The operation that queues `args` on `c` and completes with its reply; awaited on
+// c's thread.
+auto send_on(detail::connection& c, const command_args& args) {
+  return asio::async_initiate<decltype(nothrow), void(error_code, reply)>(
+      enqueue_initiation{&c, args}, nothrow);
+}
+
+client::result not_connected() {
+  return {make_error_code(client_error::not_connected), reply{}};
+}
+
+// A caller the client does not know, hopped onto `ctx`'s thread; it holds `ctx`
+// (and so its connections) until the reply.
+asio::awaitable<client::result> send_hopped(std::shared_ptr<detail::context> ctx,
+                                            command_args args) {
+  detail::connection* c = ctx->pick();
+  if (c == nullptr) co_return not_connected();
+  auto [ec, r] = co_await send_on(*c, args);
+  co_return client::result{ec, std::move(r)};
+}
+
 // One coroutine frame per command; it owns `owned` (when the caller gave a vector)
-// until the initiation has encoded it.
+// until the command has been encoded.
 asio::awaitable<client::result> run_command(detail::client_state& state,
                                             std::vector<std::string> owned,
                                             std::span<const std::string_view> views) {
@@ -531,19 +634,30 @@ asio::awaitable<client::result> run_command(detail::client_state& state,
   if (args.empty()) {
     co_return client::result{make_error_code(boost::system::errc::invalid_argument), reply{}};
   }
-  // The fast failure the backend relies on to fall back: no suspension, no post.
-  if (!state.connected()) {
-    co_return client::result{make_error_code(client_error::not_connected), reply{}};
+  const auto executor = co_await asio::this_coro::executor;
+  if (const auto* here = state.context_of(asio::query(executor, asio::execution::context))) {
+    // The fast failure the backend relies on to fall back: no suspension, no post.
+    detail::connection* c = here->pick();
+    if (c == nullptr) co_return not_connected();
+    auto [ec, r] = co_await send_on(*c, args);
+    co_return client::result{ec, std::move(r)};
   }
-  auto [ec, r] = co_await asio::async_initiate<decltype(nothrow), void(error_code, reply)>(
-      submit_initiation{&state, args}, nothrow);
-  co_return client::result{ec, std::move(r)};
+  auto there = state.any_up();
+  if (!there) co_return not_connected();
+  asio::io_context& io = *there->io;
+  co_return co_await asio::co_spawn(io, send_hopped(std::move(there), args), asio::use_awaitable);
 }
 
 }  // namespace
 
 client::client(client_options options)
-    : state_(std::make_unique<detail::client_state>(std::move(options))) {}
+    : state_(std::make_unique<detail::client_state>(std::move(options),
+                                                    std::vector<asio::io_context*>{}, nullptr)) {}
+
+client::client(client_options options, std::vector<asio::io_context*> workers,
+               asio::io_context* control)
+    : state_(std::make_unique<detail::client_state>(std::move(options), std::move(workers),
+                                                    control)) {}
 
 client::~client() = default;
 

@@ -1,5 +1,5 @@
-// Asio RESP2 client for the Redis backend: one server, a few pipelined connections
-// on the client's own I/O thread, used by coroutines on the gateway's I/O threads.
+// Asio RESP2 client for the Redis backend: one server, pipelined connections that
+// live on the io_contexts of their callers (one set per gateway I/O worker).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -18,10 +18,14 @@
 
 #include "redis/reply.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace sluice::redis {
 
 namespace detail {
-class client_state;  // the I/O thread and the connections (client.cpp)
+class client_state;  // the connections of every io_context (client.cpp)
 }
 
 struct client_options {
@@ -31,7 +35,9 @@ struct client_options {
   int database = 0;      // SELECT <database> when non-zero
   // Per command, from command() to its reply (storage.redis.timeout).
   std::chrono::milliseconds timeout{25};
-  int connections = 2;  // storage.redis.connections; at least 1
+  // Sockets per worker io_context (storage.redis.connections), or on the client's own
+  // I/O thread; at least 1. The control io_context gets one.
+  int connections = 1;
   // TCP connect plus AUTH/SELECT/PING; a slower handshake is a failed attempt.
   std::chrono::milliseconds connect_timeout{1000};
   // Reconnect backoff after a failed attempt or a lost connection: doubles from
@@ -39,7 +45,8 @@ struct client_options {
   std::chrono::milliseconds reconnect_min{50};
   std::chrono::milliseconds reconnect_max{1000};
   // Connection up/lost and failed handshakes (e.g. a wrong password), called on the
-  // client's I/O thread; optional. Never called per command.
+  // thread of that connection's io_context, one line at a time (under a lock), never
+  // after the client is destroyed; optional. Never called per command.
   std::function<void(std::string_view)> log;
 };
 
@@ -54,32 +61,50 @@ const boost::system::error_category& client_category() noexcept;  // named "redi
 boost::system::error_code make_error_code(client_error e) noexcept;
 
 // A client of one Redis server. Owned by the gateway (one per process, built when
-// the redis backend is configured); thread-safe: command() and connected() may be
-// called from any thread at any time.
+// the redis backend is configured); command() and connected() may be called from
+// any thread at any time.
 //
-// The constructor starts an I/O thread that owns `connections` sockets, connects
-// them in the background and reconnects them with backoff after a loss. command()
-// encodes on the caller's thread into one connection's write queue (a short lock);
-// the I/O thread writes each queue in batches and matches replies FIFO; the result
-// is posted back to the caller's executor. Commands never wait for each other's
-// round trips, only for their share of a batched write.
+// Each io_context the client is given (a gateway I/O worker's, and the control
+// thread's) owns its own connections: `connections` sockets per worker, one for the
+// control context. A command awaited on one of those io_contexts is encoded into
+// one of that context's connections and written with every other command issued
+// there in the same turn of the io_context (one write per turn, posted once); the
+// replies are read in large reads, matched FIFO and their coroutines resumed right
+// there, in order. No lock, no post to another thread, no futex per command. Each
+// connection connects in the background, handshakes (AUTH, SELECT, PING) and
+// reconnects with backoff after a loss; when one comes up, the others waiting in
+// backoff retry at once, so the contexts recover together.
 //
-// Lifetime: destroy the client after its callers stop calling it and before their
-// io_contexts go away (it posts completions to them, up to its own destruction).
+// A caller on an io_context the client does not know (a tool, a test, a client
+// built without contexts) is served on a context that has a connection up: its
+// command hops there and back (a post each way: correct, not fast). The client
+// built without contexts runs its own I/O thread for exactly that.
+//
+// Lifetime: the io_contexts must outlive the client. Destroy the client after its
+// callers stop calling it: its connections are told to close (their pending
+// commands fail with connection_lost) on their own io_contexts; a connection on an
+// io_context that no longer runs is destroyed with that io_context, and the
+// commands pending on it with it, never run.
 class client {
  public:
   using result = std::pair<boost::system::error_code, reply>;
 
+  // The client's own I/O thread, with options.connections sockets: every caller
+  // hops to it (tests and tools).
   explicit client(client_options options);
-  // Stops the I/O thread; pending commands complete with connection_lost.
+  // options.connections sockets on each of `workers`, one on `control` (optional).
+  client(client_options options, std::vector<boost::asio::io_context*> workers,
+         boost::asio::io_context* control);
+  // Closes every connection (see Lifetime); joins the own I/O thread if any.
   ~client();
   client(const client&) = delete;
   client& operator=(const client&) = delete;
 
-  // Sends one command (args are its RESP bulk strings, e.g. {"EVALSHA", sha, "1", key})
+  // Sends one command (args are its RESP bulk strings, e.g. {"FCALL", name, "1", key})
   // and completes on the awaiting coroutine's executor with the reply (which may be
   // an error reply from Redis: a success at this level) or with a client_error:
-  // not_connected at once, without suspending, while no connection is up; timeout
+  // not_connected at once, without suspending, while no connection of the caller's
+  // io_context is up (for a caller the client does not know: none at all); timeout
   // client_options::timeout after the call; connection_lost as soon as the loss of
   // its connection is known. Never blocks and never throws.
   boost::asio::awaitable<result> command(std::vector<std::string> args);
@@ -89,7 +114,10 @@ class client {
   // errc::invalid_argument (Redis would never answer it).
   boost::asio::awaitable<result> command(std::span<const std::string_view> args);
 
-  // At least one connection is up (handshake done). A lock-free read.
+  // Whether a command from here would find a connection up. On a worker's thread:
+  // that worker's connections. Anywhere else (the control thread, other threads):
+  // every io_context the client serves has a connection up, i.e. Redis is reachable
+  // from the whole process. Lock-free reads of a few atomics.
   bool connected() const noexcept;
 
  private:

@@ -468,7 +468,7 @@ class Bench:
             storage = (
                 "  backend: redis\n  redis:\n"
                 f"    address: 127.0.0.1:{self.services['redis'].port}\n"
-                "    timeout: 250ms\n    connections: 2\n"
+                f"    timeout: 250ms\n    connections: {self.args.redis_connections}\n"
                 f'    key_prefix: "{name}:"\n  on_error: deny'
             )
         else:
@@ -1023,6 +1023,8 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="nginx worker_processes = Sluice server.threads")
     p.add_argument("--path", default="/", help="request path")
     p.add_argument("--redis-requests", type=int, default=200000, help="calls per redis-benchmark run")
+    p.add_argument("--redis-connections", type=int, default=1,
+                   help="storage.redis.connections of the sluice-redis-* scenarios (per worker)")
     p.add_argument("--redis-reps", type=int, default=3, help="interleaved redis-benchmark runs per call")
     p.add_argument("--old-evalsha", metavar="REV",
                    help="also redis-benchmark the EVALSHA decision script as it was at git revision REV")

@@ -31,6 +31,7 @@ class redis_server {
 
   std::uint16_t port() const { return port_; }
   bool running() const { return pid_ > 0; }
+  int pid() const { return pid_; }  // e.g. to SIGSTOP it (a hung server)
 
   void stop();   // SIGKILL and reap: the way a crash looks to clients
   void start();  // on the same port, empty (no persistence)
