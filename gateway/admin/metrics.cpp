@@ -54,6 +54,9 @@ metrics::metrics(std::string_view version)
                       "Requests a shadow limit would have rejected."),
       delayed_("rate_limit_delayed_total",
                "Requests held by leaky_bucket shaping before forwarding."),
+      local_denials_("rate_limit_local_denials_total",
+                     "Requests the Redis backend denied without a round trip, from what Redis "
+                     "answered before (scope = the denying limit)."),
       upstream_requests_("gateway_upstream_requests_total",
                          "Upstream responses by route and status class."),
       upstream_duration_("gateway_upstream_duration_seconds",
@@ -159,8 +162,9 @@ template class labelled_family<prometheus::Histogram>;
 
 std::string metrics::serialize() const {
   std::vector<prometheus::MetricFamily> families;
-  for (const auto* f : {&requests_, &allowed_, &blocked_, &by_scope_, &blocked_by_scope_, &by_tier_,
-                        &blocked_by_tier_, &shadow_blocked_, &delayed_, &upstream_requests_}) {
+  for (const auto* f :
+       {&requests_, &allowed_, &blocked_, &by_scope_, &blocked_by_scope_, &by_tier_,
+        &blocked_by_tier_, &shadow_blocked_, &delayed_, &local_denials_, &upstream_requests_}) {
     f->collect(families);
   }
   upstream_duration_.collect(families);
@@ -220,6 +224,7 @@ void metrics::release(const route_metrics& rm) {
     blocked_by_scope_.remove(labels);
     shadow_blocked_.remove(labels);
     delayed_.remove(labels);
+    local_denials_.remove(labels);
   }
   for (const auto& tier : rm.tiers_) {
     // "none" (clients without a tier) is every snapshot's: a tier of that name shares it.
@@ -273,6 +278,7 @@ route_metrics::route_metrics(metrics& m, const std::vector<std::string>& routes,
     blocked_by_scope_.push_back(&m.blocked_by_scope_.add(labels));
     shadow_blocked_.push_back(&m.shadow_blocked_.add(labels));
     delayed_.push_back(&m.delayed_.add(labels));
+    local_denials_.push_back(&m.local_denials_.add(labels));
   }
   by_tier_.push_back(&m.by_tier_.add({{"tier", "none"}}));
   blocked_by_tier_.push_back(&m.blocked_by_tier_.add({{"tier", "none"}}));

@@ -136,6 +136,7 @@ class metrics {
   labelled_family<prometheus::Counter> blocked_by_tier_;
   labelled_family<prometheus::Counter> shadow_blocked_;
   labelled_family<prometheus::Counter> delayed_;
+  labelled_family<prometheus::Counter> local_denials_;
   labelled_family<prometheus::Counter> upstream_requests_;
   labelled_family<prometheus::Histogram> upstream_duration_;
 
@@ -186,6 +187,8 @@ class route_metrics {
   void blocked_by(int limit) const { blocked_by_scope_[limit]->Increment(); }
   void shadow_blocked(int limit) const { shadow_blocked_[limit]->Increment(); }
   void delayed(int limit) const { delayed_[limit]->Increment(); }
+  // A request the Redis backend denied from its local-denial cache (limit: the denying one).
+  void local_denied(int limit) const { local_denials_[limit]->Increment(); }
   // tier: a tier index, or -1 for clients without a tier ("none").
   void tier_request(int tier) const { by_tier_[tier + 1]->Increment(); }
   void tier_blocked(int tier) const { blocked_by_tier_[tier + 1]->Increment(); }
@@ -211,6 +214,7 @@ class route_metrics {
   std::vector<prometheus::Counter*> blocked_by_scope_;
   std::vector<prometheus::Counter*> shadow_blocked_;
   std::vector<prometheus::Counter*> delayed_;
+  std::vector<prometheus::Counter*> local_denials_;
   std::vector<prometheus::Counter*> by_tier_;
   std::vector<prometheus::Counter*> blocked_by_tier_;
   std::vector<std::array<prometheus::Counter*, 5>> upstream_requests_;  // 1xx..5xx

@@ -139,7 +139,8 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
     redis_client_ = std::make_unique<redis::client>(redis_options(server.storage.redis),
                                                     std::move(worker_ios), &control_);
     auto backend =
-        std::make_unique<redis_backend>(*redis_client_, store_, metrics_, server.storage);
+        std::make_unique<redis_backend>(*redis_client_, store_, metrics_, server.storage,
+                                        &snapshots_);
     redis_backend_ = backend.get();
     backend_ = std::move(backend);
   } else {

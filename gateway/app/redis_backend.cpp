@@ -2,12 +2,25 @@
 
 #include <chrono>
 #include <iostream>
+#include <random>
+
+#include "util/hash.hpp"
 
 namespace sluice::app {
 namespace {
 
 // Consecutive failed round trips after which Redis is considered down and skipped.
 constexpr int failures_before_degraded = 3;
+
+// The local-denial cache reads elapsed local time this much fast, so that NTP slewing
+// either clock (at most 500 ppm each) never makes a local denial outlive Redis's.
+constexpr std::int64_t cache_drift_ppm = 1000;
+
+// <key_prefix>resets: a random mark that an admin reset sets; every gateway's control
+// thread reads it each tick and forgets its local denials when it changed (or vanished:
+// it expired, or the server lost its keys). It expires like every key (every cache
+// then starts over once).
+constexpr int resets_mark_ttl_ms = 3'600'000;
 
 // Note: command vectors are built with push_back below, not braced lists: g++ 12
 // rejects a braced list of strings inside a coroutine ("array used as initializer").
@@ -35,14 +48,79 @@ std::int64_t steady_seconds() {
 }  // namespace
 
 redis_backend::redis_backend(redis::client& client, limit::memory_store& local,
-                             admin::metrics& metrics, const config::storage_config& storage)
-    : client_(client), local_(local), metrics_(metrics) {
+                             admin::metrics& metrics, const config::storage_config& storage,
+                             const snapshot_holder* snapshots)
+    : client_(client),
+      local_(local),
+      metrics_(metrics),
+      snapshots_(snapshots),
+      cache_entries_(storage.redis.local_denials),
+      cache_seed_(std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32)) {
+  if (cache_entries_ > 0) {
+    cache_ = std::make_unique<limit::denial_cache>(cache_entries_, cache_drift_ppm);
+  }
   configure(storage);
 }
 
 void redis_backend::configure(const config::storage_config& storage) {
-  settings_.store(
-      std::make_shared<const settings>(settings{storage.on_error, storage.redis.key_prefix}));
+  auto next =
+      std::make_shared<const settings>(settings{storage.on_error, storage.redis.key_prefix});
+  auto previous = settings_.exchange(std::move(next));
+  // Other keys: nothing learnt about the old ones applies.
+  if (previous && previous->key_prefix != storage.redis.key_prefix) forget_all();
+  if (storage.redis.local_denials != cache_entries_) {
+    std::cerr << "sluice: storage.redis.local_denials changed; it takes effect at the next "
+                 "restart\n";
+  }
+}
+
+void redis_backend::use_clock_for_tests(std::function<limit::micros()> clock) {
+  test_clock_ = std::move(clock);
+  if (cache_) cache_ = std::make_unique<limit::denial_cache>(cache_entries_, 0);
+}
+
+limit::micros redis_backend::local_now() const {
+  if (test_clock_) return test_clock_();
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint64_t redis_backend::cache_id(std::string_view name, std::string_view key) const {
+  return limit::cache_key_id(hash64(name, cache_seed_), key);
+}
+
+std::span<const limit::cache_probe> redis_backend::probes_of(const limit::evaluation& ev) const {
+  thread_local std::vector<limit::cache_probe> probes;
+  probes.clear();
+  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
+    const auto& a = ev.applied[i];
+    probes.push_back(
+        {cache_id(ev.limit_of(a).name, ev.key_of(a)), a.params, ev.checks[i].cost, a.shadow});
+  }
+  return probes;
+}
+
+bool redis_backend::deny_locally(limit::evaluation& ev) {
+  limit::micros redis_now = 0;
+  if (!cache_->decide(probes_of(ev), local_now(), ev.decisions, redis_now)) return false;
+  // Headers report resets against the clock the decision stands for: Redis's.
+  ev.now = redis_now;
+  local_denials_.fetch_add(1, std::memory_order_relaxed);
+  if (snapshots_ != nullptr) {
+    const int denying = limit::denying_limit(ev);
+    auto snap = snapshots_->get();
+    // The snapshot is held, so its policy cannot share an address with ev's unless
+    // it is ev's (a request that began before a reload is not counted by scope).
+    if (denying >= 0 && snap && &snap->policy == ev.pol) {
+      snap->metrics.local_denied(ev.applied[denying].limit);
+    }
+  }
+  return true;
+}
+
+void redis_backend::forget_all() {
+  if (cache_) cache_->clear(local_now());
 }
 
 std::string redis_backend::redis_key(std::string_view limit_name, std::string_view key) const {
@@ -60,15 +138,20 @@ bool redis_backend::decide_now(limit::evaluation& ev, store_verdict& verdict) {
     verdict = fallback(ev);
     return true;
   }
+  if (cache_ && deny_locally(ev)) {
+    verdict = store_verdict::denied;
+    return true;
+  }
   return false;
 }
 
 std::vector<std::string> redis_backend::decision_command(
-    std::span<const redis::script_limit> limits, bool peek) {
+    std::span<const redis::script_limit> limits, bool peek, std::optional<limit::micros> now) {
   std::vector<std::string> args;
-  args.reserve(3 + limits.size() * (1 + redis::decide_arg_fields));
+  args.reserve(4 + limits.size() * (1 + redis::decide_arg_fields));
   args.resize(2);  // the head: run_decision() writes it
   redis::append_decide_args(limits, peek, args);
+  if (now) args.push_back(std::to_string(*now));
   return args;
 }
 
@@ -80,7 +163,11 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
     limits.push_back(
         {redis_key(ev.limit_of(a).name, ev.key_of(a)), a.params, ev.checks[i].cost, a.shadow});
   }
-  auto values = co_await run_decision(decision_command(limits, false), false);
+  // Sent now (the answer's clock is later than this: what the cache counts from).
+  const limit::micros sent = local_now();
+  std::optional<limit::micros> now;
+  if (test_clock_) now = sent;
+  auto values = co_await run_decision(decision_command(limits, false, now), false);
   if (!values) co_return fallback(ev);
   auto admitted = redis::parse_decide_reply(*values, ev.decisions);
   if (!admitted) {
@@ -89,6 +176,7 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
   }
   // Headers report resets against the clock the decision used: Redis's.
   ev.now = redis::decide_reply_now(*values);
+  if (cache_) cache_->learn(probes_of(ev), ev.decisions, *admitted, ev.now, sent);
   co_return *admitted ? store_verdict::admitted : store_verdict::denied;
 }
 
@@ -102,6 +190,8 @@ net::awaitable<std::optional<std::vector<std::int64_t>>> redis_backend::run_deci
   if (!ec && via == redis::decide_via::function) {
     bool again = false;
     if (is_function_missing(reply)) {
+      // A restarted or failed-over server: what the cache learnt may be gone too.
+      forget_all();
       // Loaded once again, then this call is sent again: the request does not fail.
       const load_outcome loaded = co_await load_library();
       again = loaded != load_outcome::failed;
@@ -119,6 +209,7 @@ net::awaitable<std::optional<std::vector<std::int64_t>>> redis_backend::run_deci
   if (!ec && via == redis::decide_via::script && is_noscript(reply)) {
     // The server restarted or was flushed: send the script itself once, which also
     // caches it again for the next EVALSHA. The request does not fail.
+    forget_all();
     const auto& code = redis::decide_code();
     views[0] = "EVAL";
     views[1] = peek ? code.peek_script : code.decide_script;
@@ -209,6 +300,8 @@ store_verdict redis_backend::fallback(limit::evaluation& ev) {
 }
 
 void redis_backend::failed(std::string_view why) {
+  // The request may or may not have been charged, and Redis may be restarting.
+  forget_all();
   errors_.fetch_add(1, std::memory_order_relaxed);
   metrics_.storage_errors(true).Increment();
   const int failures = consecutive_failures_.fetch_add(1, std::memory_order_acq_rel) + 1;
@@ -226,13 +319,18 @@ void redis_backend::failed(std::string_view why) {
 void redis_backend::succeeded() {
   consecutive_failures_.store(0, std::memory_order_release);
   if (degraded_.exchange(false)) {
+    forget_all();  // it may have lost its keys meanwhile
     metrics_.storage_degraded().Set(0);
     std::cerr << "sluice: redis reachable again; limits are shared again\n";
   }
 }
 
 net::awaitable<void> redis_backend::probe() {
-  if (!degraded_.load(std::memory_order_acquire) || !client_.connected()) co_return;
+  if (!degraded_.load(std::memory_order_acquire)) {
+    if (cache_ && client_.connected()) co_await watch_resets();
+    co_return;
+  }
+  if (!client_.connected()) co_return;
   // A real decision, not a PING: a server that answers but cannot run or write the
   // decision code (a read-only replica after a failover, OOM) stays degraded instead of
   // flapping back every probe. One token per millisecond: always admitted, and the
@@ -243,6 +341,32 @@ net::awaitable<void> redis_backend::probe() {
   std::vector<redis::script_limit> limits;
   limits.push_back({settings_.load()->key_prefix + "probe", &probe_params, 1, false});
   co_await run_decision(decision_command(limits, false), false);
+}
+
+std::string redis_backend::new_resets_mark() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return std::to_string(rng() >> 2);
+}
+
+net::awaitable<void> redis_backend::watch_resets() {
+  // No limit's key: those hold a ':' after the prefix.
+  const std::string key = settings_.load()->key_prefix + "resets";
+  std::vector<std::string> get;
+  get.emplace_back("GET");
+  get.push_back(key);
+  auto [ec, reply] = co_await client_.command(std::move(get));
+  if (ec) co_return;  // decisions count failures; the next tick tries again
+  // Absent ("") until the first reset, and again when it expires or the server lost
+  // its keys (a restart, FLUSHALL): a change too.
+  std::string mark;
+  if (reply.type == redis::reply::kind::string) {
+    mark = std::move(reply.text);
+  } else if (reply.type != redis::reply::kind::nil) {
+    co_return;
+  }
+  // The first reading too: a reset may have come before it (and after some answers).
+  if (!resets_seen_ || *resets_seen_ != mark) forget_all();
+  resets_seen_ = std::move(mark);
 }
 
 net::awaitable<std::optional<limit::decision>> redis_backend::peek(
@@ -257,11 +381,29 @@ net::awaitable<std::optional<limit::decision>> redis_backend::peek(
 }
 
 net::awaitable<bool> redis_backend::reset(const limit::compiled_limit& limit, std::string key) {
+  // Forgotten before (no local denial while the DEL is in flight) and after: an answer
+  // to a request sent before the DEL completed is not learnt (Redis may have run it
+  // first).
+  const std::uint64_t id = cache_id(limit.name, key);
+  if (cache_) cache_->forget(id, local_now());
   std::vector<std::string> del;
   del.emplace_back("DEL");
   del.push_back(redis_key(limit.name, key));
   auto [ec, reply] = co_await client_.command(std::move(del));
-  co_return !ec && reply.type == redis::reply::kind::integer;
+  if (cache_) cache_->forget(id, local_now());
+  const bool done = !ec && reply.type == redis::reply::kind::integer;
+  if (done) {
+    // Tells the other gateways' caches (watch_resets(), within a tick of their control
+    // threads), whatever their local_denials setting: a new mark.
+    std::vector<std::string> mark;
+    mark.emplace_back("SET");
+    mark.push_back(settings_.load()->key_prefix + "resets");
+    mark.push_back(new_resets_mark());
+    mark.emplace_back("PX");
+    mark.push_back(std::to_string(resets_mark_ttl_ms));
+    co_await client_.command(std::move(mark));
+  }
+  co_return done;
 }
 
 storage_status redis_backend::status() const {

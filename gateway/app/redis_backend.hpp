@@ -13,11 +13,20 @@
 // for a timeout while it is known to be down — and the control thread probes it
 // until it answers again.
 //
+// Exact local denials (storage.redis.local_denials entries, limit/denial_cache.hpp):
+// every answer teaches the cache what Redis holds for the request's keys; a request
+// that Redis would certainly deny, with decisions the cache can compute exactly, is
+// denied in decide_now() with no round trip. The cache forgets a key at its admin
+// reset, everything when Redis fails, comes back, lost the decision code (a restart
+// or failover) or the key prefix changes; a tier change or reload that changes a
+// limit's parameters makes what it learnt under the old ones unused.
+//
 // Owned by the gateway; thread-safe (atomics; settings swapped at reload).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -26,7 +35,9 @@
 
 #include "admin/metrics.hpp"
 #include "app/decision_backend.hpp"
+#include "app/snapshot.hpp"
 #include "config/schema.hpp"
+#include "limit/denial_cache.hpp"
 #include "redis/client.hpp"
 #include "redis/decide_script.hpp"
 
@@ -34,11 +45,22 @@ namespace sluice::app {
 
 class redis_backend final : public decision_backend {
  public:
+  // `snapshots` (optional) resolves rate_limit_local_denials_total{scope}.
   redis_backend(redis::client& client, limit::memory_store& local, admin::metrics& metrics,
-                const config::storage_config& storage);
+                const config::storage_config& storage, const snapshot_holder* snapshots = nullptr);
 
-  // Applies reloaded storage settings (on_error, key_prefix).
+  // Applies reloaded storage settings (on_error, key_prefix; local_denials is read at
+  // construction only).
   void configure(const config::storage_config& storage);
+
+  // Tests only, before the first request: `clock` replaces Redis TIME (sent as the
+  // decision code's test-only "now" argument) and the local clock of the cache, so a
+  // test replays traffic at chosen times. The cache then counts no clock drift.
+  void use_clock_for_tests(std::function<limit::micros()> clock);
+
+  // Requests denied from the local-denial cache since start; its entries (0: no cache).
+  std::uint64_t local_denials() const { return local_denials_.load(std::memory_order_relaxed); }
+  std::uint64_t local_denial_entries() const { return cache_ ? cache_->size() : 0; }
 
   bool is_redis() const override { return true; }
   bool decide_now(limit::evaluation& ev, store_verdict& verdict) override;
@@ -50,8 +72,9 @@ class redis_backend final : public decision_backend {
   storage_status status() const override;
 
   // While degraded, checks whether Redis decides again: one script call that writes
-  // <key_prefix>probe (the control thread calls it a few times a second); a no-op
-  // otherwise.
+  // <key_prefix>probe (the control thread calls it a few times a second). Otherwise,
+  // with the local-denial cache, reads <key_prefix>resets: an admin reset made on any
+  // gateway (or Redis losing its keys) changes it, and the cache forgets everything.
   net::awaitable<void> probe();
 
   // The Redis key of `key` under `limit`: <key_prefix><limit>:<key>.
@@ -64,8 +87,10 @@ class redis_backend final : public decision_backend {
   };
 
   // The command for these limits; its head (args[0], args[1]) is run_decision()'s.
+  // `now` (tests): the decision code's "now" argument.
   static std::vector<std::string> decision_command(std::span<const redis::script_limit> limits,
-                                                   bool peek);
+                                                   bool peek,
+                                                   std::optional<limit::micros> now = {});
   // Sends the decision (FCALL, or EVALSHA on a server without Functions; loading the
   // code again when the server lost it) and returns the reply's integers, or nullopt
   // on any failure (counted).
@@ -84,9 +109,30 @@ class redis_backend final : public decision_backend {
   void failed(std::string_view why);
   void succeeded();
 
+  // The local clock of the cache (steady microseconds, or the test clock).
+  limit::micros local_now() const;
+  // The cache's view of ev's limits (into a per-thread buffer: use before suspending).
+  std::span<const limit::cache_probe> probes_of(const limit::evaluation& ev) const;
+  // The cache's id of `key` under the limit named `name`.
+  std::uint64_t cache_id(std::string_view name, std::string_view key) const;
+  // Denies ev from the cache when it can (ev.decisions and ev.now filled, counted).
+  bool deny_locally(limit::evaluation& ev);
+  // Forgets everything the cache learnt (Redis failed, came back or lost its code).
+  void forget_all();
+  // probe()'s reading of <key_prefix>resets (control thread only).
+  net::awaitable<void> watch_resets();
+  static std::string new_resets_mark();
+
   redis::client& client_;
   limit::memory_store& local_;
   admin::metrics& metrics_;
+  const snapshot_holder* snapshots_;
+  std::unique_ptr<limit::denial_cache> cache_;  // null: storage.redis.local_denials 0
+  std::uint64_t cache_entries_ = 0;             // as configured at construction
+  std::uint64_t cache_seed_ = 0;                // keys the cache ids (random per process)
+  std::function<limit::micros()> test_clock_;
+  std::atomic<std::uint64_t> local_denials_{0};
+  std::optional<std::string> resets_seen_;  // watch_resets()' last reading
   std::atomic<std::shared_ptr<const settings>> settings_;
   // FCALL until the server shows it has no Functions; then EVALSHA until a restart.
   std::atomic<redis::decide_via> via_{redis::decide_via::function};

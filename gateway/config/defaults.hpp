@@ -57,6 +57,8 @@ inline constexpr std::chrono::milliseconds redis_timeout = 25ms;
 inline constexpr int redis_connections = 1;  // per I/O thread (redis::client)
 inline constexpr std::string_view redis_key_prefix = "sluice:";
 inline constexpr int redis_database = 0;
+// Entries of the Redis backend's local-denial cache (~80 bytes each: ~5 MiB).
+inline constexpr std::uint64_t redis_local_denials = 65'536;
 inline constexpr std::string_view storage_on_error = "local";
 
 inline constexpr std::string_view policies = "policies/";

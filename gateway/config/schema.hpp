@@ -94,6 +94,7 @@ struct redis_config {
   duration timeout{};
   int connections = 0;
   std::string key_prefix;
+  std::uint64_t local_denials = 0;  // entries of the local-denial cache; 0 = off
 };
 
 struct storage_config {

@@ -18,6 +18,7 @@ constexpr std::uint64_t max_body_bytes = std::uint64_t{1} << 50;
 constexpr std::int64_t max_connections_per_pool = 65536;
 constexpr std::int64_t max_client_connections = 10'000'000;
 constexpr std::int64_t min_max_keys = 1000;
+constexpr std::int64_t max_local_denials = 16'777'216;  // ~1.3 GiB of entries
 
 const std::initializer_list<std::pair<std::string_view, client_ip_source>> client_ip_sources = {
     {"x-forwarded-for", client_ip_source::x_forwarded_for},
@@ -283,7 +284,8 @@ void read_storage(const yaml_node& node, error_sink& sink, storage_config& st) {
     assign(st.on_error, read_enum(*v, m.path("on_error"), sink, error_modes));
   if (auto* v = m.get("redis")) {
     map_reader r(*v, m.path("redis"), sink,
-                 {"address", "password", "database", "timeout", "connections", "key_prefix"});
+                 {"address", "password", "database", "timeout", "connections", "key_prefix",
+                  "local_denials"});
     if (!r.ok()) return;
     redis_config& redis = st.redis;
     if (auto* a = r.get("address")) read_addresses(*a, r.path("address"), sink, redis.addresses);
@@ -297,6 +299,10 @@ void read_storage(const yaml_node& node, error_sink& sink, storage_config& st) {
       assign(redis.connections, read_int(*c, r.path("connections"), sink, 1, 64));
     if (auto* k = r.get("key_prefix"))
       assign(redis.key_prefix, read_string(*k, r.path("key_prefix"), sink));
+    if (auto* l = r.get("local_denials")) {
+      assign(redis.local_denials,
+             read_int(*l, r.path("local_denials"), sink, 0, max_local_denials));
+    }
   }
 }
 
@@ -340,6 +346,7 @@ server_config default_server_config() {
   c.storage.redis.timeout = defaults::redis_timeout;
   c.storage.redis.connections = defaults::redis_connections;
   c.storage.redis.key_prefix = std::string(defaults::redis_key_prefix);
+  c.storage.redis.local_denials = defaults::redis_local_denials;
   c.storage.on_error = enum_named(error_modes, defaults::storage_on_error);
   c.policies = std::string(defaults::policies);
   c.reload_watch = defaults::reload_watch;

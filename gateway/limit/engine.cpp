@@ -331,20 +331,28 @@ void prepare_single(const policy& pol, int limit_index, const limit_params& para
   ev.result = outcome::allowed;
 }
 
+int denying_limit(const evaluation& ev) {
+  int denying = -1;
+  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
+    const decision& d = ev.decisions[i];
+    if (ev.applied[i].shadow || d.allowed) continue;
+    // Several deny: report the one that keeps the client waiting longest.
+    if (denying < 0 || d.retry_after > ev.decisions[denying].retry_after) {
+      denying = static_cast<int>(i);
+    }
+  }
+  return denying;
+}
+
 void conclude(evaluation& ev, bool admitted) {
   ev.result = admitted ? outcome::allowed : outcome::limited;
+  ev.denying = denying_limit(ev);
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     applied_limit& a = ev.applied[i];
     a.result = ev.decisions[i];
     if (a.shadow) continue;
     const decision& d = a.result;
     const int idx = static_cast<int>(i);
-    if (!d.allowed) {
-      // Several deny: report the one that keeps the client waiting longest.
-      if (ev.denying < 0 || d.retry_after > ev.applied[ev.denying].result.retry_after) {
-        ev.denying = idx;
-      }
-    }
     if (d.delay > ev.delay) ev.delay = d.delay;
     if (ev.reported < 0) {
       ev.reported = idx;

@@ -113,6 +113,10 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
 // the denying and reported limits, the shaping delay.
 void conclude(evaluation& ev, bool admitted);
 
+// The limit a denied request reports (SPEC 5), by ev.decisions: of the enforced limits
+// that deny, the one with the longest retry_after (the first of equals); -1 if none.
+int denying_limit(const evaluation& ev);
+
 // The check API's evaluation: one limit, an explicit key, `cost` units, enforced
 // (even for a shadow limit: the caller asks whether it would pass). No route.
 void prepare_single(const policy& pol, int limit_index, const limit_params& params,

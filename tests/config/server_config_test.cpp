@@ -74,6 +74,7 @@ TEST(ConfigServer, EmptyFileTakesEveryDefault) {
   EXPECT_EQ(c.storage.redis.timeout, defaults::redis_timeout);
   EXPECT_EQ(c.storage.redis.connections, defaults::redis_connections);
   EXPECT_EQ(c.storage.redis.key_prefix, defaults::redis_key_prefix);
+  EXPECT_EQ(c.storage.redis.local_denials, defaults::redis_local_denials);
   EXPECT_EQ(c.storage.on_error, storage_error_mode::local);
   EXPECT_EQ(c.policies, fixture("server/policies/"));
   EXPECT_TRUE(c.reload_watch);
@@ -134,6 +135,7 @@ TEST(ConfigServer, ReadsEveryKeyWithEnvironmentSubstitution) {
   EXPECT_EQ(c.storage.redis.timeout, 50ms);
   EXPECT_EQ(c.storage.redis.connections, 8);
   EXPECT_EQ(c.storage.redis.key_prefix, "gw1:");
+  EXPECT_EQ(c.storage.redis.local_denials, 0u);
   EXPECT_EQ(c.storage.on_error, storage_error_mode::deny);
   EXPECT_EQ(c.policies, fixture("server/policies/minimal.yaml"));
   EXPECT_FALSE(c.reload_watch);
@@ -209,6 +211,10 @@ TEST(ConfigServer, OutOfRangeIntegers) {
       server_errors("redis_connections_range"),
       ElementsAre(at("redis_connections_range",
                      "3:18: storage.redis.connections: must be between 1 and 64 (got 65)")));
+  EXPECT_THAT(server_errors("redis_local_denials_range"),
+              ElementsAre(at("redis_local_denials_range",
+                             "3:20: storage.redis.local_denials: must be between 0 and 16777216 "
+                             "(got -1)")));
   EXPECT_THAT(
       server_errors("max_keys_range"),
       ElementsAre(at("max_keys_range", "2:13: storage.max_keys: must be >= 1000 (got 999)")));
