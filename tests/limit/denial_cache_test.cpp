@@ -9,6 +9,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "algorithms/harness.hpp"  // PrintTo(decision)
@@ -353,6 +354,41 @@ TEST(DenialCache, RandomTrafficFractionalBuckets) {
     replay_random(limits, 6, seed, 20'000, local);
     EXPECT_GT(local, 500);
   }
+}
+
+// Several threads learning, deciding, forgetting and clearing at once (run under TSan
+// in CI's sanitizer build): no data race, the bound holds.
+TEST(DenialCache, ConcurrentUse) {
+  const auto p = limit_params::make(algorithm::token_bucket, 2, second, 2);
+  denial_cache cache(128, 1000);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&cache, &p, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 20'000; ++i) {
+        const cache_probe probe{id_of("l", std::to_string(rng() % 300)), &p, 1, false};
+        const micros now = t0 + i;
+        decision d{false, false, 2, 0, 1 * second, 500 * ms, 0};
+        micros at = 0;
+        switch (rng() % 8) {
+          case 0:
+            cache.forget(probe.id, now);
+            break;
+          case 1:
+            if (i % 1000 == 0) cache.clear(now);
+            break;
+          case 2:
+          case 3:
+            cache.learn(std::span(&probe, 1), std::span(&d, 1), false, now, now);
+            break;
+          default:
+            cache.decide(std::span(&probe, 1), now, std::span(&d, 1), at);
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_LE(cache.size(), cache.capacity());
 }
 
 }  // namespace
