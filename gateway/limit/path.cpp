@@ -8,11 +8,20 @@
 // - Percent-decoding happens before dot-segment removal (RFC 3986 6.2.2 order), so
 //   "%2e%2E" is a dot segment and "/a/%2e%2e/b" is "/b". Upstreams decode before
 //   routing, so keeping such a segment would let "/x/%2e%2e/login" dodge the "login"
-//   route's limits. Matrix parameters are cut before the dot check, so "..;x" is "..".
+//   route's limits.
+// - Matrix parameters are where readings part: Tomcat, Jetty and Spring cut ";params"
+//   before removing dot segments ("/static/..;/auth/login" is "/auth/login" to them),
+//   Go, Node and nginx keep ';' as data. A segment that is "." or ".." once cut is
+//   rejected, and so is a ".." after a segment that is empty once cut ("/a/;x/../b"
+//   is "/a/b" with ';' as data, "/b" to Tomcat): whatever the options, every dot
+//   segment then removes the same segments in both readings. An encoded ';' is
+//   rejected: some servers decode before cutting ("%3B" then starts parameters),
+//   others after (it is data), so no reading of it is right for both.
 // - A trailing slash is kept ("/a/" stays "/a/"), and a final "." or ".." leaves one
 //   ("/a/b/.." -> "/a/"), as RFC 3986 5.2.4 does; the route matcher ignores it.
 // - ".." above the root is dropped ("/.." -> "/").
-// - A segment left empty by stripping (";x") collapses like an empty one ("//").
+// - A segment left empty by stripping (";x") collapses like an empty one ("//"); without
+//   stripping it is a segment of its own ("/;jsessionid=1" is Tomcat's spelling of "/").
 // - Raw bytes >= 0x80 pass through untouched; case folding is ASCII only.
 
 namespace sluice::limit {
@@ -51,7 +60,9 @@ std::size_t segment_end(std::string_view raw, std::size_t pos, bool encoded_slas
 }
 
 // Appends the normalized form of one raw segment (no '/'), or says why it is rejected.
-path_status append_segment(std::string_view seg, const path_options& options, std::string& out) {
+// `params_only`: the segment is empty once its ";params" are cut (";x").
+path_status append_segment(std::string_view seg, const path_options& options, std::string& out,
+                           bool& params_only) {
   constexpr char digits[] = "0123456789ABCDEF";
   const std::size_t start = out.size();
   std::size_t params = std::string::npos;  // where the first ';' went in `out`
@@ -68,6 +79,7 @@ path_status append_segment(std::string_view seg, const path_options& options, st
       if (decoded == '\\') return path_status::backslash;
       // Reached only when %2F does not separate segments (see segment_end).
       if (decoded == '/') return path_status::encoded_slash;
+      if (decoded == ';') return path_status::encoded_semicolon;
       if (is_unreserved(decoded)) {
         out += decoded;
       } else {
@@ -96,6 +108,12 @@ path_status append_segment(std::string_view seg, const path_options& options, st
   if (whole.starts_with("%20") || whole.ends_with("%20") || path_part.ends_with("%20")) {
     return path_status::edge_whitespace;
   }
+  // Options aside: "..;x" is ".." to a server that cuts parameters, a name to Sluice
+  // without stripping. Rejected either way, so the options never change acceptance.
+  if (params != std::string::npos && (path_part == "." || path_part == "..")) {
+    return path_status::dot_params;
+  }
+  params_only = params != std::string::npos && path_part.empty();
   if (options.strip_matrix_params && params != std::string::npos) out.resize(params);
   if (options.case_insensitive) {
     for (std::size_t i = start; i < out.size(); ++i) {
@@ -156,6 +174,10 @@ std::string_view describe(path_status status) {
       return "Encoded slash in path";
     case path_status::edge_whitespace:
       return "Space at the start or end of a path segment";
+    case path_status::encoded_semicolon:
+      return "Encoded semicolon in path";
+    case path_status::dot_params:
+      return "Parameters (;) on a dot segment or before '..'";
   }
   return "Malformed request path";
 }
@@ -177,18 +199,27 @@ path_status normalize_path(std::string_view raw, const path_options& options, st
 
   // `out` holds "/seg" pieces; a trailing slash is appended at the end if needed.
   bool trailing_slash = false;
+  bool after_params_only = false;  // a segment that is only ";params" came before
   std::size_t pos = 1;
   while (true) {
     const std::size_t end = segment_end(raw, pos, options.allow_encoded_slash);
     const bool last = end == raw.size();
     const std::size_t mark = out.size();
     out += '/';
-    if (const auto status = append_segment(raw.substr(pos, end - pos), options, out);
+    bool params_only = false;
+    if (const auto status = append_segment(raw.substr(pos, end - pos), options, out, params_only);
         status != path_status::ok) {
       out.clear();
       return status;
     }
     const std::string_view decoded = std::string_view(out).substr(mark + 1);
+    // "/a/;x/.." climbs to "/a/" with ';' as data, to "/" where ";x" is cut: rejected
+    // whatever the options (a ".." is never a ";params" segment: append_segment).
+    if (decoded == ".." && after_params_only) {
+      out.clear();
+      return path_status::dot_params;
+    }
+    after_params_only = after_params_only || params_only;
     if (decoded.empty()) {
       out.resize(mark);
       trailing_slash = last;  // "//" collapses; a final "/" is kept

@@ -19,6 +19,9 @@ enum class path_status : unsigned char {
   backslash,          // raw '\' or %5C: some servers read it as '/'
   encoded_slash,      // %2F without allow_encoded_slash: some servers decode it, some do not
   edge_whitespace,    // %20 at the start or end of a segment: some servers trim it
+  encoded_semicolon,  // %3B: some servers decode it before cutting ";params", some after
+  dot_params,         // "..;x", ".;x", or ";x" before a "..": a dot segment, or nothing,
+                      // to servers that cut ";params", and a name to Sluice without stripping
 };
 
 // The 400 body text for a rejected target (a static string; "" for ok).
@@ -28,8 +31,8 @@ std::string_view describe(path_status status);
 struct path_options {
   // ASCII letters fold to lower case (outside percent-escapes), in paths and patterns.
   bool case_insensitive = config::defaults::routing_case_insensitive;
-  // ";params" is cut from every segment ("/a;x=1/b;y" -> "/a/b", "..;" is ".."), as
-  // Tomcat, Jetty and Spring do before routing.
+  // ";params" is cut from every segment ("/a;x=1/b;y" -> "/a/b"), as Tomcat, Jetty and
+  // Spring do before routing ("..;" is rejected whatever the options).
   bool strip_matrix_params = config::defaults::routing_strip_matrix_params;
   // %2F is a segment separator instead of a 400.
   bool allow_encoded_slash = config::defaults::routing_allow_encoded_slash;
@@ -47,7 +50,8 @@ path_status split_target(std::string_view target, std::string_view& path, std::s
 // Normalizes the path of a request target (the part before '?'):
 // - rejects what upstreams read differently (see path_status), whatever the options,
 //   matrix parameters included, so the options change the result but never whether a
-//   path is accepted;
+//   path is accepted (that includes ";params" that would change which segments a dot
+//   segment removes: "..;x", ".;x", and ";x" before a "..");
 // - decodes percent-encoded unreserved characters (ALPHA DIGIT - . _ ~); other escapes
 //   keep their encoding with upper-case hex;
 // - with allow_encoded_slash, %2F separates segments like '/';

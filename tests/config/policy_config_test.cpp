@@ -245,6 +245,9 @@ TEST(ConfigPolicy, PatternARequestCouldNeverSpell) {
   EXPECT_POLICY_ERROR("pattern_encoded_slash",
                       "2:27: routes[0].match: path pattern '/files/a%2Fb' never matches: a request "
                       "path spelled so is rejected (Encoded slash in path)");
+  EXPECT_POLICY_ERROR("pattern_encoded_semicolon",
+                      "2:27: routes[0].match: path pattern '/files/a%3Bb' never matches: a request "
+                      "path spelled so is rejected (Encoded semicolon in path)");
 }
 
 TEST(ConfigPolicy, RoutingDefaultsWhenAbsent) {

@@ -519,7 +519,9 @@ TEST_F(PathSpellingTest, EverySpellingIsRejectedOrLimitedByTheLoginLimit) {
       {"/auth\\login", "400: Backslash in path"},
       {"/auth/login#frag", "400: Fragment (#) in request target"},
       {"/auth/login?x=1#frag", "400: Fragment (#) in request target"},
-      {"/static/..;/auth/login", "login 429"},  // Tomcat's "..;"
+      {"/static/..;/auth/login", "400: Parameters (;) on a dot segment or before '..'"},
+      {"/static/;x/../auth/login", "400: Parameters (;) on a dot segment or before '..'"},
+      {"/static/%3Bx/../auth/login", "400: Encoded semicolon in path"},
       {"/static/%2e%2e/auth/login", "login 429"},
       {"/auth/login/", "login 429"},
       {"/auth/./login?next=/", "login 429"},
@@ -551,8 +553,34 @@ TEST_F(PathSpellingTest, AllowEncodedSlashMakesItASeparatorForMatching) {
 TEST_F(PathSpellingTest, NoMatrixStrippingLeavesSemicolonSpellingsOnOtherRoutes) {
   build_login_policy(path_options{false, false, false});
   ASSERT_EQ(outcome_of("/auth/login"), "login allowed");
-  EXPECT_EQ(outcome_of("/auth/login;jsessionid=1"), "default allowed");
-  EXPECT_EQ(outcome_of("/static/..;/auth/login"), "static bypassed");  // why the default is on
+  EXPECT_EQ(outcome_of("/auth/login;jsessionid=1"), "default allowed");  // Tomcat: login
+  EXPECT_EQ(outcome_of("/static/a;v=2/app.css"), "static bypassed");
+  EXPECT_EQ(outcome_of("/static/;jsessionid=1"), "static bypassed");
+}
+
+TEST_F(PathSpellingTest, ParametersThatMoveDotSegmentsAreRejectedWhateverTheOptions) {
+  // path_route_fuzz's findings (tests/fuzz/corpus/path_route_fuzz/static_*): read as
+  // "/static/..;/auth/login" (strip_matrix_params: false) and "/static/%3Bx/../auth/login"
+  // (any options) these were static files to Sluice, limits off, and the login handler to
+  // an upstream that cuts ";params" (and decodes %3B first). Each option set rejects them,
+  // charges nothing, and still routes ordinary parameters.
+  for (int bits = 0; bits < 8; ++bits) {
+    build_login_policy(path_options{(bits & 1) != 0, (bits & 2) != 0, (bits & 4) != 0});
+    const std::string dot = "400: Parameters (;) on a dot segment or before '..'";
+    const std::string client = "192.0.2." + std::to_string(10 + bits);
+    for (std::string_view target :
+         {"/static/..;/auth/login", "/static/..;x=1/auth/login", "/static/.;/../auth/login",
+          "/static/;x/../auth/login", "/static/%2e%2e;/auth/login"}) {
+      EXPECT_EQ(outcome_of(target, client), dot) << target << " options " << bits;
+    }
+    for (std::string_view target : {"/static/%3Bx/../auth/login", "/static/%3bx/../auth/login",
+                                    "/auth/login%3Bjsessionid=1"}) {
+      EXPECT_EQ(outcome_of(target, client), "400: Encoded semicolon in path")
+          << target << " options " << bits;
+    }
+    EXPECT_EQ(outcome_of("/static/x;v=2/../app.css", client), "static bypassed") << bits;
+    EXPECT_EQ(outcome_of("/auth/login", client), "login allowed") << bits;  // nothing charged
+  }
 }
 
 TEST_F(PathSpellingTest, ALimitsOffRouteIsNeverReachedOnlyThroughFolding) {

@@ -30,7 +30,7 @@ inline std::string respell(std::string_view base, const path_options& options, s
       }
       if (coin(20)) out += coin(50) ? "/" : "./";
       if (coin(15)) out += "zz/%2e%2E/";
-      if (options.strip_matrix_params && coin(10)) out += "zz/..;x/";  // Tomcat's "..;"
+      if (options.strip_matrix_params && coin(10)) out += "zz;x/../";
       continue;
     }
     if (coin(25)) {
