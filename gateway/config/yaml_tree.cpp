@@ -7,6 +7,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -30,6 +31,19 @@
 //    input not found yet. CPU time, not wall-clock time: a busy machine must not fail a
 //    valid file (a 3 MB policy took 0.34 s of CPU and 2.8 s of wall time at load 13 on
 //    2 cores), and a parse never waits, so only a loop can use up the bound.
+//
+// Aliases share the anchored node. Two ways to abuse that are refused here, where the
+// tree is built, rather than in every reader that walks it:
+//  - an alias inside the node its anchor names ("&a [*a]", "&m {k: *m}") would make the
+//    tree contain itself: a shared_ptr cycle that leaks, and a walk that never ends.
+//    An anchored collection is known to be open until its end event; an alias to it
+//    before then is an error;
+//  - an alias bomb ("a: &a [x,x,x,x]", "b: &b [*a,*a,*a,*a]", ... nine lines expand to
+//    4^9 nodes) costs the builder nothing but the readers a walk of every expanded node
+//    (and a copy of every expanded scalar). The builder counts the expanded document,
+//    nodes plus scalar bytes (after ${VAR} substitution, which can grow a value too),
+//    and stops past max_expanded, by default in proportion to the text's size: the
+//    readers then never walk more than a file of a few times that size without aliases.
 namespace sluice::config {
 
 namespace {
@@ -45,6 +59,10 @@ struct parse_stopped {
 
 constexpr std::size_t events_per_byte = 8;     // four times what any YAML yields
 constexpr std::size_t events_baseline = 1024;  // a few per document, whatever its size
+// A text of n bytes holds at most about 2n nodes and n scalar bytes without aliases.
+constexpr std::size_t expanded_per_byte = 8;
+// Room for ${VAR} values (one environment string is at most 128 KiB on Linux) in a short file.
+constexpr std::size_t expanded_baseline = 256 * 1024;
 // Reading the thread's CPU clock is a system call (~0.2 us): not on every event.
 constexpr std::size_t events_per_clock_reading = 1024;
 
@@ -58,6 +76,9 @@ class tree_builder final : public YAML::EventHandler {
         limits_(limits),
         max_events_(limits.max_events != 0 ? limits.max_events
                                            : events_baseline + events_per_byte * text.size()),
+        max_expanded_(limits.max_expanded != 0
+                          ? limits.max_expanded
+                          : expanded_baseline + expanded_per_byte * text.size()),
         cpu_deadline_(limits.cpu_clock() + limits.cpu_time_limit) {}
 
   yaml_node_ptr root() const { return root_; }
@@ -84,7 +105,7 @@ class tree_builder final : public YAML::EventHandler {
       node->line = stack_.back().pending_key->line;
       node->column = stack_.back().pending_key->column;
     }
-    add(node, anchor);
+    add(node, anchor, mark);
   }
 
   void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
@@ -93,7 +114,13 @@ class tree_builder final : public YAML::EventHandler {
     if (it == anchors_.end()) {
       throw YAML::ParserException(mark, "unknown alias");
     }
-    attach(it->second);
+    if (it->second.expanded == 0) {
+      throw parse_stopped{mark, alias_name(mark) +
+                                    " refers to a node that contains it (a node cannot "
+                                    "contain itself)"};
+    }
+    grow(it->second.expanded, mark);
+    attach(it->second.node);
   }
 
   void OnScalar(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
@@ -115,37 +142,40 @@ class tree_builder final : public YAML::EventHandler {
         node->error = std::move(substituted.error);
       }
     }
-    add(node, anchor);
+    add(node, anchor, mark);
   }
 
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                        YAML::EmitterStyle::value) override {
     count(mark);
-    auto node = make(yaml_node::kind::sequence, mark);
-    add(node, anchor);
-    stack_.push_back({node, nullptr});
+    open(make(yaml_node::kind::sequence, mark), anchor, mark);
   }
   void OnSequenceEnd() override {
     count(last_mark_);
-    stack_.pop_back();
+    close();
   }
 
   void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
                   YAML::EmitterStyle::value) override {
     count(mark);
-    auto node = make(yaml_node::kind::map, mark);
-    add(node, anchor);
-    stack_.push_back({node, nullptr});
+    open(make(yaml_node::kind::map, mark), anchor, mark);
   }
   void OnMapEnd() override {
     count(last_mark_);
-    stack_.pop_back();
+    close();
   }
 
  private:
   struct frame {
     mutable_node node;
-    yaml_node_ptr pending_key;  // maps: the key waiting for its value
+    yaml_node_ptr pending_key;    // maps: the key waiting for its value
+    YAML::anchor_t anchor;        // the node's own anchor, or NullAnchor
+    std::size_t expanded_before;  // expanded_ before this node was added
+  };
+  struct anchored {
+    yaml_node_ptr node;
+    std::size_t expanded = 0;  // the node's expanded size; 0 while it is open (a collection
+                               // whose end has not come): an alias to it would be a cycle
   };
 
   // Every event passes here: the budget and the CPU time bound end a parse that runs away.
@@ -171,6 +201,29 @@ class tree_builder final : public YAML::EventHandler {
     return text_[bom + static_cast<std::size_t>(mark.pos)];
   }
 
+  // "*name" for the alias at `mark`, as written; "an alias" when the mark does not map
+  // back to the text (UTF-16/32 input).
+  std::string alias_name(const YAML::Mark& mark) const {
+    if (char_at(mark) != '*') return "an alias";
+    const std::size_t bom = text_.starts_with("\xEF\xBB\xBF") ? 3 : 0;
+    const std::string_view rest = text_.substr(bom + static_cast<std::size_t>(mark.pos));
+    const std::size_t end = std::min(rest.find_first_of(" \t\r\n,[]{}", 1), rest.size());
+    constexpr std::size_t longest = 64;  // a message, not a copy of the input
+    return "alias " + std::string(rest.substr(0, std::min(end, longest))) +
+           (end > longest ? "..." : "");
+  }
+
+  // Adds `size` (nodes + scalar bytes) to the expanded document; past the bound, stops.
+  void grow(std::size_t size, const YAML::Mark& mark) {
+    expanded_ += size;
+    if (expanded_ > max_expanded_) {
+      throw parse_stopped{mark, "cannot parse: more than " + std::to_string(max_expanded_) +
+                                    " nodes and value bytes in " + std::to_string(text_.size()) +
+                                    " bytes once aliases are expanded and ${VAR}s substituted "
+                                    "(an alias repeats a large node too often)"};
+    }
+  }
+
   static mutable_node make(yaml_node::kind type, const YAML::Mark& mark) {
     auto node = std::make_shared<yaml_node>();
     node->type = type;
@@ -179,9 +232,29 @@ class tree_builder final : public YAML::EventHandler {
     return node;
   }
 
-  void add(const mutable_node& node, YAML::anchor_t anchor) {
-    if (anchor != YAML::NullAnchor) anchors_[anchor] = node;
+  // A scalar or null: complete when added.
+  void add(const mutable_node& node, YAML::anchor_t anchor, const YAML::Mark& mark) {
+    const std::size_t size = 1 + node->value.size();
+    grow(size, mark);
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = {node, size};
     attach(node);
+  }
+
+  // A sequence or map: open (its anchor not yet usable) until close().
+  void open(const mutable_node& node, YAML::anchor_t anchor, const YAML::Mark& mark) {
+    const std::size_t before = expanded_;
+    grow(1, mark);
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = {node, 0};
+    attach(node);
+    stack_.push_back({node, nullptr, anchor, before});
+  }
+  void close() {
+    const frame& top = stack_.back();
+    // Everything added since it opened is inside it.
+    if (top.anchor != YAML::NullAnchor) {
+      anchors_[top.anchor].expanded = expanded_ - top.expanded_before;
+    }
+    stack_.pop_back();
   }
 
   void attach(const yaml_node_ptr& node) {
@@ -204,11 +277,13 @@ class tree_builder final : public YAML::EventHandler {
   std::string_view text_;
   const yaml_parse_limits& limits_;
   std::size_t max_events_;
+  std::size_t max_expanded_;
   std::chrono::nanoseconds cpu_deadline_;
   std::size_t events_ = 0;
+  std::size_t expanded_ = 0;  // nodes + scalar bytes of the tree with aliases expanded
   YAML::Mark last_mark_;
   std::vector<frame> stack_;
-  std::map<YAML::anchor_t, yaml_node_ptr> anchors_;
+  std::map<YAML::anchor_t, anchored> anchors_;
   yaml_node_ptr root_;
   int documents_ = 0;
 };

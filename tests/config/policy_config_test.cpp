@@ -250,6 +250,24 @@ TEST(ConfigPolicy, PatternARequestCouldNeverSpell) {
                       "path spelled so is rejected (Encoded semicolon in path)");
 }
 
+TEST(ConfigPolicy, AnAliasInsideTheNodeItNamesIsAnError) {
+  // Found by config_yaml_fuzz: the tree contained itself (a leaked shared_ptr cycle).
+  EXPECT_POLICY_ERROR("alias_cycle",
+                      "3:35: alias *routes refers to a node that contains it (a node cannot "
+                      "contain itself)");
+}
+
+TEST(ConfigPolicy, AnAliasBombIsRefusedBeforeAnyReaderWalksIt) {
+  // `routes: *l9` would hand the route reader 10^10 items; a guard thread fails the test
+  // if loading does not finish.
+  const auto errors = testing::finishes_within(std::chrono::seconds(10),
+                                               [] { return policy_errors_of("alias_bomb"); });
+  EXPECT_THAT(errors, ElementsAre(at("alias_bomb",
+                                     "7:35: cannot parse: more than 268168 nodes and value bytes "
+                                     "in 753 bytes once aliases are expanded and ${VAR}s "
+                                     "substituted (an alias repeats a large node too often)")));
+}
+
 TEST(ConfigPolicy, RoutingDefaultsWhenAbsent) {
   auto result = load_config(fixture("check/config.yaml"), fake_env());
   ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];

@@ -71,6 +71,93 @@ TEST(ConfigYaml, ResolvesAliases) {
   EXPECT_EQ(copy.pairs[0].second->value, "5/s");
 }
 
+TEST(ConfigYaml, AliasesShareTheAnchoredNodeAtAnyDepth) {
+  auto result = parse("a: &a [1, 2]\nb: &b [*a, *a, {k: *a}]\nc: [*b, *a]\n");
+  ASSERT_TRUE(result.errors.empty());
+  const auto& pairs = result.root->pairs;
+  const auto& a = pairs[0].second;
+  const auto& b = pairs[1].second;
+  EXPECT_EQ(b->items[0], a);  // shared, not copied
+  EXPECT_EQ(b->items[1], a);
+  EXPECT_EQ(b->items[2]->pairs[0].second, a);
+  EXPECT_EQ(pairs[2].second->items[0], b);
+  EXPECT_EQ(pairs[2].second->items[1], a);
+}
+
+// config_yaml_fuzz found these (tests/fuzz/corpus/config_yaml_fuzz/alias_cycle_*): the
+// tree contained itself, a shared_ptr cycle that every parse leaked. Exact bytes in,
+// exact message out, no tree; LeakSanitizer (the ASan build) checks nothing is left.
+TEST(ConfigYaml, AnAliasInsideTheNodeItNamesIsAnError) {
+  const std::string cannot = " refers to a node that contains it (a node cannot contain itself)";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"a: &x [ *x ]", "t.yaml:1:9: alias *x"},
+      {"&a [*a]", "t.yaml:1:5: alias *a"},
+      {"&a {b: *a}", "t.yaml:1:8: alias *a"},
+      {"&a {*a : 1}", "t.yaml:1:5: alias *a"},                  // as a key
+      {"&top {a: [1, {b: *top}]}", "t.yaml:1:18: alias *top"},  // an ancestor
+      {"routes: &r\n  - {name: a, match: \"/a\", x: *r}\n", "t.yaml:2:31: alias *r"},
+      {"a: &a\n  b: &b\n    - c: *a\n", "t.yaml:3:10: alias *a"},
+      {"a: &a\n  b: &b\n    - c: *b\n", "t.yaml:3:10: alias *b"},
+      // An alias names the latest anchor before it: "&a [*a]" is a cycle even after an
+      // earlier "&a"; an "&a" whose node is closed is fine.
+      {"a: &a [1]\nb: &a [*a]\n", "t.yaml:2:8: alias *a"},
+      {"a: &a [1]\nb: &b [*a]\nc: &a [*b, *b]\nd: *a\n", ""},
+  };
+  for (const auto& [text, want] : cases) {
+    auto result = parse(text);
+    if (want.empty()) {
+      EXPECT_TRUE(result.errors.empty()) << text;
+      continue;
+    }
+    EXPECT_FALSE(result.root) << text;
+    ASSERT_EQ(result.errors.size(), 1u) << text;
+    EXPECT_EQ(result.errors[0].to_string(), want + cannot) << text;
+  }
+}
+
+TEST(ConfigYaml, TheExpandedDocumentIsBudgeted) {
+  yaml_parse_limits limits;
+  limits.max_expanded = 10;
+  // Map 1, "a" 2, list 1, "1" 2, "2" 2 (the list: 5), "b" 2: 10; the alias adds 5.
+  EXPECT_THAT(bounded_errors("a: &x [1, 2]\nb: *x\n", limits),
+              ::testing::ElementsAre("t.yaml:2:4: cannot parse: more than 10 nodes and value "
+                                     "bytes in 19 bytes once aliases are expanded and ${VAR}s "
+                                     "substituted (an alias repeats a large node too often)"));
+  limits.max_expanded = 15;
+  EXPECT_THAT(bounded_errors("a: &x [1, 2]\nb: *x\n", limits), ::testing::IsEmpty());
+}
+
+// Billion laughs: ten lines, each a list of ten aliases of the line above, expand to
+// 10^10 nodes; the parse stops within its budget (a guard thread fails the test if it
+// runs away). The loader's test (policy_config_test) checks that the readers never see it.
+TEST(ConfigYaml, AnAliasBombStopsWithinItsBudget) {
+  std::string bomb = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol, lol]\n";
+  for (int level = 1; level <= 9; ++level) {
+    const std::string prev = "*l" + std::to_string(level - 1);
+    bomb += "l" + std::to_string(level) + ": &l" + std::to_string(level) + " [";
+    for (int i = 0; i < 10; ++i) bomb += (i == 0 ? "" : ", ") + prev;
+    bomb += "]\n";
+  }
+  ASSERT_EQ(bomb.size(), 590u);
+  // 256 KiB + 8 per byte = 266864: passed at the sixth *l3 (41111 each) on line 5.
+  EXPECT_THAT(bounded_errors(bomb),
+              ::testing::ElementsAre("t.yaml:5:35: cannot parse: more than 266864 nodes and "
+                                     "value bytes in 590 bytes once aliases are expanded and "
+                                     "${VAR}s substituted (an alias repeats a large node too "
+                                     "often)"));
+}
+
+TEST(ConfigYaml, SubstitutedValuesCountTowardsTheExpandedDocument) {
+  yaml_parse_limits limits;
+  limits.max_expanded = 100;
+  const std::string big(60, 'x');
+  auto result =
+      parse_yaml("a: ${BIG}\nb: ${BIG}\n", "t.yaml", testing::fake_env({{"BIG", big}}), limits);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_THAT(result.errors[0].to_string(),
+              ::testing::StartsWith("t.yaml:2:4: cannot parse: more than 100 nodes"));
+}
+
 TEST(ConfigYaml, SubstitutesValuesButNotKeys) {
   auto result = parse("${K}: ${V}\nx: ${MISSING}\n", {{"V", "value"}, {"K", "key"}});
   ASSERT_TRUE(result.errors.empty());
