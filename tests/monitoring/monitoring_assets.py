@@ -33,11 +33,20 @@ SCRAPE_LABELS = {"job", "instance"}
 # ---- what the code declares -------------------------------------------------------------
 
 def declared_metrics(path=METRICS_CPP):
-    """{name: kind} for every Build<Kind>().Name("...") in metrics.cpp."""
+    """{name: kind} for every family metrics.cpp declares: Build<Kind>().Name("...")
+    for fixed series, and member_("name", ...) initialisers of the labelled_family<Kind>
+    members metrics.hpp declares (families whose series come and go with the config)."""
     text = open(path, encoding="utf-8").read()
     found = re.findall(r'Build(Counter|Gauge|Histogram|Summary)\(\)\s*\.Name\("([A-Za-z_:][A-Za-z0-9_:]*)"\)',
                        text)
-    return {name: kind.lower() for kind, name in found}
+    declared = {name: kind.lower() for kind, name in found}
+    header = open(os.path.splitext(path)[0] + ".hpp", encoding="utf-8").read()
+    members = dict((m, k) for k, m in re.findall(
+        r"labelled_family<prometheus::(Counter|Gauge|Histogram|Summary)>\s+([A-Za-z_][A-Za-z0-9_]*);", header))
+    for member, name in re.findall(r'\b([A-Za-z_][A-Za-z0-9_]*_)\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"', text):
+        if member in members:
+            declared[name] = members[member].lower()
+    return declared
 
 
 def queryable_names(declared):
