@@ -60,6 +60,7 @@ std::string config_json(const config::loaded_config& cfg) {
   static constexpr std::string_view ip_sources[] = {"x-forwarded-for", "forwarded", "x-real-ip"};
   static constexpr std::string_view standards[] = {"draft-6", "draft-7", "draft-10", "off"};
   static constexpr std::string_view on_error[] = {"local", "allow", "deny"};
+  static constexpr std::string_view redis_modes[] = {"single", "cluster", "sentinel"};
 
   json::object server{
       {"file", s.file},
@@ -104,7 +105,11 @@ std::string config_json(const config::loaded_config& cfg) {
        {{"backend", s.storage.backend == config::storage_backend::memory ? "memory" : "redis"},
         {"max_keys", s.storage.max_keys},
         {"redis",
-         {{"address", addresses(s.storage.redis.addresses)},
+         {{"mode", redis_modes[static_cast<int>(s.storage.redis.mode)]},
+          {"address", addresses(s.storage.redis.addresses)},
+          {"sentinel",
+           {{"master", s.storage.redis.sentinel.master},
+            {"password", secret(s.storage.redis.sentinel.password)}}},
           {"password", secret(s.storage.redis.password)},
           {"database", s.storage.redis.database},
           {"timeout", format_duration(s.storage.redis.timeout)},

@@ -52,7 +52,9 @@ inline constexpr bool retry_after = true;
 inline constexpr std::string_view storage_backend = "memory";
 
 inline constexpr std::uint64_t max_keys = 1'000'000;
+inline constexpr std::string_view redis_mode = "single";
 inline constexpr std::string_view redis_address = "127.0.0.1:6379";
+inline constexpr std::string_view redis_sentinel_address = "127.0.0.1:26379";  // mode: sentinel
 inline constexpr std::chrono::milliseconds redis_timeout = 25ms;
 inline constexpr int redis_connections = 1;  // per I/O thread (redis::client)
 inline constexpr std::string_view redis_key_prefix = "sluice:";

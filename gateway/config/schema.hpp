@@ -87,9 +87,20 @@ struct headers_config {
 enum class storage_backend { memory, redis };
 enum class storage_error_mode { local, allow, deny };
 
+// How storage.redis.address is read: one server, cluster seeds, or the sentinels.
+enum class redis_mode { single, cluster, sentinel };
+
+// storage.redis.sentinel (sentinel mode only).
+struct redis_sentinel_config {
+  std::string master;    // the name the sentinels monitor (SENTINEL get-master-addr-by-name)
+  std::string password;  // the sentinels' requirepass; empty = none
+};
+
 struct redis_config {
-  std::vector<host_port> addresses;  // one server, or cluster seeds
-  std::string password;
+  redis_mode mode = redis_mode::single;
+  std::vector<host_port> addresses;  // single: one server; cluster: seeds; sentinel: sentinels
+  redis_sentinel_config sentinel;    // sentinel mode only
+  std::string password;              // the data servers' password (also in sentinel mode)
   int database = 0;
   duration timeout{};
   int connections = 0;

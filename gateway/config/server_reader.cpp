@@ -39,6 +39,11 @@ const std::initializer_list<std::pair<std::string_view, storage_backend>> backen
     {"memory", storage_backend::memory},
     {"redis", storage_backend::redis},
 };
+const std::initializer_list<std::pair<std::string_view, redis_mode>> redis_modes = {
+    {"single", redis_mode::single},
+    {"cluster", redis_mode::cluster},
+    {"sentinel", redis_mode::sentinel},
+};
 const std::initializer_list<std::pair<std::string_view, storage_error_mode>> error_modes = {
     {"local", storage_error_mode::local},
     {"allow", storage_error_mode::allow},
@@ -271,6 +276,88 @@ void read_headers(const yaml_node& node, error_sink& sink, headers_config& h) {
     assign(h.retry_after, read_bool(*v, m.path("retry_after"), sink));
 }
 
+// storage.redis.sentinel: { master, password }.
+void read_sentinel(const yaml_node& node, const std::string& path, error_sink& sink,
+                   redis_sentinel_config& out) {
+  map_reader s(node, path, sink, {"master", "password"});
+  if (!s.ok()) return;
+  if (auto* p = s.get("password")) assign(out.password, read_string(*p, s.path("password"), sink));
+  const yaml_node* master = s.get("master");
+  if (!master) {
+    sink.add(node, path, "missing 'master' (the name the sentinels monitor)");
+    return;
+  }
+  auto name = read_string(*master, s.path("master"), sink);
+  if (name && name->empty()) {
+    sink.add(*master, s.path("master"), "must not be empty");
+  } else if (name) {
+    out.master = *name;
+  }
+}
+
+// The combinations SPEC 15 forbids, each reported at the field that makes it bad.
+void check_redis_mode(const map_reader& r, error_sink& sink, const redis_config& redis) {
+  const yaml_node* mode = r.get("mode");
+  const yaml_node* sentinel = r.get("sentinel");
+  const yaml_node* database = r.get("database");
+  const yaml_node* address = r.get("address");
+  if (redis.mode == redis_mode::cluster && database && redis.database != 0) {
+    sink.add(*database, r.path("database"),
+             "must be 0 in cluster mode (Redis Cluster has only database 0)");
+  }
+  if (redis.mode != redis_mode::sentinel && sentinel) {
+    sink.add(*sentinel, r.path("sentinel"),
+             "only with mode: sentinel (mode is " +
+                 (mode ? mode->value : std::string(defaults::redis_mode) + ", the default") + ")");
+  }
+  if (redis.mode == redis_mode::sentinel && !sentinel) {
+    sink.add(*mode, r.path("mode"),
+             "sentinel mode needs sentinel: { master: <name> }, the name the sentinels monitor");
+  }
+  // In single mode a second address would be ignored: a cluster or a set of sentinels
+  // addressed as one server over-admits, or fails over to nothing.
+  if (redis.mode == redis_mode::single && address && address->type == yaml_node::kind::sequence &&
+      address->items.size() > 1) {
+    sink.add(*address->items[1], index_path(r.path("address"), 1),
+             "single mode takes one address (set mode: cluster for cluster seeds, "
+             "mode: sentinel for sentinels)");
+  }
+}
+
+void read_redis(const yaml_node& node, const std::string& path, error_sink& sink,
+                redis_config& redis) {
+  map_reader r(node, path, sink,
+               {"mode", "address", "sentinel", "password", "database", "timeout", "connections",
+                "key_prefix", "local_denials"});
+  if (!r.ok()) return;
+  bool mode_ok = true;
+  if (auto* m = r.get("mode")) {
+    auto mode = read_enum(*m, r.path("mode"), sink, redis_modes);
+    assign(redis.mode, mode);
+    mode_ok = mode.has_value();
+  }
+  if (auto* s = r.get("sentinel")) read_sentinel(*s, r.path("sentinel"), sink, redis.sentinel);
+  if (auto* a = r.get("address")) {
+    read_addresses(*a, r.path("address"), sink, redis.addresses);
+  } else if (redis.mode == redis_mode::sentinel) {
+    redis.addresses = {default_address(defaults::redis_sentinel_address)};
+  }
+  if (auto* p = r.get("password"))
+    assign(redis.password, read_string(*p, r.path("password"), sink));
+  if (auto* d = r.get("database"))
+    assign(redis.database, read_int(*d, r.path("database"), sink, 0, 15));
+  if (auto* t = r.get("timeout")) assign(redis.timeout, read_duration(*t, r.path("timeout"), sink));
+  if (auto* c = r.get("connections"))
+    assign(redis.connections, read_int(*c, r.path("connections"), sink, 1, 64));
+  if (auto* k = r.get("key_prefix"))
+    assign(redis.key_prefix, read_string(*k, r.path("key_prefix"), sink));
+  if (auto* l = r.get("local_denials")) {
+    assign(redis.local_denials, read_int(*l, r.path("local_denials"), sink, 0, max_local_denials));
+  }
+  // A mode that did not read would make every combination look wrong.
+  if (mode_ok) check_redis_mode(r, sink, redis);
+}
+
 void read_storage(const yaml_node& node, error_sink& sink, storage_config& st) {
   map_reader m(node, "storage", sink, {"backend", "max_keys", "redis", "on_error"});
   if (!m.ok()) return;
@@ -282,28 +369,7 @@ void read_storage(const yaml_node& node, error_sink& sink, storage_config& st) {
   }
   if (auto* v = m.get("on_error"))
     assign(st.on_error, read_enum(*v, m.path("on_error"), sink, error_modes));
-  if (auto* v = m.get("redis")) {
-    map_reader r(*v, m.path("redis"), sink,
-                 {"address", "password", "database", "timeout", "connections", "key_prefix",
-                  "local_denials"});
-    if (!r.ok()) return;
-    redis_config& redis = st.redis;
-    if (auto* a = r.get("address")) read_addresses(*a, r.path("address"), sink, redis.addresses);
-    if (auto* p = r.get("password"))
-      assign(redis.password, read_string(*p, r.path("password"), sink));
-    if (auto* d = r.get("database"))
-      assign(redis.database, read_int(*d, r.path("database"), sink, 0, 15));
-    if (auto* t = r.get("timeout"))
-      assign(redis.timeout, read_duration(*t, r.path("timeout"), sink));
-    if (auto* c = r.get("connections"))
-      assign(redis.connections, read_int(*c, r.path("connections"), sink, 1, 64));
-    if (auto* k = r.get("key_prefix"))
-      assign(redis.key_prefix, read_string(*k, r.path("key_prefix"), sink));
-    if (auto* l = r.get("local_denials")) {
-      assign(redis.local_denials,
-             read_int(*l, r.path("local_denials"), sink, 0, max_local_denials));
-    }
-  }
+  if (auto* v = m.get("redis")) read_redis(*v, m.path("redis"), sink, st.redis);
 }
 
 }  // namespace
@@ -341,6 +407,7 @@ server_config default_server_config() {
   c.headers.retry_after = defaults::retry_after;
   c.storage.backend = enum_named(backends, defaults::storage_backend);
   c.storage.max_keys = defaults::max_keys;
+  c.storage.redis.mode = enum_named(redis_modes, defaults::redis_mode);
   c.storage.redis.addresses = {default_address(defaults::redis_address)};
   c.storage.redis.database = defaults::redis_database;
   c.storage.redis.timeout = defaults::redis_timeout;

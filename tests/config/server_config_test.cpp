@@ -67,8 +67,11 @@ TEST(ConfigServer, EmptyFileTakesEveryDefault) {
   EXPECT_TRUE(c.headers.retry_after);
   EXPECT_EQ(c.storage.backend, storage_backend::memory);
   EXPECT_EQ(c.storage.max_keys, defaults::max_keys);
+  EXPECT_EQ(c.storage.redis.mode, redis_mode::single);
   ASSERT_EQ(c.storage.redis.addresses.size(), 1u);
   EXPECT_EQ(c.storage.redis.addresses[0].to_string(), defaults::redis_address);
+  EXPECT_EQ(c.storage.redis.sentinel.master, "");
+  EXPECT_EQ(c.storage.redis.sentinel.password, "");
   EXPECT_EQ(c.storage.redis.password, "");
   EXPECT_EQ(c.storage.redis.database, 0);
   EXPECT_EQ(c.storage.redis.timeout, defaults::redis_timeout);
@@ -83,8 +86,9 @@ TEST(ConfigServer, EmptyFileTakesEveryDefault) {
 }
 
 TEST(ConfigServer, ReadsEveryKeyWithEnvironmentSubstitution) {
-  auto result = load_config(fixture("server/full.yaml"),
-                            fake_env({{"ADMIN_TOKEN", "s3cret"}, {"PREFIX", "gw1:"}}));
+  auto result = load_config(
+      fixture("server/full.yaml"),
+      fake_env({{"ADMIN_TOKEN", "s3cret"}, {"PREFIX", "gw1:"}, {"SENTINEL_PASSWORD", "watch"}}));
   ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
   const server_config& c = result.config->server;
   ASSERT_EQ(c.listen.size(), 2u);
@@ -128,8 +132,11 @@ TEST(ConfigServer, ReadsEveryKeyWithEnvironmentSubstitution) {
   EXPECT_FALSE(c.headers.retry_after);
   EXPECT_EQ(c.storage.backend, storage_backend::redis);
   EXPECT_EQ(c.storage.max_keys, 5000u);
+  EXPECT_EQ(c.storage.redis.mode, redis_mode::sentinel);
   ASSERT_EQ(c.storage.redis.addresses.size(), 2u);
   EXPECT_EQ(c.storage.redis.addresses[1].to_string(), "10.0.0.2:7000");
+  EXPECT_EQ(c.storage.redis.sentinel.master, "mymaster");
+  EXPECT_EQ(c.storage.redis.sentinel.password, "watch");
   EXPECT_EQ(c.storage.redis.password, "");
   EXPECT_EQ(c.storage.redis.database, 3);
   EXPECT_EQ(c.storage.redis.timeout, 50ms);
@@ -265,6 +272,68 @@ TEST(ConfigServer, ListenAddresses) {
   EXPECT_THAT(server_errors("bad_port"),
               ElementsAre(at("bad_port",
                              "1:9: listen: port must be between 1 and 65535 in '0.0.0.0:70000'")));
+}
+
+TEST(ConfigServer, RedisClusterModeTakesSeeds) {
+  auto result = load_config(fixture("server/redis_cluster.yaml"), fake_env());
+  ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
+  const redis_config& r = result.config->server.storage.redis;
+  EXPECT_EQ(r.mode, redis_mode::cluster);
+  ASSERT_EQ(r.addresses.size(), 3u);
+  EXPECT_EQ(r.addresses[0].to_string(), "127.0.0.1:7000");
+  EXPECT_EQ(r.addresses[2].to_string(), "127.0.0.1:7002");
+  EXPECT_EQ(r.database, 0);
+  EXPECT_EQ(r.sentinel.master, "");
+}
+
+TEST(ConfigServer, RedisSentinelModeDefaultsToTheLocalSentinel) {
+  auto result = load_config(fixture("server/redis_sentinel_default_address.yaml"), fake_env());
+  ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
+  const redis_config& r = result.config->server.storage.redis;
+  EXPECT_EQ(r.mode, redis_mode::sentinel);
+  ASSERT_EQ(r.addresses.size(), 1u);
+  EXPECT_EQ(r.addresses[0].to_string(), defaults::redis_sentinel_address);
+  EXPECT_EQ(r.sentinel.master, "mymaster");
+  EXPECT_EQ(r.sentinel.password, "");
+}
+
+TEST(ConfigServer, RedisModeCombinationsPointAtTheFieldThatMakesThemBad) {
+  EXPECT_THAT(server_errors("redis_mode_bad"),
+              ElementsAre(at("redis_mode_bad",
+                             "3:11: storage.redis.mode: unknown value 'replicated' "
+                             "(expected one of: single, cluster, sentinel)")));
+  EXPECT_THAT(server_errors("redis_cluster_database"),
+              ElementsAre(at("redis_cluster_database",
+                             "6:15: storage.redis.database: must be 0 in cluster mode (Redis "
+                             "Cluster has only database 0)")));
+  EXPECT_THAT(server_errors("redis_sentinel_without_mode"),
+              ElementsAre(at("redis_sentinel_without_mode",
+                             "5:15: storage.redis.sentinel: only with mode: sentinel (mode is "
+                             "single, the default)")));
+  EXPECT_THAT(server_errors("redis_sentinel_in_cluster_mode"),
+              ElementsAre(at("redis_sentinel_in_cluster_mode",
+                             "6:15: storage.redis.sentinel: only with mode: sentinel (mode is "
+                             "cluster)")));
+  EXPECT_THAT(server_errors("redis_sentinel_mode_without_master"),
+              ElementsAre(at("redis_sentinel_mode_without_master",
+                             "4:11: storage.redis.mode: sentinel mode needs sentinel: { master: "
+                             "<name> }, the name the sentinels monitor")));
+  EXPECT_THAT(server_errors("redis_sentinel_missing_master"),
+              ElementsAre(at("redis_sentinel_missing_master",
+                             "5:15: storage.redis.sentinel: missing 'master' (the name the "
+                             "sentinels monitor)")));
+  EXPECT_THAT(server_errors("redis_sentinel_empty_master"),
+              ElementsAre(at("redis_sentinel_empty_master",
+                             "6:15: storage.redis.sentinel.master: must not be empty")));
+  EXPECT_THAT(server_errors("redis_sentinel_unknown_key"),
+              ElementsAre(at("redis_sentinel_unknown_key",
+                             "4:35: storage.redis.sentinel: unknown key 'name' (expected one "
+                             "of: master, password)")));
+  EXPECT_THAT(server_errors("redis_single_two_addresses"),
+              ElementsAre(at("redis_single_two_addresses",
+                             "6:9: storage.redis.address[1]: single mode takes one address "
+                             "(set mode: cluster for cluster seeds, mode: sentinel for "
+                             "sentinels)")));
 }
 
 TEST(ConfigServer, EnumsListTheAllowedValues) {
