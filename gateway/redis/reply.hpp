@@ -35,8 +35,8 @@ void append_command(std::string& out, std::initializer_list<std::string_view> ar
 
 // Bounds on one reply (its arrays and strings together), far above what Sluice asks
 // for: the largest reply is HGETALL of a runtime-entries hash (two elements per
-// entry, tens of bytes each); EVALSHA of the decide script answers 5 integers per
-// limit; AUTH/SELECT/PING a status. A reply announcing or sending more is a
+// entry, tens of bytes each); a decision (FCALL or EVALSHA) answers 2 integers plus 7
+// per limit; CLUSTER SLOTS a few elements per shard; AUTH/SELECT/PING a status. A reply announcing or sending more is a
 // protocol error (the connection is dropped), before anything is allocated for it:
 // `*888888882\r\n` or `$2000000000\r\n` cost at most these bounds, never what
 // they announce.
