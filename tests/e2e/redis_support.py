@@ -12,6 +12,9 @@ import time
 from harness import (Client, GatewayTestCase, RedisServer, Sluice, admin_get, merge, request,
                      wait_for)
 
+import shutil
+import subprocess
+
 
 class FastUpstream:
     """A minimal keep-alive upstream that answers every request with 200 "ok" in
@@ -67,6 +70,181 @@ class FastUpstream:
                     conn.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+
+
+def cluster_port(taken=()):
+    """A free loopback port whose cluster bus port (port + 10000) is free too."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        if port + 10000 > 65535 or port in taken or port + 10000 in taken:
+            continue
+        try:
+            with socket.socket() as bus:
+                bus.bind(('127.0.0.1', port + 10000))
+        except OSError:
+            continue
+        return port
+    raise AssertionError('no free port pair (port, port + 10000) on 127.0.0.1')
+
+
+class RedisCluster:
+    """A Redis Cluster of `masters` masters (at least 3) with `replicas` replicas each,
+    every node a redis-server on a free loopback port with its own directory (nodes.conf,
+    log) under `workdir`, created with redis-cli --cluster create and stopped by PID.
+
+      nodes            [RedisServer], masters first as created (ports, process.pid)
+      ports, pids      the nodes' ports and PIDs, in that order
+      addresses        ['127.0.0.1:port', ...] (the seeds of a storage.redis cluster config)
+      master_ports()   the ports of the current masters (asked of the cluster: after a
+                       failover a promoted replica is one)
+      replica_ports()  the current replicas' ports
+      slot_owner(slot) the port of the master that owns `slot` (CLUSTER SLOTS)
+      key_port(key)    the port of the master that owns `key`'s slot (CLUSTER KEYSLOT)
+      kill(port)       SIGKILL that node (a master's replica is promoted after
+                       node_timeout_ms; wait_ok() waits for it)
+      wait_ok()        until every running node reports cluster_state:ok, agrees on the
+                       masters, and no slot is owned by a killed node
+      stop()           every node by PID
+    """
+
+    def __init__(self, workdir, masters=3, replicas=0, node_timeout_ms=1000, extra_args=()):
+        if masters < 3:
+            raise ValueError('redis-cli --cluster create needs at least 3 masters')
+        self.workdir = workdir
+        self.masters = masters
+        self.replicas = replicas
+        self.node_timeout_ms = node_timeout_ms
+        self.extra_args = list(extra_args)
+        self.nodes = []
+
+    @property
+    def ports(self):
+        return [n.port for n in self.nodes]
+
+    @property
+    def pids(self):
+        return [n.process.pid for n in self.nodes]
+
+    @property
+    def addresses(self):
+        return [n.address for n in self.nodes]
+
+    def node(self, port):
+        return next(n for n in self.nodes if n.port == port)
+
+    def start(self, timeout=30.0):
+        taken = set()
+        try:
+            for _ in range(self.masters * (1 + self.replicas)):
+                port = cluster_port(taken)
+                taken.update((port, port + 10000))
+                directory = os.path.join(self.workdir, 'cluster-%d' % port)
+                os.makedirs(directory, exist_ok=True)
+                node = RedisServer(directory, port=port, extra_args=[
+                    '--cluster-enabled', 'yes',
+                    '--cluster-config-file', os.path.join(directory, 'nodes.conf'),
+                    '--cluster-node-timeout', str(self.node_timeout_ms)] + self.extra_args)
+                self.nodes.append(node)
+                node.start()
+            cli = shutil.which('redis-cli') or '/usr/bin/redis-cli'
+            created = subprocess.run(
+                [cli, '--cluster', 'create'] + self.addresses +
+                ['--cluster-replicas', str(self.replicas), '--cluster-yes'],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+            if created.returncode != 0:
+                raise AssertionError('redis-cli --cluster create failed:\n' +
+                                     created.stdout.decode(errors='replace'))
+            self.wait_ok(timeout)
+            if self.replicas:
+                wait_for(self._replicas_synced, timeout=timeout, interval=0.05,
+                         message='cluster replicas to sync')
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _call(self, port, *args):
+        try:
+            return redis_call(port, *args)
+        except OSError:
+            return None
+
+    def cluster_info(self, port):
+        text = self._call(port, 'CLUSTER', 'INFO')
+        if not isinstance(text, str):
+            return {}
+        return dict(line.split(':', 1) for line in text.splitlines() if ':' in line)
+
+    def slots(self, port=None):
+        """[(first, last, master_port)] from CLUSTER SLOTS of `port` (default: any
+        running node)."""
+        for candidate in ([port] if port else [n.port for n in self.nodes if n.running()]):
+            reply = self._call(candidate, 'CLUSTER', 'SLOTS')
+            if isinstance(reply, list):
+                return sorted((int(r[0]), int(r[1]), int(r[2][1])) for r in reply)
+        return []
+
+    def master_ports(self):
+        return sorted({owner for _, _, owner in self.slots()})
+
+    def replica_ports(self):
+        masters = set(self.master_ports())
+        return [n.port for n in self.nodes if n.running() and n.port not in masters]
+
+    def slot_owner(self, slot):
+        for first, last, owner in self.slots():
+            if first <= slot <= last:
+                return owner
+        return None
+
+    def key_port(self, key):
+        running = next(n.port for n in self.nodes if n.running())
+        return self.slot_owner(int(redis_call(running, 'CLUSTER', 'KEYSLOT', key)))
+
+    def _agreed(self):
+        views = []
+        for n in self.nodes:
+            if not n.running():
+                continue
+            if self.cluster_info(n.port).get('cluster_state') != 'ok':
+                return False
+            view = self.slots(n.port)
+            if sum(last - first + 1 for first, last, _ in view) != 16384:
+                return False
+            if any(not self.node(owner).running() for _, _, owner in view):
+                return False  # a killed master not failed over yet
+            views.append(view)
+        return bool(views) and all(v == views[0] for v in views)
+
+    def _replicas_synced(self):
+        for port in self.replica_ports():
+            info = self._call(port, 'INFO', 'replication')
+            if not isinstance(info, str) or 'master_link_status:up' not in info:
+                return False
+        return True
+
+    def wait_ok(self, timeout=15.0):
+        wait_for(self._agreed, timeout=timeout, interval=0.05,
+                 message='cluster_state:ok on every node')
+        return self
+
+    def kill(self, port):
+        node = self.node(port)
+        if node.running():
+            node.process.send_signal(signal.SIGKILL)
+            node.process.wait(5)
+
+    def stop(self):
+        for node in self.nodes:
+            node.stop()
+
+
+def start_cluster(workdir, masters=3, replicas=0, node_timeout_ms=1000, extra_args=()):
+    """A started RedisCluster (see there); the caller stops it (RedisCase.start_cluster
+    registers that cleanup)."""
+    return RedisCluster(workdir, masters, replicas, node_timeout_ms, extra_args).start()
 
 
 class RespError(Exception):
@@ -221,6 +399,13 @@ class RedisCase(GatewayTestCase):
                  message='gateway %d to reach redis' % self.gateways)
         return gateway
 
+    def start_cluster(self, masters=3, replicas=0, node_timeout_ms=1000, extra_args=()):
+        """A Redis Cluster (RedisCluster) under this test's directory, every node stopped by
+        PID in cleanup, even when the test fails."""
+        cluster = RedisCluster(self.workdir, masters, replicas, node_timeout_ms, extra_args)
+        self.addCleanup(cluster.stop)
+        return cluster.start()
+
     def restart_redis(self, redis):
         """A new redis-server on the same port (empty: no persistence)."""
         again = RedisServer(self.workdir, port=redis.port)
@@ -289,6 +474,6 @@ def rate_limit_headers(response):
             if k.lower().startswith(('x-ratelimit', 'ratelimit')) or k.lower() == 'retry-after']
 
 
-__all__ = ['FastUpstream', 'Resp', 'RespError', 'redis_call', 'commandstats', 'redis_state', 'storage_config',
+__all__ = ['FastUpstream', 'Resp', 'RespError', 'redis_call', 'RedisCluster', 'start_cluster', 'commandstats', 'redis_state', 'storage_config',
            'RedisCase', 'stats', 'storage_metrics', 'hammer', 'timed_requests', 'percentile',
            'rate_limit_headers', 'request', 'wait_for']
