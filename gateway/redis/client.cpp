@@ -119,9 +119,15 @@ class connection;
 // What a client shares with its connections, which can outlive it a little (until
 // their io_context runs their shutdown, or is destroyed). Thread-safe.
 struct hub {
-  explicit hub(client_options o) : options(without_log(o)), log(std::move(o.log)) {}
+  explicit hub(client_options o)
+      : options(without_log(o)),
+        log(std::move(o.log)),
+        doubt(std::move(o.on_master_doubt)),
+        host(o.host),
+        port(o.port) {}
   static client_options without_log(client_options o) {
     o.log = nullptr;
+    o.on_master_doubt = nullptr;
     return o;
   }
 
@@ -129,15 +135,35 @@ struct hub {
     std::lock_guard lock(mutex);
     if (log) log(line);
   }
+  void doubt_master() {
+    std::lock_guard lock(mutex);
+    if (doubt) doubt();
+  }
+  struct target {
+    std::string host;
+    std::uint16_t port;
+    std::uint64_t generation;
+  };
+  target address() {
+    std::lock_guard lock(address_mutex);
+    return {host, port, generation};
+  }
   // `up` just came up: the connections waiting in backoff retry now.
   void nudge(const connection& up);
 
   const client_options options;  // without `log`
-  std::mutex mutex;              // guards the three fields below
+  std::mutex mutex;              // guards the four fields below
   std::function<void(std::string_view)> log;
+  std::function<void()> doubt;  // options.on_master_doubt
   bool stopping = false;
   std::vector<std::shared_ptr<connection>> connections;  // all of them, for nudge()
   std::atomic<std::size_t> contexts_up{0};  // io_contexts with at least one connection up
+  // Where connections go: options' host and port until set_address(); the generation
+  // counts the changes, so a connection knows whether its address is stale.
+  std::mutex address_mutex;  // guards the three fields below
+  std::string host;
+  std::uint16_t port;
+  std::uint64_t generation = 0;
 };
 
 // How many connections of one io_context are up (read by connected() anywhere).
@@ -205,12 +231,27 @@ class connection : public std::enable_shared_from_this<connection> {
     if (in_backoff()) retry_timer_.cancel();
   }
 
+  // client::set_address() made `generation` current: a connection up to (or being
+  // made to) an older address closes, and every one reconnects at once.
+  void readdress(std::uint64_t generation) {
+    if (stopping_ || generation <= address_generation_) return;
+    moved_ = true;
+    if (in_backoff()) {
+      retry_timer_.cancel();
+      return;
+    }
+    failure_ = "the address changed";
+    resolver_.cancel();
+    close_socket();
+  }
+
  private:
   const client_options& options() const { return hub_->options; }
 
   asio::awaitable<void> loop() {
     auto backoff = options().reconnect_min;
     while (!stopping_) {
+      moved_ = false;
       error_code ec = co_await establish();
       if (!ec && !stopping_) {
         go_up();
@@ -232,6 +273,11 @@ class connection : public std::enable_shared_from_this<connection> {
         }
       }
       if (stopping_) break;
+      if (moved_) {  // set_address(): the new address is tried now
+        backoff = options().reconnect_min;
+        continue;
+      }
+      hub_->doubt_master();
       retry_timer_.expires_after(backoff);
       in_backoff_.store(true, std::memory_order_release);
       co_await retry_timer_.async_wait(nothrow);
@@ -266,8 +312,14 @@ class connection : public std::enable_shared_from_this<connection> {
 
   asio::awaitable<error_code> handshake() {
     const auto& o = options();
+    const auto address = hub_->address();
+    address_generation_ = address.generation;
+    if (address.host.empty()) {
+      failure_ = "no address yet";
+      co_return make_error_code(client_error::not_connected);
+    }
     auto [resolve_ec, endpoints] =
-        co_await resolver_.async_resolve(o.host, std::to_string(o.port), nothrow);
+        co_await resolver_.async_resolve(address.host, std::to_string(address.port), nothrow);
     if (resolve_ec) co_return resolve_ec;
     auto [connect_ec, endpoint] = co_await asio::async_connect(socket_, endpoints, nothrow);
     if (connect_ec) co_return connect_ec;
@@ -344,6 +396,7 @@ class connection : public std::enable_shared_from_this<connection> {
           hand_over();
           co_return make_error_code(client_error::protocol);
         }
+        if (reply_.is_error() && reply_.text.starts_with("READONLY")) hub_->doubt_master();
         pending& front = queue_.front();
         if (front.handler) matched_.emplace_back(std::move(front.handler), std::move(reply_));
         queue_.pop_front();
@@ -461,6 +514,8 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t attempt_ = 0;  // connect attempts; a stale connect timer is told apart
   std::string failure_;       // why the last attempt failed or the connection was lost, for the log
   std::string last_failure_;  // the last logged failure: a down server logs once
+  std::uint64_t address_generation_ = 0;  // of the address of the last attempt
+  bool moved_ = false;                    // set_address() interrupted this attempt or connection
 };
 
 void hub::nudge(const connection& up) {
@@ -523,6 +578,7 @@ class client_state {
       std::lock_guard lock(hub_->mutex);
       hub_->stopping = true;
       hub_->log = nullptr;
+      hub_->doubt = nullptr;
       hub_->connections.clear();
     }
     for (auto& ctx : contexts_) {
@@ -532,6 +588,30 @@ class client_state {
       own_work_.reset();
       own_thread_.join();
     }
+  }
+
+  bool set_address(std::string host, std::uint16_t port) {
+    std::uint64_t generation = 0;
+    {
+      std::lock_guard lock(hub_->address_mutex);
+      if (host == hub_->host && port == hub_->port) return false;
+      hub_->host = std::move(host);
+      hub_->port = port;
+      generation = ++hub_->generation;
+    }
+    for (auto& ctx : contexts_) {
+      for (auto& c : ctx->connections) {
+        asio::post(*ctx->io, [c, generation] { c->readdress(generation); });
+      }
+    }
+    return true;
+  }
+
+  std::string address() const {
+    const auto a = hub_->address();
+    if (a.host.empty()) return {};
+    const bool v6 = a.host.find(':') != std::string::npos;
+    return (v6 ? "[" + a.host + "]" : a.host) + ":" + std::to_string(a.port);
   }
 
   // The worker context running on this thread, if any.
@@ -597,18 +677,20 @@ namespace {
 struct enqueue_initiation {
   detail::connection* target;
   command_args args;
+  command_args first;  // queued just before `args` when not empty, its reply dropped
 
   template <class Handler>
   void operator()(Handler&& handler) const {
+    if (!first.empty()) target->enqueue(first, completion([](error_code, reply) {}));
     target->enqueue(args, completion(std::forward<Handler>(handler)));
   }
 };
 
-// The operation that queues `args` on `c` and completes with its reply; awaited on
-// c's thread.
-auto send_on(detail::connection& c, const command_args& args) {
+// The operation that queues `args` on `c` (after `first`, back to back, when given)
+// and completes with its reply; awaited on c's thread.
+auto send_on(detail::connection& c, const command_args& args, const command_args& first = {}) {
   return asio::async_initiate<decltype(nothrow), void(error_code, reply)>(
-      enqueue_initiation{&c, args}, nothrow);
+      enqueue_initiation{&c, args, first}, nothrow);
 }
 
 client::result not_connected() {
@@ -618,10 +700,10 @@ client::result not_connected() {
 // A caller the client does not know, hopped onto `ctx`'s thread; it holds `ctx`
 // (and so its connections) until the reply.
 asio::awaitable<client::result> send_hopped(std::shared_ptr<detail::context> ctx,
-                                            command_args args) {
+                                            command_args args, command_args first) {
   detail::connection* c = ctx->pick();
   if (c == nullptr) co_return not_connected();
-  auto [ec, r] = co_await send_on(*c, args);
+  auto [ec, r] = co_await send_on(*c, args, first);
   co_return client::result{ec, std::move(r)};
 }
 
@@ -629,8 +711,10 @@ asio::awaitable<client::result> send_hopped(std::shared_ptr<detail::context> ctx
 // until the command has been encoded.
 asio::awaitable<client::result> run_command(detail::client_state& state,
                                             std::vector<std::string> owned,
-                                            std::span<const std::string_view> views) {
+                                            std::span<const std::string_view> views,
+                                            std::span<const std::string_view> first = {}) {
   const command_args args{owned, views};
+  const command_args before{{}, first};
   if (args.empty()) {
     co_return client::result{make_error_code(boost::system::errc::invalid_argument), reply{}};
   }
@@ -639,13 +723,14 @@ asio::awaitable<client::result> run_command(detail::client_state& state,
     // The fast failure the backend relies on to fall back: no suspension, no post.
     detail::connection* c = here->pick();
     if (c == nullptr) co_return not_connected();
-    auto [ec, r] = co_await send_on(*c, args);
+    auto [ec, r] = co_await send_on(*c, args, before);
     co_return client::result{ec, std::move(r)};
   }
   auto there = state.any_up();
   if (!there) co_return not_connected();
   asio::io_context& io = *there->io;
-  co_return co_await asio::co_spawn(io, send_hopped(std::move(there), args), asio::use_awaitable);
+  co_return co_await asio::co_spawn(io, send_hopped(std::move(there), args, before),
+                                    asio::use_awaitable);
 }
 
 }  // namespace
@@ -665,12 +750,25 @@ bool client::connected() const noexcept {
   return state_->connected();
 }
 
+bool client::set_address(std::string host, std::uint16_t port) {
+  return state_->set_address(std::move(host), port);
+}
+
+std::string client::address() const {
+  return state_->address();
+}
+
 asio::awaitable<client::result> client::command(std::vector<std::string> args) {
   return run_command(*state_, std::move(args), {});
 }
 
 asio::awaitable<client::result> client::command(std::span<const std::string_view> args) {
   return run_command(*state_, {}, args);
+}
+
+asio::awaitable<client::result> client::command_after(std::span<const std::string_view> first,
+                                                      std::span<const std::string_view> args) {
+  return run_command(*state_, {}, args, first);
 }
 
 }  // namespace sluice::redis

@@ -29,7 +29,8 @@ class client_state;  // the connections of every io_context (client.cpp)
 }
 
 struct client_options {
-  std::string host = "127.0.0.1";  // a name is resolved on every connect
+  // A name is resolved on every connect; set_address() changes it later.
+  std::string host = "127.0.0.1";
   std::uint16_t port = 6379;
   std::string password;  // AUTH <password> when set
   int database = 0;      // SELECT <database> when non-zero
@@ -48,6 +49,11 @@ struct client_options {
   // thread of that connection's io_context, one line at a time (under a lock), never
   // after the client is destroyed; optional. Never called per command.
   std::function<void(std::string_view)> log;
+  // Called when a connection is lost, an attempt to connect fails, or a reply is a
+  // READONLY error: hints that the server may no longer be the master (sentinel mode
+  // asks the sentinels again, redis/sentinel.hpp). Same threads and guarantees as
+  // `log`; must be cheap (it may come once per failed command). Optional.
+  std::function<void()> on_master_doubt;
 };
 
 enum class client_error {
@@ -113,12 +119,29 @@ class client {
   // (e.g. views into a per-thread buffer). An empty command fails with
   // errc::invalid_argument (Redis would never answer it).
   boost::asio::awaitable<result> command(std::span<const std::string_view> args);
+  // Sends `first`, then `args`, back to back on one connection (nothing in between)
+  // and completes as command() does with the reply to `args`; `first`'s reply is
+  // dropped. Redis Cluster's ASK redirection: ASKING, then the command. Both views
+  // need to live until the co_await completes.
+  boost::asio::awaitable<result> command_after(std::span<const std::string_view> first,
+                                               std::span<const std::string_view> args);
 
   // Whether a command from here would find a connection up. On a worker's thread:
   // that worker's connections. Anywhere else (the control thread, other threads):
   // every io_context the client serves has a connection up, i.e. Redis is reachable
   // from the whole process. Lock-free reads of a few atomics.
   bool connected() const noexcept;
+
+  // Re-points the client (sentinel mode: at the master the sentinels name). Every
+  // later connection attempt goes to host:port; every connection up to (or being
+  // made to) the old address is closed on its own io_context, its pending commands
+  // failing with connection_lost, and reconnects at once, without backoff: all
+  // workers move over within a round trip or two. The same address again changes
+  // nothing. An empty host (also in client_options) makes attempts fail until an
+  // address is set. Thread-safe; returns whether the address changed.
+  bool set_address(std::string host, std::uint16_t port);
+  // The address connections go to now ("host:port"; "" while the host is empty).
+  std::string address() const;
 
  private:
   std::unique_ptr<detail::client_state> state_;

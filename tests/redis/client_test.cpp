@@ -825,6 +825,94 @@ TEST(RedisClient, FailsAtOnceWhenNoServerListens) {
   EXPECT_LT(r.elapsed, late / 10);
 }
 
+// Sentinel mode re-points the client at a new master: every worker's connections
+// move over (a command pending on the old server fails with connection_lost), and the
+// commands after it land on the new server.
+TEST(RedisClient, SetAddressMovesEveryConnectionToTheNewServer) {
+  redis_server first;
+  redis_server second;
+  auto workers = make_workers(2);
+  worker control;
+  auto o = options_for(first);
+  o.connections = 2;
+  o.timeout = 5s;  // the BLPOP below blocks for 3 s: a failure comes from the move
+  std::atomic<int> doubts{0};
+  o.on_master_doubt = [&] { doubts.fetch_add(1); };
+  client c(o, ios(workers), &control.io());
+  ASSERT_TRUE(wait_until([&] { return client_ids(first).size() == 2u * 2 + 1; }, 2s));
+  EXPECT_EQ(c.address(), "127.0.0.1:" + std::to_string(first.port()));
+  ASSERT_EQ(run_command(*workers[0], c, {"SET", "where", "first"}).r, status_reply("OK"));
+
+  auto blocked = spawn_command(*workers[1], c, {"BLPOP", "nothing", "3"});
+  std::this_thread::sleep_for(50ms);
+  const auto moved = steady::now();
+  EXPECT_TRUE(c.set_address("127.0.0.1", second.port()));
+  EXPECT_EQ(c.address(), "127.0.0.1:" + std::to_string(second.port()));
+  auto lost = blocked.get();
+  EXPECT_EQ(lost.ec, make_error_code(client_error::connection_lost)) << lost.ec.message();
+  EXPECT_LT(steady::now() - moved, late);
+  ASSERT_TRUE(wait_until([&] { return client_ids(second).size() == 2u * 2 + 1; }, 2s))
+      << client_ids(second).size() << " connections on the second server";
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  const auto all_moved = steady::now() - moved;
+  EXPECT_LT(all_moved, 500ms);
+  EXPECT_TRUE(wait_until([&] { return client_ids(first).empty(); }, 1s));
+  std::printf("[          ] every connection on the new server %.1f ms after set_address\n",
+              ms_exact(all_moved));
+
+  for (int i = 0; i < 2; ++i) {
+    const std::string key = "moved" + std::to_string(i);
+    ASSERT_EQ(run_command(*workers[i], c, {"SET", key, "second"}).r, status_reply("OK"));
+    EXPECT_EQ(second.command({"GET", key}), "second");
+    EXPECT_EQ(first.command({"GET", key}), "(nil)");
+  }
+  EXPECT_EQ(
+      asio::co_spawn(control.io(), timed_command(c, {"GET", "moved0"}), asio::use_future).get().r,
+      string_reply("second"));
+  EXPECT_EQ(run_command(*workers[0], c, {"GET", "where"}).r, nil_reply());  // not first's key
+
+  // The same address again: nothing moves.
+  const auto ids = client_ids(second);
+  EXPECT_FALSE(c.set_address("127.0.0.1", second.port()));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(client_ids(second), ids);
+  EXPECT_EQ(doubts.load(), 0) << "a move is not a doubt about the master";
+
+  // A demoted master answers writes with READONLY: the client says so.
+  second.command({"REPLICAOF", "127.0.0.1", std::to_string(first.port())});
+  auto readonly = run_command(*workers[0], c, {"SET", "k", "v"});
+  ASSERT_TRUE(readonly.r.is_error()) << readonly.r.text;
+  EXPECT_TRUE(readonly.r.text.starts_with("READONLY")) << readonly.r.text;
+  EXPECT_GE(doubts.load(), 1);
+}
+
+// Sentinel mode before any sentinel answered: no address, no connection, until one is set.
+TEST(RedisClient, AnEmptyHostConnectsNowhereUntilAnAddressIsSet) {
+  redis_server server;
+  client_options o;
+  o.host = "";
+  o.port = 0;
+  o.reconnect_max = 5s;  // the move must not wait for the backoff
+  std::atomic<int> doubts{0};
+  o.on_master_doubt = [&] { doubts.fetch_add(1); };
+  log_sink log;
+  o.log = log.fn();
+  worker w;
+  client c(o, {&w.io()}, nullptr);
+  EXPECT_EQ(c.address(), "");
+  ASSERT_TRUE(wait_until([&] { return log.contains("cannot connect: no address yet"); }, 1s));
+  EXPECT_FALSE(c.connected());
+  EXPECT_EQ(run_command(w, c, {"PING"}).ec, make_error_code(client_error::not_connected));
+  EXPECT_GE(doubts.load(), 1);
+  std::this_thread::sleep_for(1200ms);  // in backoff, now well over a second
+
+  const auto set = steady::now();
+  EXPECT_TRUE(c.set_address("127.0.0.1", server.port()));
+  ASSERT_TRUE(wait_until([&] { return c.connected(); }, 2s));
+  EXPECT_LT(steady::now() - set, late);
+  EXPECT_EQ(run_command(w, c, {"PING"}).r, status_reply("PONG"));
+}
+
 // The fixture's readiness probe is an unauthenticated PING, so the password is set
 // once the server is up rather than with --requirepass on its command line.
 void require_password(const redis_server& server, const std::string& password) {
