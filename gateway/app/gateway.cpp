@@ -98,7 +98,25 @@ redis::client_options redis_options(const config::redis_config& r) {
   o.timeout = r.timeout;
   o.connections = r.connections;
   o.log = [](std::string_view line) { std::cerr << "sluice: redis: " << line << "\n"; };
+  if (r.mode == config::redis_mode::sentinel) o.host.clear();  // the master, once known
   return o;
+}
+
+// Sentinel mode: the master is asked for before serving, for at most
+// sentinel_startup_bound; without an answer the gateway starts anyway (decisions
+// follow storage.on_error) and the watcher keeps asking.
+constexpr auto sentinel_startup_bound = std::chrono::milliseconds(1500);
+std::unique_ptr<redis::sentinel_watcher> watch_sentinels(asio::io_context& control,
+                                                         redis::client& client,
+                                                         const config::redis_config& r) {
+  redis::sentinel_options o;
+  for (const auto& a : r.addresses) o.sentinels.push_back({a.host, a.port});
+  o.master = r.sentinel.master;
+  o.password = r.sentinel.password;
+  o.log = [](std::string_view line) { std::cerr << "sluice: redis: " << line << "\n"; };
+  auto watcher = std::make_unique<redis::sentinel_watcher>(control, client, std::move(o));
+  watcher->resolve_now(sentinel_startup_bound);
+  return watcher;
 }
 
 gateway::gateway(std::string config_path, config::loaded_config initial)
@@ -136,11 +154,18 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
     // Each worker's Redis connections live on its io_context; one more on control_.
     std::vector<asio::io_context*> worker_ios;
     for (auto& w : workers_) worker_ios.push_back(&w->io);
-    redis_client_ = std::make_unique<redis::client>(redis_options(server.storage.redis),
-                                                    std::move(worker_ios), &control_);
-    auto backend =
-        std::make_unique<redis_backend>(*redis_client_, store_, metrics_, server.storage,
-                                        &snapshots_);
+    auto options = redis_options(server.storage.redis);
+    // Workers run only from run() on, after sentinel_ is set.
+    options.on_master_doubt = [this] {
+      if (sentinel_) sentinel_->recheck();
+    };
+    redis_client_ =
+        std::make_unique<redis::client>(std::move(options), std::move(worker_ios), &control_);
+    if (server.storage.redis.mode == config::redis_mode::sentinel) {
+      sentinel_ = watch_sentinels(control_, *redis_client_, server.storage.redis);
+    }
+    auto backend = std::make_unique<redis_backend>(*redis_client_, store_, metrics_, server.storage,
+                                                   &snapshots_);
     redis_backend_ = backend.get();
     backend_ = std::move(backend);
   } else {
@@ -184,8 +209,12 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   std::cerr << " (" << threads << " threads), admin on";
   for (const auto& a : server.admin.listen) std::cerr << ' ' << a.to_string();
   std::cerr << ", upstream " << mask_credentials(server.upstream.url) << ", storage "
-            << (redis_client_ ? "redis " + server.storage.redis.addresses.front().to_string()
-                              : std::string("memory"))
+            << (sentinel_
+                    ? "redis sentinel mode, master " + server.storage.redis.sentinel.master +
+                          " at " +
+                          (sentinel_->master().empty() ? "unknown (yet)" : sentinel_->master())
+                : redis_client_ ? "redis " + server.storage.redis.addresses.front().to_string()
+                                : std::string("memory"))
             << "\n";
   apply_connection_limit(server, true);
   note_untrusted_user_header(server.identity);
@@ -201,6 +230,7 @@ gateway::~gateway() {
   // what they used. control_ (a member) goes last, with the admin sessions, upkeep and
   // the control thread's Redis connection.
   redis_client_.reset();
+  sentinel_.reset();  // after the client: its on_master_doubt calls sentinel_
   signals_.reset();
   watcher_.reset();
   acceptors_.clear();
@@ -278,6 +308,7 @@ int gateway::run() {
   }
   watch_signals();
   start_upkeep();
+  if (sentinel_) sentinel_->start();
 
   std::vector<std::thread> threads;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;

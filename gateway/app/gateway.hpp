@@ -31,6 +31,7 @@
 #include "identity/overrides.hpp"
 #include "limit/memory_store.hpp"
 #include "redis/client.hpp"
+#include "redis/sentinel.hpp"
 #include "util/open_files.hpp"
 
 namespace sluice::app {
@@ -80,7 +81,8 @@ class gateway {
   identity::memory_overrides overrides_;
   net::circuit_breaker breaker_;
   std::unique_ptr<net::access_log> log_;
-  std::unique_ptr<redis::client> redis_client_;  // only with storage.backend: redis
+  std::unique_ptr<redis::client> redis_client_;        // only with storage.backend: redis
+  std::unique_ptr<redis::sentinel_watcher> sentinel_;  // only with storage.redis.mode: sentinel
   std::unique_ptr<decision_backend> backend_;
   redis_backend* redis_backend_ = nullptr;  // backend_ when it is the Redis one
   std::unique_ptr<runtime_entries> entries_;

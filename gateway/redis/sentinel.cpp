@@ -330,9 +330,9 @@ class sentinel_state : public std::enable_shared_from_this<sentinel_state> {
       known_ = true;
     }
     nobody_logged_ = false;
-    data_.set_address(master.host, master.port);
     log("sentinel: master " + options_.master + " is now " + master.to_string() + " (was " + was +
         ")");
+    data_.set_address(master.host, master.port);
   }
 
   void recheck() {

@@ -309,14 +309,17 @@ class Sluice:
 
 
 class RedisServer:
-    """redis-server on a free port, without persistence, stopped by its PID."""
+    """redis-server on a free port, without persistence, stopped by its PID.
+    `config_file` (written by the caller) goes first on the command line, e.g. a
+    sentinel's, with extra_args=['--sentinel']."""
 
-    def __init__(self, workdir, port=None, extra_args=()):
+    def __init__(self, workdir, port=None, extra_args=(), config_file=None):
         self.port = port or free_port()
         self.workdir = workdir
         self.log_path = os.path.join(workdir, 'redis-%d.log' % self.port)
         self.process = None
         self.extra_args = list(extra_args)
+        self.config_file = config_file
 
     @property
     def address(self):
@@ -326,7 +329,8 @@ class RedisServer:
         binary = shutil.which('redis-server') or '/usr/bin/redis-server'
         with open(self.log_path, 'ab') as log:
             self.process = subprocess.Popen(
-                [binary, '--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
+                [binary] + ([self.config_file] if self.config_file else []) +
+                ['--port', str(self.port), '--bind', '127.0.0.1', '--save', '',
                  '--appendonly', 'no', '--dir', self.workdir] + self.extra_args,
                 stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.ping(), timeout=10, message='redis-server on %d' % self.port)

@@ -9,8 +9,8 @@ import struct
 import threading
 import time
 
-from harness import (Client, GatewayTestCase, RedisServer, Sluice, admin_get, merge, request,
-                     wait_for)
+from harness import (Client, GatewayTestCase, RedisServer, Sluice, admin_get, free_port, merge,
+                     request, wait_for)
 
 import shutil
 import subprocess
@@ -247,6 +247,146 @@ def start_cluster(workdir, masters=3, replicas=0, node_timeout_ms=1000, extra_ar
     return RedisCluster(workdir, masters, replicas, node_timeout_ms, extra_args).start()
 
 
+class RedisSentinels:
+    """A Redis watched by Sentinel: one master, `replicas` replicas (--replicaof) and
+    `count` sentinels (redis-server <sentinel.conf> --sentinel) monitoring it as `name`
+    with `quorum`, each a redis-server on a free loopback port with its own directory
+    under `workdir`, stopped by PID. No package beyond redis-server is needed.
+
+      master, replicas      RedisServer (as started; after a failover see master_port())
+      sentinels             [RedisServer] in sentinel mode
+      sentinel_addresses    ['127.0.0.1:port', ...] (storage.redis.address, sentinel mode)
+      storage_config(...)   a storage block for gateways in sentinel mode
+      master_port()         the master's port as the first answering sentinel names it
+      wait_failover(old)    until every running sentinel names a master other than port
+                            `old`, and that server says it is a master (ROLE)
+      kill(server)          SIGKILL by PID
+      stop()                every process by PID
+    """
+
+    def __init__(self, workdir, replicas=1, count=3, quorum=2, name='mymaster',
+                 down_after_ms=1000, failover_timeout_ms=5000):
+        self.workdir = workdir
+        self.replica_count = replicas
+        self.count = count
+        self.quorum = quorum
+        self.name = name
+        self.down_after_ms = down_after_ms
+        self.failover_timeout_ms = failover_timeout_ms
+        self.master = None
+        self.replicas = []
+        self.sentinels = []
+
+    @property
+    def sentinel_addresses(self):
+        return [s.address for s in self.sentinels]
+
+    def _dir(self, kind, port):
+        directory = os.path.join(self.workdir, '%s-%d' % (kind, port))
+        os.makedirs(directory, exist_ok=True)
+        return directory
+
+    def start(self, timeout=20.0):
+        try:
+            port = free_port()
+            self.master = RedisServer(self._dir('master', port), port=port).start()
+            for _ in range(self.replica_count):
+                port = free_port()
+                self.replicas.append(RedisServer(
+                    self._dir('replica', port), port=port,
+                    extra_args=['--replicaof', '127.0.0.1', str(self.master.port)]).start())
+            wait_for(self._replicas_synced, timeout=timeout, interval=0.05,
+                     message='replicas to sync')
+            for _ in range(self.count):
+                self.start_sentinel()
+            wait_for(self._sentinels_ready, timeout=timeout, interval=0.1,
+                     message='sentinels to know the replicas and each other')
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def start_sentinel(self, port=None):
+        """One more sentinel (or one on `port`, e.g. after none ran there)."""
+        port = port or free_port()
+        directory = self._dir('sentinel', port)
+        config = os.path.join(directory, 'sentinel.conf')  # sentinels rewrite it
+        with open(config, 'w') as f:
+            f.write('sentinel monitor %s 127.0.0.1 %d %d\n' % (self.name, self.master.port,
+                                                             self.quorum))
+            f.write('sentinel down-after-milliseconds %s %d\n' % (self.name, self.down_after_ms))
+            f.write('sentinel failover-timeout %s %d\n' % (self.name, self.failover_timeout_ms))
+        sentinel = RedisServer(directory, port=port, config_file=config, extra_args=['--sentinel'])
+        self.sentinels.append(sentinel)
+        return sentinel.start()
+
+    @staticmethod
+    def _call(port, *args):
+        try:
+            return redis_call(port, *args)
+        except (OSError, EOFError):
+            return None
+
+    def _replicas_synced(self):
+        for r in self.replicas:
+            info = self._call(r.port, 'INFO', 'replication')
+            if not isinstance(info, str) or 'master_link_status:up' not in info:
+                return False
+        return True
+
+    def _sentinels_ready(self):
+        for s in self.sentinels:
+            flat = self._call(s.port, 'SENTINEL', 'MASTER', self.name)
+            if not isinstance(flat, list):
+                return False
+            fields = dict(zip(flat[0::2], flat[1::2]))
+            if (fields.get('num-slaves') != str(self.replica_count) or
+                    fields.get('num-other-sentinels') != str(self.count - 1)):
+                return False
+        return True
+
+    def master_port(self, sentinel=None):
+        for s in [sentinel] if sentinel else [s for s in self.sentinels if s.running()]:
+            reply = self._call(s.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', self.name)
+            if isinstance(reply, list) and len(reply) == 2:
+                return int(reply[1])
+        return None
+
+    def wait_failover(self, old_port, timeout=30.0):
+        def moved():
+            ports = {self.master_port(s) for s in self.sentinels if s.running()}
+            if len(ports) != 1:
+                return None
+            port = ports.pop()
+            if port in (None, old_port):
+                return None
+            role = self._call(port, 'ROLE')
+            return port if isinstance(role, list) and role[0] == 'master' else None
+        return wait_for(moved, timeout=timeout, interval=0.05, message='the sentinels\' failover')
+
+    def server(self, port):
+        return next(s for s in [self.master] + self.replicas if s.port == port)
+
+    def storage_config(self, on_error='local', timeout='100ms', prefix='sluice:'):
+        return {'storage': {
+            'backend': 'redis',
+            'redis': {'mode': 'sentinel', 'address': self.sentinel_addresses,
+                      'sentinel': {'master': self.name}, 'timeout': timeout,
+                      'connections': 2, 'key_prefix': prefix},
+            'on_error': on_error,
+        }}
+
+    @staticmethod
+    def kill(server):
+        if server.running():
+            server.process.send_signal(signal.SIGKILL)
+            server.process.wait(5)
+
+    def stop(self):
+        for server in self.sentinels + self.replicas + ([self.master] if self.master else []):
+            server.stop()
+
+
 class RespError(Exception):
     pass
 
@@ -405,6 +545,13 @@ class RedisCase(GatewayTestCase):
         cluster = RedisCluster(self.workdir, masters, replicas, node_timeout_ms, extra_args)
         self.addCleanup(cluster.stop)
         return cluster.start()
+
+    def start_sentinels(self, **kw):
+        """A master, its replicas and sentinels (RedisSentinels) under this test's
+        directory, every process stopped by PID in cleanup, even when the test fails."""
+        sentinels = RedisSentinels(self.workdir, **kw)
+        self.addCleanup(sentinels.stop)
+        return sentinels.start()
 
     def restart_redis(self, redis):
         """A new redis-server on the same port (empty: no persistence)."""
