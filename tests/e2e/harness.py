@@ -32,6 +32,9 @@ SOURCE_DIR = os.environ.get('SLUICE_SOURCE_DIR') or os.path.normpath(
     os.path.join(HERE, '..', '..'))
 SLUICE_BIN = os.path.abspath(os.environ.get('SLUICE_BIN') or
                              os.path.join(SOURCE_DIR, 'build', 'sluice'))
+# The sanitizers the binary under test was built with (CMake's SLUICE_SANITIZE, set by
+# ctest), e.g. "address,undefined"; empty for a plain build.
+SANITIZERS = set(filter(None, os.environ.get('SLUICE_SANITIZE', '').split(',')))
 
 START_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0

@@ -9,8 +9,8 @@ import subprocess
 import time
 import unittest
 
-from harness import (Client, GatewayTestCase, RawConnection, admin_get, port_accepts, request,
-                     wait_for)
+from harness import (SANITIZERS, Client, GatewayTestCase, RawConnection, admin_get, port_accepts,
+                     request, wait_for)
 
 POLICY = {
     'tiers': {'free': {'rate': '1/1h', 'burst': 1000}, 'pro': {'rate': '1/1h', 'burst': 1000}},
@@ -181,7 +181,10 @@ class SeriesAcrossReloads(GatewayTestCase):
             rss.append(rss_kib(self.sluice.pid))
         print('RSS (KiB) after each configuration:', rss)
         # Before the fix each generation added ~38,000 lines and kept them in memory.
-        self.assertLess(rss[-1] - rss[1], 16 * 1024, rss)
+        # (AddressSanitizer's quarantine keeps freed memory resident: the line counts
+        # above are the check there.)
+        if 'address' not in SANITIZERS:
+            self.assertLess(rss[-1] - rss[1], 16 * 1024, rss)
 
 
 class AdminEndpoints(GatewayTestCase):
