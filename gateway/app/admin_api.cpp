@@ -277,6 +277,7 @@ admin::admin_response admin_api::stats_json() const {
         {"last_error", reloads.last_error},
         {"succeeded", reloads.succeeded},
         {"failed", reloads.failed}}}};
+  if (ctx_.redis_master) body["storage"].as_object()["master"] = ctx_.redis_master();
   return respond(200, body);
 }
 

@@ -54,6 +54,9 @@ struct admin_context {
   reload_history& reloads;
   std::function<reload_result()> reload;
   std::atomic<bool>& draining;
+  // Sentinel mode: the master's address now ("" while unknown), in /admin/stats'
+  // storage.master. Empty in the other modes.
+  std::function<std::string()> redis_master = {};
 };
 
 class admin_api {

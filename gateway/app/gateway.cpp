@@ -179,9 +179,11 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   snapshots_.set(build_snapshot(std::move(initial), hash_seed_, metrics_, generation_));
   metrics_.last_reload_success().Set(static_cast<double>(now_us()) / 1e6);
   reloads_.record_start(now_us());
-  admin_api_ = std::make_unique<admin_api>(admin_context{snapshots_, metrics_, stats_, *backend_,
-                                                         *entries_, store_, reloads_,
-                                                         [this] { return reload(); }, draining_});
+  std::function<std::string()> redis_master;
+  if (sentinel_) redis_master = [s = sentinel_.get()] { return s->master(); };
+  admin_api_ = std::make_unique<admin_api>(
+      admin_context{snapshots_, metrics_, stats_, *backend_, *entries_, store_, reloads_,
+                    [this] { return reload(); }, draining_, std::move(redis_master)});
 
   std::vector<net::worker*> workers;
   for (auto& w : workers_) workers.push_back(w.get());

@@ -85,7 +85,9 @@ class SentinelFailover(RedisCase):
         for g in (a, b):
             self.assertIn('sentinel: master mymaster is now 127.0.0.1:%d (was 127.0.0.1:%d)'
                           % (new, old), g.stderr())
-            self.assertTrue(stats(g)['storage']['reachable'])
+            storage = stats(g)['storage']
+            self.assertTrue(storage['reachable'])
+            self.assertEqual(storage['master'], '127.0.0.1:%d' % new)
 
     def test_with_every_sentinel_down_it_starts_and_follows_one_that_comes_up(self):
         master = self.start_redis()
@@ -101,6 +103,7 @@ class SentinelFailover(RedisCase):
         self.assertIn('storage redis sentinel mode, master mymaster at unknown (yet)', g.stderr())
         self.assertIn('sentinel: no sentinel names master mymaster', g.stderr())
         self.assertErrorBody(self.get('/r', key('down')), 503, 'storage_unavailable')
+        self.assertEqual(stats(g)['storage']['master'], '')
 
         sentinels = RedisSentinels(self.workdir, replicas=0, count=0, quorum=1)
         sentinels.master = master  # monitored, not owned: start_redis stops it

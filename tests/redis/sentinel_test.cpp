@@ -5,7 +5,27 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <stdexcept>
 #include <string>
+#include <thread>
+#include <vector>
+
+#include "redis/client.hpp"
+#include "support/redis_server.hpp"
 
 namespace sluice::redis {
 namespace {
@@ -132,6 +152,331 @@ TEST(SentinelSwitchMaster, MalformedMessagesAreFailures) {
     EXPECT_FALSE(a.master) << bytes;
     EXPECT_EQ(a.error, error) << bytes;
   }
+}
+
+}  // namespace
+}  // namespace sluice::redis
+
+// ---- the watcher against fake sentinels ----
+
+namespace sluice::redis {
+namespace {
+
+using namespace std::chrono_literals;
+using steady = std::chrono::steady_clock;
+
+// A sentinel stand-in on a loopback port: answers each command with what `answer`
+// returns for it (its arguments joined by spaces); keeps SUBSCRIBE connections open
+// for publish(). One thread per connection; stops in its destructor.
+class fake_sentinel {
+ public:
+  explicit fake_sentinel(std::function<std::string(const std::string&)> answer)
+      : answer_(std::move(answer)) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        ::listen(listener_, 16) != 0) {
+      throw std::runtime_error("fake_sentinel: cannot listen");
+    }
+    socklen_t len = sizeof(addr);
+    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { accept_loop(); });
+  }
+  ~fake_sentinel() {
+    stopping_ = true;
+    ::shutdown(listener_, SHUT_RDWR);
+    ::close(listener_);
+    acceptor_.join();
+    std::lock_guard lock(mutex_);
+    for (auto& t : threads_) t.join();
+  }
+  std::uint16_t port() const { return port_; }
+  server_address address() const { return {"127.0.0.1", port_}; }
+  int subscribers() const { return subscribers_.load(); }
+  // Sends `bytes` to every subscribed connection.
+  void publish(const std::string& bytes) {
+    std::lock_guard lock(mutex_);
+    for (int fd : subscribed_) ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  }
+
+ private:
+  void accept_loop() {
+    while (!stopping_) {
+      const int fd = ::accept(listener_, nullptr, nullptr);
+      if (fd < 0) return;
+      std::lock_guard lock(mutex_);
+      threads_.emplace_back([this, fd] { serve(fd); });
+    }
+  }
+  void serve(int fd) {
+    std::string in;
+    char buf[4096];
+    for (;;) {
+      pollfd p{fd, POLLIN, 0};
+      const int ready = ::poll(&p, 1, 20);
+      if (stopping_) break;
+      if (ready <= 0) continue;
+      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      in.append(buf, static_cast<std::size_t>(n));
+      for (std::string command; take_command(in, command);) {
+        const std::string out = answer_(command);
+        std::lock_guard lock(mutex_);  // publish() writes after the confirmation
+        ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+        if (command == "SUBSCRIBE +switch-master") {
+          subscribed_.push_back(fd);
+          subscribers_.fetch_add(1);
+        }
+      }
+    }
+    {
+      std::lock_guard lock(mutex_);
+      auto it = std::find(subscribed_.begin(), subscribed_.end(), fd);
+      if (it != subscribed_.end()) {
+        subscribed_.erase(it);
+        subscribers_.fetch_sub(1);
+      }
+    }
+    ::close(fd);
+  }
+  static bool take_command(std::string& in, std::string& joined) {
+    std::size_t at = 0;
+    auto line = [&](std::string& out) {
+      const auto end = in.find("\r\n", at);
+      if (end == std::string::npos) return false;
+      out = in.substr(at, end - at);
+      at = end + 2;
+      return true;
+    };
+    std::string head;
+    if (!line(head)) return false;
+    const int args = std::stoi(head.substr(1));
+    std::string out;
+    for (int i = 0; i < args; ++i) {
+      std::string len;
+      if (!line(len)) return false;
+      const auto size = static_cast<std::size_t>(std::stoul(len.substr(1)));
+      if (in.size() < at + size + 2) return false;
+      if (i > 0) out += ' ';
+      out += in.substr(at, size);
+      at += size + 2;
+    }
+    in.erase(0, at);
+    joined = std::move(out);
+    return true;
+  }
+
+  std::function<std::string(const std::string&)> answer_;
+  int listener_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<int> subscribers_{0};
+  std::mutex mutex_;
+  std::vector<int> subscribed_;
+  std::vector<std::thread> threads_;
+  std::thread acceptor_;
+};
+
+const std::string subscribed = "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n";
+
+std::string master_reply(std::uint16_t port) {
+  const std::string p = std::to_string(port);
+  return "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(p.size()) + "\r\n" + p + "\r\n";
+}
+
+// A sentinel that names 127.0.0.1:<port()> as mymaster's master, changeable.
+struct movable_sentinel {
+  std::atomic<std::uint16_t> master_port{0};
+  fake_sentinel server{[this](const std::string& command) -> std::string {
+    if (command == "SENTINEL get-master-addr-by-name mymaster") return master_reply(master_port);
+    if (command == "SUBSCRIBE +switch-master") return subscribed;
+    return "-ERR unknown command\r\n";
+  }};
+};
+
+// The control thread stand-in.
+struct control_thread {
+  boost::asio::io_context io{1};
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{io.get_executor()};
+  std::thread thread;
+  void run() {
+    thread = std::thread([this] { io.run(); });
+  }
+  ~control_thread() {
+    io.stop();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+struct log_lines {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  std::function<void(std::string_view)> fn() {
+    return [this](std::string_view l) {
+      std::lock_guard lock(mutex);
+      lines.emplace_back(l);
+    };
+  }
+  bool contains(std::string_view needle) {
+    std::lock_guard lock(mutex);
+    return std::any_of(lines.begin(), lines.end(),
+                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
+  }
+  std::string all() {
+    std::lock_guard lock(mutex);
+    std::string out;
+    for (const auto& l : lines) out += l + "\n";
+    return out;
+  }
+};
+
+template <class Pred>
+bool wait_until(Pred pred, steady::duration limit) {
+  const auto deadline = steady::now() + limit;
+  while (!pred()) {
+    if (steady::now() > deadline) return false;
+    std::this_thread::sleep_for(2ms);
+  }
+  return true;
+}
+
+client_options nowhere() {
+  client_options o;
+  o.host = "";
+  o.port = 0;
+  return o;
+}
+
+std::string at(std::uint16_t port) {
+  return "127.0.0.1:" + std::to_string(port);
+}
+
+TEST(SentinelWatcher, SkipsSentinelsThatSendGarbageOrDoNotKnowTheMaster) {
+  fake_sentinel garbage([](const std::string&) { return std::string("?what\r\n"); });
+  fake_sentinel huge([](const std::string&) { return std::string("*100\r\n"); });
+  fake_sentinel unknown([](const std::string&) { return std::string("*-1\r\n"); });
+  fake_sentinel silent([](const std::string&) { return std::string(); });
+  movable_sentinel good;
+  good.master_port = 6390;
+  log_lines log;
+  sentinel_options o;
+  o.sentinels = {garbage.address(),
+                 huge.address(),
+                 unknown.address(),
+                 silent.address(),
+                 {"127.0.0.1", test::free_port()},
+                 good.server.address()};
+  o.master = "mymaster";
+  o.timeout = 200ms;
+  o.log = log.fn();
+  client data(nowhere());
+  control_thread control;  // stopped before `data` goes
+  sentinel_watcher watcher(control.io, data, o);
+  ASSERT_TRUE(watcher.resolve_now(3s)) << log.all();
+  EXPECT_EQ(watcher.master(), at(6390));
+  EXPECT_EQ(data.address(), at(6390));
+  const std::string s = "sentinel: 127.0.0.1:";
+  EXPECT_TRUE(log.contains(s + std::to_string(garbage.port()) + ": sent bytes that are not RESP2"))
+      << log.all();
+  EXPECT_TRUE(log.contains(s + std::to_string(huge.port()) + ": sent bytes that are not RESP2"))
+      << log.all();
+  EXPECT_TRUE(log.contains(s + std::to_string(unknown.port()) + ": does not know the master"))
+      << log.all();
+  EXPECT_TRUE(log.contains(s + std::to_string(silent.port()) + ": timed out")) << log.all();
+  EXPECT_TRUE(log.contains("sentinel: master mymaster is now 127.0.0.1:6390 (was unknown)"))
+      << log.all();
+}
+
+TEST(SentinelWatcher, NoAnswerWithinTheBoundLeavesTheMasterUnknown) {
+  fake_sentinel silent([](const std::string&) { return std::string(); });
+  sentinel_options o;
+  o.sentinels = {silent.address()};
+  o.master = "mymaster";
+  o.timeout = 2s;
+  client data(nowhere());
+  control_thread control;  // stopped before `data` goes
+  sentinel_watcher watcher(control.io, data, o);
+  const auto started = steady::now();
+  EXPECT_FALSE(watcher.resolve_now(300ms));
+  EXPECT_LT(steady::now() - started, 1s);
+  EXPECT_EQ(watcher.master(), "");
+  EXPECT_EQ(data.address(), "");
+}
+
+TEST(SentinelWatcher, AMissedSwitchIsFoundByThePeriodicRound) {
+  movable_sentinel sentinel;
+  sentinel.master_port = 6391;
+  sentinel_options o;
+  o.sentinels = {sentinel.server.address()};
+  o.master = "mymaster";
+  o.interval = 200ms;
+  client data(nowhere());
+  control_thread control;  // stopped before `data` goes
+  sentinel_watcher watcher(control.io, data, o);
+  ASSERT_TRUE(watcher.resolve_now(2s));
+  watcher.start();
+  control.run();
+  std::this_thread::sleep_for(100ms);  // past the first round
+  sentinel.master_port = 6392;         // a failover whose +switch-master nobody hears
+  EXPECT_TRUE(wait_until([&] { return data.address() == at(6392); }, 2s)) << data.address();
+  EXPECT_EQ(watcher.master(), at(6392));
+}
+
+TEST(SentinelWatcher, RecheckAsksAtOnce) {
+  movable_sentinel sentinel;
+  sentinel.master_port = 6393;
+  sentinel_options o;
+  o.sentinels = {sentinel.server.address()};
+  o.master = "mymaster";
+  o.interval = 60s;
+  client data(nowhere());
+  control_thread control;  // stopped before `data` goes
+  sentinel_watcher watcher(control.io, data, o);
+  ASSERT_TRUE(watcher.resolve_now(2s));
+  watcher.start();
+  control.run();
+  std::this_thread::sleep_for(150ms);  // past the first round and min_gap
+  sentinel.master_port = 6394;
+  const auto asked = steady::now();
+  watcher.recheck();
+  EXPECT_TRUE(wait_until([&] { return data.address() == at(6394); }, 1s)) << data.address();
+  EXPECT_LT(steady::now() - asked, 500ms);
+}
+
+TEST(SentinelWatcher, FollowsSwitchMasterAndDropsASubscriptionThatSendsGarbage) {
+  movable_sentinel sentinel;
+  sentinel.master_port = 6395;
+  log_lines log;
+  sentinel_options o;
+  o.sentinels = {sentinel.server.address()};
+  o.master = "mymaster";
+  o.interval = 60s;  // only the subscription can move it
+  o.log = log.fn();
+  client data(nowhere());
+  control_thread control;  // stopped before `data` goes
+  sentinel_watcher watcher(control.io, data, o);
+  ASSERT_TRUE(watcher.resolve_now(2s));
+  watcher.start();
+  control.run();
+  ASSERT_TRUE(wait_until([&] { return sentinel.server.subscribers() == 1; }, 2s));
+
+  auto message = [](const std::string& payload) {
+    return "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$" + std::to_string(payload.size()) +
+           "\r\n" + payload + "\r\n";
+  };
+  sentinel.server.publish(message("other 127.0.0.1 1 127.0.0.1 2"));
+  sentinel.master_port = 6396;  // what the sentinel answers from now on, too
+  sentinel.server.publish(message("mymaster 127.0.0.1 6395 127.0.0.1 6396"));
+  EXPECT_TRUE(wait_until([&] { return data.address() == at(6396); }, 1s)) << data.address();
+  EXPECT_FALSE(log.contains("is now 127.0.0.1:2 (")) << log.all();
+
+  sentinel.server.publish("*2\r\n$2000000000\r\n" + std::string(5000, 'x'));
+  EXPECT_TRUE(wait_until([&] { return log.contains("subscription to"); }, 1s)) << log.all();
+  EXPECT_TRUE(log.contains("failed: sent bytes that are not RESP2")) << log.all();
+  EXPECT_EQ(data.address(), at(6396));
 }
 
 }  // namespace
