@@ -1,5 +1,6 @@
 #include "http/error_response.hpp"
 
+#include "admin/metrics.hpp"
 #include "util/json_text.hpp"
 
 namespace sluice::net {
@@ -76,6 +77,35 @@ std::string error_body(gateway_error e, std::string_view message) {
   append_json_string(body, message);
   body += "}}";
   return body;
+}
+
+failure_answer answer_for(exchange_failure f) {
+  using kind = admin::upstream_error_kind;
+  switch (f) {
+    case exchange_failure::none:
+      break;
+    case exchange_failure::connect:
+      return {true, gateway_error::bad_gateway, "Upstream connection failed", 0, kind::connect};
+    case exchange_failure::local_resources:
+      return {true, gateway_error::overloaded,
+              "Gateway out of file descriptors or ports for the upstream", 1, std::nullopt};
+    case exchange_failure::timeout:
+      return {true, gateway_error::gateway_timeout,
+              "Upstream did not respond within upstream.timeout", 0, kind::timeout};
+    case exchange_failure::reset:
+      return {true, gateway_error::bad_gateway, "Upstream closed the connection", 0, kind::reset};
+    case exchange_failure::invalid:
+      return {true, gateway_error::bad_gateway, "Upstream sent an invalid response", 0,
+              kind::invalid};
+    case exchange_failure::client_gone:
+      return {false, gateway_error::bad_request, {}, 0, std::nullopt};
+    case exchange_failure::client_body_too_large:
+      return {true, gateway_error::payload_too_large, "Request body exceeds server.max_body_bytes",
+              0, std::nullopt};
+    case exchange_failure::client_body_malformed:
+      return {true, gateway_error::bad_request, "Malformed request body", 0, std::nullopt};
+  }
+  return {false, gateway_error::bad_request, {}, 0, std::nullopt};
 }
 
 }  // namespace sluice::net

@@ -1,11 +1,18 @@
-// Every error Sluice itself answers, and the one function that turns it into an
-// HTTP status and the JSON error body of SPEC 5:
+// Every error Sluice itself answers, the one function that turns it into an HTTP
+// status and the JSON error body of SPEC 5:
 //   {"error":{"code":"bad_gateway","message":"..."}}
+// and the one map from a failed upstream exchange to that answer (SPEC 4 step 8).
 // Pure; thread-safe.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
+
+namespace sluice::admin {
+enum class upstream_error_kind : std::uint8_t;  // admin/metrics.hpp
+}
 
 namespace sluice::net {
 
@@ -31,5 +38,30 @@ std::string_view code_of(gateway_error e);  // "bad_gateway"
 
 // The JSON error body: {"error":{"code":...,"message":...}}.
 std::string error_body(gateway_error e, std::string_view message);
+
+// How an exchange with the upstream went wrong, on either side of Sluice.
+enum class exchange_failure {
+  none,
+  connect,                // no connection to the upstream
+  local_resources,        // no descriptor or port for one (EMFILE, ENFILE, ...)
+  timeout,                // no response head within upstream.timeout
+  reset,                  // the upstream closed or reset the connection
+  invalid,                // the upstream's response cannot be relayed
+  client_gone,            // the client left or stalled while sending its body
+  client_body_too_large,  // the body passed server.max_body_bytes
+  client_body_malformed,  // bad chunk framing, or a trailer section too large
+};
+
+// What the client gets when an exchange fails before the response head went out.
+struct failure_answer {
+  bool answered = true;  // false: the client left; close without a response
+  gateway_error error = gateway_error::bad_gateway;
+  std::string_view message;
+  std::int64_t retry_after_s = 0;
+  // Counted in gateway_upstream_errors_total{kind} and fed to the circuit breaker;
+  // nothing for failures on the client's side or of this machine.
+  std::optional<admin::upstream_error_kind> upstream_fault;
+};
+failure_answer answer_for(exchange_failure f);
 
 }  // namespace sluice::net

@@ -142,48 +142,6 @@ awaitable<error_code> write_body_piece(beast::tcp_stream& out, const char* data,
   co_return ec;
 }
 
-// What the client gets when an exchange with the upstream fails before the response
-// head went out (SPEC 4 step 8); the one place that maps a failure to an answer.
-struct failure_answer {
-  bool answered = true;  // false: the client left; close without a response
-  gateway_error error = gateway_error::bad_gateway;
-  std::string_view message;
-  std::int64_t retry_after_s = 0;
-  // Counted in gateway_upstream_errors_total{kind} and fed to the circuit breaker;
-  // nothing for failures on the client's side or of this machine.
-  std::optional<admin::upstream_error_kind> upstream_fault;
-};
-
-template <class Failure>
-failure_answer answer_for(Failure f) {
-  using kind = admin::upstream_error_kind;
-  switch (f) {
-    case Failure::none:
-      break;
-    case Failure::connect:
-      return {true, gateway_error::bad_gateway, "Upstream connection failed", 0, kind::connect};
-    case Failure::local_resources:
-      return {true, gateway_error::overloaded,
-              "Gateway out of file descriptors or ports for the upstream", 1, std::nullopt};
-    case Failure::timeout:
-      return {true, gateway_error::gateway_timeout,
-              "Upstream did not respond within upstream.timeout", 0, kind::timeout};
-    case Failure::reset:
-      return {true, gateway_error::bad_gateway, "Upstream closed the connection", 0, kind::reset};
-    case Failure::invalid:
-      return {true, gateway_error::bad_gateway, "Upstream sent an invalid response", 0,
-              kind::invalid};
-    case Failure::client_gone:
-      return {false, gateway_error::bad_request, {}, 0, std::nullopt};
-    case Failure::client_body_too_large:
-      return {true, gateway_error::payload_too_large, "Request body exceeds server.max_body_bytes",
-              0, std::nullopt};
-    case Failure::client_body_malformed:
-      return {true, gateway_error::bad_request, "Malformed request body", 0, std::nullopt};
-  }
-  return {false, gateway_error::bad_request, {}, 0, std::nullopt};
-}
-
 // Logs an exception caught at a connection, at most once a second (one per client
 // request would let a client flood the log).
 void log_connection_exception(const char* what) {
@@ -309,7 +267,8 @@ awaitable<bool> session::serve_one() {
   bool keep_alive = false;
   if (head == head_status::ok) {
     identify();
-    keep_alive = co_await decide();
+    const verdict v = co_await decide();
+    keep_alive = co_await respond(v);
   }
   record();
   co_return keep_alive;
@@ -414,74 +373,62 @@ void session::identify() {
 
 // ---- step 3: decide -----------------------------------------------------------------------
 
-awaitable<bool> session::decide() {
+awaitable<session::verdict> session::decide() {
   auto& req = parser_->get();
   beast_headers headers(req.base());
-  const std::string_view method = as_std(req.method_string());
-  limit::request_facts facts{method, as_std(req.target()), client_ip_, peer_trusted_, &headers};
+  limit::request_facts facts{as_std(req.method_string()), as_std(req.target()), client_ip_,
+                             peer_trusted_, &headers};
   const auto check_started = steady::now();
   limit::prepare(snapshot_->policy, facts, &services_.overrides, now_us(), ev_);
-
-  const auto& rm = snapshot_->metrics;
-  const auto mclass = admin::classify_method(method);
   switch (ev_.result) {
     case limit::outcome::bad_request:
-      co_return co_await reject(gateway_error::bad_request, ev_.problem, 0);
+      co_return verdict{verdict::action::refuse, gateway_error::bad_request, ev_.problem, 0};
     case limit::outcome::forbidden:
-      rm.request(ev_.route, mclass);
-      rm.blocked(ev_.route, mclass, -1);
-      services_.stats.record(admin::stats::result::forbidden, now_us() / 1'000'000);
+      record_.decided = true;
       record_.decision = "forbidden";
-      co_return co_await reject(gateway_error::forbidden, "Access denied", 0);
+      co_return verdict{verdict::action::refuse, gateway_error::forbidden, "Access denied", 0};
     case limit::outcome::bypassed:
-      rm.request(ev_.route, mclass);
-      rm.allowed(ev_.route, mclass);
-      services_.stats.record(admin::stats::result::allowed, now_us() / 1'000'000);
-      co_return co_await forward();
+      record_.decided = true;
+      co_return verdict{verdict::action::forward, {}, {}, 0};
     case limit::outcome::allowed:
     case limit::outcome::limited:
       break;
   }
 
-  app::store_verdict verdict = app::store_verdict::admitted;
+  app::store_verdict stored = app::store_verdict::admitted;
   if (!ev_.checks.empty()) {
     auto& backend = services_.backend;
-    if (!backend.decide_now(ev_, verdict)) verdict = co_await backend.decide_async(ev_);
-    services_.metrics.check_duration(backend.is_redis())
-        .Observe(std::chrono::duration<double>(steady::now() - check_started).count());
+    if (!backend.decide_now(ev_, stored)) stored = co_await backend.decide_async(ev_);
+    record_.check_seconds = std::chrono::duration<double>(steady::now() - check_started).count();
   }
-  if (verdict == app::store_verdict::unavailable) {
-    rm.request(ev_.route, mclass);
-    co_return co_await reject(gateway_error::storage_unavailable, "Rate-limit storage unavailable",
-                              1);
+  record_.decided = true;
+  if (stored == app::store_verdict::unavailable) {
+    record_.storage_unavailable = true;
+    co_return verdict{verdict::action::refuse, gateway_error::storage_unavailable,
+                      "Rate-limit storage unavailable", 1};
   }
-  limit::conclude(ev_, verdict == app::store_verdict::admitted);
-
-  rm.request(ev_.route, mclass);
-  rm.tier_request(ev_.tier);
-  for (const auto& a : ev_.applied) {
-    if (a.shadow) {
-      if (!a.result.allowed) rm.shadow_blocked(a.limit);
-      continue;
-    }
-    rm.applied(a.limit);
-    if (a.result.delay > 0) rm.delayed(a.limit);
-  }
+  limit::conclude(ev_, stored == app::store_verdict::admitted);
   rate_headers_.clear();
   limit::append_rate_limit_headers(ev_, snapshot_->policy.headers(), rate_headers_);
+  co_return verdict{
+      ev_.result == limit::outcome::limited ? verdict::action::limited : verdict::action::forward,
+      {},
+      {},
+      0};
+}
 
-  if (ev_.result == limit::outcome::limited) {
-    const int denying = ev_.applied[ev_.denying].limit;
-    rm.blocked(ev_.route, mclass, denying);
-    rm.blocked_by(denying);
-    rm.tier_blocked(ev_.tier);
-    services_.stats.record(admin::stats::result::limited, ev_.now / 1'000'000);
-    services_.stats.record_denial(ev_.limit_of(ev_.applied[ev_.denying]).name, client_label());
-    co_return co_await reject_limited();
+// ---- step 4: respond ----------------------------------------------------------------------
+
+awaitable<bool> session::respond(const verdict& v) {
+  switch (v.what) {
+    case verdict::action::forward:
+      co_return co_await forward();
+    case verdict::action::limited:
+      co_return co_await reject_limited();
+    case verdict::action::refuse:
+      break;
   }
-  rm.allowed(ev_.route, mclass);
-  services_.stats.record(admin::stats::result::allowed, ev_.now / 1'000'000);
-  co_return co_await forward();
+  co_return co_await reject(v.error, v.message, v.retry_after_s);
 }
 
 // ---- step 4a: reject ----------------------------------------------------------------------
@@ -535,7 +482,7 @@ awaitable<bool> session::reject(gateway_error error, std::string_view message,
                                   .body = body,
                                   .keep_alive = keep_alive,
                                   .head_request = is_head_request()});
-  services_.metrics.count_http_error(status);
+  record_.own_error = true;
   record_.status = status;
   co_return co_await write_to_client(head_text_) && keep_alive;
 }
@@ -564,7 +511,7 @@ awaitable<bool> session::forward() {
 
   std::int64_t retry_us = 0;
   if (!services_.breaker.allow(now_us(), retry_us)) {
-    services_.metrics.upstream_error(admin::upstream_error_kind::circuit_open).Increment();
+    record_.upstream_fault = admin::upstream_error_kind::circuit_open;
     co_return co_await reject(gateway_error::upstream_unavailable,
                               "Upstream unavailable (circuit breaker open)",
                               limit::ceil_seconds_min1(retry_us));
@@ -594,10 +541,8 @@ awaitable<bool> session::forward() {
   if (failure != exchange_failure::none) co_return co_await answer_failure(failure);
 
   const int status = rp->get().result_int();
-  const double upstream_seconds = std::chrono::duration<double>(steady::now() - sent_at).count();
-  record_.upstream_ms = upstream_seconds * 1000;
-  snapshot_->metrics.upstream_duration(ev_.route, upstream_seconds);
-  snapshot_->metrics.upstream_response(ev_.route, status);
+  record_.upstream_status = status;
+  record_.upstream_ms = std::chrono::duration<double, std::milli>(steady::now() - sent_at).count();
   if (status >= 500) {
     services_.breaker.record_failure(now_us());
   } else {
@@ -622,8 +567,8 @@ void session::prepare_upstream_head() {
   }
 }
 
-awaitable<session::exchange_failure> session::exchange(std::unique_ptr<upstream_connection>& up,
-                                                       std::optional<response_parser>& rp) {
+awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connection>& up,
+                                              std::optional<response_parser>& rp) {
   const bool has_body = request_has_body();
   for (int attempt = 0;; ++attempt) {
     auto [connect_ec, conn] = co_await worker_.pool.acquire(snapshot_->upstream, attempt == 0);
@@ -642,7 +587,7 @@ awaitable<session::exchange_failure> session::exchange(std::unique_ptr<upstream_
   }
 }
 
-awaitable<session::exchange_failure> session::send_request(upstream_connection& up) {
+awaitable<exchange_failure> session::send_request(upstream_connection& up) {
   write_request_head(head_text_, parser_->get().base());
   auto [ec, n] = co_await write_all(up.stream, asio::buffer(head_text_),
                                     snapshot_->config.server.upstream.timeout);
@@ -660,7 +605,7 @@ awaitable<session::exchange_failure> session::send_request(upstream_connection& 
   co_return co_await relay_request_body(up);
 }
 
-awaitable<session::exchange_failure> session::relay_request_body(upstream_connection& up) {
+awaitable<exchange_failure> session::relay_request_body(upstream_connection& up) {
   const auto& cfg = snapshot_->config.server;
   const bool chunked = parser_->chunked();
   auto& body = parser_->get().body();
@@ -689,8 +634,8 @@ awaitable<session::exchange_failure> session::relay_request_body(upstream_connec
   }
 }
 
-awaitable<session::exchange_failure> session::read_response_head(
-    upstream_connection& up, std::optional<response_parser>& rp) {
+awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
+                                                        std::optional<response_parser>& rp) {
   // One deadline for the final response head: interim 1xx responses (dropped: Sluice
   // answered 100-continue itself, and 103 Early Hints are not relayed) never extend it.
   const auto deadline = steady::now() + snapshot_->config.server.upstream.timeout;
@@ -718,7 +663,7 @@ awaitable<session::exchange_failure> session::read_response_head(
 awaitable<bool> session::answer_failure(exchange_failure failure) {
   const failure_answer a = answer_for(failure);
   if (a.upstream_fault) {
-    services_.metrics.upstream_error(*a.upstream_fault).Increment();
+    record_.upstream_fault = a.upstream_fault;
     services_.breaker.record_failure(now_us());
   }
   if (!a.answered) co_return false;
@@ -829,6 +774,67 @@ bool session::request_has_body() const {
 // ---- step 6: record -------------------------------------------------------------------------
 
 void session::record() {
+  if (record_.recorded) return;
+  record_.recorded = true;
+  count();
+  write_access_log();
+}
+
+void session::count() {
+  auto& m = services_.metrics;
+  if (record_.own_error) m.count_http_error(record_.status);
+  if (record_.upstream_fault) m.upstream_error(*record_.upstream_fault).Increment();
+  if (record_.check_seconds >= 0) {
+    m.check_duration(services_.backend.is_redis()).Observe(record_.check_seconds);
+  }
+  if (!record_.decided) return;
+  const auto& rm = snapshot_->metrics;
+  const auto mclass = admin::classify_method(as_std(parser_->get().method_string()));
+  const std::int64_t now_s = ev_.now / 1'000'000;  // the clock the decision used
+  rm.request(ev_.route, mclass);
+  if (record_.upstream_status > 0) {
+    rm.upstream_duration(ev_.route, record_.upstream_ms / 1000);
+    rm.upstream_response(ev_.route, record_.upstream_status);
+  }
+  switch (ev_.result) {
+    case limit::outcome::forbidden:
+      rm.blocked(ev_.route, mclass, -1);
+      services_.stats.record(admin::stats::result::forbidden, now_s);
+      return;
+    case limit::outcome::bypassed:
+      rm.allowed(ev_.route, mclass);
+      services_.stats.record(admin::stats::result::allowed, now_s);
+      return;
+    case limit::outcome::bad_request:
+      return;
+    case limit::outcome::allowed:
+    case limit::outcome::limited:
+      break;
+  }
+  if (record_.storage_unavailable) return;
+  rm.tier_request(ev_.tier);
+  for (const auto& a : ev_.applied) {
+    if (a.shadow) {
+      if (!a.result.allowed) rm.shadow_blocked(a.limit);
+      continue;
+    }
+    rm.applied(a.limit);
+    if (a.result.delay > 0) rm.delayed(a.limit);
+  }
+  if (ev_.result == limit::outcome::limited) {
+    const int denying = ev_.applied[ev_.denying].limit;
+    rm.blocked(ev_.route, mclass, denying);
+    rm.blocked_by(denying);
+    rm.tier_blocked(ev_.tier);
+    services_.stats.record(admin::stats::result::limited, now_s);
+    services_.stats.record_denial(ev_.limit_of(ev_.applied[ev_.denying]).name, client_label());
+    return;
+  }
+  rm.allowed(ev_.route, mclass);
+  services_.stats.record(admin::stats::result::allowed, now_s);
+}
+
+void session::write_access_log() {
   if (!services_.log.enabled() || !parser_ || !parser_->is_header_done()) return;
   const auto& req = parser_->get();
   const auto target = as_std(req.target());

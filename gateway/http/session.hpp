@@ -1,6 +1,7 @@
 // One client connection, as a short sequence of named steps per request
 // (STYLE 6, SPEC 4):
-//   read_head -> identify -> decide -> reject | forward (head, bodies) -> record
+//   read_head -> identify -> decide -> respond: reject | forward (head, bodies) -> record
+// Each step returns what the next needs; decide() only decides, record() alone counts.
 // Owned by its coroutine (started by the listener); runs on one I/O thread and is
 // touched only from it.
 #pragma once
@@ -12,6 +13,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "admin/metrics.hpp"
 #include "app/services.hpp"
 #include "http/error_response.hpp"
 #include "http/net.hpp"
@@ -69,37 +71,41 @@ class session {
 
   enum class head_status { ok, closed, rejected };
 
-  // How an exchange with the upstream went wrong, on either side of Sluice; see
-  // failure_answer in session.cpp for what the client gets.
-  enum class exchange_failure {
-    none,
-    connect,                // no connection to the upstream
-    local_resources,        // no descriptor or port for one (EMFILE, ENFILE, ...)
-    timeout,                // no response head within upstream.timeout
-    reset,                  // the upstream closed or reset the connection
-    invalid,                // the upstream's response cannot be relayed
-    client_gone,            // the client left or stalled while sending its body
-    client_body_too_large,  // the body passed server.max_body_bytes
-    client_body_malformed,  // bad chunk framing, or a trailer section too large
+  // What decide() concluded: how respond() answers the request.
+  struct verdict {
+    enum class action { forward, limited, refuse };
+    action what = action::refuse;
+    gateway_error error = gateway_error::bad_request;  // refuse: Sluice's own answer
+    std::string_view message;
+    std::int64_t retry_after_s = 0;
   };
 
-  // Per-request facts gathered along the steps, recorded at the end.
+  // Per-request facts gathered along the steps; record() counts and logs them, once.
   struct request_record {
     std::chrono::steady_clock::time_point started;
     int status = 0;
     std::string_view decision = "error";
     std::uint64_t bytes_sent = 0;
     double upstream_ms = -1;
+    bool decided = false;              // decide() reached a decision (counted per route)
+    bool storage_unavailable = false;  // ... which the storage could not make
+    double check_seconds = -1;         // how long the store's decision took, when it ran
+    int upstream_status = 0;           // the upstream's final status, when one came
+    std::optional<admin::upstream_error_kind> upstream_fault;
+    bool own_error = false;  // status is one of Sluice's own error answers
+    bool recorded = false;
     bool client_keep_alive = false;
     bool awaiting_continue = false;  // Expect: 100-continue, and no 100 sent yet
     bool answered = false;           // response bytes went to the client
     unsigned client_version = 11;    // the request's HTTP version (10 or 11)
   };
 
+  // One request: read_head -> identify -> decide -> respond (reject | forward) -> record.
   awaitable<bool> serve_one();
   awaitable<head_status> read_head();
   void identify();
-  awaitable<bool> decide();
+  awaitable<verdict> decide();
+  awaitable<bool> respond(const verdict& v);
   awaitable<bool> reject(gateway_error error, std::string_view message, std::int64_t retry_after_s);
   awaitable<bool> reject_limited();
 
@@ -118,7 +124,10 @@ class session {
 
   awaitable<bool> write_to_client(std::string_view bytes);
   awaitable<bool> discard_request_body();
+  // Counts the request (metrics, stats) and writes its access-log line.
   void record();
+  void count();
+  void write_access_log();
 
   bool request_has_body() const;
   bool is_head_request() const;

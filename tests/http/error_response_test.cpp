@@ -8,6 +8,8 @@
 
 #include <string>
 
+#include "admin/metrics.hpp"
+
 namespace sluice::net {
 namespace {
 
@@ -26,6 +28,41 @@ TEST(ErrorBody, InvalidUtf8AndControlBytesInTheMessageStayValidJson) {
   expected += '\0';
   expected += "\x7f\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xc3\xa9\"'";
   EXPECT_EQ(std::string(parsed.at("error").at("message").as_string()), expected);
+}
+
+// The one failure map: upstream faults feed the breaker and the error counter; failures
+// on the client's side or of this machine never do, and a client that left gets nothing.
+TEST(AnswerFor, MapsEveryExchangeFailureToItsAnswer) {
+  using kind = admin::upstream_error_kind;
+  struct row {
+    exchange_failure failure;
+    bool answered;
+    int status;
+    std::int64_t retry_after_s;
+    std::optional<kind> fault;
+  };
+  const row rows[] = {
+      {exchange_failure::connect, true, 502, 0, kind::connect},
+      {exchange_failure::local_resources, true, 503, 1, std::nullopt},
+      {exchange_failure::timeout, true, 504, 0, kind::timeout},
+      {exchange_failure::reset, true, 502, 0, kind::reset},
+      {exchange_failure::invalid, true, 502, 0, kind::invalid},
+      {exchange_failure::client_gone, false, 400, 0, std::nullopt},
+      {exchange_failure::client_body_too_large, true, 413, 0, std::nullopt},
+      {exchange_failure::client_body_malformed, true, 400, 0, std::nullopt},
+  };
+  for (const auto& r : rows) {
+    const failure_answer a = answer_for(r.failure);
+    SCOPED_TRACE(static_cast<int>(r.failure));
+    EXPECT_EQ(a.answered, r.answered);
+    EXPECT_EQ(status_of(a.error), r.status);
+    EXPECT_EQ(a.retry_after_s, r.retry_after_s);
+    EXPECT_EQ(a.upstream_fault, r.fault);
+    if (r.answered) {
+      EXPECT_FALSE(a.message.empty());
+    }
+  }
+  EXPECT_EQ(answer_for(exchange_failure::local_resources).error, gateway_error::overloaded);
 }
 
 }  // namespace
