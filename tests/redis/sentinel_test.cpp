@@ -1,6 +1,9 @@
 // What Sluice believes from a sentinel: raw reply bytes in (through the bounded RESP
 // parser, with the sentinel's limits), the master address or a failure out. Every
-// malformed answer is a failure of that sentinel, never a throw.
+// malformed answer is a failure of that sentinel, never a throw. Then the watcher
+// against fake sentinels on loopback: bad, silent and down ones skipped, AUTH, the
+// startup bound, the periodic round, recheck() and the +switch-master subscription.
+// (The real thing, redis-server --sentinel with a failover: tests/e2e/test_redis_sentinel.py.)
 #include "redis/sentinel.hpp"
 
 #include <gtest/gtest.h>
@@ -388,6 +391,39 @@ TEST(SentinelWatcher, SkipsSentinelsThatSendGarbageOrDoNotKnowTheMaster) {
   EXPECT_TRUE(log.contains(s + std::to_string(silent.port()) + ": timed out")) << log.all();
   EXPECT_TRUE(log.contains("sentinel: master mymaster is now 127.0.0.1:6390 (was unknown)"))
       << log.all();
+}
+
+TEST(SentinelWatcher, AuthenticatesWithTheSentinelPassword) {
+  std::atomic<int> questions{0};
+  fake_sentinel guarded([&](const std::string& command) -> std::string {
+    if (command == "AUTH s3cret") return "+OK\r\n";
+    if (command.starts_with("AUTH ")) return "-WRONGPASS invalid username-password pair\r\n";
+    questions.fetch_add(1);
+    return master_reply(6397);
+  });
+  for (const std::string password : {"wrong", "s3cret"}) {
+    log_lines log;
+    sentinel_options o;
+    o.sentinels = {guarded.address()};
+    o.master = "mymaster";
+    o.password = password;
+    o.log = log.fn();
+    client data(nowhere());
+    control_thread control;
+    sentinel_watcher watcher(control.io, data, o);
+    const bool found = watcher.resolve_now(2s);
+    if (password == "wrong") {
+      EXPECT_FALSE(found);
+      EXPECT_TRUE(log.contains("sentinel: 127.0.0.1:" + std::to_string(guarded.port()) +
+                               ": AUTH answered WRONGPASS invalid username-password pair"))
+          << log.all();
+      EXPECT_EQ(questions.load(), 0) << "asked without being authenticated";
+    } else {
+      EXPECT_TRUE(found) << log.all();
+      EXPECT_EQ(data.address(), "127.0.0.1:6397");
+      EXPECT_EQ(questions.load(), 1);
+    }
+  }
 }
 
 TEST(SentinelWatcher, NoAnswerWithinTheBoundLeavesTheMasterUnknown) {
