@@ -5,10 +5,12 @@
 -- holds every redis.call. It mirrors memory_store::decide: evaluate all, then, only if
 -- every non-shadow limit allows, store the next state of every limit that allows.
 --
--- It defines decide(keys, args, peek). In the Functions library (Redis >= 7.0)
--- register.lua follows and registers it as <library>_decide (FCALL) and
--- <library>_peek (FCALL_RO, flag no-writes); the EVAL scripts for servers without
--- Functions end with `return decide(KEYS, ARGV, false)` (or true: the peek script).
+-- It defines decide(keys, args, peek) and refund(keys, args) (at the end: the
+-- compensating call of Redis Cluster). In the Functions library (Redis >= 7.0)
+-- register.lua follows and registers them as <library>_decide (FCALL),
+-- <library>_peek (FCALL_RO, flag no-writes) and <library>_refund (FCALL); the EVAL
+-- scripts for servers without Functions end with `return decide(KEYS, ARGV, false)`
+-- (or true: the peek script) or `return refund(KEYS, ARGV)` (the refund script).
 --
 -- keys[i]: the state key of limit i (every key touched is in keys: cluster-clean).
 -- args[2i-1]: limit i's spec, 8 integers separated by single spaces: algorithm (0
@@ -340,4 +342,162 @@ local function decide(keys, args, peek)
   end
   reply[k + 1] = nil  -- the reply ends here, whatever a longer earlier one left
   return reply
+end
+
+-- ---- the refund (Redis Cluster: a request whose keys span slots) ----
+--
+-- refund(keys, args) gives back what one admitted decide() charged, when another slot
+-- of the same request denied: a compensating call on each slot that admitted, so that a
+-- denied request keeps no charge (SPEC 5 all-or-nothing across slots).
+--
+-- keys[i], args[2i-1], args[2i]: as decide()'s, for the limits that call charged (the
+-- ones whose decision allowed: every non-shadow one, and each shadow one that allowed).
+-- args[2n + 1]: charged_at, the now_us that call's reply reported (the Redis clock of
+--   the same server: one slot lives on one master).
+-- args[2n + 2] (optional, tests only): "now" in microseconds instead of TIME.
+-- Reply: an integer, how many limits were given something back (0..n).
+--
+-- It gives back at most what that charge took, never more, so a limit never admits more
+-- than it allows: the state after a refund is never below the state a limit would have
+-- had if the refunded request had never been charged (the "reference"):
+--  - buckets: the charge moved tat by cost * interval. Time refills the bucket, and
+--    refill a full bucket cannot hold is lost: a charge that time since has absorbed is
+--    no longer in tat. So the refund lowers tat by cost * interval minus the time elapsed
+--    since charged_at (nothing once that is <= 0, or if the clock went back), never below
+--    now (a full bucket). Proof sketch: the later charges map x to max(x, t_i) + c_i
+--    with charged_at <= t_i <= now; their composition F(x) = max(x + C, g) has
+--    g <= now + C, so F(s) <= max(s, now) + C <= F(s + cost * T) - cost * T + (now -
+--    charged_at) for s >= charged_at, s being the (full or not) tat before the charge.
+--  - fixed_window: count -= cost only while the stored window is the one charged_at
+--    falls in (windows only move forward: a later window holds none of this charge).
+--  - sliding_window: current -= cost in the charged window; previous -= cost once one
+--    later charge moved the window on by one (the charge is what became previous);
+--    nothing later. Never below 0.
+--  - sliding_log: removes up to cost members scored at charged_at (members at one time
+--    are interchangeable; a charge stamped later, after a clock step back, leaves later
+--    members in the log than the reference has).
+-- Each key keeps its expiry (SET KEEPTTL; ZREM keeps a sorted set's TTL): a refund only
+-- lowers a state, so the expiry the charge set still covers it. A key that is absent or
+-- holds another algorithm's state gets nothing. Requests that raced the refund (decided
+-- between charge and refund) may have been denied for units given back later: a brief
+-- under-admission, the price of never over-admitting.
+
+local refund_state = {}  -- reused, like the decision's scratch tables
+
+-- Gives back `cost` of a bucket charged at `charged_at`; returns whether it changed s.
+local function refund_bucket(spec, s, cost, charged_at, now)
+  if now < charged_at then return false end  -- the clock went back: no bound, no refund
+  local den, per_token = spec.interval_den, spec.interval_num
+  local elapsed = now - charged_at
+  local debt = cost * per_token  -- debt units (1/den us) the charge added
+  if elapsed >= decision.ceil_div(debt, den) then return false end  -- refilled since
+  local back = debt - elapsed * den  -- > 0, exact: < debt + den
+  local tat_us, tat_frac = s.tat_us, s.tat_frac
+  if tat_frac >= den then tat_us, tat_frac = tat_us + 1, 0 end  -- as bucket.evaluate reads it
+  if tat_us < now or (tat_us == now and tat_frac == 0) then return false end  -- already full
+  tat_us = tat_us - decision.div(back, den)
+  tat_frac = tat_frac - decision.mod(back, den)
+  if tat_frac < 0 then tat_us, tat_frac = tat_us - 1, tat_frac + den end
+  if tat_us < now then tat_us, tat_frac = now, 0 end  -- never fuller than full
+  s.tat_us, s.tat_frac = tat_us, tat_frac
+  return true
+end
+
+local function refund_fixed_window(spec, s, cost, charged_at)
+  local window = charged_at - decision.mod(charged_at, spec.period)
+  if s.window_start - decision.mod(s.window_start, spec.period) ~= window then return false end
+  if s.count <= 0 then return false end
+  s.count = decision.max(s.count - cost, 0)
+  return true
+end
+
+local function refund_sliding_window(spec, s, cost, charged_at)
+  local period = spec.period
+  local window = charged_at - decision.mod(charged_at, period)
+  local stored = s.window_start - decision.mod(s.window_start, period)
+  if stored == window and s.current > 0 then
+    s.current = decision.max(s.current - cost, 0)
+    return true
+  end
+  if stored == window + period and s.previous > 0 then
+    s.previous = decision.max(s.previous - cost, 0)
+    return true
+  end
+  return false
+end
+
+local function refund_log(key, cost, charged_at)
+  local at = string.format('%d', charged_at)
+  local members = redis.pcall('ZREVRANGEBYSCORE', key, at, at, 'LIMIT', '0',
+      string.format('%d', cost))
+  if members.err ~= nil or #members == 0 then return false end  -- another type, or none
+  for first = 1, #members, zadd_batch do
+    redis.call('ZREM', key, unpack(members, first, math.min(first + zadd_batch - 1, #members)))
+  end
+  return true
+end
+
+local function refund(keys, args)
+  local n = #keys
+  local nargs = #args
+  if nargs ~= 2 * n + 1 and nargs ~= 2 * n + 2 then
+    return redis.error_reply(
+        'ERR sluice refund: expected a spec and a cost per key, charged_at (+ now)')
+  end
+  local charged_at = tonumber(args[2 * n + 1])
+  if charged_at == nil or charged_at < 0 or charged_at ~= math.floor(charged_at) then
+    return redis.error_reply('ERR sluice refund: malformed charged_at')
+  end
+  local now
+  if nargs > 2 * n + 1 and args[nargs] ~= '' then
+    now = tonumber(args[nargs])
+    if now == nil then return redis.error_reply('ERR sluice refund: malformed now') end
+  end
+  -- Check every argument before writing anything: a bad call changes no key.
+  for i = 1, n do
+    local text = args[2 * i - 1]
+    if specs[text] == nil then
+      local spec, err = parse_spec(text)
+      if spec == nil then return redis.error_reply(err) end
+    end
+    local cost = tonumber(args[2 * i])
+    if cost == nil or cost < 0 or cost ~= math.floor(cost) then
+      return redis.error_reply('ERR sluice refund: malformed cost "' .. args[2 * i] .. '"')
+    end
+  end
+
+  local refunded = 0
+  local s = refund_state
+  for i = 1, n do
+    local spec, key = specs[args[2 * i - 1]], keys[i]
+    local changed = false
+    if spec.module == sliding_log then
+      -- A charge never takes more than the log holds.
+      local cost = math.min(tonumber(args[2 * i]), spec.count)
+      if cost > 0 then changed = refund_log(key, cost, charged_at) end
+    else
+      local cap = spec.module == bucket and spec.burst or spec.count
+      local cost = math.min(tonumber(args[2 * i]), cap)  -- a charge never takes more
+      local owned, expiry = false, 0
+      if cost > 0 then owned, expiry = load_state(key, spec, s) end
+      if owned then
+        if spec.module == bucket then
+          if now == nil then
+            local t = redis.call('TIME')
+            now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+          end
+          changed = refund_bucket(spec, s, cost, charged_at, now)
+        elseif spec.module == fixed_window then
+          changed = refund_fixed_window(spec, s, cost, charged_at)
+        else
+          changed = refund_sliding_window(spec, s, cost, charged_at)
+        end
+        if changed then
+          redis.call('SET', key, spec.codec.encode(spec.tag, s, expiry), 'KEEPTTL')
+        end
+      end
+    end
+    if changed then refunded = refunded + 1 end
+  end
+  return refunded
 end

@@ -48,11 +48,14 @@ decision_code assemble() {
   code.library = replace_all(std::move(library), name_placeholder, code.library_name);
   code.decide_function = code.library_name + "_decide";
   code.peek_function = code.library_name + "_peek";
+  code.refund_function = code.library_name + "_refund";
 
   code.decide_script = body + "return decide(KEYS, ARGV, false)\n";
   code.peek_script = body + "return decide(KEYS, ARGV, true)\n";
+  code.refund_script = body + "return refund(KEYS, ARGV)\n";
   code.decide_sha = sha1_hex(code.decide_script);
   code.peek_sha = sha1_hex(code.peek_script);
+  code.refund_sha = sha1_hex(code.refund_script);
   return code;
 }
 
@@ -92,6 +95,20 @@ decide_head decide_head_of(decide_via via, bool peek) {
   return decide_head{"EVALSHA", peek ? code.peek_sha : code.decide_sha};
 }
 
+decide_head refund_head_of(decide_via via) {
+  const decision_code& code = decide_code();
+  if (via == decide_via::function) return decide_head{"FCALL", code.refund_function};
+  return decide_head{"EVALSHA", code.refund_sha};
+}
+
+std::string_view script_of(std::string_view sha) {
+  const decision_code& code = decide_code();
+  if (sha == code.decide_sha) return code.decide_script;
+  if (sha == code.peek_sha) return code.peek_script;
+  if (sha == code.refund_sha) return code.refund_script;
+  return {};
+}
+
 std::string limit_spec(const limit::limit_params& p, bool shadow) {
   std::string spec;
   spec.reserve(64);
@@ -112,6 +129,28 @@ void append_decide_args(std::span<const script_limit> limits, bool peek,
     out.push_back(limit_spec(*l.params, l.shadow));
     out.push_back(std::to_string(peek ? 0 : l.cost));
   }
+}
+
+std::size_t append_refund_args(std::span<const script_limit> limits,
+                               std::span<const limit::decision> decisions, limit::micros charged_at,
+                               std::vector<std::string>& out) {
+  const auto charged = [&](std::size_t i) {
+    return i < decisions.size() && decisions[i].allowed && limits[i].cost > 0;
+  };
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < limits.size(); ++i) n += charged(i) ? 1 : 0;
+  if (n == 0) return 0;
+  out.push_back(std::to_string(n));
+  for (std::size_t i = 0; i < limits.size(); ++i) {
+    if (charged(i)) out.push_back(limits[i].key);
+  }
+  for (std::size_t i = 0; i < limits.size(); ++i) {
+    if (!charged(i)) continue;
+    out.push_back(limit_spec(*limits[i].params, limits[i].shadow));
+    out.push_back(std::to_string(limits[i].cost));
+  }
+  out.push_back(std::to_string(charged_at));
+  return n;
 }
 
 std::optional<bool> parse_decide_reply(std::span<const std::int64_t> values,

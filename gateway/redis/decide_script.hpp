@@ -3,15 +3,15 @@
 // evaluates and charges every limit of a request atomically, packaged two ways:
 //  - a Functions library (Redis >= 7.0), loaded once with FUNCTION LOAD and called
 //    with FCALL <decide_function> (FCALL_RO <peek_function> for peeks);
-//  - two EVAL scripts (decide and peek) for servers without Functions (Redis 6):
-//    EVALSHA, EVAL when the server answers NOSCRIPT.
+//  - three EVAL scripts (decide, peek, refund) for servers without Functions
+//    (Redis 6): EVALSHA, EVAL when the server answers NOSCRIPT.
 // Plus the argument builder and the reply parser around them. No I/O: the caller sends
 // decide_head_of() + append_decide_args() and hands the integers of the reply to
 // parse_decide_reply(). Pure functions; thread-safe.
 //
-// Naming: the library is `sluice_<h>`, its functions `sluice_<h>_decide` and
-// `sluice_<h>_peek`, where h is the first 8 hex digits of the SHA1 of the library text
-// (taken with the placeholder @LIBRARY@ where the name goes). Two Sluice versions
+// Naming: the library is `sluice_<h>`, its functions `sluice_<h>_decide`,
+// `sluice_<h>_peek` and `sluice_<h>_refund`, where h is the first 8 hex digits of the SHA1 of the
+// library text (taken with the placeholder @LIBRARY@ where the name goes). Two Sluice versions
 // sharing one Redis (a rolling upgrade) each load and call their own code, and a
 // server that has `sluice_<h>` has exactly this code.
 //
@@ -28,8 +28,30 @@
 //                per limit: allowed (0/1), cost_exceeds_limit (0/1), limit, remaining,
 //                reset_us, retry_after_us, delay_us.
 // A key written by the code always carries an expiry shortly after its state turns
-// equal to a fresh key's. The keys of one request must hash to one slot on a Redis
+// equal to a fresh key's. The keys of one call must hash to one slot on a Redis
 // Cluster (hash tags): that is the key builder's job.
+//
+// The refund (Redis Cluster). A request whose keys span slots is decided by one decide
+// call per slot, in parallel; when a slot denies, each slot that admitted gets a refund
+// call that gives back what its decide charged, so the denied request keeps no charge:
+//   FCALL <refund_function> | EVALSHA <refund_sha>  (refund_head_of())
+//   numkeys, KEYS, then per key its spec and cost  (append_refund_args(): the limits
+//                that decide charged, i.e. whose decision allowed; same keys, specs and
+//                costs as the decide call)
+//   ARGV[2n + 1] charged_at: the now_us that decide's reply reported
+//                (decide_reply_now())
+//   ARGV[2n + 2] optional "now" override; tests only
+//   Reply        an integer: how many limits got something back (0..n); an error reply
+//                for malformed arguments (then nothing was written).
+// Why this never over-admits: a refund gives back at most what that charge took, so
+// after it every limit's state is at least the state it would hold had the request
+// never been charged (decide.lua has the per-algorithm argument). A bucket gets back
+// cost * interval minus the time elapsed since charged_at on that server (refill that
+// a full bucket would have lost); a window gets back the cost while the charged window
+// still counts; a log loses up to cost entries stamped charged_at. The price: requests
+// that raced the refund (decided between the charge and the refund) may have been
+// denied for units given back later, a brief under-admission, and a denial across
+// slots costs a second round trip.
 #pragma once
 
 #include <cstddef>
@@ -56,11 +78,14 @@ struct decision_code {
   std::string library_name;     // sluice_<8 hex>
   std::string decide_function;  // <library_name>_decide, for FCALL
   std::string peek_function;    // <library_name>_peek (flag no-writes), for FCALL_RO
+  std::string refund_function;  // <library_name>_refund, for FCALL
   std::string library;          // "#!lua name=<library_name>\n...", for FUNCTION LOAD
   std::string decide_script;    // for EVAL: the files + "return decide(KEYS, ARGV, false)"
   std::string peek_script;      // the same, ending in "return decide(KEYS, ARGV, true)"
+  std::string refund_script;    // the same, ending in "return refund(KEYS, ARGV)"
   std::string decide_sha;       // SHA1 of decide_script, for EVALSHA
   std::string peek_sha;         // SHA1 of peek_script
+  std::string refund_sha;       // SHA1 of refund_script
 };
 const decision_code& decide_code();
 
@@ -101,6 +126,32 @@ std::optional<bool> parse_decide_reply(std::span<const std::int64_t> values,
 // The Redis clock (microseconds since the epoch) a well-formed reply was decided at.
 inline limit::micros decide_reply_now(std::span<const std::int64_t> values) {
   return values.size() >= decide_reply_header ? values[1] : 0;
+}
+
+// ---- the refund ----
+
+// The command head of a refund: FCALL <refund_function>, or EVALSHA <refund_sha> (on
+// NOSCRIPT send EVAL <refund_script> with the same arguments). Views of decide_code().
+decide_head refund_head_of(decide_via via);
+
+// The script text EVAL sends for a head of decide_head_of()/refund_head_of() via
+// script (decide, peek or refund); empty for a name that is none of them.
+std::string_view script_of(std::string_view sha);
+
+// Appends, after refund_head_of(): numkeys, the keys, a spec and a cost per limit that
+// the decide call charged, then charged_at. `limits` and `decisions` are that call's
+// limits and its parsed reply (parse_decide_reply(); the call admitted), in the same
+// order; a limit was charged when its decision allowed and its cost is > 0 (a shadow
+// limit that denied was not). `charged_at` is decide_reply_now() of that reply.
+// Returns how many limits it appended: 0 means nothing to refund (send nothing).
+std::size_t append_refund_args(std::span<const script_limit> limits,
+                               std::span<const limit::decision> decisions, limit::micros charged_at,
+                               std::vector<std::string>& out);
+
+// Whether a refund's reply (an integer reply) is well formed for `refunded` limits
+// (0 <= value <= refunded).
+inline bool refund_reply_ok(std::int64_t value, std::size_t refunded) {
+  return value >= 0 && static_cast<std::uint64_t>(value) <= refunded;
 }
 
 // Lowercase hex SHA1 of `text` (what Redis names a script by).

@@ -2,8 +2,8 @@
 // loads decide_code() (the Functions library with FUNCTION LOAD, or the EVAL scripts
 // with SCRIPT LOAD), sends FCALL/FCALL_RO or EVALSHA with append_decide_args() (plus
 // the test-only "now" override when given) and parses the reply with
-// parse_decide_reply(). Also snapshots keys for the all-or-nothing assertions. One per
-// thread; not thread-safe.
+// parse_decide_reply(); sends refunds (refund_head_of() + append_refund_args()). Also snapshots
+// keys for the all-or-nothing assertions. One per thread; not thread-safe.
 #pragma once
 
 #include <hiredis/hiredis.h>
@@ -78,7 +78,7 @@ class decide_runner {
 
   decide_via via() const { return via_; }
 
-  // FUNCTION LOAD (REPLACE: the test may load it twice) or SCRIPT LOAD of both scripts.
+  // FUNCTION LOAD (REPLACE: the test may load it twice) or SCRIPT LOAD of the scripts.
   void load() {
     const decision_code& code = decide_code();
     if (via_ == decide_via::function) {
@@ -86,7 +86,8 @@ class decide_runner {
       if (r.text != code.library_name) throw std::runtime_error("FUNCTION LOAD: " + r.text);
       return;
     }
-    for (const std::string* script : {&code.decide_script, &code.peek_script}) {
+    for (const std::string* script :
+         {&code.decide_script, &code.peek_script, &code.refund_script}) {
       const auto r = run({"SCRIPT", "LOAD", *script});
       if (r.type != REDIS_REPLY_STRING) throw std::runtime_error("SCRIPT LOAD: " + r.text);
       if (r.text != sha1_hex(*script)) throw std::runtime_error("SCRIPT LOAD: SHA1 " + r.text);
@@ -114,6 +115,30 @@ class decide_runner {
     out.admitted = *admitted;
     out.now = decide_reply_now(r.integers);
     return out;
+  }
+
+  // The refund command of a decide call that charged `decisions` at `charged_at`
+  // (plus `now` when given); empty when append_refund_args() finds nothing to refund.
+  std::vector<std::string> refund_command(std::span<const script_limit> limits,
+                                          std::span<const limit::decision> decisions,
+                                          limit::micros charged_at,
+                                          std::optional<limit::micros> now = std::nullopt) const {
+    const decide_head head = refund_head_of(via_);
+    std::vector<std::string> args = {std::string(head.command), std::string(head.name)};
+    if (append_refund_args(limits, decisions, charged_at, args) == 0) return {};
+    if (now) args.push_back(std::to_string(*now));
+    return args;
+  }
+
+  // Refunds what `charged` (an admitted decide() of `limits`) charged; returns the
+  // reply's integer (how many limits got something back), -1 when nothing was sent.
+  long long refund(std::span<const script_limit> limits, const decide_outcome& charged,
+                   std::optional<limit::micros> now = std::nullopt) {
+    const auto command = refund_command(limits, charged.decisions, charged.now, now);
+    if (command.empty()) return -1;
+    const auto r = run(command);
+    if (r.type != REDIS_REPLY_INTEGER) throw std::runtime_error("refund: " + r.text);
+    return r.integer;
   }
 
   // A reply reduced to what the tests look at.
