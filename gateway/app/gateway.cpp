@@ -8,6 +8,7 @@
 #include <exception>
 #include <iostream>
 #include <random>
+#include <stdexcept>
 
 #include "config/loader.hpp"
 #include "http/error_response.hpp"
@@ -144,16 +145,26 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   // members go in reverse order, the io_contexts before redis_client_: it must go
   // before them (see ~gateway).
   struct redis_client_first {
+    std::unique_ptr<redis::router>& router;
     std::unique_ptr<redis::client>& client;
     const int uncaught = std::uncaught_exceptions();
     ~redis_client_first() {
-      if (std::uncaught_exceptions() > uncaught) client.reset();
+      if (std::uncaught_exceptions() > uncaught) {
+        router.reset();
+        client.reset();
+      }
     }
-  } on_throw{redis_client_};
+  } on_throw{redis_router_, redis_client_};
   if (backend_kind_ == config::storage_backend::redis) {
     // Each worker's Redis connections live on its io_context; one more on control_.
     std::vector<asio::io_context*> worker_ios;
     for (auto& w : workers_) worker_ios.push_back(&w->io);
+    if (server.storage.redis.mode == config::redis_mode::cluster) {
+      // Never silently one server: a cluster addressed as one host over-admits.
+      throw std::runtime_error(
+          "storage.redis.mode: cluster is not available in this build yet (use mode: single "
+          "or sentinel)");
+    }
     auto options = redis_options(server.storage.redis);
     // Workers run only from run() on, after sentinel_ is set.
     options.on_master_doubt = [this] {
@@ -164,14 +175,16 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
     if (server.storage.redis.mode == config::redis_mode::sentinel) {
       sentinel_ = watch_sentinels(control_, *redis_client_, server.storage.redis);
     }
-    auto backend = std::make_unique<redis_backend>(*redis_client_, store_, metrics_, server.storage,
+    // Single and sentinel: every slot goes to the one client.
+    redis_router_ = std::make_unique<redis::single_router>(*redis_client_);
+    auto backend = std::make_unique<redis_backend>(*redis_router_, store_, metrics_, server.storage,
                                                    &snapshots_);
     redis_backend_ = backend.get();
     backend_ = std::move(backend);
   } else {
     backend_ = std::make_unique<memory_backend>(store_);
   }
-  entries_ = std::make_unique<runtime_entries>(overrides_, redis_client_.get(),
+  entries_ = std::make_unique<runtime_entries>(overrides_, redis_router_.get(),
                                                server.storage.redis.key_prefix);
   services_ =
       std::make_unique<services>(services{snapshots_, *backend_, overrides_, breaker_, metrics_,
@@ -231,6 +244,7 @@ gateway::~gateway() {
   // another one), then the listeners and the workers with those frames, and only then
   // what they used. control_ (a member) goes last, with the admin sessions, upkeep and
   // the control thread's Redis connection.
+  redis_router_.reset();  // a cluster router's clients, like redis_client_
   redis_client_.reset();
   sentinel_.reset();  // after the client: its on_master_doubt calls sentinel_
   signals_.reset();

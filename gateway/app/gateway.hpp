@@ -82,6 +82,7 @@ class gateway {
   net::circuit_breaker breaker_;
   std::unique_ptr<net::access_log> log_;
   std::unique_ptr<redis::client> redis_client_;        // only with storage.backend: redis
+  std::unique_ptr<redis::router> redis_router_;        // where the backend's commands go
   std::unique_ptr<redis::sentinel_watcher> sentinel_;  // only with storage.redis.mode: sentinel
   std::unique_ptr<decision_backend> backend_;
   redis_backend* redis_backend_ = nullptr;  // backend_ when it is the Redis one

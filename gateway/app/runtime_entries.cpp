@@ -55,9 +55,9 @@ std::optional<identity::override_entry> parse_access_field(std::string_view fiel
   return e;
 }
 
-runtime_entries::runtime_entries(identity::memory_overrides& cache, redis::client* client,
+runtime_entries::runtime_entries(identity::memory_overrides& cache, redis::router* router,
                                  std::string key_prefix)
-    : cache_(cache), client_(client) {
+    : cache_(cache), router_(router) {
   set_key_prefix(std::move(key_prefix));
 }
 
@@ -73,13 +73,16 @@ std::string runtime_entries::tiers_hash() const {
 }
 
 net::awaitable<bool> runtime_entries::run(std::vector<std::string> args) {
-  auto [ec, reply] = co_await client_->command(std::move(args));
+  // Every command here names one key, args[1] (a hash); EVAL names it as args[3].
+  const std::string_view key = args[0] == "EVAL" ? args[3] : args[1];
+  const std::uint16_t slot = redis::key_slot(key);
+  auto [ec, reply] = co_await router_->command(slot, std::move(args));
   co_return !ec && reply.type != redis::reply::kind::error;
 }
 
 net::awaitable<bool> runtime_entries::put_access(identity::override_entry entry) {
   writes_.fetch_add(1, std::memory_order_acq_rel);
-  if (client_ != nullptr) {
+  if (router_ != nullptr) {
     std::vector<std::string> args;
     args.emplace_back("HSET");
     args.push_back(access_hash());
@@ -96,7 +99,7 @@ net::awaitable<bool> runtime_entries::remove_access(identity::access_kind list,
                                                     identity::subject_kind subject,
                                                     std::string value) {
   writes_.fetch_add(1, std::memory_order_acq_rel);
-  if (client_ != nullptr) {
+  if (router_ != nullptr) {
     std::vector<std::string> args;
     args.emplace_back("HDEL");
     args.push_back(access_hash());
@@ -110,7 +113,7 @@ net::awaitable<bool> runtime_entries::remove_access(identity::access_kind list,
 
 net::awaitable<bool> runtime_entries::put_tier(std::string api_key, std::string tier) {
   writes_.fetch_add(1, std::memory_order_acq_rel);
-  if (client_ != nullptr) {
+  if (router_ != nullptr) {
     std::vector<std::string> args;
     args.emplace_back("HSET");
     args.push_back(tiers_hash());
@@ -125,7 +128,7 @@ net::awaitable<bool> runtime_entries::put_tier(std::string api_key, std::string 
 
 net::awaitable<bool> runtime_entries::remove_tier(std::string api_key) {
   writes_.fetch_add(1, std::memory_order_acq_rel);
-  if (client_ != nullptr) {
+  if (router_ != nullptr) {
     std::vector<std::string> args;
     args.emplace_back("HDEL");
     args.push_back(tiers_hash());
@@ -138,19 +141,23 @@ net::awaitable<bool> runtime_entries::remove_tier(std::string api_key) {
 }
 
 net::awaitable<void> runtime_entries::refresh(limit::micros now) {
-  if (client_ == nullptr || !client_->connected()) {
+  const std::string access_key = access_hash();
+  const std::string tiers_key = tiers_hash();
+  if (router_ == nullptr || !router_->connected(redis::key_slot(access_key)) ||
+      !router_->connected(redis::key_slot(tiers_key))) {
     cache_.drop_expired(now);
     co_return;
   }
   const std::uint64_t writes = writes_.load(std::memory_order_acquire);
   std::vector<std::string> get_access;
   get_access.emplace_back("HGETALL");
-  get_access.push_back(access_hash());
-  auto [aec, access] = co_await client_->command(std::move(get_access));
+  get_access.push_back(access_key);
+  auto [aec, access] =
+      co_await router_->command(redis::key_slot(access_key), std::move(get_access));
   std::vector<std::string> get_tiers;
   get_tiers.emplace_back("HGETALL");
-  get_tiers.push_back(tiers_hash());
-  auto [tec, tiers] = co_await client_->command(std::move(get_tiers));
+  get_tiers.push_back(tiers_key);
+  auto [tec, tiers] = co_await router_->command(redis::key_slot(tiers_key), std::move(get_tiers));
   // Keep the last good copy when Redis cannot be read: entries do not vanish.
   if (aec || tec || access.type != redis::reply::kind::array ||
       tiers.type != redis::reply::kind::array) {

@@ -10,6 +10,9 @@
 //                                 value expires_at in Unix microseconds (0 = never)
 //   <key_prefix>overrides:tiers   field <api_key>, value <tier>
 //
+// In every mode the same two keys; on a Redis Cluster each hash lives in its own slot
+// (key_slot of its name), so both are read and written through that slot's master.
+//
 // Owned by the gateway; thread-safe.
 #pragma once
 
@@ -20,17 +23,17 @@
 
 #include "http/net.hpp"
 #include "identity/overrides.hpp"
-#include "redis/client.hpp"
+#include "redis/router.hpp"
 
 namespace sluice::app {
 
 class runtime_entries {
  public:
-  // `client` null: entries live in this process only.
-  runtime_entries(identity::memory_overrides& cache, redis::client* client, std::string key_prefix);
+  // `router` null: entries live in this process only.
+  runtime_entries(identity::memory_overrides& cache, redis::router* router, std::string key_prefix);
 
   void set_key_prefix(std::string key_prefix);
-  bool shared() const { return client_ != nullptr; }
+  bool shared() const { return router_ != nullptr; }
 
   // Each returns false when the shared storage could not be written (nothing changed).
   net::awaitable<bool> put_access(identity::override_entry entry);
@@ -51,10 +54,11 @@ class runtime_entries {
  private:
   std::string access_hash() const;
   std::string tiers_hash() const;
+  // Sends a command whose key is args[1] (to that key's slot).
   net::awaitable<bool> run(std::vector<std::string> args);
 
   identity::memory_overrides& cache_;
-  redis::client* client_;
+  redis::router* router_;
   std::atomic<std::shared_ptr<const std::string>> key_prefix_;
   // Bumped before and after every write: a pull that overlapped one may have read
   // the hashes before it and must not replace the cache (the next pull will).

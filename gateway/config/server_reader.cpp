@@ -305,6 +305,15 @@ void check_redis_mode(const map_reader& r, error_sink& sink, const redis_config&
     sink.add(*database, r.path("database"),
              "must be 0 in cluster mode (Redis Cluster has only database 0)");
   }
+  // Cluster keys carry a hash tag on the identity ({<key>}); a brace in the prefix
+  // would make Redis hash the prefix instead and put every key in one slot.
+  const yaml_node* prefix = r.get("key_prefix");
+  if (redis.mode == redis_mode::cluster && prefix &&
+      redis.key_prefix.find_first_of("{}") != std::string::npos) {
+    sink.add(*prefix, r.path("key_prefix"),
+             "must not contain '{' or '}' in cluster mode (the hash tag goes on each key's "
+             "identity; a brace here would put every key in one slot)");
+  }
   if (redis.mode != redis_mode::sentinel && sentinel) {
     sink.add(*sentinel, r.path("sentinel"),
              "only with mode: sentinel (mode is " +

@@ -237,6 +237,7 @@ class RedisLocalDenials : public ::testing::Test {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     ASSERT_TRUE(client_->connected());
+    router_ = std::make_unique<redis::single_router>(*client_);
   }
 
   config::storage_config storage(std::string prefix, std::uint64_t entries) {
@@ -250,6 +251,7 @@ class RedisLocalDenials : public ::testing::Test {
 
   test::redis_server server_;
   std::unique_ptr<redis::client> client_;
+  std::unique_ptr<redis::router> router_;
   admin::metrics metrics_{"test"};
   limit::memory_store local_{10'000};
 };
@@ -258,8 +260,8 @@ TEST_F(RedisLocalDenials, RandomTrafficDecidesExactlyAsRedisAlone) {
   for (std::uint32_t seed : {1u, 2u}) {
     // Each seed on keys of its own.
     const std::string tag = std::to_string(seed) + ":";
-    redis_backend cached(*client_, local_, metrics_, storage("cached:" + tag, 4096));
-    redis_backend direct(*client_, local_, metrics_, storage("direct:" + tag, 0));
+    redis_backend cached(*router_, local_, metrics_, storage("cached:" + tag, 4096));
+    redis_backend direct(*router_, local_, metrics_, storage("direct:" + tag, 0));
     replay_totals totals;
     asio::io_context io;
     auto done = asio::co_spawn(io, replay(cached, direct, seed, 3000, totals), asio::use_future);
@@ -289,7 +291,7 @@ asio::awaitable<void> hammer(redis_backend& backend, const limit::policy& pol, m
 }
 
 TEST_F(RedisLocalDenials, AResetLiftsALocalDenialAtOnce) {
-  redis_backend cached(*client_, local_, metrics_, storage("reset:", 64));
+  redis_backend cached(*router_, local_, metrics_, storage("reset:", 64));
   const limit::policy pol(make_config(0), 11);
   micros now = std::chrono::duration_cast<std::chrono::microseconds>(
                    std::chrono::system_clock::now().time_since_epoch())

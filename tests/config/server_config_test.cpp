@@ -306,6 +306,11 @@ TEST(ConfigServer, RedisModeCombinationsPointAtTheFieldThatMakesThemBad) {
               ElementsAre(at("redis_cluster_database",
                              "6:15: storage.redis.database: must be 0 in cluster mode (Redis "
                              "Cluster has only database 0)")));
+  EXPECT_THAT(server_errors("redis_cluster_prefix_brace"),
+              ElementsAre(at("redis_cluster_prefix_brace",
+                             "6:17: storage.redis.key_prefix: must not contain '{' or '}' in "
+                             "cluster mode (the hash tag goes on each key's identity; a brace "
+                             "here would put every key in one slot)")));
   EXPECT_THAT(server_errors("redis_sentinel_without_mode"),
               ElementsAre(at("redis_sentinel_without_mode",
                              "5:15: storage.redis.sentinel: only with mode: sentinel (mode is "
