@@ -78,5 +78,8 @@ inline constexpr bool routing_strip_matrix_params = true;
 inline constexpr bool routing_allow_encoded_slash = false;
 inline constexpr std::string_view limit_algorithm = "token_bucket";
 inline constexpr std::string_view limit_count = "cost";
+// A limit's `shards: N` (README "Policies"): its budget split over N sub-keys.
+inline constexpr int limit_shards = 1;
+inline constexpr int max_limit_shards = 64;
 
 }  // namespace sluice::config::defaults

@@ -59,7 +59,7 @@ struct limit_info {
   bool numbers_ok = true;  // rate/burst/delay read without error (or absent)
   bool count_ok = true;
   bool methods_ok = true;
-  std::optional<source_location> rate_at, burst_at, tier_at, delay_at;
+  std::optional<source_location> rate_at, burst_at, tier_at, delay_at, shards_at;
   std::vector<located> route_entries;  // one per routes: entry
   bool complete() const {
     return key_ok && algorithm_ok && tier_ok && numbers_ok && count_ok && methods_ok;

@@ -4,6 +4,7 @@
 
 #include "config/loader_internal.hpp"
 #include "config/units.hpp"
+#include "limit/shards.hpp"
 
 namespace sluice::config::detail {
 
@@ -81,8 +82,37 @@ bool always_applies(const limit_def& limit, const std::string& route) {
   return limit.fallback_ip || std::all_of(limit.key.begin(), limit.key.end(), always_present);
 }
 
-std::int64_t capacity(limit::algorithm algo, const rate& r, std::int64_t burst) {
-  return is_bucket(algo) && burst > 0 ? burst : r.count;
+// The capacity of the smallest sub-key (the whole limit when shards == 1).
+std::int64_t capacity(limit::algorithm algo, const rate& r, std::int64_t burst, int shards) {
+  const std::int64_t whole = is_bucket(algo) && burst > 0 ? burst : r.count;
+  return limit::shard_share(whole, shards, shards - 1);
+}
+
+// Why `shards` cannot split (algorithm, rate, burst, delay), or "": every sub-key needs
+// at least 1 of the rate count and of the burst, and numbers each backend computes exactly.
+std::string shards_problem(limit::algorithm algo, const rate& r, std::int64_t burst,
+                           limit::micros delay, int shards) {
+  if (shards <= 1) return "";
+  const std::string n = std::to_string(shards);
+  if (r.count < shards) {
+    return "shards: " + n + " splits rate " + units::format_rate(r) + " over " + n +
+           " sub-keys, less than 1 per sub-key; use at most " + std::to_string(r.count) +
+           " shards or a higher rate";
+  }
+  const std::int64_t whole_burst = burst > 0 ? burst : r.count;
+  if (is_bucket(algo) && whole_burst < shards) {
+    return "shards: " + n + " splits burst " + std::to_string(whole_burst) + " over " + n +
+           " sub-keys, less than 1 per sub-key; use at most " + std::to_string(whole_burst) +
+           " shards or a higher burst";
+  }
+  for (int i : {0, shards - 1}) {  // the largest and the smallest share
+    const rate part{limit::shard_share(r.count, shards, i), r.period};
+    const std::int64_t part_burst =
+        is_bucket(algo) ? limit::shard_share(whole_burst, shards, i) : 0;
+    auto problem = numbers_problem(algo, part, part_burst, delay);
+    if (!problem.empty()) return "sub-key " + std::to_string(i) + " of " + n + ": " + problem;
+  }
+  return "";
 }
 
 }  // namespace
@@ -175,9 +205,29 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
         }
       }
     }
+    if (info.shards_at && limit.shards > 1) {
+      if (!limit.tier_aware && info.rate_at && limit.rate.count >= 1) {
+        auto problem =
+            shards_problem(limit.algo, limit.rate, limit.burst, limit.delay, limit.shards);
+        if (!problem.empty()) add(*info.shards_at, info.path + ".shards", problem);
+      }
+      for (const tier_def& tier : policy.tiers) {
+        if (!limit.tier_aware || tier.unlimited || tier.rate.count < 1) continue;
+        auto problem = shards_problem(limit.algo, tier.rate, tier.burst, limit.delay, limit.shards);
+        if (!problem.empty()) {
+          add(*info.shards_at, info.path + ".shards", "tier '" + tier.name + "': " + problem);
+        }
+      }
+    }
   }
 
-  // A cost above the capacity of a limit that always applies can never pass.
+  // A cost above the capacity of a limit that always applies can never pass (a sharded
+  // limit: above the capacity of its smallest sub-key).
+  const auto limit_name = [](const limit_def& limit) {
+    return "limit '" + limit.name + "'" +
+           (limit.shards > 1 ? " split over " + std::to_string(limit.shards) + " sub-keys"
+                             : std::string());
+  };
   for (std::size_t r = 0; r < policy.routes.size(); ++r) {
     const route_def& route = policy.routes[r];
     const route_info& rinfo = st.routes[r];
@@ -193,15 +243,15 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
       };
       if (!limit.tier_aware) {
         if (limit.rate.count < 1) continue;
-        const auto cap = capacity(limit.algo, limit.rate, limit.burst);
-        if (route.cost > cap) too_small(cap, "limit '" + limit.name + "'");
+        const auto cap = capacity(limit.algo, limit.rate, limit.burst, limit.shards);
+        if (route.cost > cap) too_small(cap, limit_name(limit));
         continue;
       }
       for (const tier_def& tier : policy.tiers) {
         if (tier.unlimited || tier.rate.count < 1) continue;
-        const auto cap = capacity(limit.algo, tier.rate, tier.burst);
+        const auto cap = capacity(limit.algo, tier.rate, tier.burst, limit.shards);
         if (route.cost > cap) {
-          too_small(cap, "limit '" + limit.name + "' for tier '" + tier.name + "'");
+          too_small(cap, limit_name(limit) + " for tier '" + tier.name + "'");
         }
       }
     }

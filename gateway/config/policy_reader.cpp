@@ -376,7 +376,7 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
                 policy_state& st) {
   map_reader m(node, path, sink,
                {"name", "key", "algorithm", "rate", "burst", "count", "tier", "routes", "methods",
-                "shadow", "fallback", "delay"});
+                "shadow", "fallback", "delay", "shards"});
   if (!m.ok()) return;
   limit_def limit;
   limit_info info;
@@ -420,6 +420,13 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
     auto d = read_duration(*v, m.path("delay"), sink);
     info.numbers_ok = info.numbers_ok && d.has_value();
     if (d) limit.delay = d->count() * 1000;
+  }
+  limit.shards = defaults::limit_shards;
+  if (auto* v = m.get("shards")) {
+    info.shards_at = sink.where(*v);
+    auto n = read_int(*v, m.path("shards"), sink, 1, defaults::max_limit_shards);
+    info.numbers_ok = info.numbers_ok && n.has_value();
+    if (n) limit.shards = static_cast<int>(*n);
   }
   if (auto* v = m.get("count")) {
     auto c = read_enum(*v, m.path("count"), sink, count_modes);

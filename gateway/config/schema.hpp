@@ -188,6 +188,9 @@ struct limit_def {
   std::vector<std::string> methods;  // upper case; empty = every method
   bool shadow = false;
   bool fallback_ip = false;  // a missing key part falls back to the client IP
+  // `shards: N`: the budget split over N sub-keys "<key>#<i>" (limit::shard_params), each
+  // request charging the one its client hashes to (limit::shard_of_client).
+  int shards = 1;
   source_location where;
 };
 

@@ -1,6 +1,7 @@
 #include "limit/engine.hpp"
 
 #include "limit/path.hpp"
+#include "limit/shards.hpp"
 #include "util/hash.hpp"
 #include "util/percent.hpp"
 
@@ -143,6 +144,27 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
   return true;
 }
 
+// The `client` key part: user, else API key, else IP, prefixed so that a user, a key and
+// an address with equal text stay apart.
+void append_client(const evaluation& ev, std::string& out) {
+  if (!ev.user.empty()) {
+    out += "user:";
+    out += ev.user;
+  } else if (!ev.api_key.empty()) {
+    out += "key:";
+    out += ev.api_key;
+  } else {
+    out += "ip:";
+    out += ev.client_ip;
+  }
+}
+
+// The client identity a sharded limit hashes (append_client), built once per request.
+std::string_view client_identity(const evaluation& ev, std::string& cache) {
+  if (cache.empty()) append_client(ev, cache);
+  return cache;
+}
+
 // Appends one key part's text; false when the request does not have it.
 bool append_part(const config::key_part& part, const request_facts& facts, evaluation& ev,
                  bool& path_collapsed) {
@@ -163,17 +185,7 @@ bool append_part(const config::key_part& part, const request_facts& facts, evalu
       out += ev.user;
       return true;
     case key_part_kind::client:
-      // Prefixed so that a user, a key and an address with equal text stay apart.
-      if (!ev.user.empty()) {
-        out += "user:";
-        out += ev.user;
-      } else if (!ev.api_key.empty()) {
-        out += "key:";
-        out += ev.api_key;
-      } else {
-        out += "ip:";
-        out += ev.client_ip;
-      }
+      append_client(ev, out);
       return true;
     case key_part_kind::route:
       out += ev.route_info().name;
@@ -291,6 +303,8 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   }
 
   bool path_collapsed = false;
+  std::string& client = ev.client_text;  // the client identity, built when first needed
+  client.clear();
   const auto limits = pol.limits();
   for (std::uint16_t index : route.limits) {
     const compiled_limit& limit = limits[index];
@@ -303,6 +317,12 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
       ev.applied.clear();  // nothing is charged for a request answered 400
       ev.checks.clear();
       return;
+    }
+    if (limit.shards > 1) {
+      // `shards: N`: the sub-key of this client, with its share of the budget.
+      const int shard = shard_of_client(client_identity(ev, client), limit.shards);
+      append_shard_suffix(ev.keys, shard);
+      params = limit.shard_params_for(ev.tier, shard);
     }
     const auto end = static_cast<std::uint32_t>(ev.keys.size());
     const std::int64_t cost = limit.count == config::count_mode::requests ? 1 : route.cost;

@@ -92,6 +92,7 @@ struct evaluation {
   std::string keys;             // key texts of `applied`
   std::string scratch;          // the unfolded path while routing, then the ID-collapsed path
   std::string decoded_api_key;  // the API key when it came percent-encoded in the query
+  std::string client_text;      // the client identity a sharded limit hashes (`client` part)
 
   std::string_view key_of(const applied_limit& a) const {
     return std::string_view(keys).substr(a.key_begin, a.key_end - a.key_begin);

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "config/defaults.hpp"
+#include "limit/shards.hpp"
 #include "util/hash.hpp"
 
 namespace sluice::limit {
@@ -66,6 +67,15 @@ const limit_params* compiled_limit::params_for(int tier) const {
   return &*per_tier[tier];
 }
 
+const limit_params* compiled_limit::shard_params_for(int tier, int shard) const {
+  if (shards <= 1) return params_for(tier);
+  if (!tier_aware) return &shard_params[shard];
+  if (tier < 0 || tier >= static_cast<int>(tier_shards.size()) || !tier_shards[tier][shard]) {
+    return nullptr;
+  }
+  return &*tier_shards[tier][shard];
+}
+
 bool compiled_limit::applies_to_method(std::string_view method) const {
   return methods.empty() || std::find(methods.begin(), methods.end(), method) != methods.end();
 }
@@ -102,8 +112,22 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
     } else {
       l.params = params_of(def.algo, def.rate, def.burst, def.delay);
     }
-    const std::string identity =
+    l.shards = def.shards;
+    if (l.shards > 1 && !def.tier_aware) {
+      for (int i = 0; i < l.shards; ++i)
+        l.shard_params.push_back(shard_params(l.params, l.shards, i));
+    }
+    if (l.shards > 1 && def.tier_aware) {
+      for (const auto& whole : l.per_tier) {
+        auto& split = l.tier_shards.emplace_back();
+        for (int i = 0; i < l.shards; ++i) {
+          split.push_back(whole ? std::optional(shard_params(*whole, l.shards, i)) : std::nullopt);
+        }
+      }
+    }
+    std::string identity =
         def.name + '\x1f' + key_spec(def.key) + '\x1f' + std::string(to_string(def.algo));
+    if (l.shards > 1) identity += "\x1fshards=" + std::to_string(l.shards);
     l.state_seed = hash64(identity, hash_seed);
     limits_.push_back(std::move(l));
   }

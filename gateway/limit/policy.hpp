@@ -36,13 +36,21 @@ struct compiled_limit {
   std::vector<std::string> methods;                   // empty = every method
   limit_params params;                                // when !tier_aware
   std::vector<std::optional<limit_params>> per_tier;  // when tier_aware; nullopt = unlimited
-  // Namespace of this limit's keys in the stores: a hash of (name, key, algorithm),
-  // so state survives a reload exactly when those three are unchanged (SPEC 6).
+  // `shards: N` (limit/shards.hpp): with N > 1 each request charges the sub-key
+  // "<key>#<i>" of its client, whose parameters are these (the budget split over N).
+  int shards = 1;
+  std::vector<limit_params> shard_params;                             // !tier_aware, [shard]
+  std::vector<std::vector<std::optional<limit_params>>> tier_shards;  // tier_aware, [tier][shard]
+  // Namespace of this limit's keys in the stores: a hash of (name, key, algorithm, and
+  // shards when > 1), so state survives a reload exactly when those are unchanged (SPEC 6).
   std::uint64_t state_seed = 0;
 
-  // The parameters for a client of `tier`, or nullptr when the limit does not apply
-  // (tier-aware limit and the client has no tier, or an unlimited one).
+  // The parameters of the whole limit for a client of `tier`, or nullptr when the limit
+  // does not apply (tier-aware limit and the client has no tier, or an unlimited one).
   const limit_params* params_for(int tier) const;
+  // The parameters of sub-key `shard` (in [0, shards)) for a client of `tier`: those of
+  // params_for() when shards == 1; nullptr when the limit does not apply.
+  const limit_params* shard_params_for(int tier, int shard) const;
   bool applies_to_method(std::string_view method) const;
 };
 

@@ -163,6 +163,34 @@ TEST(ConfigPolicy, TierNumbersTooLargeForTheLimitsAlgorithm) {
                       "period");
 }
 
+TEST(ConfigPolicy, ShardsOutOfRange) {
+  EXPECT_POLICY_ERROR("shards_zero", "5:13: limits[0].shards: must be between 1 and 64 (got 0)");
+  EXPECT_POLICY_ERROR("shards_too_many",
+                      "5:13: limits[0].shards: must be between 1 and 64 (got 65)");
+  EXPECT_POLICY_ERROR("shards_not_an_integer",
+                      "5:13: limits[0].shards: expected an integer, got 'many'");
+}
+
+TEST(ConfigPolicy, ShardsNeedAtLeastOnePerSubKey) {
+  EXPECT_POLICY_ERROR("shards_rate_too_small",
+                      "6:13: limits[0].shards: shards: 8 splits rate 5/min over 8 sub-keys, less "
+                      "than 1 per sub-key; use at most 5 shards or a higher rate");
+  EXPECT_POLICY_ERROR("shards_burst_too_small",
+                      "6:13: limits[0].shards: shards: 4 splits burst 3 over 4 sub-keys, less "
+                      "than 1 per sub-key; use at most 3 shards or a higher burst");
+  EXPECT_POLICY_ERROR("shards_tier_too_small",
+                      "9:13: limits[0].shards: tier 'free': shards: 4 splits rate 3/min over 4 "
+                      "sub-keys, less than 1 per sub-key; use at most 3 shards or a higher rate");
+}
+
+TEST(ConfigPolicy, CostLargerThanASubKeysCapacity) {
+  // 100/s over 4 sub-keys: each holds 25.
+  EXPECT_POLICY_ERROR("shards_cost_exceeds_sub_key",
+                      "2:50: routes[0].cost: cost 30 is larger than the capacity of limit "
+                      "'global' split over 4 sub-keys (25), which applies to every request on "
+                      "route 'upload', so such a request could never pass");
+}
+
 TEST(ConfigPolicy, SlidingLogBoundedByMaxEntries) {
   EXPECT_POLICY_ERROR("sliding_log_too_large",
                       "5:11: limits[0].rate: sliding_log keeps one timestamp per admitted request, "

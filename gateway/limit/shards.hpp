@@ -1,0 +1,38 @@
+// `shards: N` on a limit (README "Policies"): the limit's budget split over N sub-keys,
+// so that a key every client shares (`global`) is not one hot key on one Redis Cluster
+// shard. Sub-key i of key text K is "K#i" (append_shard_suffix): one suffix, after the
+// last '#', so two keys of one limit never share a sub-key. Each request charges the
+// sub-key its client hashes to (shard_of_client), and sub-key i holds shard_share() of
+// the rate count and of the burst: the shares add up to exactly the configured numbers,
+// so the sub-keys together never admit more than the limit; a client may be denied
+// while another sub-key still has room. Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "limit/algorithms/decision.hpp"
+
+namespace sluice::limit {
+
+// Shard `index` (0-based) of `total` split over `shards`: total / shards, plus one for
+// the first total % shards shards. The shares add up to exactly `total`.
+constexpr std::int64_t shard_share(std::int64_t total, int shards, int index) {
+  return total / shards + (index < total % shards ? 1 : 0);
+}
+
+// The parameters of sub-key `index` of a limit whose whole budget is `full`: its count
+// and burst split by shard_share(); period and max_delay as they are.
+limit_params shard_params(const limit_params& full, int shards, int index);
+
+// The sub-key a client charges, in [0, shards): a hash of `client` (the `client` key
+// part's text: "user:<user>", else "key:<api key>", else "ip:<address>") with a fixed
+// seed, the same on every gateway and every run, so a client charges the same sub-key
+// whichever gateway it reaches, before and after a restart.
+int shard_of_client(std::string_view client, int shards);
+
+// Appends "#<index>" to a key text.
+void append_shard_suffix(std::string& key, int index);
+
+}  // namespace sluice::limit
