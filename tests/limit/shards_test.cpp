@@ -9,6 +9,7 @@
 #include <set>
 
 #include "limit/engine.hpp"
+#include "util/crc16.hpp"
 
 namespace sluice::limit {
 namespace {
@@ -52,6 +53,11 @@ std::string text(const limit_params& p) {
          std::to_string(p.period) + " burst " + std::to_string(p.burst) + " delay " +
          std::to_string(p.max_delay) + " T " + std::to_string(p.interval_num) + "/" +
          std::to_string(p.interval_den);
+}
+
+// The text of sub-key `shard` of `key`.
+std::string sub_key(const std::string& key, int shard, int shards) {
+  return key + "#" + std::to_string(sub_key_number(key, shard, shards));
 }
 
 std::string client_ip(int i) {
@@ -100,9 +106,9 @@ TEST(Shards, ParamsSplitCountAndBurstAndKeepPeriodAndDelay) {
 }
 
 TEST(Shards, SuffixAndClientHashAreStable) {
-  std::string key = "global";
-  append_shard_suffix(key, 13);
-  EXPECT_EQ(key, "global#13");
+  std::string keys = "ip:192.0.2.1global";
+  append_shard_suffix(keys, 12, 13, 16);
+  EXPECT_EQ(keys, "ip:192.0.2.1global#" + std::to_string(sub_key_number("global", 13, 16)));
   // A fixed seed: the same sub-key on every gateway and every run (this value is
   // what every build computes; a change would move every client at an upgrade).
   EXPECT_EQ(shard_of_client("ip:192.0.2.1", 1), 0);
@@ -118,6 +124,27 @@ TEST(Shards, SuffixAndClientHashAreStable) {
       EXPECT_LT(h, 1150) << shards;
     }
   }
+}
+
+// Sub-key i of any key lies in the i-th of N equal ranges of the 16384 Redis Cluster
+// slots (crc16 % 16384 of the sub-key, its hash tag): N different slots, evenly spread.
+TEST(Shards, SubKeysLandInTheirOwnSlotRange) {
+  for (const std::string key : {"global", "default:GET", "ocr", "user:alice", "x"}) {
+    for (int shards = 1; shards <= 64; ++shards) {
+      std::set<std::string> texts;
+      for (int i = 0; i < shards; ++i) {
+        const std::string text = sub_key(key, i, shards);
+        const std::uint32_t slot = crc16(text) % 16384;
+        ASSERT_EQ(static_cast<int>(slot * static_cast<std::uint32_t>(shards) / 16384), i)
+            << text << " slot " << slot << " of " << shards;
+        texts.insert(text);
+      }
+      EXPECT_EQ(texts.size(), static_cast<std::size_t>(shards));
+    }
+  }
+  // Found by a short search: j stays small.
+  EXPECT_LT(sub_key_number("global", 63, 64), 2000);
+  EXPECT_EQ(crc16("123456789"), 0x31C3) << "CRC16/XMODEM check value";
 }
 
 class ShardedEngine : public ::testing::Test {
@@ -150,7 +177,7 @@ TEST_F(ShardedEngine, EachRequestChargesItsClientsSubKeyWithItsShare) {
   const evaluation& ev = run("192.0.2.1");
   ASSERT_EQ(ev.applied.size(), 1u);
   const int shard = shard_of_client("ip:192.0.2.1", 4);
-  EXPECT_EQ(key(), "global#" + std::to_string(shard));
+  EXPECT_EQ(key(), sub_key("global", shard, 4));
   EXPECT_EQ(ev.applied[0].params->count, 25);
   EXPECT_EQ(ev.applied[0].params, &pol_->limits()[0].shard_params[shard]);
   // The headers report the sub-key: its limit and what is left of it.
@@ -161,7 +188,7 @@ TEST_F(ShardedEngine, EachRequestChargesItsClientsSubKeyWithItsShare) {
   int admitted = 1;
   for (int i = 0; i < 40; ++i) {
     admitted += run("192.0.2.1").result == outcome::allowed;
-    EXPECT_EQ(key(), "global#" + std::to_string(shard));
+    EXPECT_EQ(key(), sub_key("global", shard, 4));
   }
   EXPECT_EQ(admitted, 25);
   EXPECT_EQ(ev_.result, outcome::limited);
@@ -194,14 +221,14 @@ TEST_F(ShardedEngine, TheClientIsTheUserElseTheApiKeyElseTheIp) {
   const fake_headers user({{"x-user-id", "alice"}, {"x-api-key", "k1"}});
   run("192.0.2.1", &user);
   const std::string alice = key();
-  EXPECT_EQ(alice, "global#" + std::to_string(shard_of_client("user:alice", 64)));
+  EXPECT_EQ(alice, sub_key("global", shard_of_client("user:alice", 64), 64));
   run("198.51.100.9", &user);
   EXPECT_EQ(key(), alice) << "a user keeps its sub-key from any address";
   const fake_headers api_key(std::map<std::string, std::string>{{"x-api-key", "k1"}});
   run("192.0.2.1", &api_key);
-  EXPECT_EQ(key(), "global#" + std::to_string(shard_of_client("key:k1", 64)));
+  EXPECT_EQ(key(), sub_key("global", shard_of_client("key:k1", 64), 64));
   run("192.0.2.1");
-  EXPECT_EQ(key(), "global#" + std::to_string(shard_of_client("ip:192.0.2.1", 64)));
+  EXPECT_EQ(key(), sub_key("global", shard_of_client("ip:192.0.2.1", 64), 64));
 }
 
 TEST_F(ShardedEngine, CompositeAndPerClientKeysGetTheSuffixLast) {
@@ -210,7 +237,7 @@ TEST_F(ShardedEngine, CompositeAndPerClientKeysGetTheSuffixLast) {
          make_limit("per-ip", {{kp::ip, ""}}, {10, minute}, algorithm::fixed_window, 1)});
   run("192.0.2.1");
   ASSERT_EQ(ev_.applied.size(), 2u);
-  EXPECT_EQ(key(0), "default:GET#" + std::to_string(shard_of_client("ip:192.0.2.1", 3)));
+  EXPECT_EQ(key(0), sub_key("default:GET", shard_of_client("ip:192.0.2.1", 3), 3));
   EXPECT_EQ(ev_.applied[0].params->count, 30);
   EXPECT_EQ(key(1), "192.0.2.1") << "an unsharded limit keeps its key";
   EXPECT_EQ(ev_.applied[1].params->count, 10);
