@@ -235,16 +235,23 @@ class sentinel_state : public std::enable_shared_from_this<sentinel_state> {
       w->close();
       if (self->closed_.load()) co_return std::nullopt;
       auto answer = ok ? parse_master_address(r) : sentinel_answer{std::nullopt, w->failure};
+      if (answer.master && self->demoted_recently(*answer.master)) {
+        answer = {std::nullopt, "still names " + answer.master->to_string() +
+                                    ", the master before the last +switch-master"};
+      }
       if (answer.master) {
         self->failed(i, {});
+        self->nobody_logged_ = false;
         co_return answer.master;
       }
       self->failed(i, answer.error);
     }
     if (!self->nobody_logged_) {
       self->nobody_logged_ = true;
+      const std::string known = self->master();
       self->log("sentinel: no sentinel names master " + self->options_.master +
-                " (decisions follow storage.on_error until one does)");
+                (known.empty() ? " (decisions follow storage.on_error until one does)"
+                               : "; staying on " + known));
     }
     co_return std::nullopt;
   }
@@ -303,7 +310,7 @@ class sentinel_state : public std::enable_shared_from_this<sentinel_state> {
           auto answer = parse_switch_master(r, self->options_.master);
           if (answer.master) {
             self->log("sentinel: " + sentinel.to_string() + " announced +switch-master");
-            self->apply(*answer.master);
+            self->switched_to(*answer.master);
           } else if (!answer.error.empty()) {
             w->failure = answer.error;
             break;
@@ -318,6 +325,23 @@ class sentinel_state : public std::enable_shared_from_this<sentinel_state> {
       co_await pause.async_wait(nothrow);
       if (self->closed_.load()) co_return;
     }
+  }
+
+  // +switch-master: the master before it is not believed from a sentinel's answer for
+  // options.old_master_hold (one that has not heard of the failover yet).
+  void switched_to(const server_address& master) {
+    {
+      std::lock_guard lock(mutex_);
+      if (known_ && !(master_ == master)) {
+        demoted_ = master_;
+        demoted_until_ = steady::now() + options_.old_master_hold;
+      }
+    }
+    apply(master);
+  }
+  bool demoted_recently(const server_address& address) const {
+    std::lock_guard lock(mutex_);
+    return demoted_ && *demoted_ == address && steady::now() < demoted_until_;
   }
 
   void apply(const server_address& master) {
@@ -381,9 +405,11 @@ class sentinel_state : public std::enable_shared_from_this<sentinel_state> {
   bool nobody_logged_ = false;          // control thread: "no sentinel names" said once per outage
   std::vector<std::string> failures_;   // control thread: each sentinel's last logged failure
   std::string last_subscription_note_;  // control thread
-  mutable std::mutex mutex_;            // guards the two fields below
+  mutable std::mutex mutex_;            // guards the four fields below
   server_address master_;
   bool known_ = false;
+  std::optional<server_address> demoted_;  // the master before the last +switch-master
+  steady::time_point demoted_until_;
 };
 
 }  // namespace detail

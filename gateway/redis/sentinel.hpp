@@ -42,6 +42,10 @@ struct sentinel_options {
   // At most one extra round this soon after the last one when the data connection
   // doubts its master (client_options::on_master_doubt -> recheck()).
   std::chrono::milliseconds min_gap{100};
+  // After +switch-master moves away from an address, answers naming that address are
+  // not believed for this long: a sentinel that has not heard of the failover yet
+  // (they learn it from each other within a few seconds) would move the gateway back.
+  std::chrono::milliseconds old_master_hold{10000};
   // Master changes and sentinel failures (each failure once until it changes), on the
   // control thread (resolve_now(): the caller's); optional.
   std::function<void(std::string_view)> log;
@@ -69,7 +73,8 @@ class sentinel_state;  // sentinel.cpp
 
 // Keeps `data` pointed at the master: asks the sentinels in order (SENTINEL
 // get-master-addr-by-name, after AUTH when a password is set; a sentinel that fails,
-// times out or answers nil -> the next one) every `interval`, at once when recheck()
+// times out, answers nil or names the master a +switch-master just left -> the next
+// one) every `interval`, at once when recheck()
 // is called, and follows +switch-master on a subscription to one sentinel (another
 // one when it goes away). A change is applied with client::set_address and logged
 // ("sentinel: master mymaster is now 127.0.0.1:6380 (was 127.0.0.1:6379)").

@@ -193,8 +193,12 @@ class fake_sentinel {
     ::shutdown(listener_, SHUT_RDWR);
     ::close(listener_);
     acceptor_.join();
-    std::lock_guard lock(mutex_);
-    for (auto& t : threads_) t.join();
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mutex_);  // not held while joining: serve() takes it
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
   }
   std::uint16_t port() const { return port_; }
   server_address address() const { return {"127.0.0.1", port_}; }
@@ -513,6 +517,50 @@ TEST(SentinelWatcher, FollowsSwitchMasterAndDropsASubscriptionThatSendsGarbage) 
   EXPECT_TRUE(wait_until([&] { return log.contains("subscription to"); }, 1s)) << log.all();
   EXPECT_TRUE(log.contains("failed: sent bytes that are not RESP2")) << log.all();
   EXPECT_EQ(data.address(), at(6396));
+}
+
+}  // namespace
+}  // namespace sluice::redis
+
+namespace sluice::redis {
+namespace {
+
+TEST(SentinelWatcher, ASentinelThatMissedTheFailoverDoesNotMoveItBack) {
+  movable_sentinel sentinel;
+  sentinel.master_port = 6398;
+  log_lines log;
+  sentinel_options o;
+  o.sentinels = {sentinel.server.address()};
+  o.master = "mymaster";
+  o.interval = 50ms;
+  o.log = log.fn();
+  client data(nowhere());
+  control_thread control;
+  sentinel_watcher watcher(control.io, data, o);
+  ASSERT_TRUE(watcher.resolve_now(2s));
+  watcher.start();
+  control.run();
+  ASSERT_TRUE(wait_until([&] { return sentinel.server.subscribers() == 1; }, 2s));
+
+  // The failover's leader announces it; the sentinel asked every round still names the
+  // old master (it has not heard yet).
+  sentinel.server.publish(
+      "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$38\r\n"
+      "mymaster 127.0.0.1 6398 127.0.0.1 6399\r\n");
+  ASSERT_TRUE(wait_until([&] { return data.address() == "127.0.0.1:6399"; }, 1s));
+  std::this_thread::sleep_for(300ms);  // several rounds
+  EXPECT_EQ(data.address(), "127.0.0.1:6399");
+  EXPECT_TRUE(
+      log.contains(": still names 127.0.0.1:6398, the master before the last "
+                   "+switch-master"))
+      << log.all();
+  EXPECT_TRUE(log.contains("no sentinel names master mymaster; staying on 127.0.0.1:6399"))
+      << log.all();
+  EXPECT_FALSE(log.contains("is now 127.0.0.1:6398 (was 127.0.0.1:6399)")) << log.all();
+
+  sentinel.master_port = 6399;  // it hears of the failover
+  std::this_thread::sleep_for(150ms);
+  EXPECT_EQ(data.address(), "127.0.0.1:6399");
 }
 
 }  // namespace
