@@ -97,13 +97,13 @@ std::string shards_problem(limit::algorithm algo, const rate& r, std::int64_t bu
   if (r.count < shards) {
     return "shards: " + n + " splits rate " + units::format_rate(r) + " over " + n +
            " sub-keys, less than 1 per sub-key; use at most " + std::to_string(r.count) +
-           " shards or a higher rate";
+           (r.count == 1 ? " shard" : " shards") + " or a higher rate";
   }
   const std::int64_t whole_burst = burst > 0 ? burst : r.count;
   if (is_bucket(algo) && whole_burst < shards) {
     return "shards: " + n + " splits burst " + std::to_string(whole_burst) + " over " + n +
            " sub-keys, less than 1 per sub-key; use at most " + std::to_string(whole_burst) +
-           " shards or a higher burst";
+           (whole_burst == 1 ? " shard" : " shards") + " or a higher burst";
   }
   for (int i : {0, shards - 1}) {  // the largest and the smallest share
     const rate part{limit::shard_share(r.count, shards, i), r.period};
