@@ -27,6 +27,7 @@
 #include "identity/overrides.hpp"
 #include "limit/engine.hpp"
 #include "limit/rate_limit_headers.hpp"
+#include "redis/router.hpp"
 #include "support/redis_server.hpp"
 
 namespace sluice::app {
@@ -226,6 +227,36 @@ asio::awaitable<void> replay(redis_backend& cached, redis_backend& direct, std::
   }
 }
 
+// A cluster seen from the backend, on one server: every slot's commands go to the
+// one client, but keys in different slots may not share a command and slots belong
+// to three shards. Decisions across slots then take the cluster path (one call per
+// slot, refunds), against a real Redis.
+class split_router final : public redis::router {
+ public:
+  explicit split_router(redis::client& c) : client_(c) {}
+  using router::command;
+  asio::awaitable<result> command(std::uint16_t slot,
+                                  std::span<const std::string_view> args) override {
+    ++commands_;
+    if (down_shard_ != 0 && shard_of(slot) == down_shard_) {
+      co_return result{redis::make_error_code(redis::client_error::not_connected), {}};
+    }
+    co_return co_await client_.command(args);
+  }
+  bool connected(std::uint16_t slot) const noexcept override {
+    return client_.connected() && shard_of(slot) != down_shard_;
+  }
+  bool connected() const noexcept override { return client_.connected() && down_shard_ == 0; }
+  std::size_t shard_of(std::uint16_t slot) const noexcept override { return 1 + slot % 3; }
+  bool multi_slot_commands() const noexcept override { return false; }
+
+  std::size_t down_shard_ = 0;  // a shard whose master is gone (0: none)
+  int commands_ = 0;
+
+ private:
+  redis::client& client_;
+};
+
 class RedisLocalDenials : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -275,6 +306,97 @@ TEST_F(RedisLocalDenials, RandomTrafficDecidesExactlyAsRedisAlone) {
     std::cout << "[          ] seed " << seed << ": " << totals.requests << " requests, "
               << totals.limited << " limited, " << cached.local_denials() << " denied locally\n";
   }
+}
+
+// Cluster mode (hash-tagged keys, a request across slots decided per slot with
+// refunds) decides every request of the random traffic exactly as one atomic call on
+// one server: with the test clock a refund gives back exactly what its call took, and
+// the refund goes out before the next request. The local-denial cache, learning
+// across slots, stays exact too.
+TEST_F(RedisLocalDenials, CrossSlotDecisionsWithRefundsMatchOneAtomicCall) {
+  split_router split(*client_);
+  auto cluster = storage("cross:", 4096);
+  cluster.redis.mode = config::redis_mode::cluster;
+  redis_backend across(split, local_, metrics_, cluster);
+  redis_backend single(*router_, local_, metrics_, storage("atomic:", 0));
+  EXPECT_EQ(across.redis_key("per-client", "key:k}1"), "cross:{key:k}1}:per-client");
+  EXPECT_EQ(across.slot_of("per-client", "key:k}1"), redis::key_slot("key:k"));
+  EXPECT_EQ(single.redis_key("per-client", "key:k1"), "atomic:per-client:key:k1");
+  replay_totals totals;
+  asio::io_context io;
+  auto done = asio::co_spawn(io, replay(across, single, 3, 3000, totals), asio::use_future);
+  io.run();
+  done.get();
+  EXPECT_GT(totals.requests, 2000);
+  EXPECT_GT(totals.limited, 500);
+  EXPECT_GT(across.local_denials(), 0u);
+  EXPECT_EQ(across.degraded_shards(), 0);
+  // Probe keys hash to the slot they probe.
+  for (std::uint16_t slot : {0, 1, 5000, 16383}) {
+    EXPECT_EQ(redis::key_slot(across.probe_key(slot)), slot);
+  }
+}
+
+// A dead shard: only requests with a key in its slots follow on_error (deny here); the
+// breaker opens for that shard alone, its probe goes to it, and it recovers by itself.
+TEST_F(RedisLocalDenials, ADeadShardDegradesOnlyItsSlots) {
+  split_router split(*client_);
+  auto cluster = storage("dead:", 0);
+  cluster.redis.mode = config::redis_mode::cluster;
+  redis_backend backend(split, local_, metrics_, cluster);
+  auto pol_config = make_config(0);
+  // Only per-ip: one key, one slot per client address.
+  pol_config.policy.limits.resize(1);
+  const limit::policy pol(pol_config, 11);
+  const std::string dead_ip = [&] {
+    for (int i = 1;; ++i) {
+      std::string ip = "198.51.100." + std::to_string(i);
+      if (split.shard_of(backend.slot_of("per-ip", ip)) == 2) return ip;
+    }
+  }();
+  const std::string live_ip = [&] {
+    for (int i = 1;; ++i) {
+      std::string ip = "198.51.100." + std::to_string(i);
+      if (split.shard_of(backend.slot_of("per-ip", ip)) == 3) return ip;
+    }
+  }();
+  split.down_shard_ = 2;
+  asio::io_context io;
+  auto run = [&](std::string ip) {
+    fake_headers none("");
+    const limit::request_facts facts{"GET", "/c", *ip_address::parse(ip), false, &none};
+    limit::evaluation ev;
+    limit::prepare(pol, facts, nullptr, system_now_us(), ev);
+    store_verdict verdict = store_verdict::admitted;
+    if (!backend.decide_now(ev, verdict)) {
+      auto f = asio::co_spawn(io, backend.decide_async(ev), asio::use_future);
+      io.restart();
+      io.run();
+      verdict = f.get();
+    }
+    return verdict;
+  };
+  for (int i = 0; i < 4; ++i) {  // per-ip's burst: 4
+    EXPECT_EQ(run(dead_ip), store_verdict::unavailable);
+    EXPECT_EQ(run(live_ip), store_verdict::admitted);
+  }
+  EXPECT_EQ(backend.degraded_shards(), 1);
+  EXPECT_TRUE(backend.status().degraded);
+  // The probe asks the dead shard and finds it still down; then it comes back.
+  auto probe = [&] {
+    auto f = asio::co_spawn(io, backend.probe(), asio::use_future);
+    io.restart();
+    io.run();
+    f.get();
+  };
+  probe();
+  EXPECT_EQ(backend.degraded_shards(), 1);
+  split.down_shard_ = 0;
+  const int before = split.commands_;
+  probe();
+  EXPECT_EQ(split.commands_, before + 1);  // one probe, to that shard's slot
+  EXPECT_EQ(backend.degraded_shards(), 0);
+  EXPECT_EQ(run(dead_ip), store_verdict::admitted);
 }
 
 asio::awaitable<void> hammer(redis_backend& backend, const limit::policy& pol, micros& now,
