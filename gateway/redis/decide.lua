@@ -383,6 +383,7 @@ end
 -- under-admission, the price of never over-admitting.
 
 local refund_state = {}  -- reused, like the decision's scratch tables
+local refund_specs = {}  -- per key position: its parsed spec, for this call only
 
 -- Gives back `cost` of a bucket charged at `charged_at`; returns whether it changed s.
 local function refund_bucket(spec, s, cost, charged_at, now)
@@ -456,10 +457,14 @@ local function refund(keys, args)
   -- Check every argument before writing anything: a bad call changes no key.
   for i = 1, n do
     local text = args[2 * i - 1]
-    if specs[text] == nil then
-      local spec, err = parse_spec(text)
+    -- Kept per position: parse_spec may start its memory over between two keys.
+    local spec = specs[text]
+    if spec == nil then
+      local err
+      spec, err = parse_spec(text)
       if spec == nil then return redis.error_reply(err) end
     end
+    refund_specs[i] = spec
     local cost = tonumber(args[2 * i])
     if cost == nil or cost < 0 or cost ~= math.floor(cost) then
       return redis.error_reply('ERR sluice refund: malformed cost "' .. args[2 * i] .. '"')
@@ -469,7 +474,7 @@ local function refund(keys, args)
   local refunded = 0
   local s = refund_state
   for i = 1, n do
-    local spec, key = specs[args[2 * i - 1]], keys[i]
+    local spec, key = refund_specs[i], keys[i]
     local changed = false
     if spec.module == sliding_log then
       -- A charge never takes more than the log holds.

@@ -372,6 +372,29 @@ TEST_P(RedisRefundVia, KeptRequestsAlwaysConformWithoutTheRefundedOnes) {
   }
 }
 
+// More distinct limits in one call than the library remembers specs for (it starts
+// its memory over midway): every key still gets its own spec back.
+TEST_P(RedisRefundVia, MoreDistinctLimitsThanRememberedSpecs) {
+  redis_server server;
+  decide_runner redis(server, GetParam());
+  const micros t = epoch_2026 + 45 * sec;
+  std::vector<limit_params> params;
+  for (int n = 1; n <= 1100; ++n) {
+    params.push_back(limit_params::make(algorithm::fixed_window, n + 1, minute, 0));
+  }
+  std::vector<script_limit> limits;
+  for (int n = 0; n < 1100; ++n) {
+    limits.push_back({"many:{x}:" + std::to_string(n), &params[n], 1, false});
+  }
+  const decide_outcome charged = redis.decide(limits, false, t);
+  ASSERT_TRUE(charged.admitted);
+  EXPECT_EQ(redis.refund(limits, charged, t), 1100);
+  const decide_outcome after = redis.decide(limits, true, t);
+  for (int n = 0; n < 1100; ++n) {
+    ASSERT_EQ(after.decisions[n].remaining, n + 2) << n;
+  }
+}
+
 TEST_P(RedisRefundVia, BadArgumentsAreAnErrorReplyAndWriteNothing) {
   redis_server server;
   decide_runner redis(server, GetParam());
