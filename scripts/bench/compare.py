@@ -23,6 +23,10 @@ Usage (README-ready):
                   the same two with storage.backend: redis, against a redis-server
                   (no persistence) started on a free port; on_error: deny, so a failed
                   Redis decision shows as a non-2xx answer, never as a local decision
+    sluice-redis-cluster-allow
+                  sluice-redis-allow against a 3-master Redis Cluster (redis-server
+                  --cluster-enabled yes x3, redis-cli --cluster create), storage.redis
+                  mode: cluster; its Redis CPU per request is summed over the 3 masters
   and runs the same `wrk -t1 -c50 -d10s --latency` against each, interleaved (the
   order rotates every repetition so machine drift hits every scenario alike).
 
@@ -99,7 +103,9 @@ TARGETS = [
     "sluice-reject",
     "sluice-redis-allow",
     "sluice-redis-reject",
+    "sluice-redis-cluster-allow",
 ]
+CLUSTER_MASTERS = 3
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # SPEC 12 targets for Sluice / nginx.
@@ -459,10 +465,49 @@ class Bench:
         s.probe = lambda: redis_call(port, "PING").startswith(b"+PONG")
         return s
 
+    def cluster_node(self, index: int) -> Service:
+        """A Redis Cluster node; the cluster is created once all are up (start())."""
+        port = free_port()
+        while port + 10000 > 65535:
+            port = free_port()
+        d = self.dir / f"cluster-{index}"
+        d.mkdir(exist_ok=True)
+        argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(d), "--cluster-enabled", "yes",
+                "--cluster-config-file", str(d / "nodes.conf")]
+        s = Service(f"cluster-{index}", argv, d / "redis.out", port, with_children=False)
+        s.probe = lambda: redis_call(port, "PING").startswith(b"+PONG")
+        return s
+
+    def create_cluster(self) -> None:
+        nodes = [s for n, s in self.services.items() if n.startswith("cluster-")]
+        for s in nodes:
+            s.wait_ready()
+        res = subprocess.run(["redis-cli", "--cluster", "create"] +
+                             [f"127.0.0.1:{s.port}" for s in nodes] + ["--cluster-yes"],
+                             capture_output=True, text=True, timeout=60)
+        if res.returncode != 0:
+            raise SystemExit("redis-cli --cluster create failed:\n" + res.stdout + res.stderr)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if all(b"cluster_state:ok" in redis_call(s.port, "CLUSTER", "INFO") for s in nodes):
+                return
+            time.sleep(0.1)
+        raise SystemExit("the benchmark's Redis Cluster did not reach cluster_state:ok")
+
     def sluice(self, name: str, policy: str, upstream_port: int, wrapper: list[str], binary: Path) -> Service:
         port = free_port()
         admin_port = free_port()
-        if "-redis-" in name:
+        if "-cluster-" in name:
+            seeds = ", ".join(f"127.0.0.1:{s.port}" for n, s in self.services.items()
+                              if n.startswith("cluster-"))
+            storage = (
+                "  backend: redis\n  redis:\n    mode: cluster\n"
+                f"    address: [{seeds}]\n"
+                f"    timeout: 250ms\n    connections: {self.args.redis_connections}\n"
+                f'    key_prefix: "{name}:"\n  on_error: deny'
+            )
+        elif "-redis-" in name:
             # A generous timeout: this measures throughput, not the timeout path; a
             # failed decision would answer 503 (on_error: deny) and show as non-2xx.
             storage = (
@@ -500,8 +545,13 @@ class Bench:
         w = self.args.workers
         up = self.nginx("upstream", "upstream.nginx.conf.in", {"UPSTREAM_PORT": up_port, "WORKERS": w})
         self.services["upstream"] = up
-        if any("-redis-" in t for t in targets):
+        if any("-redis-" in t and "-cluster-" not in t for t in targets):
             self.services["redis"] = self.redis()
+        if any("-cluster-" in t for t in targets):
+            for i in range(CLUSTER_MASTERS):
+                self.services[f"cluster-{i}"] = self.cluster_node(i)
+                self.services[f"cluster-{i}"].start()
+            self.create_cluster()
         if "nginx-allow" in targets:
             self.services["nginx-allow"] = self.nginx(
                 "nginx-allow",
@@ -538,6 +588,8 @@ class Bench:
             )
         # Redis first: a gateway that starts without it reports storage degraded.
         for s in self.services.values():
+            if s.name.startswith("cluster-"):
+                continue  # started and joined above
             s.start()
             if s.name == "redis":
                 s.wait_ready()
@@ -548,7 +600,7 @@ class Bench:
     def prime(self) -> None:
         """Exhausts the reject limits and checks that every scenario answers as intended."""
         for name, s in self.services.items():
-            if name == "redis":
+            if name == "redis" or name.startswith("cluster-"):
                 continue
             expect = 429 if "reject" in name else 200
             status = 0
@@ -571,14 +623,17 @@ class Bench:
         up = self.services["upstream"]
         c0, pids = s.cpu()
         u0, _ = up.cpu()
-        redis = self.services.get("redis")
-        r0 = redis.cpu()[0] if redis else 0
+        # The Redis CPU this scenario used: the one server, or every cluster master.
+        redis_side = ([v for k, v in self.services.items() if k.startswith("cluster-")]
+                      if "-cluster-" in name else
+                      [self.services["redis"]] if "redis" in self.services else [])
+        r0 = sum(x.cpu()[0] for x in redis_side)
         t0 = time.monotonic()
         out = run_wrk(self.args, s.port, duration)
         elapsed = time.monotonic() - t0
         c1, _ = s.cpu()
         u1, _ = up.cpu()
-        r1 = redis.cpu()[0] if redis else 0
+        r1 = sum(x.cpu()[0] for x in redis_side)
         r = parse_wrk(out)
         n = max(r["requests"], 1)
         r["proxy_cpu_us_per_req"] = (c1 - c0) / CLK_TCK * 1e6 / n
