@@ -293,7 +293,8 @@ class CodeLoading(RedisCase):
         self.assertEqual(len(listed), 1)
         self.assertRegex(listed[0][1], r'^sluice_[0-9a-f]{8}$')
         functions = sorted(f[1] for f in listed[0][5])
-        self.assertEqual(functions, [listed[0][1] + '_decide', listed[0][1] + '_peek'])
+        self.assertEqual(functions, [listed[0][1] + '_decide', listed[0][1] + '_peek',
+                                     listed[0][1] + '_refund'])
 
     def test_function_flush_mid_traffic_costs_no_request(self):
         redis = self.start_redis()
