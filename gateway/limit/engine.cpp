@@ -321,7 +321,11 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
     if (limit.shards > 1) {
       // `shards: N`: the sub-key of this client, with its share of the budget.
       const int shard = shard_of_client(client_identity(ev, client), limit.shards);
-      append_shard_suffix(ev.keys, begin, shard, limit.shards);
+      if (limit.global_suffixes.empty()) {
+        append_shard_suffix(ev.keys, begin, shard, limit.shards);
+      } else {
+        ev.keys += limit.global_suffixes[shard];
+      }
       params = limit.shard_params_for(ev.tier, shard);
     }
     const auto end = static_cast<std::uint32_t>(ev.keys.size());

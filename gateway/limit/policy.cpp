@@ -113,6 +113,14 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
       l.params = params_of(def.algo, def.rate, def.burst, def.delay);
     }
     l.shards = def.shards;
+    if (l.shards > 1 && def.key.size() == 1 && def.key[0].kind == config::key_part_kind::global) {
+      constexpr std::string_view global_text = "global";  // the key text engine.cpp builds
+      for (int i = 0; i < l.shards; ++i) {
+        std::string text(global_text);
+        append_shard_suffix(text, 0, i, l.shards);
+        l.global_suffixes.push_back(text.substr(global_text.size()));
+      }
+    }
     if (l.shards > 1 && !def.tier_aware) {
       for (int i = 0; i < l.shards; ++i)
         l.shard_params.push_back(shard_params(l.params, l.shards, i));

@@ -41,6 +41,9 @@ struct compiled_limit {
   int shards = 1;
   std::vector<limit_params> shard_params;                             // !tier_aware, [shard]
   std::vector<std::vector<std::optional<limit_params>>> tier_shards;  // tier_aware, [tier][shard]
+  // key: global (one key text for every request): each sub-key's suffix "#<j>", worked
+  // out once here rather than per request (sub_key_number costs ~N CRC steps).
+  std::vector<std::string> global_suffixes;
   // Namespace of this limit's keys in the stores: a hash of (name, key, algorithm, and
   // shards when > 1), so state survives a reload exactly when those are unchanged (SPEC 6).
   std::uint64_t state_seed = 0;

@@ -179,6 +179,7 @@ TEST_F(ShardedEngine, EachRequestChargesItsClientsSubKeyWithItsShare) {
   const int shard = shard_of_client("ip:192.0.2.1", 4);
   EXPECT_EQ(key(), sub_key("global", shard, 4));
   EXPECT_EQ(ev.applied[0].params->count, 25);
+  EXPECT_EQ(pol_->limits()[0].global_suffixes.size(), 4u) << "worked out once, not per request";
   EXPECT_EQ(ev.applied[0].params, &pol_->limits()[0].shard_params[shard]);
   // The headers report the sub-key: its limit and what is left of it.
   EXPECT_EQ(ev.applied[0].result.limit, 25);
