@@ -699,8 +699,8 @@ client::result not_connected() {
 
 // A caller the client does not know, hopped onto `ctx`'s thread; it holds `ctx`
 // (and so its connections) until the reply.
-asio::awaitable<client::result> send_hopped(std::shared_ptr<detail::context> ctx,
-                                            command_args args, command_args first) {
+asio::awaitable<client::result> send_hopped(std::shared_ptr<detail::context> ctx, command_args args,
+                                            command_args first) {
   detail::connection* c = ctx->pick();
   if (c == nullptr) co_return not_connected();
   auto [ec, r] = co_await send_on(*c, args, first);

@@ -40,7 +40,9 @@
 #include <thread>
 #include <vector>
 
+#include "support/io_worker.hpp"
 #include "support/redis_server.hpp"
+#include "support/scripted_server.hpp"
 
 namespace sluice::redis {
 namespace {
@@ -159,32 +161,9 @@ constexpr auto late = 500ms;
 constexpr auto late = 150ms;
 #endif
 
-// A gateway I/O thread stand-in: its own io_context on its own thread. Declared
-// before the client: the io_contexts a client is given must outlive it.
-class worker {
- public:
-  worker() : thread_([this] { io_.run(); }) {}
-  ~worker() {
-    work_.reset();
-    thread_.join();
-  }
-  asio::io_context& io() { return io_; }
-  std::thread::id id() const { return thread_.get_id(); }
-
-  // Runs `fn` on this worker's thread and returns its result.
-  template <class Fn>
-  auto on_thread(Fn fn) {
-    std::packaged_task<decltype(fn())()> task(std::move(fn));
-    auto result = task.get_future();
-    asio::post(io_, [&task] { task(); });
-    return result.get();
-  }
-
- private:
-  asio::io_context io_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
-  std::thread thread_;
-};
+// A gateway I/O thread stand-in (support/io_worker.hpp). Declared before the client:
+// the io_contexts a client is given must outlive it.
+using worker = test::io_worker;
 
 std::vector<asio::io_context*> ios(std::vector<std::unique_ptr<worker>>& workers) {
   std::vector<asio::io_context*> out;
@@ -972,108 +951,7 @@ TEST(RedisClient, SelectsTheDatabase) {
   EXPECT_EQ(text("GET in3"), "yes");
 }
 
-// A server that answers PING with PONG and every other command with what `answer`
-// says, one thread per accepted connection. Loopback only; stops in its destructor.
-class scripted_server {
- public:
-  explicit scripted_server(std::function<std::string(const std::string&)> answer)
-      : answer_(std::move(answer)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listener_, 16) != 0) {
-      throw std::runtime_error("scripted_server: cannot listen");
-    }
-    socklen_t len = sizeof(addr);
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
-  }
-  ~scripted_server() {
-    stopping_ = true;
-    ::shutdown(listener_, SHUT_RDWR);
-    ::close(listener_);
-    acceptor_.join();
-    std::lock_guard lock(mutex_);
-    for (auto& t : threads_) t.join();
-  }
-  std::uint16_t port() const { return port_; }
-  int accepted() const { return accepted_.load(); }
-  int closed_by_client() const { return closed_.load(); }
-
- private:
-  void accept_loop() {
-    while (!stopping_) {
-      const int fd = ::accept(listener_, nullptr, nullptr);
-      if (fd < 0) return;
-      accepted_.fetch_add(1);
-      std::lock_guard lock(mutex_);
-      threads_.emplace_back([this, fd] { serve(fd); });
-    }
-  }
-  // Reads commands (arrays of bulk strings; the client sends nothing else) and
-  // answers each, until the peer closes or the server stops.
-  void serve(int fd) {
-    std::string in;
-    char buf[4096];
-    for (;;) {
-      pollfd p{fd, POLLIN, 0};
-      const int ready = ::poll(&p, 1, 50);
-      if (stopping_) break;
-      if (ready <= 0) continue;
-      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) {
-        closed_.fetch_add(1);
-        break;
-      }
-      in.append(buf, static_cast<std::size_t>(n));
-      for (std::string name; take_command(in, name);) {
-        const std::string out = name == "PING" ? "+PONG\r\n" : answer_(name);
-        ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
-      }
-    }
-    ::close(fd);
-  }
-  // Takes one complete command off `in`; `name` is its arguments joined by spaces.
-  static bool take_command(std::string& in, std::string& name) {
-    std::size_t at = 0;
-    auto line = [&](std::string& out) {
-      const auto end = in.find("\r\n", at);
-      if (end == std::string::npos) return false;
-      out = in.substr(at, end - at);
-      at = end + 2;
-      return true;
-    };
-    std::string head;
-    if (!line(head)) return false;
-    const int args = std::stoi(head.substr(1));
-    std::string joined;
-    for (int i = 0; i < args; ++i) {
-      std::string len;
-      if (!line(len)) return false;
-      const auto size = static_cast<std::size_t>(std::stoul(len.substr(1)));
-      if (in.size() < at + size + 2) return false;
-      if (i > 0) joined += ' ';
-      joined += in.substr(at, size);
-      at += size + 2;
-    }
-    in.erase(0, at);
-    name = std::move(joined);
-    return true;
-  }
-
-  std::function<std::string(const std::string&)> answer_;
-  int listener_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> accepted_{0};
-  std::atomic<int> closed_{0};
-  std::mutex mutex_;
-  std::vector<std::thread> threads_;
-  std::thread acceptor_;
-};
+using test::scripted_server;  // support/scripted_server.hpp
 
 TEST(RedisClientContexts, AProtocolErrorDropsThatConnectionOnly) {
   scripted_server server([](const std::string& command) -> std::string {

@@ -34,6 +34,11 @@ redis_server::redis_server(std::vector<std::string> extra_args)
   start();
 }
 
+redis_server::redis_server(std::uint16_t port, std::vector<std::string> extra_args)
+    : port_(port), extra_args_(std::move(extra_args)) {
+  start();
+}
+
 redis_server::~redis_server() {
   stop();
 }

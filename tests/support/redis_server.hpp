@@ -25,6 +25,9 @@ class redis_server {
   // --requirepass: the readiness probe is an unauthenticated PING (set a password with
   // CONFIG SET once it is up, as client_test does).
   explicit redis_server(std::vector<std::string> extra_args = {});
+  // The same on a given port (a cluster node: its bus port, port + 10000, must be
+  // free too).
+  redis_server(std::uint16_t port, std::vector<std::string> extra_args);
   ~redis_server();
   redis_server(const redis_server&) = delete;
   redis_server& operator=(const redis_server&) = delete;
