@@ -12,6 +12,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -140,6 +144,16 @@ class wire : public std::enable_shared_from_this<wire> {
     error_code ignored;
     resolver_.cancel();
     socket_.close(ignored);
+  }
+  // A subscription waits without a deadline: TCP keepalive notices a sentinel that
+  // vanished without closing (about 8 s: 5 s idle, then 3 probes 1 s apart).
+  void keep_alive() {
+    const int fd = socket_.native_handle();
+    const int on = 1, idle = 5, interval = 1, count = 3;
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
   }
 
   // TCP connect, then AUTH when a password is set.
@@ -301,9 +315,11 @@ class sentinel_state : public std::enable_shared_from_this<sentinel_state> {
           w->failure = r.is_error() ? "SUBSCRIBE answered " + excerpt(r.text)
                                     : "answered SUBSCRIBE with something else";
         }
-        if (ok)
+        if (ok) {
+          w->keep_alive();
           self->subscription_note("sentinel: subscribed to +switch-master on " +
                                   sentinel.to_string());
+        }
         while (ok && !self->closed_.load()) {
           if (!co_await w->receive(r)) break;
           if (self->closed_.load()) co_return;
