@@ -414,6 +414,77 @@ TEST(RedisClusterFailover, CommandsResumeOnThePromotedReplicaByThemselves) {
   EXPECT_TRUE(wait_until([&] { return router.connected(); }, 5s)) << log.all();
 }
 
+// A one-node "cluster" that owns every slot and answers GETs with redirections and
+// errors: what the router follows, and where it stops.
+TEST(RedisClusterRedirects, AreBoundedAndErrorsComeBackAsReplies) {
+  std::atomic<int> port{0};
+  std::mutex mutex;
+  std::vector<std::string> seen;  // every command but PING and CLUSTER SLOTS, in order
+  test::scripted_server server([&](const std::string& command) -> std::string {
+    const std::string self = "127.0.0.1:" + std::to_string(port.load());
+    if (command == "CLUSTER SLOTS") {
+      return "*1\r\n*3\r\n:0\r\n:16383\r\n*2\r\n$9\r\n127.0.0.1\r\n:" +
+             std::to_string(port.load()) + "\r\n";
+    }
+    {
+      std::lock_guard lock(mutex);
+      seen.push_back(command);
+    }
+    if (command == "ASKING") return "+OK\r\n";
+    if (command == "GET loop") return "-MOVED 7 " + self + "\r\n";
+    if (command == "GET ask") return "-ASK 7 " + self + "\r\n";
+    if (command == "GET again") return "-TRYAGAIN Multiple keys request during rehashing\r\n";
+    if (command == "GET down") return "-CLUSTERDOWN The cluster is down\r\n";
+    if (command == "GET away") return "-MOVED 7 127.0.0.1:1\r\n";  // a master nobody knows
+    if (command == "GET bad") return "-MOVED 99999 " + self + "\r\n";
+    return "$2\r\nok\r\n";
+  });
+  port = server.port();
+  log_lines log;
+  threads t;
+  test::io_worker elsewhere;  // a caller on an io_context the router does not serve
+  cluster_router router(options_for({server.port()}, log), t.workers(), &t.control.io());
+  ASSERT_TRUE(wait_until([&] { return router.connected(); }, 5s)) << log.all();
+  auto count = [&](const std::string& command) {
+    std::lock_guard lock(mutex);
+    const int n = static_cast<int>(std::count(seen.begin(), seen.end(), command));
+    seen.clear();
+    return n;
+  };
+  const std::string self = "127.0.0.1:" + std::to_string(server.port());
+
+  EXPECT_EQ(text(run(t.w0, router, 7, {"GET", "k"})), "ok");
+  EXPECT_EQ(count("GET k"), 1);
+  // A MOVED loop: the first send and 5 redirections, then the MOVED itself.
+  EXPECT_EQ(text(run(t.w0, router, 7, {"GET", "loop"})), "MOVED 7 " + self);
+  EXPECT_EQ(count("GET loop"), 6);
+  // ASK: ASKING right before each resend, on the same connection; bounded the same.
+  for (auto* w : {&t.w1, &elsewhere}) {
+    EXPECT_EQ(text(run(*w, router, 7, {"GET", "ask"})), "ASK 7 " + self);
+    std::lock_guard lock(mutex);
+    const std::vector<std::string> expected = {"GET ask", "ASKING", "GET ask", "ASKING",
+                                               "GET ask", "ASKING", "GET ask", "ASKING",
+                                               "GET ask", "ASKING", "GET ask"};
+    EXPECT_EQ(seen, expected);
+    seen.clear();
+  }
+  // TRYAGAIN: retried twice, then returned.
+  EXPECT_EQ(text(run(t.w0, router, 7, {"GET", "again"})),
+            "TRYAGAIN Multiple keys request during rehashing");
+  EXPECT_EQ(count("GET again"), 3);
+  // CLUSTERDOWN comes back as the error it is, and the map is asked again.
+  const auto reads = router.maps_read();
+  EXPECT_EQ(text(run(t.w0, router, 7, {"GET", "down"})), "CLUSTERDOWN The cluster is down");
+  EXPECT_EQ(count("GET down"), 1);
+  EXPECT_TRUE(wait_until([&] { return router.maps_read() > reads; }, 5s));
+  // A MOVED to a master not known yet: not_connected now (the map is asked again).
+  EXPECT_EQ(run(t.w0, router, 7, {"GET", "away"}).first, client_error::not_connected);
+  EXPECT_EQ(router.shard_of(7), 1U);  // nothing learnt from it
+  // A redirection that does not parse is an error reply like any other.
+  EXPECT_EQ(text(run(t.w0, router, 7, {"GET", "bad"})), "MOVED 99999 " + self);
+  EXPECT_EQ(count("GET bad"), 1);
+}
+
 TEST(RedisClusterSeeds, GarbageFromASeedIsALoggedFailure) {
   // Each probe gets the next answer: bad maps, bytes that are not RESP, an error.
   const std::vector<std::string> answers = {
