@@ -8,11 +8,11 @@
 #include <exception>
 #include <iostream>
 #include <random>
-#include <stdexcept>
 
 #include "config/loader.hpp"
 #include "http/error_response.hpp"
 #include "http/listener.hpp"
+#include "redis/cluster.hpp"
 #include "util/mask.hpp"
 #include "util/open_files.hpp"
 
@@ -91,7 +91,8 @@ int carried_connections(const config::server_config& s, config::storage_backend 
 
 redis::client_options redis_options(const config::redis_config& r) {
   redis::client_options o;
-  // Cluster seeds are accepted by the loader; this client talks to the first one.
+  // Single: the one address (cluster mode: redis::cluster_options; each master's
+  // client takes these options with its own address).
   o.host = r.addresses.front().host;
   o.port = r.addresses.front().port;
   o.password = r.password;
@@ -102,6 +103,24 @@ redis::client_options redis_options(const config::redis_config& r) {
   if (r.mode == config::redis_mode::sentinel) o.host.clear();  // the master, once known
   return o;
 }
+
+namespace {
+
+std::string seed_list(const config::redis_config& r) {
+  std::string out;
+  for (const auto& a : r.addresses) out += (out.empty() ? "" : ",") + a.to_string();
+  return out;
+}
+
+// Cluster mode: the addresses are seeds; every master's client as redis_options().
+redis::cluster_options cluster_options(const config::redis_config& r) {
+  redis::cluster_options o;
+  for (const auto& a : r.addresses) o.seeds.push_back({a.host, a.port});
+  o.node = redis_options(r);
+  return o;
+}
+
+}  // namespace
 
 // Sentinel mode: the master is asked for before serving, for at most
 // sentinel_startup_bound; without an answer the gateway starts anyway (decisions
@@ -160,23 +179,23 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
     std::vector<asio::io_context*> worker_ios;
     for (auto& w : workers_) worker_ios.push_back(&w->io);
     if (server.storage.redis.mode == config::redis_mode::cluster) {
-      // Never silently one server: a cluster addressed as one host over-admits.
-      throw std::runtime_error(
-          "storage.redis.mode: cluster is not available in this build yet (use mode: single "
-          "or sentinel)");
+      // The seeds' slot map, a client per master (discovered on control_ from run() on).
+      redis_router_ = std::make_unique<redis::cluster_router>(cluster_options(server.storage.redis),
+                                                              std::move(worker_ios), &control_);
+    } else {
+      auto options = redis_options(server.storage.redis);
+      // Workers run only from run() on, after sentinel_ is set.
+      options.on_master_doubt = [this] {
+        if (sentinel_) sentinel_->recheck();
+      };
+      redis_client_ =
+          std::make_unique<redis::client>(std::move(options), std::move(worker_ios), &control_);
+      if (server.storage.redis.mode == config::redis_mode::sentinel) {
+        sentinel_ = watch_sentinels(control_, *redis_client_, server.storage.redis);
+      }
+      // Single and sentinel: every slot goes to the one client.
+      redis_router_ = std::make_unique<redis::single_router>(*redis_client_);
     }
-    auto options = redis_options(server.storage.redis);
-    // Workers run only from run() on, after sentinel_ is set.
-    options.on_master_doubt = [this] {
-      if (sentinel_) sentinel_->recheck();
-    };
-    redis_client_ =
-        std::make_unique<redis::client>(std::move(options), std::move(worker_ios), &control_);
-    if (server.storage.redis.mode == config::redis_mode::sentinel) {
-      sentinel_ = watch_sentinels(control_, *redis_client_, server.storage.redis);
-    }
-    // Single and sentinel: every slot goes to the one client.
-    redis_router_ = std::make_unique<redis::single_router>(*redis_client_);
     auto backend = std::make_unique<redis_backend>(*redis_router_, store_, metrics_, server.storage,
                                                    &snapshots_);
     redis_backend_ = backend.get();
@@ -229,6 +248,7 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
                           " at " +
                           (sentinel_->master().empty() ? "unknown (yet)" : sentinel_->master())
                 : redis_client_ ? "redis " + server.storage.redis.addresses.front().to_string()
+                : redis_router_ ? "redis cluster mode, seeds " + seed_list(server.storage.redis)
                                 : std::string("memory"))
             << "\n";
   apply_connection_limit(server, true);
