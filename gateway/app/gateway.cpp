@@ -3,6 +3,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/signal_set.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <exception>
@@ -77,13 +78,28 @@ net::awaitable<void> run_accept_loop(net::tcp::acceptor* acceptor,
   co_await net::accept_loop(*acceptor, std::move(on_accept), worker, limit);
 }
 
-// The client connections the open-file limit carries (util/open_files.hpp). Redis:
-// storage.redis.connections per worker, plus the control thread's one.
+// The Redis connections the process holds: storage.redis.connections per worker plus
+// the control thread's one, per server it talks to (cluster: per master, estimated by
+// the seeds, which usually list the masters; plus the slot-map probe connection;
+// sentinel: plus the subscription and a query connection to the sentinels).
+int redis_connections(const config::server_config& s) {
+  const auto& r = s.storage.redis;
+  const int per_server = static_cast<int>(thread_count(s)) * r.connections + 1;
+  switch (r.mode) {
+    case config::redis_mode::single:
+      return per_server;
+    case config::redis_mode::cluster:
+      return per_server * static_cast<int>(std::max<std::size_t>(1, r.addresses.size())) + 1;
+    case config::redis_mode::sentinel:
+      return per_server + 2;
+  }
+  return per_server;
+}
+
+// The client connections the open-file limit carries (util/open_files.hpp).
 int carried_connections(const config::server_config& s, config::storage_backend backend,
                         std::uint64_t nofile) {
-  const int redis = backend == config::storage_backend::redis
-                        ? static_cast<int>(thread_count(s)) * s.storage.redis.connections + 1
-                        : 0;
+  const int redis = backend == config::storage_backend::redis ? redis_connections(s) : 0;
   return derived_max_connections(nofile, s.upstream.max_idle_connections, redis);
 }
 
