@@ -56,6 +56,7 @@ class probe : public std::enable_shared_from_this<probe> {
 
   // On the control thread: cuts the probe short (the router stops).
   void cancel() {
+    cancelled_ = true;  // an operation whose completion is already queued ends there
     error_code ignored;
     resolver_.cancel();
     socket_.close(ignored);
@@ -89,6 +90,10 @@ class probe : public std::enable_shared_from_this<probe> {
         co_await resolver_.async_resolve(a.host, std::to_string(a.port), nothrow);
     if (resolve_ec) {
       why = resolve_ec.message();
+      co_return std::nullopt;
+    }
+    if (cancelled_) {  // async_connect would open a new socket that cancel() never closes
+      why = "cancelled";
       co_return std::nullopt;
     }
     auto [connect_ec, endpoint] = co_await asio::async_connect(socket_, endpoints, nothrow);
@@ -142,6 +147,7 @@ class probe : public std::enable_shared_from_this<probe> {
   tcp::resolver resolver_;
   asio::steady_timer timer_;
   bool timed_out_ = false;
+  bool cancelled_ = false;
 };
 
 }  // namespace
