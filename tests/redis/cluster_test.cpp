@@ -303,24 +303,70 @@ TEST_F(RedisCluster, FollowsMovedAfterASlotMovedAndRefreshesTheMap) {
   EXPECT_EQ(router.shard_of(slot), old_shard);  // ids stay with their addresses
 }
 
-// ASKING then `args` on one connection (as a cluster client would), for assertions.
-std::string asking(redis_cluster& c, std::uint16_t port, const std::vector<std::string>& args) {
+// `first` then `args` on one connection (e.g. ASKING, as a cluster client would);
+// the reply to `args` as text.
+std::string after(redis_cluster& c, std::uint16_t port, const std::vector<std::string>& first,
+                  const std::vector<std::string>& args) {
   auto ctx = c.node(port).connect();
-  auto* a = static_cast<redisReply*>(redisCommand(ctx.get(), "ASKING"));
-  freeReplyObject(a);
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  for (const auto& s : args) {
-    argv.push_back(s.data());
-    lens.push_back(s.size());
-  }
-  auto* r = static_cast<redisReply*>(
-      redisCommandArgv(ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
+  auto send = [&](const std::vector<std::string>& command) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& s : command) {
+      argv.push_back(s.data());
+      lens.push_back(s.size());
+    }
+    return static_cast<redisReply*>(
+        redisCommandArgv(ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data()));
+  };
+  freeReplyObject(send(first));
+  auto* r = send(args);
   std::string out = r->type == REDIS_REPLY_INTEGER ? std::to_string(r->integer)
                     : r->str != nullptr            ? std::string(r->str, r->len)
                                                    : "(nil)";
   freeReplyObject(r);
   return out;
+}
+
+std::string asking(redis_cluster& c, std::uint16_t port, const std::vector<std::string>& args) {
+  return after(c, port, {"ASKING"}, args);
+}
+
+TEST_F(RedisCluster, AuthenticatesToEveryMasterWithThePassword) {
+  auto& c = cluster();
+  const auto masters = c.master_ports();
+  for (auto port : masters) {
+    ASSERT_EQ(c.command(port, {"CONFIG", "SET", "requirepass", "s3cret"}), "OK");
+  }
+  struct unset {
+    redis_cluster& c;
+    std::vector<std::uint16_t> masters;
+    ~unset() {
+      for (auto port : masters) {
+        after(c, port, {"AUTH", "s3cret"}, {"CONFIG", "SET", "requirepass", ""});
+      }
+    }
+  } restore{c, masters};
+  {
+    log_lines log;
+    threads t;
+    cluster_router router(options_for({masters[0]}, log), t.workers(), &t.control.io());
+    EXPECT_TRUE(wait_until([&] { return log.count("refused: error reply: NOAUTH") > 0; }, 5s))
+        << log.all();
+    EXPECT_FALSE(router.connected());
+  }
+  log_lines log;
+  threads t;
+  auto o = options_for({masters[0]}, log);
+  o.node.password = "s3cret";
+  cluster_router router(std::move(o), t.workers(), &t.control.io());
+  ASSERT_TRUE(wait_until([&] { return router.connected(); }, 5s)) << log.all();
+  std::set<std::size_t> shards;
+  for (int i = 0; i < 30; ++i) {
+    const std::string key = "sluice:auth" + std::to_string(i);
+    EXPECT_EQ(text(run(t.w0, router, key_slot(key), {"SET", key, "v"})), "OK");
+    shards.insert(router.shard_of(key_slot(key)));
+  }
+  EXPECT_EQ(shards.size(), 3U);
 }
 
 TEST_F(RedisCluster, FollowsAskDuringAMigrationWithoutChangingTheMap) {
