@@ -268,6 +268,7 @@ awaitable<bool> session::serve_one() {
   if (head == head_status::ok) {
     identify();
     const verdict v = co_await decide();
+    count_decision();
     keep_alive = co_await respond(v);
   }
   record();
@@ -482,8 +483,8 @@ awaitable<bool> session::reject(gateway_error error, std::string_view message,
                                   .body = body,
                                   .keep_alive = keep_alive,
                                   .head_request = is_head_request()});
-  record_.own_error = true;
   record_.status = status;
+  services_.metrics.count_http_error(status);
   co_return co_await write_to_client(head_text_) && keep_alive;
 }
 
@@ -511,7 +512,7 @@ awaitable<bool> session::forward() {
 
   std::int64_t retry_us = 0;
   if (!services_.breaker.allow(now_us(), retry_us)) {
-    record_.upstream_fault = admin::upstream_error_kind::circuit_open;
+    count_upstream_fault(admin::upstream_error_kind::circuit_open);
     co_return co_await reject(gateway_error::upstream_unavailable,
                               "Upstream unavailable (circuit breaker open)",
                               limit::ceil_seconds_min1(retry_us));
@@ -541,8 +542,9 @@ awaitable<bool> session::forward() {
   if (failure != exchange_failure::none) co_return co_await answer_failure(failure);
 
   const int status = rp->get().result_int();
-  record_.upstream_status = status;
-  record_.upstream_ms = std::chrono::duration<double, std::milli>(steady::now() - sent_at).count();
+  const double upstream_seconds = std::chrono::duration<double>(steady::now() - sent_at).count();
+  record_.upstream_ms = upstream_seconds * 1000;
+  count_upstream_response(status, upstream_seconds);
   if (status >= 500) {
     services_.breaker.record_failure(now_us());
   } else {
@@ -663,7 +665,7 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
 awaitable<bool> session::answer_failure(exchange_failure failure) {
   const failure_answer a = answer_for(failure);
   if (a.upstream_fault) {
-    record_.upstream_fault = a.upstream_fault;
+    count_upstream_fault(*a.upstream_fault);
     services_.breaker.record_failure(now_us());
   }
   if (!a.answered) co_return false;
@@ -771,31 +773,20 @@ bool session::request_has_body() const {
   return length && *length > 0;
 }
 
-// ---- step 6: record -------------------------------------------------------------------------
+// ---- counting ------------------------------------------------------------------------------
+// Every metric and stat of a request is counted here, each when its fact is final and
+// before the client can see the answer it leads to (a client that got its 429 finds it
+// in /metrics).
 
-void session::record() {
-  if (record_.recorded) return;
-  record_.recorded = true;
-  count();
-  write_access_log();
-}
-
-void session::count() {
-  auto& m = services_.metrics;
-  if (record_.own_error) m.count_http_error(record_.status);
-  if (record_.upstream_fault) m.upstream_error(*record_.upstream_fault).Increment();
+void session::count_decision() {
   if (record_.check_seconds >= 0) {
-    m.check_duration(services_.backend.is_redis()).Observe(record_.check_seconds);
+    services_.metrics.check_duration(services_.backend.is_redis()).Observe(record_.check_seconds);
   }
   if (!record_.decided) return;
   const auto& rm = snapshot_->metrics;
   const auto mclass = admin::classify_method(as_std(parser_->get().method_string()));
   const std::int64_t now_s = ev_.now / 1'000'000;  // the clock the decision used
   rm.request(ev_.route, mclass);
-  if (record_.upstream_status > 0) {
-    rm.upstream_duration(ev_.route, record_.upstream_ms / 1000);
-    rm.upstream_response(ev_.route, record_.upstream_status);
-  }
   switch (ev_.result) {
     case limit::outcome::forbidden:
       rm.blocked(ev_.route, mclass, -1);
@@ -832,6 +823,23 @@ void session::count() {
   }
   rm.allowed(ev_.route, mclass);
   services_.stats.record(admin::stats::result::allowed, now_s);
+}
+
+void session::count_upstream_response(int status, double seconds) {
+  snapshot_->metrics.upstream_duration(ev_.route, seconds);
+  snapshot_->metrics.upstream_response(ev_.route, status);
+}
+
+void session::count_upstream_fault(admin::upstream_error_kind kind) {
+  services_.metrics.upstream_error(kind).Increment();
+}
+
+// ---- step 6: record -------------------------------------------------------------------------
+
+void session::record() {
+  if (record_.recorded) return;
+  record_.recorded = true;
+  write_access_log();
 }
 
 void session::write_access_log() {

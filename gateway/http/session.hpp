@@ -1,7 +1,8 @@
 // One client connection, as a short sequence of named steps per request
 // (STYLE 6, SPEC 4):
 //   read_head -> identify -> decide -> respond: reject | forward (head, bodies) -> record
-// Each step returns what the next needs; decide() only decides, record() alone counts.
+// Each step returns what the next needs; decide() only decides; the counting functions
+// (together in session.cpp) count each fact when it is final; record() logs.
 // Owned by its coroutine (started by the listener); runs on one I/O thread and is
 // touched only from it.
 #pragma once
@@ -90,10 +91,7 @@ class session {
     bool decided = false;              // decide() reached a decision (counted per route)
     bool storage_unavailable = false;  // ... which the storage could not make
     double check_seconds = -1;         // how long the store's decision took, when it ran
-    int upstream_status = 0;           // the upstream's final status, when one came
-    std::optional<admin::upstream_error_kind> upstream_fault;
-    bool own_error = false;  // status is one of Sluice's own error answers
-    bool recorded = false;
+    bool recorded = false;             // the access-log line is written
     bool client_keep_alive = false;
     bool awaiting_continue = false;  // Expect: 100-continue, and no 100 sent yet
     bool answered = false;           // response bytes went to the client
@@ -124,9 +122,13 @@ class session {
 
   awaitable<bool> write_to_client(std::string_view bytes);
   awaitable<bool> discard_request_body();
-  // Counts the request (metrics, stats) and writes its access-log line.
+  // Counting (metrics, stats), each when its fact is final, before the client sees
+  // the answer it leads to.
+  void count_decision();
+  void count_upstream_response(int status, double seconds);
+  void count_upstream_fault(admin::upstream_error_kind kind);
+  // Writes the request's access-log line, once.
   void record();
-  void count();
   void write_access_log();
 
   bool request_has_body() const;
