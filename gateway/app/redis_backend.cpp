@@ -405,6 +405,14 @@ net::awaitable<std::optional<redis::reply>> redis_backend::call_code(std::uint16
       forget_all();
       // Loaded once again there, then this call is sent again: the request does not fail.
       const load_outcome loaded = co_await load_library(slot);
+      // A cluster whose servers lost it (FUNCTION FLUSH, a restart) or a master that
+      // never had it (an ASK to a new master: the slot's owner has it): every master
+      // gets it now, so no later call pays a failure for it.
+      if (loaded == load_outcome::loaded && !router_.multi_slot_commands()) {
+        for (const std::uint16_t other : router_.slot_of_each_shard()) {
+          if (router_.shard_of(other) != router_.shard_of(slot)) co_await load_library(other);
+        }
+      }
       again = loaded != load_outcome::failed;
       if (loaded == load_outcome::unsupported) via = redis::decide_via::script;
     } else if (is_unsupported(reply)) {

@@ -6,6 +6,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -50,6 +51,21 @@ class router {
   virtual std::size_t shard_of(std::uint16_t slot) const noexcept = 0;
   // Whether keys in different slots may be sent in one command (single, sentinel).
   virtual bool multi_slot_commands() const noexcept = 0;
+
+  // One slot of each shard that serves slots now, in shard order (one server: {0}):
+  // where a command goes that every server must get (FUNCTION LOAD).
+  std::vector<std::uint16_t> slot_of_each_shard() const {
+    if (multi_slot_commands()) return {0};
+    std::vector<std::uint16_t> out;
+    std::vector<std::size_t> seen;
+    for (std::uint32_t slot = 0; slot < slot_count; ++slot) {
+      const std::size_t shard = shard_of(static_cast<std::uint16_t>(slot));
+      if (shard == 0 || std::find(seen.begin(), seen.end(), shard) != seen.end()) continue;
+      seen.push_back(shard);
+      out.push_back(static_cast<std::uint16_t>(slot));
+    }
+    return out;
+  }
 };
 
 // One server: every slot goes to `client` (mode single; mode sentinel, whose

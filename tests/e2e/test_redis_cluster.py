@@ -147,6 +147,18 @@ class RedisClusterMode(RedisCase):
             self.assertTrue(storage['reachable'])
             self.assertFalse(storage['degraded'])
 
+        # Every master lost the library (FUNCTION FLUSH): the first call that finds it
+        # missing loads it on every master, so no other call pays for it (nor an ASK to
+        # a master that never ran a decision).
+        loads = code_loads(a, 'function') + code_loads(b, 'function')
+        for port in masters:
+            redis_call(port, 'FUNCTION', 'FLUSH')
+        name = api_keys_on(cluster, masters[0], 'roomy', 1, 'lib-')[0]
+        self.assertEqual(request(a.port, 'GET', '/open/x', headers=key(name)).status, 200)
+        for port in masters:
+            self.assertEqual(len(redis_call(port, 'FUNCTION', 'LIST')), 1, port)
+        self.assertEqual(code_loads(a, 'function') + code_loads(b, 'function'), loads + 3)
+
     def test_a_slot_migrated_mid_traffic_fails_no_request(self):
         cluster = self.start_cluster()
         a = self.start_cluster_gateway(cluster)
