@@ -96,6 +96,32 @@ int redis_connections(const config::server_config& s) {
   return per_server;
 }
 
+// The storage.redis settings the connections were made with: a reload keeps them (it
+// applies on_error and key_prefix) and names the ones it changed.
+std::string redis_settings_changed(const config::redis_config& was,
+                                   const config::redis_config& now) {
+  auto same_addresses = [](const auto& a, const auto& b) {
+    return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                      [](const auto& x, const auto& y) { return x.to_string() == y.to_string(); });
+  };
+  std::string out;
+  auto note = [&out](bool changed, std::string_view name) {
+    if (!changed) return;
+    if (!out.empty()) out += ", ";
+    out += "storage.redis.";
+    out += name;
+  };
+  note(was.mode != now.mode, "mode");
+  note(!same_addresses(was.addresses, now.addresses), "address");
+  note(was.sentinel.master != now.sentinel.master || was.sentinel.password != now.sentinel.password,
+       "sentinel");
+  note(was.password != now.password, "password");
+  note(was.database != now.database, "database");
+  note(was.timeout != now.timeout, "timeout");
+  note(was.connections != now.connections, "connections");
+  return out;
+}
+
 // The client connections the open-file limit carries (util/open_files.hpp).
 int carried_connections(const config::server_config& s, config::storage_backend backend,
                         std::uint64_t nofile) {
@@ -447,7 +473,14 @@ reload_result gateway::reload() {
           server.upstream.breaker_failures,
           std::chrono::duration_cast<std::chrono::microseconds>(server.upstream.breaker_cooldown)
               .count());
-      if (redis_backend_ != nullptr) redis_backend_->configure(server.storage);
+      if (redis_backend_ != nullptr) {
+        redis_backend_->configure(server.storage);
+        const auto changed = redis_settings_changed(snapshots_.get()->config.server.storage.redis,
+                                                    server.storage.redis);
+        if (!changed.empty()) {
+          std::cerr << "sluice: " << changed << " changed; it takes effect at the next restart\n";
+        }
+      }
       entries_->set_key_prefix(server.storage.redis.key_prefix);
       if (server.storage.backend != backend_kind_) {
         std::cerr << "sluice: storage.backend changed; it takes effect at the next restart\n";

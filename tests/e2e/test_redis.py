@@ -527,3 +527,22 @@ class RuntimeEntriesRaces(RedisCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class ReloadedRedisSettings(RedisCase):
+    def test_a_reload_names_the_connection_settings_it_keeps_until_a_restart(self):
+        redis = self.start_redis()
+        gateway = self.start_gateway(redis, SHARED_POLICY)
+        config = json.loads(json.dumps(gateway.config))
+        config['storage']['on_error'] = 'allow'  # applied by a reload: not named
+        config['storage']['redis']['timeout'] = '2s'
+        config['storage']['redis']['connections'] = config['storage']['redis'].get('connections', 1) + 1
+        gateway.write_config(config)
+        self.assertTrue(gateway.reload())
+        stderr = gateway.stderr()
+        self.assertIn('sluice: storage.redis.timeout, storage.redis.connections changed; '
+                      'it takes effect at the next restart', stderr)
+        self.assertNotIn('on_error changed', stderr)
+        # Reloading the same file again names nothing new.
+        self.assertTrue(gateway.reload())
+        self.assertEqual(gateway.stderr().count('takes effect at the next restart'), 1)
