@@ -301,9 +301,22 @@ yaml_parse_result parse_yaml(std::string_view text, const std::string& file, con
   yaml_parse_result result;
   std::istringstream in{std::string(text)};
   tree_builder builder(env, text, limits);
-  const auto at = [&file](const YAML::Mark& mark) -> source_location {
+  // Where the text ends (the position after its last byte): yaml-cpp may report a
+  // position past it (an escape such as "\u cut off by the end of the file reads on),
+  // which is reported as the end.
+  const int end_line = 1 + static_cast<int>(std::count(text.begin(), text.end(), '\n'));
+  const auto last_newline = text.rfind('\n');
+  const int end_column =
+      1 + static_cast<int>(last_newline == std::string_view::npos ? text.size()
+                                                                  : text.size() - last_newline - 1);
+  const auto at = [&](const YAML::Mark& mark) -> source_location {
     if (mark.is_null()) return {file, 0, 0};
-    return {file, mark.line + 1, mark.column + 1};
+    const int line = mark.line + 1;
+    const int column = mark.column + 1;
+    if (line > end_line || (line == end_line && column > end_column)) {
+      return {file, end_line, end_column};
+    }
+    return {file, line, column};
   };
   try {
     YAML::Parser parser(in);

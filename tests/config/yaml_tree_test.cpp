@@ -87,6 +87,20 @@ TEST(ConfigYaml, AliasesShareTheAnchoredNodeAtAnyDepth) {
 // config_yaml_fuzz found these (tests/fuzz/corpus/config_yaml_fuzz/alias_cycle_*): the
 // tree contained itself, a shared_ptr cycle that every parse leaked. Exact bytes in,
 // exact message out, no tree; LeakSanitizer (the ASan build) checks nothing is left.
+// yaml-cpp reads on past an escape cut off by the end of the text and reports a
+// column beyond it (config_yaml_fuzz finding): the error points at the text's end.
+TEST(ConfigYaml, AnErrorPastTheEndOfTheTextPointsAtItsEnd) {
+  const std::string text = "listen:listen: \"u@?://path@xs \\ue";  // 33 bytes, one line
+  auto result = parse(text);
+  ASSERT_EQ(result.errors.size(), 1u);
+  EXPECT_EQ(result.errors[0].where.line, 1);
+  EXPECT_EQ(result.errors[0].where.column, 34) << result.errors[0].to_string();
+  auto second = parse("a: 1\nb: \"\\u12");
+  ASSERT_EQ(second.errors.size(), 1u);
+  EXPECT_EQ(second.errors[0].where.line, 2);
+  EXPECT_LE(second.errors[0].where.column, 10) << second.errors[0].to_string();
+}
+
 TEST(ConfigYaml, AnAliasInsideTheNodeItNamesIsAnError) {
   const std::string cannot = " refers to a node that contains it (a node cannot contain itself)";
   const std::vector<std::pair<std::string, std::string>> cases = {
