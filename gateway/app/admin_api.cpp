@@ -3,12 +3,14 @@
 #include <boost/json.hpp>
 
 #include <cctype>
+#include <charconv>
 
 #include "admin/web_assets.hpp"
 #include "app/config_json.hpp"
 #include "app/gateway.hpp"
 #include "config/units.hpp"
 #include "http/error_response.hpp"
+#include "limit/shards.hpp"
 #include "util/mask.hpp"
 #include "util/percent.hpp"
 
@@ -88,23 +90,47 @@ json::object decision_json(const limit::decision& d) {
   return o;
 }
 
-// The parameters a tier-aware limit has for `tier_name` (default: the default tier).
+// The parameters a tier-aware limit has for `tier_name` (default: the default tier);
+// for a limit with `shards: N`, those of sub-key `shard` (in [0, N)).
 const limit::limit_params* params_for(const limit::policy& pol, const limit::compiled_limit& l,
-                                      std::optional<std::string_view> tier_name,
+                                      std::optional<std::string_view> tier_name, int shard,
                                       std::string& error) {
-  if (!l.tier_aware) return &l.params;
-  const int tier = tier_name ? pol.find_tier(*tier_name) : pol.default_tier();
-  if (tier_name && tier < 0) {
-    error = "unknown tier '" + std::string(*tier_name) + "'";
-    return nullptr;
+  int tier = -1;
+  if (l.tier_aware) {
+    tier = tier_name ? pol.find_tier(*tier_name) : pol.default_tier();
+    if (tier_name && tier < 0) {
+      error = "unknown tier '" + std::string(*tier_name) + "'";
+      return nullptr;
+    }
+    if (tier < 0) {
+      error = "limit '" + l.name + "' is tier-aware and there is no default tier; pass a tier";
+      return nullptr;
+    }
   }
-  if (tier < 0) {
-    error = "limit '" + l.name + "' is tier-aware and there is no default tier; pass a tier";
-    return nullptr;
-  }
-  const auto* p = l.params_for(tier);
+  const auto* p = l.shard_params_for(tier, shard);
   if (p == nullptr) error = "tier '" + pol.tier_names()[tier] + "' is unlimited";
   return p;
+}
+
+// Sub-key `shard` of `key` for a limit with `shards: N` ("<key>#<j>", as the engine
+// charges it); the key itself otherwise.
+std::string sub_key(const limit::compiled_limit& l, std::string_view key, int shard) {
+  std::string out(key);
+  if (l.shards > 1) limit::append_shard_suffix(out, 0, shard, l.shards);
+  return out;
+}
+
+// The `shard` query parameter of a sharded limit's peek or reset: nullopt when absent
+// (every sub-key), -1 when malformed or out of range.
+std::optional<int> shard_query(std::string_view target, const limit::compiled_limit& l) {
+  auto text = query_value(target, "shard");
+  if (!text) return std::nullopt;
+  int shard = -1;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), shard);
+  if (ec != std::errc{} || end != text->data() + text->size() || shard < 0 || shard >= l.shards) {
+    return -1;
+  }
+  return shard;
 }
 
 }  // namespace
@@ -301,9 +327,22 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
   if (index < 0) co_return fail(gateway_error::not_found, "No limit named '" + *name + "'");
   const auto& l = snap->policy.limits()[index];
 
+  // A limit with `shards: N` keeps N sub-keys: ?shard=<i> picks one, otherwise a reset
+  // forgets all of them and a peek shows each.
+  const auto shard = shard_query(req.target, l);
+  if (shard && *shard < 0) {
+    co_return fail(gateway_error::bad_request, "shard must be a number from 0 to " +
+                                                   std::to_string(l.shards - 1) + " for limit '" +
+                                                   l.name + "'");
+  }
+  const int first = shard.value_or(0);
+  const int last = shard ? *shard : l.shards - 1;
+
   if (req.method == "DELETE") {
-    if (!co_await ctx_.backend.reset(l, *key)) {
-      co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
+    for (int i = first; i <= last; ++i) {
+      if (!co_await ctx_.backend.reset(l, sub_key(l, *key, i))) {
+        co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
+      }
     }
     co_return respond(200, {{"limit", l.name}, {"key", *key}, {"reset", true}});
   }
@@ -312,12 +351,27 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
   }
   std::string error;
   auto tier = query_value(req.target, "tier");
-  const auto* params = params_for(snap->policy, l, tier, error);
-  if (params == nullptr) co_return fail(gateway_error::bad_request, error);
-  auto d = co_await ctx_.backend.peek(l, *params, *key);
-  if (!d) co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
-  json::object body = decision_json(*d);
-  body.erase("allowed");
+  json::array shards;
+  json::object body;
+  for (int i = first; i <= last; ++i) {
+    const auto* params = params_for(snap->policy, l, tier, i, error);
+    if (params == nullptr) co_return fail(gateway_error::bad_request, error);
+    const std::string charged = sub_key(l, *key, i);
+    auto d = co_await ctx_.backend.peek(l, *params, charged);
+    if (!d) co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
+    body = decision_json(*d);
+    body.erase("allowed");
+    if (l.shards > 1) {
+      body["shard"] = i;
+      body["sub_key"] = charged;
+      shards.push_back(body);
+    }
+  }
+  if (l.shards > 1 && !shard) {
+    // Every sub-key; the first one's fields stay at the top level.
+    body = shards.front().as_object();
+    body["shards"] = std::move(shards);
+  }
   body["name"] = l.name;
   body["key"] = *key;
   body["algorithm"] = limit::to_string(l.algo);
@@ -454,13 +508,17 @@ net::awaitable<admin::admin_response> admin_api::check(const admin::admin_reques
     if (!t->is_string()) co_return fail(gateway_error::bad_request, "\"tier\" must be a string");
     tier = std::string_view(t->as_string());
   }
+  // A limit with `shards: N`: the key charges the sub-key it hashes to, with that
+  // sub-key's share of the budget, as a proxied request of that client would.
+  const std::string key_text(key->as_string());
+  const int shard = l.shards > 1 ? limit::shard_of_client(key_text, l.shards) : 0;
   std::string error;
-  const auto* params = params_for(pol, l, tier, error);
+  const auto* params = params_for(pol, l, tier, shard, error);
   if (params == nullptr) co_return fail(gateway_error::bad_request, error);
 
-  const std::string key_text(key->as_string());
   limit::evaluation ev;
-  limit::prepare_single(pol, index, *params, key_text, tokens, system_now_us(), ev);
+  limit::prepare_single(pol, index, *params, sub_key(l, key_text, shard), tokens, system_now_us(),
+                        ev);
   store_verdict verdict;
   if (!ctx_.backend.decide_now(ev, verdict)) verdict = co_await ctx_.backend.decide_async(ev);
   if (verdict == store_verdict::unavailable) {

@@ -159,6 +159,7 @@ std::string config_json(const config::loaded_config& cfg) {
       if (l.burst > 0) o["burst"] = l.burst;
     }
     if (l.delay > 0) o["delay_ms"] = l.delay / 1000;
+    o["shards"] = l.shards;
     limits.push_back(std::move(o));
   }
   json::object policy{{"files", strings(p.files)},
