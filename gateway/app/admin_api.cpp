@@ -2,7 +2,6 @@
 
 #include <boost/json.hpp>
 
-#include <algorithm>
 #include <cctype>
 #include <charconv>
 
@@ -121,58 +120,17 @@ std::string sub_key(const limit::compiled_limit& l, std::string_view key, int sh
   return out;
 }
 
-// The sub-keys of a limit with `shards: N` that a peek or reset of a key is about:
-// ?shard=<i> names one, ?client=<identity> the one that client charges, and a key that
-// names a client (limit::client_of_key) the one its requests charge; otherwise all N.
-struct shard_selection {
-  int first = 0;
-  int last = 0;
-  bool all = false;    // no single sub-key chosen: every one
-  std::string client;  // the client identity that chose the sub-key, if one did
-  std::string error;   // the query was malformed
-};
-
-shard_selection select_shards(std::string_view target, const limit::compiled_limit& l,
-                              std::string_view key, bool key_names_one) {
-  shard_selection s;
-  if (l.shards <= 1) return s;
-  const auto shard_text = query_value(target, "shard");
-  const auto client_text = query_value(target, "client");
-  if (shard_text && client_text) {
-    s.error = "Pass shard or client, not both";
-    return s;
+// The `shard` query parameter of a sharded limit's peek or reset: nullopt when absent
+// (every sub-key), -1 when malformed or out of range.
+std::optional<int> shard_query(std::string_view target, const limit::compiled_limit& l) {
+  auto text = query_value(target, "shard");
+  if (!text) return std::nullopt;
+  int shard = -1;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), shard);
+  if (ec != std::errc{} || end != text->data() + text->size() || shard < 0 || shard >= l.shards) {
+    return -1;
   }
-  if (shard_text) {
-    int shard = -1;
-    const auto [end, ec] =
-        std::from_chars(shard_text->data(), shard_text->data() + shard_text->size(), shard);
-    if (ec != std::errc{} || end != shard_text->data() + shard_text->size() || shard < 0 ||
-        shard >= l.shards) {
-      s.error = "shard must be a number from 0 to " + std::to_string(l.shards - 1) +
-                " for limit '" + l.name + "'";
-      return s;
-    }
-    s.first = s.last = shard;
-    return s;
-  }
-  std::optional<std::string> client;
-  if (client_text) {
-    client = percent_decode_strict(*client_text);
-    if (!client || client->empty()) {
-      s.error = "client must be a client identity (user:<user>, key:<api key>, ip:<address>)";
-      return s;
-    }
-  } else if (key_names_one) {
-    client = limit::client_of_key(l, key);
-  }
-  if (!client) {
-    s.all = true;
-    s.last = l.shards - 1;
-    return s;
-  }
-  s.first = s.last = limit::shard_of_client(*client, l.shards);
-  s.client = std::move(*client);
-  return s;
+  return shard;
 }
 
 }  // namespace
@@ -353,10 +311,8 @@ admin::admin_response admin_api::stats_json() const {
 
 namespace sluice::app {
 
-// GET /admin/limits/<limit>/<key>[?tier=<tier>][&shard=<i>|&client=<identity>]: peek
-// (charges nothing).
-// DELETE /admin/limits/<limit>/<key>[?shard=<i>|?client=<identity>]: forget the key (of
-// a sharded limit: all its sub-keys, or the one chosen).
+// GET /admin/limits/<limit>/<key>[?tier=<tier>]: peek (charges nothing).
+// DELETE /admin/limits/<limit>/<key>: forget the key.
 net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_request& req,
                                                         std::string_view rest,
                                                         std::shared_ptr<const snapshot> snap) {
@@ -371,38 +327,33 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
   if (index < 0) co_return fail(gateway_error::not_found, "No limit named '" + *name + "'");
   const auto& l = snap->policy.limits()[index];
 
-  // A limit with `shards: N` keeps N sub-keys (select_shards): a peek of a key that
-  // names a client shows the sub-key its requests charge; a reset without ?shard or
-  // ?client forgets all N (the whole key).
-  const bool is_delete = req.method == "DELETE";
-  const auto shards = select_shards(req.target, l, *key, !is_delete);
-  if (!shards.error.empty()) co_return fail(gateway_error::bad_request, shards.error);
+  // A limit with `shards: N` keeps N sub-keys: ?shard=<i> picks one, otherwise a reset
+  // forgets all of them and a peek shows each.
+  const auto shard = shard_query(req.target, l);
+  if (shard && *shard < 0) {
+    co_return fail(gateway_error::bad_request, "shard must be a number from 0 to " +
+                                                   std::to_string(l.shards - 1) + " for limit '" +
+                                                   l.name + "'");
+  }
+  const int first = shard.value_or(0);
+  const int last = shard ? *shard : l.shards - 1;
 
-  if (is_delete) {
-    for (int i = shards.first; i <= shards.last; ++i) {
+  if (req.method == "DELETE") {
+    for (int i = first; i <= last; ++i) {
       if (!co_await ctx_.backend.reset(l, sub_key(l, *key, i))) {
         co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
       }
     }
-    json::object body{{"limit", l.name}, {"key", *key}, {"reset", true}};
-    if (l.shards > 1 && !shards.all) {
-      body["shard"] = shards.first;
-      body["sub_key"] = sub_key(l, *key, shards.first);
-    }
-    if (!shards.client.empty()) body["client"] = shards.client;
-    co_return respond(200, body);
+    co_return respond(200, {{"limit", l.name}, {"key", *key}, {"reset", true}});
   }
   if (req.method != "GET" && req.method != "HEAD") {
     co_return not_allowed("GET, HEAD, DELETE");
   }
   std::string error;
   auto tier = query_value(req.target, "tier");
-  json::array each;
+  json::array shards;
   json::object body;
-  std::int64_t limit_sum = 0;
-  std::int64_t remaining_sum = 0;
-  limit::micros reset_max = 0;
-  for (int i = shards.first; i <= shards.last; ++i) {
+  for (int i = first; i <= last; ++i) {
     const auto* params = params_for(snap->policy, l, tier, i, error);
     if (params == nullptr) co_return fail(gateway_error::bad_request, error);
     const std::string charged = sub_key(l, *key, i);
@@ -413,20 +364,14 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
     if (l.shards > 1) {
       body["shard"] = i;
       body["sub_key"] = charged;
-      if (shards.all) each.push_back(body);
+      shards.push_back(body);
     }
-    limit_sum += d->limit;
-    remaining_sum += d->remaining;
-    reset_max = std::max(reset_max, d->reset);
   }
-  if (shards.all && l.shards > 1) {
-    // Every sub-key; the top level sums them up: the whole limit and what is left of it.
-    body = json::object{{"limit", limit_sum},
-                        {"remaining", remaining_sum},
-                        {"reset_seconds", limit::ceil_seconds(reset_max)},
-                        {"shards", std::move(each)}};
+  if (l.shards > 1 && !shard) {
+    // Every sub-key; the first one's fields stay at the top level.
+    body = shards.front().as_object();
+    body["shards"] = std::move(shards);
   }
-  if (!shards.client.empty()) body["client"] = shards.client;
   body["name"] = l.name;
   body["key"] = *key;
   body["algorithm"] = limit::to_string(l.algo);
@@ -565,13 +510,8 @@ net::awaitable<admin::admin_response> admin_api::check(const admin::admin_reques
   }
   // A limit with `shards: N`: the key charges the sub-key it hashes to, with that
   // sub-key's share of the budget, as a proxied request of that client would.
-  // The key's client identity when it names one (the sub-key that client's proxied
-  // requests charge), else the key itself.
   const std::string key_text(key->as_string());
-  const int shard =
-      l.shards > 1
-          ? limit::shard_of_client(limit::client_of_key(l, key_text).value_or(key_text), l.shards)
-          : 0;
+  const int shard = l.shards > 1 ? limit::shard_of_client(key_text, l.shards) : 0;
   std::string error;
   const auto* params = params_for(pol, l, tier, shard, error);
   if (params == nullptr) co_return fail(gateway_error::bad_request, error);

@@ -144,21 +144,17 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
   return true;
 }
 
-constexpr std::string_view user_prefix = "user:";
-constexpr std::string_view api_key_prefix = "key:";
-constexpr std::string_view ip_prefix = "ip:";
-
 // The `client` key part: user, else API key, else IP, prefixed so that a user, a key and
 // an address with equal text stay apart.
 void append_client(const evaluation& ev, std::string& out) {
   if (!ev.user.empty()) {
-    out += user_prefix;
+    out += "user:";
     out += ev.user;
   } else if (!ev.api_key.empty()) {
-    out += api_key_prefix;
+    out += "key:";
     out += ev.api_key;
   } else {
-    out += ip_prefix;
+    out += "ip:";
     out += ev.client_ip;
   }
 }
@@ -343,29 +339,6 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   }
   ev.decisions.resize(ev.checks.size());
   ev.result = outcome::allowed;
-}
-
-std::optional<std::string> client_of_key(const compiled_limit& limit, std::string_view key) {
-  if (limit.key.size() != 1) return std::nullopt;
-  std::string_view prefix;
-  switch (limit.key[0].kind) {
-    case key_part_kind::client:
-      return std::string(key);
-    case key_part_kind::user:
-      prefix = user_prefix;
-      break;
-    case key_part_kind::api_key:
-      prefix = api_key_prefix;
-      break;
-    case key_part_kind::ip:
-      prefix = ip_prefix;
-      break;
-    default:
-      return std::nullopt;
-  }
-  std::string client(prefix);
-  client += key;
-  return client;
 }
 
 void prepare_single(const policy& pol, int limit_index, const limit_params& params,

@@ -118,14 +118,6 @@ void conclude(evaluation& ev, bool admitted);
 // that deny, the one with the longest retry_after (the first of equals); -1 if none.
 int denying_limit(const evaluation& ev);
 
-// The client identity (the `client` key part's text: "user:<user>", "key:<api key>",
-// "ip:<address>"; what a limit with `shards: N` hashes) that key text `key` of `limit`
-// names, when the limit's key is one part naming a client (`client`, `user`, `api_key`,
-// `ip`): the requests of that key charge sub-key shard_of_client() of it (all of them for
-// `client` and `user`; for `api_key` those without a user, for `ip` those with neither a
-// user nor an API key). nullopt for keys clients share (`global`, `route`, several parts).
-std::optional<std::string> client_of_key(const compiled_limit& limit, std::string_view key);
-
 // The check API's evaluation: one limit, an explicit key, `cost` units, enforced
 // (even for a shadow limit: the caller asks whether it would pass). No route.
 void prepare_single(const policy& pol, int limit_index, const limit_params& params,

@@ -244,42 +244,6 @@ TEST_F(ShardedEngine, CompositeAndPerClientKeysGetTheSuffixLast) {
   EXPECT_EQ(ev_.applied[1].params->count, 10);
 }
 
-// The admin peek/reset and the check API find the sub-key a key's requests charge through
-// client_of_key(): for a key that names a client, the sub-key the engine charges.
-TEST_F(ShardedEngine, ClientOfKeyNamesTheSubKeyTheKeysRequestsCharge) {
-  build({make_limit("per-user", {{kp::user, ""}}, {40, minute}, algorithm::fixed_window, 4),
-         make_limit("per-key", {{kp::api_key, ""}}, {40, minute}, algorithm::fixed_window, 4),
-         make_limit("per-client", {{kp::client, ""}}, {40, minute}, algorithm::fixed_window, 4),
-         make_limit("per-ip", {{kp::ip, ""}}, {40, minute}, algorithm::fixed_window, 4)});
-  const auto limits = pol_->limits();
-  const auto charged = [&](int limit, const std::string& key_text) {
-    const auto client = client_of_key(limits[limit], key_text);
-    return client ? sub_key(key_text, shard_of_client(*client, 4), 4) : std::string("-");
-  };
-  for (int i = 0; i < 16; ++i) {
-    const std::string name = "c" + std::to_string(i);
-    const fake_headers user({{"x-user-id", name}});
-    run("192.0.2.1", &user);
-    ASSERT_EQ(ev_.applied.size(), 3u);  // no API key: per-key does not apply
-    EXPECT_EQ(key(0), charged(0, name));
-    EXPECT_EQ(key(1), charged(2, "user:" + name));
-    const fake_headers api_key(std::map<std::string, std::string>{{"x-api-key", name}});
-    run("192.0.2.1", &api_key);
-    ASSERT_EQ(ev_.applied.size(), 3u);  // no user: per-user does not apply
-    EXPECT_EQ(key(0), charged(1, name));
-    EXPECT_EQ(key(1), charged(2, "key:" + name));
-    run(client_ip(i));
-    EXPECT_EQ(key(0), charged(2, "ip:" + client_ip(i)));
-    EXPECT_EQ(key(1), charged(3, client_ip(i)));
-  }
-  // Keys clients share name no client.
-  build({make_limit("global", {{kp::global, ""}}, {40, minute}, algorithm::fixed_window, 4),
-         make_limit("composite", {{kp::ip, ""}, {kp::method, ""}}, {40, minute},
-                    algorithm::fixed_window, 4)});
-  EXPECT_FALSE(client_of_key(pol_->limits()[0], "global"));
-  EXPECT_FALSE(client_of_key(pol_->limits()[1], "192.0.2.1:GET"));
-}
-
 TEST_F(ShardedEngine, TierAwareLimitsSplitEachTier) {
   config::tier_def free;
   free.name = "free";
