@@ -2,24 +2,20 @@
 
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
-#include <string>
+
+#include "http/wire.hpp"
 
 namespace sluice::net {
 namespace {
 
 constexpr std::string_view via_token = "1.1 sluice";
-constexpr std::string_view xff_name = "X-Forwarded-For";
 
-void append_via(http::fields& fields) {
-  auto it = fields.find(http::field::via);
-  if (it == fields.end()) {
-    fields.set(http::field::via, via_token);
-    return;
-  }
-  std::string via(it->value());
-  via += ", ";
-  via += via_token;
-  fields.set(http::field::via, via);
+std::string_view as_std(beast::string_view s) {
+  return {s.data(), s.size()};
+}
+
+bool named(beast::string_view name, std::string_view wanted) {
+  return beast::iequals(name, beast::string_view(wanted.data(), wanted.size()));
 }
 
 // The hop-by-hop fields every message loses (RFC 9110 7.6.1), besides those its
@@ -39,82 +35,164 @@ bool is_hop_by_hop(http::field f) {
   }
 }
 
+// The fields a message's Connection lines name (hop-by-hop too), except those that
+// must reach the next hop whatever Connection says. Views into the message.
+class connection_named {
+ public:
+  connection_named(const http::fields& fields, std::span<const std::string_view> kept) {
+    auto range = fields.equal_range(http::field::connection);
+    for (auto it = range.first; it != range.second; ++it) {
+      for (auto token : http::token_list{it->value()}) {
+        const auto f = http::string_to_field(token);
+        if (f == http::field::content_length || f == http::field::host) continue;
+        if (std::any_of(kept.begin(), kept.end(),
+                        [&](std::string_view k) { return !k.empty() && named(token, k); })) {
+          continue;
+        }
+        names_.push_back(token);
+      }
+    }
+  }
+  bool empty() const { return names_.empty(); }
+  bool contains(beast::string_view name) const {
+    return std::any_of(names_.begin(), names_.end(),
+                       [&](beast::string_view n) { return beast::iequals(n, name); });
+  }
+
+ private:
+  boost::container::small_vector<beast::string_view, 8> names_;
+};
+
+// A field the next hop never receives as sent: hop-by-hop, or the framing (Sluice
+// writes its own).
+bool dropped_on_every_hop(const http::fields::value_type& f, const connection_named& conn) {
+  const http::field name = f.name();
+  if (is_hop_by_hop(name) || name == http::field::content_length) return true;
+  return !conn.empty() && conn.contains(f.name_string());
+}
+
+// Every line of a list-valued field joined with ", ", then `last`: "a, b, last".
+class joined_field {
+ public:
+  void add(beast::string_view value) {
+    if (value.empty()) return;
+    parts_.push_back(as_std(value));
+    size_ += value.size() + 2;
+  }
+  // False when the joined value would exceed max_field_value_bytes.
+  bool append_to(std::string& out, std::string_view name, std::string_view last) const {
+    if (size_ + last.size() > max_field_value_bytes) return false;
+    const std::size_t at = out.size();
+    out.resize(at + name.size() + 2 + size_ + last.size() + 2);
+    char* p = std::copy(name.begin(), name.end(), out.data() + at);
+    *p++ = ':';
+    *p++ = ' ';
+    for (auto part : parts_) {
+      p = std::copy(part.begin(), part.end(), p);
+      *p++ = ',';
+      *p++ = ' ';
+    }
+    p = std::copy(last.begin(), last.end(), p);
+    *p++ = '\r';
+    *p = '\n';
+    return true;
+  }
+
+ private:
+  boost::container::small_vector<std::string_view, 4> parts_;
+  std::size_t size_ = 0;
+};
+
+void append_framing(std::string& out, const body_frame& body) {
+  if (body.framing == body_framing::length) {
+    append_number_field(out, "Content-Length", body.length);
+  } else if (body.framing == body_framing::chunked) {
+    append_field(out, "Transfer-Encoding", "chunked");
+  }
+}
+
+bool is_one_of(beast::string_view name, const limit::header_list* list) {
+  if (list == nullptr) return false;
+  for (const auto& h : *list) {
+    if (named(name, h.name)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-void strip_hop_by_hop(http::fields& fields, std::span<const std::string_view> kept) {
-  // Fields named by Connection are hop-by-hop too. The names are views into the
-  // Connection lines, so those lines are erased last.
-  boost::container::small_vector<beast::string_view, 8> named;
-  auto range = fields.equal_range(http::field::connection);
-  for (auto it = range.first; it != range.second; ++it) {
-    for (auto token : http::token_list{it->value()}) {
-      const auto f = http::string_to_field(token);
-      if (f == http::field::content_length || f == http::field::host) continue;
-      if (std::any_of(kept.begin(), kept.end(), [&](std::string_view k) {
-            return !k.empty() && beast::iequals(token, beast::string_view(k.data(), k.size()));
-          })) {
+bool write_upstream_request_head(std::string& out, const http::request_header<>& req,
+                                 const upstream_request_context& ctx) {
+  const connection_named conn(req, ctx.kept);
+  const bool has_host = req.find(http::field::host) != req.end();
+  const bool keep_proto = ctx.peer_trusted && req.find("X-Forwarded-Proto") != req.end();
+  const bool keep_forwarded_host = ctx.peer_trusted && req.find("X-Forwarded-Host") != req.end();
+  joined_field forwarded_for, via;
+
+  out.clear();
+  append_request_line(out, as_std(req.method_string()), as_std(req.target()));
+  for (const auto& f : req) {
+    if (dropped_on_every_hop(f, conn)) continue;
+    switch (f.name()) {
+      case http::field::expect:
         continue;
-      }
-      named.push_back(token);
+      case http::field::via:
+        via.add(f.value());
+        continue;
+      case http::field::unknown:
+        if (named(f.name_string(), "X-Forwarded-For")) {
+          forwarded_for.add(f.value());
+          continue;
+        }
+        if (!keep_proto && named(f.name_string(), "X-Forwarded-Proto")) continue;
+        if (!keep_forwarded_host && named(f.name_string(), "X-Forwarded-Host")) continue;
+        break;
+      default:
+        break;
     }
+    append_field(out, as_std(f.name_string()), as_std(f.value()));
   }
-  // One walk over the fields rather than one lookup and erase per hop-by-hop name.
-  for (auto it = fields.begin(); it != fields.end();) {
-    const http::field f = it->name();
-    bool drop = false;
-    if (f != http::field::connection) {
-      drop = is_hop_by_hop(f) || std::any_of(named.begin(), named.end(), [&](auto name) {
-               return beast::iequals(name, it->name_string());
-             });
+  if (!forwarded_for.append_to(out, "X-Forwarded-For", ctx.peer_ip)) return false;
+  if (!keep_proto) append_field(out, "X-Forwarded-Proto", "http");
+  if (!has_host) {
+    append_field(out, "Host", ctx.upstream_host);
+  } else if (!keep_forwarded_host) {
+    append_field(out, "X-Forwarded-Host", as_std(req[http::field::host]));
+  }
+  if (!via.append_to(out, "Via", via_token)) return false;
+  append_framing(out, ctx.body);
+  out.append("\r\n", 2);
+  return true;
+}
+
+void write_client_response_head(std::string& out, const http::response_header<>& res,
+                                const client_response_context& ctx) {
+  const connection_named conn(res, {});
+  joined_field via;
+
+  out.clear();
+  auto reason = res.reason();
+  if (reason.empty()) reason = http::obsolete_reason(res.result());
+  append_status_line(out, ctx.version, res.result_int(), as_std(reason));
+  for (const auto& f : res) {
+    if (dropped_on_every_hop(f, conn)) continue;
+    if (f.name() == http::field::via) {
+      via.add(f.value());
+      continue;
     }
-    it = drop ? fields.erase(it) : std::next(it);
+    if (is_one_of(f.name_string(), ctx.rate_headers)) continue;
+    append_field(out, as_std(f.name_string()), as_std(f.value()));
   }
-  fields.erase(http::field::connection);
-}
-
-void set_body_framing(http::fields& fields, body_framing framing, std::uint64_t length) {
-  fields.erase(http::field::content_length);
-  fields.erase(http::field::transfer_encoding);
-  if (framing == body_framing::length) {
-    fields.set(http::field::content_length, std::to_string(length));
-  } else if (framing == body_framing::chunked) {
-    fields.set(http::field::transfer_encoding, "chunked");
+  // Only a Via of nearly the upstream's whole head bound (upstream_max_header_bytes)
+  // is too long to extend; it is left out rather than failing the response.
+  via.append_to(out, "Via", via_token);
+  append_framing(out, ctx.body);
+  if (ctx.rate_headers != nullptr) {
+    for (const auto& h : *ctx.rate_headers) append_field(out, h.name, h.value);
   }
-}
-
-void prepare_upstream_request(http::request_header<>& req, const forwarded_context& ctx) {
-  strip_hop_by_hop(req, ctx.kept);
-  req.erase(http::field::expect);
-
-  // Every X-Forwarded-For line, in order, then the peer.
-  std::string xff;
-  auto range = req.equal_range(xff_name);
-  for (auto it = range.first; it != range.second; ++it) {
-    if (it->value().empty()) continue;
-    if (!xff.empty()) xff += ", ";
-    xff.append(it->value().data(), it->value().size());
-  }
-  if (!xff.empty()) xff += ", ";
-  xff += ctx.peer_ip;
-  req.set(xff_name, xff);
-
-  if (!ctx.peer_trusted || req.find("X-Forwarded-Proto") == req.end()) {
-    req.set("X-Forwarded-Proto", "http");
-  }
-  auto host = req.find(http::field::host);
-  if (host == req.end()) {
-    req.set(http::field::host, ctx.upstream_host);
-  } else if (!ctx.peer_trusted || req.find("X-Forwarded-Host") == req.end()) {
-    req.set("X-Forwarded-Host", host->value());
-  }
-  append_via(req);
-
-  req.version(11);
-}
-
-void prepare_client_response(http::response_header<>& res) {
-  strip_hop_by_hop(res);
-  append_via(res);
+  if (!ctx.keep_alive && ctx.version == 11) out.append("Connection: close\r\n");
+  if (ctx.keep_alive && ctx.version == 10) out.append("Connection: keep-alive\r\n");
+  out.append("\r\n", 2);
 }
 
 }  // namespace sluice::net

@@ -1,22 +1,18 @@
-// Header rewriting for the proxy hop (SPEC 4 step 7): what the upstream receives and
-// what the client gets back. Works on Beast headers in place; pure otherwise.
+// The heads of the proxy hop (SPEC 4 step 7): what the upstream receives and what the
+// client gets back, written in one pass from the parsed head into the wire buffer. The
+// parsed head is only read: nothing is erased, inserted or allocated per field.
+// Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "http/net.hpp"
+#include "limit/rate_limit_headers.hpp"
 
 namespace sluice::net {
-
-// Removes hop-by-hop fields: Connection and every field it names, Keep-Alive, TE,
-// Trailer, Transfer-Encoding, Upgrade, Proxy-Connection. Connection can never name
-// away Content-Length or Host (the framing: a client naming Content-Length would
-// otherwise send the upstream a body it does not expect, read as a request of its
-// own), nor any field in `kept` (the identity fields Sluice decided on). The caller
-// sets the framing for the next hop (set_body_framing) and keep-alive.
-void strip_hop_by_hop(http::fields& fields, std::span<const std::string_view> kept = {});
 
 // How the next hop learns where a body ends.
 enum class body_framing {
@@ -26,25 +22,53 @@ enum class body_framing {
   until_close,  // the end of the connection (responses to HTTP/1.0 clients)
 };
 
-// Replaces every Content-Length and Transfer-Encoding field with the one framing
-// Sluice writes the body with: what the next hop parses is what Sluice sends.
-void set_body_framing(http::fields& fields, body_framing framing, std::uint64_t length = 0);
-
-struct forwarded_context {
-  std::string_view peer_ip;                // the TCP peer, appended to X-Forwarded-For
-  bool peer_trusted = false;               // a trusted proxy: its X-Forwarded-Proto is kept
-  std::string_view upstream_host;          // Host for requests that came without one
-  std::span<const std::string_view> kept;  // fields Connection cannot remove
+// The framing field Sluice writes for a body it sends, replacing every Content-Length
+// and Transfer-Encoding of the message: what the next hop parses is what Sluice sends.
+struct body_frame {
+  body_framing framing = body_framing::none;
+  std::uint64_t length = 0;  // for body_framing::length
 };
 
-// Turns the client's request head into the upstream's: hop-by-hop fields removed,
-// Expect removed (Sluice answers 100-continue itself), X-Forwarded-For appended
-// (all lines folded into one), X-Forwarded-Proto and X-Forwarded-Host set, Via
-// appended, HTTP/1.1 towards the upstream. The caller sets the body framing.
-void prepare_upstream_request(http::request_header<>& req, const forwarded_context& ctx);
+// Beast's bound on one field value (and Sluice's on a field it joins): a joined
+// X-Forwarded-For or Via longer than this is not sent.
+inline constexpr std::size_t max_field_value_bytes = 65'535;
 
-// Turns the upstream's response head into the client's: hop-by-hop fields removed
-// and Via appended. Framing and keep-alive are decided by the session.
-void prepare_client_response(http::response_header<>& res);
+struct upstream_request_context {
+  std::string_view peer_ip;                // the TCP peer, appended to X-Forwarded-For
+  bool peer_trusted = false;               // a trusted proxy: its X-Forwarded-Proto/-Host are kept
+  std::string_view upstream_host;          // Host for requests that came without one
+  std::span<const std::string_view> kept;  // fields Connection cannot remove
+  body_frame body;
+};
+
+// Writes the upstream's request head from the client's: request line in HTTP/1.1;
+// every field in order except the hop-by-hop ones (Connection and every field it
+// names, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection), Expect
+// (Sluice answers 100-continue itself) and the fields Sluice writes itself; then
+// X-Forwarded-For (every line joined, then the peer), X-Forwarded-Proto: http (a
+// trusted peer's own is kept in place), Host when the request had none, X-Forwarded-Host
+// (a trusted peer's own is kept), Via (every line joined, then "1.1 sluice"), and the
+// body framing. Connection never names away Content-Length or Host (the framing: a
+// client naming Content-Length would otherwise send the upstream a body it does not
+// expect, read as a request of its own), nor a field in `kept` (the identity fields
+// Sluice decided on). False, and `out` unusable, when a joined field would exceed
+// max_field_value_bytes.
+bool write_upstream_request_head(std::string& out, const http::request_header<>& req,
+                                 const upstream_request_context& ctx);
+
+struct client_response_context {
+  unsigned version = 11;  // the client's HTTP version: 10 or 11
+  body_frame body;
+  const limit::header_list* rate_headers = nullptr;  // replace the upstream's fields of these names
+  bool keep_alive = true;
+};
+
+// Writes the client's response head from the upstream's: status line (the upstream's
+// reason phrase) in the client's version; every field in order except the hop-by-hop
+// ones, the framing and those the rate-limit headers replace; then Via (joined, then
+// "1.1 sluice"), the body framing, the rate-limit headers, and Connection when the
+// client's version needs it to say so.
+void write_client_response_head(std::string& out, const http::response_header<>& res,
+                                const client_response_context& ctx);
 
 }  // namespace sluice::net

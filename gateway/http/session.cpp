@@ -523,14 +523,8 @@ awaitable<bool> session::forward() {
     delay_timer_->expires_after(std::chrono::microseconds(ev_.delay));
     co_await delay_timer_->async_wait(nothrow);
   }
-  bool head_too_large = false;
-  try {
-    prepare_upstream_head();
-  } catch (const std::length_error&) {
-    // A joined X-Forwarded-For (or Via) over Beast's 65,535-byte field bound.
-    head_too_large = true;
-  }
-  if (head_too_large) {
+  if (!write_upstream_head()) {
+    // A joined X-Forwarded-For (or Via) over the 65,535 bytes a field may hold.
     co_return co_await reject(gateway_error::headers_too_large,
                               "Forwarded request head exceeds what Sluice can send", 0);
   }
@@ -553,20 +547,20 @@ awaitable<bool> session::forward() {
   co_return co_await relay_response(std::move(up), *rp);
 }
 
-void session::prepare_upstream_head() {
-  auto& req = parser_->get();
+bool session::write_upstream_head() {
   const auto& id = snapshot_->config.server.identity;
   // Connection cannot name away the identity fields Sluice decided on.
   const std::array<std::string_view, 3> kept{id.api_key_header, id.user_header, id.tier_header};
-  prepare_upstream_request(req.base(), {peer_text_, peer_trusted_, snapshot_->upstream_host, kept});
   // The upstream reads the body exactly as Sluice did.
+  body_frame body;
   if (parser_->chunked()) {
-    set_body_framing(req, body_framing::chunked);
+    body.framing = body_framing::chunked;
   } else if (auto length = parser_->content_length()) {
-    set_body_framing(req, body_framing::length, *length);
-  } else {
-    set_body_framing(req, body_framing::none);
+    body = {body_framing::length, *length};
   }
+  return write_upstream_request_head(
+      head_text_, parser_->get(),
+      {peer_text_, peer_trusted_, snapshot_->upstream_host, kept, body});
 }
 
 awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connection>& up,
@@ -590,7 +584,7 @@ awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connectio
 }
 
 awaitable<exchange_failure> session::send_request(upstream_connection& up) {
-  write_request_head(head_text_, parser_->get().base());
+  // head_text_ holds the head forward() wrote (unchanged across a retry).
   auto [ec, n] = co_await write_all(up.stream, asio::buffer(head_text_),
                                     snapshot_->config.server.upstream.timeout);
   if (ec) {
@@ -699,17 +693,13 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
     framing = body_framing::until_close;
     keep_alive = false;
   }
-  prepare_client_response(res.base());
-  set_body_framing(res, framing, length);
-  res.version(record_.client_version == 10 ? 10 : 11);
-
   // The rate-limit headers replace any the upstream sent.
   auto& out = head_text_;
-  write_response_head_start(out, res.base(), rate_headers_);
-  for (const auto& h : rate_headers_) append_field(out, h.name, h.value);
-  if (!keep_alive && record_.client_version == 11) out.append("Connection: close\r\n");
-  if (keep_alive && record_.client_version == 10) out.append("Connection: keep-alive\r\n");
-  out.append("\r\n", 2);
+  write_client_response_head(out, res,
+                             {.version = record_.client_version == 10 ? 10u : 11u,
+                              .body = {framing, length},
+                              .rate_headers = &rate_headers_,
+                              .keep_alive = keep_alive});
   record_.status = status;
   record_.answered = true;
 

@@ -110,7 +110,7 @@ class session {
   // forward: open_upstream -> send_request (head, then body) -> read_response_head
   // -> relay_response; a failure before the response head is answered by reject().
   awaitable<bool> forward();
-  void prepare_upstream_head();
+  bool write_upstream_head();  // into head_text_; false: a joined field too large
   awaitable<exchange_failure> exchange(std::unique_ptr<upstream_connection>& up,
                                        std::optional<response_parser>& rp);
   awaitable<exchange_failure> send_request(upstream_connection& up);

@@ -6,20 +6,9 @@
 namespace sluice::net {
 namespace {
 
-void append_text(std::string& out, beast::string_view s) {
-  out.append(s.data(), s.size());
-}
-
 void append_number(std::string& out, unsigned long long n, int base = 10) {
   char digits[24];
   out.append(digits, std::to_chars(digits, digits + sizeof(digits), n, base).ptr);
-}
-
-bool is_one_of(beast::string_view name, const limit::header_list& list) {
-  for (const auto& h : list) {
-    if (beast::iequals(name, beast::string_view(h.name.data(), h.name.size()))) return true;
-  }
-  return false;
 }
 
 std::string_view reason_of(int status) {
@@ -42,43 +31,31 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   *p = '\n';
 }
 
-void write_request_head(std::string& out, const http::request_header<>& req) {
-  out.clear();
-  append_text(out, req.method_string());
-  out += ' ';
-  append_text(out, req.target());
-  out.append(req.version() == 10 ? " HTTP/1.0\r\n" : " HTTP/1.1\r\n", 11);
-  for (const auto& f : req) {
-    append_field(out, {f.name_string().data(), f.name_string().size()},
-                 {f.value().data(), f.value().size()});
-  }
-  out.append("\r\n", 2);
+void append_number_field(std::string& out, std::string_view name, std::uint64_t value) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof(digits), value).ptr;
+  append_field(out, name, std::string_view(digits, static_cast<std::size_t>(end - digits)));
 }
 
-void write_response_head_start(std::string& out, const http::response_header<>& res,
-                               const limit::header_list& replaced) {
-  out.clear();
-  out.append(res.version() == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
-  append_number(out, res.result_int());
+void append_request_line(std::string& out, std::string_view method, std::string_view target) {
+  out.append(method);
   out += ' ';
-  auto reason = res.reason();
-  if (reason.empty()) reason = http::obsolete_reason(res.result());
-  append_text(out, reason);
+  out.append(target);
+  out.append(" HTTP/1.1\r\n", 11);
+}
+
+void append_status_line(std::string& out, unsigned version, unsigned status,
+                        std::string_view reason) {
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+  append_number(out, status);
+  out += ' ';
+  out.append(reason);
   out.append("\r\n", 2);
-  for (const auto& f : res) {
-    if (replaced.size() != 0 && is_one_of(f.name_string(), replaced)) continue;
-    append_field(out, {f.name_string().data(), f.name_string().size()},
-                 {f.value().data(), f.value().size()});
-  }
 }
 
 void write_own_response(std::string& out, const own_response& r) {
   out.clear();
-  out.append("HTTP/1.1 ", 9);
-  append_number(out, static_cast<unsigned>(r.status));
-  out += ' ';
-  out += reason_of(r.status);
-  out.append("\r\n", 2);
+  append_status_line(out, 11, static_cast<unsigned>(r.status), reason_of(r.status));
   append_field(out, "Content-Type", r.content_type);
   if (r.fields != nullptr) {
     for (const auto& f : *r.fields) append_field(out, f.name, f.value);

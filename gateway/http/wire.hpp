@@ -1,5 +1,6 @@
-// The one writer of HTTP/1.1 wire bytes Sluice sends: message heads (forwarded
-// requests, relayed responses, Sluice's own answers) and chunked framing. Heads are
+// The one writer of HTTP/1.1 wire bytes Sluice sends: the pieces of message heads
+// (forwarding.hpp composes the forwarded request and relayed response heads from them),
+// Sluice's own answers, and chunked framing. Heads are
 // built into one contiguous buffer: Beast's serializer hands the socket a buffers_cat
 // over every field, and walking, sizing and copying that sequence to iovecs costs
 // ~1,500 instructions per field (callgrind); one buffer costs a memcpy. The bytes are
@@ -8,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -19,13 +21,15 @@ namespace sluice::net {
 // "Name: value\r\n".
 void append_field(std::string& out, std::string_view name, std::string_view value);
 
-// Request line, every field, and the empty line that ends the head.
-void write_request_head(std::string& out, const http::request_header<>& req);
+// "Name: <decimal>\r\n".
+void append_number_field(std::string& out, std::string_view name, std::uint64_t value);
 
-// Status line and every field of `res` except those named in `replaced` (which the
-// caller appends after), without the final empty line.
-void write_response_head_start(std::string& out, const http::response_header<>& res,
-                               const limit::header_list& replaced);
+// "METHOD target HTTP/1.1\r\n": Sluice speaks HTTP/1.1 to the upstream.
+void append_request_line(std::string& out, std::string_view method, std::string_view target);
+
+// "HTTP/1.x status reason\r\n" (version 10 or 11).
+void append_status_line(std::string& out, unsigned version, unsigned status,
+                        std::string_view reason);
 
 // A response Sluice answers itself (a 429, an error): status line, Content-Type,
 // `fields`, Connection: close when not kept alive, Content-Length, and the body unless

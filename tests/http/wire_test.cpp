@@ -18,62 +18,29 @@ std::string beast_bytes(Message& m) {
   return out.str();
 }
 
-TEST(Wire, RequestHeadMatchesBeast) {
-  http::request<http::empty_body> req{http::verb::post, "/a/b?c=1&d", 11};
-  req.set(http::field::host, "example.com:8080");
-  req.insert("X-Forwarded-For", "203.0.113.7, 10.0.0.1");
-  req.insert("x-lower-case", "kept as sent");
-  req.insert("X-Empty", "");
-  req.set(http::field::content_length, "12");
+TEST(Wire, LinesAndFieldsMatchBeast) {
+  http::response<http::empty_body> res{http::status::not_found, 10};
+  res.reason("Nope");
+  res.insert("x-lower-case", "kept as sent");
+  res.insert("X-Empty", "");
+  res.insert("Content-Length", "12");
   std::string mine;
-  write_request_head(mine, req.base());
-  std::ostringstream beast;
-  beast << req.base();
-  EXPECT_EQ(mine, beast.str());
-  EXPECT_EQ(mine,
-            "POST /a/b?c=1&d HTTP/1.1\r\nHost: example.com:8080\r\nX-Forwarded-For: 203.0.113.7, "
-            "10.0.0.1\r\nx-lower-case: kept as sent\r\nX-Empty: \r\nContent-Length: 12\r\n\r\n");
-}
-
-TEST(Wire, CustomMethodAndHttp10) {
-  http::request<http::empty_body> req;
-  req.method_string("PURGE");
-  req.target("/x");
-  req.version(10);
-  std::string mine;
-  write_request_head(mine, req.base());
-  std::ostringstream beast;
-  beast << req.base();
-  EXPECT_EQ(mine, beast.str());
-  EXPECT_EQ(mine, "PURGE /x HTTP/1.0\r\n\r\n");
-}
-
-TEST(Wire, ResponseHeadStartMatchesBeastAndSkipsReplacedFields) {
-  http::response<http::empty_body> res{http::status::ok, 11};
-  res.set(http::field::server, "origin");
-  res.insert("X-RateLimit-Limit", "999");  // replaced by Sluice's own
-  res.insert("Set-Cookie", "a=1");
-  res.insert("Set-Cookie", "b=2");
-  std::string mine;
-  limit::header_list none;
-  write_response_head_start(mine, res.base(), none);
+  append_status_line(mine, 10, 404, "Nope");
+  append_field(mine, "x-lower-case", "kept as sent");
+  append_field(mine, "X-Empty", "");
+  append_number_field(mine, "Content-Length", 12);
   mine += "\r\n";
   std::ostringstream beast;
   beast << res.base();
   EXPECT_EQ(mine, beast.str());
 
-  limit::header_list replaced;
-  replaced.add("X-RateLimit-Limit") = "10";
-  write_response_head_start(mine, res.base(), replaced);
-  EXPECT_EQ(mine, "HTTP/1.1 200 OK\r\nServer: origin\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\n");
-}
-
-TEST(Wire, ResponseHeadKeepsTheUpstreamsReasonPhrase) {
-  http::response<http::empty_body> res{http::status::not_found, 10};
-  res.reason("Nope");
-  std::string mine;
-  write_response_head_start(mine, res.base(), limit::header_list{});
-  EXPECT_EQ(mine, "HTTP/1.0 404 Nope\r\n");
+  http::request<http::empty_body> req{http::verb::post, "/a/b?c=1&d", 11};
+  std::string line;
+  append_request_line(line, "POST", "/a/b?c=1&d");
+  line += "\r\n";
+  std::ostringstream beast_req;
+  beast_req << req.base();
+  EXPECT_EQ(line, beast_req.str());
 }
 
 TEST(Wire, OwnResponseMatchesBeast) {
