@@ -4,8 +4,8 @@
 #include <string>
 #include <vector>
 
-#include "app/gateway.hpp"
 #include "cli.hpp"
+#include "process/gateway.hpp"
 #include "util/mask.hpp"
 
 int main(int argc, char** argv) {

@@ -10,7 +10,7 @@
 #include <utility>
 #include <vector>
 
-#include "http/net.hpp"
+#include "net/asio.hpp"
 #include "util/ip_address.hpp"
 
 namespace sluice::admin {

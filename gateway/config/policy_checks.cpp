@@ -2,9 +2,9 @@
 // is read: references between items, and numbers no request or algorithm can use.
 #include <algorithm>
 
+#include "config/limit_params.hpp"
 #include "config/loader_internal.hpp"
 #include "config/units.hpp"
-#include "limit/shards.hpp"
 
 namespace sluice::config::detail {
 

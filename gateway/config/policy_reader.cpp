@@ -5,7 +5,7 @@
 
 #include "config/defaults.hpp"
 #include "config/loader_internal.hpp"
-#include "limit/route_matcher.hpp"
+#include "config/route_match.hpp"
 
 namespace sluice::config::detail {
 

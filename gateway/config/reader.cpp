@@ -3,8 +3,8 @@
 #include <charconv>
 #include <limits>
 
+#include "config/limit_params.hpp"
 #include "config/units.hpp"
-#include "limit/algorithms/decision.hpp"
 
 namespace sluice::config::detail {
 

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "limit/algorithms/decision.hpp"
-#include "limit/path.hpp"
+#include "config/limit_params.hpp"
+#include "config/path.hpp"
 #include "util/ip_address.hpp"
 
 namespace sluice::config {

@@ -1,6 +1,6 @@
 #include "http/error_response.hpp"
 
-#include "admin/metrics.hpp"
+#include "telemetry/metrics.hpp"
 #include "util/json_text.hpp"
 
 namespace sluice::net {

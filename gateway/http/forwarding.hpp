@@ -9,8 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "http/net.hpp"
 #include "limit/rate_limit_headers.hpp"
+#include "net/asio.hpp"
 
 namespace sluice::net {
 

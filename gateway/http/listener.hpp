@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "config/schema.hpp"
-#include "http/net.hpp"
+#include "net/asio.hpp"
 
 namespace sluice::net {
 

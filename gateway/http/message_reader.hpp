@@ -10,7 +10,7 @@
 
 #include <cstddef>
 
-#include "http/net.hpp"
+#include "net/asio.hpp"
 
 namespace sluice::net {
 

@@ -9,7 +9,7 @@
 #include <string_view>
 
 #include "http/error_response.hpp"
-#include "http/net.hpp"
+#include "net/asio.hpp"
 
 namespace sluice::net {
 

@@ -14,13 +14,13 @@
 #include <string>
 #include <unordered_set>
 
-#include "admin/metrics.hpp"
-#include "app/services.hpp"
 #include "http/error_response.hpp"
-#include "http/net.hpp"
 #include "http/upstream_pool.hpp"
 #include "limit/engine.hpp"
 #include "limit/rate_limit_headers.hpp"
+#include "net/asio.hpp"
+#include "runtime/services.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace sluice::net {
 

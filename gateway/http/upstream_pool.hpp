@@ -10,16 +10,10 @@
 #include <memory>
 #include <vector>
 
-#include "http/net.hpp"
+#include "net/asio.hpp"
+#include "runtime/upstream_target.hpp"
 
 namespace sluice::net {
-
-// Where the upstream is, as resolved for one configuration snapshot.
-struct upstream_target {
-  std::vector<tcp::endpoint> endpoints;
-  std::uint64_t generation = 0;  // connections to an older target are not reused
-  std::chrono::milliseconds connect_timeout{};
-};
 
 struct upstream_connection {
   // `max_buffered`: the most bytes read ahead of the response parser (bounds a head,

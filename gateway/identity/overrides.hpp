@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "limit/algorithms/decision.hpp"
+#include "config/limit_params.hpp"
 
 namespace sluice::identity {
 

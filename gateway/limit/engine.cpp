@@ -1,6 +1,6 @@
 #include "limit/engine.hpp"
 
-#include "limit/path.hpp"
+#include "config/path.hpp"
 #include "limit/shards.hpp"
 #include "util/hash.hpp"
 #include "util/percent.hpp"
@@ -271,7 +271,7 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   ev.now = now;
 
   // SPEC 3: the route, from the normalized path; a spelling upstreams read differently is
-  // a 400 (limit/path.hpp), since routing it either way lets someone dodge a limit.
+  // a 400 (config/path.hpp), since routing it either way lets someone dodge a limit.
   std::string_view raw_path, query;
   path_status status = split_target(facts.target, raw_path, query);
   if (status == path_status::ok) {

@@ -16,9 +16,9 @@
 #include <unordered_set>
 #include <vector>
 
+#include "config/path.hpp"
 #include "config/schema.hpp"
 #include "limit/algorithms/decision.hpp"
-#include "limit/path.hpp"
 #include "limit/route_matcher.hpp"
 
 namespace sluice::limit {

@@ -18,11 +18,7 @@
 
 namespace sluice::limit {
 
-// Shard `index` (0-based) of `total` split over `shards`: total / shards, plus one for
-// the first total % shards shards. The shares add up to exactly `total`.
-constexpr std::int64_t shard_share(std::int64_t total, int shards, int index) {
-  return total / shards + (index < total % shards ? 1 : 0);
-}
+// shard_share(total, shards, index): config/limit_params.hpp.
 
 // The parameters of sub-key `index` of a limit whose whole budget is `full`: its count
 // and burst split by shard_share(); period and max_delay as they are.

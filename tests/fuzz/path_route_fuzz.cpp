@@ -1,7 +1,7 @@
-// Fuzzes path normalization (gateway/limit/path.hpp), route patterns and matching
-// (gateway/limit/route_matcher.hpp) and the routing half of limit::prepare against a
-// fixed policy (tests/fuzz/fixtures/routes, loaded once with config::load_config and
-// compiled once per combination of the `routing:` options).
+// Fuzzes path normalization (gateway/config/path.hpp), route patterns and matching
+// (gateway/config/route_match.hpp, gateway/limit/route_matcher.hpp) and the routing half of
+// limit::prepare against a fixed policy (tests/fuzz/fixtures/routes, loaded once with
+// config::load_config and compiled once per combination of the `routing:` options).
 //
 // Input: byte 0 picks the routing options (bits 0-2) and the method (bits 3-5); the
 // rest is the request target (path[?query]). Properties:
@@ -32,9 +32,9 @@
 #include <vector>
 
 #include "config/loader.hpp"
+#include "config/path.hpp"
 #include "fuzz_support.hpp"
 #include "limit/engine.hpp"
-#include "limit/path.hpp"
 #include "limit/policy.hpp"
 #include "limit/route_matcher.hpp"
 

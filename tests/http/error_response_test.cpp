@@ -8,7 +8,7 @@
 
 #include <string>
 
-#include "admin/metrics.hpp"
+#include "telemetry/metrics.hpp"
 
 namespace sluice::net {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "limit/path.hpp"
+#include "config/path.hpp"
 
 namespace sluice::limit::testing {
 

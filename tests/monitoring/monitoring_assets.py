@@ -1,7 +1,7 @@
 """Static checks of the monitoring assets in scripts/monitoring/ (stdlib only).
 
 Used by test_rules.sh (run as a script) and by test_prometheus_scrape.py (imported):
-- the metric names Sluice declares, read from gateway/admin/metrics.cpp so the check
+- the metric names Sluice declares, read from gateway/telemetry/metrics.cpp so the check
   follows the code;
 - every PromQL expression of the alert rules and the Grafana dashboard, and the metric
   and label names each one uses;
@@ -17,7 +17,7 @@ import sys
 
 SOURCE_DIR = os.environ.get("SLUICE_SOURCE_DIR") or os.path.normpath(
     os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
-METRICS_CPP = os.path.join(SOURCE_DIR, "gateway", "admin", "metrics.cpp")
+METRICS_CPP = os.path.join(SOURCE_DIR, "gateway", "telemetry", "metrics.cpp")
 MONITORING = os.path.join(SOURCE_DIR, "scripts", "monitoring")
 RULES = os.path.join(MONITORING, "sluice-alerts.yml")
 RULES_TEST = os.path.join(MONITORING, "sluice-alerts_test.yml")

@@ -5,7 +5,7 @@
 #                              healthy baseline and the near-threshold cases;
 #   3. monitoring_assets.py  — the dashboard JSON parses and is well-formed, and every
 #                              metric in any expression (alerts, dashboard, test series)
-#                              is one that gateway/admin/metrics.cpp declares.
+#                              is one that gateway/telemetry/metrics.cpp declares.
 set -euo pipefail
 cd "${SLUICE_SOURCE_DIR:-$(dirname "$0")/../..}"
 

@@ -1,68 +1,13 @@
-// Types shared by the five rate-limit algorithms. Plain values, no I/O, no clocks:
-// every algorithm is a pure function of (parameters, state, now, cost).
-//
-// Units: time is integer microseconds (`micros`) since the Unix epoch, because the
-// Redis backend mirrors these algorithms in Lua on Redis `TIME` (microseconds), and
-// Lua numbers are doubles that are exact only below 2^53. Every intermediate value
-// is kept below 2^53 by validation at config load (see limit_params::exact()).
+// The outcome of one limit for one request, shared by the five rate-limit algorithms
+// (and mirrored by decision.lua). Their parameters (limit_params, micros, the algorithm
+// names) are in config/limit_params.hpp, where the config loader validates them.
 #pragma once
 
 #include <cstdint>
-#include <string_view>
+
+#include "config/limit_params.hpp"
 
 namespace sluice::limit {
-
-using micros = std::int64_t;
-
-inline constexpr micros micros_per_second = 1'000'000;
-
-// Largest integer that both int64 and a Lua double represent exactly.
-inline constexpr std::int64_t max_exact_integer = (std::int64_t{1} << 53) - 1;
-
-// sliding_log keeps one timestamp per admitted unit, so N bounds its memory per key.
-inline constexpr std::int64_t max_sliding_log_entries = 10'000;
-
-enum class algorithm : std::uint8_t {
-  token_bucket,
-  leaky_bucket,
-  fixed_window,
-  sliding_window,
-  sliding_log,
-};
-
-std::string_view to_string(algorithm a);
-
-// The numbers one limit applies to one key. Built once per snapshot (per tier for
-// tier-aware limits); the request path only reads it.
-struct limit_params {
-  algorithm algo = algorithm::token_bucket;
-  std::int64_t count = 0;  // N: tokens per period (buckets) or requests per window
-  micros period = 0;       // the rate's period, which is the window length for windows
-  std::int64_t burst = 0;  // bucket capacity in tokens (buckets only; defaults to N)
-  micros max_delay = 0;    // leaky_bucket shaping: hold up to this long (0 = never hold)
-
-  // Derived for the bucket algorithms: the emission interval T = period / count
-  // reduced to interval_num / interval_den microseconds per token.
-  std::int64_t interval_num = 0;
-  std::int64_t interval_den = 1;
-
-  // What the limit reports as "limit": capacity for buckets, N for windows.
-  std::int64_t capacity() const;
-
-  // Seconds-equivalent window for RateLimit-Policy `w=`: the window length, or for
-  // buckets the time to refill from empty (burst * T), rounded up to whole seconds.
-  std::int64_t policy_window_seconds() const;
-
-  // Builds params with the derived fields filled in. Preconditions (checked by the
-  // config loader, which reports them with a position): count >= 1, period >= 1,
-  // burst >= 1 for buckets, and exact() holds.
-  static limit_params make(algorithm algo, std::int64_t count, micros period, std::int64_t burst,
-                           micros max_delay = 0);
-
-  // True when every intermediate value of the algorithm stays below 2^53, so the
-  // memory and Redis backends compute identical results.
-  bool exact() const;
-};
 
 // The outcome of one limit for one request.
 struct decision {
@@ -76,17 +21,5 @@ struct decision {
 
   friend bool operator==(const decision&, const decision&) = default;
 };
-
-// Rounds a positive duration up to whole seconds, at least 1 (what Retry-After and
-// the 429 body report).
-inline std::int64_t ceil_seconds_min1(micros d) {
-  std::int64_t s = (d + micros_per_second - 1) / micros_per_second;
-  return s < 1 ? 1 : s;
-}
-
-// Rounds a duration up to whole seconds, possibly 0 (what reset headers report).
-inline std::int64_t ceil_seconds(micros d) {
-  return d <= 0 ? 0 : (d + micros_per_second - 1) / micros_per_second;
-}
 
 }  // namespace sluice::limit

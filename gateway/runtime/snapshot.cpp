@@ -1,0 +1,67 @@
+#include "runtime/snapshot.hpp"
+
+#include <chrono>
+#include <stdexcept>
+
+namespace sluice::app {
+namespace {
+
+std::vector<std::string> route_names(const limit::policy& p) {
+  std::vector<std::string> out;
+  for (const auto& r : p.routes()) out.push_back(r.name);
+  return out;
+}
+
+std::vector<std::string> limit_names(const limit::policy& p) {
+  std::vector<std::string> out;
+  for (const auto& l : p.limits()) out.push_back(l.name);
+  return out;
+}
+
+std::vector<std::string> tier_names(const limit::policy& p) {
+  return {p.tier_names().begin(), p.tier_names().end()};
+}
+
+}  // namespace
+
+snapshot::snapshot(config::loaded_config cfg, std::uint64_t hash_seed, admin::metrics& m,
+                   net::upstream_target upstream_target)
+    : config(std::move(cfg)),
+      policy(config, hash_seed),
+      upstream(std::move(upstream_target)),
+      upstream_host(config.server.upstream.address.to_string()),
+      metrics(m, route_names(policy), limit_names(policy), tier_names(policy)),
+      trusted_proxies(config.server.identity.trusted_proxies),
+      loaded_at(std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count()) {}
+
+std::shared_ptr<const snapshot> build_snapshot(config::loaded_config cfg, std::uint64_t hash_seed,
+                                               admin::metrics& m, std::uint64_t generation) {
+  const auto& address = cfg.server.upstream.address;
+  net::asio::io_context io;
+  net::tcp::resolver resolver(io);
+  net::error_code ec;
+  auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
+  if (ec || results.empty()) {
+    throw std::runtime_error("upstream " + cfg.server.upstream.url +
+                             ": cannot resolve host: " + ec.message());
+  }
+  net::upstream_target target;
+  for (const auto& entry : results) target.endpoints.push_back(entry.endpoint());
+  target.generation = generation;
+  target.connect_timeout = cfg.server.upstream.connect_timeout;
+  return std::make_shared<const snapshot>(std::move(cfg), hash_seed, m, std::move(target));
+}
+
+void count_local_denial(const snapshot_holder& snapshots, const limit::evaluation& ev) {
+  const int denying = limit::denying_limit(ev);
+  auto snap = snapshots.get();
+  // The snapshot is held, so its policy cannot share an address with ev's unless
+  // it is ev's (a request that began before a reload is not counted by scope).
+  if (denying >= 0 && snap && &snap->policy == ev.pol) {
+    snap->metrics.local_denied(ev.applied[denying].limit);
+  }
+}
+
+}  // namespace sluice::app

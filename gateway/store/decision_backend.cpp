@@ -1,0 +1,35 @@
+#include "store/decision_backend.hpp"
+
+#include <chrono>
+
+namespace sluice::app {
+
+limit::micros system_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool memory_backend::decide_now(limit::evaluation& ev, store_verdict& verdict) {
+  verdict = store_.decide(ev.checks, ev.now, ev.decisions) ? store_verdict::admitted
+                                                           : store_verdict::denied;
+  return true;
+}
+
+net::awaitable<store_verdict> memory_backend::decide_async(limit::evaluation& ev) {
+  store_verdict verdict;
+  decide_now(ev, verdict);
+  co_return verdict;
+}
+
+net::awaitable<std::optional<limit::decision>> memory_backend::peek(
+    const limit::compiled_limit& limit, const limit::limit_params& params, std::string key) {
+  co_return store_.peek(limit::state_key(limit, key), params, system_now_us());
+}
+
+net::awaitable<bool> memory_backend::reset(const limit::compiled_limit& limit, std::string key) {
+  store_.reset(limit::state_key(limit, key));
+  co_return true;
+}
+
+}  // namespace sluice::app
