@@ -70,11 +70,9 @@ path_status append_segment(std::string_view seg, const path_options& options, st
     const char c = seg[i];
     const auto u = static_cast<unsigned char>(c);
     if (c == '%') {
-      if (i + 2 >= seg.size()) return path_status::malformed;
-      const int hi = hex_value(seg[i + 1]);
-      const int lo = hex_value(seg[i + 2]);
-      if (hi < 0 || lo < 0) return path_status::malformed;
-      const char decoded = static_cast<char>(hi * 16 + lo);
+      const int byte = percent_escape_at(seg, i);
+      if (byte < 0) return path_status::malformed;
+      const char decoded = static_cast<char>(byte);
       if (is_control(static_cast<unsigned char>(decoded))) return path_status::control_character;
       if (decoded == '\\') return path_status::backslash;
       // Reached only when %2F does not separate segments (see segment_end).
@@ -84,8 +82,8 @@ path_status append_segment(std::string_view seg, const path_options& options, st
         out += decoded;
       } else {
         out += '%';
-        out += digits[hi];
-        out += digits[lo];
+        out += digits[byte >> 4];
+        out += digits[byte & 0xf];
       }
       i += 2;
     } else if (c == '#') {

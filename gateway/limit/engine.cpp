@@ -16,12 +16,9 @@ bool decodes_to(std::string_view encoded, std::string_view name) {
   std::size_t n = 0;
   for (std::size_t i = 0; i < encoded.size(); ++i, ++n) {
     char c = encoded[i];
-    if (c == '%' && i + 2 < encoded.size()) {
-      const int hi = hex_value(encoded[i + 1]), lo = hex_value(encoded[i + 2]);
-      if (hi >= 0 && lo >= 0) {
-        c = static_cast<char>(hi * 16 + lo);
-        i += 2;
-      }
+    if (const int byte = percent_escape_at(encoded, i); byte >= 0) {
+      c = static_cast<char>(byte);
+      i += 2;
     }
     if (n == name.size() || name[n] != c) return false;
   }

@@ -2,6 +2,7 @@
 // and admin URLs. Pure functions; thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -14,6 +15,18 @@ inline int hex_value(char c) {
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
+}
+
+// The byte the escape at in[i] stands for ('%' followed by two hex digits, either
+// case), or -1 when in[i] does not start a well-formed escape (not '%', "%4" at the end,
+// "%zz"). The one place that decodes %XX: the decoders below, request-path
+// normalization (config/path.cpp, which route patterns go through too) and the
+// api_key parameter name match (limit/engine.cpp) all read escapes with it.
+inline int percent_escape_at(std::string_view in, std::size_t i) {
+  if (in[i] != '%' || i + 2 >= in.size()) return -1;
+  const int hi = hex_value(in[i + 1]);
+  const int lo = hex_value(in[i + 2]);
+  return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
 }
 
 // Decodes `in` into `out` (replacing it); a malformed escape ("%4", "%zz") is kept as

@@ -37,6 +37,7 @@
 #include "limit/engine.hpp"
 #include "limit/policy.hpp"
 #include "limit/route_matcher.hpp"
+#include "util/percent.hpp"
 
 namespace {
 
@@ -80,13 +81,6 @@ const std::vector<std::unique_ptr<limit::policy>>& policies() {
 bool is_unreserved(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
-}
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
 }
 
 std::vector<std::string_view> segments_of(std::string_view path) {

@@ -14,6 +14,20 @@ TEST(Percent, HexValues) {
   EXPECT_EQ(hex_value('%'), -1);
 }
 
+TEST(Percent, EscapeAtReadsOneWellFormedEscape) {
+  EXPECT_EQ(percent_escape_at("%41", 0), 0x41);
+  EXPECT_EQ(percent_escape_at("a%2fb", 1), 0x2f);
+  EXPECT_EQ(percent_escape_at("a%2Fb", 1), 0x2f);
+  EXPECT_EQ(percent_escape_at("%00", 0), 0);
+  EXPECT_EQ(percent_escape_at("%ff", 0), 0xff);
+  EXPECT_EQ(percent_escape_at("%41", 1), -1);  // not at a '%'
+  EXPECT_EQ(percent_escape_at("a%4", 1), -1);  // cut short by the end
+  EXPECT_EQ(percent_escape_at("%", 0), -1);
+  EXPECT_EQ(percent_escape_at("%zz", 0), -1);
+  EXPECT_EQ(percent_escape_at("%4g", 0), -1);
+  EXPECT_EQ(percent_escape_at("%g4", 0), -1);
+}
+
 TEST(Percent, LenientDecodingKeepsMalformedEscapesAsWritten) {
   std::string out = "stale";
   percent_decode_lenient("a%2Fb%41%7e", out);
