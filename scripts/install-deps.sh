@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Sluice needs to build, test and benchmark; quiet and
 # quick when everything is already present. Usage: scripts/install-deps.sh [extra-package...]
+# Extras not installed by default: nginx-light wrk valgrind strace (scripts/bench), liburing-dev
+# (cmake -DSLUICE_IO_URING=ON; README, Performance).
 set -euo pipefail
 
 packages=(
