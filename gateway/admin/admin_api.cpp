@@ -13,7 +13,7 @@
 #include "util/mask.hpp"
 #include "util/percent.hpp"
 
-namespace sluice::app {
+namespace sluice::admin {
 namespace {
 
 namespace json = boost::json;
@@ -207,7 +207,7 @@ net::awaitable<admin::admin_response> admin_api::handle(admin::admin_request req
   }
   if (path == "/admin/access" && read) {
     json::array entries;
-    for (const auto& e : ctx_.entries.list_access(system_now_us())) {
+    for (const auto& e : ctx_.entries.list_access(app::system_now_us())) {
       json::object o{
           {"list", identity::to_string(e.list)},
           {"subject", identity::to_string(e.subject)},
@@ -250,7 +250,7 @@ admin::admin_response admin_api::readiness() const {
 }
 
 admin::admin_response admin_api::stats_json() const {
-  const limit::micros now = system_now_us();
+  const limit::micros now = app::system_now_us();
   const std::int64_t now_s = now / limit::micros_per_second;
   const auto series = ctx_.stats.series(now_s);
   json::array points;
@@ -306,15 +306,15 @@ admin::admin_response admin_api::stats_json() const {
   return respond(200, body);
 }
 
-}  // namespace sluice::app
+}  // namespace sluice::admin
 
-namespace sluice::app {
+namespace sluice::admin {
 
 // GET /admin/limits/<limit>/<key>[?tier=<tier>]: peek (charges nothing).
 // DELETE /admin/limits/<limit>/<key>: forget the key.
 net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_request& req,
                                                         std::string_view rest,
-                                                        std::shared_ptr<const snapshot> snap) {
+                                                        std::shared_ptr<const app::snapshot> snap) {
   const auto slash = rest.find('/');
   if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
     co_return fail(gateway_error::bad_request, "Use /admin/limits/<limit>/<key>");
@@ -386,9 +386,10 @@ net::awaitable<admin::admin_response> admin_api::access(const admin::admin_reque
     co_return fail(gateway_error::bad_request,
                    "Use /admin/access/{allow|deny}/{ip|api_key|user}/<value>");
   }
-  auto entry = parse_access_field(std::string(rest.substr(0, first)) + "|" +
-                                      std::string(rest.substr(first + 1, second - first - 1)) + "|",
-                                  0);
+  auto entry =
+      app::parse_access_field(std::string(rest.substr(0, first)) + "|" +
+                                  std::string(rest.substr(first + 1, second - first - 1)) + "|",
+                              0);
   auto value = percent_decode_strict(rest.substr(second + 1));
   if (!entry || !value || value->empty()) {
     co_return fail(gateway_error::bad_request,
@@ -415,7 +416,7 @@ net::awaitable<admin::admin_response> admin_api::access(const admin::admin_reque
       co_return fail(gateway_error::bad_request,
                      "ttl: " + (parsed.error.empty() ? std::string("must be > 0") : parsed.error));
     }
-    entry->expires_at = system_now_us() + parsed.value->count() * 1000;
+    entry->expires_at = app::system_now_us() + parsed.value->count() * 1000;
     ttl_s = (parsed.value->count() + 999) / 1000;
   }
   if (!co_await ctx_.entries.put_access(*entry)) {
@@ -431,9 +432,9 @@ net::awaitable<admin::admin_response> admin_api::access(const admin::admin_reque
 }
 
 // PUT /admin/clients/<api_key> {"tier":"pro"}; DELETE /admin/clients/<api_key>
-net::awaitable<admin::admin_response> admin_api::clients(const admin::admin_request& req,
-                                                         std::string_view rest,
-                                                         std::shared_ptr<const snapshot> snap) {
+net::awaitable<admin::admin_response> admin_api::clients(
+    const admin::admin_request& req, std::string_view rest,
+    std::shared_ptr<const app::snapshot> snap) {
   auto api_key = percent_decode_strict(rest);
   if (!api_key || api_key->empty()) {
     co_return fail(gateway_error::bad_request, "Use /admin/clients/<api_key>");
@@ -464,7 +465,7 @@ net::awaitable<admin::admin_response> admin_api::clients(const admin::admin_requ
 
 // POST /api/ratelimit/check {"key":"user:123","tokens":1,"limit":"per-client"}
 net::awaitable<admin::admin_response> admin_api::check(const admin::admin_request& req,
-                                                       std::shared_ptr<const snapshot> snap) {
+                                                       std::shared_ptr<const app::snapshot> snap) {
   const auto& admin_cfg = snap->config.server.admin;
   boost::system::error_code ec;
   json::value parsed = json::parse(req.body, ec);
@@ -516,14 +517,14 @@ net::awaitable<admin::admin_response> admin_api::check(const admin::admin_reques
   if (params == nullptr) co_return fail(gateway_error::bad_request, error);
 
   limit::evaluation ev;
-  limit::prepare_single(pol, index, *params, sub_key(l, key_text, shard), tokens, system_now_us(),
-                        ev);
-  store_verdict verdict;
+  limit::prepare_single(pol, index, *params, sub_key(l, key_text, shard), tokens,
+                        app::system_now_us(), ev);
+  app::store_verdict verdict;
   if (!ctx_.backend.decide_now(ev, verdict)) verdict = co_await ctx_.backend.decide_async(ev);
-  if (verdict == store_verdict::unavailable) {
+  if (verdict == app::store_verdict::unavailable) {
     co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
   }
-  json::object out{{"allowed", verdict == store_verdict::admitted},
+  json::object out{{"allowed", verdict == app::store_verdict::admitted},
                    {"key", key_text},
                    {"tokensRequested", tokens}};
   if (!ev.decisions.empty()) {
@@ -533,7 +534,7 @@ net::awaitable<admin::admin_response> admin_api::check(const admin::admin_reques
     out["resetSeconds"] = limit::ceil_seconds(d.reset);
     if (!d.allowed) out["retryAfterSeconds"] = limit::ceil_seconds_min1(d.retry_after);
   }
-  co_return respond(verdict == store_verdict::admitted ? 200 : 429, out);
+  co_return respond(verdict == app::store_verdict::admitted ? 200 : 429, out);
 }
 
-}  // namespace sluice::app
+}  // namespace sluice::admin

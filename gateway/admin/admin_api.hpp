@@ -22,7 +22,7 @@
 #include "telemetry/metrics.hpp"
 #include "telemetry/stats.hpp"
 
-namespace sluice::app {
+namespace sluice::admin {
 
 // The outcome of the last reloads, for the dashboard and /admin/stats.
 class reload_history {
@@ -50,11 +50,11 @@ struct reload_result {
 };
 
 struct admin_context {
-  snapshot_holder& snapshots;
+  app::snapshot_holder& snapshots;
   admin::metrics& metrics;
   admin::stats& stats;
-  decision_backend& backend;
-  runtime_entries& entries;
+  app::decision_backend& backend;
+  app::runtime_entries& entries;
   limit::memory_store& store;
   reload_history& reloads;
   std::function<reload_result()> reload;
@@ -77,18 +77,18 @@ class admin_api {
  private:
   net::awaitable<admin::admin_response> limits(const admin::admin_request& req,
                                                std::string_view rest,
-                                               std::shared_ptr<const snapshot> snap);
+                                               std::shared_ptr<const app::snapshot> snap);
   net::awaitable<admin::admin_response> access(const admin::admin_request& req,
                                                std::string_view rest);
   net::awaitable<admin::admin_response> clients(const admin::admin_request& req,
                                                 std::string_view rest,
-                                                std::shared_ptr<const snapshot> snap);
+                                                std::shared_ptr<const app::snapshot> snap);
   net::awaitable<admin::admin_response> check(const admin::admin_request& req,
-                                              std::shared_ptr<const snapshot> snap);
+                                              std::shared_ptr<const app::snapshot> snap);
   admin::admin_response stats_json() const;
   admin::admin_response readiness() const;
 
   admin_context ctx_;
 };
 
-}  // namespace sluice::app
+}  // namespace sluice::admin

@@ -1,7 +1,7 @@
 // The admin listener's HTTP plumbing (admin.listen): refuses peers outside
 // admin.allow at accept, reads small bounded requests, hands them to a handler,
 // writes the answer. Which endpoints exist and who may call them is the handler's
-// business (app::admin_api). Runs on the gateway's control thread, away from proxy
+// business (admin::admin_api). Runs on the gateway's control thread, away from proxy
 // traffic.
 #pragma once
 

@@ -5,7 +5,7 @@
 #include "config/units.hpp"
 #include "util/mask.hpp"
 
-namespace sluice::app {
+namespace sluice::admin {
 namespace {
 
 namespace json = boost::json;
@@ -177,4 +177,4 @@ std::string config_json(const config::loaded_config& cfg) {
       json::object{{"server", std::move(server)}, {"policy", std::move(policy)}});
 }
 
-}  // namespace sluice::app
+}  // namespace sluice::admin

@@ -7,8 +7,8 @@
 
 #include "config/schema.hpp"
 
-namespace sluice::app {
+namespace sluice::admin {
 
 std::string config_json(const config::loaded_config& cfg);
 
-}  // namespace sluice::app
+}  // namespace sluice::admin

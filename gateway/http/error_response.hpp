@@ -11,7 +11,7 @@
 #include <string_view>
 
 namespace sluice::admin {
-enum class upstream_error_kind : std::uint8_t;  // admin/metrics.hpp
+enum class upstream_error_kind : std::uint8_t;  // telemetry/metrics.hpp
 }
 
 namespace sluice::net {

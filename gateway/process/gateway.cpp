@@ -256,9 +256,9 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   reloads_.record_start(now_us());
   std::function<std::string()> redis_master;
   if (sentinel_) redis_master = [s = sentinel_.get()] { return s->master(); };
-  admin_api_ = std::make_unique<admin_api>(
-      admin_context{snapshots_, metrics_, stats_, *backend_, *entries_, store_, reloads_,
-                    [this] { return reload(); }, draining_, std::move(redis_master)});
+  admin_api_ = std::make_unique<admin::admin_api>(
+      admin::admin_context{snapshots_, metrics_, stats_, *backend_, *entries_, store_, reloads_,
+                           [this] { return reload(); }, draining_, std::move(redis_master)});
 
   std::vector<net::worker*> workers;
   for (auto& w : workers_) workers.push_back(w.get());
@@ -459,9 +459,9 @@ void gateway::begin_drain() {
                  asio::detached);
 }
 
-reload_result gateway::reload() {
+admin::reload_result gateway::reload() {
   std::lock_guard lock(reload_mutex_);
-  reload_result result;
+  admin::reload_result result;
   auto loaded = config::load_config(config_path_);
   if (!loaded.ok()) {
     for (const auto& e : loaded.errors) result.errors.push_back(e.to_string());

@@ -50,7 +50,7 @@ class gateway {
 
   // Loads the configuration again and swaps it in when valid (SPEC 8).
   // Thread-safe; concurrent reloads are serialized.
-  reload_result reload();
+  admin::reload_result reload();
 
   // Stops accepting, lets in-flight requests finish (up to server.drain_timeout),
   // then stops. Thread-safe; idempotent.
@@ -83,13 +83,13 @@ class gateway {
   redis_backend* redis_backend_ = nullptr;  // backend_ when it is the Redis one
   std::unique_ptr<runtime_entries> entries_;
   snapshot_holder snapshots_;
-  reload_history reloads_;
+  admin::reload_history reloads_;
   std::atomic<bool> draining_{false};
   std::atomic<int> open_sessions_{0};
   open_file_limit open_files_;         // RLIMIT_NOFILE, raised at start
   net::connection_limit connections_;  // server.max_connections
   std::unique_ptr<services> services_;
-  std::unique_ptr<admin_api> admin_api_;
+  std::unique_ptr<admin::admin_api> admin_api_;
 
   net::asio::io_context control_;  // admin listener, signals, reload, upkeep
   std::vector<std::unique_ptr<net::worker>> workers_;
