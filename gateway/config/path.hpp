@@ -1,6 +1,8 @@
 // Request-path normalization for route matching and the `path` key part (SPEC 3),
 // and the spellings of a path that Sluice rejects because upstreams disagree on them.
-// Pure functions; thread-safe.
+// Pure functions; thread-safe. In config because the loader checks route patterns with
+// it (config/route_match.hpp) and path_options is the policies' `routing:` block; the
+// namespace is sluice::limit, the engine's, which normalizes every request path with it.
 #pragma once
 
 #include <string>
