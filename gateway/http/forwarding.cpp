@@ -80,11 +80,10 @@ class joined_field {
     size_ += value.size() + 2;
   }
   // False when the joined value would exceed max_field_value_bytes.
-  bool append_to(std::string& out, std::string_view name, std::string_view last) const {
+  bool append_to(wire_buffer& out, std::string_view name, std::string_view last) const {
     if (size_ + last.size() > max_field_value_bytes) return false;
-    const std::size_t at = out.size();
-    out.resize(at + name.size() + 2 + size_ + last.size() + 2);
-    char* p = std::copy(name.begin(), name.end(), out.data() + at);
+    char* p = out.extend(name.size() + 2 + size_ + last.size() + 2);
+    p = std::copy(name.begin(), name.end(), p);
     *p++ = ':';
     *p++ = ' ';
     for (auto part : parts_) {
@@ -103,7 +102,7 @@ class joined_field {
   std::size_t size_ = 0;
 };
 
-void append_framing(std::string& out, const body_frame& body) {
+void append_framing(wire_buffer& out, const body_frame& body) {
   if (body.framing == body_framing::length) {
     append_number_field(out, "Content-Length", body.length);
   } else if (body.framing == body_framing::chunked) {
@@ -121,7 +120,7 @@ bool is_one_of(beast::string_view name, const limit::header_list* list) {
 
 }  // namespace
 
-bool write_upstream_request_head(std::string& out, const http::request_header<>& req,
+bool write_upstream_request_head(wire_buffer& out, const http::request_header<>& req,
                                  const upstream_request_context& ctx) {
   const connection_named conn(req, ctx.kept);
   const bool has_host = req.find(http::field::host) != req.end();
@@ -161,11 +160,11 @@ bool write_upstream_request_head(std::string& out, const http::request_header<>&
   }
   if (!via.append_to(out, "Via", via_token)) return false;
   append_framing(out, ctx.body);
-  out.append("\r\n", 2);
+  out.append("\r\n");
   return true;
 }
 
-void write_client_response_head(std::string& out, const http::response_header<>& res,
+void write_client_response_head(wire_buffer& out, const http::response_header<>& res,
                                 const client_response_context& ctx) {
   const connection_named conn(res, {});
   joined_field via;
@@ -192,7 +191,7 @@ void write_client_response_head(std::string& out, const http::response_header<>&
   }
   if (!ctx.keep_alive && ctx.version == 11) out.append("Connection: close\r\n");
   if (ctx.keep_alive && ctx.version == 10) out.append("Connection: keep-alive\r\n");
-  out.append("\r\n", 2);
+  out.append("\r\n");
 }
 
 }  // namespace sluice::net

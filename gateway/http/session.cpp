@@ -115,6 +115,7 @@ awaitable<std::pair<error_code, std::size_t>> write_all(beast::tcp_stream& strea
   rest.consume(n);
   stream.expires_after(timeout);
   auto [rest_ec, rest_n] = co_await asio::async_write(stream, rest, nothrow);
+  stream.expires_never();  // reads that follow are not cut by this write's deadline
   co_return std::pair{rest_ec, n + rest_n};
 }
 
@@ -190,6 +191,28 @@ void session::close_if_idle(steady::time_point now) {
   stream_.socket().close(ec);
 }
 
+void worker::cut_overdue_upstream_waits(steady::time_point now) {
+  for (session* s : sessions) s->cut_if_overdue(now);
+}
+
+void session::cut_if_overdue(steady::time_point now) {
+  if (awaited_upstream_ == nullptr || now < upstream_deadline_) return;
+  upstream_cut_ = true;
+  error_code ec;
+  awaited_upstream_->stream.socket().close(ec);  // the read ends with operation_aborted
+}
+
+void session::await_upstream(upstream_connection& up, steady::time_point deadline) {
+  awaited_upstream_ = &up;
+  upstream_deadline_ = deadline;
+  upstream_cut_ = false;
+}
+
+bool session::upstream_wait_overdue() {
+  awaited_upstream_ = nullptr;
+  return upstream_cut_;
+}
+
 // A named coroutine with a by-value argument keeps the session alive for its whole
 // run (g++ 12 mis-compiles capturing lambda coroutines in some positions).
 static awaitable<void> run_session(std::shared_ptr<session> s) {
@@ -200,16 +223,21 @@ static awaitable<void> run_session(std::shared_ptr<session> s) {
   }
 }
 
-// One timer per worker ends idle keep-alive connections, rather than a timer armed
-// and cancelled around every wait for a next request: it wakes every idle_timeout / 8
-// (10 ms .. 1 s), so a connection goes at most that late. Runs while there are sessions.
+// One timer per worker ends idle keep-alive connections and upstream waits past
+// upstream.timeout, rather than a timer armed and cancelled around every wait (an
+// armed timer costs a timer-queue update and often a timerfd_settime): it wakes every
+// eighth of the shorter of server.idle_timeout and upstream.timeout (10 ms .. 1 s), so
+// a wait ends at most that late. Runs while there are sessions.
 static awaitable<void> sweep_idle_sessions(worker* w, app::services* s) {
   using namespace std::chrono_literals;
   while (!w->sessions.empty()) {
-    const auto idle_timeout = s->snapshots.get()->config.server.server.idle_timeout;
-    w->idle_sweep.expires_after(std::clamp<std::chrono::milliseconds>(idle_timeout / 8, 10ms, 1s));
+    const auto& cfg = s->snapshots.get()->config.server;
+    const auto shortest = std::min(cfg.server.idle_timeout, cfg.upstream.timeout);
+    w->idle_sweep.expires_after(std::clamp<std::chrono::milliseconds>(shortest / 8, 10ms, 1s));
     co_await w->idle_sweep.async_wait(nothrow);
-    w->close_idle_sessions(steady::now());
+    const auto now = steady::now();
+    w->close_idle_sessions(now);
+    w->cut_overdue_upstream_waits(now);
   }
   w->sweeping = false;
 }
@@ -244,7 +272,7 @@ awaitable<void> session::run() {
       log_connection_exception(failure);
       if (!record_.answered) {
         try {
-          co_await reject(gateway_error::internal_error, "Internal error", 0);
+          co_await reject(refusal(gateway_error::internal_error, "Internal error", 0));
         } catch (const std::exception&) {
         }
       }
@@ -269,7 +297,12 @@ awaitable<bool> session::serve_one() {
     identify();
     const verdict v = co_await decide();
     count_decision();
-    keep_alive = co_await respond(v);
+    // respond: forward, or Sluice's own answer.
+    if (v.what == verdict::action::forward) {
+      keep_alive = co_await forward();
+    } else {
+      keep_alive = co_await reject(v);
+    }
   }
   record();
   co_return keep_alive;
@@ -327,19 +360,19 @@ awaitable<session::head_status> session::read_head() {
         co_await read_message_head(stream_, buffer_, *parser_, server.max_header_bytes, head_bytes);
   }
   if (ec == http::error::header_limit) {
-    co_await reject(gateway_error::headers_too_large,
-                    "Request head exceeds server.max_header_bytes", 0);
+    co_await reject(refusal(gateway_error::headers_too_large,
+                            "Request head exceeds server.max_header_bytes", 0));
     co_return head_status::rejected;
   }
   // Beast checks Content-Length against body_limit while parsing the head.
   if (ec == http::error::body_limit) {
-    co_await reject(gateway_error::payload_too_large, "Request body exceeds server.max_body_bytes",
-                    0);
+    co_await reject(
+        refusal(gateway_error::payload_too_large, "Request body exceeds server.max_body_bytes", 0));
     co_return head_status::rejected;
   }
   if (ec && is_parse_error(ec) && ec != http::error::end_of_stream &&
       ec != http::error::partial_message) {
-    co_await reject(gateway_error::bad_request, "Malformed request: " + ec.message(), 0);
+    co_await reject(refusal(gateway_error::bad_request, "Malformed request: " + ec.message(), 0));
     co_return head_status::rejected;
   }
   if (ec) co_return head_status::closed;  // client left, reset, or slow head cut off
@@ -349,7 +382,7 @@ awaitable<session::head_status> session::read_head() {
   record_.client_version = req.version();
   record_.awaiting_continue = beast::iequals(req[http::field::expect], "100-continue");
   if (auto problem = check_request_head(req)) {
-    co_await reject(problem->error, problem->message, 0);
+    co_await reject(refusal(problem->error, problem->message, 0));
     co_return head_status::rejected;
   }
   to_origin_form(req);
@@ -418,34 +451,11 @@ awaitable<session::verdict> session::decide() {
       0};
 }
 
-// ---- step 4: respond ----------------------------------------------------------------------
-
-awaitable<bool> session::respond(const verdict& v) {
-  switch (v.what) {
-    case verdict::action::forward:
-      co_return co_await forward();
-    case verdict::action::limited:
-      co_return co_await reject_limited();
-    case verdict::action::refuse:
-      break;
-  }
-  co_return co_await reject(v.error, v.message, v.retry_after_s);
-}
-
 // ---- step 4a: reject ----------------------------------------------------------------------
-
-awaitable<bool> session::write_to_client(std::string_view bytes) {
-  record_.answered = true;
-  auto [ec, n] = co_await write_all(stream_, asio::buffer(bytes.data(), bytes.size()),
-                                    snapshot_->config.server.server.idle_timeout);
-  record_.bytes_sent += n;
-  co_return !ec;
-}
 
 awaitable<bool> session::discard_request_body() {
   // Small bodies are read and dropped so the connection can be kept; larger ones
   // would cost more than a new connection.
-  if (parser_->is_done()) co_return true;
   // A client waiting for 100 Continue sends no body: waiting for it would stall
   // the answer until the client gives up, so close after the answer instead.
   if (record_.awaiting_continue) co_return false;
@@ -464,45 +474,51 @@ awaitable<bool> session::discard_request_body() {
   co_return parser_->is_done();
 }
 
-awaitable<bool> session::reject(gateway_error error, std::string_view message,
-                                std::int64_t retry_after_s) {
-  const int status = status_of(error);
-  const bool framing_error =
-      error == gateway_error::bad_request || error == gateway_error::headers_too_large ||
-      error == gateway_error::payload_too_large || error == gateway_error::internal_error;
-  bool keep_alive = !framing_error && record_.client_keep_alive &&
-                    !services_.draining.load(std::memory_order_relaxed);
-  if (keep_alive) keep_alive = co_await discard_request_body();
-  const std::string body = error_body(error, message);
-  const std::string retry_after = retry_after_s > 0 ? std::to_string(retry_after_s) : std::string();
-  // After an allowed decision (a 502/503/504 from the upstream step) the client
-  // still learns where it stands (SPEC 5: headers on every limited-route response).
-  write_own_response(head_text_, {.status = status,
-                                  .fields = &rate_headers_,
-                                  .retry_after = retry_after,
-                                  .body = body,
-                                  .keep_alive = keep_alive,
-                                  .head_request = is_head_request()});
-  record_.status = status;
-  services_.metrics.count_http_error(status);
-  co_return co_await write_to_client(head_text_) && keep_alive;
+session::verdict session::refusal(gateway_error error, std::string_view message,
+                                  std::int64_t retry_after_s) {
+  return {verdict::action::refuse, error, message, retry_after_s};
 }
 
-awaitable<bool> session::reject_limited() {
-  bool keep_alive =
-      record_.client_keep_alive && !services_.draining.load(std::memory_order_relaxed);
-  if (keep_alive) keep_alive = co_await discard_request_body();
-  record_.decision = "limited";
-  record_.status = 429;
-  // The rate-limit headers include Retry-After for a limited request.
-  const std::string body = limit::rejection_body(ev_);
-  write_own_response(head_text_, {.status = 429,
-                                  .fields = &rate_headers_,
-                                  .retry_after = {},
-                                  .body = body,
-                                  .keep_alive = keep_alive,
-                                  .head_request = is_head_request()});
-  co_return co_await write_to_client(head_text_) && keep_alive;
+awaitable<bool> session::reject(const verdict& v) {
+  const bool limited = v.what == verdict::action::limited;
+  const int status = limited ? 429 : status_of(v.error);
+  const bool framing_error =
+      !limited &&
+      (v.error == gateway_error::bad_request || v.error == gateway_error::headers_too_large ||
+       v.error == gateway_error::payload_too_large || v.error == gateway_error::internal_error);
+  bool keep_alive = !framing_error && record_.client_keep_alive &&
+                    !services_.draining.load(std::memory_order_relaxed);
+  if (keep_alive && !parser_->is_done()) keep_alive = co_await discard_request_body();
+  record_.status = status;
+  if (limited) {
+    record_.decision = "limited";
+    // The rate-limit headers include Retry-After for a limited request.
+    const std::string body = limit::rejection_body(ev_);
+    write_own_response(head_text_, {.status = 429,
+                                    .fields = &rate_headers_,
+                                    .retry_after = {},
+                                    .body = body,
+                                    .keep_alive = keep_alive,
+                                    .head_request = is_head_request()});
+  } else {
+    const std::string body = error_body(v.error, v.message);
+    const std::string retry_after =
+        v.retry_after_s > 0 ? std::to_string(v.retry_after_s) : std::string();
+    // After an allowed decision (a 502/503/504 from the upstream step) the client
+    // still learns where it stands (SPEC 5: headers on every limited-route response).
+    write_own_response(head_text_, {.status = status,
+                                    .fields = &rate_headers_,
+                                    .retry_after = retry_after,
+                                    .body = body,
+                                    .keep_alive = keep_alive,
+                                    .head_request = is_head_request()});
+    services_.metrics.count_http_error(status);
+  }
+  record_.answered = true;
+  auto [ec, n] = co_await write_all(stream_, asio::buffer(head_text_.data(), head_text_.size()),
+                                    snapshot_->config.server.server.idle_timeout);
+  record_.bytes_sent += n;
+  co_return !ec && keep_alive;
 }
 
 // ---- step 4b: forward ---------------------------------------------------------------------
@@ -513,9 +529,9 @@ awaitable<bool> session::forward() {
   std::int64_t retry_us = 0;
   if (!services_.breaker.allow(now_us(), retry_us)) {
     count_upstream_fault(admin::upstream_error_kind::circuit_open);
-    co_return co_await reject(gateway_error::upstream_unavailable,
-                              "Upstream unavailable (circuit breaker open)",
-                              limit::ceil_seconds_min1(retry_us));
+    co_return co_await reject(refusal(gateway_error::upstream_unavailable,
+                                      "Upstream unavailable (circuit breaker open)",
+                                      limit::ceil_seconds_min1(retry_us)));
   }
   if (ev_.delay > 0) {
     // leaky_bucket shaping: the request was admitted for this later moment.
@@ -525,8 +541,8 @@ awaitable<bool> session::forward() {
   }
   if (!write_upstream_head()) {
     // A joined X-Forwarded-For (or Via) over the 65,535 bytes a field may hold.
-    co_return co_await reject(gateway_error::headers_too_large,
-                              "Forwarded request head exceeds what Sluice can send", 0);
+    co_return co_await reject(refusal(gateway_error::headers_too_large,
+                                      "Forwarded request head exceeds what Sluice can send", 0));
   }
 
   std::unique_ptr<upstream_connection> up;
@@ -585,7 +601,7 @@ awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connectio
 
 awaitable<exchange_failure> session::send_request(upstream_connection& up) {
   // head_text_ holds the head forward() wrote (unchanged across a retry).
-  auto [ec, n] = co_await write_all(up.stream, asio::buffer(head_text_),
+  auto [ec, n] = co_await write_all(up.stream, asio::buffer(head_text_.data(), head_text_.size()),
                                     snapshot_->config.server.upstream.timeout);
   if (ec) {
     co_return ec == beast::error::timeout ? exchange_failure::timeout : exchange_failure::reset;
@@ -640,11 +656,11 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
     rp->header_limit(static_cast<std::uint32_t>(config::defaults::upstream_max_header_bytes));
     rp->body_limit(boost::none);
     if (is_head_request()) rp->skip(true);
-    up.stream.expires_at(deadline);
+    await_upstream(up, deadline);
     std::size_t head_bytes = 0;
     const error_code ec = co_await read_message_head(
         up.stream, up.buffer, *rp, config::defaults::upstream_max_header_bytes, head_bytes);
-    if (ec == beast::error::timeout) co_return exchange_failure::timeout;
+    if (upstream_wait_overdue()) co_return exchange_failure::timeout;
     if (ec == http::error::end_of_stream) co_return exchange_failure::reset;
     if (ec) co_return is_parse_error(ec) ? exchange_failure::invalid : exchange_failure::reset;
     const int status = rp->get().result_int();
@@ -663,7 +679,7 @@ awaitable<bool> session::answer_failure(exchange_failure failure) {
     services_.breaker.record_failure(now_us());
   }
   if (!a.answered) co_return false;
-  co_return co_await reject(a.error, a.message, a.retry_after_s);
+  co_return co_await reject(refusal(a.error, a.message, a.retry_after_s));
 }
 
 // ---- step 5: the response head and body back to the client -------------------------------
@@ -717,7 +733,7 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
     if (ec || !rp.is_done()) co_return false;
     inline_body = static_cast<std::size_t>(length);
   }
-  const std::array<asio::const_buffer, 2> head_and_body{asio::buffer(out),
+  const std::array<asio::const_buffer, 2> head_and_body{asio::buffer(out.data(), out.size()),
                                                         asio::buffer(relay_buffer(), inline_body)};
   auto [hec, hn] = co_await write_all(stream_, head_and_body, cfg.server.idle_timeout);
   record_.bytes_sent += hn;
@@ -728,8 +744,9 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
   while (!rp.is_done()) {
     body.data = relay_buffer();
     body.size = relay_buffer_size;
-    up->stream.expires_after(cfg.upstream.timeout);
-    if (co_await read_body_piece(up->stream, up->buffer, rp)) co_return false;
+    await_upstream(*up, steady::now() + cfg.upstream.timeout);
+    const error_code rec = co_await read_body_piece(up->stream, up->buffer, rp);
+    if (upstream_wait_overdue() || rec) co_return false;
     const error_code wec = co_await write_body_piece(
         stream_, relay_buffer(), relay_buffer_size - body.size, framing == body_framing::chunked,
         rp.is_done(), cfg.server.idle_timeout, record_.bytes_sent);

@@ -16,6 +16,7 @@
 
 #include "http/error_response.hpp"
 #include "http/upstream_pool.hpp"
+#include "http/wire.hpp"
 #include "limit/engine.hpp"
 #include "limit/rate_limit_headers.hpp"
 #include "net/asio.hpp"
@@ -43,6 +44,8 @@ struct worker {
   // (by default: all of them, when draining); busy ones finish first.
   void close_idle_sessions(
       std::chrono::steady_clock::time_point now = std::chrono::steady_clock::time_point::max());
+  // Ends the upstream waits (response head, body piece) past their deadline.
+  void cut_overdue_upstream_waits(std::chrono::steady_clock::time_point now);
 };
 
 class session {
@@ -58,6 +61,9 @@ class session {
 
   // Called by worker::close_idle_sessions.
   void close_if_idle(std::chrono::steady_clock::time_point now);
+  // Called by worker::cut_overdue_upstream_waits: closes the upstream connection this
+  // session waits on once its deadline has passed.
+  void cut_if_overdue(std::chrono::steady_clock::time_point now);
 
   // While waiting for a next request: when the idle sweep will close it. The
   // connection limit closes the earliest first (net::connection_limit).
@@ -99,13 +105,15 @@ class session {
   };
 
   // One request: read_head -> identify -> decide -> respond (reject | forward) -> record.
+  // The steps that never wait are plain functions; a coroutine frame costs a
+  // request hundreds of instructions.
   awaitable<bool> serve_one();
   awaitable<head_status> read_head();
   void identify();
   awaitable<verdict> decide();
-  awaitable<bool> respond(const verdict& v);
-  awaitable<bool> reject(gateway_error error, std::string_view message, std::int64_t retry_after_s);
-  awaitable<bool> reject_limited();
+  // respond: forward(), or reject() with Sluice's own answer (a 429 or an error).
+  awaitable<bool> reject(const verdict& v);
+  static verdict refusal(gateway_error error, std::string_view message, std::int64_t retry_after_s);
 
   // forward: open_upstream -> send_request (head, then body) -> read_response_head
   // -> relay_response; a failure before the response head is answered by reject().
@@ -120,7 +128,6 @@ class session {
   awaitable<bool> relay_response(std::unique_ptr<upstream_connection> up, response_parser& rp);
   awaitable<bool> answer_failure(exchange_failure failure);
 
-  awaitable<bool> write_to_client(std::string_view bytes);
   awaitable<bool> discard_request_body();
   // Counting (metrics, stats), each when its fact is final, before the client sees
   // the answer it leads to.
@@ -145,7 +152,7 @@ class session {
   std::shared_ptr<const app::snapshot> snapshot_;
   limit::evaluation ev_;
   limit::header_list rate_headers_;
-  std::string head_text_;  // a message head serialized by hand (reused buffer)
+  wire_buffer head_text_;  // the message head (and small body) being sent
   request_record record_;
   std::unique_ptr<char[]> relay_buffer_;
   std::optional<asio::steady_timer> delay_timer_;
@@ -154,6 +161,15 @@ class session {
   std::string peer_text_;
   bool peer_trusted_ = false;
   ip_address client_ip_;
+  // The upstream read this session waits for and its deadline, swept by the worker
+  // (no timer per read): await_upstream before the read, upstream_wait_overdue after
+  // it says whether the sweep cut it.
+  void await_upstream(upstream_connection& up, std::chrono::steady_clock::time_point deadline);
+  bool upstream_wait_overdue();
+  upstream_connection* awaited_upstream_ = nullptr;
+  std::chrono::steady_clock::time_point upstream_deadline_;
+  bool upstream_cut_ = false;
+
   bool first_request_ = true;
   bool idle_ = false;                                 // waiting for the next request's first byte
   std::chrono::steady_clock::time_point idle_until_;  // ... at most until then

@@ -48,6 +48,8 @@ awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_
     if (!ec || ec == beast::error::timeout) break;
   }
   if (ec) co_return std::pair{ec, nullptr};
+  // The session's reads are cut by the worker's sweep, not by a timer per read.
+  c->stream.expires_never();
   c->stream.socket().set_option(tcp::no_delay(true), ec);
   c->stream.socket().non_blocking(true, ec);  // the session writes at once first
   co_return std::pair{error_code{}, std::move(c)};

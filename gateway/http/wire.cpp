@@ -6,9 +6,10 @@
 namespace sluice::net {
 namespace {
 
-void append_number(std::string& out, unsigned long long n, int base = 10) {
+void append_number(wire_buffer& out, unsigned long long n) {
   char digits[24];
-  out.append(digits, std::to_chars(digits, digits + sizeof(digits), n, base).ptr);
+  const char* end = std::to_chars(digits, digits + sizeof(digits), n).ptr;
+  out.append(std::string_view(digits, static_cast<std::size_t>(end - digits)));
 }
 
 std::string_view reason_of(int status) {
@@ -18,12 +19,18 @@ std::string_view reason_of(int status) {
 
 }  // namespace
 
-void append_field(std::string& out, std::string_view name, std::string_view value) {
-  // One resize and two copies: four appends (a capacity check and a terminator each)
-  // cost twice as many instructions, and a 429 carries a dozen fields.
-  const std::size_t at = out.size();
-  out.resize(at + name.size() + value.size() + 4);
-  char* p = std::copy(name.begin(), name.end(), out.data() + at);
+void wire_buffer::grow(std::size_t n) {
+  const std::size_t capacity = std::max<std::size_t>({size_ + n, capacity_ * 2, 1024});
+  auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
+  if (size_ != 0) std::memcpy(bigger.get(), data_.get(), size_);
+  data_ = std::move(bigger);
+  capacity_ = capacity;
+}
+
+void append_field(wire_buffer& out, std::string_view name, std::string_view value) {
+  // One capacity check and two copies: a 429 carries a dozen fields.
+  char* p = out.extend(name.size() + value.size() + 4);
+  p = std::copy(name.begin(), name.end(), p);
   *p++ = ':';
   *p++ = ' ';
   p = std::copy(value.begin(), value.end(), p);
@@ -31,29 +38,29 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
   *p = '\n';
 }
 
-void append_number_field(std::string& out, std::string_view name, std::uint64_t value) {
+void append_number_field(wire_buffer& out, std::string_view name, std::uint64_t value) {
   char digits[24];
   const auto end = std::to_chars(digits, digits + sizeof(digits), value).ptr;
   append_field(out, name, std::string_view(digits, static_cast<std::size_t>(end - digits)));
 }
 
-void append_request_line(std::string& out, std::string_view method, std::string_view target) {
+void append_request_line(wire_buffer& out, std::string_view method, std::string_view target) {
   out.append(method);
-  out += ' ';
+  out.push_back(' ');
   out.append(target);
-  out.append(" HTTP/1.1\r\n", 11);
+  out.append(" HTTP/1.1\r\n");
 }
 
-void append_status_line(std::string& out, unsigned version, unsigned status,
+void append_status_line(wire_buffer& out, unsigned version, unsigned status,
                         std::string_view reason) {
-  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ", 9);
+  out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
   append_number(out, status);
-  out += ' ';
+  out.push_back(' ');
   out.append(reason);
-  out.append("\r\n", 2);
+  out.append("\r\n");
 }
 
-void write_own_response(std::string& out, const own_response& r) {
+void write_own_response(wire_buffer& out, const own_response& r) {
   out.clear();
   append_status_line(out, 11, static_cast<unsigned>(r.status), reason_of(r.status));
   append_field(out, "Content-Type", r.content_type);
@@ -64,8 +71,8 @@ void write_own_response(std::string& out, const own_response& r) {
   if (!r.keep_alive) out.append("Connection: close\r\n");
   out.append("Content-Length: ");
   append_number(out, r.body.size());
-  out.append("\r\n\r\n", 4);
-  if (!r.head_request) out += r.body;
+  out.append("\r\n\r\n");
+  if (!r.head_request) out.append(r.body);
 }
 
 chunk_size_line chunk_size_of(std::size_t size) {

@@ -10,6 +10,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -18,17 +20,48 @@
 
 namespace sluice::net {
 
+// The bytes of a message head being written: appends without zero-filling (a
+// std::string's resize writes every byte twice) and keeps its capacity from one
+// request to the next, so a connection allocates it once.
+class wire_buffer {
+ public:
+  void clear() { size_ = 0; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  const char* data() const { return data_.get(); }
+  std::string_view view() const { return {data_.get(), size_}; }
+
+  // `n` bytes at the end for the caller to fill.
+  char* extend(std::size_t n) {
+    if (capacity_ - size_ < n) grow(n);
+    char* at = data_.get() + size_;
+    size_ += n;
+    return at;
+  }
+  void append(std::string_view s) {
+    if (!s.empty()) std::memcpy(extend(s.size()), s.data(), s.size());
+  }
+  void push_back(char c) { *extend(1) = c; }
+
+ private:
+  void grow(std::size_t n);
+
+  std::unique_ptr<char[]> data_;
+  std::size_t size_ = 0;
+  std::size_t capacity_ = 0;
+};
+
 // "Name: value\r\n".
-void append_field(std::string& out, std::string_view name, std::string_view value);
+void append_field(wire_buffer& out, std::string_view name, std::string_view value);
 
 // "Name: <decimal>\r\n".
-void append_number_field(std::string& out, std::string_view name, std::uint64_t value);
+void append_number_field(wire_buffer& out, std::string_view name, std::uint64_t value);
 
 // "METHOD target HTTP/1.1\r\n": Sluice speaks HTTP/1.1 to the upstream.
-void append_request_line(std::string& out, std::string_view method, std::string_view target);
+void append_request_line(wire_buffer& out, std::string_view method, std::string_view target);
 
 // "HTTP/1.x status reason\r\n" (version 10 or 11).
-void append_status_line(std::string& out, unsigned version, unsigned status,
+void append_status_line(wire_buffer& out, unsigned version, unsigned status,
                         std::string_view reason);
 
 // A response Sluice answers itself (a 429, an error): status line, Content-Type,
@@ -43,7 +76,7 @@ struct own_response {
   bool keep_alive = true;
   bool head_request = false;
 };
-void write_own_response(std::string& out, const own_response& r);
+void write_own_response(wire_buffer& out, const own_response& r);
 
 // Chunked framing (RFC 9112 7.1): a chunk is "<size in hex>\r\n" data "\r\n"; the body
 // ends with the last chunk "0\r\n\r\n" (Sluice sends no trailers).

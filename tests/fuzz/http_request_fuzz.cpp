@@ -169,10 +169,12 @@ void check_forwarded_head(const parser_type& parser) {
   } else if (auto length = parser.content_length()) {
     body = {net::body_framing::length, *length};
   }
-  std::string wire;
-  if (!net::write_upstream_request_head(wire, req, {"192.0.2.1", false, "upstream:80", {}, body})) {
+  net::wire_buffer written;
+  if (!net::write_upstream_request_head(written, req,
+                                        {"192.0.2.1", false, "upstream:80", {}, body})) {
     return;  // a joined field over 64 KiB: the session answers 431
   }
+  const std::string wire(written.view());
   http::request_parser<http::buffer_body> again;
   again.header_limit(static_cast<std::uint32_t>(wire.size() + 1));
   error_code ec;

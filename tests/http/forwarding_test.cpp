@@ -34,15 +34,15 @@ std::vector<std::string> fields_of(const std::string& wire) {
 std::string upstream_head(const http::request_header<>& req, body_frame body = {},
                           bool peer_trusted = false, std::span<const std::string_view> kept = {}) {
   const upstream_request_context ctx{"203.0.113.7", peer_trusted, "upstream:80", kept, body};
-  std::string out;
+  wire_buffer out;
   EXPECT_TRUE(write_upstream_request_head(out, req, ctx));
-  return out;
+  return std::string(out.view());
 }
 
 std::string client_head(const http::response_header<>& res, const client_response_context& ctx) {
-  std::string out;
+  wire_buffer out;
   write_client_response_head(out, res, ctx);
-  return out;
+  return std::string(out.view());
 }
 
 http::request_header<> get(std::string_view target = "/a") {
@@ -203,7 +203,7 @@ TEST(UpstreamRequestHead, AJoinedFieldOverTheFieldBoundIsNotWritten) {
   req.insert("Host", "h");
   req.insert("X-Forwarded-For", std::string(40'000, '1'));
   req.insert("X-Forwarded-For", std::string(25'520, '2'));
-  std::string out;
+  wire_buffer out;
   // 40,000 + 2 + 25,520 + 2 + 11 = 65,535: just fits.
   EXPECT_TRUE(write_upstream_request_head(out, req, {"203.0.113.7", false, "u", {}, {}}));
   EXPECT_FALSE(write_upstream_request_head(out, req, {"203.0.113.77", false, "u", {}, {}}));

@@ -24,23 +24,23 @@ TEST(Wire, LinesAndFieldsMatchBeast) {
   res.insert("x-lower-case", "kept as sent");
   res.insert("X-Empty", "");
   res.insert("Content-Length", "12");
-  std::string mine;
+  wire_buffer mine;
   append_status_line(mine, 10, 404, "Nope");
   append_field(mine, "x-lower-case", "kept as sent");
   append_field(mine, "X-Empty", "");
   append_number_field(mine, "Content-Length", 12);
-  mine += "\r\n";
+  mine.append("\r\n");
   std::ostringstream beast;
   beast << res.base();
-  EXPECT_EQ(mine, beast.str());
+  EXPECT_EQ(mine.view(), beast.str());
 
   http::request<http::empty_body> req{http::verb::post, "/a/b?c=1&d", 11};
-  std::string line;
+  wire_buffer line;
   append_request_line(line, "POST", "/a/b?c=1&d");
-  line += "\r\n";
+  line.append("\r\n");
   std::ostringstream beast_req;
   beast_req << req.base();
-  EXPECT_EQ(line, beast_req.str());
+  EXPECT_EQ(line.view(), beast_req.str());
 }
 
 TEST(Wire, OwnResponseMatchesBeast) {
@@ -50,7 +50,7 @@ TEST(Wire, OwnResponseMatchesBeast) {
   const std::string body = R"({"error":{"code":"rate_limit_exceeded"}})";
 
   for (bool keep_alive : {true, false}) {
-    std::string mine;
+    wire_buffer mine;
     write_own_response(mine, {.status = 429,
                               .fields = &fields,
                               .retry_after = "7",
@@ -63,21 +63,38 @@ TEST(Wire, OwnResponseMatchesBeast) {
     res.set(http::field::retry_after, "7");
     res.keep_alive(keep_alive);
     res.body() = body;
-    EXPECT_EQ(mine, beast_bytes(res)) << "keep_alive " << keep_alive;
+    EXPECT_EQ(mine.view(), beast_bytes(res)) << "keep_alive " << keep_alive;
   }
 }
 
 TEST(Wire, OwnResponseToHeadAnnouncesTheLengthWithoutTheBody) {
-  std::string mine;
+  wire_buffer mine;
   write_own_response(mine, {.status = 503,
                             .fields = nullptr,
                             .retry_after = {},
                             .body = "abc",
                             .keep_alive = true,
                             .head_request = true});
-  EXPECT_EQ(mine,
+  EXPECT_EQ(mine.view(),
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: "
             "3\r\n\r\n");
+}
+
+TEST(Wire, BufferGrowsKeepingWhatItHolds) {
+  wire_buffer b;
+  std::string expected;
+  for (int i = 0; i < 3000; ++i) {
+    const std::string piece = std::to_string(i) + ",";
+    b.append(piece);
+    expected += piece;
+  }
+  b.push_back('!');
+  expected += '!';
+  EXPECT_EQ(b.view(), expected);
+  b.clear();
+  EXPECT_TRUE(b.empty());
+  b.append("x");
+  EXPECT_EQ(b.view(), "x");
 }
 
 TEST(Wire, ChunkSizeLinesAreHexWithCrlf) {
