@@ -108,7 +108,7 @@ awaitable<std::pair<error_code, std::size_t>> write_all(beast::tcp_stream& strea
   if (ec || n == asio::buffer_size(buffers)) {
     // Let the other ready connections run first: the peer needs that long to answer,
     // and reading at once would mostly cost a failed recv (EAGAIN) and an epoll wait.
-    co_await asio::post(asio::use_awaitable);
+    co_await asio::post(asio::deferred);
     co_return std::pair{ec, n};
   }
   beast::buffers_suffix<ConstBuffers> rest(buffers);

@@ -5,6 +5,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -23,6 +24,9 @@ using error_code = boost::system::error_code;
 template <class T>
 using awaitable = asio::awaitable<T>;
 
-inline constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+// A deferred operation is awaited in the calling coroutine's own frame; use_awaitable
+// would wrap each operation in a coroutine frame of its own (an allocation and a
+// resumption through the scheduler more per read or write).
+inline constexpr auto nothrow = asio::as_tuple(asio::deferred);
 
 }  // namespace sluice::net
