@@ -39,7 +39,7 @@ bool is_hop_by_hop(http::field f) {
 // must reach the next hop whatever Connection says. Views into the message.
 class connection_named {
  public:
-  connection_named(const http::fields& fields, std::span<const std::string_view> kept) {
+  connection_named(const head_fields& fields, std::span<const std::string_view> kept) {
     auto range = fields.equal_range(http::field::connection);
     for (auto it = range.first; it != range.second; ++it) {
       for (auto token : http::token_list{it->value()}) {
@@ -65,7 +65,7 @@ class connection_named {
 
 // A field the next hop never receives as sent: hop-by-hop, or the framing (Sluice
 // writes its own).
-bool dropped_on_every_hop(const http::fields::value_type& f, const connection_named& conn) {
+bool dropped_on_every_hop(const head_fields::value_type& f, const connection_named& conn) {
   const http::field name = f.name();
   if (is_hop_by_hop(name) || name == http::field::content_length) return true;
   return !conn.empty() && conn.contains(f.name_string());
@@ -120,7 +120,7 @@ bool is_one_of(beast::string_view name, const limit::header_list* list) {
 
 }  // namespace
 
-bool write_upstream_request_head(wire_buffer& out, const http::request_header<>& req,
+bool write_upstream_request_head(wire_buffer& out, const request_head& req,
                                  const upstream_request_context& ctx) {
   const connection_named conn(req, ctx.kept);
   const bool has_host = req.find(http::field::host) != req.end();
@@ -164,7 +164,7 @@ bool write_upstream_request_head(wire_buffer& out, const http::request_header<>&
   return true;
 }
 
-void write_client_response_head(wire_buffer& out, const http::response_header<>& res,
+void write_client_response_head(wire_buffer& out, const response_head& res,
                                 const client_response_context& ctx) {
   const connection_named conn(res, {});
   joined_field via;

@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 
+#include "http/head_arena.hpp"
 #include "http/wire.hpp"
 #include "limit/rate_limit_headers.hpp"
 #include "net/asio.hpp"
@@ -54,7 +55,7 @@ struct upstream_request_context {
 // expect, read as a request of its own), nor a field in `kept` (the identity fields
 // Sluice decided on). False, and `out` unusable, when a joined field would exceed
 // max_field_value_bytes.
-bool write_upstream_request_head(wire_buffer& out, const http::request_header<>& req,
+bool write_upstream_request_head(wire_buffer& out, const request_head& req,
                                  const upstream_request_context& ctx);
 
 struct client_response_context {
@@ -69,7 +70,7 @@ struct client_response_context {
 // ones, the framing and those the rate-limit headers replace; then Via (joined, then
 // "1.1 sluice"), the body framing, the rate-limit headers, and Connection when the
 // client's version needs it to say so.
-void write_client_response_head(wire_buffer& out, const http::response_header<>& res,
+void write_client_response_head(wire_buffer& out, const response_head& res,
                                 const client_response_context& ctx);
 
 }  // namespace sluice::net

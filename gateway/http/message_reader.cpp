@@ -50,8 +50,8 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
 
 template <bool is_request>
 awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                        http::parser<is_request, http::buffer_body>& parser,
-                                        std::size_t max_head_bytes, std::size_t& head_bytes) {
+                                        head_parser<is_request>& parser, std::size_t max_head_bytes,
+                                        std::size_t& head_bytes) {
   for (;;) {
     if (buffer.size() != 0) {
       error_code ec;
@@ -71,7 +71,7 @@ awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_b
 
 template <bool is_request>
 awaitable<error_code> read_body_piece(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                      http::parser<is_request, http::buffer_body>& parser) {
+                                      head_parser<is_request>& parser) {
   const auto& body = parser.get().body();
   const std::size_t capacity = body.size;
   for (;;) {
@@ -105,14 +105,14 @@ template std::size_t feed_head<true>(http::basic_parser<true>&, asio::const_buff
 template std::size_t feed_head<false>(http::basic_parser<false>&, asio::const_buffer, std::size_t,
                                       std::size_t&, error_code&) noexcept;
 template awaitable<error_code> read_message_head<true>(beast::tcp_stream&, beast::flat_buffer&,
-                                                       http::parser<true, http::buffer_body>&,
-                                                       std::size_t, std::size_t&);
+                                                       head_parser<true>&, std::size_t,
+                                                       std::size_t&);
 template awaitable<error_code> read_message_head<false>(beast::tcp_stream&, beast::flat_buffer&,
-                                                        http::parser<false, http::buffer_body>&,
-                                                        std::size_t, std::size_t&);
+                                                        head_parser<false>&, std::size_t,
+                                                        std::size_t&);
 template awaitable<error_code> read_body_piece<true>(beast::tcp_stream&, beast::flat_buffer&,
-                                                     http::parser<true, http::buffer_body>&);
+                                                     head_parser<true>&);
 template awaitable<error_code> read_body_piece<false>(beast::tcp_stream&, beast::flat_buffer&,
-                                                      http::parser<false, http::buffer_body>&);
+                                                      head_parser<false>&);
 
 }  // namespace sluice::net

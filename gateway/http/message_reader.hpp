@@ -10,6 +10,7 @@
 
 #include <cstddef>
 
+#include "http/head_arena.hpp"
 #include "net/asio.hpp"
 
 namespace sluice::net {
@@ -40,8 +41,8 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
 // after one, or the socket's.
 template <bool is_request>
 awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                        http::parser<is_request, http::buffer_body>& parser,
-                                        std::size_t max_head_bytes, std::size_t& head_bytes);
+                                        head_parser<is_request>& parser, std::size_t max_head_bytes,
+                                        std::size_t& head_bytes);
 
 // Reads and parses body bytes into the parser's body buffer (body().data/size, set by
 // the caller) until some arrived, the buffer is full or the message is complete. A
@@ -49,6 +50,6 @@ awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_b
 // read_message_head; header_limit here means a chunk-size line or trailer section too large.
 template <bool is_request>
 awaitable<error_code> read_body_piece(beast::tcp_stream& stream, beast::flat_buffer& buffer,
-                                      http::parser<is_request, http::buffer_body>& parser);
+                                      head_parser<is_request>& parser);
 
 }  // namespace sluice::net

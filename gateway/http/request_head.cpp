@@ -96,14 +96,14 @@ std::string_view authority_of(std::string_view target) {
 
 }  // namespace
 
-bool transfer_coding_ok(const http::fields& fields) {
+bool transfer_coding_ok(const head_fields& fields) {
   auto range = fields.equal_range(http::field::transfer_encoding);
   if (range.first == range.second) return true;
   return std::next(range.first) == range.second &&
          beast::iequals(trim_ows(as_std(range.first->value())), "chunked");
 }
 
-std::optional<head_problem> check_request_head(const http::request_header<>& req) {
+std::optional<head_problem> check_request_head(const request_head& req) {
   const bool has_te = req.find(http::field::transfer_encoding) != req.end();
   if (has_te && req.version() < 11) {
     return head_problem{gateway_error::bad_request, "Transfer-Encoding in an HTTP/1.0 request"};
@@ -149,7 +149,7 @@ std::optional<head_problem> check_request_head(const http::request_header<>& req
   return std::nullopt;
 }
 
-void to_origin_form(http::request_header<>& req) {
+void to_origin_form(request_head& req) {
   const auto target = as_std(req.target());
   if (target.starts_with('/') || target == "*") return;
   const auto path_start =

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "http/error_response.hpp"
+#include "http/head_arena.hpp"
 #include "net/asio.hpp"
 
 namespace sluice::net {
@@ -21,7 +22,7 @@ struct head_problem {
 // True when the Transfer-Encoding lines of `fields`, taken together, are exactly one
 // "chunked" (or absent). Any other coding (gzip, identity, a list) is refused in both
 // directions: Sluice re-frames bodies and would drop the coding.
-bool transfer_coding_ok(const http::fields& fields);
+bool transfer_coding_ok(const head_fields& fields);
 
 // The first problem with a parsed request head, or nothing:
 // - Transfer-Encoding other than exactly "chunked", or any in an HTTP/1.0 request;
@@ -30,10 +31,10 @@ bool transfer_coding_ok(const http::fields& fields);
 //   (CGI-style upstreams read those as the real field);
 // - a CONNECT request, or a target that is neither origin-form, absolute-form nor "*".
 // (A Content-Length over the body limit is Beast's body_limit error.)
-std::optional<head_problem> check_request_head(const http::request_header<>& req);
+std::optional<head_problem> check_request_head(const request_head& req);
 
 // An absolute-form target ("http://host/path?q") becomes origin-form ("/path?q") and
 // its authority replaces Host (RFC 9112 3.2.2); other targets are left alone.
-void to_origin_form(http::request_header<>& req);
+void to_origin_form(request_head& req);
 
 }  // namespace sluice::net

@@ -37,7 +37,7 @@ std::string_view as_std(beast::string_view s) {
 // Request headers for the policy engine, looked up in the parsed Beast head.
 class beast_headers final : public limit::request_headers {
  public:
-  explicit beast_headers(const http::fields& f) : fields_(f) {}
+  explicit beast_headers(const head_fields& f) : fields_(f) {}
   std::optional<std::string_view> find(std::string_view lower_name) const override {
     auto it = fields_.find(beast::string_view(lower_name.data(), lower_name.size()));
     if (it == fields_.end()) return std::nullopt;
@@ -48,7 +48,7 @@ class beast_headers final : public limit::request_headers {
   }
 
  private:
-  const http::fields& fields_;
+  const head_fields& fields_;
 };
 
 std::string_view client_ip_header_name(config::client_ip_source s) {
@@ -295,13 +295,14 @@ awaitable<bool> session::serve_one() {
   bool keep_alive = false;
   if (head == head_status::ok) {
     identify();
-    const verdict v = co_await decide();
+    std::optional<verdict> v = decide();
+    if (!v) v = co_await ask_store();
     count_decision();
     // respond: forward, or Sluice's own answer.
-    if (v.what == verdict::action::forward) {
+    if (v->what == verdict::action::forward) {
       keep_alive = co_await forward();
     } else {
-      keep_alive = co_await reject(v);
+      keep_alive = co_await reject(*v);
     }
   }
   record();
@@ -342,7 +343,7 @@ awaitable<session::head_status> session::read_head() {
   // The client's bytes buffered ahead of the parser are bounded by max_header_bytes:
   // a head, a chunk-size line or a trailer section cannot grow past it.
   buffer_.max_size(static_cast<std::size_t>(server.max_header_bytes));
-  parser_.emplace();
+  emplace_parser(parser_, request_arena_);
   parser_->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
   parser_->body_limit(server.max_body_bytes);
   record_.started = steady::now();
@@ -407,44 +408,50 @@ void session::identify() {
 
 // ---- step 3: decide -----------------------------------------------------------------------
 
-awaitable<session::verdict> session::decide() {
+std::optional<session::verdict> session::decide() {
   auto& req = parser_->get();
   beast_headers headers(req.base());
   limit::request_facts facts{as_std(req.method_string()), as_std(req.target()), client_ip_,
                              peer_trusted_, &headers};
-  const auto check_started = steady::now();
+  check_started_ = steady::now();
   limit::prepare(snapshot_->policy, facts, &services_.overrides, now_us(), ev_);
   switch (ev_.result) {
     case limit::outcome::bad_request:
-      co_return verdict{verdict::action::refuse, gateway_error::bad_request, ev_.problem, 0};
+      return refusal(gateway_error::bad_request, ev_.problem, 0);
     case limit::outcome::forbidden:
       record_.decided = true;
       record_.decision = "forbidden";
-      co_return verdict{verdict::action::refuse, gateway_error::forbidden, "Access denied", 0};
+      return refusal(gateway_error::forbidden, "Access denied", 0);
     case limit::outcome::bypassed:
       record_.decided = true;
-      co_return verdict{verdict::action::forward, {}, {}, 0};
+      return verdict{verdict::action::forward, {}, {}, 0};
     case limit::outcome::allowed:
     case limit::outcome::limited:
       break;
   }
+  if (ev_.checks.empty()) return conclude(app::store_verdict::admitted);
+  app::store_verdict stored{};
+  if (!services_.backend.decide_now(ev_, stored)) return std::nullopt;
+  return conclude(stored);
+}
 
-  app::store_verdict stored = app::store_verdict::admitted;
+awaitable<session::verdict> session::ask_store() {
+  co_return conclude(co_await services_.backend.decide_async(ev_));
+}
+
+session::verdict session::conclude(app::store_verdict stored) {
   if (!ev_.checks.empty()) {
-    auto& backend = services_.backend;
-    if (!backend.decide_now(ev_, stored)) stored = co_await backend.decide_async(ev_);
-    record_.check_seconds = std::chrono::duration<double>(steady::now() - check_started).count();
+    record_.check_seconds = std::chrono::duration<double>(steady::now() - check_started_).count();
   }
   record_.decided = true;
   if (stored == app::store_verdict::unavailable) {
     record_.storage_unavailable = true;
-    co_return verdict{verdict::action::refuse, gateway_error::storage_unavailable,
-                      "Rate-limit storage unavailable", 1};
+    return refusal(gateway_error::storage_unavailable, "Rate-limit storage unavailable", 1);
   }
   limit::conclude(ev_, stored == app::store_verdict::admitted);
   rate_headers_.clear();
   limit::append_rate_limit_headers(ev_, snapshot_->policy.headers(), rate_headers_);
-  co_return verdict{
+  return verdict{
       ev_.result == limit::outcome::limited ? verdict::action::limited : verdict::action::forward,
       {},
       {},
@@ -583,12 +590,16 @@ awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connectio
                                               std::optional<response_parser>& rp) {
   const bool has_body = request_has_body();
   for (int attempt = 0;; ++attempt) {
-    auto [connect_ec, conn] = co_await worker_.pool.acquire(snapshot_->upstream, attempt == 0);
-    if (connect_ec) {
-      co_return is_local_resource_error(connect_ec) ? exchange_failure::local_resources
-                                                    : exchange_failure::connect;
+    // open_upstream: a pooled connection, else (and always for a retry) a new one.
+    up = attempt == 0 ? worker_.pool.take_idle(snapshot_->upstream) : nullptr;
+    if (!up) {
+      auto [connect_ec, conn] = co_await worker_.pool.connect(snapshot_->upstream);
+      if (connect_ec) {
+        co_return is_local_resource_error(connect_ec) ? exchange_failure::local_resources
+                                                      : exchange_failure::connect;
+      }
+      up = std::move(conn);
     }
-    up = std::move(conn);
     // A reused connection the upstream closed meanwhile fails before any response
     // byte; such a request (without body) is sent once more on a new connection.
     const bool may_retry = up->reused && !has_body && attempt == 0;
@@ -652,7 +663,7 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
   // answered 100-continue itself, and 103 Early Hints are not relayed) never extend it.
   const auto deadline = steady::now() + snapshot_->config.server.upstream.timeout;
   for (;;) {
-    rp.emplace();
+    emplace_parser(rp, response_arena_);
     rp->header_limit(static_cast<std::uint32_t>(config::defaults::upstream_max_header_bytes));
     rp->body_limit(boost::none);
     if (is_head_request()) rp->skip(true);

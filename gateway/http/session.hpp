@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "http/error_response.hpp"
+#include "http/head_arena.hpp"
 #include "http/upstream_pool.hpp"
 #include "http/wire.hpp"
 #include "limit/engine.hpp"
@@ -73,9 +74,6 @@ class session {
   }
 
  private:
-  using request_parser = http::request_parser<http::buffer_body>;
-  using response_parser = http::response_parser<http::buffer_body>;
-
   enum class head_status { ok, closed, rejected };
 
   // What decide() concluded: how respond() answers the request.
@@ -110,7 +108,10 @@ class session {
   awaitable<bool> serve_one();
   awaitable<head_status> read_head();
   void identify();
-  awaitable<verdict> decide();
+  // The verdict, or nothing when the store answers later (Redis): ask_store() then.
+  std::optional<verdict> decide();
+  awaitable<verdict> ask_store();
+  verdict conclude(app::store_verdict stored);
   // respond: forward(), or reject() with Sluice's own answer (a 429 or an error).
   awaitable<bool> reject(const verdict& v);
   static verdict refusal(gateway_error error, std::string_view message, std::int64_t retry_after_s);
@@ -148,9 +149,12 @@ class session {
   worker& worker_;
   app::services& services_;
   beast::flat_buffer buffer_;
+  head_arena request_arena_;   // the request head's fields (parser_)
+  head_arena response_arena_;  // the upstream response head's fields
   std::optional<request_parser> parser_;
   std::shared_ptr<const app::snapshot> snapshot_;
   limit::evaluation ev_;
+  std::chrono::steady_clock::time_point check_started_;  // when decide() began
   limit::header_list rate_headers_;
   wire_buffer head_text_;  // the message head (and small body) being sent
   request_record record_;

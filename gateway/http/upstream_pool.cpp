@@ -20,16 +20,20 @@ bool still_open(upstream_connection& c) {
 
 }  // namespace
 
-awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_pool::acquire(
-    const upstream_target& target, bool allow_reuse) {
-  while (allow_reuse && !idle_.empty()) {
+std::unique_ptr<upstream_connection> upstream_pool::take_idle(const upstream_target& target) {
+  while (!idle_.empty()) {
     std::unique_ptr<upstream_connection> c = std::move(idle_.back());
     idle_.pop_back();
     if (c->generation == target.generation && still_open(*c)) {
       c->reused = true;
-      co_return std::pair{error_code{}, std::move(c)};
+      return c;
     }
   }
+  return nullptr;
+}
+
+awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_pool::connect(
+    const upstream_target& target) {
   auto c = std::make_unique<upstream_connection>(
       io_, static_cast<std::size_t>(config::defaults::upstream_max_header_bytes));
   c->generation = target.generation;

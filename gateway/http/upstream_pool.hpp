@@ -30,12 +30,13 @@ class upstream_pool {
  public:
   upstream_pool(asio::io_context& io, std::size_t max_idle) : io_(io), max_idle_(max_idle) {}
 
-  // An idle connection to `target`, or a new one within target.connect_timeout.
-  // An idle connection is first checked for a close or stray bytes from the upstream
-  // (one recv syscall, always: an upstream that sent a second response after the
-  // first must not hand it to the next client).
-  awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> acquire(
-      const upstream_target& target, bool allow_reuse = true);
+  // An idle connection to `target`, or null. It is first checked for a close or stray
+  // bytes from the upstream (one recv syscall, always: an upstream that sent a second
+  // response after the first must not hand it to the next client).
+  std::unique_ptr<upstream_connection> take_idle(const upstream_target& target);
+  // A new connection to `target`, within target.connect_timeout.
+  awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> connect(
+      const upstream_target& target);
 
   // Returns a connection whose last response was complete and kept alive.
   void release(std::unique_ptr<upstream_connection> c);

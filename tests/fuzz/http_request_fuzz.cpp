@@ -71,7 +71,7 @@ class socket_bytes {
   std::size_t pos_ = 0;
 };
 
-using parser_type = http::request_parser<http::buffer_body>;
+using parser_type = net::request_parser;
 
 // Feeds buffered bytes; returns feed_parser's error code.
 error_code feed(parser_type& parser, std::string& buffer, std::size_t& consumed) {
@@ -143,14 +143,14 @@ std::string as_string(net::beast::string_view s) {
   return std::string(s.data(), s.size());
 }
 
-std::string head_summary(const http::request_header<>& req) {
+std::string head_summary(const net::request_head& req) {
   std::string s = as_string(req.method_string()) + " " + as_string(req.target()) + " " +
                   std::to_string(req.version());
   for (const auto& f : req) s += "\n" + as_string(f.name_string()) + ": " + as_string(f.value());
   return s;
 }
 
-bool written_by_sluice(const http::fields::value_type& f) {
+bool written_by_sluice(const net::head_fields::value_type& f) {
   for (std::string_view name : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via",
                                 "Host", "Content-Length", "Transfer-Encoding"}) {
     if (net::beast::iequals(f.name_string(), net::beast::string_view(name.data(), name.size()))) {
@@ -175,7 +175,7 @@ void check_forwarded_head(const parser_type& parser) {
     return;  // a joined field over 64 KiB: the session answers 431
   }
   const std::string wire(written.view());
-  http::request_parser<http::buffer_body> again;
+  net::request_parser again;
   again.header_limit(static_cast<std::uint32_t>(wire.size() + 1));
   error_code ec;
   const std::size_t used = net::feed_parser(again, net::asio::buffer(wire), ec);

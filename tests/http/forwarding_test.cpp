@@ -31,22 +31,22 @@ std::vector<std::string> fields_of(const std::string& wire) {
   return out;
 }
 
-std::string upstream_head(const http::request_header<>& req, body_frame body = {},
-                          bool peer_trusted = false, std::span<const std::string_view> kept = {}) {
+std::string upstream_head(const request_head& req, body_frame body = {}, bool peer_trusted = false,
+                          std::span<const std::string_view> kept = {}) {
   const upstream_request_context ctx{"203.0.113.7", peer_trusted, "upstream:80", kept, body};
   wire_buffer out;
   EXPECT_TRUE(write_upstream_request_head(out, req, ctx));
   return std::string(out.view());
 }
 
-std::string client_head(const http::response_header<>& res, const client_response_context& ctx) {
+std::string client_head(const response_head& res, const client_response_context& ctx) {
   wire_buffer out;
   write_client_response_head(out, res, ctx);
   return std::string(out.view());
 }
 
-http::request_header<> get(std::string_view target = "/a") {
-  http::request_header<> req;
+request_head get(std::string_view target = "/a") {
+  request_head req;
   req.method(http::verb::get);
   req.target(target);
   req.version(11);
@@ -56,7 +56,7 @@ http::request_header<> get(std::string_view target = "/a") {
 using lines = std::vector<std::string>;
 
 TEST(UpstreamRequestHead, IsWhatBeastWritesForTheSameMessage) {
-  http::request_header<> req = get("/a/b?c=1&d");
+  request_head req = get("/a/b?c=1&d");
   req.method(http::verb::post);
   req.insert("Host", "example.com:8080");
   req.insert("x-lower-case", "kept as sent");
@@ -79,7 +79,7 @@ TEST(UpstreamRequestHead, IsWhatBeastWritesForTheSameMessage) {
 }
 
 TEST(UpstreamRequestHead, CustomMethodsAndHttp10GoOutAsHttp11) {
-  http::request_header<> req;
+  request_head req;
   req.method_string("PURGE");
   req.target("/x");
   req.version(10);
@@ -91,7 +91,7 @@ TEST(UpstreamRequestHead, CustomMethodsAndHttp10GoOutAsHttp11) {
 }
 
 TEST(UpstreamRequestHead, DropsTheStandardHopByHopFieldsAndKeepsTheOthersInOrder) {
-  http::request_header<> req = get();
+  request_head req = get();
   req.insert("Host", "example.com");
   req.insert("Keep-Alive", "timeout=5");
   req.insert("TE", "trailers");
@@ -109,7 +109,7 @@ TEST(UpstreamRequestHead, DropsTheStandardHopByHopFieldsAndKeepsTheOthersInOrder
 }
 
 TEST(UpstreamRequestHead, DropsFieldsNamedByConnectionInAnyCaseAndPosition) {
-  http::request_header<> req = get();
+  request_head req = get();
   req.insert("Host", "h");
   req.insert("X-Before", "1");
   req.insert("Connection", "x-before, X-After");
@@ -125,7 +125,7 @@ TEST(UpstreamRequestHead, DropsFieldsNamedByConnectionInAnyCaseAndPosition) {
 TEST(UpstreamRequestHead, ConnectionCannotNameAwayTheFramingHostOrTheKeptFields) {
   // "Connection: Content-Length" would send the upstream a body it does not expect,
   // parsed as a request of its own (request smuggling).
-  http::request_header<> req = get();
+  request_head req = get();
   req.method(http::verb::post);
   req.insert("Host", "api");
   req.insert("Connection", "Content-Length, host, X-API-Key, x-other");
@@ -140,7 +140,7 @@ TEST(UpstreamRequestHead, ConnectionCannotNameAwayTheFramingHostOrTheKeptFields)
 }
 
 TEST(UpstreamRequestHead, TheFramingIsTheOneSluiceReadTheBodyBy) {
-  http::request_header<> req = get();
+  request_head req = get();
   req.insert("Host", "h");
   req.insert("Content-Length", "5, 5");
   req.insert("Transfer-Encoding", "gzip");
@@ -159,7 +159,7 @@ TEST(UpstreamRequestHead, TheFramingIsTheOneSluiceReadTheBodyBy) {
 }
 
 TEST(UpstreamRequestHead, ForwardedForJoinsEveryLineThenThePeer) {
-  http::request_header<> req = get();
+  request_head req = get();
   req.insert("Host", "h");
   req.insert("X-Forwarded-For", "198.51.100.1, 10.0.0.1");
   req.insert("x-forwarded-for", "");
@@ -169,7 +169,7 @@ TEST(UpstreamRequestHead, ForwardedForJoinsEveryLineThenThePeer) {
 }
 
 TEST(UpstreamRequestHead, OnlyATrustedPeerKeepsItsForwardedProtoAndHost) {
-  http::request_header<> req = get();
+  request_head req = get();
   req.insert("X-Forwarded-Proto", "https");
   req.insert("Host", "inner");
   req.insert("X-Forwarded-Host", "public.example");
@@ -182,7 +182,7 @@ TEST(UpstreamRequestHead, OnlyATrustedPeerKeepsItsForwardedProtoAndHost) {
 }
 
 TEST(UpstreamRequestHead, AnUntrustedClientWithoutHostCannotSetForwardedHost) {
-  http::request_header<> req = get();
+  request_head req = get();
   req.version(10);
   req.insert("X-Forwarded-Host", "evil.example");
   EXPECT_EQ(fields_of<true>(upstream_head(req)),
@@ -191,7 +191,7 @@ TEST(UpstreamRequestHead, AnUntrustedClientWithoutHostCannotSetForwardedHost) {
 }
 
 TEST(UpstreamRequestHead, ViaJoinsEveryLine) {
-  http::request_header<> req = get();
+  request_head req = get();
   req.insert("Host", "h");
   req.insert("Via", "1.0 a");
   req.insert("Via", "1.1 b");
@@ -199,7 +199,7 @@ TEST(UpstreamRequestHead, ViaJoinsEveryLine) {
 }
 
 TEST(UpstreamRequestHead, AJoinedFieldOverTheFieldBoundIsNotWritten) {
-  http::request_header<> req = get();
+  request_head req = get();
   req.insert("Host", "h");
   req.insert("X-Forwarded-For", std::string(40'000, '1'));
   req.insert("X-Forwarded-For", std::string(25'520, '2'));
@@ -210,7 +210,7 @@ TEST(UpstreamRequestHead, AJoinedFieldOverTheFieldBoundIsNotWritten) {
 }
 
 TEST(ClientResponseHead, IsWhatBeastWritesForTheSameMessage) {
-  http::response_header<> res;
+  response_head res;
   res.result(http::status::ok);
   res.version(11);
   res.insert("Server", "origin");
@@ -243,7 +243,7 @@ TEST(ClientResponseHead, IsWhatBeastWritesForTheSameMessage) {
 }
 
 TEST(ClientResponseHead, KeepsTheUpstreamsReasonPhraseInTheClientsVersion) {
-  http::response_header<> res;
+  response_head res;
   res.result(http::status::not_found);
   res.version(11);
   res.reason("Nope");
@@ -252,7 +252,7 @@ TEST(ClientResponseHead, KeepsTheUpstreamsReasonPhraseInTheClientsVersion) {
 }
 
 TEST(ClientResponseHead, StripsHopByHopAndJoinsVia) {
-  http::response_header<> res;
+  response_head res;
   res.result(http::status::ok);
   res.insert("Content-Length", "2");
   res.insert("Connection", "x-hop");

@@ -15,8 +15,6 @@
 namespace sluice::net {
 namespace {
 
-using request_parser = http::request_parser<http::buffer_body>;
-
 // A connected loopback pair: `peer` writes what the test sends, `stream` reads.
 struct loopback {
   asio::io_context io;
@@ -53,7 +51,7 @@ struct loopback {
 template <bool is_request>
 awaitable<std::pair<error_code, std::string>> read_all(
     beast::tcp_stream& stream, beast::flat_buffer& buffer,
-    http::parser<is_request, http::buffer_body>& parser, std::size_t piece_size = 4096,
+    head_parser<is_request>& parser, std::size_t piece_size = 4096,
     std::size_t max_head_bytes = 1024 * 1024) {
   stream.expires_after(std::chrono::seconds(10));
   std::size_t head_bytes = 0;
@@ -208,7 +206,7 @@ TEST(MessageReader, AResponseDelimitedByTheEndOfTheConnectionCompletesAtEof) {
   loopback l;
   auto sender = l.send("HTTP/1.1 200 OK\r\n\r\nuntil the end", true);
   beast::flat_buffer buffer(16 * 1024);
-  http::response_parser<http::buffer_body> parser;
+  response_parser parser;
   auto [ec, body] = l.run(read_all(l.stream, buffer, parser, 4));
   sender.join();
   EXPECT_FALSE(ec) << ec.message();

@@ -11,8 +11,6 @@
 namespace sluice::net {
 namespace {
 
-using request_parser = http::request_parser<http::buffer_body>;
-
 // Parses `bytes` as one request head (header_limit 1 MiB); returns the parse error.
 error_code parse(request_parser& p, std::string_view bytes) {
   p.header_limit(1024 * 1024);
