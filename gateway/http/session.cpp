@@ -262,7 +262,23 @@ awaitable<void> session::run() {
     bool keep_alive = false;
     const char* failure = nullptr;
     try {
-      keep_alive = co_await serve_one();
+      // One request: read_head -> identify -> decide -> respond -> record.
+      begin_request();
+      const head_status head = co_await read_head();
+      if (head == head_status::closed) break;
+      if (head == head_status::ok) {
+        identify();
+        std::optional<verdict> v = decide();
+        if (!v) v = co_await ask_store();
+        count_decision();
+        // respond: forward, or Sluice's own answer.
+        if (v->what == verdict::action::forward) {
+          keep_alive = co_await forward();
+        } else {
+          keep_alive = co_await reject(*v);
+        }
+      }
+      record();
     } catch (const std::exception& e) {
       // Nothing escapes a connection (SPEC 13): this request ends here, the process
       // and every other connection go on.
@@ -285,28 +301,11 @@ awaitable<void> session::run() {
   stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-awaitable<bool> session::serve_one() {
+void session::begin_request() {
   snapshot_ = services_.snapshots.get();
   record_ = request_record{};
   ev_.reset();
   rate_headers_.clear();  // a later request's own errors must not repeat them
-  const head_status head = co_await read_head();
-  if (head == head_status::closed) co_return false;
-  bool keep_alive = false;
-  if (head == head_status::ok) {
-    identify();
-    std::optional<verdict> v = decide();
-    if (!v) v = co_await ask_store();
-    count_decision();
-    // respond: forward, or Sluice's own answer.
-    if (v->what == verdict::action::forward) {
-      keep_alive = co_await forward();
-    } else {
-      keep_alive = co_await reject(*v);
-    }
-  }
-  record();
-  co_return keep_alive;
 }
 
 // ---- step 1: read the request head -------------------------------------------------------
@@ -603,33 +602,29 @@ awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connectio
     // A reused connection the upstream closed meanwhile fails before any response
     // byte; such a request (without body) is sent once more on a new connection.
     const bool may_retry = up->reused && !has_body && attempt == 0;
-    exchange_failure failure = co_await send_request(*up);
+    // send_head: head_text_ holds the head forward() wrote (unchanged across a retry).
+    auto [ec, n] =
+        co_await write_all(up->stream, asio::buffer(head_text_.data(), head_text_.size()),
+                           snapshot_->config.server.upstream.timeout);
+    exchange_failure failure = exchange_failure::none;
+    if (ec)
+      failure = ec == beast::error::timeout ? exchange_failure::timeout : exchange_failure::reset;
+    if (failure == exchange_failure::none && has_body) failure = co_await relay_request_body(*up);
     if (failure == exchange_failure::none) failure = co_await read_response_head(*up, rp);
     if (failure == exchange_failure::reset && may_retry && !(rp && rp->got_some())) continue;
     co_return failure;
   }
 }
 
-awaitable<exchange_failure> session::send_request(upstream_connection& up) {
-  // head_text_ holds the head forward() wrote (unchanged across a retry).
-  auto [ec, n] = co_await write_all(up.stream, asio::buffer(head_text_.data(), head_text_.size()),
-                                    snapshot_->config.server.upstream.timeout);
-  if (ec) {
-    co_return ec == beast::error::timeout ? exchange_failure::timeout : exchange_failure::reset;
-  }
-  if (!request_has_body()) co_return exchange_failure::none;
-  if (record_.awaiting_continue) {
-    // The upstream has the head: now the client may send the body.
-    auto [cec, cn] = co_await write_all(stream_, asio::buffer(continue_line),
-                                        snapshot_->config.server.server.idle_timeout);
-    if (cec) co_return exchange_failure::client_gone;
-    record_.awaiting_continue = false;
-  }
-  co_return co_await relay_request_body(up);
-}
-
 awaitable<exchange_failure> session::relay_request_body(upstream_connection& up) {
   const auto& cfg = snapshot_->config.server;
+  if (record_.awaiting_continue) {
+    // The upstream has the head: now the client may send the body.
+    auto [ec, n] =
+        co_await write_all(stream_, asio::buffer(continue_line), cfg.server.idle_timeout);
+    if (ec) co_return exchange_failure::client_gone;
+    record_.awaiting_continue = false;
+  }
   const bool chunked = parser_->chunked();
   auto& body = parser_->get().body();
   std::uint64_t uploaded = 0;

@@ -102,10 +102,10 @@ class session {
     unsigned client_version = 11;    // the request's HTTP version (10 or 11)
   };
 
-  // One request: read_head -> identify -> decide -> respond (reject | forward) -> record.
-  // The steps that never wait are plain functions; a coroutine frame costs a
-  // request hundreds of instructions.
-  awaitable<bool> serve_one();
+  // One request (run() calls them in this order): read_head -> identify -> decide ->
+  // respond (reject | forward) -> record. The steps that never wait are plain
+  // functions; a coroutine frame costs a request hundreds of instructions.
+  void begin_request();
   awaitable<head_status> read_head();
   void identify();
   // The verdict, or nothing when the store answers later (Redis): ask_store() then.
@@ -116,13 +116,14 @@ class session {
   awaitable<bool> reject(const verdict& v);
   static verdict refusal(gateway_error error, std::string_view message, std::int64_t retry_after_s);
 
-  // forward: open_upstream -> send_request (head, then body) -> read_response_head
-  // -> relay_response; a failure before the response head is answered by reject().
+  // forward: write_upstream_head, then exchange (open_upstream -> send_head ->
+  // relay_request_body -> read_response_head, retried once on a stale pooled
+  // connection) -> relay_response; a failure before the response head is answered by
+  // reject().
   awaitable<bool> forward();
   bool write_upstream_head();  // into head_text_; false: a joined field too large
   awaitable<exchange_failure> exchange(std::unique_ptr<upstream_connection>& up,
                                        std::optional<response_parser>& rp);
-  awaitable<exchange_failure> send_request(upstream_connection& up);
   awaitable<exchange_failure> relay_request_body(upstream_connection& up);
   awaitable<exchange_failure> read_response_head(upstream_connection& up,
                                                  std::optional<response_parser>& rp);
