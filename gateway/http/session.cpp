@@ -23,7 +23,6 @@ namespace {
 using steady = std::chrono::steady_clock;
 
 constexpr std::size_t relay_buffer_size = 64 * 1024;
-constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
 
 ip_address to_ip(const asio::ip::address& a) {
   if (a.is_v4()) return ip_address::from_v4(a.to_v4().to_uint());
@@ -621,7 +620,7 @@ awaitable<exchange_failure> session::relay_request_body(upstream_connection& up)
   if (record_.awaiting_continue) {
     // The upstream has the head: now the client may send the body.
     auto [ec, n] =
-        co_await write_all(stream_, asio::buffer(continue_line), cfg.server.idle_timeout);
+        co_await write_all(stream_, asio::buffer(continue_response), cfg.server.idle_timeout);
     if (ec) co_return exchange_failure::client_gone;
     record_.awaiting_continue = false;
   }

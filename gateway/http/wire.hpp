@@ -78,6 +78,9 @@ struct own_response {
 };
 void write_own_response(wire_buffer& out, const own_response& r);
 
+// The interim answer to `Expect: 100-continue`, sent once the upstream has the head.
+inline constexpr std::string_view continue_response = "HTTP/1.1 100 Continue\r\n\r\n";
+
 // Chunked framing (RFC 9112 7.1): a chunk is "<size in hex>\r\n" data "\r\n"; the body
 // ends with the last chunk "0\r\n\r\n" (Sluice sends no trailers).
 struct chunk_size_line {

@@ -97,6 +97,13 @@ TEST(Wire, BufferGrowsKeepingWhatItHolds) {
   EXPECT_EQ(b.view(), "x");
 }
 
+TEST(Wire, ContinueResponseMatchesBeast) {
+  http::response<http::empty_body> res{http::status::continue_, 11};
+  std::ostringstream beast;
+  beast << res.base();
+  EXPECT_EQ(continue_response, beast.str());
+}
+
 TEST(Wire, ChunkSizeLinesAreHexWithCrlf) {
   EXPECT_EQ(chunk_size_of(0).view(), "0\r\n");
   EXPECT_EQ(chunk_size_of(10).view(), "a\r\n");
