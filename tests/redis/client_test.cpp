@@ -41,8 +41,10 @@
 #include <vector>
 
 #include "support/io_worker.hpp"
+#include "support/log_lines.hpp"
 #include "support/redis_server.hpp"
 #include "support/scripted_server.hpp"
+#include "support/wait_until.hpp"
 
 namespace sluice::redis {
 namespace {
@@ -198,15 +200,7 @@ outcome run_command(worker& w, client& c, std::vector<std::string> args) {
   return spawn_command(w, c, std::move(args)).get();
 }
 
-template <class Pred>
-bool wait_until(Pred pred, steady::duration limit) {
-  const auto deadline = steady::now() + limit;
-  while (!pred()) {
-    if (steady::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using test::wait_until;  // support/wait_until.hpp
 
 client_options options_for(const redis_server& server) {
   client_options o;
@@ -224,21 +218,7 @@ double ms_exact(steady::duration d) {
 }
 
 // Collects the client's log lines (written on its connections' threads).
-struct log_sink {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  std::function<void(std::string_view)> fn() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  bool contains(std::string_view needle) {
-    std::lock_guard lock(mutex);
-    return std::any_of(lines.begin(), lines.end(),
-                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
-  }
-};
+using test::log_lines;  // support/log_lines.hpp
 
 // The ids of the clients connected to `server` (CLIENT LIST), this probe's own
 // connection excluded.
@@ -714,7 +694,7 @@ TEST(RedisClient, FailsFastWhenRedisDiesAndReconnectsWhenItReturns) {
   redis_server server({"--enable-debug-command", "yes"});
   auto o = options_for(server);
   o.timeout = 5s;  // so a failure within it comes from the loss, not the deadline
-  log_sink log;
+  log_lines log;
   o.log = log.fn();
   auto workers = make_workers(2);
   worker& w = *workers[0];
@@ -874,7 +854,7 @@ TEST(RedisClient, AnEmptyHostConnectsNowhereUntilAnAddressIsSet) {
   o.reconnect_max = 5s;  // the move must not wait for the backoff
   std::atomic<int> doubts{0};
   o.on_master_doubt = [&] { doubts.fetch_add(1); };
-  log_sink log;
+  log_lines log;
   o.log = log.fn();
   worker w;
   client c(o, {&w.io()}, nullptr);
@@ -917,7 +897,7 @@ TEST(RedisClient, WrongOrMissingPasswordNeverCountsAsConnected) {
   for (const std::string password : {"wrong", ""}) {
     auto o = options_for(server);
     o.password = password;
-    log_sink log;
+    log_lines log;
     o.log = log.fn();
     client c(o, {&w.io()}, nullptr);
     // Several handshakes fail meanwhile (50, 100, 200 ms backoff).
@@ -962,7 +942,7 @@ TEST(RedisClientContexts, AProtocolErrorDropsThatConnectionOnly) {
   o.host = "127.0.0.1";
   o.port = server.port();
   o.timeout = 5s;  // failures must come from the replies
-  log_sink log;
+  log_lines log;
   o.log = log.fn();
   auto workers = make_workers(2);
   client c(o, ios(workers), nullptr);

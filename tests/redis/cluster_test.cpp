@@ -23,8 +23,10 @@
 #include <vector>
 
 #include "support/io_worker.hpp"
+#include "support/log_lines.hpp"
 #include "support/redis_cluster.hpp"
 #include "support/scripted_server.hpp"
+#include "support/wait_until.hpp"
 
 namespace sluice::redis {
 namespace {
@@ -143,38 +145,8 @@ TEST(ClusterRedirects, ParsesMovedAndAsk) {
 
 // ---- against a real cluster ----
 
-struct log_lines {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  std::function<void(std::string_view)> fn() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(line);
-    };
-  }
-  int count(std::string_view needle) {
-    std::lock_guard lock(mutex);
-    return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
-      return l.find(needle) != std::string::npos;
-    }));
-  }
-  std::string all() {
-    std::lock_guard lock(mutex);
-    std::string out;
-    for (const auto& l : lines) out += l + "\n";
-    return out;
-  }
-};
-
-template <class Pred>
-bool wait_until(Pred pred, steady::duration limit) {
-  const auto deadline = steady::now() + limit;
-  while (!pred()) {
-    if (steady::now() > deadline) return false;
-    std::this_thread::sleep_for(5ms);
-  }
-  return true;
-}
+using test::log_lines;   // support/log_lines.hpp
+using test::wait_until;  // support/wait_until.hpp
 
 long long ms(steady::duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();

@@ -28,6 +28,8 @@
 
 #include "redis/client.hpp"
 #include "redis/reply.hpp"
+#include "support/log_lines.hpp"
+#include "support/wait_until.hpp"
 
 namespace sluice::redis {
 namespace {
@@ -275,15 +277,7 @@ class fake_redis {
 
 constexpr std::size_t get_k_bytes = 20;  // *2\r\n$3\r\nGET\r\n$1\r\nk\r\n
 
-struct log_lines {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  bool contains(std::string_view needle) {
-    std::lock_guard lock(mutex);
-    return std::any_of(lines.begin(), lines.end(),
-                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
-  }
-};
+using test::log_lines;  // support/log_lines.hpp
 
 asio::awaitable<client::result> get_k(client& c) {
   std::vector<std::string> args;
@@ -293,15 +287,7 @@ asio::awaitable<client::result> get_k(client& c) {
   co_return result;
 }
 
-template <class Pred>
-bool wait_until(Pred pred, steady::duration limit) {
-  const auto deadline = steady::now() + limit;
-  while (!pred()) {
-    if (steady::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
+using test::wait_until;  // support/wait_until.hpp
 
 TEST(RedisReplyBounds, ClientDropsAConnectionThatAnswersGarbageAndReconnects) {
   fake_redis server({
@@ -327,10 +313,7 @@ TEST(RedisReplyBounds, ClientDropsAConnectionThatAnswersGarbageAndReconnects) {
   o.port = server.port();
   o.connections = 1;
   o.timeout = 10s;  // the failures must come from the replies, not from a deadline
-  o.log = [&log](std::string_view line) {
-    std::lock_guard lock(log.mutex);
-    log.lines.emplace_back(line);
-  };
+  o.log = log.fn();
   asio::io_context io{1};
   auto guard = asio::make_work_guard(io);
   std::thread worker([&io] { io.run(); });

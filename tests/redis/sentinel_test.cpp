@@ -11,24 +11,18 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <functional>
-#include <mutex>
-#include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "redis/client.hpp"
+#include "support/log_lines.hpp"
 #include "support/redis_server.hpp"
+#include "support/scripted_server.hpp"
+#include "support/wait_until.hpp"
 
 namespace sluice::redis {
 namespace {
@@ -168,124 +162,16 @@ namespace {
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-// A sentinel stand-in on a loopback port: answers each command with what `answer`
-// returns for it (its arguments joined by spaces); keeps SUBSCRIBE connections open
-// for publish(). One thread per connection; stops in its destructor.
-class fake_sentinel {
- public:
-  explicit fake_sentinel(std::function<std::string(const std::string&)> answer)
-      : answer_(std::move(answer)) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        ::listen(listener_, 16) != 0) {
-      throw std::runtime_error("fake_sentinel: cannot listen");
-    }
-    socklen_t len = sizeof(addr);
-    ::getsockname(listener_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-    acceptor_ = std::thread([this] { accept_loop(); });
-  }
-  ~fake_sentinel() {
-    stopping_ = true;
-    ::shutdown(listener_, SHUT_RDWR);
-    ::close(listener_);
-    acceptor_.join();
-    std::vector<std::thread> threads;
-    {
-      std::lock_guard lock(mutex_);  // not held while joining: serve() takes it
-      threads.swap(threads_);
-    }
-    for (auto& t : threads) t.join();
-  }
-  std::uint16_t port() const { return port_; }
-  server_address address() const { return {"127.0.0.1", port_}; }
-  int subscribers() const { return subscribers_.load(); }
-  // Sends `bytes` to every subscribed connection.
-  void publish(const std::string& bytes) {
-    std::lock_guard lock(mutex_);
-    for (int fd : subscribed_) ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-  }
+// A sentinel stand-in on a loopback port (support/scripted_server.hpp): answers each
+// command with what `answer` returns for it (its arguments joined by spaces); keeps
+// SUBSCRIBE connections open for publish().
+using fake_sentinel = test::scripted_server;
+using test::log_lines;
+using test::wait_until;
 
- private:
-  void accept_loop() {
-    while (!stopping_) {
-      const int fd = ::accept(listener_, nullptr, nullptr);
-      if (fd < 0) return;
-      std::lock_guard lock(mutex_);
-      threads_.emplace_back([this, fd] { serve(fd); });
-    }
-  }
-  void serve(int fd) {
-    std::string in;
-    char buf[4096];
-    for (;;) {
-      pollfd p{fd, POLLIN, 0};
-      const int ready = ::poll(&p, 1, 20);
-      if (stopping_) break;
-      if (ready <= 0) continue;
-      const ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-      if (n <= 0) break;
-      in.append(buf, static_cast<std::size_t>(n));
-      for (std::string command; take_command(in, command);) {
-        const std::string out = answer_(command);
-        std::lock_guard lock(mutex_);  // publish() writes after the confirmation
-        ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
-        if (command == "SUBSCRIBE +switch-master") {
-          subscribed_.push_back(fd);
-          subscribers_.fetch_add(1);
-        }
-      }
-    }
-    {
-      std::lock_guard lock(mutex_);
-      auto it = std::find(subscribed_.begin(), subscribed_.end(), fd);
-      if (it != subscribed_.end()) {
-        subscribed_.erase(it);
-        subscribers_.fetch_sub(1);
-      }
-    }
-    ::close(fd);
-  }
-  static bool take_command(std::string& in, std::string& joined) {
-    std::size_t at = 0;
-    auto line = [&](std::string& out) {
-      const auto end = in.find("\r\n", at);
-      if (end == std::string::npos) return false;
-      out = in.substr(at, end - at);
-      at = end + 2;
-      return true;
-    };
-    std::string head;
-    if (!line(head)) return false;
-    const int args = std::stoi(head.substr(1));
-    std::string out;
-    for (int i = 0; i < args; ++i) {
-      std::string len;
-      if (!line(len)) return false;
-      const auto size = static_cast<std::size_t>(std::stoul(len.substr(1)));
-      if (in.size() < at + size + 2) return false;
-      if (i > 0) out += ' ';
-      out += in.substr(at, size);
-      at += size + 2;
-    }
-    in.erase(0, at);
-    joined = std::move(out);
-    return true;
-  }
-
-  std::function<std::string(const std::string&)> answer_;
-  int listener_ = -1;
-  std::uint16_t port_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<int> subscribers_{0};
-  std::mutex mutex_;
-  std::vector<int> subscribed_;
-  std::vector<std::thread> threads_;
-  std::thread acceptor_;
-};
+server_address address_of(const fake_sentinel& s) {
+  return {"127.0.0.1", s.port()};
+}
 
 const std::string subscribed = "*3\r\n$9\r\nsubscribe\r\n$14\r\n+switch-master\r\n:1\r\n";
 
@@ -294,9 +180,10 @@ std::string master_reply(std::uint16_t port) {
   return "*2\r\n$9\r\n127.0.0.1\r\n$" + std::to_string(p.size()) + "\r\n" + p + "\r\n";
 }
 
-// A sentinel that names 127.0.0.1:<port()> as mymaster's master, changeable.
+// A sentinel that names 127.0.0.1:<master_port> as mymaster's master, changeable.
 struct movable_sentinel {
-  std::atomic<std::uint16_t> master_port{0};
+  explicit movable_sentinel(std::uint16_t port) : master_port(port) {}
+  std::atomic<std::uint16_t> master_port;
   fake_sentinel server{[this](const std::string& command) -> std::string {
     if (command == "SENTINEL get-master-addr-by-name mymaster") return master_reply(master_port);
     if (command == "SUBSCRIBE +switch-master") return subscribed;
@@ -318,38 +205,6 @@ struct control_thread {
   }
 };
 
-struct log_lines {
-  std::mutex mutex;
-  std::vector<std::string> lines;
-  std::function<void(std::string_view)> fn() {
-    return [this](std::string_view l) {
-      std::lock_guard lock(mutex);
-      lines.emplace_back(l);
-    };
-  }
-  bool contains(std::string_view needle) {
-    std::lock_guard lock(mutex);
-    return std::any_of(lines.begin(), lines.end(),
-                       [&](const std::string& l) { return l.find(needle) != std::string::npos; });
-  }
-  std::string all() {
-    std::lock_guard lock(mutex);
-    std::string out;
-    for (const auto& l : lines) out += l + "\n";
-    return out;
-  }
-};
-
-template <class Pred>
-bool wait_until(Pred pred, steady::duration limit) {
-  const auto deadline = steady::now() + limit;
-  while (!pred()) {
-    if (steady::now() > deadline) return false;
-    std::this_thread::sleep_for(2ms);
-  }
-  return true;
-}
-
 client_options nowhere() {
   client_options o;
   o.host = "";
@@ -361,30 +216,59 @@ std::string at(std::uint16_t port) {
   return "127.0.0.1:" + std::to_string(port);
 }
 
+// Watching mymaster through `sentinels`; `log`, when given, gets the watcher's lines.
+sentinel_options watching(std::vector<server_address> sentinels, log_lines* log = nullptr) {
+  sentinel_options o;
+  o.sentinels = std::move(sentinels);
+  o.master = "mymaster";
+  if (log != nullptr) o.log = log->fn();
+  return o;
+}
+
+// Watching mymaster through `sentinel` alone, asking it every `interval`.
+sentinel_options watching(const movable_sentinel& sentinel, std::chrono::milliseconds interval,
+                          log_lines* log = nullptr) {
+  auto o = watching({address_of(sentinel.server)}, log);
+  o.interval = interval;
+  return o;
+}
+
+// The watcher under test, the data client it points at and the control thread
+// (stopped before `data` goes).
+struct watched {
+  client data{nowhere()};
+  control_thread control;
+  sentinel_watcher watcher;
+  explicit watched(sentinel_options o) : watcher(control.io, data, std::move(o)) {}
+  // Asks the sentinels once (within 2 s); when that found the master, starts the
+  // periodic round and the subscription on the control thread.
+  bool resolve_and_start() {
+    if (!watcher.resolve_now(2s)) return false;
+    watcher.start();
+    control.run();
+    return true;
+  }
+};
+
 TEST(SentinelWatcher, SkipsSentinelsThatSendGarbageOrDoNotKnowTheMaster) {
   fake_sentinel garbage([](const std::string&) { return std::string("?what\r\n"); });
   fake_sentinel huge([](const std::string&) { return std::string("*100\r\n"); });
   fake_sentinel unknown([](const std::string&) { return std::string("*-1\r\n"); });
   fake_sentinel silent([](const std::string&) { return std::string(); });
-  movable_sentinel good;
-  good.master_port = 6390;
+  movable_sentinel good(6390);
   log_lines log;
-  sentinel_options o;
-  o.sentinels = {garbage.address(),
-                 huge.address(),
-                 unknown.address(),
-                 silent.address(),
-                 {"127.0.0.1", test::free_port()},
-                 good.server.address()};
-  o.master = "mymaster";
+  auto o = watching({address_of(garbage),
+                     address_of(huge),
+                     address_of(unknown),
+                     address_of(silent),
+                     {"127.0.0.1", test::free_port()},
+                     address_of(good.server)},
+                    &log);
   o.timeout = 200ms;
-  o.log = log.fn();
-  client data(nowhere());
-  control_thread control;  // stopped before `data` goes
-  sentinel_watcher watcher(control.io, data, o);
-  ASSERT_TRUE(watcher.resolve_now(3s)) << log.all();
-  EXPECT_EQ(watcher.master(), at(6390));
-  EXPECT_EQ(data.address(), at(6390));
+  watched w(o);
+  ASSERT_TRUE(w.watcher.resolve_now(3s)) << log.all();
+  EXPECT_EQ(w.watcher.master(), at(6390));
+  EXPECT_EQ(w.data.address(), at(6390));
   const std::string s = "sentinel: 127.0.0.1:";
   EXPECT_TRUE(log.contains(s + std::to_string(garbage.port()) + ": sent bytes that are not RESP2"))
       << log.all();
@@ -407,15 +291,10 @@ TEST(SentinelWatcher, AuthenticatesWithTheSentinelPassword) {
   });
   for (const std::string password : {"wrong", "s3cret"}) {
     log_lines log;
-    sentinel_options o;
-    o.sentinels = {guarded.address()};
-    o.master = "mymaster";
+    auto o = watching({address_of(guarded)}, &log);
     o.password = password;
-    o.log = log.fn();
-    client data(nowhere());
-    control_thread control;
-    sentinel_watcher watcher(control.io, data, o);
-    const bool found = watcher.resolve_now(2s);
+    watched w(o);
+    const bool found = w.watcher.resolve_now(2s);
     if (password == "wrong") {
       EXPECT_FALSE(found);
       EXPECT_TRUE(log.contains("sentinel: 127.0.0.1:" + std::to_string(guarded.port()) +
@@ -424,7 +303,7 @@ TEST(SentinelWatcher, AuthenticatesWithTheSentinelPassword) {
       EXPECT_EQ(questions.load(), 0) << "asked without being authenticated";
     } else {
       EXPECT_TRUE(found) << log.all();
-      EXPECT_EQ(data.address(), "127.0.0.1:6397");
+      EXPECT_EQ(w.data.address(), "127.0.0.1:6397");
       EXPECT_EQ(questions.load(), 1);
     }
   }
@@ -432,114 +311,62 @@ TEST(SentinelWatcher, AuthenticatesWithTheSentinelPassword) {
 
 TEST(SentinelWatcher, NoAnswerWithinTheBoundLeavesTheMasterUnknown) {
   fake_sentinel silent([](const std::string&) { return std::string(); });
-  sentinel_options o;
-  o.sentinels = {silent.address()};
-  o.master = "mymaster";
+  auto o = watching({address_of(silent)});
   o.timeout = 2s;
-  client data(nowhere());
-  control_thread control;  // stopped before `data` goes
-  sentinel_watcher watcher(control.io, data, o);
+  watched w(o);
   const auto started = steady::now();
-  EXPECT_FALSE(watcher.resolve_now(300ms));
+  EXPECT_FALSE(w.watcher.resolve_now(300ms));
   EXPECT_LT(steady::now() - started, 1s);
-  EXPECT_EQ(watcher.master(), "");
-  EXPECT_EQ(data.address(), "");
+  EXPECT_EQ(w.watcher.master(), "");
+  EXPECT_EQ(w.data.address(), "");
 }
 
 TEST(SentinelWatcher, AMissedSwitchIsFoundByThePeriodicRound) {
-  movable_sentinel sentinel;
-  sentinel.master_port = 6391;
-  sentinel_options o;
-  o.sentinels = {sentinel.server.address()};
-  o.master = "mymaster";
-  o.interval = 200ms;
-  client data(nowhere());
-  control_thread control;  // stopped before `data` goes
-  sentinel_watcher watcher(control.io, data, o);
-  ASSERT_TRUE(watcher.resolve_now(2s));
-  watcher.start();
-  control.run();
+  movable_sentinel sentinel(6391);
+  watched w(watching(sentinel, 200ms));
+  ASSERT_TRUE(w.resolve_and_start());
   std::this_thread::sleep_for(100ms);  // past the first round
   sentinel.master_port = 6392;         // a failover whose +switch-master nobody hears
-  EXPECT_TRUE(wait_until([&] { return data.address() == at(6392); }, 2s)) << data.address();
-  EXPECT_EQ(watcher.master(), at(6392));
+  EXPECT_TRUE(wait_until([&] { return w.data.address() == at(6392); }, 2s)) << w.data.address();
+  EXPECT_EQ(w.watcher.master(), at(6392));
 }
 
 TEST(SentinelWatcher, RecheckAsksAtOnce) {
-  movable_sentinel sentinel;
-  sentinel.master_port = 6393;
-  sentinel_options o;
-  o.sentinels = {sentinel.server.address()};
-  o.master = "mymaster";
-  o.interval = 60s;
-  client data(nowhere());
-  control_thread control;  // stopped before `data` goes
-  sentinel_watcher watcher(control.io, data, o);
-  ASSERT_TRUE(watcher.resolve_now(2s));
-  watcher.start();
-  control.run();
+  movable_sentinel sentinel(6393);
+  watched w(watching(sentinel, 60s));
+  ASSERT_TRUE(w.resolve_and_start());
   std::this_thread::sleep_for(150ms);  // past the first round and min_gap
   sentinel.master_port = 6394;
   const auto asked = steady::now();
-  watcher.recheck();
-  EXPECT_TRUE(wait_until([&] { return data.address() == at(6394); }, 1s)) << data.address();
+  w.watcher.recheck();
+  EXPECT_TRUE(wait_until([&] { return w.data.address() == at(6394); }, 1s)) << w.data.address();
   EXPECT_LT(steady::now() - asked, 500ms);
 }
 
 TEST(SentinelWatcher, FollowsSwitchMasterAndDropsASubscriptionThatSendsGarbage) {
-  movable_sentinel sentinel;
-  sentinel.master_port = 6395;
+  movable_sentinel sentinel(6395);
   log_lines log;
-  sentinel_options o;
-  o.sentinels = {sentinel.server.address()};
-  o.master = "mymaster";
-  o.interval = 60s;  // only the subscription can move it
-  o.log = log.fn();
-  client data(nowhere());
-  control_thread control;  // stopped before `data` goes
-  sentinel_watcher watcher(control.io, data, o);
-  ASSERT_TRUE(watcher.resolve_now(2s));
-  watcher.start();
-  control.run();
+  watched w(watching(sentinel, 60s, &log));  // only the subscription can move it
+  ASSERT_TRUE(w.resolve_and_start());
   ASSERT_TRUE(wait_until([&] { return sentinel.server.subscribers() == 1; }, 2s));
 
-  auto message = [](const std::string& payload) {
-    return "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$" + std::to_string(payload.size()) +
-           "\r\n" + payload + "\r\n";
-  };
   sentinel.server.publish(message("other 127.0.0.1 1 127.0.0.1 2"));
   sentinel.master_port = 6396;  // what the sentinel answers from now on, too
   sentinel.server.publish(message("mymaster 127.0.0.1 6395 127.0.0.1 6396"));
-  EXPECT_TRUE(wait_until([&] { return data.address() == at(6396); }, 1s)) << data.address();
+  EXPECT_TRUE(wait_until([&] { return w.data.address() == at(6396); }, 1s)) << w.data.address();
   EXPECT_FALSE(log.contains("is now 127.0.0.1:2 (")) << log.all();
 
   sentinel.server.publish("*2\r\n$2000000000\r\n" + std::string(5000, 'x'));
   EXPECT_TRUE(wait_until([&] { return log.contains("subscription to"); }, 1s)) << log.all();
   EXPECT_TRUE(log.contains("failed: sent bytes that are not RESP2")) << log.all();
-  EXPECT_EQ(data.address(), at(6396));
+  EXPECT_EQ(w.data.address(), at(6396));
 }
 
-}  // namespace
-}  // namespace sluice::redis
-
-namespace sluice::redis {
-namespace {
-
 TEST(SentinelWatcher, ASentinelThatMissedTheFailoverDoesNotMoveItBack) {
-  movable_sentinel sentinel;
-  sentinel.master_port = 6398;
+  movable_sentinel sentinel(6398);
   log_lines log;
-  sentinel_options o;
-  o.sentinels = {sentinel.server.address()};
-  o.master = "mymaster";
-  o.interval = 50ms;
-  o.log = log.fn();
-  client data(nowhere());
-  control_thread control;
-  sentinel_watcher watcher(control.io, data, o);
-  ASSERT_TRUE(watcher.resolve_now(2s));
-  watcher.start();
-  control.run();
+  watched w(watching(sentinel, 50ms, &log));
+  ASSERT_TRUE(w.resolve_and_start());
   ASSERT_TRUE(wait_until([&] { return sentinel.server.subscribers() == 1; }, 2s));
 
   // The failover's leader announces it; the sentinel asked every round still names the
@@ -547,9 +374,9 @@ TEST(SentinelWatcher, ASentinelThatMissedTheFailoverDoesNotMoveItBack) {
   sentinel.server.publish(
       "*3\r\n$7\r\nmessage\r\n$14\r\n+switch-master\r\n$38\r\n"
       "mymaster 127.0.0.1 6398 127.0.0.1 6399\r\n");
-  ASSERT_TRUE(wait_until([&] { return data.address() == "127.0.0.1:6399"; }, 1s));
+  ASSERT_TRUE(wait_until([&] { return w.data.address() == "127.0.0.1:6399"; }, 1s));
   std::this_thread::sleep_for(300ms);  // several rounds
-  EXPECT_EQ(data.address(), "127.0.0.1:6399");
+  EXPECT_EQ(w.data.address(), "127.0.0.1:6399");
   EXPECT_TRUE(
       log.contains(": still names 127.0.0.1:6398, the master before the last "
                    "+switch-master"))
@@ -560,7 +387,7 @@ TEST(SentinelWatcher, ASentinelThatMissedTheFailoverDoesNotMoveItBack) {
 
   sentinel.master_port = 6399;  // it hears of the failover
   std::this_thread::sleep_for(150ms);
-  EXPECT_EQ(data.address(), "127.0.0.1:6399");
+  EXPECT_EQ(w.data.address(), "127.0.0.1:6399");
 }
 
 }  // namespace

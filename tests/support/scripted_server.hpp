@@ -1,5 +1,6 @@
 // A fake Redis for tests: answers PING with PONG and every other command with what a
-// function says (any bytes: garbage, bad replies, stalls). Loopback only.
+// function says (any bytes: garbage, bad replies, stalls); keeps SUBSCRIBE connections
+// for publish() (a fake sentinel's +switch-master). Loopback only.
 #pragma once
 
 #include <arpa/inet.h>
@@ -8,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -20,7 +22,9 @@
 namespace sluice::test {
 
 // A server that answers PING with PONG and every other command with what `answer`
-// says, one thread per accepted connection. Loopback only; stops in its destructor.
+// says (its arguments joined by spaces), one thread per accepted connection. A
+// connection that sent a SUBSCRIBE also gets what publish() sends. Loopback only;
+// stops in its destructor.
 class scripted_server {
  public:
   explicit scripted_server(std::function<std::string(const std::string&)> answer)
@@ -43,12 +47,23 @@ class scripted_server {
     ::shutdown(listener_, SHUT_RDWR);
     ::close(listener_);
     acceptor_.join();
-    std::lock_guard lock(mutex_);
-    for (auto& t : threads_) t.join();
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mutex_);  // not held while joining: serve() takes it
+      threads.swap(threads_);
+    }
+    for (auto& t : threads) t.join();
   }
   std::uint16_t port() const { return port_; }
   int accepted() const { return accepted_.load(); }
   int closed_by_client() const { return closed_.load(); }
+  // How many connections are subscribed (sent a SUBSCRIBE and are still open).
+  int subscribers() const { return subscribers_.load(); }
+  // Sends `bytes` to every subscribed connection.
+  void publish(const std::string& bytes) {
+    std::lock_guard lock(mutex_);
+    for (int fd : subscribed_) ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  }
 
  private:
   void accept_loop() {
@@ -65,6 +80,7 @@ class scripted_server {
   void serve(int fd) {
     std::string in;
     char buf[4096];
+    bool subscribed = false;
     for (;;) {
       pollfd p{fd, POLLIN, 0};
       const int ready = ::poll(&p, 1, 50);
@@ -78,8 +94,21 @@ class scripted_server {
       in.append(buf, static_cast<std::size_t>(n));
       for (std::string name; take_command(in, name);) {
         const std::string out = name == "PING" ? "+PONG\r\n" : answer_(name);
+        const bool subscribes = !subscribed && name.starts_with("SUBSCRIBE ");
+        std::unique_lock lock(mutex_, std::defer_lock);
+        if (subscribed || subscribes) lock.lock();  // publish() writes to it too
         ::send(fd, out.data(), out.size(), MSG_NOSIGNAL);
+        if (subscribes) {  // publish() writes after the confirmation
+          subscribed = true;
+          subscribed_.push_back(fd);
+          subscribers_.fetch_add(1);
+        }
       }
+    }
+    if (subscribed) {
+      std::lock_guard lock(mutex_);
+      subscribed_.erase(std::find(subscribed_.begin(), subscribed_.end(), fd));
+      subscribers_.fetch_sub(1);
     }
     ::close(fd);
   }
@@ -117,7 +146,9 @@ class scripted_server {
   std::atomic<bool> stopping_{false};
   std::atomic<int> accepted_{0};
   std::atomic<int> closed_{0};
-  std::mutex mutex_;
+  std::atomic<int> subscribers_{0};
+  std::mutex mutex_;  // guards threads_ and subscribed_, and sends to subscribed_
+  std::vector<int> subscribed_;
   std::vector<std::thread> threads_;
   std::thread acceptor_;
 };
