@@ -3,7 +3,8 @@
 // with SCRIPT LOAD), sends FCALL/FCALL_RO or EVALSHA with append_decide_args() (plus
 // the test-only "now" override when given) and parses the reply with
 // parse_decide_reply(); sends refunds (refund_head_of() + append_refund_args()). Also snapshots
-// keys for the all-or-nothing assertions. One per thread; not thread-safe.
+// keys for the all-or-nothing assertions. One per thread; not thread-safe. Also the
+// names the Redis decision tests share (all_algorithms, describe()).
 #pragma once
 
 #include <hiredis/hiredis.h>
@@ -11,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -22,8 +24,25 @@
 
 namespace sluice::redis::test {
 
+using limit::algorithm;
+using limit::decision;
+using limit::limit_params;
+using limit::micros;
 using sluice::test::redis_context;
 using sluice::test::redis_server;
+
+// Every algorithm, for the tests that run each of them.
+inline constexpr algorithm all_algorithms[] = {algorithm::token_bucket, algorithm::leaky_bucket,
+                                               algorithm::fixed_window, algorithm::sliding_window,
+                                               algorithm::sliding_log};
+
+// A limit's parameters as failure messages name them.
+inline std::string describe(const limit_params& p) {
+  std::ostringstream os;
+  os << to_string(p.algo) << " count=" << p.count << " period=" << p.period << " burst=" << p.burst
+     << " max_delay=" << p.max_delay;
+  return os.str();
+}
 
 struct decide_outcome {
   bool admitted = false;

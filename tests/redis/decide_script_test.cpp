@@ -25,22 +25,7 @@
 namespace sluice::redis::test {
 namespace {
 
-using limit::algorithm;
-using limit::decision;
-using limit::limit_params;
-using limit::micros;
 using namespace limit::algo_test;
-
-constexpr algorithm all_algorithms[] = {algorithm::token_bucket, algorithm::leaky_bucket,
-                                        algorithm::fixed_window, algorithm::sliding_window,
-                                        algorithm::sliding_log};
-
-std::string describe(const limit_params& p) {
-  std::ostringstream os;
-  os << to_string(p.algo) << " count=" << p.count << " period=" << p.period << " burst=" << p.burst
-     << " max_delay=" << p.max_delay;
-  return os.str();
-}
 
 std::string print(const decision& d) {
   std::ostringstream os;
