@@ -5,10 +5,10 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
 #include <random>
 
 #include "config/defaults.hpp"
+#include "engine_support.hpp"
 #include "path_spellings.hpp"
 
 namespace sluice::limit {
@@ -16,39 +16,11 @@ namespace {
 
 constexpr micros t0 = 1'767'225'600LL * micros_per_second;  // 2026-01-01T00:00:00Z
 
-// Header lines in order; a name may repeat (the first line wins find(), as in Beast).
-class fake_headers final : public request_headers {
- public:
-  fake_headers(std::initializer_list<std::pair<const std::string, std::string>> h) : h_(h) {}
-  std::optional<std::string_view> find(std::string_view lower_name) const override {
-    auto it = h_.find(std::string(lower_name));
-    if (it == h_.end()) return std::nullopt;
-    return std::string_view(it->second);
-  }
-  std::size_t count(std::string_view lower_name) const override {
-    return h_.count(std::string(lower_name));
-  }
-
- private:
-  std::multimap<std::string, std::string> h_;
-};
-
 config::rate per(std::int64_t n, micros period) {
   return config::rate{n, period};
 }
 constexpr micros second = micros_per_second;
 constexpr micros minute = 60 * second;
-
-config::limit_def make_limit(std::string name, std::vector<config::key_part> key, config::rate r,
-                             algorithm algo = algorithm::token_bucket, std::int64_t burst = 0) {
-  config::limit_def l;
-  l.name = std::move(name);
-  l.key = std::move(key);
-  l.rate = r;
-  l.algo = algo;
-  l.burst = burst;
-  return l;
-}
 
 config::key_part part(config::key_part_kind k, std::string header = {}) {
   return config::key_part{k, std::move(header)};

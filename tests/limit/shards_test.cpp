@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include <map>
 #include <set>
 
+#include "engine_support.hpp"
 #include "limit/engine.hpp"
 #include "util/crc16.hpp"
 
@@ -19,30 +19,10 @@ constexpr micros second = micros_per_second;
 constexpr micros minute = 60 * second;
 using kp = config::key_part_kind;
 
-class fake_headers final : public request_headers {
- public:
-  explicit fake_headers(std::map<std::string, std::string> h) : h_(std::move(h)) {}
-  std::optional<std::string_view> find(std::string_view lower_name) const override {
-    auto it = h_.find(std::string(lower_name));
-    if (it == h_.end()) return std::nullopt;
-    return std::string_view(it->second);
-  }
-  std::size_t count(std::string_view lower_name) const override {
-    return h_.count(std::string(lower_name));
-  }
-
- private:
-  std::map<std::string, std::string> h_;
-};
-
-config::limit_def make_limit(std::string name, std::vector<config::key_part> key, config::rate rate,
-                             algorithm algo, int shards, std::int64_t burst = 0) {
-  config::limit_def l;
-  l.name = std::move(name);
-  l.key = std::move(key);
-  l.rate = rate;
-  l.algo = algo;
-  l.burst = burst;
+config::limit_def sharded_limit(std::string name, std::vector<config::key_part> key,
+                                config::rate rate, algorithm algo, int shards,
+                                std::int64_t burst = 0) {
+  config::limit_def l = make_limit(std::move(name), std::move(key), rate, algo, burst);
   l.shards = shards;
   return l;
 }
@@ -173,7 +153,7 @@ class ShardedEngine : public ::testing::Test {
 };
 
 TEST_F(ShardedEngine, EachRequestChargesItsClientsSubKeyWithItsShare) {
-  build({make_limit("global", {{kp::global, ""}}, {100, minute}, algorithm::fixed_window, 4)});
+  build({sharded_limit("global", {{kp::global, ""}}, {100, minute}, algorithm::fixed_window, 4)});
   const evaluation& ev = run("192.0.2.1");
   ASSERT_EQ(ev.applied.size(), 1u);
   const int shard = shard_of_client("ip:192.0.2.1", 4);
@@ -200,7 +180,7 @@ TEST_F(ShardedEngine, ManyClientsNeverGetMoreThanTheWholeRate) {
   for (int shards : {1, 3, 7, 16, 64}) {
     for (algorithm a : {algorithm::fixed_window, algorithm::sliding_window, algorithm::sliding_log,
                         algorithm::token_bucket, algorithm::leaky_bucket}) {
-      build({make_limit("global", {{kp::global, ""}}, {1000, minute}, a, shards, 500)});
+      build({sharded_limit("global", {{kp::global, ""}}, {1000, minute}, a, shards, 500)});
       store_.sweep(t0 + 365LL * 24 * 60 * minute);
       const micros at = t0 + static_cast<micros>(shards) * 7 * 24 * 60 * minute;  // fresh keys
       int admitted = 0;
@@ -218,14 +198,14 @@ TEST_F(ShardedEngine, ManyClientsNeverGetMoreThanTheWholeRate) {
 }
 
 TEST_F(ShardedEngine, TheClientIsTheUserElseTheApiKeyElseTheIp) {
-  build({make_limit("global", {{kp::global, ""}}, {6400, minute}, algorithm::fixed_window, 64)});
-  const fake_headers user({{"x-user-id", "alice"}, {"x-api-key", "k1"}});
+  build({sharded_limit("global", {{kp::global, ""}}, {6400, minute}, algorithm::fixed_window, 64)});
+  const fake_headers user{{"x-user-id", "alice"}, {"x-api-key", "k1"}};
   run("192.0.2.1", &user);
   const std::string alice = key();
   EXPECT_EQ(alice, sub_key("global", shard_of_client("user:alice", 64), 64));
   run("198.51.100.9", &user);
   EXPECT_EQ(key(), alice) << "a user keeps its sub-key from any address";
-  const fake_headers api_key(std::map<std::string, std::string>{{"x-api-key", "k1"}});
+  const fake_headers api_key{{"x-api-key", "k1"}};
   run("192.0.2.1", &api_key);
   EXPECT_EQ(key(), sub_key("global", shard_of_client("key:k1", 64), 64));
   run("192.0.2.1");
@@ -233,9 +213,9 @@ TEST_F(ShardedEngine, TheClientIsTheUserElseTheApiKeyElseTheIp) {
 }
 
 TEST_F(ShardedEngine, CompositeAndPerClientKeysGetTheSuffixLast) {
-  build({make_limit("per-route", {{kp::route, ""}, {kp::method, ""}}, {90, minute},
-                    algorithm::sliding_window, 3),
-         make_limit("per-ip", {{kp::ip, ""}}, {10, minute}, algorithm::fixed_window, 1)});
+  build({sharded_limit("per-route", {{kp::route, ""}, {kp::method, ""}}, {90, minute},
+                       algorithm::sliding_window, 3),
+         sharded_limit("per-ip", {{kp::ip, ""}}, {10, minute}, algorithm::fixed_window, 1)});
   run("192.0.2.1");
   ASSERT_EQ(ev_.applied.size(), 2u);
   EXPECT_EQ(key(0), sub_key("default:GET", shard_of_client("ip:192.0.2.1", 3), 3));
@@ -251,7 +231,7 @@ TEST_F(ShardedEngine, TierAwareLimitsSplitEachTier) {
   config::tier_def vip;
   vip.name = "vip";
   vip.unlimited = true;
-  auto limit = make_limit("per-tier", {{kp::global, ""}}, {}, algorithm::token_bucket, 4);
+  auto limit = sharded_limit("per-tier", {{kp::global, ""}}, {}, algorithm::token_bucket, 4);
   limit.tier_aware = true;
   cfg_.policy.default_tier = "free";
   build({limit}, {free, vip});
@@ -264,14 +244,14 @@ TEST_F(ShardedEngine, TierAwareLimitsSplitEachTier) {
 }
 
 TEST_F(ShardedEngine, ChangingShardsStartsTheLimitsStateAfresh) {
-  build({make_limit("global", {{kp::global, ""}}, {100, minute}, algorithm::fixed_window, 1)});
+  build({sharded_limit("global", {{kp::global, ""}}, {100, minute}, algorithm::fixed_window, 1)});
   const std::uint64_t one = pol_->limits()[0].state_seed;
-  build({make_limit("global", {{kp::global, ""}}, {100, minute}, algorithm::fixed_window, 4)});
+  build({sharded_limit("global", {{kp::global, ""}}, {100, minute}, algorithm::fixed_window, 4)});
   const std::uint64_t four = pol_->limits()[0].state_seed;
-  build({make_limit("global", {{kp::global, ""}}, {100, minute}, algorithm::fixed_window, 8)});
+  build({sharded_limit("global", {{kp::global, ""}}, {100, minute}, algorithm::fixed_window, 8)});
   EXPECT_NE(one, four);
   EXPECT_NE(four, pol_->limits()[0].state_seed);
-  build({make_limit("global", {{kp::global, ""}}, {200, minute}, algorithm::fixed_window, 4)});
+  build({sharded_limit("global", {{kp::global, ""}}, {200, minute}, algorithm::fixed_window, 4)});
   EXPECT_EQ(four, pol_->limits()[0].state_seed) << "a new rate keeps the state, as without shards";
 }
 
