@@ -164,31 +164,40 @@ def avoid_window_edge(window_s, needed_s=10):
         time.sleep(left + 0.05)
 
 
-def hammer(ports, connections, per_connection, path='/c', headers=None):
-    """`connections` keep-alive connections per port, released together, each sending
-    `per_connection` requests; returns every response status."""
-    statuses = []
-    lock = threading.Lock()
-    barrier = threading.Barrier(connections * len(ports))
-    errors = []
-
-    def run(port):
-        try:
-            with Client(port, timeout=30) as client:
-                barrier.wait()
-                mine = [client.get(path, headers).status for _ in range(per_connection)]
-            with lock:
-                statuses.extend(mine)
-        except Exception as e:  # reported by the caller
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(p,)) for p in ports for _ in range(connections)]
+def run_threads(target, arguments, errors):
+    """Runs target(*args) on a thread of its own for each args in `arguments`, waits for
+    them (60 s each at most) and raises the first of `errors` (what they recorded), if any."""
+    threads = [threading.Thread(target=target, args=args) for args in arguments]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
     if errors:
         raise errors[0]
+
+
+def hammer(ports, connections, per_connection, path='/c', headers=None, headers_of=None):
+    """`connections` keep-alive connections per port, released together, each sending
+    `per_connection` requests; returns every response status. headers_of(n), when given,
+    gives the n-th connection's headers (n counts over all ports) instead of `headers`."""
+    statuses = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(connections * len(ports))
+    errors = []
+
+    def run(port, n):
+        mine_headers = headers_of(n) if headers_of else headers
+        try:
+            with Client(port, timeout=30) as client:
+                barrier.wait()
+                mine = [client.get(path, mine_headers).status for _ in range(per_connection)]
+            with lock:
+                statuses.extend(mine)
+        except Exception as e:  # reported by the caller
+            errors.append(e)
+
+    starts = [p for p in ports for _ in range(connections)]
+    run_threads(run, [(p, n) for n, p in enumerate(starts)], errors)
     return statuses
 
 

@@ -10,7 +10,7 @@ import threading
 import time
 
 from harness import (Client, GatewayTestCase, RedisServer, Sluice, admin_get, free_port, merge,
-                     request, wait_for)
+                     request, run_threads, wait_for)
 
 import shutil
 import subprocess
@@ -601,13 +601,7 @@ def timed_requests(port, threads, per_thread, path, headers_of=None):
         except Exception as e:
             errors.append(e)
 
-    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join(60)
-    if errors:
-        raise errors[0]
+    run_threads(run, [(n,) for n in range(threads)], errors)
     return results
 
 

@@ -2,41 +2,17 @@
 client charging its own; whatever the clients, the whole never admits more than the
 configured rate, and the headers describe the client's sub-key."""
 
-import threading
+import json
 import unittest
 
-import json
-
-from harness import Client, GatewayTestCase, avoid_window_edge, request
+from harness import GatewayTestCase, avoid_window_edge, hammer, request
 
 
 def spread(port, clients, per_client):
     """`clients` keep-alive connections, each with its own API key, released together,
-    each sending `per_client` requests; returns {api key: [statuses]}."""
-    results = {}
-    lock = threading.Lock()
-    barrier = threading.Barrier(clients)
-    errors = []
-
-    def run(n):
-        key = 'client-%d' % n
-        try:
-            with Client(port, timeout=30) as client:
-                barrier.wait()
-                mine = [client.get('/s', {'X-API-Key': key}).status for _ in range(per_client)]
-            with lock:
-                results[key] = mine
-        except Exception as e:  # reported below
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(n,)) for n in range(clients)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    if errors:
-        raise errors[0]
-    return results
+    each sending `per_client` requests; returns every response status."""
+    return hammer([port], clients, per_client, '/s',
+                  headers_of=lambda n: {'X-API-Key': 'client-%d' % n})
 
 
 class ShardedGlobalLimit(GatewayTestCase):
@@ -45,8 +21,7 @@ class ShardedGlobalLimit(GatewayTestCase):
                               'rate': '100/min', 'shards': 4}]}
         self.start_sluice({'server': {'threads': 4}}, policy)
         avoid_window_edge(60)
-        results = spread(self.sluice.port, 64, 8)
-        statuses = [s for mine in results.values() for s in mine]
+        statuses = spread(self.sluice.port, 64, 8)
         self.assertEqual(len(statuses), 512)
         # 64 clients fill every sub-key (25 each): exactly the whole, never more.
         self.assertEqual(statuses.count(200), 100)
@@ -58,7 +33,7 @@ class ShardedGlobalLimit(GatewayTestCase):
         policy = {'limits': [{'name': 'global', 'key': 'global', 'rate': '3/1d', 'burst': 60,
                               'shards': 3}]}
         self.start_sluice({'server': {'threads': 4}}, policy)
-        statuses = [s for mine in spread(self.sluice.port, 48, 4).values() for s in mine]
+        statuses = spread(self.sluice.port, 48, 4)
         self.assertEqual(statuses.count(200), 60)
         self.assertEqual(self.upstream.count, 60)
 
