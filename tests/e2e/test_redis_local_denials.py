@@ -24,6 +24,13 @@ def settle():
     time.sleep(0.4)
 
 
+def start_early_in_a_second():
+    """Waits (at most half a second) until the wall clock is in the first half of a second."""
+    fraction = time.time() % 1
+    if fraction > 0.5:
+        time.sleep(1 - fraction + 0.01)
+
+
 def decisions(port):
     """Decision calls Redis ran: FCALL (or EVALSHA/EVAL without Functions)."""
     stats = commandstats(port)
@@ -43,6 +50,10 @@ class LocalDenials(RedisCase):
                                    overrides={'storage': {'redis': {'timeout': '1s',
                                                                     'local_denials': 0}}})
         settle()
+        # X-RateLimit-Reset is the second the bucket is full again, counted from each
+        # gateway's own admissions: prime both early in one second, so that both resets
+        # round up to the same second.
+        start_early_in_a_second()
         for g in (cached, plain):
             self.assertEqual([request(g.port, 'GET', '/x').status for _ in range(2)], [200, 200])
         before = decisions(redis.port)
