@@ -53,7 +53,6 @@ class connection_named {
       }
     }
   }
-  bool empty() const { return names_.empty(); }
   bool contains(beast::string_view name) const {
     return std::any_of(names_.begin(), names_.end(),
                        [&](beast::string_view n) { return beast::iequals(n, name); });
@@ -68,7 +67,7 @@ class connection_named {
 bool dropped_on_every_hop(const head_fields::value_type& f, const connection_named& conn) {
   const http::field name = f.name();
   if (is_hop_by_hop(name) || name == http::field::content_length) return true;
-  return !conn.empty() && conn.contains(f.name_string());
+  return conn.contains(f.name_string());
 }
 
 // Every line of a list-valued field joined with ", ", then `last`: "a, b, last".

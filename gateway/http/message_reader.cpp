@@ -2,18 +2,18 @@
 
 #include <algorithm>
 #include <exception>
-#include <optional>
 
 namespace sluice::net {
 namespace {
 
-// Where the next read goes: what fits in `buffer` (up to read_chunk_size), or nothing
-// when it is full (header_limit). The read itself is awaited by the caller, in its own
-// frame.
-std::optional<asio::mutable_buffer> room_to_read(beast::flat_buffer& buffer) {
+// Reads what fits in `buffer` (up to read_chunk_size); header_limit when it is full.
+awaitable<error_code> read_more(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
   const std::size_t room = buffer.max_size() - std::min(buffer.size(), buffer.max_size());
-  if (room == 0) return std::nullopt;
-  return buffer.prepare(std::min(room, read_chunk_size));
+  if (room == 0) co_return http::error::header_limit;
+  auto [ec, n] =
+      co_await stream.async_read_some(buffer.prepare(std::min(room, read_chunk_size)), nothrow);
+  buffer.commit(n);
+  co_return ec;
 }
 
 }  // namespace
@@ -61,10 +61,7 @@ awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_b
       if (ec && ec != http::error::need_more) co_return ec;
     }
     const bool started = parser.got_some() || buffer.size() != 0;
-    const auto room = room_to_read(buffer);
-    if (!room) co_return http::error::header_limit;
-    auto [ec, n] = co_await stream.async_read_some(*room, nothrow);
-    buffer.commit(n);
+    error_code ec = co_await read_more(stream, buffer);
     if (ec == asio::error::eof) {
       co_return started ? http::error::partial_message : http::error::end_of_stream;
     }
@@ -88,10 +85,7 @@ awaitable<error_code> read_body_piece(beast::tcp_stream& stream, beast::flat_buf
       if (parser.is_done() || body.size != capacity) co_return error_code{};
       if (!ec && used != 0) continue;  // a chunk-size line: parse what follows it
     }
-    const auto room = room_to_read(buffer);
-    if (!room) co_return http::error::header_limit;
-    auto [ec, n] = co_await stream.async_read_some(*room, nothrow);
-    buffer.commit(n);
+    error_code ec = co_await read_more(stream, buffer);
     if (ec == asio::error::eof) {
       // A body delimited by the end of the connection ends here; any other is cut short.
       error_code eof_ec;

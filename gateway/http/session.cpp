@@ -495,30 +495,24 @@ awaitable<bool> session::reject(const verdict& v) {
                     !services_.draining.load(std::memory_order_relaxed);
   if (keep_alive && !parser_->is_done()) keep_alive = co_await discard_request_body();
   record_.status = status;
+  // A 429 carries Retry-After among its rate-limit headers; an error after an allowed
+  // decision (a 502/503/504 from the upstream step) carries them too, so the client
+  // still learns where it stands (SPEC 5: headers on every limited-route response).
+  std::string body, retry_after;
   if (limited) {
     record_.decision = "limited";
-    // The rate-limit headers include Retry-After for a limited request.
-    const std::string body = limit::rejection_body(ev_);
-    write_own_response(head_text_, {.status = 429,
-                                    .fields = &rate_headers_,
-                                    .retry_after = {},
-                                    .body = body,
-                                    .keep_alive = keep_alive,
-                                    .head_request = is_head_request()});
+    body = limit::rejection_body(ev_);
   } else {
-    const std::string body = error_body(v.error, v.message);
-    const std::string retry_after =
-        v.retry_after_s > 0 ? std::to_string(v.retry_after_s) : std::string();
-    // After an allowed decision (a 502/503/504 from the upstream step) the client
-    // still learns where it stands (SPEC 5: headers on every limited-route response).
-    write_own_response(head_text_, {.status = status,
-                                    .fields = &rate_headers_,
-                                    .retry_after = retry_after,
-                                    .body = body,
-                                    .keep_alive = keep_alive,
-                                    .head_request = is_head_request()});
+    body = error_body(v.error, v.message);
+    if (v.retry_after_s > 0) retry_after = std::to_string(v.retry_after_s);
     services_.metrics.count_http_error(status);
   }
+  write_own_response(head_text_, {.status = status,
+                                  .fields = &rate_headers_,
+                                  .retry_after = retry_after,
+                                  .body = body,
+                                  .keep_alive = keep_alive,
+                                  .head_request = is_head_request()});
   record_.answered = true;
   auto [ec, n] = co_await write_all(stream_, asio::buffer(head_text_.data(), head_text_.size()),
                                     snapshot_->config.server.server.idle_timeout);
