@@ -111,6 +111,29 @@ const limit::limit_params* params_for(const limit::policy& pol, const limit::com
   return p;
 }
 
+// /admin/stats' `penalties`: the boxed keys ending last first, at most 100; API keys masked.
+json::array penalties_json(const limit::policy& pol, app::shared_penalties& shared,
+                           limit::micros now) {
+  constexpr std::size_t max_listed = 100;
+  json::array out;
+  for (const auto& b : shared.box().list(now, max_listed)) {
+    const int index = pol.find_limit(b.limit);
+    bool secret = false;
+    if (index >= 0) {
+      for (const auto& part : pol.limits()[index].key) {
+        secret = secret || part.kind == config::key_part_kind::api_key;
+      }
+    }
+    out.push_back(json::object{{"limit", b.limit},
+                               {"key", secret ? mask_secret_distinct(b.key) : b.key},
+                               {"factor", b.factor},
+                               {"expires_at", static_cast<double>(b.expires_at) / 1e6},
+                               {"remaining_seconds", static_cast<double>(b.expires_at - now) / 1e6},
+                               {"shared", b.shared}});
+  }
+  return out;
+}
+
 // Sub-key `shard` of `key` for a limit with `shards: N` ("<key>#<j>", as the engine
 // charges it); the key itself otherwise.
 std::string sub_key(const limit::compiled_limit& l, std::string_view key, int shard) {
@@ -130,6 +153,38 @@ std::optional<int> shard_query(std::string_view target, const limit::compiled_li
     return -1;
   }
   return shard;
+}
+
+// The `<limit>/<key>` tail of /admin/limits/... and /admin/penalties/...: the limit and
+// the percent-decoded key, or the error to answer (`usage` names the endpoint's form).
+struct limit_and_key {
+  const limit::compiled_limit* limit = nullptr;
+  std::string key;
+  std::optional<admin::admin_response> error;
+};
+
+limit_and_key find_limit_and_key(std::string_view rest, std::string_view usage,
+                                 const limit::policy& pol) {
+  limit_and_key found;
+  const auto slash = rest.find('/');
+  if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
+    found.error = fail(gateway_error::bad_request, "Use " + std::string(usage));
+    return found;
+  }
+  const auto name = percent_decode_strict(rest.substr(0, slash));
+  auto key = percent_decode_strict(rest.substr(slash + 1));
+  if (!name || !key) {
+    found.error = fail(gateway_error::bad_request, "Malformed percent-encoding");
+    return found;
+  }
+  const int index = pol.find_limit(*name);
+  if (index < 0) {
+    found.error = fail(gateway_error::not_found, "No limit named '" + *name + "'");
+    return found;
+  }
+  found.limit = &pol.limits()[index];
+  found.key = std::move(*key);
+  return found;
 }
 
 }  // namespace
@@ -225,6 +280,10 @@ net::awaitable<admin::admin_response> admin_api::handle(admin::admin_request req
   if (path.starts_with("/admin/access/")) {
     co_return co_await access(req, path.substr(std::string_view("/admin/access/").size()));
   }
+  if (path.starts_with("/admin/penalties/")) {
+    co_return co_await penalties(req, path.substr(std::string_view("/admin/penalties/").size()),
+                                 snap);
+  }
   if (path.starts_with("/admin/clients/")) {
     co_return co_await clients(req, path.substr(std::string_view("/admin/clients/").size()), snap);
   }
@@ -303,28 +362,58 @@ admin::admin_response admin_api::stats_json() const {
         {"succeeded", reloads.succeeded},
         {"failed", reloads.failed}}}};
   if (ctx_.redis_master) body["storage"].as_object()["master"] = ctx_.redis_master();
+  if (ctx_.load != nullptr) {
+    json::array adaptive;
+    for (const auto& r : ctx_.load->readings()) {
+      json::object o{{"limit", r.limit}, {"factor", r.effective}, {"own_factor", r.factor}};
+      if (r.signal >= 0) o["signal"] = r.signal;
+      adaptive.push_back(std::move(o));
+    }
+    body["adaptive"] = std::move(adaptive);
+  }
+  if (ctx_.penalties != nullptr)
+    body["penalties"] = penalties_json(snap->policy, *ctx_.penalties, now);
   return respond(200, body);
 }
 
-}  // namespace sluice::admin
-
-namespace sluice::admin {
+// DELETE /admin/penalties/<limit>/<key>: unbox the key (every sub-key of a sharded
+// limit), here and in Redis.
+net::awaitable<admin::admin_response> admin_api::penalties(
+    const admin::admin_request& req, std::string_view rest,
+    std::shared_ptr<const app::snapshot> snap) {
+  if (req.method != "DELETE") co_return not_allowed("DELETE");
+  auto found = find_limit_and_key(rest, "/admin/penalties/<limit>/<key>", snap->policy);
+  if (found.error) co_return std::move(*found.error);
+  const auto& l = *found.limit;
+  const std::string& key = found.key;
+  if (!l.penalty || ctx_.penalties == nullptr) {
+    co_return fail(gateway_error::not_found, "Limit '" + l.name + "' has no penalty");
+  }
+  bool removed = false;
+  for (int i = 0; i < l.shards; ++i) {
+    switch (co_await ctx_.penalties->remove(l, sub_key(l, key, i), app::system_now_us())) {
+      case app::shared_penalties::removal::removed:
+        removed = true;
+        break;
+      case app::shared_penalties::removal::not_boxed:
+        break;
+      case app::shared_penalties::removal::unavailable:
+        co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
+    }
+  }
+  if (!removed) co_return fail(gateway_error::not_found, "Key not in the penalty box");
+  co_return respond(200, {{"limit", l.name}, {"key", key}, {"removed", true}});
+}
 
 // GET /admin/limits/<limit>/<key>[?tier=<tier>]: peek (charges nothing).
 // DELETE /admin/limits/<limit>/<key>: forget the key.
 net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_request& req,
                                                         std::string_view rest,
                                                         std::shared_ptr<const app::snapshot> snap) {
-  const auto slash = rest.find('/');
-  if (slash == std::string_view::npos || slash + 1 >= rest.size()) {
-    co_return fail(gateway_error::bad_request, "Use /admin/limits/<limit>/<key>");
-  }
-  const auto name = percent_decode_strict(rest.substr(0, slash));
-  const auto key = percent_decode_strict(rest.substr(slash + 1));
-  if (!name || !key) co_return fail(gateway_error::bad_request, "Malformed percent-encoding");
-  const int index = snap->policy.find_limit(*name);
-  if (index < 0) co_return fail(gateway_error::not_found, "No limit named '" + *name + "'");
-  const auto& l = snap->policy.limits()[index];
+  auto found = find_limit_and_key(rest, "/admin/limits/<limit>/<key>", snap->policy);
+  if (found.error) co_return std::move(*found.error);
+  const auto& l = *found.limit;
+  const std::string& key = found.key;
 
   // A limit with `shards: N` keeps N sub-keys: ?shard=<i> picks one, otherwise a reset
   // forgets all of them and a peek shows each.
@@ -339,11 +428,11 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
 
   if (req.method == "DELETE") {
     for (int i = first; i <= last; ++i) {
-      if (!co_await ctx_.backend.reset(l, sub_key(l, *key, i))) {
+      if (!co_await ctx_.backend.reset(l, sub_key(l, key, i))) {
         co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
       }
     }
-    co_return respond(200, {{"limit", l.name}, {"key", *key}, {"reset", true}});
+    co_return respond(200, {{"limit", l.name}, {"key", key}, {"reset", true}});
   }
   if (req.method != "GET" && req.method != "HEAD") {
     co_return not_allowed("GET, HEAD, DELETE");
@@ -355,7 +444,7 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
   for (int i = first; i <= last; ++i) {
     const auto* params = params_for(snap->policy, l, tier, i, error);
     if (params == nullptr) co_return fail(gateway_error::bad_request, error);
-    const std::string charged = sub_key(l, *key, i);
+    const std::string charged = sub_key(l, key, i);
     auto d = co_await ctx_.backend.peek(l, *params, charged);
     if (!d) co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
     body = decision_json(*d);
@@ -372,7 +461,7 @@ net::awaitable<admin::admin_response> admin_api::limits(const admin::admin_reque
     body["shards"] = std::move(shards);
   }
   body["name"] = l.name;
-  body["key"] = *key;
+  body["key"] = key;
   body["algorithm"] = limit::to_string(l.algo);
   co_return respond(200, body);
 }
@@ -518,7 +607,7 @@ net::awaitable<admin::admin_response> admin_api::check(const admin::admin_reques
 
   limit::evaluation ev;
   limit::prepare_single(pol, index, *params, sub_key(l, key_text, shard), tokens,
-                        app::system_now_us(), ev);
+                        app::system_now_us(), ev, ctx_.scaling);
   app::store_verdict verdict;
   if (!ctx_.backend.decide_now(ev, verdict)) verdict = co_await ctx_.backend.decide_async(ev);
   if (verdict == app::store_verdict::unavailable) {

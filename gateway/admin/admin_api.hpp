@@ -16,9 +16,12 @@
 #include <vector>
 
 #include "admin/admin_server.hpp"
+#include "limit/scaling.hpp"
 #include "runtime/snapshot.hpp"
 #include "store/decision_backend.hpp"
 #include "store/runtime_entries.hpp"
+#include "store/shared_load_factors.hpp"
+#include "store/shared_penalties.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/stats.hpp"
 
@@ -62,6 +65,12 @@ struct admin_context {
   // Sentinel mode: the master's address now ("" while unknown), in /admin/stats'
   // storage.master. Empty in the other modes.
   std::function<std::string()> redis_master = {};
+  // The penalty box (issue 15): /admin/stats' penalties, DELETE /admin/penalties/...
+  app::shared_penalties* penalties = nullptr;
+  // Load-aware limits (issue 15): /admin/stats' adaptive list.
+  const app::shared_load_factors* load = nullptr;
+  // Load-aware and penalty factors: the check API decides on the effective limit too.
+  const limit::scaling_sources* scaling = nullptr;
 };
 
 class admin_api {
@@ -85,6 +94,10 @@ class admin_api {
                                                 std::shared_ptr<const app::snapshot> snap);
   net::awaitable<admin::admin_response> check(const admin::admin_request& req,
                                               std::shared_ptr<const app::snapshot> snap);
+  // DELETE /admin/penalties/<limit>/<key>.
+  net::awaitable<admin::admin_response> penalties(const admin::admin_request& req,
+                                                  std::string_view rest,
+                                                  std::shared_ptr<const app::snapshot> snap);
   admin::admin_response stats_json() const;
   admin::admin_response readiness() const;
 

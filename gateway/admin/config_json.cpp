@@ -160,6 +160,41 @@ std::string config_json(const config::loaded_config& cfg) {
     }
     if (l.delay > 0) o["delay_ms"] = l.delay / 1000;
     o["shards"] = l.shards;
+    if (l.soft) o["soft"] = config::units::format_soft(*l.soft);
+    const auto duration = [](limit::micros us) {
+      return config::units::format_duration(std::chrono::milliseconds(us / 1000));
+    };
+    if (l.adaptive) {
+      const auto& a = *l.adaptive;
+      json::object adaptive{{"min_factor", a.min_factor}, {"max_factor", a.max_factor}};
+      switch (a.signal) {
+        case config::adaptive_signal::upstream_latency:
+          adaptive["signal"] = "upstream_latency";
+          adaptive["target"] = duration(static_cast<limit::micros>(a.target));
+          break;
+        case config::adaptive_signal::upstream_errors:
+          adaptive["signal"] = "upstream_errors";
+          adaptive["target"] = a.target;
+          break;
+        case config::adaptive_signal::upstream_inflight:
+          adaptive["signal"] = "upstream_inflight";
+          adaptive["target"] = static_cast<std::int64_t>(a.target);
+          break;
+      }
+      o["adaptive"] = std::move(adaptive);
+    }
+    if (l.penalty) {
+      const auto& pen = *l.penalty;
+      o["penalty"] = {{"when",
+                       {{"rejected_share", pen.rejected_share},
+                        {"min_requests", pen.min_requests},
+                        {"window", duration(pen.window)}}},
+                      {"factor", pen.factor},
+                      {"duration", duration(pen.duration)}};
+    }
+    if (l.lease) {
+      o["lease"] = {{"max_tokens", l.lease->max_tokens}, {"max_age", duration(l.lease->max_age)}};
+    }
     limits.push_back(std::move(o));
   }
   json::object policy{{"files", strings(p.files)},

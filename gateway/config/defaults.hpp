@@ -81,5 +81,27 @@ inline constexpr std::string_view limit_count = "cost";
 // A limit's `shards: N` (README "Policies"): its budget split over N sub-keys.
 inline constexpr int limit_shards = 1;
 inline constexpr int max_limit_shards = 64;
+// A limit's `penalty:` (README "Penalty box"): `when:` defaults and the bounds of its
+// window and duration; the box holds at most penalty_max_keys (limit, key) entries
+// (~100 bytes each, plus the key text of boxed ones).
+inline constexpr double penalty_rejected_share = 0.5;
+inline constexpr std::int64_t penalty_min_requests = 20;
+inline constexpr std::chrono::milliseconds penalty_window = 1min;
+inline constexpr std::int64_t penalty_max_min_requests = 1'000'000;
+inline constexpr std::chrono::milliseconds penalty_max_window = 1h;
+inline constexpr std::chrono::milliseconds penalty_max_duration = 24h;
+inline constexpr std::uint64_t penalty_max_keys = 65'536;
+// A limit's `adaptive:` (README "Load-aware limits"): the factor's default range, the
+// largest latency target, and how many limits may be adaptive (the factor table's size).
+inline constexpr double adaptive_min_factor = 0.25;
+inline constexpr double adaptive_max_factor = 1.0;
+inline constexpr std::chrono::milliseconds adaptive_max_latency_target = 60s;
+inline constexpr std::int64_t adaptive_max_inflight_target = 1'000'000;
+inline constexpr std::size_t max_adaptive_limits = 64;
+// A limit's `lease:` (README "Local quota leases"): the bound of max_age, and how many
+// (limit, key) leases one gateway holds at most (~200 bytes each plus the Redis key).
+inline constexpr std::chrono::milliseconds lease_max_age = 10s;
+inline constexpr std::int64_t lease_max_tokens = 1'000'000;
+inline constexpr std::size_t lease_max_entries = 65'536;
 
 }  // namespace sluice::config::defaults

@@ -60,7 +60,9 @@ struct limit_info {
   bool count_ok = true;
   bool methods_ok = true;
   std::optional<source_location> rate_at, burst_at, tier_at, delay_at, shards_at;
-  std::vector<located> route_entries;  // one per routes: entry
+  std::optional<source_location> soft_at;   // `soft:` read without error
+  std::optional<source_location> lease_at;  // `lease:` read without error (its max_tokens)
+  std::vector<located> route_entries;       // one per routes: entry
   bool complete() const {
     return key_ok && algorithm_ok && tier_ok && numbers_ok && count_ok && methods_ok;
   }
@@ -81,6 +83,28 @@ struct policy_state {
 // Reads one policy file (pass 1) and merges it into `state`; names defined in an
 // earlier file are reported as duplicates at the later definition.
 void read_policy_file(const yaml_node& root, error_sink& sink, policy_state& state);
+
+// A plain decimal number ("0.5", "1", ".25") above 0 and below 1 (at most 1 when
+// `max_inclusive`); nullopt after reporting "expected a number <range>, got '...'".
+std::optional<double> read_number(const yaml_node& node, const std::string& path, error_sink& sink,
+                                  bool max_inclusive, std::string_view range);
+
+// A duration in (0, max] in microseconds; nullopt after reporting otherwise.
+std::optional<limit::micros> read_bounded_duration(const yaml_node& node, const std::string& path,
+                                                   error_sink& sink, std::chrono::milliseconds max);
+
+// A limit's `adaptive:` (config/adaptive_reader.cpp); sets limit.adaptive when valid.
+void read_adaptive(const yaml_node& node, const std::string& path, error_sink& sink,
+                   limit_def& limit);
+
+// A limit's `penalty:` (config/penalty_reader.cpp); sets limit.penalty when valid.
+void read_penalty(const yaml_node& node, const std::string& path, error_sink& sink,
+                  limit_def& limit);
+
+// A limit's `lease:` (config/lease_reader.cpp); sets limit.lease and info.lease_at when
+// valid. Call after the limit's algorithm and delay are read.
+void read_lease(const yaml_node& node, const std::string& path, error_sink& sink, limit_def& limit,
+                limit_info& info);
 
 // Pass 2: references between items and files, and whether the numbers make sense.
 void check_policies(const policy_state& state, std::vector<config_error>& errors);

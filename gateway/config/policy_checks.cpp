@@ -115,6 +115,21 @@ std::string shards_problem(limit::algorithm algo, const rate& r, std::int64_t bu
   return "";
 }
 
+// Why `soft: N` leaves no request between it and a hard capacity of `cap`, or "".
+std::string soft_problem(const soft_def& soft, std::int64_t cap, const std::string& which) {
+  if (soft.basis_points > 0 || soft.count < cap) return "";
+  return "soft: " + std::to_string(soft.count) + " is not below the capacity of " + which + " (" +
+         std::to_string(cap) +
+         "), so no request could be degraded; use a lower count or a share such as 80%";
+}
+
+// Why a lease of `max_tokens` does not fit below a capacity of `cap`, or "".
+std::string lease_problem(std::int64_t max_tokens, std::int64_t cap, const std::string& which) {
+  if (max_tokens < cap) return "";
+  return "max_tokens " + std::to_string(max_tokens) + " is not below the capacity of " + which +
+         " (" + std::to_string(cap) + "); a lease must leave part of the budget to the others";
+}
+
 }  // namespace
 
 void check_policies(const policy_state& st, std::vector<config_error>& errors) {
@@ -203,6 +218,44 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
         if (!problem.empty()) {
           add(*info.tier_at, info.path + ".tier", "tier '" + tier.name + "': " + problem);
         }
+      }
+    }
+    if (info.soft_at && limit.soft) {
+      // A count is compared with what one key (a sharded limit: its smallest sub-key) holds.
+      const std::string which =
+          "limit '" + limit.name + "'" +
+          (limit.shards > 1 ? " split over " + std::to_string(limit.shards) + " sub-keys"
+                            : std::string());
+      if (!limit.tier_aware && info.rate_at && limit.rate.count >= 1) {
+        auto problem = soft_problem(
+            *limit.soft, capacity(limit.algo, limit.rate, limit.burst, limit.shards), which);
+        if (!problem.empty()) add(*info.soft_at, info.path + ".soft", problem);
+      }
+      for (const tier_def& tier : policy.tiers) {
+        if (!limit.tier_aware || tier.unlimited || tier.rate.count < 1) continue;
+        auto problem =
+            soft_problem(*limit.soft, capacity(limit.algo, tier.rate, tier.burst, limit.shards),
+                         which + " for tier '" + tier.name + "'");
+        if (!problem.empty()) add(*info.soft_at, info.path + ".soft", problem);
+      }
+    }
+    if (info.lease_at && limit.lease) {
+      const std::string which =
+          "limit '" + limit.name + "'" +
+          (limit.shards > 1 ? " split over " + std::to_string(limit.shards) + " sub-keys"
+                            : std::string());
+      if (!limit.tier_aware && info.rate_at && limit.rate.count >= 1) {
+        auto problem =
+            lease_problem(limit.lease->max_tokens,
+                          capacity(limit.algo, limit.rate, limit.burst, limit.shards), which);
+        if (!problem.empty()) add(*info.lease_at, info.path + ".lease.max_tokens", problem);
+      }
+      for (const tier_def& tier : policy.tiers) {
+        if (!limit.tier_aware || tier.unlimited || tier.rate.count < 1) continue;
+        auto problem = lease_problem(limit.lease->max_tokens,
+                                     capacity(limit.algo, tier.rate, tier.burst, limit.shards),
+                                     which + " for tier '" + tier.name + "'");
+        if (!problem.empty()) add(*info.lease_at, info.path + ".lease.max_tokens", problem);
       }
     }
     if (info.shards_at && limit.shards > 1) {

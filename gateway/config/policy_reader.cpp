@@ -6,6 +6,7 @@
 #include "config/defaults.hpp"
 #include "config/loader_internal.hpp"
 #include "config/route_match.hpp"
+#include "config/units.hpp"
 
 namespace sluice::config::detail {
 
@@ -372,11 +373,30 @@ bool read_methods(const yaml_node& node, const std::string& path, error_sink& si
   return ok;
 }
 
+// `soft: 80%` or `soft: 800` (issue 15); pass 2 checks a count against the capacity.
+void read_soft(const yaml_node& node, const std::string& path, error_sink& sink, limit_def& limit,
+               limit_info& info) {
+  if (node.type != yaml_node::kind::scalar) {
+    sink.add(node, path,
+             "expected a share such as 80% or a count such as 800, got " + describe(node));
+    return;
+  }
+  auto text = read_string(node, path, sink);
+  if (!text) return;
+  auto parsed = units::parse_soft(*text);
+  if (!parsed.value) {
+    sink.add(node, path, parsed.error);
+    return;
+  }
+  limit.soft = parsed.value;
+  info.soft_at = sink.where(node);
+}
+
 void read_limit(const yaml_node& node, const std::string& path, error_sink& sink,
                 policy_state& st) {
   map_reader m(node, path, sink,
                {"name", "key", "algorithm", "rate", "burst", "count", "tier", "routes", "methods",
-                "shadow", "fallback", "delay", "shards"});
+                "shadow", "fallback", "delay", "shards", "soft", "penalty", "adaptive", "lease"});
   if (!m.ok()) return;
   limit_def limit;
   limit_info info;
@@ -462,6 +482,10 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
       }
     }
   }
+  if (auto* v = m.get("soft")) read_soft(*v, m.path("soft"), sink, limit, info);
+  if (auto* v = m.get("penalty")) read_penalty(*v, m.path("penalty"), sink, limit);
+  if (auto* v = m.get("adaptive")) read_adaptive(*v, m.path("adaptive"), sink, limit);
+  if (auto* v = m.get("lease")) read_lease(*v, m.path("lease"), sink, limit, info);
   if (!name) return;
   limit.name = *name;
   auto first = std::find_if(st.policy.limits.begin(), st.policy.limits.end(),

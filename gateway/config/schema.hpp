@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -175,6 +176,49 @@ struct key_part {
 
 enum class count_mode { cost, requests };
 
+// `adaptive:` on a limit (issue 15, load-aware limits): the factor in
+// [min_factor, max_factor] that scales its rate and burst follows `signal` against `target`.
+enum class adaptive_signal { upstream_latency, upstream_errors, upstream_inflight };
+
+struct adaptive_def {
+  adaptive_signal signal = adaptive_signal::upstream_latency;
+  double target = 0;  // latency: microseconds; errors: a share in (0, 1); inflight: a count
+  double min_factor = 0.25;
+  double max_factor = 1.0;
+  source_location where;
+};
+
+// `penalty:` on a limit (issue 15, penalty box): a key whose share of rejected requests
+// reaches `rejected_share` (over at least `min_requests` in `window`) gets the limit
+// scaled by `factor` for `duration`.
+struct penalty_def {
+  double rejected_share = 0.5;
+  std::int64_t min_requests = 20;
+  limit::micros window = 0;
+  double factor = 0.3;
+  limit::micros duration = 0;
+  source_location where;
+};
+
+// `soft:` on a limit (issue 15, soft limits): an admitted request that leaves more than
+// this much of the limit's capacity used is forwarded marked degraded (limit/soft_limit.hpp).
+// Exactly one of the two is set.
+struct soft_def {
+  std::int64_t count = 0;         // `soft: 800`: an absolute number of units
+  std::int32_t basis_points = 0;  // `soft: 80%` -> 8000 (hundredths of a percent, 1..9999)
+  friend bool operator==(const soft_def&, const soft_def&) = default;
+};
+
+// `lease:` on a limit (issue 15, local quota leases; Redis backend only): a gateway takes
+// up to max_tokens of a key's budget from Redis in one call and spends them locally for
+// at most max_age (limit/lease_table.hpp). No effect with the memory backend.
+struct lease_def {
+  std::int64_t max_tokens = 0;  // 1 .. below the limit's capacity
+  limit::micros max_age = 0;    // (0, defaults::lease_max_age]
+  source_location where;
+  friend bool operator==(const lease_def&, const lease_def&) = default;
+};
+
 struct limit_def {
   std::string name;
   std::vector<key_part> key;  // one part, or a composite
@@ -191,6 +235,10 @@ struct limit_def {
   // `shards: N`: the budget split over N sub-keys "<key>#<i>" (limit::shard_params), each
   // request charging the one its client hashes to (limit::shard_of_client).
   int shards = 1;
+  std::optional<adaptive_def> adaptive;  // load-aware factor (limit/scaling.hpp)
+  std::optional<penalty_def> penalty;    // penalty box (limit/scaling.hpp)
+  std::optional<soft_def> soft;          // degrade before reject (limit/soft_limit.hpp)
+  std::optional<lease_def> lease;        // local quota leases (limit/lease_table.hpp)
   source_location where;
 };
 

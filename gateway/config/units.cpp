@@ -63,6 +63,69 @@ parsed<milliseconds> parse_duration_allow_zero(std::string_view text) {
 
 }  // namespace
 
+parsed<soft_def> parse_soft(std::string_view text) {
+  parsed<soft_def> result;
+  const std::string quoted = "'" + std::string(text) + "'";
+  std::string_view digits, rest;
+  if (!split_number(text, digits, rest)) {
+    result.error = "invalid soft limit " + quoted +
+                   " (expected a share of the limit such as 80% or 82.5%, or a count of units "
+                   "such as 800)";
+    return result;
+  }
+  std::int64_t whole = 0;
+  const bool fits = to_int(digits, whole);
+  if (rest.empty()) {
+    if (!fits || whole > limit::max_exact_integer) {
+      result.error = "soft count " + quoted + " is too large";
+    } else if (whole < 1) {
+      result.error = "a soft count must be >= 1 (got " + quoted + ")";
+    } else {
+      result.value = soft_def{whole, 0};
+    }
+    return result;
+  }
+  // A share: digits, then optionally '.' and one or two decimals, then '%'.
+  std::int64_t hundredths = 0;
+  if (rest.front() == '.') {
+    std::string_view decimals;
+    split_number(rest.substr(1), decimals, rest);
+    if (decimals.empty() || decimals.size() > 2 || rest != "%") {
+      result.error = decimals.size() > 2 && rest == "%"
+                         ? "a soft share takes at most two decimals (got " + quoted + ")"
+                         : "invalid soft limit " + quoted +
+                               " (expected a share of the limit such as 80% or 82.5%, or a "
+                               "count of units such as 800)";
+      return result;
+    }
+    to_int(decimals, hundredths);
+    if (decimals.size() == 1) hundredths *= 10;
+  } else if (rest != "%") {
+    result.error = "invalid soft limit " + quoted +
+                   " (expected a share of the limit such as 80% or 82.5%, or a count of units "
+                   "such as 800)";
+    return result;
+  }
+  const std::int64_t basis_points = fits && whole < 100 ? whole * 100 + hundredths : 10'000;
+  if (basis_points <= 0 || basis_points >= 10'000) {
+    result.error = "a soft share must be above 0% and below 100% (got " + quoted + ")";
+    return result;
+  }
+  result.value = soft_def{0, static_cast<std::int32_t>(basis_points)};
+  return result;
+}
+
+std::string format_soft(const soft_def& soft) {
+  if (soft.basis_points == 0) return std::to_string(soft.count);
+  std::string out = std::to_string(soft.basis_points / 100);
+  if (const int rest = soft.basis_points % 100; rest != 0) {
+    out += '.';
+    out += static_cast<char>('0' + rest / 10);
+    if (rest % 10 != 0) out += static_cast<char>('0' + rest % 10);
+  }
+  return out + "%";
+}
+
 parsed<milliseconds> parse_duration(std::string_view text) {
   auto result = parse_duration_allow_zero(text);
   if (result.value && result.value->count() == 0) {

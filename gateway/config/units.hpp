@@ -29,6 +29,13 @@ parsed<std::uint64_t> parse_size(std::string_view text);
 // "N/unit" (unit: s, min, h, day) or "N/<duration>"; N >= 1, period > 0.
 parsed<rate> parse_rate(std::string_view text);
 
+// A limit's `soft:` (issue 15): a share "80%" or "82.5%" (at most two decimals, strictly
+// between 0% and 100%) or a count "800" (>= 1; checked against the capacity later).
+parsed<soft_def> parse_soft(std::string_view text);
+
+// 8000 basis points -> "80%", 8250 -> "82.5%", a count -> "800".
+std::string format_soft(const soft_def& soft);
+
 // The shortest exact spelling: 60000ms -> "1m", 1500ms -> "1500ms", 90s -> "90s".
 std::string format_duration(std::chrono::milliseconds d);
 

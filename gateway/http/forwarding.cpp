@@ -9,6 +9,8 @@ namespace sluice::net {
 namespace {
 
 constexpr std::string_view via_token = "1.1 sluice";
+// Soft limits (limit/soft_limit.hpp): set by Sluice for the upstream, never by a client.
+constexpr std::string_view degraded_field = "X-RateLimit-Degraded";
 
 std::string_view as_std(beast::string_view s) {
   return {s.data(), s.size()};
@@ -144,6 +146,7 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
         }
         if (!keep_proto && named(f.name_string(), "X-Forwarded-Proto")) continue;
         if (!keep_forwarded_host && named(f.name_string(), "X-Forwarded-Host")) continue;
+        if (named(f.name_string(), degraded_field)) continue;  // only Sluice says so
         break;
       default:
         break;
@@ -158,6 +161,7 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
     append_field(out, "X-Forwarded-Host", as_std(req[http::field::host]));
   }
   if (!via.append_to(out, "Via", via_token)) return false;
+  if (!ctx.degraded.empty()) append_field(out, degraded_field, ctx.degraded);
   append_framing(out, ctx.body);
   out.append("\r\n");
   return true;

@@ -41,6 +41,9 @@ struct upstream_request_context {
   std::string_view upstream_host;          // Host for requests that came without one
   std::span<const std::string_view> kept;  // fields Connection cannot remove
   body_frame body;
+  // X-RateLimit-Degraded's value (limit/soft_limit.hpp: the limits whose `soft:` this
+  // request passed); empty = not degraded, and no such field is sent.
+  std::string_view degraded = {};
 };
 
 // Writes the upstream's request head from the client's: request line in HTTP/1.1;
@@ -49,8 +52,9 @@ struct upstream_request_context {
 // (Sluice answers 100-continue itself) and the fields Sluice writes itself; then
 // X-Forwarded-For (every line joined, then the peer), X-Forwarded-Proto: http (a
 // trusted peer's own is kept in place), Host when the request had none, X-Forwarded-Host
-// (a trusted peer's own is kept), Via (every line joined, then "1.1 sluice"), and the
-// body framing. Connection never names away Content-Length or Host (the framing: a
+// (a trusted peer's own is kept), Via (every line joined, then "1.1 sluice"),
+// X-RateLimit-Degraded when ctx.degraded is set (a client's own is never forwarded), and
+// the body framing. Connection never names away Content-Length or Host (the framing: a
 // client naming Content-Length would otherwise send the upstream a body it does not
 // expect, read as a request of its own), nor a field in `kept` (the identity fields
 // Sluice decided on). False, and `out` unusable, when a joined field would exceed

@@ -15,6 +15,7 @@
 #include "http/request_head.hpp"
 #include "http/wire.hpp"
 #include "identity/client_ip.hpp"
+#include "limit/soft_limit.hpp"
 #include "util/mask.hpp"
 
 namespace sluice::net {
@@ -412,7 +413,7 @@ std::optional<session::verdict> session::decide() {
   limit::request_facts facts{as_std(req.method_string()), as_std(req.target()), client_ip_,
                              peer_trusted_, &headers};
   check_started_ = steady::now();
-  limit::prepare(snapshot_->policy, facts, &services_.overrides, now_us(), ev_);
+  limit::prepare(snapshot_->policy, facts, &services_.overrides, now_us(), ev_, &services_.scaling);
   switch (ev_.result) {
     case limit::outcome::bad_request:
       return refusal(gateway_error::bad_request, ev_.problem, 0);
@@ -447,6 +448,9 @@ session::verdict session::conclude(app::store_verdict stored) {
     return refusal(gateway_error::storage_unavailable, "Rate-limit storage unavailable", 1);
   }
   limit::conclude(ev_, stored == app::store_verdict::admitted);
+  if (services_.penalties != nullptr) {  // the penalty box counts every decided request
+    services_.penalties->record(ev_, [this](int limit) { snapshot_->metrics.penalized(limit); });
+  }
   rate_headers_.clear();
   limit::append_rate_limit_headers(ev_, snapshot_->policy.headers(), rate_headers_);
   return verdict{
@@ -547,10 +551,16 @@ awaitable<bool> session::forward() {
   std::unique_ptr<upstream_connection> up;
   std::optional<response_parser> rp;
   const auto sent_at = steady::now();
+  limit::upstream_flight flight(services_.load,
+                                ev_);  // load-aware limits: in flight until answered
   const exchange_failure failure = co_await exchange(up, rp);
-  if (failure != exchange_failure::none) co_return co_await answer_failure(failure);
+  if (failure != exchange_failure::none) {
+    flight.answered(steady::now() - sent_at, true);
+    co_return co_await answer_failure(failure);
+  }
 
   const int status = rp->get().result_int();
+  flight.answered(steady::now() - sent_at, status >= 500);
   const double upstream_seconds = std::chrono::duration<double>(steady::now() - sent_at).count();
   record_.upstream_ms = upstream_seconds * 1000;
   count_upstream_response(status, upstream_seconds);
@@ -573,9 +583,13 @@ bool session::write_upstream_head() {
   } else if (auto length = parser_->content_length()) {
     body = {body_framing::length, *length};
   }
+  // Soft limits: the upstream learns which limits this request went past (written at
+  // once into head_text_, so a local string will do; short names need no allocation).
+  std::string degraded;
+  limit::append_degraded_names(ev_, degraded);
   return write_upstream_request_head(
       head_text_, parser_->get(),
-      {peer_text_, peer_trusted_, snapshot_->upstream_host, kept, body});
+      {peer_text_, peer_trusted_, snapshot_->upstream_host, kept, body, degraded});
 }
 
 awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connection>& up,
@@ -811,6 +825,7 @@ void session::count_decision() {
   if (record_.storage_unavailable) return;
   rm.tier_request(ev_.tier);
   for (const auto& a : ev_.applied) {
+    if (a.degraded) rm.degraded(a.limit);  // past `soft:`, shadow limits included
     if (a.shadow) {
       if (!a.result.allowed) rm.shadow_blocked(a.limit);
       continue;
@@ -866,6 +881,9 @@ void session::write_access_log() {
   r.tier = ev_.tier_name();
   r.upstream_ms = record_.upstream_ms;
   r.delay_ms = static_cast<double>(ev_.delay) / 1000.0;
+  std::string degraded;  // soft limits: the limits named to the upstream
+  limit::append_degraded_names(ev_, degraded);
+  r.degraded = degraded;
   r.bytes_sent = record_.bytes_sent;
   services_.log.write(r);
 }

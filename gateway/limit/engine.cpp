@@ -2,6 +2,7 @@
 
 #include "config/path.hpp"
 #include "limit/shards.hpp"
+#include "limit/soft_limit.hpp"
 #include "util/hash.hpp"
 #include "util/percent.hpp"
 
@@ -231,6 +232,24 @@ bool build_key(const compiled_limit& limit, const request_facts& facts, evaluati
   return true;
 }
 
+// Points every applied limit that `scales` and has a factor below 1 at a scaled copy
+// of its parameters (limit/scaling.hpp).
+void apply_scaling(const scaling_sources& scaling, evaluation& ev) {
+  ev.scaled.reserve(ev.applied.size());  // no reallocation below: the pointers stay valid
+  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
+    applied_limit& a = ev.applied[i];
+    const compiled_limit& limit = ev.limit_of(a);
+    if (!limit.scales) continue;
+    const double f =
+        scaling.factor(scaling_query{a.limit, &limit, ev.key_of(a), ev.checks[i].key_hash, ev.now});
+    if (!(f < 1.0)) continue;
+    ev.scaled.push_back(scaled(*a.params, f));
+    a.factor = f;
+    a.params = &ev.scaled.back();
+    ev.checks[i].params = a.params;
+  }
+}
+
 }  // namespace
 
 std::string_view evaluation::tier_name() const {
@@ -249,12 +268,14 @@ void evaluation::reset() {
   applied.clear();
   checks.clear();
   decisions.clear();
+  scaled.clear();
   keys.clear();
   result = outcome::allowed;
   problem = {};
   reported = -1;
   denying = -1;
   delay = 0;
+  degraded = false;
 }
 
 std::uint64_t state_key(const compiled_limit& limit, std::string_view key_text) {
@@ -262,7 +283,7 @@ std::uint64_t state_key(const compiled_limit& limit, std::string_view key_text) 
 }
 
 void prepare(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
-             micros now, evaluation& ev) {
+             micros now, evaluation& ev, const scaling_sources* scaling) {
   ev.reset();
   ev.pol = &pol;
   ev.now = now;
@@ -334,12 +355,14 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     ev.checks[i].key_hash = state_key(limits[ev.applied[i].limit], ev.key_of(ev.applied[i]));
   }
+  if (scaling != nullptr && !scaling->empty()) apply_scaling(*scaling, ev);
   ev.decisions.resize(ev.checks.size());
   ev.result = outcome::allowed;
 }
 
 void prepare_single(const policy& pol, int limit_index, const limit_params& params,
-                    std::string_view key, std::int64_t cost, micros now, evaluation& ev) {
+                    std::string_view key, std::int64_t cost, micros now, evaluation& ev,
+                    const scaling_sources* scaling) {
   ev.reset();
   ev.pol = &pol;
   ev.now = now;
@@ -348,6 +371,7 @@ void prepare_single(const policy& pol, int limit_index, const limit_params& para
   ev.applied.push_back(
       applied_limit{index, &params, 0, static_cast<std::uint32_t>(key.size()), false, {}});
   ev.checks.push_back(check{state_key(pol.limits()[index], key), &params, cost, false});
+  if (scaling != nullptr && !scaling->empty()) apply_scaling(*scaling, ev);
   ev.decisions.resize(1);
   ev.result = outcome::allowed;
 }
@@ -390,6 +414,7 @@ void conclude(evaluation& ev, bool admitted) {
     ev.reported = ev.denying;
     ev.delay = 0;
   }
+  mark_degraded(ev);
 }
 
 void decide(const policy& pol, const request_facts& facts, const identity::overrides* overrides,

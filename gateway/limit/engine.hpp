@@ -22,6 +22,7 @@
 #include "identity/overrides.hpp"
 #include "limit/memory_store.hpp"
 #include "limit/policy.hpp"
+#include "limit/scaling.hpp"
 
 namespace sluice::limit {
 
@@ -60,6 +61,9 @@ struct applied_limit {
   std::uint32_t key_end = 0;
   bool shadow = false;
   decision result;
+  double factor = 1.0;  // the scaling applied (limit/scaling.hpp); params is the scaled copy
+  // Admitted past this limit's `soft:` threshold (limit/soft_limit.hpp).
+  bool degraded = false;
 };
 
 struct evaluation {
@@ -79,6 +83,9 @@ struct evaluation {
   std::vector<applied_limit> applied;
   std::vector<check> checks;
   std::vector<decision> decisions;
+  // Scaled copies of limit parameters (limit/scaling.hpp) that `applied` points into;
+  // reserved before use so the pointers stay valid.
+  std::vector<limit_params> scaled;
 
   // The conclusion.
   outcome result = outcome::allowed;
@@ -86,6 +93,7 @@ struct evaluation {
   int reported = -1;         // index into `applied` of the limit the headers describe; -1 = none
   int denying = -1;          // index into `applied` of the limit that denied; -1 = none
   micros delay = 0;          // leaky_bucket shaping: hold the request this long
+  bool degraded = false;     // an enforced limit's `soft:` was passed: forward it marked
 
   // Reused buffers.
   std::string path;             // normalized path
@@ -105,10 +113,10 @@ struct evaluation {
   void reset();
 };
 
-// Steps up to the store call. `overrides` may be null. Afterwards ev.result is
-// final unless ev.checks is non-empty (then call the store and conclude()).
+// Steps up to the store call. `overrides` and `scaling` may be null. Afterwards
+// ev.result is final unless ev.checks is non-empty (then call the store and conclude()).
 void prepare(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
-             micros now, evaluation& ev);
+             micros now, evaluation& ev, const scaling_sources* scaling = nullptr);
 
 // Folds the store's decisions (ev.decisions) into the result: limited or allowed,
 // the denying and reported limits, the shaping delay.
@@ -119,9 +127,11 @@ void conclude(evaluation& ev, bool admitted);
 int denying_limit(const evaluation& ev);
 
 // The check API's evaluation: one limit, an explicit key, `cost` units, enforced
-// (even for a shadow limit: the caller asks whether it would pass). No route.
+// (even for a shadow limit: the caller asks whether it would pass), scaled like a
+// proxied request when `scaling` is given. No route.
 void prepare_single(const policy& pol, int limit_index, const limit_params& params,
-                    std::string_view key, std::int64_t cost, micros now, evaluation& ev);
+                    std::string_view key, std::int64_t cost, micros now, evaluation& ev,
+                    const scaling_sources* scaling = nullptr);
 
 // prepare + memory store + conclude.
 void decide(const policy& pol, const request_facts& facts, const identity::overrides* overrides,

@@ -99,7 +99,12 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
     l.tier_aware = def.tier_aware;
     l.shadow = def.shadow;
     l.fallback_ip = def.fallback_ip;
+    l.scales = def.adaptive.has_value() || def.penalty.has_value();
     l.count = def.count;
+    l.soft = def.soft;
+    l.penalty = def.penalty;
+    l.lease = def.lease;
+    l.adaptive = def.adaptive;
     l.methods = def.methods;
     if (def.tier_aware) {
       for (const auto& t : pol.tiers) {

@@ -32,7 +32,17 @@ struct compiled_limit {
   bool tier_aware = false;
   bool shadow = false;
   bool fallback_ip = false;
+  // Adaptive or penalty configured: prepare() asks the scaling sources (limit/scaling.hpp).
+  bool scales = false;
   config::count_mode count = config::count_mode::cost;
+  // `soft:` (limit/soft_limit.hpp): admitted past this share or count -> degraded.
+  std::optional<config::soft_def> soft;
+  // `penalty:` (limit/penalty_box.hpp): when and how much a key's limit is scaled down.
+  std::optional<config::penalty_def> penalty;
+  // `adaptive:` (limit/load_factors.hpp): the signal and the range of its factor.
+  std::optional<config::adaptive_def> adaptive;
+  // `lease:` (limit/lease_table.hpp): the Redis backend spends up to max_tokens locally.
+  std::optional<config::lease_def> lease;
   std::vector<std::string> methods;                   // empty = every method
   limit_params params;                                // when !tier_aware
   std::vector<std::optional<limit_params>> per_tier;  // when tier_aware; nullopt = unlimited

@@ -248,9 +248,15 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   }
   entries_ = std::make_unique<runtime_entries>(overrides_, redis_router_.get(),
                                                server.storage.redis.key_prefix);
-  services_ =
-      std::make_unique<services>(services{snapshots_, *backend_, overrides_, breaker_, metrics_,
-                                          stats_, *log_, draining_, open_sessions_});
+  penalties_ = std::make_unique<shared_penalties>(penalty_box_, redis_router_.get(),
+                                                  server.storage.redis.key_prefix);
+  load_shares_ = std::make_unique<shared_load_factors>(load_factors_, redis_router_.get(),
+                                                       server.storage.redis.key_prefix);
+  scaling_.add(&penalty_box_);
+  scaling_.add(&load_factors_);
+  services_ = std::make_unique<services>(services{snapshots_, *backend_, overrides_, scaling_,
+                                                  breaker_, metrics_, stats_, *log_, draining_,
+                                                  open_sessions_, &penalty_box_, &load_factors_});
   snapshots_.set(build_snapshot(std::move(initial), hash_seed_, metrics_, generation_));
   metrics_.last_reload_success().Set(static_cast<double>(now_us()) / 1e6);
   reloads_.record_start(now_us());
@@ -258,7 +264,8 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   if (sentinel_) redis_master = [s = sentinel_.get()] { return s->master(); };
   admin_api_ = std::make_unique<admin::admin_api>(
       admin::admin_context{snapshots_, metrics_, stats_, *backend_, *entries_, store_, reloads_,
-                           [this] { return reload(); }, draining_, std::move(redis_master)});
+                           [this] { return reload(); }, draining_, std::move(redis_master),
+                           penalties_.get(), load_shares_.get(), &scaling_});
 
   std::vector<net::worker*> workers;
   for (auto& w : workers_) workers.push_back(w.get());
@@ -317,6 +324,8 @@ gateway::~gateway() {
   workers_.clear();
   admin_api_.reset();
   entries_.reset();
+  penalties_.reset();
+  load_shares_.reset();
   services_.reset();
   backend_.reset();
 }
@@ -430,6 +439,14 @@ net::awaitable<void> gateway::upkeep() {
     log_->flush();
     if (redis_backend_ != nullptr) co_await redis_backend_->probe();
     if (tick % refresh_entries_every == 0) co_await entries_->refresh(now_us());
+    {
+      const auto snap = snapshots_.get();                   // kept to the end of the tick
+      co_await load_shares_->tick(snap->policy, metrics_);  // load-aware limits, every tick
+    }
+    if (tick % refresh_entries_every == 0) {
+      const auto snap = snapshots_.get();  // kept to the end of the sync
+      co_await penalties_->sync(snap->policy, snap->metrics, now_us());
+    }
     if (tick % sweeps_every == 0) {
       metrics_.active_limiters().Set(static_cast<double>(store_.sweep(now_us())));
     }
@@ -483,6 +500,8 @@ admin::reload_result gateway::reload() {
         }
       }
       entries_->set_key_prefix(server.storage.redis.key_prefix);
+      penalties_->set_key_prefix(server.storage.redis.key_prefix);
+      load_shares_->set_key_prefix(server.storage.redis.key_prefix);
       if (server.storage.backend != backend_kind_) {
         std::cerr << "sluice: storage.backend changed; it takes effect at the next restart\n";
       }

@@ -15,6 +15,7 @@
 
 #include "admin/admin_api.hpp"
 #include "admin/admin_server.hpp"
+#include "config/defaults.hpp"
 #include "config/schema.hpp"
 #include "http/listener.hpp"
 #include "http/session.hpp"
@@ -29,6 +30,8 @@
 #include "store/decision_backend.hpp"
 #include "store/redis_backend.hpp"
 #include "store/runtime_entries.hpp"
+#include "store/shared_load_factors.hpp"
+#include "store/shared_penalties.hpp"
 #include "telemetry/access_log.hpp"
 #include "telemetry/metrics.hpp"
 #include "telemetry/stats.hpp"
@@ -75,6 +78,9 @@ class gateway {
   limit::memory_store store_;
   identity::memory_overrides overrides_;
   net::circuit_breaker breaker_;
+  limit::penalty_box penalty_box_{config::defaults::penalty_max_keys};  // a scaling source
+  limit::load_factors load_factors_;  // a scaling source, ticked by upkeep()
+  limit::scaling_sources scaling_;    // load-aware limits and the penalty box add theirs
   std::unique_ptr<net::access_log> log_;
   std::unique_ptr<redis::client> redis_client_;        // only with storage.backend: redis
   std::unique_ptr<redis::router> redis_router_;        // where the backend's commands go
@@ -82,6 +88,8 @@ class gateway {
   std::unique_ptr<decision_backend> backend_;
   redis_backend* redis_backend_ = nullptr;  // backend_ when it is the Redis one
   std::unique_ptr<runtime_entries> entries_;
+  std::unique_ptr<shared_load_factors> load_shares_;  // load_factors_' ticks, gauge, fleet
+  std::unique_ptr<shared_penalties> penalties_;       // penalty_box_'s log, gauge and Redis sharing
   snapshot_holder snapshots_;
   admin::reload_history reloads_;
   std::atomic<bool> draining_{false};

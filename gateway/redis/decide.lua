@@ -19,11 +19,18 @@
 --   A limit sends the same spec on every call; the library parses each spec once.
 -- args[2i]: limit i's cost (a peek costs 0 whatever it says).
 -- args[2n + 1] (optional, tests only): "now" in microseconds, used instead of TIME when
---   non-empty. The gateway never sends it.
+--   non-empty. The gateway sends it empty when args[2n + 2] follows.
+-- args[2n + 2] (optional): lease top-ups (issue 15, local quota leases), n integers
+--   separated by single spaces: how many units beyond its cost limit i should also
+--   charge for the calling gateway's lease, *when available*: after an admitted
+--   request, a token_bucket, fixed_window or leaky_bucket without delay limit that
+--   allowed charges grant = min(top-up, remaining) more units in the same write (its
+--   reported decision is then the one for cost + grant). A top-up never denies and
+--   never changes the verdict; shadow, sliding and shaping limits grant 0.
 --
 -- Reply: a flat array of integers: admitted (0/1), now_us, then per limit the fields of
 -- struct decision in order: allowed (0/1), cost_exceeds_limit (0/1), limit, remaining,
--- reset_us, retry_after_us, delay_us.
+-- reset_us, retry_after_us, delay_us; with top-ups, then per limit its grant.
 --
 -- State, one key per limit. Buckets and windows: a string of struct.pack('<B i8 i8 ..'):
 -- a tag byte (1 token_bucket, 2 leaky_bucket, 3 fixed_window, 4 sliding_window), then
@@ -243,16 +250,38 @@ end
 
 local slots = {}  -- per limit position: the state and result tables, reused
 local reply = {}
+local topups = {}  -- per limit position: the lease top-up asked, then granted
+local lease_result = decision.new_result()  -- the evaluation of cost + grant
+
+-- Reads args[2n + 2] (n counts separated by single spaces) into topups; false when
+-- malformed.
+local function parse_topups(text, n)
+  local i = 0
+  for word in string.gmatch(text, '[^ ]+') do
+    i = i + 1
+    local t = tonumber(word)
+    if i > n or t == nil or t < 0 or t ~= math.floor(t) or not string.match(word, '^%d+$') then
+      return false
+    end
+    topups[i] = t
+  end
+  return i == n
+end
 
 local function decide(keys, args, peek)
   local n = #keys
   local nargs = #args
-  if nargs ~= 2 * n and nargs ~= 2 * n + 1 then
-    return redis.error_reply('ERR sluice decide: expected a spec and a cost per key (+ now)')
+  if nargs ~= 2 * n and nargs ~= 2 * n + 1 and nargs ~= 2 * n + 2 then
+    return redis.error_reply(
+        'ERR sluice decide: expected a spec and a cost per key (+ now, + lease top-ups)')
+  end
+  local leasing = nargs == 2 * n + 2 and not peek
+  if leasing and not parse_topups(args[2 * n + 2], n) then
+    return redis.error_reply('ERR sluice decide: malformed lease top-ups')
   end
   local now
-  if nargs > 2 * n and args[nargs] ~= '' then
-    now = tonumber(args[nargs])
+  if nargs > 2 * n and args[2 * n + 1] ~= '' then
+    now = tonumber(args[2 * n + 1])
     if now == nil then return redis.error_reply('ERR sluice decide: malformed now') end
   else
     local t = redis.call('TIME')
@@ -299,6 +328,28 @@ local function decide(keys, args, peek)
     for i = 1, n do
       local slot = slots[i]
       local r, spec, key = slot.result, slot.spec, keys[i]
+      if leasing then
+        -- The lease top-up: units that are available now, charged with the cost, so the
+        -- state written is the one of a request of cost + grant (which passes exactly
+        -- when grant <= remaining: the algorithms are monotone in the cost).
+        local want, grant = topups[i], 0
+        local v = r.verdict
+        if want > 0 and v.allowed and v.delay == 0 and not spec.shadow and
+            (spec.module == bucket or spec.module == fixed_window) and spec.max_delay == 0 then
+          grant = math.min(want, v.remaining)
+          if grant > 0 then
+            spec.module.evaluate(spec, slot.state, now, slot.cost + grant, lease_result)
+            if lease_result.verdict.allowed and lease_result.verdict.delay == 0 then
+              -- Report and store the larger charge: swap the result tables.
+              slot.result, lease_result = lease_result, r
+              r = slot.result
+            else
+              grant = 0  -- cannot happen; never deny for a top-up
+            end
+          end
+        end
+        topups[i] = grant
+      end
       if r.verdict.allowed then
         if r.expires_at <= now then
           -- The charged state already equals a fresh one (a cost of 0): keep no key. A key
@@ -339,6 +390,12 @@ local function decide(keys, args, peek)
     reply[k + 6] = v.retry_after
     reply[k + 7] = v.delay
     k = k + 7
+  end
+  if leasing then
+    for i = 1, n do
+      reply[k + i] = admitted and topups[i] or 0
+    end
+    k = k + n
   end
   reply[k + 1] = nil  -- the reply ends here, whatever a longer earlier one left
   return reply

@@ -153,6 +153,34 @@ std::size_t append_refund_args(std::span<const script_limit> limits,
   return n;
 }
 
+void append_topup_args(std::span<const std::int64_t> topups, std::optional<limit::micros> now,
+                       std::vector<std::string>& out) {
+  out.push_back(now ? std::to_string(*now) : std::string());
+  std::string text;
+  for (std::int64_t t : topups) {
+    if (!text.empty()) text.push_back(' ');
+    append_int(text, t < 0 ? 0 : t);
+  }
+  out.push_back(std::move(text));
+}
+
+std::optional<bool> parse_decide_reply_with_grants(std::span<const std::int64_t> values,
+                                                   std::span<limit::decision> out,
+                                                   std::span<std::int64_t> grants) {
+  const std::size_t n = out.size();
+  if (grants.size() != n || values.size() != decide_reply_header + decide_reply_fields * n + n) {
+    return std::nullopt;
+  }
+  auto admitted = parse_decide_reply(values.first(values.size() - n), out);
+  if (!admitted) return std::nullopt;
+  const std::int64_t* g = values.data() + (values.size() - n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (g[i] < 0 || (g[i] > 0 && (!*admitted || !out[i].allowed))) return std::nullopt;
+    grants[i] = g[i];
+  }
+  return admitted;
+}
+
 std::optional<bool> parse_decide_reply(std::span<const std::int64_t> values,
                                        std::span<limit::decision> out) {
   if (values.size() != decide_reply_header + decide_reply_fields * out.size()) return std::nullopt;

@@ -123,6 +123,27 @@ void append_decide_args(std::span<const script_limit> limits, bool peek,
 std::optional<bool> parse_decide_reply(std::span<const std::int64_t> values,
                                        std::span<limit::decision> out);
 
+// ---- lease top-ups (issue 15, local quota leases) ----
+//
+// A decide call may ask each limit to charge, beyond its cost, up to top-up[i] more
+// units that are available now, for the gateway's local lease (store/lease_table.hpp):
+//   ARGV[2n + 1] "now" or "" (the gateway: ""), ARGV[2n + 2] "t1 t2 ... tn".
+// Only an admitted request of a token_bucket, fixed_window or leaky_bucket-without-delay
+// limit that allows grants, min(top-up, remaining) units charged in the same write; the
+// limit's decision in the reply is then that of cost + grant. The reply ends with one
+// grant per limit (0 when none). A top-up never denies a request.
+
+// Appends the top-up arguments (after append_decide_args(): "now" or "", the top-ups).
+void append_topup_args(std::span<const std::int64_t> topups, std::optional<limit::micros> now,
+                       std::vector<std::string>& out);
+
+// parse_decide_reply() of a call with top-ups: `grants` (one per limit) receives each
+// limit's grant. nullopt for a malformed reply (also a grant < 0, or granted while the
+// request was denied).
+std::optional<bool> parse_decide_reply_with_grants(std::span<const std::int64_t> values,
+                                                   std::span<limit::decision> out,
+                                                   std::span<std::int64_t> grants);
+
 // The Redis clock (microseconds since the epoch) a well-formed reply was decided at.
 inline limit::micros decide_reply_now(std::span<const std::int64_t> values) {
   return values.size() >= decide_reply_header ? values[1] : 0;

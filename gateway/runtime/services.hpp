@@ -5,6 +5,9 @@
 #include <atomic>
 
 #include "identity/overrides.hpp"
+#include "limit/load_factors.hpp"
+#include "limit/penalty_box.hpp"
+#include "limit/scaling.hpp"
 #include "runtime/circuit_breaker.hpp"
 #include "runtime/snapshot.hpp"
 #include "store/decision_backend.hpp"
@@ -18,12 +21,15 @@ struct services {
   snapshot_holder& snapshots;
   decision_backend& backend;
   identity::overrides& overrides;
+  const limit::scaling_sources& scaling;  // factors of adaptive and penalized limits
   net::circuit_breaker& breaker;
   admin::metrics& metrics;
   admin::stats& stats;
   net::access_log& log;
   std::atomic<bool>& draining;
-  std::atomic<int>& open_sessions;  // client connections, all workers
+  std::atomic<int>& open_sessions;          // client connections, all workers
+  limit::penalty_box* penalties = nullptr;  // told every decision (issue 15, penalty box)
+  limit::load_factors* load = nullptr;      // told when adaptive limits' requests go upstream
 };
 
 }  // namespace sluice::app

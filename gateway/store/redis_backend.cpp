@@ -12,6 +12,7 @@
 #include <iostream>
 #include <random>
 
+#include "config/defaults.hpp"
 #include "util/hash.hpp"
 
 namespace sluice::app {
@@ -84,7 +85,31 @@ redis_backend::redis_backend(redis::router& router, limit::memory_store& local,
       count_local_denial_(std::move(count_local_denial)),
       cache_entries_(storage.redis.local_denials),
       cache_seed_(std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32)),
-      shards_(std::make_unique<shard_health[]>(max_shards)) {
+      shards_(std::make_unique<shard_health[]>(max_shards)),
+      leases_(std::make_unique<limit::lease_table>(config::defaults::lease_max_entries)) {
+  auto& registry = metrics_.registry();
+  lease_tokens_family_ =
+      &prometheus::BuildGauge()
+           .Name("rate_limit_lease_tokens")
+           .Help(
+               "Units of a limit's budget this gateway holds in live local leases (charged in "
+               "Redis, not yet spent), by limit.")
+           .Register(registry);
+  lease_decisions_counter_ =
+      &prometheus::BuildCounter()
+           .Name("rate_limit_lease_decisions_total")
+           .Help("Requests admitted from local leases, without a Redis round trip.")
+           .Register(registry)
+           .Add({});
+  auto& calls = prometheus::BuildCounter()
+                    .Name("rate_limit_redis_calls_total")
+                    .Help(
+                        "Calls of the Redis decision code, by kind (decide, peek, refund): "
+                        "with rate_limit_requests_total, the Redis calls per request.")
+                    .Register(registry);
+  calls_decide_ = &calls.Add({{"kind", "decide"}});
+  calls_peek_ = &calls.Add({{"kind", "peek"}});
+  calls_refund_ = &calls.Add({{"kind", "refund"}});
   if (cache_entries_ > 0) {
     cache_ = std::make_unique<limit::denial_cache>(cache_entries_, cache_drift_ppm);
   }
@@ -95,8 +120,13 @@ void redis_backend::configure(const config::storage_config& storage) {
   auto next =
       std::make_shared<const settings>(settings{storage.on_error, storage.redis.key_prefix});
   auto previous = settings_.exchange(std::move(next));
-  // Other keys: nothing learnt about the old ones applies.
-  if (previous && previous->key_prefix != storage.redis.key_prefix) forget_all();
+  // Other keys: nothing learnt about the old ones applies, and leases go back to them.
+  if (previous && previous->key_prefix != storage.redis.key_prefix) {
+    forget_all();
+    std::vector<limit::returned_lease> back;
+    leases_->drain(back);
+    return_leases(std::move(back));
+  }
   if (storage.redis.local_denials != cache_entries_) {
     std::cerr << "sluice: storage.redis.local_denials changed; it takes effect at the next "
                  "restart\n";
@@ -188,7 +218,84 @@ bool redis_backend::shard_down(std::uint16_t slot) {
   return true;
 }
 
+std::span<const limit::lease_probe> redis_backend::lease_probes_of(
+    const limit::evaluation& ev) const {
+  thread_local std::vector<limit::lease_probe> probes;
+  probes.clear();
+  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
+    const auto& a = ev.applied[i];
+    const auto& limit = ev.limit_of(a);
+    // A scaled request decides on other numbers than its lease was charged under.
+    if (!limit.lease || a.factor != 1.0 || a.shadow) return {};
+    probes.push_back({cache_id(limit.name, ev.key_of(a)), a.params, ev.checks[i].cost});
+  }
+  return probes;
+}
+
+bool redis_backend::take_leases(limit::evaluation& ev) {
+  const auto probes = lease_probes_of(ev);
+  if (probes.empty()) return false;
+  limit::micros redis_now = 0;
+  if (!leases_->take(probes, local_now(), ev.decisions, redis_now)) return false;
+  ev.now = redis_now;
+  lease_decisions_.fetch_add(1, std::memory_order_relaxed);
+  lease_decisions_counter_->Increment();
+  return true;
+}
+
+void redis_backend::return_leases(std::vector<limit::returned_lease> leases) {
+  if (leases.empty()) return;
+  std::lock_guard lock(returns_mutex_);
+  for (auto& lease : leases) pending_returns_.push_back(std::move(lease));
+}
+
+net::awaitable<void> redis_backend::tend_leases() {
+  std::vector<limit::returned_lease> back;
+  leases_->expire(local_now(), back);
+  {
+    std::lock_guard lock(returns_mutex_);
+    for (auto& lease : pending_returns_) back.push_back(std::move(lease));
+    pending_returns_.clear();
+  }
+  // Each lease's units were charged by one decide at its own Redis time: one refund call
+  // each (the connection pipelines them), spawned: nothing waits for them. A refund that
+  // fails leaves the units charged: under-admission for a while, never over.
+  auto executor = co_await net::asio::this_coro::executor;
+  for (auto& lease : back) {
+    std::vector<redis::script_limit> limits;
+    limits.push_back({std::move(lease.redis_key), &lease.params, lease.tokens, false});
+    limit::decision charged;
+    charged.allowed = true;
+    std::vector<std::string> args;
+    args.resize(2);  // the head: call_code() writes it
+    if (redis::append_refund_args(limits, std::span(&charged, 1), lease.charged_at, args) == 0) {
+      continue;
+    }
+    if (test_clock_) args.push_back(std::to_string(local_now()));
+    net::asio::co_spawn(executor, refund(lease.slot, std::move(args), 1), net::asio::detached);
+  }
+  // The gauge: units held per limit now (limits that hold none read 0).
+  std::unordered_map<std::string, std::int64_t> held;
+  leases_->tokens_by_limit(local_now(), held);
+  for (auto& [name, gauge] : lease_tokens_) {
+    auto it = held.find(name);
+    gauge->Set(it == held.end() ? 0.0 : static_cast<double>(it->second));
+  }
+  for (const auto& [name, tokens] : held) {
+    auto& gauge = lease_tokens_[name];
+    if (gauge == nullptr) {
+      gauge = &lease_tokens_family_->Add({{"limit", name}});
+      gauge->Set(static_cast<double>(tokens));
+    }
+  }
+}
+
 bool redis_backend::decide_now(limit::evaluation& ev, store_verdict& verdict) {
+  // Units this gateway already holds: no round trip, even while Redis is down.
+  if (take_leases(ev)) {
+    verdict = store_verdict::admitted;
+    return true;
+  }
   // A shard known down (or not connected): decide by on_error without a round trip.
   bool down = false;
   if (!cluster_keys_) {
@@ -243,16 +350,75 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
     co_return co_await decide_across_slots(ev, std::move(limits), std::move(slots), sent, now);
   }
   const std::uint16_t slot = slots.empty() ? 0 : slots.front();
-  auto values = co_await run_decision(slot, decision_command(limits, false, now), false);
-  if (!values) co_return fallback(ev);
-  auto admitted = redis::parse_decide_reply(*values, ev.decisions);
-  if (!admitted) {
-    failed(slot, "malformed decision reply");
-    co_return fallback(ev);
+  // Leased limits ask for a top-up (none when the request's limits are not all leased:
+  // those go to Redis every time anyway, and a partial lease could never serve them).
+  std::vector<std::int64_t> topups;
+  std::vector<limit::lease_probe> leased;
+  {
+    const auto probes = lease_probes_of(ev);
+    if (!probes.empty()) {
+      leased.assign(probes.begin(), probes.end());
+      topups.assign(leased.size(), 0);
+      std::vector<limit::returned_lease> back;
+      bool any = false;
+      for (std::size_t i = 0; i < leased.size(); ++i) {
+        const auto& lease = *ev.limit_of(ev.applied[i]).lease;
+        topups[i] = leases_->want_topup(leased[i], lease.max_tokens, lease.max_age, sent, back);
+        any = any || topups[i] > 0;
+      }
+      return_leases(std::move(back));
+      if (!any) leased.clear();
+    }
   }
+  auto args = decision_command(limits, false, leased.empty() ? now : std::nullopt);
+  if (!leased.empty()) redis::append_topup_args(topups, now, args);
+  auto values = co_await run_decision(slot, std::move(args), false);
+  std::vector<std::int64_t> grants(leased.size(), 0);
+  std::optional<bool> admitted;
+  if (values) {
+    admitted = leased.empty()
+                   ? redis::parse_decide_reply(*values, ev.decisions)
+                   : redis::parse_decide_reply_with_grants(*values, ev.decisions, grants);
+    if (!admitted) failed(slot, "malformed decision reply");
+  }
+  if (!leased.empty()) {
+    // The in-flight marks are cleared whatever happened; a grant becomes the lease.
+    std::vector<limit::returned_lease> back;
+    for (std::size_t i = 0; i < leased.size(); ++i) {
+      if (!admitted || grants[i] <= 0) {
+        leases_->store(leased[i], nullptr, back);
+        continue;
+      }
+      const auto& a = ev.applied[i];
+      limit::lease_grant grant;
+      grant.redis_key = limits[i].key;
+      grant.limit_name = ev.limit_of(a).name;
+      grant.slot = slot;
+      grant.tokens = grants[i];
+      grant.max_age = ev.limit_of(a).lease->max_age;
+      grant.state = ev.decisions[i];
+      grant.redis_now = redis::decide_reply_now(*values);
+      grant.sent = sent;
+      leases_->store(leased[i], &grant, back);
+    }
+    return_leases(std::move(back));
+  }
+  if (!admitted) co_return fallback(ev);
   // Headers report resets against the clock the decision used: Redis's.
   ev.now = redis::decide_reply_now(*values);
-  if (cache_) cache_->learn(probes_of(ev), ev.decisions, *admitted, ev.now, sent);
+  if (cache_) {
+    // What Redis charged: cost + grant (the decisions are those of that charge).
+    const auto probes = probes_of(ev);
+    if (leased.empty()) {
+      cache_->learn(probes, ev.decisions, *admitted, ev.now, sent);
+    } else {
+      std::vector<limit::cache_probe> charged(probes.begin(), probes.end());
+      for (std::size_t i = 0; i < charged.size(); ++i) charged[i].cost += grants[i];
+      cache_->learn(charged, ev.decisions, *admitted, ev.now, sent);
+    }
+  }
+  // A leased limit's remaining counts the units this gateway now holds for it.
+  for (std::size_t i = 0; i < grants.size(); ++i) ev.decisions[i].remaining += grants[i];
   co_return *admitted ? store_verdict::admitted : store_verdict::denied;
 }
 
@@ -385,6 +551,10 @@ net::awaitable<std::optional<std::vector<std::int64_t>>> redis_backend::run_deci
 net::awaitable<std::optional<redis::reply>> redis_backend::call_code(std::uint16_t slot,
                                                                      std::vector<std::string> args,
                                                                      call_kind kind) {
+  (kind == call_kind::decide ? calls_decide_
+   : kind == call_kind::peek ? calls_peek_
+                             : calls_refund_)
+      ->Increment();
   auto via = via_.load(std::memory_order_relaxed);
   // Views, not copies: the router encodes them before this coroutine resumes.
   std::vector<std::string_view> views(args.begin(), args.end());
@@ -546,6 +716,7 @@ void redis_backend::succeeded(std::uint16_t slot) {
 }
 
 net::awaitable<void> redis_backend::probe() {
+  co_await tend_leases();
   if (degraded_shards_.load(std::memory_order_acquire) == 0) {
     if (cache_) co_await watch_resets();
     co_return;
@@ -631,6 +802,8 @@ net::awaitable<bool> redis_backend::reset(const limit::compiled_limit& limit, st
   // first).
   const std::uint64_t id = cache_id(limit.name, key);
   if (cache_) cache_->forget(id, local_now());
+  // The key starts over in Redis: what this gateway leased of it is gone with it.
+  leases_->forget(id);
   std::vector<std::string> del;
   del.emplace_back("DEL");
   del.push_back(redis_key(limit.name, key));

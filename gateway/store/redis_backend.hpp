@@ -31,6 +31,19 @@
 // or failover) or the key prefix changes; a tier change or reload that changes a
 // limit's parameters makes what it learnt under the old ones unused.
 //
+// Local quota leases (a limit's `lease: { max_tokens, max_age }`, limit/lease_table.hpp):
+// a request whose every limit is leased (unscaled) and holds a live lease with its cost
+// left is admitted in decide_now() with no round trip, even while Redis is down (until
+// the leases age out). Otherwise its single-slot round trip asks each leased limit for a
+// top-up (up to max_tokens units charged with the request, when available) and keeps
+// what Redis granted; a request whose limits span slots asks none. The control thread
+// (probe(), every upkeep tick) gives the unspent units of aged-out leases back with the
+// refund call, one per lease, never awaited by a request. The headers of a leased limit
+// report as remaining Redis's remaining + what this gateway's lease holds.
+// Counted: rate_limit_redis_calls_total{kind} (every call of the decision code:
+// decide, peek, refund), rate_limit_lease_decisions_total (requests decided from
+// leases), rate_limit_lease_tokens{limit} (units held now).
+//
 // Owned by the gateway; thread-safe (atomics; settings swapped at reload).
 #pragma once
 
@@ -38,13 +51,16 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "config/schema.hpp"
 #include "limit/denial_cache.hpp"
+#include "limit/lease_table.hpp"
 #include "redis/decide_script.hpp"
 #include "redis/router.hpp"
 #include "store/decision_backend.hpp"
@@ -75,6 +91,9 @@ class redis_backend final : public decision_backend {
   // Requests denied from the local-denial cache since start; its entries (0: no cache).
   std::uint64_t local_denials() const { return local_denials_.load(std::memory_order_relaxed); }
   std::uint64_t local_denial_entries() const { return cache_ ? cache_->size() : 0; }
+  // Requests decided from local leases since start; leases held now.
+  std::uint64_t lease_decisions() const { return lease_decisions_.load(std::memory_order_relaxed); }
+  std::size_t lease_entries() const { return leases_->size(); }
 
   bool is_redis() const override { return true; }
   bool decide_now(limit::evaluation& ev, store_verdict& verdict) override;
@@ -164,6 +183,18 @@ class redis_backend final : public decision_backend {
   bool deny_locally(limit::evaluation& ev);
   // Forgets everything the cache learnt (Redis failed, came back or lost its code).
   void forget_all();
+  // ---- leases ----
+  // The lease table's view of ev's limits when every one is leased and unscaled (into a
+  // per-thread buffer), else empty.
+  std::span<const limit::lease_probe> lease_probes_of(const limit::evaluation& ev) const;
+  // Admits ev from its leases when it can (ev.decisions and ev.now filled, counted).
+  bool take_leases(limit::evaluation& ev);
+  // Queues unspent lease units for tend_leases() to give back (any thread).
+  void return_leases(std::vector<limit::returned_lease> leases);
+  // Control thread, every tick (probe()): gives back aged-out and queued leases with one
+  // refund call each, spawned, and sets the gauge.
+  net::awaitable<void> tend_leases();
+
   // probe()'s reading of <key_prefix>resets (control thread only).
   net::awaitable<void> watch_resets();
   static std::string new_resets_mark();
@@ -197,6 +228,17 @@ class redis_backend final : public decision_backend {
   std::atomic<std::size_t> highest_shard_{0};  // the highest shard id seen failing
   std::atomic<int> degraded_shards_{0};
   std::atomic<std::uint64_t> errors_{0};
+
+  std::unique_ptr<limit::lease_table> leases_;
+  std::mutex returns_mutex_;
+  std::vector<limit::returned_lease> pending_returns_;  // guarded by returns_mutex_
+  std::atomic<std::uint64_t> lease_decisions_{0};
+  prometheus::Family<prometheus::Gauge>* lease_tokens_family_ = nullptr;
+  std::unordered_map<std::string, prometheus::Gauge*> lease_tokens_;  // control thread only
+  prometheus::Counter* lease_decisions_counter_ = nullptr;
+  prometheus::Counter* calls_decide_ = nullptr;  // rate_limit_redis_calls_total{kind}
+  prometheus::Counter* calls_peek_ = nullptr;
+  prometheus::Counter* calls_refund_ = nullptr;
 };
 
 }  // namespace sluice::app

@@ -95,6 +95,7 @@ std::string access_log::format(const access_record& r) {
     out += ",\"delay_ms\":";
     append_number(out, r.delay_ms);
   }
+  if (!r.degraded.empty()) append_field(out, "degraded", r.degraded);
   out += ",\"bytes\":";
   auto [end2, ec2] = std::to_chars(buf, buf + sizeof(buf), r.bytes_sent);
   out.append(buf, end2);

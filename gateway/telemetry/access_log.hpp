@@ -24,6 +24,7 @@ struct access_record {
   std::string_view tier;
   double upstream_ms = -1;  // < 0: no upstream call
   double delay_ms = 0;
+  std::string_view degraded;  // X-RateLimit-Degraded sent upstream (soft limits); "" = none
   std::uint64_t bytes_sent = 0;
 };
 

@@ -54,9 +54,20 @@ metrics::metrics(std::string_view version)
                       "Requests a shadow limit would have rejected."),
       delayed_("rate_limit_delayed_total",
                "Requests held by leaky_bucket shaping before forwarding."),
+      degraded_("rate_limit_degraded_total",
+                "Admitted requests past a limit's soft threshold, forwarded with "
+                "X-RateLimit-Degraded (a shadow limit's are counted, never marked)."),
       local_denials_("rate_limit_local_denials_total",
                      "Requests the Redis backend denied without a round trip, from what Redis "
                      "answered before (scope = the denying limit)."),
+      penalties_("rate_limit_penalties_total",
+                 "Keys this gateway put in the penalty box, by limit (no client labels)."),
+      penalized_keys_(
+          "rate_limit_penalized_keys",
+          "Keys in the penalty box now (boxed here or learnt through Redis), by limit."),
+      adaptive_factor_("rate_limit_adaptive_factor",
+                       "The factor a load-aware limit's rate and burst are scaled by now "
+                       "(adaptive:), the lowest of this gateway's and the fleet's."),
       upstream_requests_("gateway_upstream_requests_total",
                          "Upstream responses by route and status class."),
       upstream_duration_("gateway_upstream_duration_seconds",
@@ -159,15 +170,19 @@ void labelled_family<T>::collect(std::vector<prometheus::MetricFamily>& out) con
 
 template class labelled_family<prometheus::Counter>;
 template class labelled_family<prometheus::Histogram>;
+template class labelled_family<prometheus::Gauge>;
 
 std::string metrics::serialize() const {
   std::vector<prometheus::MetricFamily> families;
-  for (const auto* f :
-       {&requests_, &allowed_, &blocked_, &by_scope_, &blocked_by_scope_, &by_tier_,
-        &blocked_by_tier_, &shadow_blocked_, &delayed_, &local_denials_, &upstream_requests_}) {
+  for (const auto* f : {&requests_, &allowed_, &blocked_, &by_scope_, &blocked_by_scope_, &by_tier_,
+                        &blocked_by_tier_, &shadow_blocked_, &delayed_, &degraded_, &local_denials_,
+                        &upstream_requests_}) {
     f->collect(families);
   }
   upstream_duration_.collect(families);
+  penalties_.collect(families);
+  penalized_keys_.collect(families);
+  adaptive_factor_.collect(families);
   auto rest = registry_->Collect();
   families.insert(families.end(), std::make_move_iterator(rest.begin()),
                   std::make_move_iterator(rest.end()));
@@ -224,7 +239,10 @@ void metrics::release(const route_metrics& rm) {
     blocked_by_scope_.remove(labels);
     shadow_blocked_.remove(labels);
     delayed_.remove(labels);
+    degraded_.remove(labels);
     local_denials_.remove(labels);
+    penalties_.remove({{"limit", limit}});
+    penalized_keys_.remove({{"limit", limit}});
   }
   for (const auto& tier : rm.tiers_) {
     // "none" (clients without a tier) is every snapshot's: a tier of that name shares it.
@@ -278,7 +296,10 @@ route_metrics::route_metrics(metrics& m, const std::vector<std::string>& routes,
     blocked_by_scope_.push_back(&m.blocked_by_scope_.add(labels));
     shadow_blocked_.push_back(&m.shadow_blocked_.add(labels));
     delayed_.push_back(&m.delayed_.add(labels));
+    degraded_.push_back(&m.degraded_.add(labels));
     local_denials_.push_back(&m.local_denials_.add(labels));
+    penalties_.push_back(&m.penalties_.add({{"limit", limit}}));
+    penalized_keys_.push_back(&m.penalized_keys_.add({{"limit", limit}}));
   }
   by_tier_.push_back(&m.by_tier_.add({{"tier", "none"}}));
   blocked_by_tier_.push_back(&m.blocked_by_tier_.add({{"tier", "none"}}));

@@ -94,6 +94,10 @@ class metrics {
     return redis ? *check_redis_ : *check_memory_;
   }
   prometheus::Gauge& active_limiters() { return *active_limiters_; }
+  // Load-aware limits: the factor applied to `limit` now (control thread, every tick).
+  void adaptive_factor(const std::string& limit, double factor) {
+    adaptive_factor_.add({{"limit", limit}}).Set(factor);
+  }
   prometheus::Counter& storage_errors(bool redis) {
     return redis ? *storage_errors_redis_ : *storage_errors_memory_;
   }
@@ -136,7 +140,11 @@ class metrics {
   labelled_family<prometheus::Counter> blocked_by_tier_;
   labelled_family<prometheus::Counter> shadow_blocked_;
   labelled_family<prometheus::Counter> delayed_;
+  labelled_family<prometheus::Counter> degraded_;
   labelled_family<prometheus::Counter> local_denials_;
+  labelled_family<prometheus::Counter> penalties_;      // penalty box: keys boxed, by limit
+  labelled_family<prometheus::Gauge> penalized_keys_;   // penalty box: keys boxed now, by limit
+  labelled_family<prometheus::Gauge> adaptive_factor_;  // load-aware limits, by limit
   labelled_family<prometheus::Counter> upstream_requests_;
   labelled_family<prometheus::Histogram> upstream_duration_;
 
@@ -187,8 +195,13 @@ class route_metrics {
   void blocked_by(int limit) const { blocked_by_scope_[limit]->Increment(); }
   void shadow_blocked(int limit) const { shadow_blocked_[limit]->Increment(); }
   void delayed(int limit) const { delayed_[limit]->Increment(); }
+  // An admitted request forwarded degraded: it went past this limit's `soft:` threshold.
+  void degraded(int limit) const { degraded_[limit]->Increment(); }
   // A request the Redis backend denied from its local-denial cache (limit: the denying one).
   void local_denied(int limit) const { local_denials_[limit]->Increment(); }
+  // The penalty box boxed a key of this limit here / holds this many boxed keys of it.
+  void penalized(int limit) const { penalties_[limit]->Increment(); }
+  void penalized_keys(int limit, double n) const { penalized_keys_[limit]->Set(n); }
   // tier: a tier index, or -1 for clients without a tier ("none").
   void tier_request(int tier) const { by_tier_[tier + 1]->Increment(); }
   void tier_blocked(int tier) const { blocked_by_tier_[tier + 1]->Increment(); }
@@ -214,7 +227,10 @@ class route_metrics {
   std::vector<prometheus::Counter*> blocked_by_scope_;
   std::vector<prometheus::Counter*> shadow_blocked_;
   std::vector<prometheus::Counter*> delayed_;
+  std::vector<prometheus::Counter*> degraded_;
   std::vector<prometheus::Counter*> local_denials_;
+  std::vector<prometheus::Counter*> penalties_;
+  std::vector<prometheus::Gauge*> penalized_keys_;
   std::vector<prometheus::Counter*> by_tier_;
   std::vector<prometheus::Counter*> blocked_by_tier_;
   std::vector<std::array<prometheus::Counter*, 5>> upstream_requests_;  // 1xx..5xx

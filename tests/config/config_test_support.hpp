@@ -53,6 +53,11 @@ inline std::string policy_case(std::string_view name) {
   return fixture("policy/cases/" + std::string(name) + ".yaml");
 }
 
+// The error line of policy case `name` at "<line>:<col>: <field>: <message>" (`rest`).
+inline std::string policy_error_at(std::string_view name, std::string_view rest) {
+  return policy_case(name) + ":" + std::string(rest);
+}
+
 // Runs `fn` on a thread of its own and returns its result. Guards tests of inputs that
 // once hung the parser: past `limit` the test binary exits with a message rather than
 // hang CI (a thread stuck in a loop can be neither joined nor cancelled).
@@ -71,3 +76,8 @@ auto finishes_within(std::chrono::seconds limit, Fn fn) -> decltype(fn()) {
 }
 
 }  // namespace sluice::config::testing
+
+// Policy case `name` fails with exactly one error, at `rest` ("4:16: field: message").
+#define EXPECT_POLICY_ERROR(name, rest)                          \
+  EXPECT_THAT(::sluice::config::testing::policy_errors_of(name), \
+              ::testing::ElementsAre(::sluice::config::testing::policy_error_at(name, rest)))

@@ -11,14 +11,8 @@ using ::testing::ElementsAre;
 using testing::fake_env;
 using testing::fixture;
 using testing::policy_case;
+using testing::policy_error_at;
 using testing::policy_errors_of;
-
-std::string at(std::string_view name, std::string_view rest) {
-  return policy_case(name) + ":" + std::string(rest);
-}
-
-#define EXPECT_POLICY_ERROR(name, rest) \
-  EXPECT_THAT(policy_errors_of(name), ElementsAre(at(name, rest)))
 
 TEST(ConfigPolicy, UnknownAlgorithmListsTheValidOnes) {
   EXPECT_POLICY_ERROR("unknown_algorithm",
@@ -115,13 +109,14 @@ TEST(ConfigPolicy, FallbackOnlyIp) {
 }
 
 TEST(ConfigPolicy, TierAwareLimitWithRateOrBurst) {
-  EXPECT_THAT(policy_errors_of("tier_with_rate"),
-              ElementsAre(at("tier_with_rate",
-                             "7:11: limits[0].rate: tier: true takes the rate from the "
-                             "client's tier; remove 'rate'"),
-                          at("tier_with_rate",
-                             "8:12: limits[0].burst: tier: true takes the burst from the "
-                             "client's tier; remove 'burst'")));
+  EXPECT_THAT(
+      policy_errors_of("tier_with_rate"),
+      ElementsAre(policy_error_at("tier_with_rate",
+                                  "7:11: limits[0].rate: tier: true takes the rate from the "
+                                  "client's tier; remove 'rate'"),
+                  policy_error_at("tier_with_rate",
+                                  "8:12: limits[0].burst: tier: true takes the burst from the "
+                                  "client's tier; remove 'burst'")));
 }
 
 TEST(ConfigPolicy, LimitWithoutRate) {
@@ -290,10 +285,11 @@ TEST(ConfigPolicy, AnAliasBombIsRefusedBeforeAnyReaderWalksIt) {
   // if loading does not finish.
   const auto errors = testing::finishes_within(std::chrono::seconds(10),
                                                [] { return policy_errors_of("alias_bomb"); });
-  EXPECT_THAT(errors, ElementsAre(at("alias_bomb",
-                                     "7:35: cannot parse: more than 268168 nodes and value bytes "
-                                     "in 753 bytes once aliases are expanded and ${VAR}s "
-                                     "substituted (an alias repeats a large node too often)")));
+  EXPECT_THAT(errors, ElementsAre(policy_error_at(
+                          "alias_bomb",
+                          "7:35: cannot parse: more than 268168 nodes and value bytes "
+                          "in 753 bytes once aliases are expanded and ${VAR}s "
+                          "substituted (an alias repeats a large node too often)")));
 }
 
 TEST(ConfigPolicy, RoutingDefaultsWhenAbsent) {
@@ -321,16 +317,19 @@ TEST(ConfigPolicy, ReportsEveryErrorOfAFile) {
   EXPECT_THAT(
       policy_errors_of("bad_fields"),
       ElementsAre(
-          at("bad_fields",
-             "3:25: tiers.free: unknown key 'brust' (expected one of: rate, burst, unlimited)"),
-          at("bad_fields", "5:44: routes[0].cost: must be between 1 and 1000000 (got 0)"),
-          at("bad_fields",
-             "7:11: limits[0].name: invalid name 'per ip' (use letters, digits, "
-             "'-', '_' and '.')"),
-          at("bad_fields", "13:13: limits[1].shadow: expected true or false, got 'maybe'"),
-          at("bad_fields",
-             "14:12: limits[1].count: unknown value 'bytes' (expected one of: cost, "
-             "requests)")));
+          policy_error_at(
+              "bad_fields",
+              "3:25: tiers.free: unknown key 'brust' (expected one of: rate, burst, unlimited)"),
+          policy_error_at("bad_fields",
+                          "5:44: routes[0].cost: must be between 1 and 1000000 (got 0)"),
+          policy_error_at("bad_fields",
+                          "7:11: limits[0].name: invalid name 'per ip' (use letters, digits, "
+                          "'-', '_' and '.')"),
+          policy_error_at("bad_fields",
+                          "13:13: limits[1].shadow: expected true or false, got 'maybe'"),
+          policy_error_at("bad_fields",
+                          "14:12: limits[1].count: unknown value 'bytes' (expected one of: cost, "
+                          "requests)")));
 }
 
 TEST(ConfigPolicy, ReadsLimitFields) {

@@ -147,7 +147,10 @@ class Endpoints(AdminTestCase):
         self.assertEqual(self.get('/x', headers={'X-API-Key': KEY_DENIED}).status, 403)
         stats = self.ok('GET', '/admin/stats')
         self.assertEqual(set(stats), {'version', 'time', 'totals', 'rates', 'series',
-                                      'top_limits', 'top_clients', 'storage', 'reload'})
+                                      'top_limits', 'top_clients', 'storage', 'reload',
+                                      'penalties', 'adaptive'})
+        self.assertEqual(stats['adaptive'], [])  # no limit here has `adaptive:`
+        self.assertEqual(stats['penalties'], [])  # no limit here has `penalty:`
         self.assertEqual(stats['totals'], {'allowed': 5, 'limited': 1, 'forbidden': 1})
         self.assertAlmostEqual(stats['time'], time.time(), delta=5)
         self.assertEqual(stats['storage']['backend'], 'memory')

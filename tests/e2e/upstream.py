@@ -19,6 +19,8 @@ reached the upstream). What the upstream answers depends on the path:
                           sha256 (request bodies with Content-Length or chunked)
 
 The query parameter `set-header=Name:Value` (repeatable) adds response headers.
+Setting `Upstream.slowdown_ms` makes every request wait that long first (a slow
+upstream on command; 0 = back to normal).
 """
 
 import hashlib
@@ -122,6 +124,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                                  sha, self.client_address[1])
         self.server.upstream.record(record)
         self.record = record
+        if self.server.upstream.slowdown_ms:
+            time.sleep(self.server.upstream.slowdown_ms / 1000)
         parts = record.path.strip('/').split('/')
         action = getattr(self, '_on_' + parts[0].replace('-', '_'), None)
         arg = parts[1] if len(parts) > 1 else None
@@ -256,6 +260,7 @@ class Upstream:
         self.url = 'http://127.0.0.1:%d' % self.port
         self._lock = threading.Lock()
         self.requests = []
+        self.slowdown_ms = 0
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={'poll_interval': 0.05}, daemon=True)
         self._thread.start()

@@ -21,8 +21,9 @@
 //   a completed body has exactly Content-Length bytes;
 // - the head Sluice forwards (write_upstream_request_head, gateway/http/forwarding.hpp)
 //   parses back whole to the same method and target in HTTP/1.1, with exactly one Host,
-//   exactly the framing the session read the body by, no hop-by-hop field, and the
-//   client's other fields in their order (Sluice adds only the fields it writes itself).
+//   exactly the framing the session read the body by, no hop-by-hop field, exactly one
+//   X-RateLimit-Degraded (Sluice's) when degraded and none otherwise, and the client's
+//   other fields in their order (Sluice adds only the fields it writes itself).
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
@@ -151,8 +152,9 @@ std::string head_summary(const net::request_head& req) {
 }
 
 bool written_by_sluice(const net::head_fields::value_type& f) {
-  for (std::string_view name : {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via",
-                                "Host", "Content-Length", "Transfer-Encoding"}) {
+  for (std::string_view name :
+       {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via", "Host", "Content-Length",
+        "Transfer-Encoding", "X-RateLimit-Degraded"}) {
     if (net::beast::iequals(f.name_string(), net::beast::string_view(name.data(), name.size()))) {
       return true;
     }
@@ -169,9 +171,11 @@ void check_forwarded_head(const parser_type& parser) {
   } else if (auto length = parser.content_length()) {
     body = {net::body_framing::length, *length};
   }
+  // Every other head is forwarded as degraded by a soft limit (limit/soft_limit.hpp).
+  const std::string_view degraded = req.target().size() % 2 == 0 ? "" : "per-ip, global";
   net::wire_buffer written;
   if (!net::write_upstream_request_head(written, req,
-                                        {"192.0.2.1", false, "upstream:80", {}, body})) {
+                                        {"192.0.2.1", false, "upstream:80", {}, body, degraded})) {
     return;  // a joined field over 64 KiB: the session answers 431
   }
   const std::string wire(written.view());
@@ -187,6 +191,9 @@ void check_forwarded_head(const parser_type& parser) {
                  sent.version() == 11,
              context);
   FUZZ_CHECK(sent.count(http::field::host) == 1, context);
+  // X-RateLimit-Degraded: Sluice's own, once, or none; never the client's.
+  FUZZ_CHECK(sent.count("X-RateLimit-Degraded") == (degraded.empty() ? 0u : 1u), context);
+  FUZZ_CHECK(degraded.empty() || sent["X-RateLimit-Degraded"] == degraded, context);
   FUZZ_CHECK(
       again.chunked() == parser.chunked() && again.content_length() == parser.content_length() &&
           sent.count(http::field::content_length) + sent.count(http::field::transfer_encoding) ==

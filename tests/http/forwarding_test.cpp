@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <span>
 #include <sstream>
@@ -207,6 +208,60 @@ TEST(UpstreamRequestHead, AJoinedFieldOverTheFieldBoundIsNotWritten) {
   // 40,000 + 2 + 25,520 + 2 + 11 = 65,535: just fits.
   EXPECT_TRUE(write_upstream_request_head(out, req, {"203.0.113.7", false, "u", {}, {}}));
   EXPECT_FALSE(write_upstream_request_head(out, req, {"203.0.113.77", false, "u", {}, {}}));
+}
+
+// Soft limits (limit/soft_limit.hpp): X-RateLimit-Degraded is Sluice's word to the upstream.
+std::string degraded_head(const request_head& req, std::string_view degraded) {
+  wire_buffer out;
+  EXPECT_TRUE(write_upstream_request_head(
+      out, req, {"203.0.113.7", false, "upstream:80", {}, {body_framing::length, 2}, degraded}));
+  return std::string(out.view());
+}
+
+TEST(UpstreamRequestHead, ADegradedRequestCarriesTheLimitNamesAfterVia) {
+  request_head req = get("/d");
+  req.method(http::verb::post);
+  req.insert("Host", "api");
+  req.insert("Content-Length", "2");
+  EXPECT_EQ(degraded_head(req, "per-ip, global"),
+            "POST /d HTTP/1.1\r\n"
+            "Host: api\r\n"
+            "X-Forwarded-For: 203.0.113.7\r\n"
+            "X-Forwarded-Proto: http\r\n"
+            "X-Forwarded-Host: api\r\n"
+            "Via: 1.1 sluice\r\n"
+            "X-RateLimit-Degraded: per-ip, global\r\n"
+            "Content-Length: 2\r\n"
+            "\r\n");
+  // And nothing of it when the request is not degraded.
+  EXPECT_EQ(degraded_head(req, "").find("Degraded"), std::string::npos);
+}
+
+TEST(UpstreamRequestHead, AClientsDegradedFieldNeverReachesTheUpstream) {
+  // In any case, on several lines, named by Connection or not: dropped, and Sluice's
+  // own (when the request is degraded) is the only one the upstream sees.
+  request_head req = get("/d");
+  req.insert("Host", "api");
+  req.insert("X-RateLimit-Degraded", "forged");
+  req.insert("x-ratelimit-degraded", "forged-too");
+  req.insert("Connection", "X-RateLimit-Degraded");
+  req.insert("X-Kept", "1");
+  req.insert("X-RATELIMIT-DEGRADED", "");
+  const lines plain = fields_of<true>(degraded_head(req, ""));
+  EXPECT_EQ(plain, (lines{"Host: api", "X-Kept: 1", "X-Forwarded-For: 203.0.113.7",
+                          "X-Forwarded-Proto: http", "X-Forwarded-Host: api", "Via: 1.1 sluice",
+                          "Content-Length: 2"}));
+  const lines degraded = fields_of<true>(degraded_head(req, "per-ip"));
+  EXPECT_EQ(std::count_if(degraded.begin(), degraded.end(),
+                          [](const std::string& f) {
+                            return beast::iequals(f.substr(0, 20), "X-RateLimit-Degraded");
+                          }),
+            1);
+  EXPECT_EQ(degraded[6], "X-RateLimit-Degraded: per-ip");
+  // Trusted or not, a proxy in front cannot say it either.
+  wire_buffer out;
+  ASSERT_TRUE(write_upstream_request_head(out, req, {"203.0.113.7", true, "u", {}, {}}));
+  EXPECT_EQ(std::string(out.view()).find("forged"), std::string::npos);
 }
 
 TEST(ClientResponseHead, IsWhatBeastWritesForTheSameMessage) {

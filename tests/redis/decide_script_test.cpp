@@ -850,9 +850,11 @@ TEST_P(RedisDecideVia, BadArgumentsAreAnErrorReply) {
   };
   const std::string spec = "0 1 1000000 1 0 1000000 1 0";
   EXPECT_EQ(call({"1", "k", spec}),
-            "ERR sluice decide: expected a spec and a cost per key (+ now)");
+            "ERR sluice decide: expected a spec and a cost per key (+ now, + lease top-ups)");
+  EXPECT_EQ(call({"1", "k", spec, "1", "now", "1", "extra"}),
+            "ERR sluice decide: expected a spec and a cost per key (+ now, + lease top-ups)");
   EXPECT_EQ(call({"1", "k", spec, "1", "now", "extra"}),
-            "ERR sluice decide: expected a spec and a cost per key (+ now)");
+            "ERR sluice decide: malformed lease top-ups");
   EXPECT_EQ(call({"1", "k", "9 1 1000000 1 0 1000000 1 0", "1"}),
             "ERR sluice decide: unknown algorithm 9");
   EXPECT_EQ(call({"1", "k", "0 1 1000000 1 0 1000000 1", "1"}),
