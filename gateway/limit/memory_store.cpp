@@ -44,6 +44,10 @@ constexpr unsigned default_shards = 64;
 // the parallelism: small stores use fewer shards, down to one.
 constexpr std::uint64_t min_keys_per_shard = 1024;
 constexpr std::uint64_t table_bytes_per_key = 60;
+// The sweep reads only chunks of sets a slot was ever written in: reading a never
+// written page commits it on some kernels (no shared zero page), so a sweep of a big,
+// mostly empty table would make it resident. A chunk is one page of sets.
+constexpr std::uint64_t sets_per_chunk = 16;
 
 struct slot_state {
   std::int64_t a;
@@ -57,6 +61,7 @@ struct alignas(64) set_block {
   slot_state state[ways];
 };
 static_assert(sizeof(set_block) == 256);
+static_assert(sets_per_chunk * sizeof(set_block) == 4096);
 
 constexpr std::uint64_t tag_of(algorithm a) {
   return static_cast<std::uint64_t>(a) + 1;
@@ -110,6 +115,29 @@ struct alignas(64) shard {
   std::uint64_t sets = 0;
   set_block* table = nullptr;
   std::atomic<std::uint64_t> log_bytes{0};  // heap bytes owned by sliding_log slots
+  // Bit c: a slot in sets [c * sets_per_chunk, (c + 1) * sets_per_chunk) was written.
+  // Written under `lock`; the words are this shard's own part of impl::written_chunks.
+  std::uint64_t* written = nullptr;
+
+  void mark_written(const set_block& s) {
+    const auto chunk = static_cast<std::uint64_t>(&s - table) / sets_per_chunk;
+    written[chunk / 64] |= std::uint64_t{1} << (chunk % 64);
+  }
+  // Calls f(set) for every set of the chunks ever written, in order, until f returns
+  // false.
+  template <typename F>
+  void for_each_written_set(F&& f) {
+    const std::uint64_t chunks = (sets + sets_per_chunk - 1) / sets_per_chunk;
+    for (std::uint64_t w = 0; w * 64 < chunks; ++w) {
+      for (std::uint64_t bits = written[w]; bits != 0; bits &= bits - 1) {
+        const std::uint64_t first_set = (w * 64 + std::countr_zero(bits)) * sets_per_chunk;
+        const std::uint64_t end = std::min(first_set + sets_per_chunk, sets);
+        for (std::uint64_t j = first_set; j < end; ++j) {
+          if (!f(table[j])) return;
+        }
+      }
+    }
+  }
 };
 static_assert(sizeof(shard) == 64);
 
@@ -218,6 +246,7 @@ struct memory_store::impl {
   shard* shards = nullptr;
   void* table = nullptr;  // one mapping holding every shard's sets
   std::size_t table_bytes = 0;
+  std::vector<std::uint64_t> written_chunks;  // every shard's `written` bits
 
   // Shard from bits 3.. (bits 0-2 carry the tag), set from the high bits by
   // multiply-shift: no modulo, and any number of sets per shard.
@@ -328,6 +357,7 @@ struct memory_store::impl {
         if (slot < 0) return;
       }
       s.fingerprint[slot] = w.fingerprint;
+      sh.mark_written(s);
       s.state[slot] = slot_state{0, 0};
       if (is_log) {
         sh.log_bytes.fetch_add(log_footprint(*fresh_log), std::memory_order_relaxed);
@@ -388,11 +418,21 @@ memory_store::memory_store(std::uint64_t max_keys, unsigned shards) : impl_(new 
     throw std::bad_alloc();
   }
   m.table = p;
+  std::vector<std::uint64_t> words(m.shard_count);
+  std::uint64_t total_words = 0;
+  for (unsigned k = 0; k < m.shard_count; ++k) {
+    words[k] = (sets[k] + sets_per_chunk * 64 - 1) / (sets_per_chunk * 64);
+    total_words += words[k];
+  }
+  m.written_chunks.assign(total_words, 0);
   auto* cursor = static_cast<set_block*>(p);
+  std::uint64_t* bits = m.written_chunks.data();
   for (unsigned k = 0; k < m.shard_count; ++k) {
     m.shards[k].sets = sets[k];
     m.shards[k].table = cursor;
+    m.shards[k].written = bits;
     cursor += sets[k];
+    bits += words[k];
   }
 }
 
@@ -401,12 +441,12 @@ memory_store::~memory_store() {
   for (unsigned k = 0; k < m.shard_count; ++k) {
     shard& sh = m.shards[k];
     if (sh.log_bytes.load(std::memory_order_relaxed) == 0) continue;
-    for (std::uint64_t j = 0; j < sh.sets; ++j) {
-      set_block& s = sh.table[j];
+    sh.for_each_written_set([&](set_block& s) {
       for (unsigned i = 0; i < ways; ++i) {
         if ((s.fingerprint[i] & tag_mask) == log_tag) impl::release_slot(sh, s, i);
       }
-    }
+      return true;
+    });
   }
   munmap(m.table, m.table_bytes);
   delete[] m.shards;
@@ -536,11 +576,12 @@ std::uint64_t memory_store::sweep(micros now) {
   for (unsigned k = 0; k < m.shard_count; ++k) {
     shard& sh = m.shards[k];
     std::lock_guard guard(sh.lock);
-    // Stops once every tracked key was seen, and never reads an empty shard's pages.
+    // Stops once every tracked key was seen, and never reads a page no slot was
+    // written in.
     std::uint32_t left = sh.count.load(std::memory_order_relaxed);
     std::uint32_t freed = 0;
-    for (std::uint64_t j = 0; j < sh.sets && left > 0; ++j) {
-      set_block& s = sh.table[j];
+    if (left == 0) continue;
+    sh.for_each_written_set([&](set_block& s) {
       for (unsigned i = 0; i < ways; ++i) {
         if (s.fingerprint[i] == 0) continue;
         --left;
@@ -549,7 +590,8 @@ std::uint64_t memory_store::sweep(micros now) {
           ++freed;
         }
       }
-    }
+      return left > 0;
+    });
     if (freed > 0) {
       sh.count.store(sh.count.load(std::memory_order_relaxed) - freed, std::memory_order_relaxed);
     }
@@ -566,7 +608,8 @@ std::uint64_t memory_store::allocated_bytes() const {
   for (unsigned k = 0; k < impl_->shard_count; ++k) {
     logs += impl_->shards[k].log_bytes.load(std::memory_order_relaxed);
   }
-  return sizeof(impl) + impl_->shard_count * sizeof(shard) + impl_->table_bytes + logs;
+  return sizeof(impl) + impl_->shard_count * sizeof(shard) + impl_->table_bytes +
+         impl_->written_chunks.size() * sizeof(std::uint64_t) + logs;
 }
 
 }  // namespace sluice::limit
