@@ -12,6 +12,7 @@ packages=(
   # redis-server also runs Redis Sentinel (redis-server <sentinel.conf> --sentinel, as
   # tests/e2e/test_redis_sentinel.py does): no redis-sentinel package is needed.
   redis-server redis-tools prometheus python3 clang-format
+  python3-websockets  # WebSocket upstream and client (tests/e2e/test_websocket.py)
   chromium  # headless, for the dashboard's end-to-end test (tests/e2e/test_dashboard.py)
   clang libclang-rt-14-dev  # libFuzzer, for the fuzz harnesses (scripts/fuzz.sh)
   "$@"

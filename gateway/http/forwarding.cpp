@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
+#include <iterator>
 
 #include "http/wire.hpp"
 
@@ -132,6 +133,10 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
   out.clear();
   append_request_line(out, as_std(req.method_string()), as_std(req.target()));
   for (const auto& f : req) {
+    if (ctx.upgrade && f.name() == http::field::upgrade) {
+      append_field(out, as_std(f.name_string()), as_std(f.value()));
+      continue;
+    }
     if (dropped_on_every_hop(f, conn)) continue;
     switch (f.name()) {
       case http::field::expect:
@@ -162,9 +167,26 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
   }
   if (!via.append_to(out, "Via", via_token)) return false;
   if (!ctx.degraded.empty()) append_field(out, degraded_field, ctx.degraded);
+  if (ctx.upgrade) append_field(out, "Connection", "Upgrade");
   append_framing(out, ctx.body);
   out.append("\r\n");
   return true;
+}
+
+bool is_websocket_upgrade(const request_head& req, bool has_body) {
+  if (has_body || req.version() != 11 || req.method() != http::verb::get) return false;
+  auto upgrades = req.equal_range(http::field::upgrade);
+  if (upgrades.first == upgrades.second || std::next(upgrades.first) != upgrades.second ||
+      !named(upgrades.first->value(), "websocket")) {
+    return false;
+  }
+  auto lines = req.equal_range(http::field::connection);
+  for (auto it = lines.first; it != lines.second; ++it) {
+    for (auto token : http::token_list{it->value()}) {
+      if (named(token, "upgrade")) return true;
+    }
+  }
+  return false;
 }
 
 void write_client_response_head(wire_buffer& out, const response_head& res,
@@ -177,6 +199,10 @@ void write_client_response_head(wire_buffer& out, const response_head& res,
   if (reason.empty()) reason = http::obsolete_reason(res.result());
   append_status_line(out, ctx.version, res.result_int(), as_std(reason));
   for (const auto& f : res) {
+    if (ctx.upgrade && f.name() == http::field::upgrade) {
+      append_field(out, as_std(f.name_string()), as_std(f.value()));
+      continue;
+    }
     if (dropped_on_every_hop(f, conn)) continue;
     if (f.name() == http::field::via) {
       via.add(f.value());
@@ -192,8 +218,13 @@ void write_client_response_head(wire_buffer& out, const response_head& res,
   if (ctx.rate_headers != nullptr) {
     for (const auto& h : *ctx.rate_headers) append_field(out, h.name, h.value);
   }
-  if (!ctx.keep_alive && ctx.version == 11) out.append("Connection: close\r\n");
-  if (ctx.keep_alive && ctx.version == 10) out.append("Connection: keep-alive\r\n");
+  if (ctx.upgrade) {
+    out.append("Connection: Upgrade\r\n");
+  } else if (!ctx.keep_alive && ctx.version == 11) {
+    out.append("Connection: close\r\n");
+  } else if (ctx.keep_alive && ctx.version == 10) {
+    out.append("Connection: keep-alive\r\n");
+  }
   out.append("\r\n");
 }
 

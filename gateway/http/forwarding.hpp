@@ -44,7 +44,17 @@ struct upstream_request_context {
   // X-RateLimit-Degraded's value (limit/soft_limit.hpp: the limits whose `soft:` this
   // request passed); empty = not degraded, and no such field is sent.
   std::string_view degraded = {};
+  // A WebSocket handshake (is_websocket_upgrade) to pass on: its Upgrade field goes
+  // with it, and Connection: Upgrade.
+  bool upgrade = false;
 };
+
+// A WebSocket opening handshake Sluice passes on (SPEC 15): a GET in HTTP/1.1, no body, one
+// Upgrade line saying `websocket`, a Connection line naming `upgrade`. Any other
+// Upgrade (h2c in particular, which would carry further requests inside the tunnel,
+// past the limits) is stripped as a hop-by-hop field, and the request goes on as plain
+// HTTP.
+bool is_websocket_upgrade(const request_head& req, bool has_body);
 
 // Writes the upstream's request head from the client's: request line in HTTP/1.1;
 // every field in order except the hop-by-hop ones (Connection and every field it
@@ -53,8 +63,9 @@ struct upstream_request_context {
 // X-Forwarded-For (every line joined, then the peer), X-Forwarded-Proto: http (a
 // trusted peer's own is kept in place), Host when the request had none, X-Forwarded-Host
 // (a trusted peer's own is kept), Via (every line joined, then "1.1 sluice"),
-// X-RateLimit-Degraded when ctx.degraded is set (a client's own is never forwarded), and
-// the body framing. Connection never names away Content-Length or Host (the framing: a
+// X-RateLimit-Degraded when ctx.degraded is set (a client's own is never forwarded),
+// Connection: Upgrade for a passed-on handshake (its Upgrade field then kept in place),
+// and the body framing. Connection never names away Content-Length or Host (the framing: a
 // client naming Content-Length would otherwise send the upstream a body it does not
 // expect, read as a request of its own), nor a field in `kept` (the identity fields
 // Sluice decided on). False, and `out` unusable, when a joined field would exceed
@@ -67,6 +78,9 @@ struct client_response_context {
   body_frame body;
   const limit::header_list* rate_headers = nullptr;  // replace the upstream's fields of these names
   bool keep_alive = true;
+  // A 101 Switching Protocols answering a passed-on handshake: its Upgrade field goes
+  // with it, and Connection: Upgrade (instead of keep-alive or close).
+  bool upgrade = false;
 };
 
 // Writes the client's response head from the upstream's: status line (the upstream's

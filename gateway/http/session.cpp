@@ -13,6 +13,7 @@
 #include "http/forwarding.hpp"
 #include "http/message_reader.hpp"
 #include "http/request_head.hpp"
+#include "http/tunnel.hpp"
 #include "http/wire.hpp"
 #include "identity/client_ip.hpp"
 #include "limit/soft_limit.hpp"
@@ -569,6 +570,7 @@ awaitable<bool> session::forward() {
   } else {
     services_.breaker.record_success();
   }
+  if (status == 101) co_return co_await tunnel(std::move(up), *rp);
   co_return co_await relay_response(std::move(up), *rp);
 }
 
@@ -587,9 +589,10 @@ bool session::write_upstream_head() {
   // once into head_text_, so a local string will do; short names need no allocation).
   std::string degraded;
   limit::append_degraded_names(ev_, degraded);
+  record_.upgrade = is_websocket_upgrade(parser_->get(), request_has_body());
   return write_upstream_request_head(
       head_text_, parser_->get(),
-      {peer_text_, peer_trusted_, snapshot_->upstream_host, kept, body, degraded});
+      {peer_text_, peer_trusted_, snapshot_->upstream_host, kept, body, degraded, record_.upgrade});
 }
 
 awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connection>& up,
@@ -677,8 +680,12 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
     if (ec == http::error::end_of_stream) co_return exchange_failure::reset;
     if (ec) co_return is_parse_error(ec) ? exchange_failure::invalid : exchange_failure::reset;
     const int status = rp->get().result_int();
-    // 101 Switching Protocols: Sluice sent no Upgrade, so the upstream may not switch.
-    if (status == 101) co_return exchange_failure::invalid;
+    // 101 Switching Protocols: only to a handshake Sluice passed on (the upstream saw no
+    // Upgrade otherwise, so it may not switch).
+    if (status == 101) {
+      if (record_.upgrade) break;
+      co_return exchange_failure::invalid;
+    }
     if (status >= 200) break;
   }
   if (!transfer_coding_ok(rp->get())) co_return exchange_failure::invalid;
@@ -769,6 +776,39 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
   // connection with bytes read beyond the response).
   if (upstream_keep_alive && parser_->is_done()) worker_.pool.release(std::move(up));
   co_return keep_alive;
+}
+
+awaitable<bool> session::tunnel(std::unique_ptr<upstream_connection> up, response_parser& rp) {
+  const auto& cfg = snapshot_->config.server;
+  write_client_response_head(head_text_, rp.get(),
+                             {.version = 11,
+                              .body = {},
+                              .rate_headers = &rate_headers_,
+                              .keep_alive = false,
+                              .upgrade = true});
+  record_.status = 101;
+  record_.answered = true;
+  auto [ec, n] = co_await write_all(stream_, asio::buffer(head_text_.data(), head_text_.size()),
+                                    cfg.server.idle_timeout);
+  record_.bytes_sent += n;
+  if (ec) co_return false;
+
+  // Counted open until the tunnel ends, or its frame is destroyed with the worker (a
+  // drain cut at drain_timeout).
+  struct open_tunnel {
+    explicit open_tunnel(admin::metrics& m) : metrics(m) {
+      metrics.tunnels_opened().Increment();
+      metrics.open_tunnels().Increment();
+    }
+    ~open_tunnel() { metrics.open_tunnels().Decrement(); }
+    admin::metrics& metrics;
+  } counted(services_.metrics);
+  // Bytes either side sent behind its head are already read: they go through first.
+  const tunnel_bytes moved =
+      co_await run_tunnel(stream_.socket(), buffer_.data(), up->stream.socket(), up->buffer.data(),
+                          cfg.server.idle_timeout);
+  record_.bytes_sent += moved.to_client;
+  co_return false;
 }
 
 std::string session::client_label() const {

@@ -100,6 +100,7 @@ class session {
     bool awaiting_continue = false;  // Expect: 100-continue, and no 100 sent yet
     bool answered = false;           // response bytes went to the client
     unsigned client_version = 11;    // the request's HTTP version (10 or 11)
+    bool upgrade = false;            // a WebSocket handshake, passed on with its Upgrade
   };
 
   // One request (run() calls them in this order): read_head -> identify -> decide ->
@@ -118,8 +119,8 @@ class session {
 
   // forward: write_upstream_head, then exchange (open_upstream -> send_head ->
   // relay_request_body -> read_response_head, retried once on a stale pooled
-  // connection) -> relay_response; a failure before the response head is answered by
-  // reject().
+  // connection) -> relay_response, or tunnel() after a 101; a failure before the
+  // response head is answered by reject().
   awaitable<bool> forward();
   bool write_upstream_head();  // into head_text_; false: a joined field too large
   awaitable<exchange_failure> exchange(std::unique_ptr<upstream_connection>& up,
@@ -128,6 +129,9 @@ class session {
   awaitable<exchange_failure> read_response_head(upstream_connection& up,
                                                  std::optional<response_parser>& rp);
   awaitable<bool> relay_response(std::unique_ptr<upstream_connection> up, response_parser& rp);
+  // A 101 answering a passed-on handshake: the head to the client, then the connection
+  // is a byte tunnel (http/tunnel.hpp) until it ends; never kept alive.
+  awaitable<bool> tunnel(std::unique_ptr<upstream_connection> up, response_parser& rp);
   awaitable<bool> answer_failure(exchange_failure failure);
 
   awaitable<bool> discard_request_body();

@@ -134,6 +134,16 @@ metrics::metrics(std::string_view version)
                                   "at server.max_connections.")
                               .Register(r)
                               .Add({});
+  open_tunnels_ = &BuildGauge()
+                       .Name("gateway_websocket_tunnels")
+                       .Help("Client connections that are WebSocket tunnels now (after a 101).")
+                       .Register(r)
+                       .Add({});
+  tunnels_opened_ = &BuildCounter()
+                         .Name("gateway_websocket_tunnels_total")
+                         .Help("WebSocket tunnels opened (upstream answered 101 to a handshake).")
+                         .Register(r)
+                         .Add({});
   auto& reloads = BuildCounter()
                       .Name("gateway_config_reloads_total")
                       .Help("Configuration reloads by result.")

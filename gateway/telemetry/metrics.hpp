@@ -114,6 +114,9 @@ class metrics {
   prometheus::Gauge& active_connections() { return *active_connections_; }
   prometheus::Gauge& max_connections() { return *max_connections_; }
   prometheus::Counter& connections_evicted() { return *connections_evicted_; }
+  // WebSocket tunnels (http/tunnel.hpp): open now, and opened in all.
+  prometheus::Gauge& open_tunnels() { return *open_tunnels_; }
+  prometheus::Counter& tunnels_opened() { return *tunnels_opened_; }
   prometheus::Counter& reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
   prometheus::Gauge& last_reload_success() { return *last_reload_success_; }
 
@@ -169,6 +172,8 @@ class metrics {
   prometheus::Gauge* active_connections_;
   prometheus::Gauge* max_connections_;
   prometheus::Counter* connections_evicted_;
+  prometheus::Gauge* open_tunnels_;
+  prometheus::Counter* tunnels_opened_;
   prometheus::Counter* reloads_ok_;
   prometheus::Counter* reloads_error_;
   prometheus::Gauge* last_reload_success_;

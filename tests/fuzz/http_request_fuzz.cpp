@@ -21,9 +21,11 @@
 //   a completed body has exactly Content-Length bytes;
 // - the head Sluice forwards (write_upstream_request_head, gateway/http/forwarding.hpp)
 //   parses back whole to the same method and target in HTTP/1.1, with exactly one Host,
-//   exactly the framing the session read the body by, no hop-by-hop field, exactly one
-//   X-RateLimit-Degraded (Sluice's) when degraded and none otherwise, and the client's
-//   other fields in their order (Sluice adds only the fields it writes itself).
+//   exactly the framing the session read the body by, no hop-by-hop field (but for a
+//   WebSocket handshake, net::is_websocket_upgrade: its one Upgrade: websocket and
+//   Sluice's Connection: Upgrade), exactly one X-RateLimit-Degraded (Sluice's) when
+//   degraded and none otherwise, and the client's other fields in their order (Sluice
+//   adds only the fields it writes itself).
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
@@ -173,9 +175,12 @@ void check_forwarded_head(const parser_type& parser) {
   }
   // Every other head is forwarded as degraded by a soft limit (limit/soft_limit.hpp).
   const std::string_view degraded = req.target().size() % 2 == 0 ? "" : "per-ip, global";
+  // As the session decides it: a handshake without a body keeps its Upgrade.
+  const bool has_body = parser.chunked() || parser.content_length().value_or(0) > 0;
+  const bool upgrade = net::is_websocket_upgrade(req, has_body);
   net::wire_buffer written;
-  if (!net::write_upstream_request_head(written, req,
-                                        {"192.0.2.1", false, "upstream:80", {}, body, degraded})) {
+  if (!net::write_upstream_request_head(
+          written, req, {"192.0.2.1", false, "upstream:80", {}, body, degraded, upgrade})) {
     return;  // a joined field over 64 KiB: the session answers 431
   }
   const std::string wire(written.view());
@@ -199,15 +204,24 @@ void check_forwarded_head(const parser_type& parser) {
           sent.count(http::field::content_length) + sent.count(http::field::transfer_encoding) ==
               (body.framing == net::body_framing::none ? 0u : 1u),
       context);
-  for (auto f :
-       {http::field::connection, http::field::keep_alive, http::field::te, http::field::trailer,
-        http::field::upgrade, http::field::proxy_connection, http::field::expect}) {
+  for (auto f : {http::field::keep_alive, http::field::te, http::field::trailer,
+                 http::field::proxy_connection, http::field::expect}) {
     FUZZ_CHECK(sent.count(f) == 0, context);
+  }
+  if (upgrade) {
+    FUZZ_CHECK(sent.count(http::field::upgrade) == 1 &&
+                   net::beast::iequals(sent[http::field::upgrade], "websocket") &&
+                   sent.count(http::field::connection) == 1 &&
+                   sent[http::field::connection] == "Upgrade",
+               context);
+  } else {
+    FUZZ_CHECK(sent.count(http::field::upgrade) == 0 && sent.count(http::field::connection) == 0,
+               context);
   }
   // The client's other fields, in order: a subsequence of what it sent.
   auto from = req.begin();
   for (const auto& f : sent) {
-    if (written_by_sluice(f)) continue;
+    if (written_by_sluice(f) || f.name() == http::field::connection) continue;
     while (from != req.end() &&
            !(from->name_string() == f.name_string() && from->value() == f.value())) {
       ++from;

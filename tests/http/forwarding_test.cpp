@@ -318,5 +318,86 @@ TEST(ClientResponseHead, StripsHopByHopAndJoinsVia) {
             (lines{"Via: 1.0 origin, 1.1 sluice", "Transfer-Encoding: chunked"}));
 }
 
+// ---- WebSocket handshakes (is_websocket_upgrade, and the heads of a passed-on one) ----
+
+request_head handshake() {
+  request_head req = get("/chat");
+  req.insert("Host", "example.com");
+  req.insert("Connection", "keep-alive, Upgrade");
+  req.insert("Upgrade", "websocket");
+  req.insert("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==");
+  req.insert("Sec-WebSocket-Version", "13");
+  return req;
+}
+
+TEST(WebSocketUpgrade, OnlyAnHttp11HandshakeWithoutBodyAndOneWebSocketUpgrade) {
+  EXPECT_TRUE(is_websocket_upgrade(handshake(), false));
+  request_head any_case = handshake();
+  any_case.set("Upgrade", "WebSocket");
+  any_case.set("Connection", "UPGRADE");
+  EXPECT_TRUE(is_websocket_upgrade(any_case, false));
+  request_head second_line = get("/chat");
+  second_line.insert("Connection", "keep-alive");
+  second_line.insert("Connection", "upgrade");
+  second_line.insert("Upgrade", "websocket");
+  EXPECT_TRUE(is_websocket_upgrade(second_line, false));
+
+  EXPECT_FALSE(is_websocket_upgrade(handshake(), true));  // a body
+  request_head post = handshake();
+  post.method(http::verb::post);
+  EXPECT_FALSE(is_websocket_upgrade(post, false));
+  request_head http10 = handshake();
+  http10.version(10);
+  EXPECT_FALSE(is_websocket_upgrade(http10, false));
+  request_head h2c = handshake();
+  h2c.set("Upgrade", "h2c");
+  EXPECT_FALSE(is_websocket_upgrade(h2c, false));
+  request_head listed = handshake();
+  listed.set("Upgrade", "websocket, h2c");
+  EXPECT_FALSE(is_websocket_upgrade(listed, false));
+  request_head twice = handshake();
+  twice.insert("Upgrade", "websocket");
+  EXPECT_FALSE(is_websocket_upgrade(twice, false));
+  request_head not_named = handshake();
+  not_named.set("Connection", "keep-alive, upgrades");
+  EXPECT_FALSE(is_websocket_upgrade(not_named, false));
+  request_head no_upgrade = handshake();
+  no_upgrade.erase("Upgrade");
+  EXPECT_FALSE(is_websocket_upgrade(no_upgrade, false));
+}
+
+TEST(UpstreamRequestHead, APassedOnHandshakeKeepsUpgradeInPlaceAndSaysConnectionUpgrade) {
+  const upstream_request_context ctx{"203.0.113.7", false, "upstream:80", {}, {}, {}, true};
+  wire_buffer out;
+  ASSERT_TRUE(write_upstream_request_head(out, handshake(), ctx));
+  EXPECT_EQ(fields_of<true>(std::string(out.view())),
+            (lines{"Host: example.com", "Upgrade: websocket",
+                   "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+                   "X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: http",
+                   "X-Forwarded-Host: example.com", "Via: 1.1 sluice", "Connection: Upgrade"}));
+  // Not passed on: the same request loses both, as any hop-by-hop field.
+  EXPECT_EQ(fields_of<true>(upstream_head(handshake())),
+            (lines{"Host: example.com", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                   "Sec-WebSocket-Version: 13", "X-Forwarded-For: 203.0.113.7",
+                   "X-Forwarded-Proto: http", "X-Forwarded-Host: example.com", "Via: 1.1 sluice"}));
+}
+
+TEST(ClientResponseHead, ASwitchingProtocolsKeepsUpgradeAndTheRateLimitHeaders) {
+  response_head res;
+  res.result(http::status::switching_protocols);
+  res.version(11);
+  res.insert("Upgrade", "websocket");
+  res.insert("Connection", "Upgrade");
+  res.insert("Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+  limit::header_list rate;
+  rate.add("X-RateLimit-Limit") = "2";
+  rate.add("X-RateLimit-Remaining") = "1";
+  const std::string mine = client_head(res, {11, {}, &rate, false, true});
+  EXPECT_EQ(mine,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nVia: 1.1 sluice\r\n"
+            "X-RateLimit-Limit: 2\r\nX-RateLimit-Remaining: 1\r\nConnection: Upgrade\r\n\r\n");
+}
+
 }  // namespace
 }  // namespace sluice::net

@@ -1,0 +1,88 @@
+#include "http/tunnel.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/write.hpp>
+#include <memory>
+
+namespace sluice::net {
+namespace {
+
+using steady = std::chrono::steady_clock;
+
+// Per direction: a tunnel is long-lived and rare next to requests; 16 KiB keeps an idle
+// one cheap while a busy one still moves a WebSocket frame of typical size per read.
+constexpr std::size_t pump_buffer_size = 16 * 1024;
+
+void close_both(tcp::socket& a, tcp::socket& b) {
+  error_code ignored;
+  a.close(ignored);
+  b.close(ignored);
+}
+
+// One direction: from -> to, until `from` ends its sending half (passed on as a
+// half-close) or a socket fails (which ends the whole tunnel).
+awaitable<void> pump(tcp::socket& from, tcp::socket& to, asio::const_buffer early,
+                     std::uint64_t& moved, steady::time_point& last_active) {
+  if (early.size() > 0) {
+    auto [ec, n] = co_await asio::async_write(to, early, nothrow);
+    if (ec) {
+      close_both(from, to);
+      co_return;
+    }
+    moved += n;
+  }
+  const std::unique_ptr<char[]> buffer(new char[pump_buffer_size]);
+  for (;;) {
+    auto [ec, n] =
+        co_await from.async_read_some(asio::buffer(buffer.get(), pump_buffer_size), nothrow);
+    if (ec == asio::error::eof) {
+      error_code ignored;
+      to.shutdown(tcp::socket::shutdown_send, ignored);
+      co_return;
+    }
+    if (ec) {
+      close_both(from, to);
+      co_return;
+    }
+    last_active = steady::now();
+    auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.get(), n), nothrow);
+    if (wec) {
+      close_both(from, to);
+      co_return;
+    }
+    moved += wn;
+  }
+}
+
+// Closes both sockets once neither side sent anything for `idle_timeout`; ends early,
+// cancelled, when the pumps are done.
+awaitable<void> close_when_idle(tcp::socket& a, tcp::socket& b,
+                                const steady::time_point& last_active,
+                                steady::duration idle_timeout) {
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (;;) {
+    timer.expires_at(last_active + idle_timeout);
+    auto [ec] = co_await timer.async_wait(nothrow);
+    if (ec) co_return;
+    if (steady::now() >= last_active + idle_timeout) {
+      close_both(a, b);
+      co_return;
+    }
+  }
+}
+
+}  // namespace
+
+awaitable<tunnel_bytes> run_tunnel(tcp::socket& client, asio::const_buffer client_early,
+                                   tcp::socket& upstream, asio::const_buffer upstream_early,
+                                   steady::duration idle_timeout) {
+  using namespace asio::experimental::awaitable_operators;
+  tunnel_bytes bytes;
+  steady::time_point last_active = steady::now();
+  co_await ((pump(client, upstream, client_early, bytes.to_upstream, last_active) &&
+             pump(upstream, client, upstream_early, bytes.to_client, last_active)) ||
+            close_when_idle(client, upstream, last_active, idle_timeout));
+  co_return bytes;
+}
+
+}  // namespace sluice::net

@@ -1,0 +1,28 @@
+// The byte tunnel a connection becomes after the upstream answered an Upgrade request
+// with 101 Switching Protocols (SPEC 15, WebSocket pass-through): what one side sends,
+// the other receives, unchanged. A side that ends its sending half (EOF) has that
+// passed on as a half-close, and the other direction goes on until it ends too; an
+// error on either socket, or neither side sending anything for `idle_timeout`, closes
+// both. Free function; the sockets are used by the calling coroutine only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+
+#include "net/asio.hpp"
+
+namespace sluice::net {
+
+struct tunnel_bytes {
+  std::uint64_t to_upstream = 0;
+  std::uint64_t to_client = 0;
+};
+
+// `client_early` / `upstream_early`: bytes each side sent after its HTTP head that were
+// already read (a client's first frames pipelined behind the handshake, an upstream's
+// first frames in the same segment as its 101); they go through first.
+awaitable<tunnel_bytes> run_tunnel(tcp::socket& client, asio::const_buffer client_early,
+                                   tcp::socket& upstream, asio::const_buffer upstream_early,
+                                   std::chrono::steady_clock::duration idle_timeout);
+
+}  // namespace sluice::net
