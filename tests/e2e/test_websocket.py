@@ -15,6 +15,7 @@ import unittest
 
 import websockets
 
+from chromium import Chromium, find_chromium
 from harness import GatewayTestCase, RawConnection, wait_for
 from ws_upstream import WebSocketUpstream
 
@@ -207,6 +208,40 @@ class WebSocketThroughSluice(GatewayTestCase):
             conn.send('GET /plain HTTP/1.1\r\nHost: example.test\r\n\r\n')
             response = conn.read_response()
             self.assertEqual((response.status, response.body), (200, b'plain'))
+
+
+class WebSocketFromChromium(GatewayTestCase):
+    """A real browser's handshake (with its permessage-deflate offer) and frames."""
+
+    def test_browser_echo_through_sluice(self):
+        binary = find_chromium()
+        if not binary:
+            raise unittest.SkipTest('chromium is not installed: run scripts/install-deps.sh')
+        ws_upstream = WebSocketUpstream()
+        self.addCleanup(ws_upstream.stop)
+        gateway = self.start_sluice({}, POLICY, upstream_url=ws_upstream.url)
+        browser = Chromium(binary, os.path.join(self.workdir, 'chromium-profile'),
+                           os.path.join(self.workdir, 'chromium.log'))
+        self.addCleanup(browser.close)
+        browser.open_page()
+        echoed = browser.evaluate('''new Promise((resolve, reject) => {
+            const ws = new WebSocket('ws://127.0.0.1:%d/echo');
+            const big = 'x'.repeat(200000);
+            const got = [];
+            ws.onopen = () => { ws.send('from chromium'); ws.send(big); };
+            ws.onmessage = (e) => {
+              got.push(e.data.length > 100 ? 'big:' + (e.data === big) : e.data);
+              if (got.length === 2) { ws.close(1000); resolve(got); }
+            };
+            ws.onerror = () => reject('WebSocket error');
+        })''' % gateway.port, await_promise=True, timeout=20)
+        self.assertEqual(echoed, ['from chromium', 'big:true'])
+        handshake = ws_upstream.handshakes[-1]
+        self.assertIn('Chrome', handshake['User-Agent'])
+        # The browser's compression offer reached the upstream, which took it: the
+        # compressed frames went through the tunnel unchanged.
+        self.assertIn('permessage-deflate', handshake['Sec-WebSocket-Extensions'])
+        wait_for(lambda: ws_upstream.closes == [1000], message='upstream saw close 1000')
 
 
 class UpgradeHeadersReachingTheUpstream(GatewayTestCase):
