@@ -57,19 +57,6 @@ file_text read_file(const std::string& path) {
   return result;
 }
 
-// Parses `path` into a tree; reports unreadable files and syntax errors.
-yaml_node_ptr parse_file(const std::string& path, const env_lookup& env,
-                         std::vector<config_error>& errors) {
-  auto file = read_file(path);
-  if (!file.text) {
-    errors.push_back({{path, 0, 0}, "", file.error});
-    return nullptr;
-  }
-  auto parsed = parse_yaml(*file.text, path, env);
-  errors.insert(errors.end(), parsed.errors.begin(), parsed.errors.end());
-  return parsed.root;
-}
-
 // The policy files named by `policies` (a directory: its *.yaml files in name
 // order, hidden files skipped; or one file), or nullopt after reporting why not.
 std::optional<std::vector<std::string>> policy_files(const fs::path& resolved,
@@ -110,6 +97,22 @@ std::optional<std::vector<std::string>> policy_files(const fs::path& resolved,
 
 }  // namespace
 
+namespace detail {
+
+yaml_node_ptr parse_file(const std::string& path, const env_lookup& env,
+                         std::vector<config_error>& errors) {
+  auto file = read_file(path);
+  if (!file.text) {
+    errors.push_back({{path, 0, 0}, "", file.error});
+    return nullptr;
+  }
+  auto parsed = parse_yaml(*file.text, path, env);
+  errors.insert(errors.end(), parsed.errors.begin(), parsed.errors.end());
+  return parsed.root;
+}
+
+}  // namespace detail
+
 load_result load_config(const std::string& config_path, const env_lookup& env) {
   load_result result;
   auto& errors = result.errors;
@@ -117,7 +120,7 @@ load_result load_config(const std::string& config_path, const env_lookup& env) {
   server.file = config_path;
   detail::server_positions positions;
 
-  yaml_node_ptr root = parse_file(config_path, env, errors);
+  yaml_node_ptr root = detail::parse_file(config_path, env, errors);
   if (root) {
     detail::error_sink sink(config_path, errors);
     detail::read_server_config(*root, sink, server, positions);
@@ -134,7 +137,7 @@ load_result load_config(const std::string& config_path, const env_lookup& env) {
     if (auto files = policy_files(resolved, positions.policies, errors)) {
       policies_read = true;
       for (const auto& file : *files) {
-        yaml_node_ptr policy_root = parse_file(file, env, errors);
+        yaml_node_ptr policy_root = detail::parse_file(file, env, errors);
         detail::error_sink sink(file, errors);
         if (policy_root) {
           detail::read_policy_file(*policy_root, sink, policies);

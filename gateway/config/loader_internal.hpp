@@ -22,6 +22,11 @@ struct server_positions {
   bool policies_ok = true;   // the `policies` value was a readable string
 };
 
+// Reads `path` (a regular file of at most max_config_file_bytes) and parses it into a
+// tree; reports an unreadable file or a syntax error and returns null.
+yaml_node_ptr parse_file(const std::string& path, const env_lookup& env,
+                         std::vector<config_error>& errors);
+
 // Reads config.yaml (pass 1); `config` starts from the defaults.
 void read_server_config(const yaml_node& root, error_sink& sink, server_config& config,
                         server_positions& positions);

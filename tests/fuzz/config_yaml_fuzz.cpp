@@ -1,5 +1,7 @@
 // Fuzzes the config loader on YAML text: parse_yaml (gateway/config/yaml_tree.hpp),
-// then both first-pass readers on the same tree (config.yaml's and a policy file's),
+// then the first-pass readers on the same tree (config.yaml's, a policy file's and an
+// envoyproxy/ratelimit file's, config/rls_loader.hpp, whose descriptors the RLS
+// matcher then indexes and looks up),
 // the second-pass checks (gateway/config/loader_internal.hpp), and, when the policy
 // reader accepts the text, the policy compilation (limit::policy).
 //
@@ -26,9 +28,11 @@
 
 #include "config/loader.hpp"
 #include "config/loader_internal.hpp"
+#include "config/rls_loader.hpp"
 #include "config/yaml_tree.hpp"
 #include "fuzz_support.hpp"
 #include "limit/policy.hpp"
+#include "limit/rls_matcher.hpp"
 #include "util/mask.hpp"
 
 namespace {
@@ -197,6 +201,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<config_error> cross_errors;
   detail::check_server_against_policies(server, positions, state, cross_errors);
   check_errors(cross_errors, b, text);
+
+  // An envoyproxy/ratelimit file's reader; what it accepts indexes, and each top-level
+  // descriptor with an exact value finds itself (nothing when it has no limit).
+  std::vector<config_error> rls_errors;
+  rls_config rls;
+  read_rls_document(*parsed.root, file_name, rls_errors, rls);
+  check_errors(rls_errors, b, text);
+  if (rls_errors.empty() && !rls.domains.empty()) {
+    const limit::rls_matcher matcher(rls);
+    const auto& domain = rls.domains[0];
+    for (const auto& d : domain.descriptors) {
+      // An exact key/value is tried first; a wildcard or an any-value entry may be
+      // shadowed by another entry of the level, so only exact values are checked.
+      if (d.value.empty() || d.value.ends_with('*')) continue;
+      const limit::rls_entry entry{d.key, d.value};
+      const auto* found = matcher.find(domain.domain, std::span(&entry, 1));
+      FUZZ_CHECK(found == (d.rate_limit ? &d : nullptr), text);
+    }
+  }
 
   if (parsed.errors.empty() && policy_errors.empty()) {
     const loaded_config cfg{detail::default_server_config(), state.policy};
