@@ -24,6 +24,7 @@ LAYERS = [
     "redis",  # the Redis client, cluster/sentinel routing, the Lua decision code
     "telemetry",  # what the record phase writes: Prometheus metrics, dashboard stats, access log
     "net",  # the Asio/Beast names every networked room uses
+    "tls",  # TLS server contexts: certificates, SNI, ALPN, client certificates (OpenSSL)
     "store",  # decision backends (memory, Redis) and runtime entries
     "runtime",  # the config snapshot, the upstream circuit breaker, the services a session uses
     "http",  # the proxy: listener, session, wire, upstream pool

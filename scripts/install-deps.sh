@@ -9,6 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config curl ca-certificates
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libboost-system1.81-dev
   libyaml-cpp-dev prometheus-cpp-dev libhiredis-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev openssl  # TLS (gateway/tls); the tests make their CA with the openssl CLI
   # redis-server also runs Redis Sentinel (redis-server <sentinel.conf> --sentinel, as
   # tests/e2e/test_redis_sentinel.py does): no redis-sentinel package is needed.
   redis-server redis-tools prometheus python3 clang-format
