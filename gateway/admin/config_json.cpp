@@ -1,5 +1,7 @@
 #include "admin/config_json.hpp"
 
+#include <optional>
+
 #include <boost/json.hpp>
 
 #include "config/units.hpp"
@@ -29,6 +31,12 @@ json::array strings(const std::vector<std::string>& list) {
   json::array out;
   for (const auto& s : list) out.emplace_back(s);
   return out;
+}
+
+// server.websocket_messages, or null when unlimited.
+json::value websocket_messages(const std::optional<config::websocket_message_limit>& limit) {
+  if (!limit) return nullptr;
+  return json::object{{"per_second", limit->per_second}, {"burst", limit->burst}};
 }
 
 std::string secret(const std::string& s) {
@@ -81,7 +89,8 @@ std::string config_json(const config::loaded_config& cfg) {
         {"max_body_bytes", format_size(s.server.max_body_bytes)},
         {"drain_timeout", format_duration(s.server.drain_timeout)},
         {"access_log", s.server.access_log},
-        {"max_connections", s.server.max_connections}}},
+        {"max_connections", s.server.max_connections},
+        {"websocket_messages", websocket_messages(s.server.websocket_messages)}}},
       {"admin",
        {{"listen", addresses(s.admin.listen)},
         {"token", secret(s.admin.token)},

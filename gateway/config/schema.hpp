@@ -44,6 +44,13 @@ struct upstream_config {
   duration breaker_cooldown{};
 };
 
+// server.websocket_messages: what a WebSocket tunnel carries from the client, per
+// tunnel (http/websocket_frames.hpp). Messages beyond it wait; none is dropped.
+struct websocket_message_limit {
+  double per_second = 0;
+  std::int64_t burst = 0;
+};
+
 struct server_settings {
   int threads = 0;  // 0 = one per core
   duration header_timeout{};
@@ -53,6 +60,7 @@ struct server_settings {
   duration drain_timeout{};
   std::string access_log;   // "stdout", "off" or a file path
   int max_connections = 0;  // client connections; 0 = derived from the open-file limit
+  std::optional<websocket_message_limit> websocket_messages;  // absent: unlimited
 };
 
 struct admin_config {

@@ -186,10 +186,33 @@ void read_upstream(const yaml_node& node, error_sink& sink, upstream_config& up)
   }
 }
 
+// `{ rate: 50/s, burst: 100 }`; burst defaults to the rate's count.
+void read_websocket_messages(const yaml_node& node, const std::string& path, error_sink& sink,
+                             std::optional<websocket_message_limit>& out) {
+  map_reader m(node, path, sink, {"rate", "burst"});
+  if (!m.ok()) return;
+  const yaml_node* rate_node = m.get("rate");
+  if (rate_node == nullptr) {
+    sink.add(node, path, "needs a rate, e.g. { rate: 50/s, burst: 100 }");
+    return;
+  }
+  const auto r = read_rate(*rate_node, m.path("rate"), sink);
+  if (!r) return;
+  websocket_message_limit limit;
+  limit.per_second = static_cast<double>(r->count) * 1e6 / static_cast<double>(r->period);
+  limit.burst = r->count;
+  if (const auto* b = m.get("burst")) {
+    const auto burst = read_int(*b, m.path("burst"), sink, 1, 1'000'000'000);
+    if (!burst) return;
+    limit.burst = *burst;
+  }
+  out = limit;
+}
+
 void read_server(const yaml_node& node, error_sink& sink, server_settings& s) {
   map_reader m(node, "server", sink,
                {"threads", "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes",
-                "drain_timeout", "access_log", "max_connections"});
+                "drain_timeout", "access_log", "max_connections", "websocket_messages"});
   if (!m.ok()) return;
   if (auto* v = m.get("threads"))
     assign(s.threads, read_int(*v, m.path("threads"), sink, 0, max_threads));
@@ -209,6 +232,9 @@ void read_server(const yaml_node& node, error_sink& sink, server_settings& s) {
   if (auto* v = m.get("max_connections")) {
     assign(s.max_connections,
            read_int(*v, m.path("max_connections"), sink, 0, max_client_connections));
+  }
+  if (auto* v = m.get("websocket_messages")) {
+    read_websocket_messages(*v, m.path("websocket_messages"), sink, s.websocket_messages);
   }
   if (auto* v = m.get("access_log")) {
     if (auto text = read_string(*v, m.path("access_log"), sink)) {

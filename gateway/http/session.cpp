@@ -804,10 +804,12 @@ awaitable<bool> session::tunnel(std::unique_ptr<upstream_connection> up, respons
     admin::metrics& metrics;
   } counted(services_.metrics);
   // Bytes either side sent behind its head are already read: they go through first.
-  const tunnel_bytes moved =
+  const tunnel_result moved =
       co_await run_tunnel(stream_.socket(), buffer_.data(), up->stream.socket(), up->buffer.data(),
-                          cfg.server.idle_timeout);
+                          cfg.server.idle_timeout, cfg.server.websocket_messages);
   record_.bytes_sent += moved.to_client;
+  services_.metrics.websocket_messages_delayed().Increment(
+      static_cast<double>(moved.delayed_messages));
   co_return false;
 }
 

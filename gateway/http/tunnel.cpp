@@ -1,8 +1,11 @@
 #include "http/tunnel.hpp"
 
+#include "http/websocket_frames.hpp"
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
+#include <optional>
 
 namespace sluice::net {
 namespace {
@@ -19,11 +22,36 @@ void close_both(tcp::socket& a, tcp::socket& b) {
   b.close(ignored);
 }
 
+// The client's messages against server.websocket_messages.
+struct message_pacing {
+  message_counter counter;
+  message_pacer pacer;
+  std::uint64_t& delayed;
+  std::optional<asio::steady_timer> timer;
+
+  // Holds the messages ending in `bytes` as long as the limit says; false when the
+  // wait was cut (the tunnel is closing). A hold counts as activity for the idle timer.
+  awaitable<bool> hold(asio::const_buffer bytes, steady::time_point& last_active) {
+    const std::size_t ended = counter.feed({static_cast<const char*>(bytes.data()), bytes.size()});
+    const steady::duration wait = pacer.take(ended, steady::now());
+    if (wait <= steady::duration::zero()) co_return true;
+    delayed += ended;
+    if (!timer) timer.emplace(co_await asio::this_coro::executor);
+    timer->expires_after(wait);
+    last_active = timer->expiry();
+    auto [ec] = co_await timer->async_wait(nothrow);
+    co_return !ec;
+  }
+};
+
 // One direction: from -> to, until `from` ends its sending half (passed on as a
-// half-close) or a socket fails (which ends the whole tunnel).
+// half-close) or a socket fails (which ends the whole tunnel). `pacing`: the client's
+// direction under a message limit.
 awaitable<void> pump(tcp::socket& from, tcp::socket& to, asio::const_buffer early,
-                     std::uint64_t& moved, steady::time_point& last_active) {
+                     std::uint64_t& moved, steady::time_point& last_active,
+                     message_pacing* pacing = nullptr) {
   if (early.size() > 0) {
+    if (pacing != nullptr && !co_await pacing->hold(early, last_active)) co_return;
     auto [ec, n] = co_await asio::async_write(to, early, nothrow);
     if (ec) {
       close_both(from, to);
@@ -45,6 +73,9 @@ awaitable<void> pump(tcp::socket& from, tcp::socket& to, asio::const_buffer earl
       co_return;
     }
     last_active = steady::now();
+    if (pacing != nullptr && !co_await pacing->hold(asio::buffer(buffer.get(), n), last_active)) {
+      co_return;
+    }
     auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.get(), n), nothrow);
     if (wec) {
       close_both(from, to);
@@ -73,16 +104,26 @@ awaitable<void> close_when_idle(tcp::socket& a, tcp::socket& b,
 
 }  // namespace
 
-awaitable<tunnel_bytes> run_tunnel(tcp::socket& client, asio::const_buffer client_early,
-                                   tcp::socket& upstream, asio::const_buffer upstream_early,
-                                   steady::duration idle_timeout) {
+awaitable<tunnel_result> run_tunnel(
+    tcp::socket& client, asio::const_buffer client_early, tcp::socket& upstream,
+    asio::const_buffer upstream_early, steady::duration idle_timeout,
+    const std::optional<config::websocket_message_limit>& message_limit) {
   using namespace asio::experimental::awaitable_operators;
-  tunnel_bytes bytes;
+  tunnel_result result;
   steady::time_point last_active = steady::now();
-  co_await ((pump(client, upstream, client_early, bytes.to_upstream, last_active) &&
-             pump(upstream, client, upstream_early, bytes.to_client, last_active)) ||
+  std::optional<message_pacing> pacing;
+  if (message_limit) {
+    pacing.emplace(
+        message_pacing{message_counter{},
+                       message_pacer(message_limit->per_second,
+                                     static_cast<double>(message_limit->burst), last_active),
+                       result.delayed_messages, std::nullopt});
+  }
+  co_await ((pump(client, upstream, client_early, result.to_upstream, last_active,
+                  pacing ? &*pacing : nullptr) &&
+             pump(upstream, client, upstream_early, result.to_client, last_active)) ||
             close_when_idle(client, upstream, last_active, idle_timeout));
-  co_return bytes;
+  co_return result;
 }
 
 }  // namespace sluice::net

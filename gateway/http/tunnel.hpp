@@ -3,26 +3,32 @@
 // the other receives, unchanged. A side that ends its sending half (EOF) has that
 // passed on as a half-close, and the other direction goes on until it ends too; an
 // error on either socket, or neither side sending anything for `idle_timeout`, closes
-// both. Free function; the sockets are used by the calling coroutine only.
+// both. With a message limit (server.websocket_messages), the client's messages beyond
+// it wait before they go on (back-pressure: nothing is dropped). Free function; the
+// sockets are used by the calling coroutine only.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 
+#include "config/schema.hpp"
 #include "net/asio.hpp"
 
 namespace sluice::net {
 
-struct tunnel_bytes {
-  std::uint64_t to_upstream = 0;
+struct tunnel_result {
+  std::uint64_t to_upstream = 0;  // bytes
   std::uint64_t to_client = 0;
+  std::uint64_t delayed_messages = 0;  // client messages held by the message limit
 };
 
 // `client_early` / `upstream_early`: bytes each side sent after its HTTP head that were
 // already read (a client's first frames pipelined behind the handshake, an upstream's
 // first frames in the same segment as its 101); they go through first.
-awaitable<tunnel_bytes> run_tunnel(tcp::socket& client, asio::const_buffer client_early,
-                                   tcp::socket& upstream, asio::const_buffer upstream_early,
-                                   std::chrono::steady_clock::duration idle_timeout);
+awaitable<tunnel_result> run_tunnel(
+    tcp::socket& client, asio::const_buffer client_early, tcp::socket& upstream,
+    asio::const_buffer upstream_early, std::chrono::steady_clock::duration idle_timeout,
+    const std::optional<config::websocket_message_limit>& message_limit = std::nullopt);
 
 }  // namespace sluice::net

@@ -144,6 +144,14 @@ metrics::metrics(std::string_view version)
                          .Help("WebSocket tunnels opened (upstream answered 101 to a handshake).")
                          .Register(r)
                          .Add({});
+  websocket_messages_delayed_ =
+      &BuildCounter()
+           .Name("gateway_websocket_messages_delayed_total")
+           .Help(
+               "Client WebSocket messages held by server.websocket_messages, counted when "
+               "their tunnel ends.")
+           .Register(r)
+           .Add({});
   auto& reloads = BuildCounter()
                       .Name("gateway_config_reloads_total")
                       .Help("Configuration reloads by result.")

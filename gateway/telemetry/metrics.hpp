@@ -117,6 +117,8 @@ class metrics {
   // WebSocket tunnels (http/tunnel.hpp): open now, and opened in all.
   prometheus::Gauge& open_tunnels() { return *open_tunnels_; }
   prometheus::Counter& tunnels_opened() { return *tunnels_opened_; }
+  // Client messages held by server.websocket_messages (counted when their tunnel ends).
+  prometheus::Counter& websocket_messages_delayed() { return *websocket_messages_delayed_; }
   prometheus::Counter& reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
   prometheus::Gauge& last_reload_success() { return *last_reload_success_; }
 
@@ -174,6 +176,7 @@ class metrics {
   prometheus::Counter* connections_evicted_;
   prometheus::Gauge* open_tunnels_;
   prometheus::Counter* tunnels_opened_;
+  prometheus::Counter* websocket_messages_delayed_;
   prometheus::Counter* reloads_ok_;
   prometheus::Counter* reloads_error_;
   prometheus::Gauge* last_reload_success_;

@@ -409,5 +409,32 @@ TEST(ConfigServer, ReportsEveryErrorOfAFileInPositionOrder) {
              "identity, headers, storage, policies, reload)")));
 }
 
+TEST(ConfigServer, WebSocketMessageLimit) {
+  auto absent = load_config(fixture("server/empty.yaml"), fake_env());
+  ASSERT_TRUE(absent.ok());
+  EXPECT_FALSE(absent.config->server.server.websocket_messages);
+
+  auto set = load_config(fixture("server/websocket_messages.yaml"), fake_env());
+  ASSERT_TRUE(set.ok()) << testing::error_lines(set)[0];
+  ASSERT_TRUE(set.config->server.server.websocket_messages);
+  EXPECT_DOUBLE_EQ(set.config->server.server.websocket_messages->per_second, 50);
+  EXPECT_EQ(set.config->server.server.websocket_messages->burst, 80);
+
+  auto per_minute =
+      load_config(fixture("server/websocket_messages_default_burst.yaml"), fake_env());
+  ASSERT_TRUE(per_minute.ok()) << testing::error_lines(per_minute)[0];
+  EXPECT_DOUBLE_EQ(per_minute.config->server.server.websocket_messages->per_second, 2);
+  EXPECT_EQ(per_minute.config->server.server.websocket_messages->burst, 120);
+
+  EXPECT_THAT(server_errors("websocket_messages_no_rate"),
+              ElementsAre(at("websocket_messages_no_rate",
+                             "2:23: server.websocket_messages: needs a rate, e.g. { rate: 50/s, "
+                             "burst: 100 }")));
+  EXPECT_THAT(server_errors("websocket_messages_zero_burst"),
+              ElementsAre(at("websocket_messages_zero_burst",
+                             "2:44: server.websocket_messages.burst: must be between 1 and "
+                             "1000000000 (got 0)")));
+}
+
 }  // namespace
 }  // namespace sluice::config

@@ -186,6 +186,24 @@ class WebSocketThroughSluice(GatewayTestCase):
         self.assertLess(run(session()), 5.0)
         self.assertEqual(gateway.process.wait(10), 0)
 
+    def test_message_limit_paces_the_clients_messages(self):
+        gateway = self.start({'websocket_messages': {'rate': '20/s', 'burst': 5}})
+
+        async def session():
+            async with connect(gateway.port) as ws:
+                started = time.monotonic()
+                for i in range(25):
+                    await ws.send('m%d' % i)
+                echoed = [await ws.recv() for _ in range(25)]
+                return time.monotonic() - started, echoed
+        elapsed, echoed = run(session())
+        self.assertEqual(echoed, ['m%d' % i for i in range(25)])  # all of them, in order
+        # 20 messages past the burst of 5, at 20 per second: held one second in all.
+        self.assertGreaterEqual(elapsed, 0.95)
+        self.assertLess(elapsed, 5)
+        wait_for(lambda: 20 <= gateway.metrics().value(
+            'gateway_websocket_messages_delayed_total') <= 25, message='delayed messages counted')
+
     def test_frames_sent_with_the_handshake_go_through_first(self):
         gateway = self.start()
         with RawConnection(gateway.port) as conn:

@@ -48,9 +48,9 @@ bool at_end(tcp::socket& s) {
 
 class Tunnel : public ::testing::Test {
  protected:
-  std::future<tunnel_bytes> start(asio::const_buffer client_early,
-                                  asio::const_buffer upstream_early,
-                                  std::chrono::steady_clock::duration idle) {
+  std::future<tunnel_result> start(asio::const_buffer client_early,
+                                   asio::const_buffer upstream_early,
+                                   std::chrono::steady_clock::duration idle) {
     return asio::co_spawn(
         worker.io(), run_tunnel(client.near, client_early, upstream.near, upstream_early, idle),
         asio::use_future);
@@ -80,7 +80,7 @@ TEST_F(Tunnel, EarlyBytesFirstThenEachDirectionOutlivesTheOthersHalfClose) {
   EXPECT_TRUE(at_end(client.far));
 
   ASSERT_EQ(done.wait_for(10s), std::future_status::ready);
-  const tunnel_bytes moved = done.get();
+  const tunnel_result moved = done.get();
   EXPECT_EQ(moved.to_upstream, 7u);
   EXPECT_EQ(moved.to_client, 5u);
 }
