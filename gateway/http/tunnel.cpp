@@ -1,11 +1,11 @@
 #include "http/tunnel.hpp"
 
-#include "http/websocket_frames.hpp"
-
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/write.hpp>
 #include <memory>
 #include <optional>
+
+#include "http/websocket_frames.hpp"
 
 namespace sluice::net {
 namespace {
@@ -51,7 +51,10 @@ awaitable<void> pump(tcp::socket& from, tcp::socket& to, asio::const_buffer earl
                      std::uint64_t& moved, steady::time_point& last_active,
                      message_pacing* pacing = nullptr) {
   if (early.size() > 0) {
-    if (pacing != nullptr && !co_await pacing->hold(early, last_active)) co_return;
+    if (pacing != nullptr) {
+      const bool go_on = co_await pacing->hold(early, last_active);
+      if (!go_on) co_return;
+    }
     auto [ec, n] = co_await asio::async_write(to, early, nothrow);
     if (ec) {
       close_both(from, to);
@@ -73,8 +76,9 @@ awaitable<void> pump(tcp::socket& from, tcp::socket& to, asio::const_buffer earl
       co_return;
     }
     last_active = steady::now();
-    if (pacing != nullptr && !co_await pacing->hold(asio::buffer(buffer.get(), n), last_active)) {
-      co_return;
+    if (pacing != nullptr) {
+      const bool go_on = co_await pacing->hold(asio::buffer(buffer.get(), n), last_active);
+      if (!go_on) co_return;
     }
     auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buffer.get(), n), nothrow);
     if (wec) {
