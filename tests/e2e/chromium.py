@@ -8,6 +8,7 @@ import fcntl
 import json
 import os
 import select
+import signal
 import shutil
 import subprocess
 import time
@@ -52,7 +53,7 @@ class Chromium:
             self.process = subprocess.Popen(
                 ['bash', '-c', 'exec "$@" 3<&%d 4>&%d' % (child_r, child_w), 'bash', binary]
                 + args, pass_fds=(child_r, child_w), stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log)
+                stdout=log, stderr=log, start_new_session=True)
         os.close(child_r)
         os.close(child_w)
         self._buffer = b''
@@ -147,11 +148,14 @@ class Chromium:
                 self.call('Browser.close', session=False, timeout=5)
             except (DevToolsError, OSError):
                 pass
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        # The whole process group (started with it: its renderers and helpers) goes, while
+        # the browser is not yet reaped, so the group id cannot belong to anyone else: a
+        # page left polling would send requests to whatever next listens on its port.
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.process.wait(10)
         for fd in (self._to_child, self._from_child):
             try:
                 os.close(fd)
