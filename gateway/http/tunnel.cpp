@@ -108,10 +108,10 @@ awaitable<void> close_when_idle(tcp::socket& a, tcp::socket& b,
 
 }  // namespace
 
-awaitable<tunnel_result> run_tunnel(
-    tcp::socket& client, asio::const_buffer client_early, tcp::socket& upstream,
-    asio::const_buffer upstream_early, steady::duration idle_timeout,
-    const std::optional<config::websocket_message_limit>& message_limit) {
+awaitable<tunnel_result> run_tunnel(tcp::socket& client, asio::const_buffer client_early,
+                                    tcp::socket& upstream, asio::const_buffer upstream_early,
+                                    steady::duration idle_timeout,
+                                    std::optional<config::websocket_message_limit> message_limit) {
   using namespace asio::experimental::awaitable_operators;
   tunnel_result result;
   steady::time_point last_active = steady::now();

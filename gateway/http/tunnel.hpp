@@ -23,12 +23,14 @@ struct tunnel_result {
   std::uint64_t delayed_messages = 0;  // client messages held by the message limit
 };
 
+// The sockets must outlive the returned awaitable; everything else is taken by value (a
+// coroutine runs after its caller's temporaries are gone).
 // `client_early` / `upstream_early`: bytes each side sent after its HTTP head that were
 // already read (a client's first frames pipelined behind the handshake, an upstream's
 // first frames in the same segment as its 101); they go through first.
 awaitable<tunnel_result> run_tunnel(
     tcp::socket& client, asio::const_buffer client_early, tcp::socket& upstream,
     asio::const_buffer upstream_early, std::chrono::steady_clock::duration idle_timeout,
-    const std::optional<config::websocket_message_limit>& message_limit = std::nullopt);
+    std::optional<config::websocket_message_limit> message_limit = std::nullopt);
 
 }  // namespace sluice::net
