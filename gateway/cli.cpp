@@ -86,7 +86,8 @@ cli_parse_result parse_cli(const std::vector<std::string>& args) {
 }
 
 int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-            const config::env_lookup& env, const gateway_runner& run_gateway) {
+            const config::env_lookup& env, const gateway_runner& run_gateway,
+            const config::file_check& check_files) {
   const auto parsed = parse_cli(args);
   if (!parsed.options) {
     err << "sluice: " << parsed.error << '\n' << cli_usage();
@@ -101,11 +102,11 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
       out << "sluice " << SLUICE_VERSION << '\n';
       return 0;
     case cli_mode::check_config:
-      return config::check_config(options.config_path, env, out, err);
+      return config::check_config(options.config_path, env, out, err, check_files);
     case cli_mode::run:
       break;
   }
-  const auto loaded = config::load_config(options.config_path, env);
+  const auto loaded = config::load_config(options.config_path, env, check_files);
   if (!loaded.ok()) {
     for (const auto& error : loaded.errors) err << error.to_string() << '\n';
     return 1;

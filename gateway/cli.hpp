@@ -37,7 +37,10 @@ using gateway_runner = std::function<int(const config::loaded_config&)>;
 
 // Runs the command named by `args` and returns the exit code: 0 on success, 1 for
 // an invalid configuration, 2 for a usage error (usage printed to `err`).
+// `check_files` (config::file_check) completes the checks of --check-config and of a
+// start.
 int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-            const config::env_lookup& env, const gateway_runner& run_gateway);
+            const config::env_lookup& env, const gateway_runner& run_gateway,
+            const config::file_check& check_files = {});
 
 }  // namespace sluice

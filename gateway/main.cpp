@@ -6,6 +6,7 @@
 
 #include "cli.hpp"
 #include "process/gateway.hpp"
+#include "tls/listener_contexts.hpp"
 #include "util/mask.hpp"
 
 int main(int argc, char** argv) {
@@ -24,5 +25,9 @@ int main(int argc, char** argv) {
       return 1;
     }
   };
-  return sluice::run_cli(args, std::cout, std::cerr, sluice::config::process_env, run_gateway);
+  auto check_certificates = [](const sluice::config::loaded_config& cfg) {
+    return sluice::tls::load_listener_contexts(cfg.server).errors;
+  };
+  return sluice::run_cli(args, std::cout, std::cerr, sluice::config::process_env, run_gateway,
+                         check_certificates);
 }

@@ -21,6 +21,25 @@ json::array addresses(const std::vector<config::host_port>& list) {
   return out;
 }
 
+// Plain entries as "host:port", TLS ones as {address, tls: {certificates, client_ca}}.
+json::array listeners(const std::vector<config::listen_address>& list) {
+  json::array out;
+  for (const auto& l : list) {
+    if (!l.tls) {
+      out.emplace_back(l.address.to_string());
+      continue;
+    }
+    json::array certificates;
+    for (const auto& c : l.tls->certificates) {
+      certificates.push_back(json::object{{"cert", c.cert}, {"key", c.key}});
+    }
+    out.push_back(json::object{
+        {"address", l.address.to_string()},
+        {"tls", {{"certificates", std::move(certificates)}, {"client_ca", l.tls->client_ca}}}});
+  }
+  return out;
+}
+
 json::array blocks(const std::vector<cidr>& list) {
   json::array out;
   for (const auto& c : list) out.emplace_back(c.to_string());
@@ -50,12 +69,10 @@ json::object access(const config::access_list& list) {
 }
 
 std::string key_text(const std::vector<config::key_part>& key) {
-  static constexpr std::string_view names[] = {"global", "ip",     "api_key", "user",  "client",
-                                               "route",  "method", "path",    "header"};
   std::string out;
   for (const auto& part : key) {
     if (!out.empty()) out += ',';
-    out += names[static_cast<int>(part.kind)];
+    out += config::key_part_names[static_cast<std::size_t>(part.kind)];
     if (part.kind == config::key_part_kind::header) out += ":" + part.header;
   }
   return out;
@@ -72,7 +89,7 @@ std::string config_json(const config::loaded_config& cfg) {
 
   json::object server{
       {"file", s.file},
-      {"listen", addresses(s.listen)},
+      {"listen", listeners(s.listen)},
       {"upstream",
        {{"url", mask_credentials(s.upstream.url)},
         {"connect_timeout", format_duration(s.upstream.connect_timeout)},

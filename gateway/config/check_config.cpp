@@ -24,13 +24,11 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
 }
 
 std::string key_text(const limit_def& limit) {
-  static constexpr std::array<std::string_view, 9> names = {
-      "global", "ip", "api_key", "user", "client", "route", "method", "path", "header"};
   std::vector<std::string> parts;
   for (const auto& part : limit.key) {
     parts.push_back(part.kind == key_part_kind::header
                         ? "header:" + part.header
-                        : std::string(names[static_cast<std::size_t>(part.kind)]));
+                        : std::string(key_part_names[static_cast<std::size_t>(part.kind)]));
   }
   return join(parts, "+") + (limit.fallback_ip ? " (fallback ip)" : "");
 }
@@ -134,8 +132,8 @@ std::string describe_effective_config(const loaded_config& config) {
 }
 
 int check_config(const std::string& path, const env_lookup& env, std::ostream& out,
-                 std::ostream& err) {
-  const auto result = load_config(path, env);
+                 std::ostream& err, const file_check& check_files) {
+  const auto result = load_config(path, env, check_files);
   if (!result.ok()) {
     for (const auto& error : result.errors) err << error.to_string() << '\n';
     return 1;

@@ -16,7 +16,8 @@ std::string describe_effective_config(const loaded_config& config);
 // Loads `path`; on success prints describe_effective_config to `out` and returns 0,
 // otherwise prints one "file:line:col: field: message" line per error to `err` and
 // returns 1.
+// `check_files`, when set, runs on a config that loaded.
 int check_config(const std::string& path, const env_lookup& env, std::ostream& out,
-                 std::ostream& err);
+                 std::ostream& err, const file_check& check_files = {});
 
 }  // namespace sluice::config

@@ -113,7 +113,8 @@ yaml_node_ptr parse_file(const std::string& path, const env_lookup& env,
 
 }  // namespace detail
 
-load_result load_config(const std::string& config_path, const env_lookup& env) {
+load_result load_config(const std::string& config_path, const env_lookup& env,
+                        const file_check& check_files) {
   load_result result;
   auto& errors = result.errors;
   server_config server = detail::default_server_config();
@@ -176,7 +177,10 @@ load_result load_config(const std::string& config_path, const env_lookup& env) {
   for (std::size_t i : order) sorted.push_back(std::move(errors[i]));
   errors = std::move(sorted);
 
-  if (errors.empty()) result.config = loaded_config{std::move(server), std::move(policies.policy)};
+  if (!errors.empty()) return result;
+  loaded_config config{std::move(server), std::move(policies.policy)};
+  if (check_files) errors = check_files(config);
+  if (errors.empty()) result.config = std::move(config);
   return result;
 }
 

@@ -32,8 +32,15 @@ struct load_result {
   bool ok() const { return config.has_value(); }
 };
 
+// What loading cannot check with this layer's libraries: what the files a valid config
+// names hold (the listeners' TLS certificates: tls/listener_contexts.hpp). Errors in
+// the same form as load_config's.
+using file_check = std::function<std::vector<config_error>(const loaded_config&)>;
+
 // Reads `config_path`, then the policies it names (a directory: every *.yaml in
-// name order; or one file), relative to the config file's directory.
-load_result load_config(const std::string& config_path, const env_lookup& env = process_env);
+// name order; or one file), relative to the config file's directory; then, when the
+// config is valid and `check_files` is set, what its files hold.
+load_result load_config(const std::string& config_path, const env_lookup& env = process_env,
+                        const file_check& check_files = {});
 
 }  // namespace sluice::config

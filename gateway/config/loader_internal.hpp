@@ -98,6 +98,9 @@ std::optional<double> read_number(const yaml_node& node, const std::string& path
 std::optional<limit::micros> read_bounded_duration(const yaml_node& node, const std::string& path,
                                                    error_sink& sink, std::chrono::milliseconds max);
 
+// config.yaml's `listen` (config/listen_reader.cpp); sets `out` when every entry is valid.
+void read_listen(const yaml_node& node, error_sink& sink, std::vector<listen_address>& out);
+
 // A limit's `adaptive:` (config/adaptive_reader.cpp); sets limit.adaptive when valid.
 void read_adaptive(const yaml_node& node, const std::string& path, error_sink& sink,
                    limit_def& limit);

@@ -66,6 +66,7 @@ bool always_present(const key_part& part) {
     case key_part_kind::api_key:
     case key_part_kind::user:
     case key_part_kind::header:
+    case key_part_kind::client_cert:
       return false;
   }
   return false;

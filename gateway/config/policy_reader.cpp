@@ -25,12 +25,6 @@ const std::initializer_list<std::pair<std::string_view, count_mode>> count_modes
     {"cost", count_mode::cost},
     {"requests", count_mode::requests},
 };
-const std::initializer_list<std::pair<std::string_view, key_part_kind>> key_parts = {
-    {"global", key_part_kind::global},   {"ip", key_part_kind::ip},
-    {"api_key", key_part_kind::api_key}, {"user", key_part_kind::user},
-    {"client", key_part_kind::client},   {"route", key_part_kind::route},
-    {"method", key_part_kind::method},   {"path", key_part_kind::path},
-};
 
 std::string twice(std::string_view what, std::string_view name, const source_location& first) {
   return std::string(what) + " '" + std::string(name) + "' defined twice (first at " +
@@ -306,12 +300,13 @@ std::optional<key_part> parse_key_part(std::string_view text, std::string& error
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return key_part{key_part_kind::header, name};
   }
-  for (const auto& [part_name, kind] : key_parts) {
-    if (text == part_name) return key_part{kind, ""};
+  for (std::size_t i = 0; i < key_part_names.size(); ++i) {
+    const auto kind = static_cast<key_part_kind>(i);
+    if (kind != key_part_kind::header && text == key_part_names[i]) return key_part{kind, ""};
   }
   error = "unknown key part '" + std::string(text) +
           "' (expected one of: global, ip, api_key, user, client, route, method, path, "
-          "header:<Name>)";
+          "client_cert, header:<Name>)";
   return std::nullopt;
 }
 

@@ -3,10 +3,12 @@
 // rest of Sluice reads these structs. Thread-safe to share once built.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/limit_params.hpp"
@@ -124,9 +126,29 @@ struct storage_config {
   storage_error_mode on_error = storage_error_mode::local;
 };
 
+// A TLS listener's certificates (SPEC 15, issue 12); paths resolved against the config
+// file's directory. What the files hold is checked when the gateway loads them
+// (tls/listener_contexts.hpp), and reported at `where`.
+struct tls_certificate_files {
+  std::string cert;  // PEM: the certificate, then its chain
+  std::string key;   // PEM private key
+};
+
+struct listen_tls {
+  std::vector<tls_certificate_files> certificates;  // at least one; the first is the default
+  std::string client_ca = {};  // PEM CA bundle; set: clients must present a certificate it signed
+  source_location where = {};  // the `tls` key, for errors found in the files
+};
+
+// One `listen` entry: an address, plain HTTP or TLS.
+struct listen_address {
+  host_port address;
+  std::optional<listen_tls> tls;  // absent: plain HTTP
+};
+
 struct server_config {
   std::string file;  // the config file path as given
-  std::vector<host_port> listen;
+  std::vector<listen_address> listen;
   upstream_config upstream;
   server_settings server;
   admin_config admin;
@@ -174,7 +196,21 @@ struct route_def {
   source_location where;
 };
 
-enum class key_part_kind { global, ip, api_key, user, client, route, method, path, header };
+enum class key_part_kind {
+  global,
+  ip,
+  api_key,
+  user,
+  client,
+  route,
+  method,
+  path,
+  header,
+  client_cert,  // the verified TLS client certificate's name (SPEC 15, mTLS listeners)
+};
+// Each kind's name in policies, /admin/config and --check-config, in enum order.
+inline constexpr std::array<std::string_view, 10> key_part_names = {
+    "global", "ip", "api_key", "user", "client", "route", "method", "path", "header", "client_cert"};
 
 struct key_part {
   key_part_kind kind = key_part_kind::global;

@@ -411,7 +411,7 @@ void read_storage(const yaml_node& node, error_sink& sink, storage_config& st) {
 
 server_config default_server_config() {
   server_config c;
-  c.listen = {default_address(defaults::listen)};
+  c.listen = {listen_address{default_address(defaults::listen), std::nullopt}};
   c.upstream.url = std::string(defaults::upstream_url);
   c.upstream.address = *parse_upstream_url(defaults::upstream_url).address;
   c.upstream.connect_timeout = defaults::upstream_connect_timeout;
@@ -462,7 +462,7 @@ void read_server_config(const yaml_node& root, error_sink& sink, server_config& 
                {"listen", "upstream", "server", "admin", "identity", "headers", "storage",
                 "policies", "reload"});
   if (!m.ok()) return;
-  if (auto* v = m.get("listen")) read_addresses(*v, "listen", sink, config.listen);
+  if (auto* v = m.get("listen")) read_listen(*v, sink, config.listen);
   if (auto* v = m.get("upstream")) read_upstream(*v, sink, config.upstream);
   if (auto* v = m.get("server")) read_server(*v, sink, config.server);
   if (auto* v = m.get("admin")) read_admin(*v, sink, config.admin, positions);

@@ -159,7 +159,7 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
     append_field(out, as_std(f.name_string()), as_std(f.value()));
   }
   if (!forwarded_for.append_to(out, "X-Forwarded-For", ctx.peer_ip)) return false;
-  if (!keep_proto) append_field(out, "X-Forwarded-Proto", "http");
+  if (!keep_proto) append_field(out, "X-Forwarded-Proto", ctx.tls ? "https" : "http");
   if (!has_host) {
     append_field(out, "Host", ctx.upstream_host);
   } else if (!keep_forwarded_host) {

@@ -47,6 +47,7 @@ struct upstream_request_context {
   // A WebSocket handshake (is_websocket_upgrade) to pass on: its Upgrade field goes
   // with it, and Connection: Upgrade.
   bool upgrade = false;
+  bool tls = false;  // the client connection is TLS: X-Forwarded-Proto https
 };
 
 // A WebSocket opening handshake Sluice passes on (SPEC 15): a GET in HTTP/1.1, no body, one
@@ -60,8 +61,8 @@ bool is_websocket_upgrade(const request_head& req, bool has_body);
 // every field in order except the hop-by-hop ones (Connection and every field it
 // names, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection), Expect
 // (Sluice answers 100-continue itself) and the fields Sluice writes itself; then
-// X-Forwarded-For (every line joined, then the peer), X-Forwarded-Proto: http (a
-// trusted peer's own is kept in place), Host when the request had none, X-Forwarded-Host
+// X-Forwarded-For (every line joined, then the peer), X-Forwarded-Proto: http or https
+// (ctx.tls; a trusted peer's own is kept in place), Host when the request had none, X-Forwarded-Host
 // (a trusted peer's own is kept), Via (every line joined, then "1.1 sluice"),
 // X-RateLimit-Degraded when ctx.degraded is set (a client's own is never forwarded),
 // Connection: Upgrade for a passed-on handshake (its Upgrade field then kept in place),

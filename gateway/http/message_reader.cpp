@@ -3,11 +3,14 @@
 #include <algorithm>
 #include <exception>
 
+#include "http/client_stream.hpp"
+
 namespace sluice::net {
 namespace {
 
 // Reads what fits in `buffer` (up to read_chunk_size); header_limit when it is full.
-awaitable<error_code> read_more(beast::tcp_stream& stream, beast::flat_buffer& buffer) {
+template <class Stream>
+awaitable<error_code> read_more(Stream& stream, beast::flat_buffer& buffer) {
   const std::size_t room = buffer.max_size() - std::min(buffer.size(), buffer.max_size());
   if (room == 0) co_return http::error::header_limit;
   auto [ec, n] =
@@ -48,8 +51,8 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
   return used;
 }
 
-template <bool is_request>
-awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+template <bool is_request, class Stream>
+awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer,
                                         head_parser<is_request>& parser, std::size_t max_head_bytes,
                                         std::size_t& head_bytes) {
   for (;;) {
@@ -69,8 +72,8 @@ awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_b
   }
 }
 
-template <bool is_request>
-awaitable<error_code> read_body_piece(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+template <bool is_request, class Stream>
+awaitable<error_code> read_body_piece(Stream& stream, beast::flat_buffer& buffer,
                                       head_parser<is_request>& parser) {
   const auto& body = parser.get().body();
   const std::size_t capacity = body.size;
@@ -104,15 +107,16 @@ template std::size_t feed_head<true>(http::basic_parser<true>&, asio::const_buff
                                      std::size_t&, error_code&) noexcept;
 template std::size_t feed_head<false>(http::basic_parser<false>&, asio::const_buffer, std::size_t,
                                       std::size_t&, error_code&) noexcept;
-template awaitable<error_code> read_message_head<true>(beast::tcp_stream&, beast::flat_buffer&,
-                                                       head_parser<true>&, std::size_t,
-                                                       std::size_t&);
-template awaitable<error_code> read_message_head<false>(beast::tcp_stream&, beast::flat_buffer&,
-                                                        head_parser<false>&, std::size_t,
-                                                        std::size_t&);
-template awaitable<error_code> read_body_piece<true>(beast::tcp_stream&, beast::flat_buffer&,
-                                                     head_parser<true>&);
-template awaitable<error_code> read_body_piece<false>(beast::tcp_stream&, beast::flat_buffer&,
-                                                      head_parser<false>&);
+// Requests come from clients, responses from upstreams; the unit tests read both from
+// plain TCP streams.
+#define SLUICE_MESSAGE_READERS(is_request, Stream)                                             \
+  template awaitable<error_code> read_message_head<is_request, Stream>(                        \
+      Stream&, beast::flat_buffer&, head_parser<is_request>&, std::size_t, std::size_t&);      \
+  template awaitable<error_code> read_body_piece<is_request, Stream>(Stream&, beast::flat_buffer&, \
+                                                                     head_parser<is_request>&);
+SLUICE_MESSAGE_READERS(true, client_stream)
+SLUICE_MESSAGE_READERS(true, beast::tcp_stream)
+SLUICE_MESSAGE_READERS(false, beast::tcp_stream)
+#undef SLUICE_MESSAGE_READERS
 
 }  // namespace sluice::net

@@ -39,8 +39,9 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
 // header_limit when the head is over `max_head_bytes` or does not fit in `buffer`'s
 // max_size, end_of_stream when the peer closed before a first byte, partial_message
 // after one, or the socket's.
-template <bool is_request>
-awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+// `Stream`: beast::tcp_stream (an upstream) or client_stream (a client, plain or TLS).
+template <bool is_request, class Stream>
+awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer,
                                         head_parser<is_request>& parser, std::size_t max_head_bytes,
                                         std::size_t& head_bytes);
 
@@ -48,8 +49,8 @@ awaitable<error_code> read_message_head(beast::tcp_stream& stream, beast::flat_b
 // the caller) until some arrived, the buffer is full or the message is complete. A
 // message delimited by the end of the connection completes at EOF. Errors as
 // read_message_head; header_limit here means a chunk-size line or trailer section too large.
-template <bool is_request>
-awaitable<error_code> read_body_piece(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+template <bool is_request, class Stream>
+awaitable<error_code> read_body_piece(Stream& stream, beast::flat_buffer& buffer,
                                       head_parser<is_request>& parser);
 
 }  // namespace sluice::net

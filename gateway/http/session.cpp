@@ -99,13 +99,24 @@ bool is_local_resource_error(const error_code& ec) {
 // the stream's timer, starting an operation and resuming this coroutine through the
 // scheduler), then what the send buffer could not take, asynchronously within
 // `timeout`. The socket is in non-blocking mode (set when it is opened).
+// `Stream`: an upstream's beast::tcp_stream or the client's client_stream (a TLS client
+// is always written asynchronously: client_stream::write_now).
 template <class ConstBuffers>
-awaitable<std::pair<error_code, std::size_t>> write_all(beast::tcp_stream& stream,
-                                                        const ConstBuffers& buffers,
-                                                        std::chrono::milliseconds timeout) {
-  error_code ec;
+std::size_t write_now(beast::tcp_stream& stream, const ConstBuffers& buffers, error_code& ec) {
   const std::size_t n = stream.socket().write_some(buffers, ec);
   if (ec == asio::error::would_block) ec = {};
+  return n;
+}
+template <class ConstBuffers>
+std::size_t write_now(client_stream& stream, const ConstBuffers& buffers, error_code& ec) {
+  return stream.write_now(buffers, ec);
+}
+
+template <class Stream, class ConstBuffers>
+awaitable<std::pair<error_code, std::size_t>> write_all(Stream& stream, const ConstBuffers& buffers,
+                                                        std::chrono::milliseconds timeout) {
+  error_code ec;
+  const std::size_t n = write_now(stream, buffers, ec);
   if (ec || n == asio::buffer_size(buffers)) {
     // Let the other ready connections run first: the peer needs that long to answer,
     // and reading at once would mostly cost a failed recv (EAGAIN) and an epoll wait.
@@ -123,7 +134,8 @@ awaitable<std::pair<error_code, std::size_t>> write_all(beast::tcp_stream& strea
 // Writes `n` body bytes framed for the next hop: as one chunk when `chunked` (followed
 // by the last chunk once `done`: Sluice writes chunked framing itself, so an empty
 // body is exactly "0\r\n\r\n"), else as they are.
-awaitable<error_code> write_body_piece(beast::tcp_stream& out, const char* data, std::size_t n,
+template <class Stream>
+awaitable<error_code> write_body_piece(Stream& out, const char* data, std::size_t n,
                                        bool chunked, bool done, std::chrono::milliseconds timeout,
                                        std::uint64_t& written) {
   const chunk_size_line line = chunk_size_of(n);
@@ -167,8 +179,12 @@ void worker::close_idle_sessions(steady::time_point now) {
 
 // ---- session lifecycle ------------------------------------------------------------------
 
-session::session(tcp::socket socket, worker& w, app::services& s)
-    : stream_(std::move(socket)), worker_(w), services_(s), accepted_(steady::now()) {
+session::session(tcp::socket socket, worker& w, app::services& s, listener_info listener)
+    : stream_(std::move(socket)),
+      listener_(listener),
+      worker_(w),
+      services_(s),
+      accepted_(steady::now()) {
   error_code ec;
   auto endpoint = stream_.socket().remote_endpoint(ec);
   peer_ = to_ip(endpoint.address());
@@ -243,8 +259,9 @@ static awaitable<void> sweep_idle_sessions(worker* w, app::services* s) {
   w->sweeping = false;
 }
 
-void start_session(tcp::socket socket, worker& w, app::services& s) {
-  asio::co_spawn(w.io, run_session(std::make_shared<session>(std::move(socket), w, s)),
+void start_session(tcp::socket socket, worker& w, app::services& s, listener_info listener) {
+  asio::co_spawn(w.io,
+                 run_session(std::make_shared<session>(std::move(socket), w, s, listener)),
                  asio::detached);
   if (!w.sweeping) {
     w.sweeping = true;
@@ -259,6 +276,10 @@ std::int64_t session::now_us() const {
 }
 
 awaitable<void> session::run() {
+  if (listener_.tls) {
+    const bool secured = co_await handshake();
+    if (!secured) co_return;
+  }
   for (;;) {
     bool keep_alive = false;
     const char* failure = nullptr;
@@ -298,8 +319,31 @@ awaitable<void> session::run() {
     }
     if (!keep_alive || services_.draining.load(std::memory_order_relaxed)) break;
   }
-  error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.shutdown_send();
+}
+
+// ---- step 0 (TLS listeners): the handshake -------------------------------------------------
+
+awaitable<bool> session::handshake() {
+  using result = admin::metrics::handshake_result;
+  const auto snap = services_.snapshots.get();
+  std::shared_ptr<const tls::server_context> context = snap->tls_context(listener_.index);
+  if (!context) {
+    // A reload took TLS off this listener's entry: that takes a restart (logged then).
+    services_.metrics.tls_handshakes(result::failed).Increment();
+    co_return false;
+  }
+  stream_.expires_at(accepted_ + snap->config.server.server.header_timeout);
+  const error_code ec = co_await stream_.handshake(std::move(context));
+  stream_.expires_never();
+  if (ec) {
+    services_.metrics.tls_handshakes(ec == beast::error::timeout ? result::timeout : result::failed)
+        .Increment();
+    co_return false;
+  }
+  services_.metrics.tls_handshakes(result::ok).Increment();
+  client_cert_ = tls::client_certificate_name(stream_.ssl());
+  co_return true;
 }
 
 void session::begin_request() {
@@ -412,7 +456,7 @@ std::optional<session::verdict> session::decide() {
   auto& req = parser_->get();
   beast_headers headers(req.base());
   limit::request_facts facts{as_std(req.method_string()), as_std(req.target()), client_ip_,
-                             peer_trusted_, &headers};
+                             peer_trusted_, &headers, client_cert_};
   check_started_ = steady::now();
   limit::prepare(snapshot_->policy, facts, &services_.overrides, now_us(), ev_, &services_.scaling);
   switch (ev_.result) {
@@ -592,7 +636,8 @@ bool session::write_upstream_head() {
   record_.upgrade = is_websocket_upgrade(parser_->get(), request_has_body());
   return write_upstream_request_head(
       head_text_, parser_->get(),
-      {peer_text_, peer_trusted_, snapshot_->upstream_host, kept, body, degraded, record_.upgrade});
+      {peer_text_, peer_trusted_, snapshot_->upstream_host, kept, body, degraded, record_.upgrade,
+       listener_.tls});
 }
 
 awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connection>& up,
@@ -805,7 +850,7 @@ awaitable<bool> session::tunnel(std::unique_ptr<upstream_connection> up, respons
   } counted(services_.metrics);
   // Bytes either side sent behind its head are already read: they go through first.
   const tunnel_result moved =
-      co_await run_tunnel(stream_.socket(), buffer_.data(), up->stream.socket(), up->buffer.data(),
+      co_await run_tunnel(stream_, buffer_.data(), up->stream.socket(), up->buffer.data(),
                           cfg.server.idle_timeout, cfg.server.websocket_messages);
   record_.bytes_sent += moved.to_client;
   services_.metrics.websocket_messages_delayed().Increment(

@@ -14,6 +14,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "http/client_stream.hpp"
 #include "http/error_response.hpp"
 #include "http/head_arena.hpp"
 #include "http/upstream_pool.hpp"
@@ -49,9 +50,16 @@ struct worker {
   void cut_overdue_upstream_waits(std::chrono::steady_clock::time_point now);
 };
 
+// Which `listen` entry a connection came in on (its index in config.listen at start),
+// and whether that entry speaks TLS.
+struct listener_info {
+  std::size_t index = 0;
+  bool tls = false;
+};
+
 class session {
  public:
-  session(tcp::socket socket, worker& w, app::services& s);
+  session(tcp::socket socket, worker& w, app::services& s, listener_info listener = {});
   ~session();
   session(const session&) = delete;
   session& operator=(const session&) = delete;
@@ -103,6 +111,10 @@ class session {
     bool upgrade = false;            // a WebSocket handshake, passed on with its Upgrade
   };
 
+  // Before the first request on a TLS listener: the handshake, within header_timeout
+  // of the accept (counted in gateway_tls_handshakes_total). False: close.
+  awaitable<bool> handshake();
+
   // One request (run() calls them in this order): read_head -> identify -> decide ->
   // respond (reject | forward) -> record. The steps that never wait are plain
   // functions; a coroutine frame costs a request hundreds of instructions.
@@ -150,7 +162,9 @@ class session {
   std::int64_t now_us() const;
   char* relay_buffer();
 
-  beast::tcp_stream stream_;
+  client_stream stream_;
+  listener_info listener_;
+  std::string client_cert_;  // the verified client certificate's name (mTLS), for `client_cert`
   worker& worker_;
   app::services& services_;
   beast::flat_buffer buffer_;
@@ -186,6 +200,6 @@ class session {
 };
 
 // Spawns a session for an accepted socket on worker `w`.
-void start_session(tcp::socket socket, worker& w, app::services& s);
+void start_session(tcp::socket socket, worker& w, app::services& s, listener_info listener = {});
 
 }  // namespace sluice::net

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 
+#include "http/client_stream.hpp"
 #include "http/websocket_frames.hpp"
 
 namespace sluice::net {
@@ -16,10 +17,22 @@ using steady = std::chrono::steady_clock;
 // one cheap while a busy one still moves a WebSocket frame of typical size per read.
 constexpr std::size_t pump_buffer_size = 16 * 1024;
 
-void close_both(tcp::socket& a, tcp::socket& b) {
+void close_end(tcp::socket& s) {
   error_code ignored;
-  a.close(ignored);
-  b.close(ignored);
+  s.close(ignored);
+}
+void close_end(client_stream& s) { s.close(); }
+
+void shutdown_send(tcp::socket& s) {
+  error_code ignored;
+  s.shutdown(tcp::socket::shutdown_send, ignored);
+}
+void shutdown_send(client_stream& s) { s.shutdown_send(); }
+
+template <class A, class B>
+void close_both(A& a, B& b) {
+  close_end(a);
+  close_end(b);
 }
 
 // The client's messages against server.websocket_messages.
@@ -47,7 +60,8 @@ struct message_pacing {
 // One direction: from -> to, until `from` ends its sending half (passed on as a
 // half-close) or a socket fails (which ends the whole tunnel). `pacing`: the client's
 // direction under a message limit.
-awaitable<void> pump(tcp::socket& from, tcp::socket& to, asio::const_buffer early,
+template <class From, class To>
+awaitable<void> pump(From& from, To& to, asio::const_buffer early,
                      std::uint64_t& moved, steady::time_point& last_active,
                      message_pacing* pacing = nullptr) {
   if (early.size() > 0) {
@@ -67,8 +81,7 @@ awaitable<void> pump(tcp::socket& from, tcp::socket& to, asio::const_buffer earl
     auto [ec, n] =
         co_await from.async_read_some(asio::buffer(buffer.get(), pump_buffer_size), nothrow);
     if (ec == asio::error::eof) {
-      error_code ignored;
-      to.shutdown(tcp::socket::shutdown_send, ignored);
+      shutdown_send(to);
       co_return;
     }
     if (ec) {
@@ -91,7 +104,8 @@ awaitable<void> pump(tcp::socket& from, tcp::socket& to, asio::const_buffer earl
 
 // Closes both sockets once neither side sent anything for `idle_timeout`; ends early,
 // cancelled, when the pumps are done.
-awaitable<void> close_when_idle(tcp::socket& a, tcp::socket& b,
+template <class Client>
+awaitable<void> close_when_idle(Client& a, tcp::socket& b,
                                 const steady::time_point& last_active,
                                 steady::duration idle_timeout) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -108,7 +122,8 @@ awaitable<void> close_when_idle(tcp::socket& a, tcp::socket& b,
 
 }  // namespace
 
-awaitable<tunnel_result> run_tunnel(tcp::socket& client, asio::const_buffer client_early,
+template <class Client>
+awaitable<tunnel_result> run_tunnel(Client& client, asio::const_buffer client_early,
                                     tcp::socket& upstream, asio::const_buffer upstream_early,
                                     steady::duration idle_timeout,
                                     std::optional<config::websocket_message_limit> message_limit) {
@@ -129,5 +144,12 @@ awaitable<tunnel_result> run_tunnel(tcp::socket& client, asio::const_buffer clie
             close_when_idle(client, upstream, last_active, idle_timeout));
   co_return result;
 }
+
+template awaitable<tunnel_result> run_tunnel<client_stream>(
+    client_stream&, asio::const_buffer, tcp::socket&, asio::const_buffer, steady::duration,
+    std::optional<config::websocket_message_limit>);
+template awaitable<tunnel_result> run_tunnel<tcp::socket>(
+    tcp::socket&, asio::const_buffer, tcp::socket&, asio::const_buffer, steady::duration,
+    std::optional<config::websocket_message_limit>);
 
 }  // namespace sluice::net

@@ -182,6 +182,10 @@ bool append_part(const config::key_part& part, const request_facts& facts, evalu
       if (ev.user.empty()) return false;
       out += ev.user;
       return true;
+    case key_part_kind::client_cert:
+      if (facts.client_cert.empty()) return false;
+      out += facts.client_cert;
+      return true;
     case key_part_kind::client:
       append_client(ev, out);
       return true;

@@ -43,6 +43,9 @@ struct request_facts {
   ip_address client_ip;                // already resolved through trusted proxies
   bool peer_is_trusted_proxy = false;  // the tier (and by default the user) header only then
   const request_headers* headers = nullptr;
+  // The verified TLS client certificate's name (tls::client_certificate_name), for the
+  // `client_cert` key part; empty without one.
+  std::string_view client_cert = {};
 };
 
 enum class outcome {

@@ -122,6 +122,18 @@ std::string redis_settings_changed(const config::redis_config& was,
   return out;
 }
 
+// The listeners are bound at start: a reload that moves an address, or adds or
+// removes TLS on one, is named and waits for a restart. Sessions of a listener whose
+// entry lost its TLS then fail their handshakes (net::session::handshake).
+bool listeners_changed(const std::vector<config::listen_address>& was,
+                       const std::vector<config::listen_address>& now) {
+  return !std::equal(was.begin(), was.end(), now.begin(), now.end(),
+                     [](const auto& a, const auto& b) {
+                       return a.address.to_string() == b.address.to_string() &&
+                              a.tls.has_value() == b.tls.has_value();
+                     });
+}
+
 // The client connections the open-file limit carries (util/open_files.hpp).
 int carried_connections(const config::server_config& s, config::storage_backend backend,
                         std::uint64_t nofile) {
@@ -270,10 +282,11 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   std::vector<net::worker*> workers;
   for (auto& w : workers_) workers.push_back(w.get());
   connections_.set_workers(std::move(workers));
-  for (const auto& address : server.listen) {
-    for (const auto& endpoint : net::resolve_listen(address)) {
+  for (std::size_t i = 0; i < server.listen.size(); ++i) {
+    const net::listener_info listener{i, server.listen[i].tls.has_value()};
+    for (const auto& endpoint : net::resolve_listen(server.listen[i].address)) {
       for (auto& w : workers_) {
-        acceptors_.emplace_back(w.get(), net::open_acceptor(w->io, endpoint));
+        acceptors_.push_back({w.get(), listener, net::open_acceptor(w->io, endpoint)});
       }
     }
   }
@@ -289,7 +302,9 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   watch_files(server);
 
   std::cerr << "sluice " << SLUICE_VERSION << ": listening on";
-  for (const auto& a : server.listen) std::cerr << ' ' << a.to_string();
+  for (const auto& l : server.listen) {
+    std::cerr << ' ' << (l.tls ? "https://" : "") << l.address.to_string();
+  }
   std::cerr << " (" << threads << " threads), admin on";
   for (const auto& a : server.admin.listen) std::cerr << ' ' << a.to_string();
   std::cerr << ", upstream " << mask_credentials(server.upstream.url) << ", storage "
@@ -373,13 +388,13 @@ void gateway::watch_files(const config::server_config& server) {
 }
 
 int gateway::run() {
-  for (auto& [w, acceptor] : acceptors_) {
+  for (auto& [w, listener, acceptor] : acceptors_) {
     net::worker* worker = w;
     asio::co_spawn(worker->io,
                    run_accept_loop(
                        acceptor.get(),
-                       [this, worker](net::tcp::socket s) {
-                         net::start_session(std::move(s), *worker, *services_);
+                       [this, worker, listener](net::tcp::socket s) {
+                         net::start_session(std::move(s), *worker, *services_, listener);
                        },
                        worker, &connections_),
                    asio::detached);
@@ -459,10 +474,10 @@ void gateway::begin_drain() {
   const auto timeout = snapshots_.get()->config.server.server.drain_timeout;
   std::cerr << "sluice: draining (" << open_sessions_.load() << " connection(s) open, up to "
             << timeout.count() << " ms)\n";
-  for (auto& [w, acceptor] : acceptors_) {
-    asio::post(w->io, [a = acceptor.get()] {
+  for (auto& a : acceptors_) {
+    asio::post(a.worker->io, [acceptor = a.acceptor.get()] {
       net::error_code ec;
-      a->close(ec);
+      acceptor->close(ec);
     });
   }
   for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->close_idle_sessions(); });
@@ -505,9 +520,14 @@ admin::reload_result gateway::reload() {
       if (server.storage.backend != backend_kind_) {
         std::cerr << "sluice: storage.backend changed; it takes effect at the next restart\n";
       }
+      if (listeners_changed(snapshots_.get()->config.server.listen, server.listen)) {
+        std::cerr << "sluice: listen changed; it takes effect at the next restart\n";
+      }
       snapshots_.set(std::move(next));
       watch_files(server);
       result.ok = true;
+    } catch (const snapshot_error& e) {
+      for (const auto& error : e.errors) result.errors.push_back(error.to_string());
     } catch (const std::exception& e) {
       result.errors.push_back(mask_credentials(config_path_ + ": " + e.what()));
     }

@@ -101,7 +101,12 @@ class gateway {
 
   net::asio::io_context control_;  // admin listener, signals, reload, upkeep
   std::vector<std::unique_ptr<net::worker>> workers_;
-  std::vector<std::pair<net::worker*, std::unique_ptr<net::tcp::acceptor>>> acceptors_;
+  struct client_acceptor {
+    net::worker* worker;
+    net::listener_info listener;
+    std::unique_ptr<net::tcp::acceptor> acceptor;
+  };
+  std::vector<client_acceptor> acceptors_;
   std::vector<std::unique_ptr<net::tcp::acceptor>> admin_acceptors_;
   admin::admin_handler admin_handler_;
   admin::admin_peer_check admin_allows_;

@@ -25,7 +25,8 @@ std::vector<std::string> tier_names(const limit::policy& p) {
 }  // namespace
 
 snapshot::snapshot(config::loaded_config cfg, std::uint64_t hash_seed, admin::metrics& m,
-                   net::upstream_target upstream_target)
+                   net::upstream_target upstream_target,
+                   std::vector<std::shared_ptr<const tls::server_context>> tls)
     : config(std::move(cfg)),
       policy(config, hash_seed),
       upstream(std::move(upstream_target)),
@@ -34,10 +35,32 @@ snapshot::snapshot(config::loaded_config cfg, std::uint64_t hash_seed, admin::me
       trusted_proxies(config.server.identity.trusted_proxies),
       loaded_at(std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
-                    .count()) {}
+                    .count()),
+      tls_contexts(std::move(tls)) {}
+
+const std::shared_ptr<const tls::server_context>& snapshot::tls_context(
+    std::size_t listener) const {
+  static const std::shared_ptr<const tls::server_context> none;
+  return listener < tls_contexts.size() ? tls_contexts[listener] : none;
+}
+
+namespace {
+
+std::string joined(const std::vector<config::config_error>& errors) {
+  std::string out;
+  for (const auto& e : errors) out += (out.empty() ? "" : "\n") + e.to_string();
+  return out;
+}
+
+}  // namespace
+
+snapshot_error::snapshot_error(std::vector<config::config_error> e)
+    : std::runtime_error(joined(e)), errors(std::move(e)) {}
 
 std::shared_ptr<const snapshot> build_snapshot(config::loaded_config cfg, std::uint64_t hash_seed,
                                                admin::metrics& m, std::uint64_t generation) {
+  auto tls = tls::load_listener_contexts(cfg.server);
+  if (!tls.errors.empty()) throw snapshot_error(std::move(tls.errors));
   const auto& address = cfg.server.upstream.address;
   net::asio::io_context io;
   net::tcp::resolver resolver(io);
@@ -51,7 +74,8 @@ std::shared_ptr<const snapshot> build_snapshot(config::loaded_config cfg, std::u
   for (const auto& entry : results) target.endpoints.push_back(entry.endpoint());
   target.generation = generation;
   target.connect_timeout = cfg.server.upstream.connect_timeout;
-  return std::make_shared<const snapshot>(std::move(cfg), hash_seed, m, std::move(target));
+  return std::make_shared<const snapshot>(std::move(cfg), hash_seed, m, std::move(target),
+                                          std::move(tls.contexts));
 }
 
 void count_local_denial(const snapshot_holder& snapshots, const limit::evaluation& ev) {

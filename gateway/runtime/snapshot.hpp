@@ -7,19 +7,26 @@
 
 #include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "config/schema.hpp"
 #include "limit/engine.hpp"
 #include "limit/policy.hpp"
 #include "runtime/upstream_target.hpp"
+#include "tls/listener_contexts.hpp"
 #include "telemetry/metrics.hpp"
 
 namespace sluice::app {
 
 struct snapshot {
   snapshot(config::loaded_config cfg, std::uint64_t hash_seed, admin::metrics& m,
-           net::upstream_target upstream_target);
+           net::upstream_target upstream_target,
+           std::vector<std::shared_ptr<const tls::server_context>> tls_contexts);
+
+  // The TLS context of `listen` entry `listener` (the acceptor's index at start), or
+  // null when this configuration has no TLS there (listen changes take a restart).
+  const std::shared_ptr<const tls::server_context>& tls_context(std::size_t listener) const;
 
   config::loaded_config config;
   limit::policy policy;
@@ -28,10 +35,18 @@ struct snapshot {
   admin::route_metrics metrics;
   std::vector<cidr> trusted_proxies;
   limit::micros loaded_at = 0;
+  // One per config.listen entry (tls/listener_contexts.hpp); null for plain HTTP.
+  std::vector<std::shared_ptr<const tls::server_context>> tls_contexts;
 };
 
-// Builds a snapshot, resolving the upstream host. Throws std::runtime_error with
-// a message naming the upstream when it cannot be resolved.
+// Builds a snapshot, resolving the upstream host and loading the listeners' TLS
+// certificates. Throws snapshot_error with "file:line:col: field: message" lines for
+// certificates that cannot be used, std::runtime_error naming the upstream when it
+// cannot be resolved.
+struct snapshot_error : std::runtime_error {
+  explicit snapshot_error(std::vector<config::config_error> e);
+  std::vector<config::config_error> errors;
+};
 std::shared_ptr<const snapshot> build_snapshot(config::loaded_config cfg, std::uint64_t hash_seed,
                                                admin::metrics& m, std::uint64_t generation);
 

@@ -152,6 +152,12 @@ metrics::metrics(std::string_view version)
                "their tunnel ends.")
            .Register(r)
            .Add({});
+  auto& handshakes = BuildCounter()
+                         .Name("gateway_tls_handshakes_total")
+                         .Help("TLS handshakes on TLS listeners by result (ok, failed, timeout).")
+                         .Register(r);
+  tls_handshakes_ = {&handshakes.Add({{"result", "ok"}}), &handshakes.Add({{"result", "failed"}}),
+                     &handshakes.Add({{"result", "timeout"}})};
   auto& reloads = BuildCounter()
                       .Name("gateway_config_reloads_total")
                       .Help("Configuration reloads by result.")

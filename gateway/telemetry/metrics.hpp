@@ -119,6 +119,13 @@ class metrics {
   prometheus::Counter& tunnels_opened() { return *tunnels_opened_; }
   // Client messages held by server.websocket_messages (counted when their tunnel ends).
   prometheus::Counter& websocket_messages_delayed() { return *websocket_messages_delayed_; }
+  // TLS handshakes on TLS listeners, by result: ok, failed (a client that does not
+  // speak TLS 1.2+, offers no common cipher or ALPN, or has no acceptable certificate),
+  // timeout (not done within server.header_timeout of the accept).
+  enum class handshake_result { ok, failed, timeout };
+  prometheus::Counter& tls_handshakes(handshake_result r) {
+    return *tls_handshakes_[static_cast<int>(r)];
+  }
   prometheus::Counter& reloads(bool ok) { return ok ? *reloads_ok_ : *reloads_error_; }
   prometheus::Gauge& last_reload_success() { return *last_reload_success_; }
 
@@ -177,6 +184,7 @@ class metrics {
   prometheus::Gauge* open_tunnels_;
   prometheus::Counter* tunnels_opened_;
   prometheus::Counter* websocket_messages_delayed_;
+  std::array<prometheus::Counter*, 3> tls_handshakes_{};
   prometheus::Counter* reloads_ok_;
   prometheus::Counter* reloads_error_;
   prometheus::Gauge* last_reload_success_;

@@ -62,9 +62,11 @@ std::string configure(SSL_CTX* ctx, const certificate_files& files, const std::s
     return files.cert + ": cannot load certificate: " + openssl_reason();
   }
   if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    const bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
-    const std::string reason = openssl_reason();
-    if (!mismatch) return files.key + ": cannot load private key: " + reason;
+    // A key that does not match its certificate is named by the check below.
+    if (ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
+      return files.key + ": cannot load private key: " + openssl_reason();
+    }
+    ERR_clear_error();
   }
   if (SSL_CTX_check_private_key(ctx) != 1) {
     ERR_clear_error();

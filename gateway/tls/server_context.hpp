@@ -17,17 +17,13 @@
 #include <string>
 #include <vector>
 
+#include "config/schema.hpp"
+
 namespace sluice::tls {
 
-struct certificate_files {
-  std::string cert;  // PEM: the certificate, then its chain
-  std::string key;   // PEM private key
-};
-
-struct server_settings {
-  std::vector<certificate_files> certificates;  // at least one; the first is the default
-  std::string client_ca;                        // PEM CA bundle; empty: no client certificate
-};
+// A `listen` entry's tls: its certificates (the first is the default) and client CA.
+using certificate_files = config::tls_certificate_files;
+using server_settings = config::listen_tls;
 
 class server_context {
  public:

@@ -30,7 +30,8 @@ TEST(ConfigServer, EmptyFileTakesEveryDefault) {
   const server_config& c = result.config->server;
   EXPECT_EQ(c.file, fixture("server/empty.yaml"));
   ASSERT_EQ(c.listen.size(), 1u);
-  EXPECT_EQ(c.listen[0].to_string(), defaults::listen);
+  EXPECT_EQ(c.listen[0].address.to_string(), defaults::listen);
+  EXPECT_FALSE(c.listen[0].tls);
   EXPECT_EQ(c.upstream.url, defaults::upstream_url);
   EXPECT_EQ(c.upstream.address.to_string(), "127.0.0.1:8000");
   EXPECT_EQ(c.upstream.connect_timeout, defaults::upstream_connect_timeout);
@@ -92,9 +93,9 @@ TEST(ConfigServer, ReadsEveryKeyWithEnvironmentSubstitution) {
   ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
   const server_config& c = result.config->server;
   ASSERT_EQ(c.listen.size(), 2u);
-  EXPECT_EQ(c.listen[0].to_string(), "127.0.0.1:8081");
-  EXPECT_EQ(c.listen[1].host, "::1");
-  EXPECT_EQ(c.listen[1].port, 8082);
+  EXPECT_EQ(c.listen[0].address.to_string(), "127.0.0.1:8081");
+  EXPECT_EQ(c.listen[1].address.host, "::1");
+  EXPECT_EQ(c.listen[1].address.port, 8082);
   EXPECT_EQ(c.upstream.url, "http://backend.internal:9000/");
   EXPECT_EQ(c.upstream.address.host, "backend.internal");
   EXPECT_EQ(c.upstream.address.port, 9000);
@@ -272,6 +273,45 @@ TEST(ConfigServer, ListenAddresses) {
   EXPECT_THAT(server_errors("bad_port"),
               ElementsAre(at("bad_port",
                              "1:9: listen: port must be between 1 and 65535 in '0.0.0.0:70000'")));
+}
+
+TEST(ConfigServer, TlsListenersWithPathsFromTheConfigDirectory) {
+  auto result = load_config(fixture("server/tls_listen.yaml"), fake_env());
+  ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
+  const auto& listen = result.config->server.listen;
+  ASSERT_EQ(listen.size(), 3u);
+  EXPECT_FALSE(listen[0].tls);
+  const std::string dir = fixture("server/");
+  ASSERT_TRUE(listen[1].tls);
+  EXPECT_EQ(listen[1].address.to_string(), "127.0.0.1:8443");
+  ASSERT_EQ(listen[1].tls->certificates.size(), 1u);  // cert/key: one certificate
+  EXPECT_EQ(listen[1].tls->certificates[0].cert, dir + "certs/api.pem");
+  EXPECT_EQ(listen[1].tls->certificates[0].key, dir + "certs/api.key");
+  EXPECT_EQ(listen[1].tls->client_ca, "");
+  EXPECT_EQ(listen[1].tls->where.to_string(), fixture("server/tls_listen.yaml") + ":3:37");
+  ASSERT_TRUE(listen[2].tls);
+  EXPECT_EQ(listen[2].address.to_string(), "[::1]:8444");
+  ASSERT_EQ(listen[2].tls->certificates.size(), 2u);
+  EXPECT_EQ(listen[2].tls->certificates[0].cert, "/etc/sluice/a.pem");  // absolute: as given
+  EXPECT_EQ(listen[2].tls->certificates[1].key, dir + "b.key");
+  EXPECT_EQ(listen[2].tls->client_ca, dir + "ca.pem");
+}
+
+TEST(ConfigServer, TlsListenerErrors) {
+  const auto at_line = [](std::string_view rest) { return at("bad_tls_listen", rest); };
+  EXPECT_THAT(
+      server_errors("bad_tls_listen"),
+      ElementsAre(
+          at_line("2:5: listen[0]: missing required key 'address' (e.g. address: 0.0.0.0:8443)"),
+          at_line("3:37: listen[1].tls: missing required key 'key' (a certificate needs cert "
+                  "and key)"),
+          at_line("4:37: listen[2].tls: give either cert and key or certificates, not both"),
+          at_line("5:53: listen[3].tls.certificates: must name at least one certificate"),
+          at_line("6:37: listen[4].tls: missing a certificate (cert and key, or certificates)"),
+          at_line("7:45: listen[5].tls.cert: must name a file"),
+          at_line("7:63: listen[5]: unknown key 'port' (expected one of: address, tls)"),
+          at_line("8:82: listen[6].tls.certificates[0]: unknown key 'pass' (expected one of: "
+                  "cert, key)")));
 }
 
 TEST(ConfigServer, RedisClusterModeTakesSeeds) {

@@ -15,7 +15,7 @@ TEST(ConfigShipped, RootConfigAndPoliciesAreValid) {
   ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
   const auto& server = result.config->server;
   EXPECT_EQ(server.upstream.address.to_string(), "127.0.0.1:8000");
-  EXPECT_EQ(server.listen[0].to_string(), "0.0.0.0:8080");
+  EXPECT_EQ(server.listen[0].address.to_string(), "0.0.0.0:8080");
   EXPECT_EQ(server.admin.listen[0].to_string(), "127.0.0.1:9901");
   EXPECT_EQ(server.storage.backend, storage_backend::memory);
   EXPECT_EQ(server.admin.token, "");

@@ -182,6 +182,19 @@ TEST(UpstreamRequestHead, OnlyATrustedPeerKeepsItsForwardedProtoAndHost) {
                    "X-Forwarded-Host: inner", "Via: 1.1 sluice"}));
 }
 
+TEST(UpstreamRequestHead, ATlsClientIsForwardedAsHttpsWhateverItClaims) {
+  request_head req = get();
+  req.insert("Host", "api");
+  req.insert("X-Forwarded-Proto", "http");  // an untrusted client's own is dropped
+  upstream_request_context ctx{"203.0.113.7", false, "upstream:80", {}, {}};
+  ctx.tls = true;
+  wire_buffer out;
+  ASSERT_TRUE(write_upstream_request_head(out, req, ctx));
+  EXPECT_EQ(fields_of<true>(std::string(out.view())),
+            (lines{"Host: api", "X-Forwarded-For: 203.0.113.7", "X-Forwarded-Proto: https",
+                   "X-Forwarded-Host: api", "Via: 1.1 sluice"}));
+}
+
 TEST(UpstreamRequestHead, AnUntrustedClientWithoutHostCannotSetForwardedHost) {
   request_head req = get();
   req.version(10);

@@ -188,6 +188,23 @@ TEST_F(EngineTest, UserHeaderIsBelievedOnlyFromATrustedProxyByDefault) {
   EXPECT_EQ(run("GET", "/", "192.0.2.9", &u3).result, outcome::limited);
 }
 
+TEST_F(EngineTest, ClientCertificateKeysOnlyRequestsThatPresentedOne) {
+  cfg_.policy.limits = {make_limit("per-cert", {part(kp::client_cert)}, per(1, minute))};
+  build();
+  const auto with_cert = [this](std::string_view name) {
+    request_facts f{"GET", "/", ip("192.0.2.1"), false, nullptr, name};
+    decide(*pol_, f, &overrides_, store_, t0, ev_);
+    return ev_.result;
+  };
+  EXPECT_EQ(with_cert("alice"), outcome::allowed);
+  EXPECT_EQ(applied_key(0), "alice");
+  EXPECT_EQ(with_cert("alice"), outcome::limited);
+  EXPECT_EQ(with_cert("bob"), outcome::allowed);  // another certificate, its own count
+  // No verified certificate (a plain listener): the limit does not apply.
+  EXPECT_EQ(run("GET", "/").result, outcome::allowed);
+  EXPECT_TRUE(ev_.applied.empty());
+}
+
 TEST_F(EngineTest, UserHeaderFromAnyPeerWhenTrustedOnlyIsFalse) {
   cfg_.server.identity.user_trusted_only = false;
   cfg_.policy.limits = {make_limit("per-client", {part(kp::client)}, per(1, minute))};

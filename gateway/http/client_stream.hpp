@@ -1,0 +1,91 @@
+// A client connection, plain TCP or TLS (SPEC 15, TLS termination): what the session,
+// the message reader and the tunnel read from and write to. Either way the bytes go
+// through one beast::tcp_stream, so its deadlines (expires_at/after) cut TLS reads and
+// writes like plain ones. Reads and writes dispatch on the connection's kind; the
+// handler and its executor are the caller's (async_initiate), so an awaited read costs
+// what it costs on the stream underneath. Used by the session's coroutine only.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ssl/stream.hpp>
+#include <memory>
+
+#include "net/asio.hpp"
+#include "tls/server_context.hpp"
+
+namespace sluice::net {
+
+class client_stream {
+ public:
+  using executor_type = beast::tcp_stream::executor_type;
+
+  explicit client_stream(tcp::socket socket) : tcp_(std::move(socket)) {}
+
+  // Makes the connection TLS with `context` and runs the server side of the handshake
+  // under the current deadline. The context is held for the connection's life (SNI
+  // may have switched it to one of its other certificates).
+  awaitable<error_code> handshake(std::shared_ptr<const tls::server_context> context);
+
+  bool is_tls() const { return tls_ != nullptr; }
+  // The TLS connection (for the client certificate); nullptr when plain.
+  const SSL* ssl() const { return tls_ ? tls_->native_handle() : nullptr; }
+
+  tcp::socket& socket() { return tcp_.socket(); }
+  executor_type get_executor() { return tcp_.get_executor(); }
+  template <class TimePoint>
+  void expires_at(TimePoint t) { tcp_.expires_at(t); }
+  template <class Duration>
+  void expires_after(Duration d) { tcp_.expires_after(d); }
+  void expires_never() { tcp_.expires_never(); }
+
+  template <class MutableBuffers, class Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(error_code, std::size_t)>(
+        [this](auto handler, const MutableBuffers& b) {
+          if (tls_) {
+            tls_->async_read_some(b, std::move(handler));
+          } else {
+            tcp_.async_read_some(b, std::move(handler));
+          }
+        },
+        token, buffers);
+  }
+
+  template <class ConstBuffers, class Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    return asio::async_initiate<Token, void(error_code, std::size_t)>(
+        [this](auto handler, const ConstBuffers& b) {
+          if (tls_) {
+            tls_->async_write_some(b, std::move(handler));
+          } else {
+            tcp_.async_write_some(b, std::move(handler));
+          }
+        },
+        token, buffers);
+  }
+
+  // Writes what the socket takes at once, without waiting (the socket is non-blocking).
+  // TLS: nothing (a TLS record cut short must be retried with the same bytes, which
+  // the asynchronous write does).
+  template <class ConstBuffers>
+  std::size_t write_now(const ConstBuffers& buffers, error_code& ec) {
+    ec = {};
+    if (tls_) return 0;
+    const std::size_t n = tcp_.socket().write_some(buffers, ec);
+    if (ec == asio::error::would_block) ec = {};
+    return n;
+  }
+
+  // Ends the sending half: a TCP half-close. TLS has no half-close the peer would wait
+  // out (close_notify ends the session), so a TLS connection is closed instead.
+  void shutdown_send();
+  void close();
+
+ private:
+  beast::tcp_stream tcp_;
+  std::shared_ptr<const tls::server_context> context_;
+  std::unique_ptr<asio::ssl::stream<beast::tcp_stream&>> tls_;
+};
+
+}  // namespace sluice::net
