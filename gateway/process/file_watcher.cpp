@@ -36,7 +36,8 @@ file_watcher::~file_watcher() {
   inotify_.close(ec);
 }
 
-bool file_watcher::watch(const std::string& config_path, const std::string& policies_path) {
+bool file_watcher::watch(const std::string& config_path, const std::string& policies_path,
+                         const std::vector<std::string>& other_files) {
   namespace fs = std::filesystem;
   // One inotify instance for the watcher's life: re-creating it at every reload would
   // drop the events queued meanwhile (a file saved while a reload runs).
@@ -70,6 +71,10 @@ bool file_watcher::watch(const std::string& config_path, const std::string& poli
     add(policies, "");
   } else {
     add(policies.parent_path(), policies.filename().string());
+  }
+  for (const auto& file : other_files) {
+    const fs::path path(file);
+    add(path.parent_path(), path.filename().string());
   }
   // Re-adding a directory keeps its descriptor; drop those no longer of interest.
   for (const auto& [wd, dir] : dirs_) {

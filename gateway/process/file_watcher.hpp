@@ -1,4 +1,5 @@
-// Watches the configuration file and the policy files (reload.watch) with inotify
+// Watches the configuration file, the policy files and the files the configuration
+// names (TLS certificates, keys and client CAs) (reload.watch) with inotify
 // and calls `on_change` once the files have been quiet for `debounce`. Watches the
 // directories rather than the files, so editors that save by writing a new file
 // and renaming it over the old one (vim, sed -i), and Kubernetes ConfigMap volumes
@@ -12,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -28,10 +30,11 @@ class file_watcher {
   file_watcher(const file_watcher&) = delete;
   file_watcher& operator=(const file_watcher&) = delete;
 
-  // Replaces the watched set: the config file, and the policies path (a directory:
-  // every *.yaml in it; or one file), and a ConfigMap's ..data link next to them.
-  // Returns false (and watches nothing) when inotify is unavailable.
-  bool watch(const std::string& config_path, const std::string& policies_path);
+  // Replaces the watched set: the config file, the policies path (a directory: every
+  // *.yaml in it; or one file), `other_files`, and a ConfigMap's ..data link next to
+  // them. Returns false (and watches nothing) when inotify is unavailable.
+  bool watch(const std::string& config_path, const std::string& policies_path,
+             const std::vector<std::string>& other_files = {});
 
  private:
   void read_events();

@@ -382,7 +382,17 @@ void gateway::watch_files(const config::server_config& server) {
       reload();
     });
   }
-  if (!watcher_->watch(config_path_, server.policies)) {
+  // Certificates renewed in place (certbot, cert-manager) reload like the config.
+  std::vector<std::string> tls_files;
+  for (const auto& entry : server.listen) {
+    if (!entry.tls) continue;
+    for (const auto& c : entry.tls->certificates) {
+      tls_files.push_back(c.cert);
+      tls_files.push_back(c.key);
+    }
+    if (!entry.tls->client_ca.empty()) tls_files.push_back(entry.tls->client_ca);
+  }
+  if (!watcher_->watch(config_path_, server.policies, tls_files)) {
     std::cerr << "sluice: cannot watch configuration files (inotify unavailable)\n";
   }
 }
