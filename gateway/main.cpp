@@ -6,7 +6,7 @@
 
 #include "cli.hpp"
 #include "process/gateway.hpp"
-#include "tls/listener_contexts.hpp"
+#include "tls/configured_contexts.hpp"
 #include "util/mask.hpp"
 
 int main(int argc, char** argv) {
@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
     }
   };
   auto check_certificates = [](const sluice::config::loaded_config& cfg) {
-    return sluice::tls::load_listener_contexts(cfg.server).errors;
+    return sluice::tls::load_configured_contexts(cfg.server).errors;
   };
   return sluice::run_cli(args, std::cout, std::cerr, sluice::config::process_env, run_gateway,
                          check_certificates);

@@ -7,28 +7,11 @@
 //                                      client_ca: ca.pem } }
 // `cert`/`key` is shorthand for a one-entry `certificates`. File paths are resolved
 // against the config file's directory (as `policies` is); what the files hold is checked
-// when the gateway loads them (tls/listener_contexts.hpp), at `tls`'s position.
-#include <filesystem>
-
+// when the gateway loads them (tls/configured_contexts.hpp), at `tls`'s position.
 #include "config/loader_internal.hpp"
 
 namespace sluice::config::detail {
 namespace {
-
-std::optional<std::string> read_path(const yaml_node& node, const std::string& path,
-                                     error_sink& sink) {
-  auto text = read_string(node, path, sink);
-  if (!text) return std::nullopt;
-  if (text->empty()) {
-    sink.add(node, path, "must name a file");
-    return std::nullopt;
-  }
-  const std::filesystem::path configured(*text);
-  if (configured.is_absolute()) return *text;
-  return (std::filesystem::path(sink.file()).parent_path() / configured)
-      .lexically_normal()
-      .string();
-}
 
 // `cert` and `key`, both required, from a `tls` map or a `certificates` entry.
 std::optional<tls_certificate_files> read_certificate(const map_reader& m, error_sink& sink) {
@@ -36,7 +19,7 @@ std::optional<tls_certificate_files> read_certificate(const map_reader& m, error
   bool ok = true;
   for (auto [name, out] : {std::pair{"cert", &files.cert}, std::pair{"key", &files.key}}) {
     if (auto* v = m.get(name)) {
-      auto file = read_path(*v, m.path(name), sink);
+      auto file = read_file_path(*v, m.path(name), sink);
       if (file) *out = std::move(*file);
       ok = ok && file.has_value();
     } else {
@@ -73,7 +56,7 @@ std::optional<listen_tls> read_tls(const yaml_node& node, const std::string& pat
     sink.add(node, path, "missing a certificate (cert and key, or certificates)");
   }
   if (auto* v = m.get("client_ca")) {
-    if (auto file = read_path(*v, m.path("client_ca"), sink)) tls.client_ca = std::move(*file);
+    if (auto file = read_file_path(*v, m.path("client_ca"), sink)) tls.client_ca = std::move(*file);
   }
   if (sink.count() != errors_before) return std::nullopt;
   return tls;

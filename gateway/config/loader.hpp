@@ -33,7 +33,7 @@ struct load_result {
 };
 
 // What loading cannot check with this layer's libraries: what the files a valid config
-// names hold (the listeners' TLS certificates: tls/listener_contexts.hpp). Errors in
+// names hold (the listeners' TLS certificates: tls/configured_contexts.hpp). Errors in
 // the same form as load_config's.
 using file_check = std::function<std::vector<config_error>(const loaded_config&)>;
 

@@ -1,6 +1,7 @@
 #include "config/reader.hpp"
 
 #include <charconv>
+#include <filesystem>
 #include <limits>
 
 #include "config/limit_params.hpp"
@@ -238,6 +239,21 @@ host_port_result parse_host_port(std::string_view text) {
   }
   result.value = host_port{std::string(host), static_cast<std::uint16_t>(port)};
   return result;
+}
+
+std::optional<std::string> read_file_path(const yaml_node& node, const std::string& path,
+                                          error_sink& sink) {
+  auto text = read_string(node, path, sink);
+  if (!text) return std::nullopt;
+  if (text->empty()) {
+    sink.add(node, path, "must name a file");
+    return std::nullopt;
+  }
+  const std::filesystem::path configured(*text);
+  if (configured.is_absolute()) return *text;
+  return (std::filesystem::path(sink.file()).parent_path() / configured)
+      .lexically_normal()
+      .string();
 }
 
 std::optional<host_port> read_host_port(const yaml_node& node, const std::string& path,

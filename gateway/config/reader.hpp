@@ -100,6 +100,10 @@ std::optional<rate> read_rate(const yaml_node& node, const std::string& path, er
 std::optional<cidr> read_cidr(const yaml_node& node, const std::string& path, error_sink& sink);
 std::optional<host_port> read_host_port(const yaml_node& node, const std::string& path,
                                         error_sink& sink);
+// A file's path (non-empty), resolved against the directory of the file being read
+// (an absolute path as given).
+std::optional<std::string> read_file_path(const yaml_node& node, const std::string& path,
+                                          error_sink& sink);
 
 // A list's items with their paths; a scalar counts as a one-item list when
 // `scalar_ok` (e.g. `listen: a:1` or `key: ip`).

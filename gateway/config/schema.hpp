@@ -36,9 +36,21 @@ struct host_port {
 
 // ---- config.yaml ------------------------------------------------------------
 
+// upstream.tls, for an https:// upstream (SPEC 15, HTTPS upstreams); paths resolved
+// against the config file's directory.
+struct upstream_tls {
+  std::string ca = {};           // PEM bundle to verify the upstream with; empty: the system's
+  std::string server_name = {};  // what its certificate must name; empty: the URL's host
+  std::string cert = {};         // a client certificate for the upstream (with key), or empty
+  std::string key = {};
+  bool insecure_skip_verify = false;  // no verification at all (warned at start)
+  source_location where = {};         // upstream.tls (or upstream.url), for file errors
+};
+
 struct upstream_config {
   std::string url;  // as written, e.g. http://127.0.0.1:8000
   host_port address;
+  std::optional<upstream_tls> tls;  // set for an https:// URL
   duration connect_timeout{};
   duration timeout{};  // until the upstream response head arrives
   int max_idle_connections = 0;
@@ -128,7 +140,7 @@ struct storage_config {
 
 // A TLS listener's certificates (SPEC 15, issue 12); paths resolved against the config
 // file's directory. What the files hold is checked when the gateway loads them
-// (tls/listener_contexts.hpp), and reported at `where`.
+// (tls/configured_contexts.hpp), and reported at `where`.
 struct tls_certificate_files {
   std::string cert;  // PEM: the certificate, then its chain
   std::string key;   // PEM private key

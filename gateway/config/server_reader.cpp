@@ -62,26 +62,23 @@ void assign(T& out, const std::optional<U>& value) {
 
 struct upstream_url_result {
   std::optional<host_port> address;
+  bool https = false;
   std::string error;
 };
 
-// Only plain http://host[:port] with no path: Sluice forwards the request target as is.
+// http:// or https://host[:port] with no path: Sluice forwards the request target as is.
 upstream_url_result parse_upstream_url(std::string_view url) {
   upstream_url_result result;
   std::string lower(url);
   std::transform(lower.begin(), lower.end(), lower.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (lower.starts_with("https://")) {
-    result.error =
-        "https upstreams are not supported (Sluice talks plain HTTP to the upstream); "
-        "use http://host:port";
+  result.https = lower.starts_with("https://");
+  if (!result.https && !lower.starts_with("http://")) {
+    result.error = "invalid upstream URL '" + std::string(url) +
+                   "' (expected http://host:port or https://host:port)";
     return result;
   }
-  if (!lower.starts_with("http://")) {
-    result.error = "invalid upstream URL '" + std::string(url) + "' (expected http://host:port)";
-    return result;
-  }
-  std::string_view rest = url.substr(7);
+  std::string_view rest = url.substr(result.https ? 8 : 7);
   const std::size_t end = rest.find_first_of("/?#");
   const std::string_view authority = rest.substr(0, end);
   const std::string_view tail = end == std::string_view::npos ? "" : rest.substr(end);
@@ -99,9 +96,10 @@ upstream_url_result parse_upstream_url(std::string_view url) {
     result.error = "invalid upstream URL '" + std::string(url) + "' (expected http://host:port)";
     return result;
   }
-  // No port: HTTP's default, as every other proxy does.
+  // No port: the scheme's default, as every other proxy does.
   const bool has_port = authority.back() != ']' && authority.find(':') != std::string_view::npos;
-  auto parsed = parse_host_port(has_port ? std::string(authority) : std::string(authority) + ":80");
+  auto parsed = parse_host_port(has_port ? std::string(authority)
+                                         : std::string(authority) + (result.https ? ":443" : ":80"));
   if (!parsed.value) {
     result.error = "invalid upstream URL '" + std::string(url) + "' (expected http://host:port)";
     return result;
@@ -154,19 +152,51 @@ void read_header_name(const map_reader& m, std::string_view key, error_sink& sin
   out = *text;
 }
 
+// upstream.tls: { ca, server_name, cert, key, insecure_skip_verify }.
+void read_upstream_tls(const yaml_node& node, const std::string& path, error_sink& sink,
+                       upstream_tls& tls) {
+  map_reader m(node, path, sink, {"ca", "server_name", "cert", "key", "insecure_skip_verify"});
+  if (!m.ok()) return;
+  tls.where = sink.where(node);
+  for (auto [name, out] : {std::pair{"ca", &tls.ca}, std::pair{"cert", &tls.cert},
+                           std::pair{"key", &tls.key}}) {
+    if (auto* v = m.get(name)) assign(*out, read_file_path(*v, m.path(name), sink));
+  }
+  if (auto* v = m.get("server_name")) {
+    assign(tls.server_name, read_string(*v, m.path("server_name"), sink));
+  }
+  if (auto* v = m.get("insecure_skip_verify")) {
+    assign(tls.insecure_skip_verify, read_bool(*v, m.path("insecure_skip_verify"), sink));
+  }
+  if ((m.get("cert") == nullptr) != (m.get("key") == nullptr)) {
+    sink.add(node, path, "a client certificate needs both cert and key");
+  }
+}
+
 void read_upstream(const yaml_node& node, error_sink& sink, upstream_config& up) {
   map_reader m(node, "upstream", sink,
-               {"url", "connect_timeout", "timeout", "max_idle_connections", "circuit_breaker"});
+               {"url", "connect_timeout", "timeout", "max_idle_connections", "circuit_breaker",
+                "tls"});
   if (!m.ok()) return;
+  bool https = false;
   if (const yaml_node* url = m.get("url")) {
     if (auto text = read_string(*url, m.path("url"), sink)) {
       auto parsed = parse_upstream_url(*text);
       if (parsed.address) {
         up.url = *text;
         up.address = *parsed.address;
+        https = parsed.https;
+        if (https) up.tls = upstream_tls{.where = sink.where(*url)};
       } else {
         sink.add(*url, m.path("url"), parsed.error);
       }
+    }
+  }
+  if (auto* v = m.get("tls")) {
+    if (!https) {
+      sink.add(*v, m.path("tls"), "needs an https:// upstream url");
+    } else {
+      read_upstream_tls(*v, m.path("tls"), sink, *up.tls);
     }
   }
   if (auto* v = m.get("connect_timeout"))

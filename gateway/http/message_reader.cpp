@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <exception>
 
-#include "http/client_stream.hpp"
+#include "http/peer_stream.hpp"
 
 namespace sluice::net {
 namespace {
@@ -107,15 +107,16 @@ template std::size_t feed_head<true>(http::basic_parser<true>&, asio::const_buff
                                      std::size_t&, error_code&) noexcept;
 template std::size_t feed_head<false>(http::basic_parser<false>&, asio::const_buffer, std::size_t,
                                       std::size_t&, error_code&) noexcept;
-// Requests come from clients, responses from upstreams; the unit tests read both from
-// plain TCP streams.
+// Requests come from clients, responses from upstreams (peer_stream: plain or TLS); the
+// unit tests read both from plain TCP streams.
 #define SLUICE_MESSAGE_READERS(is_request, Stream)                                             \
   template awaitable<error_code> read_message_head<is_request, Stream>(                        \
       Stream&, beast::flat_buffer&, head_parser<is_request>&, std::size_t, std::size_t&);      \
   template awaitable<error_code> read_body_piece<is_request, Stream>(Stream&, beast::flat_buffer&, \
                                                                      head_parser<is_request>&);
-SLUICE_MESSAGE_READERS(true, client_stream)
+SLUICE_MESSAGE_READERS(true, peer_stream)
 SLUICE_MESSAGE_READERS(true, beast::tcp_stream)
+SLUICE_MESSAGE_READERS(false, peer_stream)
 SLUICE_MESSAGE_READERS(false, beast::tcp_stream)
 #undef SLUICE_MESSAGE_READERS
 

@@ -39,7 +39,7 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
 // header_limit when the head is over `max_head_bytes` or does not fit in `buffer`'s
 // max_size, end_of_stream when the peer closed before a first byte, partial_message
 // after one, or the socket's.
-// `Stream`: beast::tcp_stream (an upstream) or client_stream (a client, plain or TLS).
+// `Stream`: peer_stream (a client or the upstream, plain or TLS) or beast::tcp_stream.
 template <bool is_request, class Stream>
 awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer,
                                         head_parser<is_request>& parser, std::size_t max_head_bytes,

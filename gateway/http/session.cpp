@@ -99,24 +99,13 @@ bool is_local_resource_error(const error_code& ec) {
 // the stream's timer, starting an operation and resuming this coroutine through the
 // scheduler), then what the send buffer could not take, asynchronously within
 // `timeout`. The socket is in non-blocking mode (set when it is opened).
-// `Stream`: an upstream's beast::tcp_stream or the client's client_stream (a TLS client
-// is always written asynchronously: client_stream::write_now).
+// A TLS peer is always written asynchronously (peer_stream::write_now).
 template <class ConstBuffers>
-std::size_t write_now(beast::tcp_stream& stream, const ConstBuffers& buffers, error_code& ec) {
-  const std::size_t n = stream.socket().write_some(buffers, ec);
-  if (ec == asio::error::would_block) ec = {};
-  return n;
-}
-template <class ConstBuffers>
-std::size_t write_now(client_stream& stream, const ConstBuffers& buffers, error_code& ec) {
-  return stream.write_now(buffers, ec);
-}
-
-template <class Stream, class ConstBuffers>
-awaitable<std::pair<error_code, std::size_t>> write_all(Stream& stream, const ConstBuffers& buffers,
+awaitable<std::pair<error_code, std::size_t>> write_all(peer_stream& stream,
+                                                        const ConstBuffers& buffers,
                                                         std::chrono::milliseconds timeout) {
   error_code ec;
-  const std::size_t n = write_now(stream, buffers, ec);
+  const std::size_t n = stream.write_now(buffers, ec);
   if (ec || n == asio::buffer_size(buffers)) {
     // Let the other ready connections run first: the peer needs that long to answer,
     // and reading at once would mostly cost a failed recv (EAGAIN) and an epoll wait.
@@ -134,8 +123,7 @@ awaitable<std::pair<error_code, std::size_t>> write_all(Stream& stream, const Co
 // Writes `n` body bytes framed for the next hop: as one chunk when `chunked` (followed
 // by the last chunk once `done`: Sluice writes chunked framing itself, so an empty
 // body is exactly "0\r\n\r\n"), else as they are.
-template <class Stream>
-awaitable<error_code> write_body_piece(Stream& out, const char* data, std::size_t n,
+awaitable<error_code> write_body_piece(peer_stream& out, const char* data, std::size_t n,
                                        bool chunked, bool done, std::chrono::milliseconds timeout,
                                        std::uint64_t& written) {
   const chunk_size_line line = chunk_size_of(n);
@@ -850,7 +838,7 @@ awaitable<bool> session::tunnel(std::unique_ptr<upstream_connection> up, respons
   } counted(services_.metrics);
   // Bytes either side sent behind its head are already read: they go through first.
   const tunnel_result moved =
-      co_await run_tunnel(stream_, buffer_.data(), up->stream.socket(), up->buffer.data(),
+      co_await run_tunnel(stream_, buffer_.data(), up->stream, up->buffer.data(),
                           cfg.server.idle_timeout, cfg.server.websocket_messages);
   record_.bytes_sent += moved.to_client;
   services_.metrics.websocket_messages_delayed().Increment(

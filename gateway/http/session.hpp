@@ -14,7 +14,7 @@
 #include <string>
 #include <unordered_set>
 
-#include "http/client_stream.hpp"
+#include "http/peer_stream.hpp"
 #include "http/error_response.hpp"
 #include "http/head_arena.hpp"
 #include "http/upstream_pool.hpp"
@@ -162,7 +162,7 @@ class session {
   std::int64_t now_us() const;
   char* relay_buffer();
 
-  client_stream stream_;
+  peer_stream stream_;
   listener_info listener_;
   std::string client_cert_;  // the verified client certificate's name (mTLS), for `client_cert`
   worker& worker_;

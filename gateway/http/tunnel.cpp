@@ -5,7 +5,7 @@
 #include <memory>
 #include <optional>
 
-#include "http/client_stream.hpp"
+#include "http/peer_stream.hpp"
 #include "http/websocket_frames.hpp"
 
 namespace sluice::net {
@@ -21,16 +21,16 @@ void close_end(tcp::socket& s) {
   error_code ignored;
   s.close(ignored);
 }
-void close_end(client_stream& s) { s.close(); }
+void close_end(peer_stream& s) { s.close(); }
 
 void shutdown_send(tcp::socket& s) {
   error_code ignored;
   s.shutdown(tcp::socket::shutdown_send, ignored);
 }
-void shutdown_send(client_stream& s) { s.shutdown_send(); }
+void shutdown_send(peer_stream& s) { s.shutdown_send(); }
 
-template <class A, class B>
-void close_both(A& a, B& b) {
+template <class Stream>
+void close_both(Stream& a, Stream& b) {
   close_end(a);
   close_end(b);
 }
@@ -104,8 +104,8 @@ awaitable<void> pump(From& from, To& to, asio::const_buffer early,
 
 // Closes both sockets once neither side sent anything for `idle_timeout`; ends early,
 // cancelled, when the pumps are done.
-template <class Client>
-awaitable<void> close_when_idle(Client& a, tcp::socket& b,
+template <class Stream>
+awaitable<void> close_when_idle(Stream& a, Stream& b,
                                 const steady::time_point& last_active,
                                 steady::duration idle_timeout) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
@@ -122,9 +122,9 @@ awaitable<void> close_when_idle(Client& a, tcp::socket& b,
 
 }  // namespace
 
-template <class Client>
-awaitable<tunnel_result> run_tunnel(Client& client, asio::const_buffer client_early,
-                                    tcp::socket& upstream, asio::const_buffer upstream_early,
+template <class Stream>
+awaitable<tunnel_result> run_tunnel(Stream& client, asio::const_buffer client_early,
+                                    Stream& upstream, asio::const_buffer upstream_early,
                                     steady::duration idle_timeout,
                                     std::optional<config::websocket_message_limit> message_limit) {
   using namespace asio::experimental::awaitable_operators;
@@ -145,8 +145,8 @@ awaitable<tunnel_result> run_tunnel(Client& client, asio::const_buffer client_ea
   co_return result;
 }
 
-template awaitable<tunnel_result> run_tunnel<client_stream>(
-    client_stream&, asio::const_buffer, tcp::socket&, asio::const_buffer, steady::duration,
+template awaitable<tunnel_result> run_tunnel<peer_stream>(
+    peer_stream&, asio::const_buffer, peer_stream&, asio::const_buffer, steady::duration,
     std::optional<config::websocket_message_limit>);
 template awaitable<tunnel_result> run_tunnel<tcp::socket>(
     tcp::socket&, asio::const_buffer, tcp::socket&, asio::const_buffer, steady::duration,

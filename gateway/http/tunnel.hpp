@@ -24,14 +24,14 @@ struct tunnel_result {
 };
 
 // The sockets must outlive the returned awaitable; everything else is taken by value (a
-// coroutine runs after its caller's temporaries are gone). `Client`: client_stream (a
-// TLS client's end is closed where a plain one is half-closed) or tcp::socket.
+// coroutine runs after its caller's temporaries are gone). `Stream`: peer_stream (a TLS
+// end is closed where a plain one is half-closed) or tcp::socket.
 // `client_early` / `upstream_early`: bytes each side sent after its HTTP head that were
 // already read (a client's first frames pipelined behind the handshake, an upstream's
 // first frames in the same segment as its 101); they go through first.
-template <class Client>
+template <class Stream>
 awaitable<tunnel_result> run_tunnel(
-    Client& client, asio::const_buffer client_early, tcp::socket& upstream,
+    Stream& client, asio::const_buffer client_early, Stream& upstream,
     asio::const_buffer upstream_early, std::chrono::steady_clock::duration idle_timeout,
     std::optional<config::websocket_message_limit> message_limit = std::nullopt);
 

@@ -12,7 +12,7 @@ namespace {
 // True when the upstream has not closed (or written to) an idle connection.
 bool still_open(upstream_connection& c) {
   auto& socket = c.stream.socket();
-  if (!socket.is_open() || c.buffer.size() != 0) return false;
+  if (!socket.is_open() || c.buffer.size() != 0 || c.stream.has_unread_tls_bytes()) return false;
   char byte;
   const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
@@ -48,9 +48,10 @@ awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_
     socket.close(ignored);
     socket.open(endpoint.protocol(), ec);
     if (ec) co_return std::pair{ec, nullptr};
-    std::tie(ec) = co_await c->stream.async_connect(endpoint, nothrow);
+    std::tie(ec) = co_await c->stream.transport().async_connect(endpoint, nothrow);
     if (!ec || ec == beast::error::timeout) break;
   }
+  if (!ec && target.tls) ec = co_await c->stream.handshake(target.tls);
   if (ec) co_return std::pair{ec, nullptr};
   // The session's reads are cut by the worker's sweep, not by a timer per read.
   c->stream.expires_never();

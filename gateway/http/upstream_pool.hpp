@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "http/peer_stream.hpp"
 #include "net/asio.hpp"
 #include "runtime/upstream_target.hpp"
 
@@ -20,7 +21,7 @@ struct upstream_connection {
   // a chunk-size line and a trailer section; see http/message_reader.hpp).
   upstream_connection(asio::io_context& io, std::size_t max_buffered)
       : stream(io), buffer(max_buffered) {}
-  beast::tcp_stream stream;
+  peer_stream stream;  // TLS for an https:// upstream
   beast::flat_buffer buffer;
   std::uint64_t generation = 0;
   bool reused = false;  // true when taken from the pool rather than freshly connected
@@ -34,7 +35,7 @@ class upstream_pool {
   // bytes from the upstream (one recv syscall, always: an upstream that sent a second
   // response after the first must not hand it to the next client).
   std::unique_ptr<upstream_connection> take_idle(const upstream_target& target);
-  // A new connection to `target`, within target.connect_timeout.
+  // A new connection to `target`, within target.connect_timeout (TLS handshake included).
   awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> connect(
       const upstream_target& target);
 

@@ -72,6 +72,14 @@ void note_untrusted_user_header(const config::identity_config& id) {
             << " header is believed from every client, not only from trusted proxies\n";
 }
 
+// upstream.tls.insecure_skip_verify: anyone on the path to the upstream can read and
+// change its traffic. Said whenever that configuration takes effect.
+void note_insecure_upstream(const config::upstream_config& up) {
+  if (!up.tls || !up.tls->insecure_skip_verify) return;
+  std::cerr << "sluice: WARNING: upstream.tls.insecure_skip_verify is true: the upstream's "
+               "certificate is not verified (" << mask_credentials(up.url) << ")\n";
+}
+
 net::awaitable<void> run_accept_loop(net::tcp::acceptor* acceptor,
                                      std::function<void(net::tcp::socket)> on_accept,
                                      net::worker* worker, net::connection_limit* limit) {
@@ -318,6 +326,7 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
             << "\n";
   apply_connection_limit(server, true);
   note_untrusted_user_header(server.identity);
+  note_insecure_upstream(server.upstream);
 }
 
 gateway::~gateway() {
@@ -550,6 +559,7 @@ admin::reload_result gateway::reload() {
     std::cerr << "sluice: configuration reloaded from " << config_path_ << "\n";
     apply_connection_limit(snapshots_.get()->config.server, false);
     note_untrusted_user_header(snapshots_.get()->config.server.identity);
+    note_insecure_upstream(snapshots_.get()->config.server.upstream);
   } else {
     std::cerr << "sluice: reload failed, keeping the running configuration:\n";
     for (const auto& e : result.errors) std::cerr << "  " << e << "\n";

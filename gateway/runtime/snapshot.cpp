@@ -59,7 +59,7 @@ snapshot_error::snapshot_error(std::vector<config::config_error> e)
 
 std::shared_ptr<const snapshot> build_snapshot(config::loaded_config cfg, std::uint64_t hash_seed,
                                                admin::metrics& m, std::uint64_t generation) {
-  auto tls = tls::load_listener_contexts(cfg.server);
+  auto tls = tls::load_configured_contexts(cfg.server);
   if (!tls.errors.empty()) throw snapshot_error(std::move(tls.errors));
   const auto& address = cfg.server.upstream.address;
   net::asio::io_context io;
@@ -74,8 +74,9 @@ std::shared_ptr<const snapshot> build_snapshot(config::loaded_config cfg, std::u
   for (const auto& entry : results) target.endpoints.push_back(entry.endpoint());
   target.generation = generation;
   target.connect_timeout = cfg.server.upstream.connect_timeout;
+  target.tls = std::move(tls.upstream);
   return std::make_shared<const snapshot>(std::move(cfg), hash_seed, m, std::move(target),
-                                          std::move(tls.contexts));
+                                          std::move(tls.listeners));
 }
 
 void count_local_denial(const snapshot_holder& snapshots, const limit::evaluation& ev) {

@@ -14,7 +14,7 @@
 #include "limit/engine.hpp"
 #include "limit/policy.hpp"
 #include "runtime/upstream_target.hpp"
-#include "tls/listener_contexts.hpp"
+#include "tls/configured_contexts.hpp"
 #include "telemetry/metrics.hpp"
 
 namespace sluice::app {
@@ -35,12 +35,12 @@ struct snapshot {
   admin::route_metrics metrics;
   std::vector<cidr> trusted_proxies;
   limit::micros loaded_at = 0;
-  // One per config.listen entry (tls/listener_contexts.hpp); null for plain HTTP.
+  // One per config.listen entry (tls/configured_contexts.hpp); null for plain HTTP.
   std::vector<std::shared_ptr<const tls::server_context>> tls_contexts;
 };
 
-// Builds a snapshot, resolving the upstream host and loading the listeners' TLS
-// certificates. Throws snapshot_error with "file:line:col: field: message" lines for
+// Builds a snapshot, resolving the upstream host and loading the TLS contexts
+// (tls/configured_contexts.hpp). Throws snapshot_error with "file:line:col: field: message" lines for
 // certificates that cannot be used, std::runtime_error naming the upstream when it
 // cannot be resolved.
 struct snapshot_error : std::runtime_error {

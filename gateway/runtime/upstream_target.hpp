@@ -5,9 +5,11 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "net/asio.hpp"
+#include "tls/client_context.hpp"
 
 namespace sluice::net {
 
@@ -15,6 +17,8 @@ struct upstream_target {
   std::vector<tcp::endpoint> endpoints;
   std::uint64_t generation = 0;  // connections to an older target are not reused
   std::chrono::milliseconds connect_timeout{};
+  // An https:// upstream: what its connections verify and present; null for http://.
+  std::shared_ptr<const tls::client_context> tls;
 };
 
 }  // namespace sluice::net

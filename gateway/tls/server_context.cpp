@@ -3,7 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 
-#include <ctime>
+#include "tls/openssl_setup.hpp"
 
 namespace sluice::tls {
 namespace {
@@ -15,28 +15,6 @@ constexpr const char* tls12_ciphers =
     "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
-
-constexpr unsigned char alpn_http11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
-
-// OpenSSL's reason for the last failure (its error queue is emptied).
-std::string openssl_reason() {
-  const unsigned long code = ERR_peek_last_error();
-  ERR_clear_error();
-  if (code == 0) return "unknown OpenSSL error";
-  const char* reason = ERR_reason_error_string(code);
-  return reason != nullptr ? reason : "OpenSSL error " + std::to_string(code);
-}
-
-std::string time_text(const ASN1_TIME* t) {
-  BIO* bio = BIO_new(BIO_s_mem());
-  if (bio == nullptr) return "?";
-  ASN1_TIME_print(bio, t);
-  char* data = nullptr;
-  const long n = BIO_get_mem_data(bio, &data);
-  std::string out(data, static_cast<std::size_t>(n > 0 ? n : 0));
-  BIO_free(bio);
-  return out;
-}
 
 // ALPN: http/1.1 or nothing (RFC 7301: no_application_protocol when not offered).
 int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length, const unsigned char* in,
@@ -52,32 +30,13 @@ int select_alpn(SSL*, const unsigned char** out, unsigned char* out_length, cons
 
 // One certificate's context with the shared settings; "" or the error.
 std::string configure(SSL_CTX* ctx, const certificate_files& files, const std::string& client_ca,
-                      std::time_t now) {
-  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-  SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
+                      std::chrono::system_clock::time_point now) {
+  set_protocol_floor(ctx);
   if (SSL_CTX_set_cipher_list(ctx, tls12_ciphers) != 1) return "cipher list: " + openssl_reason();
   SSL_CTX_set_alpn_select_cb(ctx, select_alpn, nullptr);
 
-  if (SSL_CTX_use_certificate_chain_file(ctx, files.cert.c_str()) != 1) {
-    return files.cert + ": cannot load certificate: " + openssl_reason();
-  }
-  if (SSL_CTX_use_PrivateKey_file(ctx, files.key.c_str(), SSL_FILETYPE_PEM) != 1) {
-    // A key that does not match its certificate is named by the check below.
-    if (ERR_GET_REASON(ERR_peek_last_error()) != X509_R_KEY_VALUES_MISMATCH) {
-      return files.key + ": cannot load private key: " + openssl_reason();
-    }
-    ERR_clear_error();
-  }
-  if (SSL_CTX_check_private_key(ctx) != 1) {
-    ERR_clear_error();
-    return files.key + ": private key does not match certificate " + files.cert;
-  }
-  X509* cert = SSL_CTX_get0_certificate(ctx);
-  if (X509_cmp_time(X509_get0_notAfter(cert), &now) <= 0) {
-    return files.cert + ": certificate expired on " + time_text(X509_get0_notAfter(cert));
-  }
-  if (X509_cmp_time(X509_get0_notBefore(cert), &now) > 0) {
-    return files.cert + ": certificate not valid before " + time_text(X509_get0_notBefore(cert));
+  if (auto error = use_certificate_and_key(ctx, files.cert, files.key, now); !error.empty()) {
+    return error;
   }
 
   if (!client_ca.empty()) {
@@ -103,12 +62,11 @@ server_context::load_result server_context::load(const server_settings& settings
     result.error = "no certificate";
     return result;
   }
-  const std::time_t at = std::chrono::system_clock::to_time_t(now);
   std::shared_ptr<server_context> made(new server_context);
   made->requires_client_certificate_ = !settings.client_ca.empty();
   for (const auto& files : settings.certificates) {
     auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
-    result.error = configure(ctx->native_handle(), files, settings.client_ca, at);
+    result.error = configure(ctx->native_handle(), files, settings.client_ca, now);
     if (!result.error.empty()) return result;
     made->contexts_.push_back(std::move(ctx));
   }

@@ -174,7 +174,7 @@ TEST(ConfigServer, UnknownKey) {
   EXPECT_THAT(server_errors("unknown_key"),
               ElementsAre(at("unknown_key",
                              "3:3: upstream: unknown key 'retries' (expected one of: url, "
-                             "connect_timeout, timeout, max_idle_connections, circuit_breaker)")));
+                             "connect_timeout, timeout, max_idle_connections, circuit_breaker, tls)")));
 }
 
 TEST(ConfigServer, DuplicateKeyIsReportedAtTheSecondOccurrence) {
@@ -253,11 +253,31 @@ TEST(ConfigServer, Durations) {
                              "2:17: server.idle_timeout: duration must be > 0 (got '0s')")));
 }
 
-TEST(ConfigServer, UpstreamMustBePlainHttpWithoutPath) {
-  EXPECT_THAT(server_errors("https_upstream"),
-              ElementsAre(at("https_upstream",
-                             "2:8: upstream.url: https upstreams are not supported (Sluice talks "
-                             "plain HTTP to the upstream); use http://host:port")));
+TEST(ConfigServer, HttpsUpstreamWithItsTlsSettings) {
+  auto result = load_config(fixture("server/https_upstream.yaml"), fake_env());
+  ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
+  const auto& up = result.config->server.upstream;
+  EXPECT_EQ(up.address.to_string(), "api.example.com:443");  // https's default port
+  ASSERT_TRUE(up.tls);
+  EXPECT_EQ(up.tls->ca, fixture("server/certs/internal-ca.pem"));
+  EXPECT_EQ(up.tls->server_name, "api.internal");
+  EXPECT_EQ(up.tls->cert, "/etc/sluice/client.pem");
+  EXPECT_EQ(up.tls->key, "/etc/sluice/client.key");
+  EXPECT_FALSE(up.tls->insecure_skip_verify);
+  EXPECT_THAT(server_errors("bad_upstream_tls"),
+              ElementsAre(at("bad_upstream_tls", "3:8: upstream.tls: needs an https:// upstream url")));
+  EXPECT_THAT(
+      server_errors("bad_upstream_tls_keys"),
+      ElementsAre(
+          at("bad_upstream_tls_keys", "3:8: upstream.tls: a client certificate needs both cert and key"),
+          at("bad_upstream_tls_keys",
+             "3:45: upstream.tls.insecure_skip_verify: expected true or false, got 'maybe'"),
+          at("bad_upstream_tls_keys",
+             "3:52: upstream.tls: unknown key 'sni' (expected one of: ca, server_name, cert, key, "
+             "insecure_skip_verify)")));
+}
+
+TEST(ConfigServer, UpstreamUrlWithoutPath) {
   EXPECT_THAT(server_errors("upstream_path"),
               ElementsAre(at("upstream_path",
                              "2:8: upstream.url: upstream URL must not have a path (got "
@@ -435,7 +455,7 @@ TEST(ConfigServer, ReportsEveryErrorOfAFileInPositionOrder) {
              "e.g. 0.0.0.0:8080 or [::]:8080)"),
           at("multiple_errors",
              "4:8: upstream.url: invalid upstream URL 'ftp://example.com' (expected "
-             "http://host:port)"),
+             "http://host:port or https://host:port)"),
           at("multiple_errors",
              "5:12: upstream.timeout: invalid duration 'soon' (expected a positive integer "
              "followed by ms, s, m, h or d, e.g. 250ms, 5s, 1m)"),

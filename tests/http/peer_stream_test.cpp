@@ -2,7 +2,7 @@
 // blocking OpenSSL client and a CA the test makes: a TLS handshake, then a request head
 // read by the message reader and an answer written back through the same stream; a
 // plain connection through the same code; a silent client cut by the deadline.
-#include "http/client_stream.hpp"
+#include "http/peer_stream.hpp"
 
 #include <gtest/gtest.h>
 
@@ -32,7 +32,7 @@ struct served {
 // "HTTP/1.1 204 No Content" through the same stream.
 awaitable<served> serve_one(tcp::socket socket, std::shared_ptr<const tls::server_context> tls,
                             std::chrono::milliseconds deadline) {
-  client_stream stream(std::move(socket));
+  peer_stream stream(std::move(socket));
   served out;
   stream.expires_after(deadline);
   if (tls) {
@@ -52,7 +52,7 @@ awaitable<served> serve_one(tcp::socket socket, std::shared_ptr<const tls::serve
   co_return out;
 }
 
-class ClientStream : public ::testing::Test {
+class PeerStream : public ::testing::Test {
  protected:
   void SetUp() override {
     ca.issue("server", "localhost", "DNS:localhost");
@@ -76,7 +76,7 @@ class ClientStream : public ::testing::Test {
   tcp::acceptor acceptor{client_io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)};
 };
 
-TEST_F(ClientStream, ReadsARequestAndWritesTheAnswerOverTls) {
+TEST_F(PeerStream, ReadsARequestAndWritesTheAnswerOverTls) {
   ssl::context ctx(ssl::context::tls_client);
   ctx.load_verify_file(ca.ca());
   ctx.set_verify_mode(ssl::verify_peer);
@@ -95,7 +95,7 @@ TEST_F(ClientStream, ReadsARequestAndWritesTheAnswerOverTls) {
   EXPECT_EQ(answer, "HTTP/1.1 204 No Content\r\n\r\n");
 }
 
-TEST_F(ClientStream, PlainConnectionsTakeTheSamePath) {
+TEST_F(PeerStream, PlainConnectionsTakeTheSamePath) {
   tcp::socket client(client_io);
   client.connect(acceptor.local_endpoint());
   auto result = std::async(std::launch::async, [&] { return accept_one(nullptr).get(); });
@@ -109,14 +109,14 @@ TEST_F(ClientStream, PlainConnectionsTakeTheSamePath) {
   EXPECT_EQ(answer, "HTTP/1.1 204 No Content\r\n\r\n");
 }
 
-TEST_F(ClientStream, ASilentClientFailsTheHandshakeAtTheDeadline) {
+TEST_F(PeerStream, ASilentClientFailsTheHandshakeAtTheDeadline) {
   tcp::socket client(client_io);
   client.connect(acceptor.local_endpoint());
   const served s = accept_one(context, 200ms).get();
   EXPECT_EQ(s.ec, beast::error::timeout);
 }
 
-TEST_F(ClientStream, PlainHttpBytesFailTheHandshake) {
+TEST_F(PeerStream, PlainHttpBytesFailTheHandshake) {
   tcp::socket client(client_io);
   client.connect(acceptor.local_endpoint());
   asio::write(client, asio::buffer(std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n")));

@@ -1,9 +1,10 @@
-// A client connection, plain TCP or TLS (SPEC 15, TLS termination): what the session,
-// the message reader and the tunnel read from and write to. Either way the bytes go
+// A connection to a peer — a client, or the upstream — plain TCP or TLS (SPEC 15, TLS
+// termination and HTTPS upstreams): what the session, the upstream pool, the message
+// reader and the tunnel read from and write to. Either way the bytes go
 // through one beast::tcp_stream, so its deadlines (expires_at/after) cut TLS reads and
 // writes like plain ones. Reads and writes dispatch on the connection's kind; the
 // handler and its executor are the caller's (async_initiate), so an awaited read costs
-// what it costs on the stream underneath. Used by the session's coroutine only.
+// what it costs on the stream underneath. Used by one coroutine at a time.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -12,26 +13,35 @@
 #include <memory>
 
 #include "net/asio.hpp"
+#include "tls/client_context.hpp"
 #include "tls/server_context.hpp"
 
 namespace sluice::net {
 
-class client_stream {
+class peer_stream {
  public:
   using executor_type = beast::tcp_stream::executor_type;
 
-  explicit client_stream(tcp::socket socket) : tcp_(std::move(socket)) {}
+  explicit peer_stream(tcp::socket socket) : tcp_(std::move(socket)) {}
+  explicit peer_stream(asio::io_context& io) : tcp_(io) {}
 
   // Makes the connection TLS with `context` and runs the server side of the handshake
   // under the current deadline. The context is held for the connection's life (SNI
   // may have switched it to one of its other certificates).
   awaitable<error_code> handshake(std::shared_ptr<const tls::server_context> context);
+  // The client side, on a connected socket: SNI and the name the peer's certificate
+  // must have come from `context`.
+  awaitable<error_code> handshake(std::shared_ptr<const tls::client_context> context);
 
   bool is_tls() const { return tls_ != nullptr; }
   // The TLS connection (for the client certificate); nullptr when plain.
   const SSL* ssl() const { return tls_ ? tls_->native_handle() : nullptr; }
 
   tcp::socket& socket() { return tcp_.socket(); }
+  beast::tcp_stream& transport() { return tcp_; }
+  // TLS: bytes already received and decrypted or still to decrypt, not yet read (a
+  // pooled upstream connection must have none).
+  bool has_unread_tls_bytes() const;
   executor_type get_executor() { return tcp_.get_executor(); }
   template <class TimePoint>
   void expires_at(TimePoint t) { tcp_.expires_at(t); }
@@ -84,7 +94,8 @@ class client_stream {
 
  private:
   beast::tcp_stream tcp_;
-  std::shared_ptr<const tls::server_context> context_;
+  std::shared_ptr<const tls::server_context> server_context_;
+  std::shared_ptr<const tls::client_context> client_context_;
   std::unique_ptr<asio::ssl::stream<beast::tcp_stream&>> tls_;
 };
 
