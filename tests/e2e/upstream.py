@@ -251,13 +251,18 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 class Upstream:
-    """The upstream on 127.0.0.1:<port>, serving from a background thread."""
+    """The upstream on 127.0.0.1:<port>, serving from a background thread; over TLS
+    with `tls`, an ssl.SSLContext (server side) to wrap the listening socket in."""
 
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
         self._server = _Server(('127.0.0.1', port), _Handler)
+        if tls is not None:
+            # Handshakes run as connections are accepted; a failed one is dropped by
+            # socketserver (an OSError from get_request) and the server goes on.
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._server.upstream = self
         self.port = self._server.server_address[1]
-        self.url = 'http://127.0.0.1:%d' % self.port
+        self.url = '%s://127.0.0.1:%d' % ('https' if tls is not None else 'http', self.port)
         self._lock = threading.Lock()
         self.requests = []
         self.slowdown_ms = 0
