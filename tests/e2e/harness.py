@@ -203,6 +203,16 @@ def hammer(ports, connections, per_connection, path='/c', headers=None, headers_
 
 # ---- processes ---------------------------------------------------------------------------
 
+def plain_port(listen):
+    """The port of the first plain HTTP entry of a `listen` value (one address, or a list
+    of addresses and {address, tls} maps)."""
+    entries = listen if isinstance(listen, list) else [listen]
+    for entry in entries:
+        if isinstance(entry, str):
+            return int(entry.rsplit(':', 1)[1])
+    raise ValueError('no plain HTTP listen entry in %r' % (listen,))
+
+
 class Sluice:
     """One sluice process with its config in `workdir`; stdout (the access log) and
     stderr go to files there."""
@@ -212,7 +222,7 @@ class Sluice:
         self.binary = binary
         self.nofile = nofile  # (soft, hard) RLIMIT_NOFILE for the process, or None
         self.config = config
-        self.port = int(config['listen'].rsplit(':', 1)[1])
+        self.port = plain_port(config['listen'])
         self.admin_port = int(config['admin']['listen'].rsplit(':', 1)[1])
         self.config_path = os.path.join(workdir, 'config.yaml')
         self.stdout_path = os.path.join(workdir, 'sluice.stdout')

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import os
 import socket
+import ssl
 import struct
 import time
 import unittest
@@ -16,7 +17,8 @@ import unittest
 import websockets
 
 from chromium import Chromium, find_chromium
-from harness import GatewayTestCase, RawConnection, wait_for
+from harness import GatewayTestCase, RawConnection, Sluice, free_port, wait_for
+from tls_support import TestCA
 from ws_upstream import WebSocketUpstream
 
 POLICY = {
@@ -90,6 +92,35 @@ class WebSocketThroughSluice(GatewayTestCase):
         self.assertIn('127.0.0.1', headers['X-Forwarded-For'])
         self.assertIn('1.1 sluice', headers['Via'])
         wait_for(lambda: self.ws_upstream.closes == [1000], message='upstream saw close 1000')
+
+    def test_echo_over_a_tls_listener(self):
+        ca = TestCA(os.path.join(self.workdir, 'pki'))
+        cert, key = ca.issue('server', 'localhost', 'DNS:localhost')
+        tls_port = free_port()
+        config = self.make_config(
+            {'server': {}}, upstream_url=self.ws_upstream.url)
+        config['listen'] = [config['listen'],
+                            {'address': '127.0.0.1:%d' % tls_port,
+                             'tls': {'cert': cert, 'key': key}}]
+        gateway = Sluice(self.workdir, config, POLICY)
+        self.addCleanup(self._stop_gateway, gateway)
+        gateway.start()
+        context = ssl.create_default_context(cafile=ca.ca)
+        big = os.urandom(1024 * 1024 + 3)
+
+        async def session():
+            async with websockets.connect('wss://localhost:%d/echo' % tls_port, ssl=context,
+                                          max_size=None, ping_interval=None,
+                                          open_timeout=10) as ws:
+                await ws.send('over tls')
+                self.assertEqual(await ws.recv(), 'over tls')
+                await ws.send(big)
+                self.assertEqual(await ws.recv(), big)
+            return ws.close_code
+
+        self.assertEqual(run(session()), 1000)
+        handshake_seen = self.ws_upstream.handshakes[-1]
+        self.assertEqual(handshake_seen.get('X-Forwarded-Proto'), 'https')
 
     def test_handshake_is_rate_limited_with_headers(self):
         gateway = self.start()
