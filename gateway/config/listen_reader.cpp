@@ -1,4 +1,4 @@
-// Pass 1 for config.yaml's `listen` (SPEC 2, SPEC 15 TLS termination): one address, or a
+// Pass 1 for config.yaml's `listen` (SPEC 2, SPEC 15 TLS termination): one entry, or a
 // list whose entries are addresses (plain HTTP) or maps with TLS:
 //   listen:
 //     - 0.0.0.0:8080
@@ -90,6 +90,10 @@ std::optional<listen_address> read_entry(const yaml_node& node, const std::strin
 }  // namespace
 
 void read_listen(const yaml_node& node, error_sink& sink, std::vector<listen_address>& out) {
+  if (node.type == yaml_node::kind::map) {  // one entry with TLS, not in a list
+    if (auto entry = read_entry(node, "listen", sink)) out = {std::move(*entry)};
+    return;
+  }
   auto items = read_list(node, "listen", sink, true);
   if (!items) return;
   if (items->empty()) {

@@ -23,6 +23,11 @@ Usage (README-ready):
                   the same two with storage.backend: redis, against a redis-server
                   (no persistence) started on a free port; on_error: deny, so a failed
                   Redis decision shows as a non-2xx answer, never as a local decision
+    nginx-tls-allow, sluice-tls-allow
+                  nginx-allow and sluice-allow behind an HTTPS listener (TLS 1.3, the
+                  same ECDSA P-256 certificate, made with the openssl CLI per run); wrk
+                  keeps its connections, so this is the per-request cost of TLS
+                  records, not of handshakes
     sluice-redis-cluster-allow
                   sluice-redis-allow against a 3-master Redis Cluster (redis-server
                   --cluster-enabled yes x3, redis-cli --cluster create), storage.redis
@@ -88,6 +93,7 @@ import shutil
 import signal
 import socket
 import statistics
+import ssl
 import subprocess
 import sys
 import time
@@ -104,6 +110,8 @@ TARGETS = [
     "sluice-redis-allow",
     "sluice-redis-reject",
     "sluice-redis-cluster-allow",
+    "nginx-tls-allow",
+    "sluice-tls-allow",
 ]
 CLUSTER_MASTERS = 3
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -189,7 +197,8 @@ class Service:
     def __init__(self, name: str, argv: list[str], logfile: Path, port: int, with_children: bool):
         self.name = name
         self.admin_port: int | None = None  # Sluice only
-        self.probe = lambda: http_get(self.port, "/")[0] > 0
+        self.tls = "-tls-" in name
+        self.probe = lambda: http_get(self.port, "/", tls=self.tls)[0] > 0
         self.argv = argv
         self.port = port
         self.with_children = with_children
@@ -268,8 +277,13 @@ class Service:
                     pass
 
 
-def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+def http_get(port: int, path: str, timeout: float = 2.0, tls: bool = False) -> tuple[int, bytes]:
+    if tls:
+        # The benchmark's own throwaway certificate: nothing to verify it against.
+        context = ssl._create_unverified_context()
+        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request("GET", path)
         res = conn.getresponse()
@@ -419,8 +433,8 @@ def parse_wrk(out: str) -> dict:
     return r
 
 
-def run_wrk(args, port: int, duration: int) -> str:
-    url = f"http://127.0.0.1:{port}{args.path}"
+def run_wrk(args, port: int, duration: int, tls: bool = False) -> str:
+    url = f"{'https' if tls else 'http'}://127.0.0.1:{port}{args.path}"
     argv = [
         "wrk",
         f"-t{args.wrk_threads}",
@@ -495,6 +509,25 @@ class Bench:
             time.sleep(0.1)
         raise SystemExit("the benchmark's Redis Cluster did not reach cluster_state:ok")
 
+    def make_certificate(self) -> None:
+        """A self-signed ECDSA P-256 certificate for 127.0.0.1, shared by both proxies."""
+        subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+             "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+             "-keyout", str(self.dir / "tls.key"), "-out", str(self.dir / "tls.pem")],
+            check=True, capture_output=True, timeout=60)
+
+    def nginx_tls(self, name: str) -> dict:
+        """The listen flag and certificate lines of an nginx scenario (none when plain)."""
+        if "-tls-" not in name:
+            return {"SSL": "", "SSL_CONFIG": ""}
+        return {
+            "SSL": " ssl",
+            "SSL_CONFIG": (f"ssl_certificate {self.dir / 'tls.pem'};\n"
+                           f"    ssl_certificate_key {self.dir / 'tls.key'};\n"
+                           "    ssl_protocols TLSv1.2 TLSv1.3;"),
+        }
+
     def sluice(self, name: str, policy: str, upstream_port: int, wrapper: list[str], binary: Path) -> Service:
         port = free_port()
         admin_port = free_port()
@@ -524,7 +557,9 @@ class Bench:
             fill(
                 "sluice.yaml.in",
                 {
-                    "PORT": port,
+                    "LISTEN": (f"{{ address: 127.0.0.1:{port}, tls: {{ cert: {self.dir / 'tls.pem'}, "
+                               f"key: {self.dir / 'tls.key'} }} }}" if "-tls-" in name
+                               else f"127.0.0.1:{port}"),
                     "UPSTREAM_PORT": upstream_port,
                     "ADMIN_PORT": admin_port,
                     "WORKERS": self.args.workers,
@@ -552,9 +587,13 @@ class Bench:
                 self.services[f"cluster-{i}"] = self.cluster_node(i)
                 self.services[f"cluster-{i}"].start()
             self.create_cluster()
-        if "nginx-allow" in targets:
-            self.services["nginx-allow"] = self.nginx(
-                "nginx-allow",
+        if any("-tls-" in t for t in targets):
+            self.make_certificate()
+        for name in ("nginx-allow", "nginx-tls-allow"):
+            if name not in targets:
+                continue
+            self.services[name] = self.nginx(
+                name,
                 "proxy.nginx.conf.in",
                 {
                     "MODE": "allow",
@@ -563,6 +602,7 @@ class Bench:
                     "WORKERS": w,
                     "RATE": "100000000r/s",
                     "BURST": " burst=100000000 nodelay",
+                    **self.nginx_tls(name),
                 },
             )
         if "nginx-reject" in targets:
@@ -576,6 +616,7 @@ class Bench:
                     "WORKERS": w,
                     "RATE": "1r/m",
                     "BURST": "",
+                    **self.nginx_tls("nginx-reject"),
                 },
             )
         for name in targets:
@@ -606,7 +647,7 @@ class Bench:
             status = 0
             # A cluster gateway learns the slot map in the background: give it time.
             for _ in range(50 if "-cluster-" in name else 3):
-                status, body = http_get(s.port, self.args.path, timeout=30)
+                status, body = http_get(s.port, self.args.path, timeout=30, tls=s.tls)
                 if status == expect:
                     break
                 time.sleep(0.1 if "-cluster-" in name else 0)
@@ -631,7 +672,7 @@ class Bench:
                       [self.services["redis"]] if "redis" in self.services else [])
         r0 = sum(x.cpu()[0] for x in redis_side)
         t0 = time.monotonic()
-        out = run_wrk(self.args, s.port, duration)
+        out = run_wrk(self.args, s.port, duration, s.tls)
         elapsed = time.monotonic() - t0
         c1, _ = s.cpu()
         u1, _ = up.cpu()
@@ -781,7 +822,7 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
         return r
 
     ratios, ab, redis = {}, {}, {}
-    for mode in ("allow", "reject"):
+    for mode in ("allow", "reject", "tls-allow"):
         if f"sluice-redis-{mode}" in med and f"sluice-{mode}" in med:
             redis[mode] = ratio(f"sluice-redis-{mode}", f"sluice-{mode}")
         for suffix in ("", "-base"):

@@ -317,6 +317,15 @@ TEST(ConfigServer, TlsListenersWithPathsFromTheConfigDirectory) {
   EXPECT_EQ(listen[2].tls->client_ca, dir + "ca.pem");
 }
 
+TEST(ConfigServer, OneTlsListenerWithoutAList) {
+  auto result = load_config(fixture("server/tls_listen_one.yaml"), fake_env());
+  ASSERT_TRUE(result.ok()) << testing::error_lines(result)[0];
+  const auto& listen = result.config->server.listen;
+  ASSERT_EQ(listen.size(), 1u);
+  ASSERT_TRUE(listen[0].tls);
+  EXPECT_EQ(listen[0].tls->certificates[0].cert, fixture("server/api.pem"));
+}
+
 TEST(ConfigServer, TlsListenerErrors) {
   const auto at_line = [](std::string_view rest) { return at("bad_tls_listen", rest); };
   EXPECT_THAT(

@@ -15,6 +15,8 @@
 //   within parse_yaml's bound (so an alias bomb never reaches the readers);
 // - mask_credentials (which every printed error goes through) returns on the text, is
 //   idempotent and leaves a text without '@' unchanged;
+// - a config.yaml the reader accepts names a certificate and key for every TLS
+//   listener, and has upstream.tls exactly for an https:// upstream;
 // - a policy the readers and checks accept compiles into a limit::policy, and every
 //   route it declares is reachable by index.
 #include <algorithm>
@@ -188,6 +190,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     detail::read_server_config(*parsed.root, sink, server, positions);
   }
   check_errors(server_errors, b, text);
+  if (server_errors.empty()) {
+    // What the gateway loads TLS contexts from: a TLS listener names a certificate and
+    // its key; upstream.tls is there exactly for an https:// upstream.
+    FUZZ_CHECK(!server.listen.empty(), text);
+    for (const auto& l : server.listen) {
+      if (!l.tls) continue;
+      FUZZ_CHECK(!l.tls->certificates.empty(), text);
+      for (const auto& c : l.tls->certificates) {
+        FUZZ_CHECK(!c.cert.empty() && !c.key.empty(), text);
+      }
+    }
+    const bool https = server.upstream.url.size() > 5 &&
+                       (server.upstream.url[4] == 's' || server.upstream.url[4] == 'S');
+    FUZZ_CHECK(server.upstream.tls.has_value() == https, text);
+    if (server.upstream.tls) {
+      FUZZ_CHECK(server.upstream.tls->cert.empty() == server.upstream.tls->key.empty(), text);
+    }
+  }
 
   // A policy file's reader, then the checks across items.
   std::vector<config_error> policy_errors;
