@@ -272,7 +272,6 @@ struct lease_def {
   std::int64_t max_tokens = 0;  // 1 .. below the limit's capacity
   limit::micros max_age = 0;    // (0, defaults::lease_max_age]
   source_location where;
-  friend bool operator==(const lease_def&, const lease_def&) = default;
 };
 
 struct limit_def {
