@@ -1,5 +1,5 @@
 // One client connection, as a short sequence of named steps per request
-// (STYLE 6, SPEC 4):
+// (STYLE 6, SPEC 4), after the TLS handshake on a TLS listener:
 //   read_head -> identify -> decide -> respond: reject | forward (head, bodies) -> record
 // Each step returns what the next needs; decide() only decides; the counting functions
 // (together in session.cpp) count each fact when it is final; record() logs.
