@@ -38,7 +38,7 @@ class Chromium:
     """Headless Chromium with the DevTools protocol on a pipe. call() sends a command and
     returns its result; events are kept in `events` (method, params)."""
 
-    def __init__(self, binary, profile_dir, log_path):
+    def __init__(self, binary, profile_dir, log_path, extra_flags=()):
         to_child_r, self._to_child = os.pipe()
         self._from_child, from_child_w = os.pipe()
         # Numbers >= 10 so that the redirections onto 3 and 4 cannot clobber them (bash:
@@ -47,8 +47,8 @@ class Chromium:
         child_w = fcntl.fcntl(from_child_w, fcntl.F_DUPFD_CLOEXEC, 10)
         os.close(to_child_r)
         os.close(from_child_w)
-        args = CHROMIUM_FLAGS + ['--user-data-dir=' + profile_dir, '--remote-debugging-pipe',
-                                 'about:blank']
+        args = CHROMIUM_FLAGS + list(extra_flags) + [
+            '--user-data-dir=' + profile_dir, '--remote-debugging-pipe', 'about:blank']
         with open(log_path, 'ab') as log:
             self.process = subprocess.Popen(
                 ['bash', '-c', 'exec "$@" 3<&%d 4>&%d' % (child_r, child_w), 'bash', binary]

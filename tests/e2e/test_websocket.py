@@ -11,6 +11,7 @@ import os
 import socket
 import ssl
 import struct
+import subprocess
 import time
 import unittest
 
@@ -262,19 +263,18 @@ class WebSocketThroughSluice(GatewayTestCase):
 class WebSocketFromChromium(GatewayTestCase):
     """A real browser's handshake (with its permessage-deflate offer) and frames."""
 
-    def test_browser_echo_through_sluice(self):
+    def browser_echo(self, url, ws_upstream, extra_flags=()):
+        """Headless Chromium opens `url`, sends a short and a 200,000-character message,
+        and checks both come back; then what the upstream saw of the browser."""
         binary = find_chromium()
         if not binary:
             raise unittest.SkipTest('chromium is not installed: run scripts/install-deps.sh')
-        ws_upstream = WebSocketUpstream()
-        self.addCleanup(ws_upstream.stop)
-        gateway = self.start_sluice({}, POLICY, upstream_url=ws_upstream.url)
         browser = Chromium(binary, os.path.join(self.workdir, 'chromium-profile'),
-                           os.path.join(self.workdir, 'chromium.log'))
+                           os.path.join(self.workdir, 'chromium.log'), extra_flags)
         self.addCleanup(browser.close)
         browser.open_page()
         echoed = browser.evaluate('''new Promise((resolve, reject) => {
-            const ws = new WebSocket('ws://127.0.0.1:%d/echo');
+            const ws = new WebSocket('%s');
             const big = 'x'.repeat(200000);
             const got = [];
             ws.onopen = () => { ws.send('from chromium'); ws.send(big); };
@@ -283,7 +283,7 @@ class WebSocketFromChromium(GatewayTestCase):
               if (got.length === 2) { ws.close(1000); resolve(got); }
             };
             ws.onerror = () => reject('WebSocket error');
-        })''' % gateway.port, await_promise=True, timeout=20)
+        })''' % url, await_promise=True, timeout=20)
         self.assertEqual(echoed, ['from chromium', 'big:true'])
         handshake = ws_upstream.handshakes[-1]
         self.assertIn('Chrome', handshake['User-Agent'])
@@ -291,6 +291,37 @@ class WebSocketFromChromium(GatewayTestCase):
         # compressed frames went through the tunnel unchanged.
         self.assertIn('permessage-deflate', handshake['Sec-WebSocket-Extensions'])
         wait_for(lambda: ws_upstream.closes == [1000], message='upstream saw close 1000')
+        return handshake
+
+    def test_browser_echo_through_sluice(self):
+        ws_upstream = WebSocketUpstream()
+        self.addCleanup(ws_upstream.stop)
+        gateway = self.start_sluice({}, POLICY, upstream_url=ws_upstream.url)
+        self.browser_echo('ws://127.0.0.1:%d/echo' % gateway.port, ws_upstream)
+
+    def test_browser_echo_through_sluice_over_tls(self):
+        ws_upstream = WebSocketUpstream()
+        self.addCleanup(ws_upstream.stop)
+        ca = TestCA(os.path.join(self.workdir, 'pki'))
+        cert, key = ca.issue('server', '127.0.0.1', 'IP:127.0.0.1')
+        tls_port = free_port()
+        config = self.make_config({}, upstream_url=ws_upstream.url)
+        config['listen'] = [config['listen'], {'address': '127.0.0.1:%d' % tls_port,
+                                               'tls': {'cert': cert, 'key': key}}]
+        gateway = Sluice(self.workdir, config, POLICY)
+        self.addCleanup(self._stop_gateway, gateway)
+        gateway.start()
+        # Chromium trusts this one certificate by its public key's hash (it has no way to
+        # take a CA file); everything else about the certificate it still checks.
+        spki = subprocess.run(
+            'openssl x509 -pubkey -noout -in "%s" | openssl pkey -pubin -outform der '
+            '| openssl dgst -sha256 -binary | base64' % cert,
+            shell=True, capture_output=True, text=True, check=True, timeout=30).stdout.strip()
+        handshake = self.browser_echo(
+            'wss://127.0.0.1:%d/echo' % tls_port, ws_upstream,
+            ['--ignore-certificate-errors-spki-list=' + spki])
+        self.assertEqual(handshake['X-Forwarded-Proto'], 'https')
+        self.assertEqual(gateway.metrics().value('gateway_tls_handshakes_total', result='ok'), 1)
 
 
 class UpgradeHeadersReachingTheUpstream(GatewayTestCase):
