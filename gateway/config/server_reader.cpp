@@ -515,6 +515,21 @@ void read_server_config(const yaml_node& root, error_sink& sink, server_config& 
     map_reader r(*v, "reload", sink, {"watch"});
     if (auto* w = r.get("watch")) assign(config.reload_watch, read_bool(*w, r.path("watch"), sink));
   }
+  // Listeners bind with SO_REUSEPORT, which lets two of them share an address, each
+  // taking part of its connections (admin requests answered by the proxy): refused.
+  std::vector<std::string> seen;
+  auto check = [&](const host_port& address, std::string_view key) {
+    const std::string text = address.to_string();
+    if (std::find(seen.begin(), seen.end(), text) != seen.end()) {
+      const yaml_node* at = m.get(key);
+      sink.add(at != nullptr ? *at : root, std::string(key),
+               "address " + text +
+                   " is used twice (an address takes one listener, in listen or admin.listen)");
+    }
+    seen.push_back(text);
+  };
+  for (const auto& l : config.listen) check(l.address, "listen");
+  for (const auto& a : config.admin.listen) check(a, "admin");
 }
 
 }  // namespace sluice::config::detail

@@ -326,6 +326,13 @@ TEST(ConfigServer, OneTlsListenerWithoutAList) {
   EXPECT_EQ(listen[0].tls->certificates[0].cert, fixture("server/api.pem"));
 }
 
+TEST(ConfigServer, NoAddressTwiceAcrossListenAndAdmin) {
+  EXPECT_THAT(server_errors("shared_address"),
+              ElementsAre(at("shared_address",
+                             "3:3: admin: address 127.0.0.1:8443 is used twice (an address "
+                             "takes one listener, in listen or admin.listen)")));
+}
+
 TEST(ConfigServer, TlsListenerErrors) {
   const auto at_line = [](std::string_view rest) { return at("bad_tls_listen", rest); };
   EXPECT_THAT(

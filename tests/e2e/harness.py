@@ -40,10 +40,21 @@ START_TIMEOUT = 15.0
 STOP_TIMEOUT = 20.0
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, never one this process handed out before: the
+    kernel may pick the same free port twice in a row, and Sluice's listeners bind with
+    SO_REUSEPORT, so a gateway given one port for two of its listeners would share the
+    connections between them (an admin request answered by the proxy)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
 
 
 def wait_for(predicate, timeout=5.0, interval=0.02, message='condition'):
