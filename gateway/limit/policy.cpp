@@ -13,12 +13,10 @@ namespace {
 constexpr std::string_view default_route_name = "default";
 
 std::string key_spec(const std::vector<config::key_part>& key) {
-  static constexpr std::string_view names[] = {"global", "ip",     "api_key", "user",  "client",
-                                               "route",  "method", "path",    "header"};
   std::string spec;
   for (const auto& part : key) {
     if (!spec.empty()) spec += ',';
-    spec += names[static_cast<int>(part.kind)];
+    spec += config::key_part_names[static_cast<std::size_t>(part.kind)];
     if (part.kind == config::key_part_kind::header) spec += ":" + part.header;
   }
   return spec;
