@@ -23,8 +23,9 @@ std::optional<tls_certificate_files> read_certificate(const map_reader& m, error
       if (file) *out = std::move(*file);
       ok = ok && file.has_value();
     } else {
-      sink.add(m.node(), m.path(),
-               std::string("missing required key '") + name + "' (a certificate needs cert and key)");
+      sink.add(
+          m.node(), m.path(),
+          std::string("missing required key '") + name + "' (a certificate needs cert and key)");
       ok = false;
     }
   }
@@ -43,7 +44,8 @@ std::optional<listen_tls> read_tls(const yaml_node& node, const std::string& pat
     if (m.get("cert") != nullptr || m.get("key") != nullptr) {
       sink.add(node, path, "give either cert and key or certificates, not both");
     } else if (auto items = read_list(*list, m.path("certificates"), sink, false)) {
-      if (items->empty()) sink.add(*list, m.path("certificates"), "must name at least one certificate");
+      if (items->empty())
+        sink.add(*list, m.path("certificates"), "must name at least one certificate");
       for (const auto& item : *items) {
         map_reader c(*item.node, item.path, sink, {"cert", "key"});
         if (!c.ok()) continue;

@@ -222,7 +222,8 @@ enum class key_part_kind {
 };
 // Each kind's name in policies, /admin/config and --check-config, in enum order.
 inline constexpr std::array<std::string_view, 10> key_part_names = {
-    "global", "ip", "api_key", "user", "client", "route", "method", "path", "header", "client_cert"};
+    "global", "ip",     "api_key", "user",   "client",
+    "route",  "method", "path",    "header", "client_cert"};
 
 struct key_part {
   key_part_kind kind = key_part_kind::global;

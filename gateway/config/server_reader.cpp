@@ -98,8 +98,8 @@ upstream_url_result parse_upstream_url(std::string_view url) {
   }
   // No port: the scheme's default, as every other proxy does.
   const bool has_port = authority.back() != ']' && authority.find(':') != std::string_view::npos;
-  auto parsed = parse_host_port(has_port ? std::string(authority)
-                                         : std::string(authority) + (result.https ? ":443" : ":80"));
+  auto parsed = parse_host_port(
+      has_port ? std::string(authority) : std::string(authority) + (result.https ? ":443" : ":80"));
   if (!parsed.value) {
     result.error = "invalid upstream URL '" + std::string(url) + "' (expected http://host:port)";
     return result;
@@ -158,8 +158,8 @@ void read_upstream_tls(const yaml_node& node, const std::string& path, error_sin
   map_reader m(node, path, sink, {"ca", "server_name", "cert", "key", "insecure_skip_verify"});
   if (!m.ok()) return;
   tls.where = sink.where(node);
-  for (auto [name, out] : {std::pair{"ca", &tls.ca}, std::pair{"cert", &tls.cert},
-                           std::pair{"key", &tls.key}}) {
+  for (auto [name, out] :
+       {std::pair{"ca", &tls.ca}, std::pair{"cert", &tls.cert}, std::pair{"key", &tls.key}}) {
     if (auto* v = m.get(name)) assign(*out, read_file_path(*v, m.path(name), sink));
   }
   if (auto* v = m.get("server_name")) {
@@ -174,9 +174,9 @@ void read_upstream_tls(const yaml_node& node, const std::string& path, error_sin
 }
 
 void read_upstream(const yaml_node& node, error_sink& sink, upstream_config& up) {
-  map_reader m(node, "upstream", sink,
-               {"url", "connect_timeout", "timeout", "max_idle_connections", "circuit_breaker",
-                "tls"});
+  map_reader m(
+      node, "upstream", sink,
+      {"url", "connect_timeout", "timeout", "max_idle_connections", "circuit_breaker", "tls"});
   if (!m.ok()) return;
   bool https = false;
   if (const yaml_node* url = m.get("url")) {

@@ -62,8 +62,8 @@ bool is_websocket_upgrade(const request_head& req, bool has_body);
 // names, Keep-Alive, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Connection), Expect
 // (Sluice answers 100-continue itself) and the fields Sluice writes itself; then
 // X-Forwarded-For (every line joined, then the peer), X-Forwarded-Proto: http or https
-// (ctx.tls; a trusted peer's own is kept in place), Host when the request had none, X-Forwarded-Host
-// (a trusted peer's own is kept), Via (every line joined, then "1.1 sluice"),
+// (ctx.tls; a trusted peer's own is kept in place), Host when the request had none,
+// X-Forwarded-Host (a trusted peer's own is kept), Via (every line joined, then "1.1 sluice"),
 // X-RateLimit-Degraded when ctx.degraded is set (a client's own is never forwarded),
 // Connection: Upgrade for a passed-on handshake (its Upgrade field then kept in place),
 // and the body framing. Connection never names away Content-Length or Host (the framing: a

@@ -109,9 +109,9 @@ template std::size_t feed_head<false>(http::basic_parser<false>&, asio::const_bu
                                       std::size_t&, error_code&) noexcept;
 // Requests come from clients, responses from upstreams (peer_stream: plain or TLS); the
 // unit tests read both from plain TCP streams.
-#define SLUICE_MESSAGE_READERS(is_request, Stream)                                             \
-  template awaitable<error_code> read_message_head<is_request, Stream>(                        \
-      Stream&, beast::flat_buffer&, head_parser<is_request>&, std::size_t, std::size_t&);      \
+#define SLUICE_MESSAGE_READERS(is_request, Stream)                                                 \
+  template awaitable<error_code> read_message_head<is_request, Stream>(                            \
+      Stream&, beast::flat_buffer&, head_parser<is_request>&, std::size_t, std::size_t&);          \
   template awaitable<error_code> read_body_piece<is_request, Stream>(Stream&, beast::flat_buffer&, \
                                                                      head_parser<is_request>&);
 SLUICE_MESSAGE_READERS(true, peer_stream)

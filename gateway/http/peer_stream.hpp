@@ -44,9 +44,13 @@ class peer_stream {
   bool has_unread_tls_bytes() const;
   executor_type get_executor() { return tcp_.get_executor(); }
   template <class TimePoint>
-  void expires_at(TimePoint t) { tcp_.expires_at(t); }
+  void expires_at(TimePoint t) {
+    tcp_.expires_at(t);
+  }
   template <class Duration>
-  void expires_after(Duration d) { tcp_.expires_after(d); }
+  void expires_after(Duration d) {
+    tcp_.expires_after(d);
+  }
   void expires_never() { tcp_.expires_never(); }
 
   template <class MutableBuffers, class Token>

@@ -248,8 +248,7 @@ static awaitable<void> sweep_idle_sessions(worker* w, app::services* s) {
 }
 
 void start_session(tcp::socket socket, worker& w, app::services& s, listener_info listener) {
-  asio::co_spawn(w.io,
-                 run_session(std::make_shared<session>(std::move(socket), w, s, listener)),
+  asio::co_spawn(w.io, run_session(std::make_shared<session>(std::move(socket), w, s, listener)),
                  asio::detached);
   if (!w.sweeping) {
     w.sweeping = true;
@@ -443,8 +442,12 @@ void session::identify() {
 std::optional<session::verdict> session::decide() {
   auto& req = parser_->get();
   beast_headers headers(req.base());
-  limit::request_facts facts{as_std(req.method_string()), as_std(req.target()), client_ip_,
-                             peer_trusted_, &headers, client_cert_};
+  limit::request_facts facts{as_std(req.method_string()),
+                             as_std(req.target()),
+                             client_ip_,
+                             peer_trusted_,
+                             &headers,
+                             client_cert_};
   check_started_ = steady::now();
   limit::prepare(snapshot_->policy, facts, &services_.overrides, now_us(), ev_, &services_.scaling);
   switch (ev_.result) {
@@ -622,10 +625,9 @@ bool session::write_upstream_head() {
   std::string degraded;
   limit::append_degraded_names(ev_, degraded);
   record_.upgrade = is_websocket_upgrade(parser_->get(), request_has_body());
-  return write_upstream_request_head(
-      head_text_, parser_->get(),
-      {peer_text_, peer_trusted_, snapshot_->upstream_host, kept, body, degraded, record_.upgrade,
-       listener_.tls});
+  return write_upstream_request_head(head_text_, parser_->get(),
+                                     {peer_text_, peer_trusted_, snapshot_->upstream_host, kept,
+                                      body, degraded, record_.upgrade, listener_.tls});
 }
 
 awaitable<exchange_failure> session::exchange(std::unique_ptr<upstream_connection>& up,

@@ -14,9 +14,9 @@
 #include <string>
 #include <unordered_set>
 
-#include "http/peer_stream.hpp"
 #include "http/error_response.hpp"
 #include "http/head_arena.hpp"
+#include "http/peer_stream.hpp"
 #include "http/upstream_pool.hpp"
 #include "http/wire.hpp"
 #include "limit/engine.hpp"

@@ -21,13 +21,17 @@ void close_end(tcp::socket& s) {
   error_code ignored;
   s.close(ignored);
 }
-void close_end(peer_stream& s) { s.close(); }
+void close_end(peer_stream& s) {
+  s.close();
+}
 
 void shutdown_send(tcp::socket& s) {
   error_code ignored;
   s.shutdown(tcp::socket::shutdown_send, ignored);
 }
-void shutdown_send(peer_stream& s) { s.shutdown_send(); }
+void shutdown_send(peer_stream& s) {
+  s.shutdown_send();
+}
 
 template <class Stream>
 void close_both(Stream& a, Stream& b) {
@@ -61,9 +65,8 @@ struct message_pacing {
 // half-close) or a socket fails (which ends the whole tunnel). `pacing`: the client's
 // direction under a message limit.
 template <class From, class To>
-awaitable<void> pump(From& from, To& to, asio::const_buffer early,
-                     std::uint64_t& moved, steady::time_point& last_active,
-                     message_pacing* pacing = nullptr) {
+awaitable<void> pump(From& from, To& to, asio::const_buffer early, std::uint64_t& moved,
+                     steady::time_point& last_active, message_pacing* pacing = nullptr) {
   if (early.size() > 0) {
     if (pacing != nullptr) {
       const bool go_on = co_await pacing->hold(early, last_active);
@@ -105,8 +108,7 @@ awaitable<void> pump(From& from, To& to, asio::const_buffer early,
 // Closes both sockets once neither side sent anything for `idle_timeout`; ends early,
 // cancelled, when the pumps are done.
 template <class Stream>
-awaitable<void> close_when_idle(Stream& a, Stream& b,
-                                const steady::time_point& last_active,
+awaitable<void> close_when_idle(Stream& a, Stream& b, const steady::time_point& last_active,
                                 steady::duration idle_timeout) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {

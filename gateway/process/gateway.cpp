@@ -77,7 +77,8 @@ void note_untrusted_user_header(const config::identity_config& id) {
 void note_insecure_upstream(const config::upstream_config& up) {
   if (!up.tls || !up.tls->insecure_skip_verify) return;
   std::cerr << "sluice: WARNING: upstream.tls.insecure_skip_verify is true: the upstream's "
-               "certificate is not verified (" << mask_credentials(up.url) << ")\n";
+               "certificate is not verified ("
+            << mask_credentials(up.url) << ")\n";
 }
 
 net::awaitable<void> run_accept_loop(net::tcp::acceptor* acceptor,

@@ -14,8 +14,8 @@
 #include "limit/engine.hpp"
 #include "limit/policy.hpp"
 #include "runtime/upstream_target.hpp"
-#include "tls/configured_contexts.hpp"
 #include "telemetry/metrics.hpp"
+#include "tls/configured_contexts.hpp"
 
 namespace sluice::app {
 
@@ -40,9 +40,9 @@ struct snapshot {
 };
 
 // Builds a snapshot, resolving the upstream host and loading the TLS contexts
-// (tls/configured_contexts.hpp). Throws snapshot_error with "file:line:col: field: message" lines for
-// certificates that cannot be used, std::runtime_error naming the upstream when it
-// cannot be resolved.
+// (tls/configured_contexts.hpp). Throws snapshot_error with "file:line:col: field: message" lines
+// for certificates that cannot be used, std::runtime_error naming the upstream when it cannot be
+// resolved.
 struct snapshot_error : std::runtime_error {
   explicit snapshot_error(std::vector<config::config_error> e);
   std::vector<config::config_error> errors;

@@ -26,8 +26,7 @@ client_context::load_result client_context::load(const config::upstream_tls& set
                             ? SSL_CTX_set_default_verify_paths(ctx) == 1
                             : SSL_CTX_load_verify_locations(ctx, settings.ca.c_str(), nullptr) == 1;
     if (!loaded) {
-      result.error = (settings.ca.empty() ? std::string("the system's CA store")
-                                          : settings.ca) +
+      result.error = (settings.ca.empty() ? std::string("the system's CA store") : settings.ca) +
                      ": cannot load CA certificates: " + openssl_reason();
       return result;
     }

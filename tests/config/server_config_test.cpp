@@ -171,10 +171,11 @@ TEST(ConfigServer, UnsetVariableIsAnErrorAtItsScalar) {
 }
 
 TEST(ConfigServer, UnknownKey) {
-  EXPECT_THAT(server_errors("unknown_key"),
-              ElementsAre(at("unknown_key",
-                             "3:3: upstream: unknown key 'retries' (expected one of: url, "
-                             "connect_timeout, timeout, max_idle_connections, circuit_breaker, tls)")));
+  EXPECT_THAT(
+      server_errors("unknown_key"),
+      ElementsAre(at("unknown_key",
+                     "3:3: upstream: unknown key 'retries' (expected one of: url, "
+                     "connect_timeout, timeout, max_idle_connections, circuit_breaker, tls)")));
 }
 
 TEST(ConfigServer, DuplicateKeyIsReportedAtTheSecondOccurrence) {
@@ -264,12 +265,14 @@ TEST(ConfigServer, HttpsUpstreamWithItsTlsSettings) {
   EXPECT_EQ(up.tls->cert, "/etc/sluice/client.pem");
   EXPECT_EQ(up.tls->key, "/etc/sluice/client.key");
   EXPECT_FALSE(up.tls->insecure_skip_verify);
-  EXPECT_THAT(server_errors("bad_upstream_tls"),
-              ElementsAre(at("bad_upstream_tls", "3:8: upstream.tls: needs an https:// upstream url")));
+  EXPECT_THAT(
+      server_errors("bad_upstream_tls"),
+      ElementsAre(at("bad_upstream_tls", "3:8: upstream.tls: needs an https:// upstream url")));
   EXPECT_THAT(
       server_errors("bad_upstream_tls_keys"),
       ElementsAre(
-          at("bad_upstream_tls_keys", "3:8: upstream.tls: a client certificate needs both cert and key"),
+          at("bad_upstream_tls_keys",
+             "3:8: upstream.tls: a client certificate needs both cert and key"),
           at("bad_upstream_tls_keys",
              "3:45: upstream.tls.insecure_skip_verify: expected true or false, got 'maybe'"),
           at("bad_upstream_tls_keys",

@@ -36,7 +36,8 @@ TEST(ConfiguredContexts, OnePerEntryNullForPlainHttp) {
 TEST(ConfiguredContexts, AnUnusableCertificateIsAnErrorAtItsListenEntry) {
   test::test_ca ca;
   ca.issue("a", "a.test", "DNS:a.test");
-  const auto loaded = load_configured_contexts(two_listeners(ca), std::chrono::system_clock::now() + 48h);
+  const auto loaded =
+      load_configured_contexts(two_listeners(ca), std::chrono::system_clock::now() + 48h);
   ASSERT_EQ(loaded.errors.size(), 1u);
   const std::string line = loaded.errors[0].to_string();
   EXPECT_TRUE(line.starts_with("config.yaml:3:38: listen[1].tls: " + ca.path("a.pem") +
@@ -56,9 +57,8 @@ TEST(ConfiguredContexts, TheHttpsUpstreamsClientCertificateIsCheckedToo) {
                                              .where = {"config.yaml", 2, 3}};
   const auto bad = load_configured_contexts(server);
   ASSERT_EQ(bad.errors.size(), 1u);
-  EXPECT_TRUE(bad.errors[0].to_string().starts_with("config.yaml:2:3: upstream.tls: " +
-                                                    ca.path("a.pem") +
-                                                    ": cannot load private key: "))
+  EXPECT_TRUE(bad.errors[0].to_string().starts_with(
+      "config.yaml:2:3: upstream.tls: " + ca.path("a.pem") + ": cannot load private key: "))
       << bad.errors[0].to_string();
   server.upstream.tls->key = ca.path("a.key");
   const auto good = load_configured_contexts(server);
