@@ -68,16 +68,6 @@ json::object access(const config::access_list& list) {
   return {{"ips", blocks(list.ips)}, {"api_keys", std::move(keys)}, {"users", strings(list.users)}};
 }
 
-std::string key_text(const std::vector<config::key_part>& key) {
-  std::string out;
-  for (const auto& part : key) {
-    if (!out.empty()) out += ',';
-    out += config::key_part_names[static_cast<std::size_t>(part.kind)];
-    if (part.kind == config::key_part_kind::header) out += ":" + part.header;
-  }
-  return out;
-}
-
 }  // namespace
 
 std::string config_json(const config::loaded_config& cfg) {
@@ -171,7 +161,7 @@ std::string config_json(const config::loaded_config& cfg) {
   json::array limits;
   for (const auto& l : p.limits) {
     json::object o{{"name", l.name},
-                   {"key", key_text(l.key)},
+                   {"key", config::key_text(l.key)},
                    {"algorithm", limit::to_string(l.algo)},
                    {"count", l.count == config::count_mode::cost ? "cost" : "requests"},
                    {"routes", strings(l.routes)},

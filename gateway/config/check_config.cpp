@@ -24,13 +24,7 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
 }
 
 std::string key_text(const limit_def& limit) {
-  std::vector<std::string> parts;
-  for (const auto& part : limit.key) {
-    parts.push_back(part.kind == key_part_kind::header
-                        ? "header:" + part.header
-                        : std::string(key_part_names[static_cast<std::size_t>(part.kind)]));
-  }
-  return join(parts, "+") + (limit.fallback_ip ? " (fallback ip)" : "");
+  return config::key_text(limit.key, "+") + (limit.fallback_ip ? " (fallback ip)" : "");
 }
 
 std::string routes_text(const limit_def& limit) {

@@ -25,6 +25,16 @@ std::string config_error::to_string() const {
   return mask_credentials(out + message);
 }
 
+std::string key_text(const std::vector<key_part>& key, std::string_view separator) {
+  std::string out;
+  for (const auto& part : key) {
+    if (!out.empty()) out += separator;
+    out += key_part_names[static_cast<std::size_t>(part.kind)];
+    if (part.kind == key_part_kind::header) out += ":" + part.header;
+  }
+  return out;
+}
+
 std::optional<std::string> process_env(std::string_view name) {
   // getenv is safe here: Sluice never calls setenv after startup.
   const char* value = std::getenv(std::string(name).c_str());

@@ -231,6 +231,9 @@ struct key_part {
   friend bool operator==(const key_part&, const key_part&) = default;
 };
 
+// A limit's key as operators write it, e.g. "ip,header:x-team" (`separator` between parts).
+std::string key_text(const std::vector<key_part>& key, std::string_view separator = ",");
+
 enum class count_mode { cost, requests };
 
 // `adaptive:` on a limit (issue 15, load-aware limits): the factor in

@@ -12,16 +12,6 @@ namespace {
 
 constexpr std::string_view default_route_name = "default";
 
-std::string key_spec(const std::vector<config::key_part>& key) {
-  std::string spec;
-  for (const auto& part : key) {
-    if (!spec.empty()) spec += ',';
-    spec += config::key_part_names[static_cast<std::size_t>(part.kind)];
-    if (part.kind == config::key_part_kind::header) spec += ":" + part.header;
-  }
-  return spec;
-}
-
 limit_params params_of(algorithm algo, const config::rate& r, std::int64_t burst, micros delay) {
   return limit_params::make(algo, r.count, r.period, burst, delay);
 }
@@ -137,7 +127,7 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
       }
     }
     std::string identity =
-        def.name + '\x1f' + key_spec(def.key) + '\x1f' + std::string(to_string(def.algo));
+        def.name + '\x1f' + config::key_text(def.key) + '\x1f' + std::string(to_string(def.algo));
     if (l.shards > 1) identity += "\x1fshards=" + std::to_string(l.shards);
     l.state_seed = hash64(identity, hash_seed);
     limits_.push_back(std::move(l));

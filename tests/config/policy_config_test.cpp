@@ -132,6 +132,15 @@ TEST(ConfigPolicy, UnknownKeyPart) {
                       "header:<Name>)");
 }
 
+TEST(ConfigPolicy, KeyTextNamesEachPartInOrder) {
+  // One spelling for /admin/config, --check-config and the state seed of a limit.
+  const std::vector<key_part> key{
+      {key_part_kind::ip, ""}, {key_part_kind::header, "x-team"}, {key_part_kind::client_cert, ""}};
+  EXPECT_EQ(key_text(key), "ip,header:x-team,client_cert");
+  EXPECT_EQ(key_text(key, "+"), "ip+header:x-team+client_cert");
+  EXPECT_EQ(key_text({}), "");
+}
+
 TEST(ConfigPolicy, HeaderKeyPartNeedsAName) {
   EXPECT_POLICY_ERROR("empty_header_part",
                       "3:10: limits[0].key: 'header:' needs a header name, e.g. header:X-Tenant");
