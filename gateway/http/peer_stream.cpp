@@ -20,7 +20,7 @@ awaitable<error_code> peer_stream::handshake(std::shared_ptr<const tls::client_c
 
 bool peer_stream::has_unread_tls_bytes() const {
   if (!tls_) return false;
-  SSL* ssl = const_cast<SSL*>(tls_->native_handle());
+  SSL* ssl = tls_->native_handle();
   return SSL_pending(ssl) > 0 || BIO_ctrl_pending(SSL_get_rbio(ssl)) > 0;
 }
 
