@@ -9,7 +9,7 @@ import socket
 import time
 import unittest
 
-from harness import SANITIZERS, Client, GatewayTestCase, RawConnection, port_accepts, wait_for
+from harness import Client, GatewayTestCase, RawConnection, port_accepts, wait_for
 
 
 def soft_nofile(pid):
@@ -114,11 +114,6 @@ class ConnectionLimit(GatewayTestCase):
         self.assertGreater(self.metrics().value('gateway_connections_evicted_total'), 0)
 
 
-# UBSan's vptr check opens a pipe to probe memory on every cache miss: with the
-# process's descriptors exhausted that fails, and it reports a valid object as having
-# an invalid vptr (a false positive: the same test is clean under valgrind). The plain
-# build runs these tests.
-@unittest.skipIf('undefined' in SANITIZERS, 'UBSan needs descriptors of its own')
 class DescriptorExhaustion(GatewayTestCase):
     def test_emfile_at_accept_is_logged_once_and_does_not_spin(self):
         # max_connections above what 64 descriptors carry: accept itself runs out.
@@ -149,11 +144,6 @@ class DescriptorExhaustion(GatewayTestCase):
         self.assertTrue(self.sluice.running())
 
 
-# UBSan's vptr check opens a pipe to probe memory on every cache miss: with the
-# process's descriptors exhausted that fails, and it reports a valid object as having
-# an invalid vptr (a false positive: the same test is clean under valgrind). The plain
-# build runs these tests.
-@unittest.skipIf('undefined' in SANITIZERS, 'UBSan needs descriptors of its own')
 class UpstreamDescriptorExhaustion(GatewayTestCase):
     def test_no_descriptor_for_the_upstream_is_503_overloaded_not_an_upstream_failure(self):
         # One worker thread and a one-failure circuit breaker: were running out of
