@@ -1,7 +1,7 @@
 // Fuzzes the config loader on YAML text: parse_yaml (gateway/config/yaml_tree.hpp),
 // then the first-pass readers on the same tree (config.yaml's, a policy file's and an
 // envoyproxy/ratelimit file's, config/rls_loader.hpp, whose descriptors the RLS
-// matcher then indexes and looks up),
+// matcher then indexes and looks up, and the RLS decision compiles and decides),
 // the second-pass checks (gateway/config/loader_internal.hpp), and, when the policy
 // reader accepts the text, the policy compilation (limit::policy).
 //
@@ -34,6 +34,7 @@
 #include "config/yaml_tree.hpp"
 #include "fuzz_support.hpp"
 #include "limit/policy.hpp"
+#include "limit/rls_decision.hpp"
 #include "limit/rls_matcher.hpp"
 #include "util/mask.hpp"
 
@@ -238,6 +239,27 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const limit::rls_entry entry{d.key, d.value};
       const auto* found = matcher.find(domain.domain, std::span(&entry, 1));
       FUZZ_CHECK(found == (d.rate_limit ? &d : nullptr), text);
+    }
+    // Compiled for deciding, each such descriptor's first hit on an empty store answers
+    // with its own limit: ok with one unit used, over for a limit of 0, unlimited ok.
+    const limit::rls_policy rls_pol(rls, 7);
+    limit::memory_store store(64);
+    limit::rls_evaluation ev;
+    for (const auto& d : rls_pol.config().domains[0].descriptors) {
+      if (d.value.empty() || d.value.ends_with('*')) continue;
+      const limit::rls_request request{domain.domain, {{{{d.key, d.value}}}}};
+      limit::decide_rls(rls_pol, request, store, 1'000'000, limit::rls_charging::all_or_nothing,
+                        ev);
+      FUZZ_CHECK(ev.problem.empty() && ev.statuses.size() == 1, text);
+      const auto& status = ev.statuses[0];
+      if (!d.rate_limit || d.rate_limit->unlimited) {
+        FUZZ_CHECK(status.code == limit::rls_code::ok && !status.current_limit, text);
+        continue;
+      }
+      const std::uint32_t n = d.rate_limit->requests_per_unit;
+      FUZZ_CHECK(status.current_limit && status.current_limit->requests_per_unit == n, text);
+      FUZZ_CHECK(status.code == (n == 0 ? limit::rls_code::over_limit : limit::rls_code::ok), text);
+      FUZZ_CHECK(status.limit_remaining == (n == 0 ? 0 : n - 1), text);
     }
   }
 
