@@ -76,9 +76,8 @@ rls_policy::rls_policy(config::rls_config config, std::uint64_t hash_seed)
 }
 
 void rls_evaluation::reset() {
-  pol = nullptr;
-  now = 0;
   problem = {};
+  found.clear();
   plan.clear();
   checks.clear();
   decisions.clear();
@@ -88,11 +87,8 @@ void rls_evaluation::reset() {
   reported = -1;
 }
 
-void prepare_rls(const rls_policy& pol, const rls_request& request, micros now,
-                 rls_evaluation& ev) {
+void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluation& ev) {
   ev.reset();
-  ev.pol = &pol;
-  ev.now = now;
   // envoyproxy/ratelimit's two service errors, and Sluice's bounds.
   if (request.domain.empty()) {
     ev.problem = "rate limit domain must not be empty";
@@ -120,7 +116,8 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, micros now,
   // Which limit applies to each descriptor. An unknown domain has none, not even a
   // descriptor's own `limit` (as there).
   const bool known = pol.matcher().has_domain(request.domain);
-  std::vector<const config::rls_descriptor*> found(request.descriptors.size(), nullptr);
+  auto& found = ev.found;
+  found.assign(request.descriptors.size(), nullptr);
   ev.plan.resize(request.descriptors.size());
   const std::int64_t request_hits = request.hits_addend == 0 ? 1 : request.hits_addend;
   for (std::size_t i = 0; i < request.descriptors.size(); ++i) {
@@ -153,7 +150,6 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, micros now,
           &ev.override_params.emplace_back(params_of(p.override_limit->requests_per_unit, unit));
       seed = seed_of(request.domain, unit, pol.hash_seed());
     } else if (found[i] != nullptr) {
-      p.found = found[i];
       const auto& c = pol.of(*found[i]);
       params = &c.params;
       seed = c.seed;
@@ -183,7 +179,7 @@ void conclude_rls(rls_evaluation& ev, rls_charging charging, bool admitted) {
           rls_current_limit{p.override_limit->requests_per_unit,
                             static_cast<config::rls_unit>(p.override_limit->unit), ""};
     } else {
-      const auto& r = *p.found->rate_limit;
+      const auto& r = *ev.found[i]->rate_limit;
       s.current_limit = rls_current_limit{r.requests_per_unit, r.unit, r.name};
     }
     s.duration_until_reset = d.reset;
@@ -221,7 +217,7 @@ void conclude_rls(rls_evaluation& ev, rls_charging charging, bool admitted) {
 
 void decide_rls(const rls_policy& pol, const rls_request& request, memory_store& store, micros now,
                 rls_charging charging, rls_evaluation& ev) {
-  prepare_rls(pol, request, now, ev);
+  prepare_rls(pol, request, ev);
   if (!ev.problem.empty()) return;
   ev.decisions.resize(ev.checks.size());
   bool admitted = true;

@@ -6,7 +6,7 @@
 //
 // Split around the store call like limit/engine.hpp, so the memory store (synchronous)
 // and the Redis store (one round trip) take the same code:
-//   prepare_rls(policy, request, now, ev)   -> ev.checks (one per limited descriptor)
+//   prepare_rls(policy, request, ev)        -> ev.checks (one per limited descriptor)
 //   all_or_nothing: store.decide(ev.checks, now, ev.decisions)
 //   each:           store.decide on every check alone
 //   conclude_rls(ev, charging, admitted)    -> ev.overall, ev.statuses
@@ -109,13 +109,12 @@ class rls_policy {
 
 // Per-request scratch space; reuse one per connection or stream.
 struct rls_evaluation {
-  const rls_policy* pol = nullptr;
-  micros now = 0;
   std::string_view problem;  // set by prepare_rls for a malformed request (a static text)
 
-  // Per descriptor of the request, in its order.
+  // Per descriptor of the request, in its order (parallel arrays): the configured limit
+  // that applies (null: none, or the descriptor's own `limit`), and what to decide.
+  std::vector<const config::rls_descriptor*> found;
   struct descriptor_plan {
-    const config::rls_descriptor* found = nullptr;  // the configured limit, if any
     bool unlimited = false;
     std::optional<rls_limit_override> override_limit;
     int check = -1;  // index into checks; -1 = nothing to decide
@@ -140,7 +139,7 @@ struct rls_evaluation {
 // Matches every descriptor and builds the checks. Afterwards either ev.problem is set
 // (the transport answers an error: INVALID_ARGUMENT, or 400) or ev.checks is the store's
 // input (possibly empty: nothing to decide, conclude at once).
-void prepare_rls(const rls_policy& pol, const rls_request& request, micros now, rls_evaluation& ev);
+void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluation& ev);
 
 // Folds the store's decisions into the answer. `admitted` is what the all-or-nothing
 // decide returned (ignored with `each`: there each check's own verdict says whether it
