@@ -27,6 +27,7 @@ LAYERS = [
     "tls",  # TLS server contexts: certificates, SNI, ALPN, client certificates (OpenSSL)
     "store",  # decision backends (memory, Redis) and runtime entries
     "runtime",  # the config snapshot, the upstream circuit breaker, the services a session uses
+    "rls",  # Envoy's rate limit service: the gRPC listener and its messages
     "http",  # the proxy: listener, session, wire, upstream pool
     "admin",  # the admin listener and its endpoints, dashboard
     "process",  # the gateway that wires every room, the config file watcher

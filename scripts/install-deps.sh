@@ -14,6 +14,10 @@ packages=(
   # tests/e2e/test_redis_sentinel.py does): no redis-sentinel package is needed.
   redis-server redis-tools prometheus python3 clang-format
   python3-websockets  # WebSocket upstream and client (tests/e2e/test_websocket.py)
+  # Envoy's rate limit service (gateway/rls): gRPC C++ and protoc with its plugin; the
+  # e2e tests' client (tests/e2e/test_rls.py) is Python's grpcio with protoc's messages.
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  python3-grpcio python3-protobuf
   chromium  # headless, for the dashboard's end-to-end test (tests/e2e/test_dashboard.py)
   clang libclang-rt-14-dev  # libFuzzer, for the fuzz harnesses (scripts/fuzz.sh)
   "$@"

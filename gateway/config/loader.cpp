@@ -13,6 +13,7 @@
 
 #include "config/defaults.hpp"
 #include "config/loader_internal.hpp"
+#include "config/rls_loader.hpp"
 
 namespace sluice::config {
 
@@ -149,6 +150,19 @@ load_result load_config(const std::string& config_path, const env_lookup& env,
       }
     }
   }
+  // The rate limit service's directory (envoyproxy/ratelimit's format, rls_loader.hpp).
+  std::shared_ptr<const rls_config> rls;
+  if (root && server.rls) {
+    auto loaded = load_rls_config(server.rls->config, env);
+    for (auto& e : loaded.errors) {
+      // The directory itself: pointed at where config.yaml names it.
+      if (e.where.file == server.rls->config && e.where.line == 0) {
+        e = {positions.rls_config, "rls.config", "'" + server.rls->config + "': " + e.message};
+      }
+      errors.push_back(std::move(e));
+    }
+    if (loaded.config) rls = std::make_shared<const rls_config>(std::move(*loaded.config));
+  }
   if (policies_read) {
     detail::check_policies(policies, errors);
     detail::check_server_against_policies(server, positions, policies, errors);
@@ -178,7 +192,7 @@ load_result load_config(const std::string& config_path, const env_lookup& env,
   errors = std::move(sorted);
 
   if (!errors.empty()) return result;
-  loaded_config config{std::move(server), std::move(policies.policy)};
+  loaded_config config{std::move(server), std::move(policies.policy), std::move(rls)};
   if (check_files) errors = check_files(config);
   if (errors.empty()) result.config = std::move(config);
   return result;

@@ -18,8 +18,9 @@ namespace sluice::config::detail {
 // Positions in config.yaml that pass 2 or the policy lookup needs.
 struct server_positions {
   std::optional<source_location> check_limit;
-  source_location policies;  // the `policies` value, or the file itself when defaulted
-  bool policies_ok = true;   // the `policies` value was a readable string
+  source_location policies;    // the `policies` value, or the file itself when defaulted
+  bool policies_ok = true;     // the `policies` value was a readable string
+  source_location rls_config;  // the `rls.config` value, when there is one
 };
 
 // Reads `path` (a regular file of at most max_config_file_bytes) and parses it into a

@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -158,6 +159,20 @@ struct listen_address {
   std::optional<listen_tls> tls;  // absent: plain HTTP
 };
 
+// How the rate limit service charges a request's descriptors (issue 13).
+enum class rls_charging {
+  all_or_nothing,  // Sluice's: a request over any enforced limit charges none
+  each,            // envoyproxy/ratelimit's: each descriptor within its limit is charged
+};
+
+// `rls:` — Envoy's rate limit service (gRPC), deciding on envoyproxy/ratelimit's
+// configuration directory. Absent: off.
+struct rls_service_config {
+  host_port listen;
+  std::string config;  // the directory, resolved against the config file's directory
+  rls_charging charging = rls_charging::all_or_nothing;
+};
+
 struct server_config {
   std::string file;  // the config file path as given
   std::vector<listen_address> listen;
@@ -169,6 +184,7 @@ struct server_config {
   storage_config storage;
   std::string policies;  // resolved against the config file's directory
   bool reload_watch = true;
+  std::optional<rls_service_config> rls;
 };
 
 // ---- policies/*.yaml --------------------------------------------------------
@@ -313,9 +329,14 @@ struct policy_config {
   std::vector<limit_def> limits;
 };
 
+struct rls_config;  // config/rls_schema.hpp
+
 struct loaded_config {
   server_config server;
   policy_config policy;
+  // The rate limit service's configuration (`rls.config`), loaded with the rest; null
+  // when `rls` is absent. Shared: immutable once loaded.
+  std::shared_ptr<const rls_config> rls;
 };
 
 }  // namespace sluice::config

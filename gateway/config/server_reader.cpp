@@ -44,6 +44,10 @@ const std::initializer_list<std::pair<std::string_view, redis_mode>> redis_modes
     {"cluster", redis_mode::cluster},
     {"sentinel", redis_mode::sentinel},
 };
+const std::initializer_list<std::pair<std::string_view, rls_charging>> rls_chargings = {
+    {"all_or_nothing", rls_charging::all_or_nothing},
+    {"each", rls_charging::each},
+};
 const std::initializer_list<std::pair<std::string_view, storage_error_mode>> error_modes = {
     {"local", storage_error_mode::local},
     {"allow", storage_error_mode::allow},
@@ -437,6 +441,38 @@ void read_storage(const yaml_node& node, error_sink& sink, storage_config& st) {
   if (auto* v = m.get("redis")) read_redis(*v, m.path("redis"), sink, st.redis);
 }
 
+// `rls: { listen, config, charging }`: listen and config are required.
+void read_rls(const yaml_node& node, error_sink& sink, std::optional<rls_service_config>& out,
+              server_positions& positions) {
+  map_reader m(node, "rls", sink, {"listen", "config", "charging"});
+  if (!m.ok()) return;
+  rls_service_config rls;
+  bool ok = true;
+  if (auto* v = m.get("listen")) {
+    auto address = read_host_port(*v, m.path("listen"), sink);
+    ok = ok && address.has_value();
+    if (address) rls.listen = *address;
+  } else {
+    sink.add(node, "rls", "needs 'listen' (the gRPC address, host:port)");
+    ok = false;
+  }
+  if (auto* v = m.get("config")) {
+    positions.rls_config = sink.where(*v);
+    auto dir = read_file_path(*v, m.path("config"), sink);
+    ok = ok && dir.has_value();
+    if (dir) rls.config = *dir;
+  } else {
+    sink.add(node, "rls", "needs 'config' (a directory of envoyproxy/ratelimit YAML files)");
+    ok = false;
+  }
+  if (auto* v = m.get("charging")) {
+    auto charging = read_enum(*v, m.path("charging"), sink, rls_chargings);
+    ok = ok && charging.has_value();
+    if (charging) rls.charging = *charging;
+  }
+  if (ok) out = std::move(rls);
+}
+
 }  // namespace
 
 server_config default_server_config() {
@@ -490,7 +526,7 @@ void read_server_config(const yaml_node& root, error_sink& sink, server_config& 
   positions.policies = {sink.file(), 0, 0};
   map_reader m(root, "", sink,
                {"listen", "upstream", "server", "admin", "identity", "headers", "storage",
-                "policies", "reload"});
+                "policies", "reload", "rls"});
   if (!m.ok()) return;
   if (auto* v = m.get("listen")) read_listen(*v, sink, config.listen);
   if (auto* v = m.get("upstream")) read_upstream(*v, sink, config.upstream);
@@ -511,6 +547,7 @@ void read_server_config(const yaml_node& root, error_sink& sink, server_config& 
       }
     }
   }
+  if (auto* v = m.get("rls")) read_rls(*v, sink, config.rls, positions);
   if (auto* v = m.get("reload")) {
     map_reader r(*v, "reload", sink, {"watch"});
     if (auto* w = r.get("watch")) assign(config.reload_watch, read_bool(*w, r.path("watch"), sink));
@@ -530,6 +567,7 @@ void read_server_config(const yaml_node& root, error_sink& sink, server_config& 
   };
   for (const auto& l : config.listen) check(l.address, "listen");
   for (const auto& a : config.admin.listen) check(a, "admin");
+  if (config.rls) check(config.rls->listen, "rls");
 }
 
 }  // namespace sluice::config::detail

@@ -1,6 +1,8 @@
 #include "limit/rate_limit_headers.hpp"
 
 #include <array>
+#include <optional>
+#include <utility>
 
 #include "util/json_text.hpp"
 
@@ -48,25 +50,162 @@ void set_int(std::string& out, std::int64_t v) {
   append_int(out, v);
 }
 
-// The instant a limit is fully replenished, in whole epoch seconds (rounded up).
-std::int64_t reset_epoch_seconds(const evaluation& ev, const decision& d) {
-  return ceil_seconds(ev.now + d.reset);
-}
+// The proxy's evaluation and the rate limit service's answer, as the header formats read
+// them: the limit the headers describe (`reported`), every enforced limit that applied,
+// whether the request is limited and how long to wait.
+struct limit_view {
+  std::string_view name;
+  std::int64_t limit = 0;  // the reported decision's limit (the policy's quota for others)
+  std::int64_t remaining = 0;
+  micros reset = 0;  // until fully replenished
+  std::int64_t window_seconds = 0;
+};
 
-// RateLimit-Policy: every enforced limit that applied, in configuration order.
-void append_policy(const evaluation& ev, bool named, std::string& out) {
+struct proxy_answer {
+  const evaluation& ev;
+  bool has_reported() const { return ev.reported >= 0; }
+  limit_view reported() const {
+    const applied_limit& top = ev.applied[ev.reported];
+    return {ev.limit_of(top).name, top.result.limit, top.result.remaining, top.result.reset, 0};
+  }
+  micros now() const { return ev.now; }
+  template <class F>
+  void for_each_enforced(F&& f) const {
+    for (const auto& a : ev.applied) {
+      if (a.shadow) continue;
+      f(limit_view{ev.limit_of(a).name, a.params->capacity(), a.result.remaining, a.result.reset,
+                   a.params->policy_window_seconds()});
+    }
+  }
+  bool limited() const { return ev.result == outcome::limited; }
+  std::int64_t retry_after() const { return retry_after_seconds(ev); }
+};
+
+struct rls_answer {
+  const rls_evaluation& ev;
+  micros clock;
+  bool has_reported() const { return ev.reported >= 0; }
+  limit_view reported() const { return view_of(static_cast<std::size_t>(ev.reported)); }
+  micros now() const { return clock; }
+  template <class F>
+  void for_each_enforced(F&& f) const {
+    for (std::size_t i = 0; i < ev.statuses.size(); ++i) {
+      if (!ev.statuses[i].current_limit || ev.checks[ev.plan[i].check].shadow) continue;
+      f(view_of(i));
+    }
+  }
+  bool limited() const { return ev.overall == rls_code::over_limit; }
+  std::int64_t retry_after() const {
+    return ev.reported < 0 ? 1 : ceil_seconds_min1(ev.statuses[ev.reported].duration_until_reset);
+  }
+  limit_view view_of(std::size_t i) const {
+    const auto& s = ev.statuses[i];
+    const auto& params = *ev.checks[ev.plan[i].check].params;
+    return {rls_scope(ev, i), params.capacity(), s.limit_remaining, s.duration_until_reset,
+            params.policy_window_seconds()};
+  }
+};
+
+// RateLimit-Policy: every enforced limit that applied, in order.
+template <class Answer>
+void append_policy(const Answer& answer, bool named, std::string& out) {
   out.clear();
-  for (const auto& a : ev.applied) {
-    if (a.shadow) continue;
+  answer.for_each_enforced([&](const limit_view& l) {
     if (!out.empty()) out += ", ";
     if (named) {
-      append_json_string(out, ev.limit_of(a).name);  // an sf-string: same escaping
+      append_json_string(out, l.name);  // an sf-string: same escaping
       out += ";q=";
     }
-    append_int(out, a.params->capacity());
+    append_int(out, l.limit);
     out += ";w=";
-    append_int(out, a.params->policy_window_seconds());
+    append_int(out, l.window_seconds);
+  });
+}
+
+template <class Answer>
+void append_headers(const Answer& answer, const config::headers_config& cfg, header_list& out) {
+  if (!answer.has_reported()) return;
+  const limit_view d = answer.reported();
+
+  if (cfg.legacy) {
+    set_int(out.add("X-RateLimit-Limit"), d.limit);
+    set_int(out.add("X-RateLimit-Remaining"), d.remaining);
+    set_int(out.add("X-RateLimit-Reset"), cfg.legacy_reset == config::legacy_reset_format::epoch
+                                              ? ceil_seconds(answer.now() + d.reset)
+                                              : ceil_seconds(d.reset));
+    set_int(out.add("X-RateLimit-Used"), d.limit - d.remaining);
+    out.add("X-RateLimit-Scope") = d.name;
   }
+
+  switch (cfg.standard) {
+    case config::standard_headers::draft6:
+      set_int(out.add("RateLimit-Limit"), d.limit);
+      set_int(out.add("RateLimit-Remaining"), d.remaining);
+      set_int(out.add("RateLimit-Reset"), ceil_seconds(d.reset));
+      append_policy(answer, false, out.add("RateLimit-Policy"));
+      break;
+    case config::standard_headers::draft7: {
+      std::string& v = out.add("RateLimit");
+      v = "limit=";
+      append_int(v, d.limit);
+      v += ", remaining=";
+      append_int(v, d.remaining);
+      v += ", reset=";
+      append_int(v, ceil_seconds(d.reset));
+      append_policy(answer, false, out.add("RateLimit-Policy"));
+      break;
+    }
+    case config::standard_headers::draft10: {
+      append_policy(answer, true, out.add("RateLimit-Policy"));
+      std::string& v = out.add("RateLimit");
+      answer.for_each_enforced([&](const limit_view& l) {
+        if (!v.empty()) v += ", ";
+        append_json_string(v, l.name);
+        v += ";r=";
+        append_int(v, l.remaining);
+        v += ";t=";
+        append_int(v, ceil_seconds(l.reset));
+      });
+      break;
+    }
+    case config::standard_headers::off:
+      break;
+  }
+
+  if (answer.limited() && cfg.retry_after) set_int(out.add("Retry-After"), answer.retry_after());
+}
+
+// The 429 JSON body: `name` the limit that denied ("" for none), `reset` in epoch seconds.
+// One buffer, written front to back: the message's fixed parts need no JSON escaping,
+// so only the limit name is escaped where it appears.
+std::string rejection_json(std::string_view name, std::int64_t wait, std::int64_t reset,
+                           std::optional<std::pair<std::int64_t, std::int64_t>> cost_over_limit) {
+  std::string body;
+  body.reserve(192 + 2 * name.size());
+  body = R"({"error":{"code":"rate_limit_exceeded","message":")";
+  if (cost_over_limit) {
+    body += "Request cost ";
+    append_int(body, cost_over_limit->first);
+    body += " exceeds the capacity of limit '";
+    append_json_chars(body, name);
+    body += "' (";
+    append_int(body, cost_over_limit->second);
+    body += "); it can never pass.";
+  } else {
+    body += "Rate limit exceeded for '";
+    append_json_chars(body, name);
+    body += "'. Retry after ";
+    append_int(body, wait);
+    body += wait == 1 ? " second." : " seconds.";
+  }
+  body += R"(","limit":)";
+  append_json_string(body, name);
+  body += R"(,"retry_after":)";
+  append_int(body, wait);
+  body += R"(,"reset":)";
+  append_int(body, reset);
+  body += "}}";
+  return body;
 }
 
 }  // namespace
@@ -86,95 +225,41 @@ std::int64_t retry_after_seconds(const evaluation& ev) {
 
 void append_rate_limit_headers(const evaluation& ev, const config::headers_config& cfg,
                                header_list& out) {
-  if (ev.reported < 0) return;
-  const applied_limit& top = ev.applied[ev.reported];
-  const decision& d = top.result;
-  const std::string& name = ev.limit_of(top).name;
-
-  if (cfg.legacy) {
-    set_int(out.add("X-RateLimit-Limit"), d.limit);
-    set_int(out.add("X-RateLimit-Remaining"), d.remaining);
-    set_int(out.add("X-RateLimit-Reset"), cfg.legacy_reset == config::legacy_reset_format::epoch
-                                              ? reset_epoch_seconds(ev, d)
-                                              : ceil_seconds(d.reset));
-    set_int(out.add("X-RateLimit-Used"), d.limit - d.remaining);
-    out.add("X-RateLimit-Scope") = name;
-  }
-
-  switch (cfg.standard) {
-    case config::standard_headers::draft6:
-      set_int(out.add("RateLimit-Limit"), d.limit);
-      set_int(out.add("RateLimit-Remaining"), d.remaining);
-      set_int(out.add("RateLimit-Reset"), ceil_seconds(d.reset));
-      append_policy(ev, false, out.add("RateLimit-Policy"));
-      break;
-    case config::standard_headers::draft7: {
-      std::string& v = out.add("RateLimit");
-      v = "limit=";
-      append_int(v, d.limit);
-      v += ", remaining=";
-      append_int(v, d.remaining);
-      v += ", reset=";
-      append_int(v, ceil_seconds(d.reset));
-      append_policy(ev, false, out.add("RateLimit-Policy"));
-      break;
-    }
-    case config::standard_headers::draft10: {
-      append_policy(ev, true, out.add("RateLimit-Policy"));
-      std::string& v = out.add("RateLimit");
-      for (const auto& a : ev.applied) {
-        if (a.shadow) continue;
-        if (!v.empty()) v += ", ";
-        append_json_string(v, ev.limit_of(a).name);
-        v += ";r=";
-        append_int(v, a.result.remaining);
-        v += ";t=";
-        append_int(v, ceil_seconds(a.result.reset));
-      }
-      break;
-    }
-    case config::standard_headers::off:
-      break;
-  }
-
-  if (ev.result == outcome::limited && cfg.retry_after) {
-    set_int(out.add("Retry-After"), retry_after_seconds(ev));
-  }
+  append_headers(proxy_answer{ev}, cfg, out);
 }
 
 std::string rejection_body(const evaluation& ev) {
   const applied_limit* top = ev.denying >= 0 ? &ev.applied[ev.denying] : nullptr;
   const std::string_view name = top != nullptr ? std::string_view(ev.limit_of(*top).name) : "";
-  const std::int64_t wait = retry_after_seconds(ev);
-
-  // One buffer, written front to back: the message's fixed parts need no JSON escaping,
-  // so only the limit name is escaped where it appears.
-  std::string body;
-  body.reserve(192 + 2 * name.size());
-  body = R"({"error":{"code":"rate_limit_exceeded","message":")";
+  std::optional<std::pair<std::int64_t, std::int64_t>> over;
   if (top != nullptr && top->result.cost_exceeds_limit) {
-    body += "Request cost ";
-    append_int(body, ev.checks[ev.denying].cost);
-    body += " exceeds the capacity of limit '";
-    append_json_chars(body, name);
-    body += "' (";
-    append_int(body, top->result.limit);
-    body += "); it can never pass.";
-  } else {
-    body += "Rate limit exceeded for '";
-    append_json_chars(body, name);
-    body += "'. Retry after ";
-    append_int(body, wait);
-    body += wait == 1 ? " second." : " seconds.";
+    over.emplace(ev.checks[ev.denying].cost, top->result.limit);
   }
-  body += R"(","limit":)";
-  append_json_string(body, name);
-  body += R"(,"retry_after":)";
-  append_int(body, wait);
-  body += R"(,"reset":)";
-  append_int(body, top != nullptr ? reset_epoch_seconds(ev, top->result) : ceil_seconds(ev.now));
-  body += "}}";
-  return body;
+  return rejection_json(
+      name, retry_after_seconds(ev),
+      top != nullptr ? ceil_seconds(ev.now + top->result.reset) : ceil_seconds(ev.now), over);
+}
+
+std::string_view rls_scope(const rls_evaluation& ev, std::size_t i) {
+  const auto& limit = ev.statuses[i].current_limit;
+  if (limit && !limit->name.empty()) return limit->name;
+  if (ev.found[i] != nullptr) return ev.found[i]->full_key;
+  return {};
+}
+
+void append_rls_headers(const rls_evaluation& ev, micros now, const config::headers_config& cfg,
+                        header_list& out) {
+  append_headers(rls_answer{ev, now}, cfg, out);
+}
+
+std::string rls_rejection_body(const rls_evaluation& ev, micros now) {
+  const rls_answer answer{ev, now};
+  if (ev.reported < 0) return rejection_json("", 1, ceil_seconds(now), std::nullopt);
+  const limit_view top = answer.reported();
+  const auto& plan = ev.plan[static_cast<std::size_t>(ev.reported)];
+  std::optional<std::pair<std::int64_t, std::int64_t>> over;
+  if (ev.decisions[plan.check].cost_exceeds_limit) over.emplace(plan.hits, top.limit);
+  return rejection_json(top.name, answer.retry_after(), ceil_seconds(now + top.reset), over);
 }
 
 }  // namespace sluice::limit

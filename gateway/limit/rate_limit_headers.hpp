@@ -9,6 +9,7 @@
 
 #include "config/schema.hpp"
 #include "limit/engine.hpp"
+#include "limit/rls_decision.hpp"
 
 namespace sluice::limit {
 
@@ -42,5 +43,14 @@ std::int64_t retry_after_seconds(const evaluation& ev);
 
 // The JSON body of a 429.
 std::string rejection_body(const evaluation& ev);
+
+// The same for the rate limit service's answer (issue 13: its response_headers_to_add
+// and raw_body), `now` the clock the decision used. The name a status reports: its
+// limit's `name`, else the descriptor's full key ("domain.key_value..."), else "" (a
+// descriptor's own `limit`).
+std::string_view rls_scope(const rls_evaluation& ev, std::size_t status);
+void append_rls_headers(const rls_evaluation& ev, micros now, const config::headers_config& cfg,
+                        header_list& out);
+std::string rls_rejection_body(const rls_evaluation& ev, micros now);
 
 }  // namespace sluice::limit

@@ -144,8 +144,9 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
     const limit_params* params = nullptr;
     std::uint64_t seed = 0;
     bool shadow = false;
+    config::rls_unit unit = config::rls_unit::second;
     if (p.override_limit) {
-      const auto unit = static_cast<config::rls_unit>(p.override_limit->unit);
+      unit = static_cast<config::rls_unit>(p.override_limit->unit);
       params =
           &ev.override_params.emplace_back(params_of(p.override_limit->requests_per_unit, unit));
       seed = seed_of(request.domain, unit, pol.hash_seed());
@@ -154,12 +155,24 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
       params = &c.params;
       seed = c.seed;
       shadow = found[i]->shadow_mode;
+      unit = found[i]->rate_limit->unit;
     } else {
       continue;
     }
-    entries_text(request.descriptors[i].entries, ev.key_text);
-    p.check = static_cast<int>(ev.checks.size());
-    ev.checks.push_back(check{hash64(ev.key_text, seed), params, p.hits, shadow});
+    const std::size_t n = ev.checks.size();
+    if (ev.state_keys.size() <= n) {
+      ev.state_keys.emplace_back();
+      ev.state_names.emplace_back();
+    }
+    std::string& key = ev.state_keys[n];
+    entries_text(request.descriptors[i].entries, key);
+    ev.state_names[n]
+        .assign("rls:")
+        .append(request.domain)
+        .append(":")
+        .append(config::rls_unit_name(unit));
+    p.check = static_cast<int>(n);
+    ev.checks.push_back(check{hash64(key, seed), params, p.hits, shadow});
   }
 }
 

@@ -73,11 +73,8 @@ struct rls_status {
   micros duration_until_reset = 0;  // to the end of the window; only with current_limit
 };
 
-// How a request's descriptors are charged.
-enum class rls_charging {
-  all_or_nothing,  // Sluice's: a request over any enforced limit charges none
-  each,            // envoyproxy/ratelimit's: each descriptor within its limit is charged
-};
+// How a request's descriptors are charged (config.yaml `rls.charging`).
+using rls_charging = config::rls_charging;
 
 // The configuration compiled for deciding: its matcher, and each limited descriptor's
 // parameters and state namespace. Immutable once built (any thread may read it); not
@@ -126,7 +123,11 @@ struct rls_evaluation {
   std::vector<check> checks;
   std::vector<decision> decisions;
   std::vector<limit_params> override_params;  // reserved first: checks point into it
-  std::string key_text;
+  // Per check, its state as the Redis backend names it: "rls:<domain>:<unit>" and the
+  // entries' text. Only the first checks.size() are this request's (the strings are
+  // kept for reuse).
+  std::vector<std::string> state_names;
+  std::vector<std::string> state_keys;
 
   // The answer.
   rls_code overall = rls_code::ok;

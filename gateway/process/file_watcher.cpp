@@ -37,7 +37,8 @@ file_watcher::~file_watcher() {
 }
 
 bool file_watcher::watch(const std::string& config_path, const std::string& policies_path,
-                         const std::vector<std::string>& other_files) {
+                         const std::vector<std::string>& other_files,
+                         const std::vector<std::string>& yaml_dirs) {
   namespace fs = std::filesystem;
   // One inotify instance for the watcher's life: re-creating it at every reload would
   // drop the events queued meanwhile (a file saved while a reload runs).
@@ -76,6 +77,7 @@ bool file_watcher::watch(const std::string& config_path, const std::string& poli
     const fs::path path(file);
     add(path.parent_path(), path.filename().string());
   }
+  for (const auto& dir : yaml_dirs) add(fs::path(dir), "");
   // Re-adding a directory keeps its descriptor; drop those no longer of interest.
   for (const auto& [wd, dir] : dirs_) {
     if (!next.contains(wd)) ::inotify_rm_watch(fd, wd);

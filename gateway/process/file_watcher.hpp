@@ -31,10 +31,12 @@ class file_watcher {
   file_watcher& operator=(const file_watcher&) = delete;
 
   // Replaces the watched set: the config file, the policies path (a directory: every
-  // *.yaml in it; or one file), `other_files`, and a ConfigMap's ..data link next to
-  // them. Returns false (and watches nothing) when inotify is unavailable.
+  // *.yaml in it; or one file), `other_files`, every *.yaml/*.yml in `yaml_dirs` (the
+  // rate limit service's configuration), and a ConfigMap's ..data link next to them.
+  // Returns false (and watches nothing) when inotify is unavailable.
   bool watch(const std::string& config_path, const std::string& policies_path,
-             const std::vector<std::string>& other_files = {});
+             const std::vector<std::string>& other_files = {},
+             const std::vector<std::string>& yaml_dirs = {});
 
  private:
   void read_events();

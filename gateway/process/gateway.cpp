@@ -304,6 +304,13 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
       admin_acceptors_.push_back(net::open_acceptor(control_, endpoint));
     }
   }
+  if (server.rls) {
+    std::vector<asio::io_context*> worker_ios;
+    for (auto& w : workers_) worker_ios.push_back(&w->io);
+    rls_ = std::make_unique<rls::rate_limit_service>(snapshots_, *backend_, metrics_,
+                                                     std::move(worker_ios));
+    rls_->start(server.rls->listen);
+  }
   admin_handler_ = [api = admin_api_.get()](admin::admin_request req) {
     return api->handle(std::move(req));
   };
@@ -316,6 +323,7 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   }
   std::cerr << " (" << threads << " threads), admin on";
   for (const auto& a : server.admin.listen) std::cerr << ' ' << a.to_string();
+  if (server.rls) std::cerr << ", rate limit service (gRPC) on " << server.rls->listen.to_string();
   std::cerr << ", upstream " << mask_credentials(server.upstream.url) << ", storage "
             << (sentinel_
                     ? "redis sentinel mode, master " + server.storage.redis.sentinel.master +
@@ -339,6 +347,7 @@ gateway::~gateway() {
   // another one), then the listeners and the workers with those frames, and only then
   // what they used. control_ (a member) goes last, with the admin sessions, upkeep and
   // the control thread's Redis connection.
+  rls_.reset();           // its calls use the backend and the workers
   redis_router_.reset();  // a cluster router's clients, like redis_client_
   redis_client_.reset();
   sentinel_.reset();  // after the client: its on_master_doubt calls sentinel_
@@ -402,7 +411,9 @@ void gateway::watch_files(const config::server_config& server) {
     }
     if (!entry.tls->client_ca.empty()) tls_files.push_back(entry.tls->client_ca);
   }
-  if (!watcher_->watch(config_path_, server.policies, tls_files)) {
+  std::vector<std::string> yaml_dirs;
+  if (server.rls) yaml_dirs.push_back(server.rls->config);
+  if (!watcher_->watch(config_path_, server.policies, tls_files, yaml_dirs)) {
     std::cerr << "sluice: cannot watch configuration files (inotify unavailable)\n";
   }
 }
@@ -441,6 +452,8 @@ int gateway::run() {
   }
   auto control_guard = asio::make_work_guard(control_);
   control_.run();
+  // While the workers still run: a call waiting on Redis there finishes.
+  if (rls_) rls_->stop();
   for (auto& w : workers_) w->io.stop();
   for (auto& t : threads) t.join();
   log_->flush();
@@ -542,6 +555,11 @@ admin::reload_result gateway::reload() {
       }
       if (listeners_changed(snapshots_.get()->config.server.listen, server.listen)) {
         std::cerr << "sluice: listen changed; it takes effect at the next restart\n";
+      }
+      const auto& was_rls = snapshots_.get()->config.server.rls;
+      if (was_rls.has_value() != server.rls.has_value() ||
+          (was_rls && was_rls->listen.to_string() != server.rls->listen.to_string())) {
+        std::cerr << "sluice: rls.listen changed; it takes effect at the next restart\n";
       }
       snapshots_.set(std::move(next));
       watch_files(server);

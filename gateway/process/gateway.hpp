@@ -24,6 +24,7 @@
 #include "process/file_watcher.hpp"
 #include "redis/client.hpp"
 #include "redis/sentinel.hpp"
+#include "rls/service.hpp"
 #include "runtime/circuit_breaker.hpp"
 #include "runtime/services.hpp"
 #include "runtime/snapshot.hpp"
@@ -98,6 +99,7 @@ class gateway {
   net::connection_limit connections_;  // server.max_connections
   std::unique_ptr<services> services_;
   std::unique_ptr<admin::admin_api> admin_api_;
+  std::unique_ptr<rls::rate_limit_service> rls_;  // only with `rls` at start
 
   net::asio::io_context control_;  // admin listener, signals, reload, upkeep
   std::vector<std::unique_ptr<net::worker>> workers_;

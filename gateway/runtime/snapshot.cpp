@@ -36,7 +36,9 @@ snapshot::snapshot(config::loaded_config cfg, std::uint64_t hash_seed, admin::me
       loaded_at(std::chrono::duration_cast<std::chrono::microseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count()),
-      tls_contexts(std::move(tls)) {}
+      tls_contexts(std::move(tls)),
+      rls(config.rls ? std::make_shared<const limit::rls_policy>(*config.rls, hash_seed)
+                     : nullptr) {}
 
 const std::shared_ptr<const tls::server_context>& snapshot::tls_context(
     std::size_t listener) const {

@@ -13,6 +13,7 @@
 #include "config/schema.hpp"
 #include "limit/engine.hpp"
 #include "limit/policy.hpp"
+#include "limit/rls_decision.hpp"
 #include "runtime/upstream_target.hpp"
 #include "telemetry/metrics.hpp"
 #include "tls/configured_contexts.hpp"
@@ -37,6 +38,8 @@ struct snapshot {
   limit::micros loaded_at = 0;
   // One per config.listen entry (tls/configured_contexts.hpp); null for plain HTTP.
   std::vector<std::shared_ptr<const tls::server_context>> tls_contexts;
+  // The rate limit service's configuration compiled (null: no `rls`).
+  std::shared_ptr<const limit::rls_policy> rls;
 };
 
 // Builds a snapshot, resolving the upstream host and loading the TLS contexts

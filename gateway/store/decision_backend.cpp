@@ -22,6 +22,19 @@ net::awaitable<store_verdict> memory_backend::decide_async(limit::evaluation& ev
   co_return verdict;
 }
 
+bool memory_backend::decide_keyed_now(keyed_decision& d, store_verdict& verdict) {
+  // The checks' hashes already key their state (limit/rls_decision.cpp): names and
+  // keys are the Redis backend's.
+  verdict = store_.decide(d.checks, d.now, d.out) ? store_verdict::admitted : store_verdict::denied;
+  return true;
+}
+
+net::awaitable<store_verdict> memory_backend::decide_keyed(keyed_decision& d) {
+  store_verdict verdict;
+  decide_keyed_now(d, verdict);
+  co_return verdict;
+}
+
 net::awaitable<std::optional<limit::decision>> memory_backend::peek(
     const limit::compiled_limit& limit, const limit::limit_params& params, std::string key) {
   co_return store_.peek(limit::state_key(limit, key), params, system_now_us());

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,18 @@ struct storage_status {
   std::uint64_t errors = 0;  // failed round trips since start
 };
 
+// A decision that is not a proxy policy's: the rate limit service's descriptors
+// (limit/rls_decision.hpp), each check naming its own state. Decided all-or-nothing, as
+// one request (charge-each deciders pass one check at a time).
+struct keyed_decision {
+  std::span<const limit::check> checks;
+  std::span<const std::string> names;  // per check: the state's name ("rls:<domain>:<unit>")
+  std::span<const std::string> keys;   // per check: its key within that name
+  std::span<limit::decision> out;      // per check
+  limit::micros now = 0;               // set by the caller; the clock the decision used after
+  bool unchecked = false;              // storage.on_error allow: admitted, nothing decided
+};
+
 class decision_backend {
  public:
   virtual ~decision_backend() = default;
@@ -35,6 +48,11 @@ class decision_backend {
   // returns false when a round trip is needed (then decide_async()).
   virtual bool decide_now(limit::evaluation& ev, store_verdict& verdict) = 0;
   virtual net::awaitable<store_verdict> decide_async(limit::evaluation& ev) = 0;
+
+  // The same for a keyed decision: decide_keyed_now() first, decide_keyed() when it
+  // returns false.
+  virtual bool decide_keyed_now(keyed_decision& d, store_verdict& verdict) = 0;
+  virtual net::awaitable<store_verdict> decide_keyed(keyed_decision& d) = 0;
 
   // The state of `key` under `limit` as a request of cost 0 would see it, charging
   // nothing; nullopt when the storage cannot be reached.
@@ -54,6 +72,8 @@ class memory_backend final : public decision_backend {
   bool is_redis() const override { return false; }
   bool decide_now(limit::evaluation& ev, store_verdict& verdict) override;
   net::awaitable<store_verdict> decide_async(limit::evaluation& ev) override;
+  bool decide_keyed_now(keyed_decision& d, store_verdict& verdict) override;
+  net::awaitable<store_verdict> decide_keyed(keyed_decision& d) override;
   net::awaitable<std::optional<limit::decision>> peek(const limit::compiled_limit& limit,
                                                       const limit::limit_params& params,
                                                       std::string key) override;

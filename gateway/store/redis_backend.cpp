@@ -319,6 +319,63 @@ bool redis_backend::decide_now(limit::evaluation& ev, store_verdict& verdict) {
   return false;
 }
 
+std::vector<redis::script_limit> redis_backend::script_limits_of(const keyed_decision& d) const {
+  std::vector<redis::script_limit> limits;
+  limits.reserve(d.checks.size());
+  for (std::size_t i = 0; i < d.checks.size(); ++i) {
+    const auto& c = d.checks[i];
+    limits.push_back({redis_key(d.names[i], d.keys[i]), c.params, c.cost, c.shadow});
+  }
+  return limits;
+}
+
+bool redis_backend::decide_keyed_now(keyed_decision& d, store_verdict& verdict) {
+  // No leases and no local-denial cache here: they learn the proxy's limits.
+  bool down = false;
+  if (!cluster_keys_) {
+    down = shard_down(0);
+  } else {
+    for (std::size_t i = 0; i < d.checks.size() && !down; ++i) {
+      down = shard_down(slot_of(d.names[i], d.keys[i]));
+    }
+  }
+  if (!down) return false;
+  verdict = fallback(d);
+  return true;
+}
+
+net::awaitable<store_verdict> redis_backend::decide_keyed(keyed_decision& d) {
+  auto limits = script_limits_of(d);
+  std::vector<std::uint16_t> slots;
+  slots.reserve(limits.size());
+  bool one_slot = true;
+  for (const auto& l : limits) {
+    slots.push_back(cluster_keys_ ? redis::key_slot(l.key) : 0);
+    one_slot = one_slot && slots.back() == slots.front();
+  }
+  const limit::micros sent = local_now();
+  std::optional<limit::micros> now;
+  if (test_clock_) now = sent;
+  std::optional<bool> admitted;
+  if (!one_slot && !router_.multi_slot_commands()) {
+    admitted = co_await decide_across_slots(std::move(limits), std::move(slots), d.out, d.now, sent,
+                                            now, nullptr);
+  } else {
+    const std::uint16_t slot = slots.empty() ? 0 : slots.front();
+    auto values = co_await run_decision(slot, decision_command(limits, false, now), false);
+    if (values) {
+      admitted = redis::parse_decide_reply(*values, d.out);
+      if (!admitted) {
+        failed(slot, "malformed decision reply");
+      } else {
+        d.now = redis::decide_reply_now(*values);
+      }
+    }
+  }
+  if (!admitted) co_return fallback(d);
+  co_return *admitted ? store_verdict::admitted : store_verdict::denied;
+}
+
 std::vector<std::string> redis_backend::decision_command(
     std::span<const redis::script_limit> limits, bool peek, std::optional<limit::micros> now) {
   std::vector<std::string> args;
@@ -347,7 +404,10 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
   std::optional<limit::micros> now;
   if (test_clock_) now = sent;
   if (!one_slot && !router_.multi_slot_commands()) {
-    co_return co_await decide_across_slots(ev, std::move(limits), std::move(slots), sent, now);
+    const auto admitted = co_await decide_across_slots(std::move(limits), std::move(slots),
+                                                       ev.decisions, ev.now, sent, now, &ev);
+    if (!admitted) co_return fallback(ev);
+    co_return *admitted ? store_verdict::admitted : store_verdict::denied;
   }
   const std::uint16_t slot = slots.empty() ? 0 : slots.front();
   // Leased limits ask for a top-up (none when the request's limits are not all leased:
@@ -422,9 +482,10 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
   co_return *admitted ? store_verdict::admitted : store_verdict::denied;
 }
 
-net::awaitable<store_verdict> redis_backend::decide_across_slots(
-    limit::evaluation& ev, std::vector<redis::script_limit> limits,
-    std::vector<std::uint16_t> slots, limit::micros sent, std::optional<limit::micros> now) {
+net::awaitable<std::optional<bool>> redis_backend::decide_across_slots(
+    std::vector<redis::script_limit> limits, std::vector<std::uint16_t> slots,
+    std::span<limit::decision> out, limit::micros& decided_now, limit::micros sent,
+    std::optional<limit::micros> now, const limit::evaluation* learn) {
   // The request's limits by slot, in order of first appearance.
   struct slot_group {
     std::uint16_t slot = 0;
@@ -490,20 +551,20 @@ net::awaitable<store_verdict> redis_backend::decide_across_slots(
       net::asio::co_spawn(executor, refund(g.slot, std::move(args), count), net::asio::detached);
     }
   }
-  if (!answered) co_return fallback(ev);
+  if (!answered) co_return std::nullopt;
   // The decisions in the request's limit order; the clock of the slot that decided
   // the outcome (the first that denied, else the first) for the headers.
   const slot_group* deciding = &groups.front();
   for (const auto& g : groups) {
-    for (std::size_t j = 0; j < g.index.size(); ++j) ev.decisions[g.index[j]] = g.decisions[j];
+    for (std::size_t j = 0; j < g.index.size(); ++j) out[g.index[j]] = g.decisions[j];
     if (!admitted && *g.admitted == false && deciding->admitted.value_or(true)) deciding = &g;
   }
-  ev.now = deciding->now;
-  if (cache_) {
+  decided_now = deciding->now;
+  if (cache_ && learn != nullptr) {
     // Each slot's answer on its own server's clock. A denied request is learnt as not
     // charged on every slot: the refund gives back at most what was taken, so that
     // state is a lower bound of what Redis holds, which keeps local denials exact.
-    const auto all = probes_of(ev);
+    const auto all = probes_of(*learn);
     std::vector<limit::cache_probe> probes;
     for (const auto& g : groups) {
       probes.clear();
@@ -511,7 +572,7 @@ net::awaitable<store_verdict> redis_backend::decide_across_slots(
       cache_->learn(probes, g.decisions, admitted, g.now, sent);
     }
   }
-  co_return admitted ? store_verdict::admitted : store_verdict::denied;
+  co_return admitted;
 }
 
 net::awaitable<void> redis_backend::refund(std::uint16_t slot, std::vector<std::string> args,
@@ -663,6 +724,20 @@ store_verdict redis_backend::fallback(limit::evaluation& ev) {
       ev.applied.clear();
       ev.checks.clear();
       ev.decisions.clear();
+      return store_verdict::admitted;
+    case config::storage_error_mode::deny:
+      return store_verdict::unavailable;
+  }
+  return store_verdict::unavailable;
+}
+
+store_verdict redis_backend::fallback(keyed_decision& d) {
+  switch (settings_.load()->on_error) {
+    case config::storage_error_mode::local:
+      return local_.decide(d.checks, d.now, d.out) ? store_verdict::admitted
+                                                   : store_verdict::denied;
+    case config::storage_error_mode::allow:
+      d.unchecked = true;
       return store_verdict::admitted;
     case config::storage_error_mode::deny:
       return store_verdict::unavailable;

@@ -98,6 +98,10 @@ class redis_backend final : public decision_backend {
   bool is_redis() const override { return true; }
   bool decide_now(limit::evaluation& ev, store_verdict& verdict) override;
   net::awaitable<store_verdict> decide_async(limit::evaluation& ev) override;
+  // Keyed decisions (the rate limit service) use neither the local-denial cache nor
+  // leases; a multi-slot request in cluster mode is decided per slot, as the proxy's.
+  bool decide_keyed_now(keyed_decision& d, store_verdict& verdict) override;
+  net::awaitable<store_verdict> decide_keyed(keyed_decision& d) override;
   net::awaitable<std::optional<limit::decision>> peek(const limit::compiled_limit& limit,
                                                       const limit::limit_params& params,
                                                       std::string key) override;
@@ -147,12 +151,17 @@ class redis_backend final : public decision_backend {
   net::awaitable<std::optional<std::vector<std::int64_t>>> run_decision(
       std::uint16_t slot, std::vector<std::string> args, bool peek);
   // A request whose limits span slots: one decide per slot in parallel, refunds
-  // where a slot admitted and the request is not.
-  net::awaitable<store_verdict> decide_across_slots(limit::evaluation& ev,
-                                                    std::vector<redis::script_limit> limits,
-                                                    std::vector<std::uint16_t> slots,
-                                                    limit::micros sent,
-                                                    std::optional<limit::micros> now);
+  // where a slot admitted and the request is not. Fills `out` (in the request's order)
+  // and `decided_now` (the clock of the slot that decided the outcome) and returns
+  // whether it was admitted; nullopt when a slot gave no usable answer (on_error then
+  // applies). `learn`: the proxy's evaluation the local-denial cache learns from (null:
+  // none).
+  net::awaitable<std::optional<bool>> decide_across_slots(
+      std::vector<redis::script_limit> limits, std::vector<std::uint16_t> slots,
+      std::span<limit::decision> out, limit::micros& decided_now, limit::micros sent,
+      std::optional<limit::micros> now, const limit::evaluation* learn);
+  // A keyed decision's limits, keyed as redis_key(name, key).
+  std::vector<redis::script_limit> script_limits_of(const keyed_decision& d) const;
   // Gives back what a decide on `slot` charged (args: a refund command, head blank;
   // `count` limits). Spawned, never awaited by a request.
   net::awaitable<void> refund(std::uint16_t slot, std::vector<std::string> args, std::size_t count);
@@ -166,6 +175,7 @@ class redis_backend final : public decision_backend {
   // From now on decisions use EVALSHA (the server has no Functions): logged once.
   void use_scripts(std::string_view why);
   store_verdict fallback(limit::evaluation& ev);
+  store_verdict fallback(keyed_decision& d);
   // A failed or succeeded round trip to the shard serving `slot`.
   void failed(std::uint16_t slot, std::string_view why);
   void succeeded(std::uint16_t slot);

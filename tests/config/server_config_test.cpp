@@ -485,7 +485,7 @@ TEST(ConfigServer, ReportsEveryErrorOfAFileInPositionOrder) {
              "memory, redis)"),
           at("multiple_errors",
              "11:1: unknown key 'colour' (expected one of: listen, upstream, server, admin, "
-             "identity, headers, storage, policies, reload)")));
+             "identity, headers, storage, policies, reload, rls)")));
 }
 
 TEST(ConfigServer, WebSocketMessageLimit) {
