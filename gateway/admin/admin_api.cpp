@@ -291,10 +291,41 @@ net::awaitable<admin::admin_response> admin_api::handle(admin::admin_request req
     if (req.method != "POST") co_return not_allowed("POST");
     co_return co_await check(req, snap);
   }
+  if (path == "/json" && ctx_.rls != nullptr) {
+    if (req.method != "POST") co_return not_allowed("POST");
+    co_return co_await rls_json(req);
+  }
   for (const auto p : read_only_paths) {
     if (path == p) co_return not_allowed("GET, HEAD");
   }
   co_return fail(gateway_error::not_found, "No such admin endpoint");
+}
+
+// envoyproxy/ratelimit's POST /json: the RateLimitRequest in JSON, decided as a gRPC
+// call is; 200 or 429 with the RateLimitResponse, 400 with Sluice's error shape for a
+// body that is not a valid request.
+net::awaitable<admin::admin_response> admin_api::rls_json(const admin::admin_request& req) {
+  rls::pb::RateLimitRequest request;
+  if (auto problem = rls::read_json_request(req.body, request)) {
+    co_return fail(gateway_error::bad_request, "Invalid rate limit request: " + *problem);
+  }
+  rls::call c;
+  switch (ctx_.rls->start(c, request)) {
+    case rls::decider::start_result::ready:
+      break;
+    case rls::decider::start_result::invalid:
+      co_return fail(gateway_error::bad_request,
+                     "Invalid rate limit request: " + std::string(c.ev.problem));
+    case rls::decider::start_result::not_configured:
+      co_return fail(gateway_error::not_found, "The rate limit service is not configured");
+  }
+  if (!ctx_.rls->decide_now(c)) co_await ctx_.rls->decide(c);
+  rls::pb::RateLimitResponse response;
+  ctx_.rls->answer(c, response);
+  admin::admin_response r;
+  r.status = rls::json_status(response);
+  r.body = rls::json_response(response);
+  co_return r;
 }
 
 admin::admin_response admin_api::readiness() const {

@@ -1,6 +1,7 @@
 // The admin listener's endpoints (SPEC 9): /metrics, /healthz, /readyz, /dashboard,
 // /admin/stats, /admin/config, /admin/reload, /admin/limits, /admin/access,
-// /admin/clients and POST /api/ratelimit/check.
+// /admin/clients, POST /api/ratelimit/check and, with `rls`, POST /json (Envoy's rate
+// limit service in envoyproxy/ratelimit's JSON form).
 //
 // Who may call: peers outside admin.allow get 403 on every path (at accept, before
 // their request is read: admin::start_admin_session); when admin.token
@@ -17,6 +18,8 @@
 
 #include "admin/admin_server.hpp"
 #include "limit/scaling.hpp"
+#include "rls/decider.hpp"
+#include "rls/json.hpp"
 #include "runtime/snapshot.hpp"
 #include "store/decision_backend.hpp"
 #include "store/runtime_entries.hpp"
@@ -71,6 +74,8 @@ struct admin_context {
   const app::shared_load_factors* load = nullptr;
   // Load-aware and penalty factors: the check API decides on the effective limit too.
   const limit::scaling_sources* scaling = nullptr;
+  // Envoy's rate limit service (issue 13), for POST /json; null without `rls` at start.
+  rls::decider* rls = nullptr;
 };
 
 class admin_api {
@@ -92,6 +97,7 @@ class admin_api {
   net::awaitable<admin::admin_response> clients(const admin::admin_request& req,
                                                 std::string_view rest,
                                                 std::shared_ptr<const app::snapshot> snap);
+  net::awaitable<admin::admin_response> rls_json(const admin::admin_request& req);
   net::awaitable<admin::admin_response> check(const admin::admin_request& req,
                                               std::shared_ptr<const app::snapshot> snap);
   // DELETE /admin/penalties/<limit>/<key>.

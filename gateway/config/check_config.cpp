@@ -13,10 +13,6 @@ namespace {
 
 using row = std::array<std::string, 7>;
 
-bool is_bucket(limit::algorithm a) {
-  return a == limit::algorithm::token_bucket || a == limit::algorithm::leaky_bucket;
-}
-
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
   std::string out;
   for (const auto& item : items) out += (out.empty() ? "" : std::string(separator)) + item;
@@ -36,7 +32,8 @@ std::string routes_text(const limit_def& limit) {
 // The BURST/WINDOW cell: capacity for buckets, window length for windows.
 std::string size_text(limit::algorithm algo, const rate& r, std::int64_t burst,
                       limit::micros delay) {
-  if (!is_bucket(algo)) return units::format_duration(std::chrono::milliseconds(r.period / 1000));
+  if (!limit::is_bucket(algo))
+    return units::format_duration(std::chrono::milliseconds(r.period / 1000));
   std::string out = std::to_string(burst > 0 ? burst : r.count);
   if (delay > 0)
     out += " (delay " + units::format_duration(std::chrono::milliseconds(delay / 1000)) + ")";

@@ -20,10 +20,6 @@ std::string_view to_string(algorithm a) {
   return "unknown";
 }
 
-static bool is_bucket(algorithm a) {
-  return a == algorithm::token_bucket || a == algorithm::leaky_bucket;
-}
-
 std::int64_t limit_params::capacity() const {
   return is_bucket(algo) ? burst : count;
 }

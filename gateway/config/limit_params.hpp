@@ -36,6 +36,11 @@ enum class algorithm : std::uint8_t {
 
 std::string_view to_string(algorithm a);
 
+// Buckets have a burst (a capacity apart from N); windows count N per window.
+constexpr bool is_bucket(algorithm a) {
+  return a == algorithm::token_bucket || a == algorithm::leaky_bucket;
+}
+
 // The numbers one limit applies to one key. Built once per snapshot (per tier for
 // tier-aware limits); the request path only reads it.
 struct limit_params {

@@ -118,6 +118,12 @@ void read_lease(const yaml_node& node, const std::string& path, error_sink& sink
 // Pass 2: references between items and files, and whether the numbers make sense.
 void check_policies(const policy_state& state, std::vector<config_error>& errors);
 
+// The algorithms a limit may name (`algorithm:`), for the policies and the RLS extension.
+extern const std::initializer_list<std::pair<std::string_view, limit::algorithm>> algorithm_names;
+// Why (algorithm, rate, burst, delay) cannot run exactly on both backends, or "".
+std::string numbers_problem(limit::algorithm algo, const rate& r, std::int64_t burst,
+                            limit::micros delay);
+
 // admin.check_limit must name a defined limit.
 void check_server_against_policies(const server_config& server, const server_positions& positions,
                                    const policy_state& state, std::vector<config_error>& errors);

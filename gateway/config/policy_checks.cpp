@@ -8,20 +8,6 @@
 
 namespace sluice::config::detail {
 
-namespace {
-
-bool is_bucket(limit::algorithm a) {
-  return a == limit::algorithm::token_bucket || a == limit::algorithm::leaky_bucket;
-}
-
-template <class Range, class Name>
-std::string list_names(const Range& items, Name name_of, std::string_view none) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + std::string(name_of(item));
-  return out.empty() ? std::string(none) : out;
-}
-
-// Why (algorithm, rate, burst, delay) cannot run exactly on both backends, or "".
 std::string numbers_problem(limit::algorithm algo, const rate& r, std::int64_t burst,
                             limit::micros delay) {
   const std::string rate_text = units::format_rate(r);
@@ -51,6 +37,15 @@ std::string numbers_problem(limit::algorithm algo, const rate& r, std::int64_t b
       break;
   }
   return "rate " + rate_text + " is too large to compute exactly; lower N";
+}
+
+namespace {
+
+template <class Range, class Name>
+std::string list_names(const Range& items, Name name_of, std::string_view none) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + std::string(name_of(item));
+  return out.empty() ? std::string(none) : out;
 }
 
 // Parts every request has, so a limit keyed on them applies to every request.
@@ -85,7 +80,7 @@ bool always_applies(const limit_def& limit, const std::string& route) {
 
 // The capacity of the smallest sub-key (the whole limit when shards == 1).
 std::int64_t capacity(limit::algorithm algo, const rate& r, std::int64_t burst, int shards) {
-  const std::int64_t whole = is_bucket(algo) && burst > 0 ? burst : r.count;
+  const std::int64_t whole = limit::is_bucket(algo) && burst > 0 ? burst : r.count;
   return limit::shard_share(whole, shards, shards - 1);
 }
 
@@ -101,7 +96,7 @@ std::string shards_problem(limit::algorithm algo, const rate& r, std::int64_t bu
            (r.count == 1 ? " shard" : " shards") + " or a higher rate";
   }
   const std::int64_t whole_burst = burst > 0 ? burst : r.count;
-  if (is_bucket(algo) && whole_burst < shards) {
+  if (limit::is_bucket(algo) && whole_burst < shards) {
     return "shards: " + n + " splits burst " + std::to_string(whole_burst) + " over " + n +
            " sub-keys, less than 1 per sub-key; use at most " + std::to_string(whole_burst) +
            (whole_burst == 1 ? " shard" : " shards") + " or a higher burst";
@@ -109,7 +104,7 @@ std::string shards_problem(limit::algorithm algo, const rate& r, std::int64_t bu
   for (int i : {0, shards - 1}) {  // the largest and the smallest share
     const rate part{limit::shard_share(r.count, shards, i), r.period};
     const std::int64_t part_burst =
-        is_bucket(algo) ? limit::shard_share(whole_burst, shards, i) : 0;
+        limit::is_bucket(algo) ? limit::shard_share(whole_burst, shards, i) : 0;
     auto problem = numbers_problem(algo, part, part_burst, delay);
     if (!problem.empty()) return "sub-key " + std::to_string(i) + " of " + n + ": " + problem;
   }
@@ -201,7 +196,7 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
           "delay applies only to leaky_bucket (this limit uses " +
               std::string(limit::to_string(limit.algo)) + ")");
     }
-    if (info.algorithm_ok && info.burst_at && !limit.tier_aware && !is_bucket(limit.algo)) {
+    if (info.algorithm_ok && info.burst_at && !limit.tier_aware && !limit::is_bucket(limit.algo)) {
       add(*info.burst_at, info.path + ".burst",
           "burst applies only to token_bucket and leaky_bucket (" +
               std::string(limit::to_string(limit.algo)) + " allows N per window)");

@@ -10,17 +10,18 @@
 
 namespace sluice::config::detail {
 
-namespace {
-
-constexpr std::int64_t max_route_cost = 1'000'000;
-
-const std::initializer_list<std::pair<std::string_view, limit::algorithm>> algorithms = {
+const std::initializer_list<std::pair<std::string_view, limit::algorithm>> algorithm_names = {
     {"token_bucket", limit::algorithm::token_bucket},
     {"leaky_bucket", limit::algorithm::leaky_bucket},
     {"fixed_window", limit::algorithm::fixed_window},
     {"sliding_window", limit::algorithm::sliding_window},
     {"sliding_log", limit::algorithm::sliding_log},
 };
+
+namespace {
+
+constexpr std::int64_t max_route_cost = 1'000'000;
+
 const std::initializer_list<std::pair<std::string_view, count_mode>> count_modes = {
     {"cost", count_mode::cost},
     {"requests", count_mode::requests},
@@ -398,7 +399,7 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
   info.path = path;
   info.at = sink.where(node);
   limit.where = info.at;
-  limit.algo = enum_named(algorithms, defaults::limit_algorithm);
+  limit.algo = enum_named(algorithm_names, defaults::limit_algorithm);
   limit.count = enum_named(count_modes, defaults::limit_count);
 
   const yaml_node* name_node = m.get("name");
@@ -414,7 +415,7 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
     report_missing(m, sink, "key", " (e.g. key: ip, or key: [api_key, route])");
   }
   if (auto* v = m.get("algorithm")) {
-    auto algo = read_enum(*v, m.path("algorithm"), sink, algorithms, "algorithm");
+    auto algo = read_enum(*v, m.path("algorithm"), sink, algorithm_names, "algorithm");
     info.algorithm_ok = algo.has_value();
     if (algo) limit.algo = *algo;
   }

@@ -77,10 +77,48 @@ std::optional<rls_unit> unit_named(std::string text) {
   return std::nullopt;
 }
 
+// `sluice: {algorithm, burst}`: read after unit and requests_per_unit, which it checks
+// against (the same rules as a policy's limit of N per unit).
+void read_extension(const yaml_node& node, const std::string& path, error_sink& sink,
+                    rls_rate_limit& out) {
+  map_reader m(node, path, sink, {"algorithm", "burst"});
+  if (!m.ok()) return;
+  if (const auto* n = m.get("algorithm")) {
+    auto algo =
+        detail::read_enum(*n, m.path("algorithm"), sink, detail::algorithm_names, "algorithm");
+    if (!algo) return;
+    out.algorithm = *algo;
+  }
+  if (const auto* n = m.get("burst")) {
+    if (!limit::is_bucket(out.algorithm)) {
+      sink.add(*n, m.path("burst"),
+               "burst applies only to token_bucket and leaky_bucket (this limit is " +
+                   std::string(limit::to_string(out.algorithm)) + ")");
+      return;
+    }
+    auto v = detail::read_int(*n, m.path("burst"), sink, 1, limit::max_exact_integer);
+    if (!v) return;
+    out.burst = *v;
+  }
+  if (out.algorithm == limit::algorithm::fixed_window) return;
+  if (out.requests_per_unit == 0) {
+    sink.add(node, path,
+             std::string(limit::to_string(out.algorithm)) +
+                 " needs requests_per_unit >= 1 (only the reference's fixed window takes 0: "
+                 "deny every hit)");
+    return;
+  }
+  const rate r{out.requests_per_unit, rls_unit_seconds(out.unit) * limit::micros_per_second};
+  if (auto problem = detail::numbers_problem(out.algorithm, r, out.burst, 0); !problem.empty()) {
+    sink.add(node, path, problem);
+  }
+}
+
 std::optional<rls_rate_limit> read_rate_limit(const yaml_node& node, const std::string& path,
                                               error_sink& sink) {
   const std::size_t errors_before = sink.count();
-  map_reader m(node, path, sink, {"unit", "requests_per_unit", "unlimited", "name", "replaces"});
+  map_reader m(node, path, sink,
+               {"unit", "requests_per_unit", "unlimited", "name", "replaces", "sluice"});
   if (!m.ok()) return std::nullopt;
   rls_rate_limit out;
   if (const auto* n = m.get("unlimited")) {
@@ -130,6 +168,13 @@ std::optional<rls_rate_limit> read_rate_limit(const yaml_node& node, const std::
           out.replaces.push_back(*text);
         }
       }
+    }
+  }
+  if (const auto* n = m.get("sluice")) {
+    if (out.unlimited) {
+      sink.add(*n, m.path("sluice"), "an unlimited rate limit takes no algorithm or burst");
+    } else {
+      read_extension(*n, m.path("sluice"), sink, out);
     }
   }
   if (sink.count() != errors_before) return std::nullopt;

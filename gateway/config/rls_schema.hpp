@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "config/limit_params.hpp"
 #include "config/schema.hpp"
 
 namespace sluice::config {
@@ -35,6 +36,11 @@ struct rls_rate_limit {
   bool unlimited = false;
   std::string name;                   // optional; what `replaces` refers to
   std::vector<std::string> replaces;  // names of limits this one replaces in a request
+  // Sluice's extension (`sluice: {algorithm, burst}` under rate_limit): any of Sluice's
+  // algorithms over requests_per_unit per unit instead of the reference's fixed window
+  // aligned to the epoch, and a bucket's capacity (0: requests_per_unit).
+  limit::algorithm algorithm = limit::algorithm::fixed_window;
+  std::int64_t burst = 0;
 };
 
 struct rls_descriptor {

@@ -1,5 +1,6 @@
 #include "limit/rate_limit_headers.hpp"
 
+#include <algorithm>
 #include <array>
 #include <optional>
 #include <utility>
@@ -95,8 +96,15 @@ struct rls_answer {
     }
   }
   bool limited() const { return ev.overall == rls_code::over_limit; }
+  // The longest wait of the descriptors over their limit: a window's end, or when a
+  // bucket (the `sluice:` extension) has room again, which comes before it is full.
   std::int64_t retry_after() const {
-    return ev.reported < 0 ? 1 : ceil_seconds_min1(ev.statuses[ev.reported].duration_until_reset);
+    micros wait = 0;
+    for (std::size_t i = 0; i < ev.statuses.size(); ++i) {
+      if (ev.statuses[i].code != rls_code::over_limit) continue;
+      wait = std::max(wait, ev.decisions[ev.plan[i].check].retry_after);
+    }
+    return ceil_seconds_min1(wait);
   }
   limit_view view_of(std::size_t i) const {
     const auto& s = ev.statuses[i];

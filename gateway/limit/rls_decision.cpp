@@ -14,20 +14,27 @@ micros period_of(config::rls_unit unit) {
   return config::rls_unit_seconds(unit) * micros_per_second;
 }
 
-limit_params params_of(std::uint32_t requests_per_unit, config::rls_unit unit) {
-  // A limit of 0 is envoyproxy/ratelimit's "deny every hit": a fixed window of count 0
-  // lets only a peek (cost 0) through.
-  return limit_params::make(algorithm::fixed_window, requests_per_unit, period_of(unit),
-                            requests_per_unit);
+// The reference's fixed window unless the configuration's `sluice:` names another
+// algorithm. A limit of 0 is envoyproxy/ratelimit's "deny every hit": a fixed window of
+// count 0 lets only a peek (cost 0) through (the loader allows 0 only there).
+limit_params params_of(std::uint32_t requests_per_unit, config::rls_unit unit,
+                       algorithm algo = algorithm::fixed_window, std::int64_t burst = 0) {
+  return limit_params::make(algo, requests_per_unit, period_of(unit), burst);
 }
 
-// The state namespace of a domain's limits of one window length. A configured limit and
-// a descriptor's own `limit` of the same unit share it, as envoyproxy/ratelimit's cache
-// key (domain, entries, window start) does; a reload that keeps the unit keeps the counts.
-std::uint64_t seed_of(std::string_view domain, config::rls_unit unit, std::uint64_t hash_seed) {
-  std::string identity = "rls\x1f";
-  identity.append(domain).append("\x1f").append(config::rls_unit_name(unit));
-  return hash64(identity, hash_seed);
+// The state namespace of a domain's limits of one unit and algorithm. A configured limit
+// and a descriptor's own `limit` of the same unit share it, as envoyproxy/ratelimit's
+// cache key (domain, entries, window start) does; a reload that keeps the unit and the
+// algorithm keeps the counts. Another algorithm's state has another shape: apart.
+std::string state_name(std::string_view domain, config::rls_unit unit, algorithm algo) {
+  std::string name = "rls:";
+  name.append(domain).append(":").append(config::rls_unit_name(unit));
+  if (algo != algorithm::fixed_window) name.append(":").append(to_string(algo));
+  return name;
+}
+
+std::uint64_t seed_of(std::string_view state_name, std::uint64_t hash_seed) {
+  return hash64(state_name, hash_seed);
 }
 
 void append_sized(std::string& out, std::string_view s) {
@@ -65,8 +72,11 @@ rls_policy::rls_policy(config::rls_config config, std::uint64_t hash_seed)
       for (const auto& d : level) {
         if (d.rate_limit && !d.rate_limit->unlimited) {
           const auto& r = *d.rate_limit;
-          compiled_.emplace(&d, compiled{params_of(r.requests_per_unit, r.unit),
-                                         seed_of(domain.domain, r.unit, hash_seed_)});
+          auto name = state_name(domain.domain, r.unit, r.algorithm);
+          const auto seed = seed_of(name, hash_seed_);
+          compiled_.emplace(
+              &d, compiled{params_of(r.requests_per_unit, r.unit, r.algorithm, r.burst), seed,
+                           std::move(name)});
         }
         self(self, d.descriptors);
       }
@@ -141,36 +151,31 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
   for (std::size_t i = 0; i < request.descriptors.size(); ++i) {
     auto& p = ev.plan[i];
     if (p.unlimited) continue;
-    const limit_params* params = nullptr;
-    std::uint64_t seed = 0;
-    bool shadow = false;
-    config::rls_unit unit = config::rls_unit::second;
-    if (p.override_limit) {
-      unit = static_cast<config::rls_unit>(p.override_limit->unit);
-      params =
-          &ev.override_params.emplace_back(params_of(p.override_limit->requests_per_unit, unit));
-      seed = seed_of(request.domain, unit, pol.hash_seed());
-    } else if (found[i] != nullptr) {
-      const auto& c = pol.of(*found[i]);
-      params = &c.params;
-      seed = c.seed;
-      shadow = found[i]->shadow_mode;
-      unit = found[i]->rate_limit->unit;
-    } else {
-      continue;
-    }
+    if (!p.override_limit && found[i] == nullptr) continue;
     const std::size_t n = ev.checks.size();
     if (ev.state_keys.size() <= n) {
       ev.state_keys.emplace_back();
       ev.state_names.emplace_back();
     }
+    const limit_params* params = nullptr;
+    std::uint64_t seed = 0;
+    bool shadow = false;
+    if (p.override_limit) {
+      // The reference's fixed window, whatever the configuration's limit of the entries.
+      const auto unit = static_cast<config::rls_unit>(p.override_limit->unit);
+      params =
+          &ev.override_params.emplace_back(params_of(p.override_limit->requests_per_unit, unit));
+      ev.state_names[n] = state_name(request.domain, unit, algorithm::fixed_window);
+      seed = seed_of(ev.state_names[n], pol.hash_seed());
+    } else {
+      const auto& c = pol.of(*found[i]);
+      params = &c.params;
+      seed = c.seed;
+      shadow = found[i]->shadow_mode;
+      ev.state_names[n] = c.state_name;
+    }
     std::string& key = ev.state_keys[n];
     entries_text(request.descriptors[i].entries, key);
-    ev.state_names[n]
-        .assign("rls:")
-        .append(request.domain)
-        .append(":")
-        .append(config::rls_unit_name(unit));
     p.check = static_cast<int>(n);
     ev.checks.push_back(check{hash64(key, seed), params, p.hits, shadow});
   }

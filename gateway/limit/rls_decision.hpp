@@ -12,9 +12,10 @@
 //   conclude_rls(ev, charging, admitted)    -> ev.overall, ev.statuses
 //
 // Windows are envoyproxy/ratelimit's: fixed, aligned to the Unix epoch, a month of 30
-// days and a year of 365 (config::rls_unit_seconds). Its descriptor key text (the
-// request's entries, values included) is the state key, so `key: remote_address` without
-// a value counts each address apart, as it does there.
+// days and a year of 365 (config::rls_unit_seconds), unless a rate_limit's `sluice:`
+// extension names another algorithm (and a bucket's burst) over the same N per unit. Its descriptor
+// key text (the request's entries, values included) is the state key, so `key: remote_address`
+// without a value counts each address apart, as it does there.
 #pragma once
 
 #include <cstdint>
@@ -91,8 +92,9 @@ class rls_policy {
   std::uint64_t hash_seed() const { return hash_seed_; }
 
   struct compiled {
-    limit_params params;     // fixed_window, requests_per_unit per unit
-    std::uint64_t seed = 0;  // the state namespace: domain, descriptor and window
+    limit_params params;     // requests_per_unit per unit; fixed_window unless `sluice:`
+    std::uint64_t seed = 0;  // the state namespace: of state_name
+    std::string state_name;  // "rls:<domain>:<unit>[:<algorithm>]" (the Redis key's middle)
   };
   // Of a descriptor with a (non-unlimited) rate_limit, found by the matcher.
   const compiled& of(const config::rls_descriptor& d) const { return compiled_.at(&d); }

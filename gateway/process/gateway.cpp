@@ -47,10 +47,11 @@ unsigned thread_count(const config::server_config& cfg) {
 }
 
 // Waits until every client connection has finished or the deadline passes, then
-// stops the workers and the control loop.
+// stops the control loop; run() then stops the rate limit service and the workers, in
+// that order (a ShouldRateLimit call waiting on Redis finishes on a worker).
 net::awaitable<void> finish_drain(std::atomic<int>& open_sessions,
                                   std::chrono::steady_clock::time_point deadline,
-                                  std::vector<net::worker*> workers, asio::io_context* control) {
+                                  asio::io_context* control) {
   asio::steady_timer timer(*control);
   while (open_sessions.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(drain_poll_interval);
@@ -60,7 +61,6 @@ net::awaitable<void> finish_drain(std::atomic<int>& open_sessions,
     std::cerr << "sluice: drain_timeout reached with " << open_sessions.load()
               << " connection(s) still open; closing them\n";
   }
-  for (auto* w : workers) w->io.stop();
   control->stop();
 }
 
@@ -283,10 +283,11 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   reloads_.record_start(now_us());
   std::function<std::string()> redis_master;
   if (sentinel_) redis_master = [s = sentinel_.get()] { return s->master(); };
+  if (server.rls) rls_decider_ = std::make_unique<rls::decider>(snapshots_, *backend_, metrics_);
   admin_api_ = std::make_unique<admin::admin_api>(
       admin::admin_context{snapshots_, metrics_, stats_, *backend_, *entries_, store_, reloads_,
                            [this] { return reload(); }, draining_, std::move(redis_master),
-                           penalties_.get(), load_shares_.get(), &scaling_});
+                           penalties_.get(), load_shares_.get(), &scaling_, rls_decider_.get()});
 
   std::vector<net::worker*> workers;
   for (auto& w : workers_) workers.push_back(w.get());
@@ -307,8 +308,7 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
   if (server.rls) {
     std::vector<asio::io_context*> worker_ios;
     for (auto& w : workers_) worker_ios.push_back(&w->io);
-    rls_ = std::make_unique<rls::rate_limit_service>(snapshots_, *backend_, metrics_,
-                                                     std::move(worker_ios));
+    rls_ = std::make_unique<rls::rate_limit_service>(*rls_decider_, std::move(worker_ios));
     rls_->start(server.rls->listen);
   }
   admin_handler_ = [api = admin_api_.get()](admin::admin_request req) {
@@ -452,7 +452,8 @@ int gateway::run() {
   }
   auto control_guard = asio::make_work_guard(control_);
   control_.run();
-  // While the workers still run: a call waiting on Redis there finishes.
+  // While the workers still run: a call waiting on Redis there finishes (the drain
+  // leaves them running for this).
   if (rls_) rls_->stop();
   for (auto& w : workers_) w->io.stop();
   for (auto& t : threads) t.join();
@@ -516,12 +517,9 @@ void gateway::begin_drain() {
   for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->close_idle_sessions(); });
   // The admin listener stays open until exit: load balancers must see /readyz
   // answer 503 while draining, and Prometheus can scrape the last counts.
-  std::vector<net::worker*> workers;
-  for (auto& w : workers_) workers.push_back(w.get());
-  asio::co_spawn(control_,
-                 finish_drain(open_sessions_, std::chrono::steady_clock::now() + timeout,
-                              std::move(workers), &control_),
-                 asio::detached);
+  asio::co_spawn(
+      control_, finish_drain(open_sessions_, std::chrono::steady_clock::now() + timeout, &control_),
+      asio::detached);
 }
 
 admin::reload_result gateway::reload() {

@@ -24,6 +24,7 @@
 #include "process/file_watcher.hpp"
 #include "redis/client.hpp"
 #include "redis/sentinel.hpp"
+#include "rls/decider.hpp"
 #include "rls/service.hpp"
 #include "runtime/circuit_breaker.hpp"
 #include "runtime/services.hpp"
@@ -98,6 +99,7 @@ class gateway {
   open_file_limit open_files_;         // RLIMIT_NOFILE, raised at start
   net::connection_limit connections_;  // server.max_connections
   std::unique_ptr<services> services_;
+  std::unique_ptr<rls::decider> rls_decider_;  // only with `rls` at start; gRPC and /json
   std::unique_ptr<admin::admin_api> admin_api_;
   std::unique_ptr<rls::rate_limit_service> rls_;  // only with `rls` at start
 

@@ -1,6 +1,6 @@
 #include "rls/messages.hpp"
 
-#include "limit/rate_limit_headers.hpp"
+#include <algorithm>
 
 namespace sluice::rls {
 namespace {
@@ -40,12 +40,16 @@ void write_status(const limit::rls_status& s, pb::RateLimitResponse::DescriptorS
 void read_request(const pb::RateLimitRequest& in, limit::rls_request& out) {
   out.domain = in.domain();
   out.hits_addend = in.hits_addend();
-  out.descriptors.resize(static_cast<std::size_t>(in.descriptors_size()));
-  for (int i = 0; i < in.descriptors_size(); ++i) {
+  const int descriptors =
+      std::min(in.descriptors_size(), static_cast<int>(limit::max_rls_descriptors) + 1);
+  out.descriptors.resize(static_cast<std::size_t>(descriptors));
+  for (int i = 0; i < descriptors; ++i) {
     const auto& d = in.descriptors(i);
     auto& o = out.descriptors[static_cast<std::size_t>(i)];
     o.entries.clear();
-    for (const auto& e : d.entries()) o.entries.push_back({e.key(), e.value()});
+    const int entries = std::min(d.entries_size(), static_cast<int>(limit::max_rls_entries) + 1);
+    for (int j = 0; j < entries; ++j)
+      o.entries.push_back({d.entries(j).key(), d.entries(j).value()});
     o.limit.reset();
     if (d.has_limit()) {
       o.limit = limit::rls_limit_override{d.limit().requests_per_unit(),
@@ -57,7 +61,8 @@ void read_request(const pb::RateLimitRequest& in, limit::rls_request& out) {
 }
 
 void write_response(const limit::rls_evaluation& ev, storage_answer storage, limit::micros now,
-                    const config::headers_config& headers, pb::RateLimitResponse& out) {
+                    const config::headers_config& headers, limit::header_list& fields,
+                    pb::RateLimitResponse& out) {
   out.Clear();
   switch (storage) {
     case storage_answer::unchecked:
@@ -79,7 +84,7 @@ void write_response(const limit::rls_evaluation& ev, storage_answer storage, lim
   }
   out.set_overall_code(code_of(ev.overall));
   for (const auto& s : ev.statuses) write_status(s, *out.add_statuses());
-  limit::header_list fields;
+  fields.clear();
   limit::append_rls_headers(ev, now, headers, fields);
   for (const auto& f : fields) {
     auto& h = *out.add_response_headers_to_add();

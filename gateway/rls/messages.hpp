@@ -6,6 +6,7 @@
 #include <envoy/service/ratelimit/v3/rls.pb.h>
 
 #include "config/schema.hpp"
+#include "limit/rate_limit_headers.hpp"
 #include "limit/rls_decision.hpp"
 
 namespace sluice::rls {
@@ -13,6 +14,9 @@ namespace sluice::rls {
 namespace pb = envoy::service::ratelimit::v3;
 
 // The request as the decision reads it: views into `in`, which must outlive `out`.
+// Reads at most one descriptor, and one entry per descriptor, more than the decision
+// accepts (limit::max_rls_descriptors, max_rls_entries): enough for prepare_rls to
+// refuse the request, without copying what a hostile one holds beyond that.
 void read_request(const pb::RateLimitRequest& in, limit::rls_request& out);
 
 // How the storage answered.
@@ -29,7 +33,9 @@ enum class storage_answer {
 //   unchecked:   every descriptor OK without a current limit, no headers.
 //   unavailable: OVER_LIMIT for every descriptor a limit applies to, raw_body the
 //                storage_unavailable JSON error, no rate-limit headers.
+// `fields` is scratch space (reused across calls).
 void write_response(const limit::rls_evaluation& ev, storage_answer storage, limit::micros now,
-                    const config::headers_config& headers, pb::RateLimitResponse& out);
+                    const config::headers_config& headers, limit::header_list& fields,
+                    pb::RateLimitResponse& out);
 
 }  // namespace sluice::rls

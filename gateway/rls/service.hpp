@@ -3,14 +3,13 @@
 // configuration (`rls.config`, limit/rls_decision.hpp) on the gateway's own decision
 // backend, so the proxy's limits and Envoy's share one memory store or one Redis.
 //
-// gRPC's callback API: each call is handled on a gRPC thread. With the memory backend
-// the decision is made there and the call finished at once; with Redis the call moves to
-// a worker's io_context (round robin) for its round trip, bounded by
-// storage.redis.timeout, and finishes from there. The configuration is read from the
-// current snapshot at each call, so a reload applies to the next call; the listener's
-// address takes a restart. Counted: rate_limit_rls_requests_total{domain,code},
-// rate_limit_rls_over_limit_total{domain,descriptor}, rate_limit_rls_duration_seconds.
-// Label values come from the configuration (domain "unknown" for others).
+// gRPC's callback API: each call is handled on a gRPC thread, decided by the gateway's
+// rls::decider (rls/decider.hpp). With the memory backend the decision is made there and
+// the call finished at once; with Redis the call moves to a worker's io_context (round
+// robin) for its round trip, bounded by storage.redis.timeout, and finishes from there.
+// The configuration is read from the current snapshot at each call, so a reload applies
+// to the next call; the listener's address takes a restart. Calls are pooled: their
+// scratch space is reused, not allocated per call.
 //
 // Owned by the gateway; start() once, stop() before the workers stop.
 #pragma once
@@ -21,9 +20,6 @@
 
 #include "config/schema.hpp"
 #include "net/asio.hpp"
-#include "runtime/snapshot.hpp"
-#include "store/decision_backend.hpp"
-#include "telemetry/metrics.hpp"
 
 namespace grpc {
 class Server;
@@ -31,10 +27,12 @@ class Server;
 
 namespace sluice::rls {
 
+class decider;
+
 class rate_limit_service {
  public:
-  rate_limit_service(app::snapshot_holder& snapshots, app::decision_backend& backend,
-                     admin::metrics& metrics, std::vector<net::asio::io_context*> workers);
+  // `decisions` must outlive the service.
+  rate_limit_service(decider& decisions, std::vector<net::asio::io_context*> workers);
   ~rate_limit_service();
   rate_limit_service(const rate_limit_service&) = delete;
   rate_limit_service& operator=(const rate_limit_service&) = delete;

@@ -122,6 +122,50 @@ TEST(RlsConfig, ReportsEachMistakeWhereItIs) {
                           "not have an empty replaces entry"));
 }
 
+TEST(RlsConfig, TheSluiceExtensionPicksAnAlgorithmAndABurstCheckedLikeAPolicysLimit) {
+  auto parsed = parse_yaml(
+      "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: second\n"
+      "      requests_per_unit: 10\n      sluice: { algorithm: token_bucket, burst: 25 }\n",
+      "rls.yaml", testing::fake_env());
+  ASSERT_TRUE(parsed.root);
+  std::vector<config_error> errors;
+  rls_config config;
+  read_rls_document(*parsed.root, "rls.yaml", errors, config);
+  ASSERT_TRUE(errors.empty()) << errors[0].to_string();
+  const auto& limit = *config.domains.at(0).descriptors.at(0).rate_limit;
+  EXPECT_EQ(limit.algorithm, limit::algorithm::token_bucket);
+  EXPECT_EQ(limit.burst, 25);
+
+  const std::string head = "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n";
+  EXPECT_THAT(errors_of(head + "      unit: second\n      requests_per_unit: 1\n"
+                               "      sluice: { algorithm: gcra }\n"),
+              ElementsAre("rls.yaml:7:28: descriptors[0].rate_limit.sluice.algorithm: unknown "
+                          "algorithm 'gcra' (expected one of: token_bucket, leaky_bucket, "
+                          "fixed_window, sliding_window, sliding_log)"));
+  EXPECT_THAT(errors_of(head + "      unit: second\n      requests_per_unit: 1\n"
+                               "      sluice: { burst: 5 }\n"),
+              ElementsAre("rls.yaml:7:24: descriptors[0].rate_limit.sluice.burst: burst applies "
+                          "only to token_bucket and leaky_bucket (this limit is fixed_window)"));
+  EXPECT_THAT(errors_of(head + "      unit: second\n      requests_per_unit: 0\n"
+                               "      sluice: { algorithm: sliding_window }\n"),
+              ElementsAre("rls.yaml:7:15: descriptors[0].rate_limit.sluice: sliding_window needs "
+                          "requests_per_unit >= 1 (only the reference's fixed window takes 0: "
+                          "deny every hit)"));
+  EXPECT_THAT(
+      errors_of(head + "      unlimited: true\n      sluice: { algorithm: token_bucket }\n"),
+      ElementsAre("rls.yaml:6:15: descriptors[0].rate_limit.sluice: an unlimited rate "
+                  "limit takes no algorithm or burst"));
+  EXPECT_THAT(errors_of(head + "      unit: second\n      requests_per_unit: 20000\n"
+                               "      sluice: { algorithm: sliding_log }\n"),
+              ElementsAre(::testing::StartsWith(
+                  "rls.yaml:7:15: descriptors[0].rate_limit.sluice: sliding_log keeps one "
+                  "timestamp per admitted request")));
+  EXPECT_THAT(errors_of(head + "      unit: second\n      requests_per_unit: 1\n"
+                               "      sluice: { algorithm: token_bucket, shape: 1 }\n"),
+              ElementsAre("rls.yaml:7:42: descriptors[0].rate_limit.sluice: unknown key 'shape' "
+                          "(expected one of: algorithm, burst)"));
+}
+
 TEST(RlsConfig, KeysAreCheckedPerLevel) {
   // The reference accepts any of its keys at any level; a `unit` beside `key` is a
   // rate_limit indented wrongly, and says so here.

@@ -1,17 +1,20 @@
 """Envoy's rate limit service (issue 13): a real gRPC client (Debian's python3-grpcio,
 messages generated from the vendored protos with protoc) calls
 RateLimitService/ShouldRateLimit on `rls.listen`, with envoyproxy/ratelimit's README
-example 2 (messaging) as the configuration. Memory and Redis backends."""
+example 2 (messaging) as the configuration; envoyproxy/ratelimit's POST /json on the admin
+listener; `charging: each`; the `sluice:` extension. Memory, Redis and Redis Cluster."""
 
+import json
 import os
 import subprocess
+import types
 import sys
 import tempfile
 import threading
 import unittest
 
-from harness import GatewayTestCase, OPEN_POLICY, free_port, wait_for
-from redis_support import RedisCase, RedisServer
+from harness import GatewayTestCase, OPEN_POLICY, free_port, request as http_request, wait_for
+from redis_support import RedisCase, RedisServer, redis_call
 
 SOURCE_DIR = os.environ.get('SLUICE_SOURCE_DIR',
                             os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -92,11 +95,75 @@ def write_rls(workdir, text=MESSAGING):
     return directory
 
 
+def post_json(gateway, body):
+    """POST /json on the admin listener: (status, parsed body)."""
+    r = http_request(gateway.admin_port, 'POST', '/json',
+                     body=body if isinstance(body, bytes) else json.dumps(body).encode(),
+                     headers={'Content-Type': 'application/json'})
+    return r.status, r.json()
+
+
+def descriptor_json(*entries):
+    return {'entries': [{'key': k, 'value': v} for k, v in entries]}
+
+
 class RlsChecks:
     def client(self, gateway):
         c = RlsClient(gateway.rls_port)
         self.addCleanup(c.close)
         return c
+
+    def test_json_endpoint_answers_as_envoyproxy_ratelimit(self):
+        body = {'domain': 'messaging',
+                'descriptors': [descriptor_json(('message_type', 'marketing'), ('to_number', 'j1')),
+                                descriptor_json(('to_number', 'j1'))]}
+        for n in range(5):
+            status, r = post_json(self.sluice, body)
+            self.assertEqual(status, 200, r)
+            self.assertEqual(r['overallCode'], 'OK')
+            self.assertEqual([(x['code'], x.get('limitRemaining', 0)) for x in r['statuses']],
+                             [('OK', 4 - n), ('OK', 99 - n)])
+            self.assertEqual(r['statuses'][0]['currentLimit'],
+                             {'requestsPerUnit': 5, 'unit': 'DAY'})
+        status, r = post_json(self.sluice, body)
+        self.assertEqual(status, 429, r)
+        self.assertEqual(r['overallCode'], 'OVER_LIMIT')
+        self.assertEqual([x['code'] for x in r['statuses']], ['OVER_LIMIT', 'OK'])
+        headers = {h['key']: h['value'] for h in r['responseHeadersToAdd']}
+        self.assertIn('Retry-After', headers)
+        # The same state as the gRPC service's: the per-number limit was charged 5 times.
+        g = self.client(self.sluice)(request('messaging', [('to_number', 'j1')]))
+        self.assertEqual(g.statuses[0].limit_remaining, 94)
+        # What is not a request: the JSON error shape, nothing charged.
+        for bad, why in ((b'{"domain": "messaging", "descriptors": [', 'Invalid rate limit request'),
+                         ({'domain': 'messaging', 'descriptor': []}, 'Invalid rate limit request'),
+                         ({'domain': 'messaging'}, 'descriptor list must not be empty')):
+            status, r = post_json(self.sluice, bad)
+            self.assertEqual(status, 400, r)
+            self.assertEqual(r['error']['code'], 'bad_request')
+            self.assertIn(why, r['error']['message'])
+        r = http_request(self.sluice.admin_port, 'GET', '/json')
+        self.assertEqual(r.status, 405)
+
+    def test_bounds_on_descriptors_and_entries(self):
+        rls = self.client(self.sluice)
+        for bad, why in ((request('messaging', *([[('to_number', '1')]] * 65)), 'descriptors'),
+                         (request('messaging', [('k%d' % i, 'v') for i in range(17)]), 'entries')):
+            with self.assertRaises(grpc.RpcError) as caught:
+                rls(bad)
+            self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+            self.assertIn('too many ' + why, caught.exception.details())
+        # 64 descriptors of 16 entries are decided (none of them has a limit).
+        r = rls(request('messaging', *([[('k%d' % i, 'v') for i in range(16)]] * 64)))
+        self.assertEqual(r.overall_code, OK)
+        self.assertEqual(len(r.statuses), 64)
+
+    def test_all_or_nothing_across_descriptors_on_this_storage(self):
+        rls = self.client(self.sluice)
+        for _ in range(5):
+            self.assertEqual(rls(marketing('aon')).overall_code, OK)
+        r = rls(marketing('aon'))
+        self.assertEqual([(s.code, s.limit_remaining) for s in r.statuses], [(OVER, 0), (OK, 95)])
 
     def test_all_or_nothing_statuses_headers_and_body(self):
         rls = self.client(self.sluice)
@@ -161,6 +228,15 @@ class RlsChecks:
         self.assertEqual(sum(admitted), 100)
 
 
+EACH_AND_BUCKET = MESSAGING + """\
+  - key: user
+    rate_limit:
+      unit: second
+      requests_per_unit: 1
+      sluice: { algorithm: token_bucket, burst: 3 }
+"""
+
+
 class RlsMemoryTest(RlsChecks, GatewayTestCase):
     def setUp(self):
         super().setUp()
@@ -185,6 +261,37 @@ class RlsMemoryTest(RlsChecks, GatewayTestCase):
         self.assertEqual(r.statuses[0].current_limit.requests_per_unit, 7)
 
 
+class RlsChargingEachTest(GatewayTestCase):
+    """`charging: each` (envoyproxy/ratelimit's behaviour) and the `sluice:` extension."""
+
+    def setUp(self):
+        super().setUp()
+        write_rls(self.workdir, EACH_AND_BUCKET)
+        self.port = free_port()
+        self.start_sluice({'rls': {'listen': '127.0.0.1:%d' % self.port, 'config': 'rls',
+                                   'charging': 'each'}})
+        self.rls = RlsClient(self.port)
+        self.addCleanup(self.rls.close)
+
+    def test_each_descriptor_is_charged_even_when_another_is_over(self):
+        for _ in range(5):
+            self.assertEqual(self.rls(marketing('each')).overall_code, OK)
+        for n in range(2):
+            r = self.rls(marketing('each'))
+            self.assertEqual(r.overall_code, OVER)
+            self.assertEqual([(s.code, s.limit_remaining) for s in r.statuses],
+                             [(OVER, 0), (OK, 94 - n)])
+
+    def test_a_token_bucket_with_a_burst_from_the_sluice_extension(self):
+        codes = [self.rls(request('messaging', [('user', 'u1')])) for _ in range(4)]
+        self.assertEqual([c.overall_code for c in codes], [OK, OK, OK, OVER])
+        self.assertEqual([c.statuses[0].limit_remaining for c in codes[:3]], [2, 1, 0])
+        self.assertEqual(codes[3].statuses[0].current_limit.requests_per_unit, 1)
+        headers = {h.key: h.value for h in codes[3].response_headers_to_add}
+        self.assertEqual(headers['X-RateLimit-Limit'], '3')  # the bucket's capacity
+        self.assertEqual(headers['Retry-After'], '1')
+
+
 class RlsRedisTest(RlsChecks, RedisCase):
     def setUp(self):
         super().setUp()
@@ -206,6 +313,36 @@ class RlsRedisTest(RlsChecks, RedisCase):
     def rls_gateways(self):
         return self.gws
 
+    def test_sigterm_with_calls_waiting_on_redis_exits_cleanly(self):
+        # Calls keep arriving while the gateway drains: those in flight on Redis finish
+        # on the workers, which the drain leaves running until the service has stopped.
+        gw = self.gateway()
+        stop = threading.Event()
+        answered = []
+
+        def hammer():
+            rls = RlsClient(gw.rls_port)
+            try:
+                while not stop.is_set():
+                    futures = [rls.call.future(marketing('t%d' % i), timeout=5) for i in range(32)]
+                    for f in futures:
+                        try:
+                            answered.append(f.result().overall_code)
+                        except grpc.RpcError:
+                            pass  # refused once the service stopped
+            finally:
+                rls.close()
+        threads = [threading.Thread(target=hammer) for _ in range(2)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: len(answered) > 100, timeout=10, message='calls answered')
+        try:
+            self.assertEqual(gw.stop(timeout=10), 0)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+
     def test_redis_down_follows_on_error(self):
         deny = self.gateway(on_error='deny')
         allow = self.gateway(on_error='allow')
@@ -219,6 +356,67 @@ class RlsRedisTest(RlsChecks, RedisCase):
         local = self.client(self.sluice)
         codes = [local(marketing('888')).overall_code for _ in range(6)]
         self.assertEqual(codes, [OK] * 5 + [OVER])
+
+
+class RlsRedisClusterTest(RedisCase):
+    """Descriptors whose entries hash to different slots are decided per slot, and still
+    all-or-nothing; two gateways on one cluster admit exactly the limit."""
+
+    def setUp(self):
+        super().setUp()
+        write_rls(self.workdir)
+        self.cluster = self.start_cluster()
+
+    def gateway(self):
+        port = free_port()
+        seeds = types.SimpleNamespace(address=self.cluster.addresses[0])
+        gw = self.start_gateway(seeds, OPEN_POLICY, on_error='deny', overrides={
+            'storage': {'redis': {'mode': 'cluster', 'address': self.cluster.addresses}},
+            'rls': {'listen': '127.0.0.1:%d' % port,
+                    'config': os.path.join(self.workdir, 'rls')}})
+        gw.rls_port = port
+        return gw
+
+    def test_exact_and_all_or_nothing_across_slots(self):
+        # A number whose two descriptors' state lives on two masters: the key's hash tag
+        # is the request's entries, each length-prefixed.
+        def port_of(entries):
+            text = ''.join('%d:%s%d:%s' % (len(k), k, len(v), v) for k, v in entries)
+            return self.cluster.key_port('{%s}' % text)
+        number = next(n for n in ('c%d' % i for i in range(100))
+                      if port_of([('message_type', 'marketing'), ('to_number', n)]) !=
+                      port_of([('to_number', n)]))
+        gws = [self.gateway(), self.gateway()]
+        clients = [RlsClient(g.rls_port) for g in gws]
+        for c in clients:
+            self.addCleanup(c.close)
+        for n in range(5):
+            self.assertEqual(clients[n % 2](marketing(number)).overall_code, OK)
+        r = clients[1](marketing(number))
+        self.assertEqual([(s.code, s.limit_remaining) for s in r.statuses], [(OVER, 0), (OK, 95)])
+        # Both keys are where their tags put them, on two masters.
+        found = {port: redis_call(port, 'KEYS', '*rls:messaging*')
+                 for port in self.cluster.master_ports()}
+        self.assertEqual(sorted(len(keys) for keys in found.values()), [0, 1, 1], found)
+
+        # Concurrent calls through both gateways admit exactly the limit.
+        admitted = []
+        lock = threading.Lock()
+
+        def run(i):
+            rls = RlsClient(gws[i % 2].rls_port)
+            try:
+                ok = rls(request('messaging', [('to_number', 'cc')])).overall_code == OK
+                with lock:
+                    admitted.append(ok)
+            finally:
+                rls.close()
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(160)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual((len(admitted), sum(admitted)), (160, 100))
 
 
 if __name__ == '__main__':

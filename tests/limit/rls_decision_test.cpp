@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "config/rls_loader.hpp"
+#include "config/yaml_tree.hpp"
 
 namespace sluice::limit {
 namespace {
@@ -26,6 +27,17 @@ config::rls_config examples() {
                                         [](std::string_view) { return std::nullopt; });
   if (!result.ok()) throw std::runtime_error(result.errors[0].to_string());
   return *result.config;
+}
+
+// One domain read from `text` (a test's own document).
+config::rls_config document(std::string_view text) {
+  auto parsed = config::parse_yaml(text, "rls.yaml", [](std::string_view) { return std::nullopt; });
+  if (!parsed.root) throw std::runtime_error("unparsable test document");
+  std::vector<config::config_error> errors;
+  config::rls_config out;
+  config::read_rls_document(*parsed.root, "rls.yaml", errors, out);
+  if (!errors.empty()) throw std::runtime_error(errors[0].to_string());
+  return out;
 }
 
 rls_descriptor_request descriptor(std::vector<rls_entry> entries) {
@@ -252,6 +264,37 @@ TEST_F(RlsDecision, AReloadThatKeepsTheUnitKeepsTheCounts) {
   rls_policy reloaded{examples(), 42};
   decide_rls(reloaded, marketing("5"), store, t0, rls_charging::all_or_nothing, ev);
   EXPECT_EQ(ev.statuses[0].limit_remaining, 1u);
+}
+
+TEST_F(RlsDecision, TheSluiceExtensionDecidesWithTheNamedAlgorithmInItsOwnState) {
+  // 2 per second as a token bucket of 4: a burst of 4 at once, then one every 500 ms.
+  rls_policy bucket{document("domain: api\ndescriptors:\n  - key: user\n    rate_limit:\n"
+                             "      unit: second\n      requests_per_unit: 2\n"
+                             "      sluice: { algorithm: token_bucket, burst: 4 }\n"),
+                    42};
+  const rls_request req{"api", {descriptor({{"user", "u1"}})}};
+  for (std::uint32_t i = 1; i <= 4; ++i) {
+    decide_rls(bucket, req, store, t0, rls_charging::all_or_nothing, ev);
+    EXPECT_EQ(ev.overall, rls_code::ok);
+    EXPECT_EQ(ev.statuses[0].limit_remaining, 4 - i);
+  }
+  decide_rls(bucket, req, store, t0 + 499'999, rls_charging::all_or_nothing, ev);
+  EXPECT_EQ(ev.overall, rls_code::over_limit);
+  EXPECT_EQ(ev.statuses[0].current_limit->requests_per_unit, 2u);
+  // Until the bucket is full again, as the proxy's reset headers count for a bucket.
+  EXPECT_EQ(ev.statuses[0].duration_until_reset, 4 * 500'000 - 499'999);
+  decide_rls(bucket, req, store, t0 + 500'000, rls_charging::all_or_nothing, ev);
+  EXPECT_EQ(ev.overall, rls_code::ok);
+  EXPECT_EQ(ev.state_names[0], "rls:api:second:token_bucket");
+
+  // The same entries under the reference's fixed window count apart from the bucket.
+  rls_policy window{document("domain: api\ndescriptors:\n  - key: user\n    rate_limit:\n"
+                             "      unit: second\n      requests_per_unit: 2\n"),
+                    42};
+  decide_rls(window, req, store, t0 + 500'000, rls_charging::all_or_nothing, ev);
+  EXPECT_EQ(ev.overall, rls_code::ok);
+  EXPECT_EQ(ev.statuses[0].limit_remaining, 1u);
+  EXPECT_EQ(ev.state_names[0], "rls:api:second");
 }
 
 }  // namespace

@@ -1,0 +1,192 @@
+#include "rls/decider.hpp"
+
+#include <array>
+#include <span>
+#include <string>
+#include <unordered_map>
+
+namespace sluice::rls {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+const prometheus::Histogram::BucketBoundaries duration_buckets = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1};
+
+enum code_label { ok, over_limit, invalid, unavailable };
+constexpr std::array<const char*, 4> code_names = {"ok", "over_limit", "invalid", "unavailable"};
+
+// The call's store decisions: one for all of its checks (all_or_nothing), or one per
+// check (each). unit_count() of them; unit(c, i) is the i-th.
+std::size_t unit_count(const call& c) {
+  const std::size_t n = c.ev.checks.size();
+  if (n == 0) return 0;
+  return c.snap->config.server.rls->charging == config::rls_charging::all_or_nothing ? 1 : n;
+}
+
+app::keyed_decision unit(call& c, std::size_t i) {
+  auto& ev = c.ev;
+  const std::size_t n = ev.checks.size();
+  const std::span<const limit::check> checks(ev.checks);
+  const std::span<const std::string> names(ev.state_names.data(), n);
+  const std::span<const std::string> keys(ev.state_keys.data(), n);
+  const std::span<limit::decision> out(ev.decisions);
+  if (c.snap->config.server.rls->charging == config::rls_charging::all_or_nothing) {
+    return {checks, names, keys, out, c.now};
+  }
+  return {checks.subspan(i, 1), names.subspan(i, 1), keys.subspan(i, 1), out.subspan(i, 1), c.now};
+}
+
+// Folds one store answer into the call.
+void fold(call& c, const app::keyed_decision& d, app::store_verdict verdict) {
+  if (verdict == app::store_verdict::unavailable) {
+    c.storage = storage_answer::unavailable;
+  } else if (d.unchecked && c.storage == storage_answer::decided) {
+    c.storage = storage_answer::unchecked;
+  }
+  c.admitted = c.admitted && verdict == app::store_verdict::admitted;
+  c.now = d.now;
+}
+
+}  // namespace
+
+// The series of one RLS configuration, resolved when a call first sees it.
+struct decider::series {
+  std::shared_ptr<const limit::rls_policy> policy;  // what they were resolved for
+  struct domain_series {
+    std::array<prometheus::Counter*, 4> requests{};  // by code_label
+    prometheus::Counter* override_over = nullptr;    // a descriptor's own limit, over
+  };
+  std::unordered_map<std::string_view, domain_series> domains;  // views into policy
+  domain_series unknown;
+  std::unordered_map<const config::rls_descriptor*, prometheus::Counter*> over;
+
+  const domain_series& of(std::string_view domain) const {
+    auto it = domains.find(domain);
+    return it == domains.end() ? unknown : it->second;
+  }
+};
+
+decider::decider(app::snapshot_holder& snapshots, app::decision_backend& backend,
+                 admin::metrics& metrics)
+    : snapshots_(snapshots),
+      backend_(backend),
+      requests_(prometheus::BuildCounter()
+                    .Name("rate_limit_rls_requests_total")
+                    .Help("ShouldRateLimit calls answered, by domain (configured ones; "
+                          "'unknown' for others) and code (ok, over_limit, invalid, "
+                          "unavailable).")
+                    .Register(metrics.registry())),
+      over_limit_(prometheus::BuildCounter()
+                      .Name("rate_limit_rls_over_limit_total")
+                      .Help("Descriptors answered OVER_LIMIT, by domain and descriptor "
+                            "(its configured full key, or 'limit_override').")
+                      .Register(metrics.registry())),
+      duration_(
+          prometheus::BuildHistogram()
+              .Name("rate_limit_rls_duration_seconds")
+              .Help("Time from a ShouldRateLimit call's arrival to its answer.")
+              .Register(metrics.registry())
+              .Add({{"backend", backend.is_redis() ? "redis" : "memory"}}, duration_buckets)) {}
+
+decider::~decider() = default;
+
+std::shared_ptr<const decider::series> decider::series_for(const app::snapshot& snap) {
+  std::lock_guard lock(series_mutex_);
+  if (series_ && series_->policy == snap.rls) return series_;
+  // A new configuration: resolve its series once. Those of a configuration that is
+  // gone stay (a domain's counters keep counting if it comes back).
+  auto s = std::make_shared<series>();
+  s->policy = snap.rls;
+  auto resolve = [&](std::string_view domain, series::domain_series& out) {
+    for (std::size_t i = 0; i < code_names.size(); ++i) {
+      out.requests[i] = &requests_.Add({{"domain", std::string(domain)}, {"code", code_names[i]}});
+    }
+  };
+  resolve("unknown", s->unknown);
+  for (const auto& domain : snap.rls->config().domains) {
+    auto& d = s->domains[domain.domain];
+    resolve(domain.domain, d);
+    d.override_over =
+        &over_limit_.Add({{"domain", domain.domain}, {"descriptor", "limit_override"}});
+    auto walk = [&](const auto& self, const std::vector<config::rls_descriptor>& level) -> void {
+      for (const auto& desc : level) {
+        if (desc.rate_limit && !desc.rate_limit->unlimited) {
+          s->over[&desc] =
+              &over_limit_.Add({{"domain", domain.domain}, {"descriptor", desc.full_key}});
+        }
+        self(self, desc.descriptors);
+      }
+    };
+    walk(walk, domain.descriptors);
+  }
+  series_ = std::move(s);
+  return series_;
+}
+
+decider::start_result decider::start(call& c, const pb::RateLimitRequest& request) {
+  c.started = clock_type::now();
+  c.snap = snapshots_.get();
+  c.storage = storage_answer::decided;
+  c.admitted = true;
+  if (!c.snap->rls) return start_result::not_configured;
+  read_request(request, c.request);
+  limit::prepare_rls(*c.snap->rls, c.request, c.ev);
+  if (!c.ev.problem.empty()) {
+    count_invalid(c);
+    return start_result::invalid;
+  }
+  c.ev.decisions.resize(c.ev.checks.size());
+  c.now = app::system_now_us();
+  return start_result::ready;
+}
+
+bool decider::decide_now(call& c) {
+  if (backend_.is_redis()) return false;
+  for (std::size_t i = 0; i < unit_count(c); ++i) {
+    auto d = unit(c, i);
+    auto verdict = app::store_verdict::unavailable;
+    backend_.decide_keyed_now(d, verdict);
+    fold(c, d, verdict);
+  }
+  return true;
+}
+
+net::awaitable<void> decider::decide(call& c) {
+  for (std::size_t i = 0; i < unit_count(c); ++i) {
+    auto d = unit(c, i);
+    auto verdict = app::store_verdict::unavailable;
+    if (!backend_.decide_keyed_now(d, verdict)) verdict = co_await backend_.decide_keyed(d);
+    fold(c, d, verdict);
+  }
+}
+
+void decider::answer(call& c, pb::RateLimitResponse& out) {
+  const auto& rls = *c.snap->config.server.rls;
+  if (c.storage == storage_answer::decided) limit::conclude_rls(c.ev, rls.charging, c.admitted);
+  write_response(c.ev, c.storage, c.now, c.snap->config.server.headers, c.fields, out);
+
+  const auto s = series_for(*c.snap);
+  const auto& domain = s->of(c.request.domain);
+  const bool over = out.overall_code() == pb::RateLimitResponse::OVER_LIMIT;
+  domain.requests[c.storage == storage_answer::unavailable ? unavailable
+                  : over                                   ? over_limit
+                                                           : ok]
+      ->Increment();
+  if (c.storage == storage_answer::decided) {
+    for (std::size_t i = 0; i < c.ev.statuses.size(); ++i) {
+      if (c.ev.statuses[i].code != limit::rls_code::over_limit) continue;
+      const auto* found = c.ev.found[i];
+      (found != nullptr ? s->over.at(found) : domain.override_over)->Increment();
+    }
+  }
+  duration_.Observe(std::chrono::duration<double>(clock_type::now() - c.started).count());
+}
+
+void decider::count_invalid(const call& c) {
+  series_for(*c.snap)->of(c.request.domain).requests[invalid]->Increment();
+  duration_.Observe(std::chrono::duration<double>(clock_type::now() - c.started).count());
+}
+
+}  // namespace sluice::rls
