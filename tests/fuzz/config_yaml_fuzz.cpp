@@ -264,7 +264,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
 
   if (parsed.errors.empty() && policy_errors.empty()) {
-    const loaded_config cfg{detail::default_server_config(), state.policy};
+    const loaded_config cfg{detail::default_server_config(), state.policy, {}};
     const limit::policy pol(cfg, 7);
     FUZZ_CHECK(pol.routes().size() == state.policy.routes.size() + 1, text);  // + "default"
     FUZZ_CHECK(pol.limits().size() == state.policy.limits.size(), text);

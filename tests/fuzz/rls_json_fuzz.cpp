@@ -7,6 +7,7 @@
 //   the decision's bounds, and views exactly the message's strings;
 // - a request prepare_rls accepts gets one status per descriptor, OVER_LIMIT overall
 //   exactly when a status is OVER_LIMIT, and a response whose JSON reads back equal.
+#include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
 
 #include <string>
