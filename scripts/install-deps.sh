@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Sluice needs to build, test and benchmark; quiet and
 # quick when everything is already present. Usage: scripts/install-deps.sh [extra-package...]
-# Extras not installed by default: nginx-light wrk valgrind strace (scripts/bench), liburing-dev
+# Extras not installed by default: nginx-light wrk valgrind strace nghttp2-client (scripts/bench), liburing-dev
 # (cmake -DSLUICE_IO_URING=ON; README, Performance).
 set -euo pipefail
 
@@ -18,6 +18,7 @@ packages=(
   # e2e tests' client (tests/e2e/test_rls.py) is Python's grpcio with protoc's messages.
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   python3-grpcio python3-protobuf
+  libgoogle-perftools-dev  # tcmalloc_minimal for the sluice binary (-DSLUICE_TCMALLOC=OFF: glibc)
   chromium  # headless, for the dashboard's end-to-end test (tests/e2e/test_dashboard.py)
   clang libclang-rt-14-dev  # libFuzzer, for the fuzz harnesses (scripts/fuzz.sh)
   "$@"

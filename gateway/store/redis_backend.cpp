@@ -344,15 +344,40 @@ bool redis_backend::decide_keyed_now(keyed_decision& d, store_verdict& verdict) 
   return true;
 }
 
-net::awaitable<store_verdict> redis_backend::decide_keyed(keyed_decision& d) {
-  auto limits = script_limits_of(d);
-  std::vector<std::uint16_t> slots;
+bool redis_backend::slots_of(std::span<const redis::script_limit> limits,
+                             std::vector<std::uint16_t>& slots) const {
+  slots.clear();
   slots.reserve(limits.size());
   bool one_slot = true;
   for (const auto& l : limits) {
     slots.push_back(cluster_keys_ ? redis::key_slot(l.key) : 0);
     one_slot = one_slot && slots.back() == slots.front();
   }
+  return one_slot;
+}
+
+net::awaitable<std::optional<bool>> redis_backend::decide_on_slot(std::uint16_t slot,
+                                                                  std::vector<std::string> args,
+                                                                  std::span<limit::decision> out,
+                                                                  std::span<std::int64_t> grants,
+                                                                  limit::micros& decided_now) {
+  auto values = co_await run_decision(slot, std::move(args), false);
+  if (!values) co_return std::nullopt;
+  const auto admitted = grants.empty()
+                            ? redis::parse_decide_reply(*values, out)
+                            : redis::parse_decide_reply_with_grants(*values, out, grants);
+  if (!admitted) {
+    failed(slot, "malformed decision reply");
+    co_return std::nullopt;
+  }
+  decided_now = redis::decide_reply_now(*values);
+  co_return admitted;
+}
+
+net::awaitable<store_verdict> redis_backend::decide_keyed(keyed_decision& d) {
+  auto limits = script_limits_of(d);
+  std::vector<std::uint16_t> slots;
+  const bool one_slot = slots_of(limits, slots);
   const limit::micros sent = local_now();
   std::optional<limit::micros> now;
   if (test_clock_) now = sent;
@@ -361,16 +386,8 @@ net::awaitable<store_verdict> redis_backend::decide_keyed(keyed_decision& d) {
     admitted = co_await decide_across_slots(std::move(limits), std::move(slots), d.out, d.now, sent,
                                             now, nullptr);
   } else {
-    const std::uint16_t slot = slots.empty() ? 0 : slots.front();
-    auto values = co_await run_decision(slot, decision_command(limits, false, now), false);
-    if (values) {
-      admitted = redis::parse_decide_reply(*values, d.out);
-      if (!admitted) {
-        failed(slot, "malformed decision reply");
-      } else {
-        d.now = redis::decide_reply_now(*values);
-      }
-    }
+    admitted = co_await decide_on_slot(slots.empty() ? 0 : slots.front(),
+                                       decision_command(limits, false, now), d.out, {}, d.now);
   }
   if (!admitted) co_return fallback(d);
   co_return *admitted ? store_verdict::admitted : store_verdict::denied;
@@ -388,17 +405,14 @@ std::vector<std::string> redis_backend::decision_command(
 
 net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev) {
   std::vector<redis::script_limit> limits;
-  std::vector<std::uint16_t> slots;
   limits.reserve(ev.applied.size());
-  slots.reserve(ev.applied.size());
-  bool one_slot = true;
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     const auto& a = ev.applied[i];
     limits.push_back(
         {redis_key(ev.limit_of(a).name, ev.key_of(a)), a.params, ev.checks[i].cost, a.shadow});
-    slots.push_back(cluster_keys_ ? redis::key_slot(limits.back().key) : 0);
-    one_slot = one_slot && slots.back() == slots.front();
   }
+  std::vector<std::uint16_t> slots;
+  const bool one_slot = slots_of(limits, slots);
   // Sent now (the answer's clock is later than this: what the cache counts from).
   const limit::micros sent = local_now();
   std::optional<limit::micros> now;
@@ -432,15 +446,10 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
   }
   auto args = decision_command(limits, false, leased.empty() ? now : std::nullopt);
   if (!leased.empty()) redis::append_topup_args(topups, now, args);
-  auto values = co_await run_decision(slot, std::move(args), false);
   std::vector<std::int64_t> grants(leased.size(), 0);
-  std::optional<bool> admitted;
-  if (values) {
-    admitted = leased.empty()
-                   ? redis::parse_decide_reply(*values, ev.decisions)
-                   : redis::parse_decide_reply_with_grants(*values, ev.decisions, grants);
-    if (!admitted) failed(slot, "malformed decision reply");
-  }
+  limit::micros redis_now = 0;
+  const auto admitted =
+      co_await decide_on_slot(slot, std::move(args), ev.decisions, grants, redis_now);
   if (!leased.empty()) {
     // The in-flight marks are cleared whatever happened; a grant becomes the lease.
     std::vector<limit::returned_lease> back;
@@ -457,7 +466,7 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
       grant.tokens = grants[i];
       grant.max_age = ev.limit_of(a).lease->max_age;
       grant.state = ev.decisions[i];
-      grant.redis_now = redis::decide_reply_now(*values);
+      grant.redis_now = redis_now;
       grant.sent = sent;
       leases_->store(leased[i], &grant, back);
     }
@@ -465,7 +474,7 @@ net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev)
   }
   if (!admitted) co_return fallback(ev);
   // Headers report resets against the clock the decision used: Redis's.
-  ev.now = redis::decide_reply_now(*values);
+  ev.now = redis_now;
   if (cache_) {
     // What Redis charged: cost + grant (the decisions are those of that charge).
     const auto probes = probes_of(ev);
@@ -714,35 +723,33 @@ void redis_backend::use_scripts(std::string_view why) {
             << "): decisions use EVALSHA of the decision scripts from now on\n";
 }
 
-store_verdict redis_backend::fallback(limit::evaluation& ev) {
+std::optional<store_verdict> redis_backend::on_error(std::span<const limit::check> checks,
+                                                     limit::micros now,
+                                                     std::span<limit::decision> out) {
   switch (settings_.load()->on_error) {
     case config::storage_error_mode::local:
-      return local_.decide(ev.checks, ev.now, ev.decisions) ? store_verdict::admitted
-                                                            : store_verdict::denied;
+      return local_.decide(checks, now, out) ? store_verdict::admitted : store_verdict::denied;
     case config::storage_error_mode::allow:
-      // Through without limits: nothing applied, so no rate-limit headers either.
-      ev.applied.clear();
-      ev.checks.clear();
-      ev.decisions.clear();
-      return store_verdict::admitted;
+      return std::nullopt;
     case config::storage_error_mode::deny:
       return store_verdict::unavailable;
   }
   return store_verdict::unavailable;
 }
 
+store_verdict redis_backend::fallback(limit::evaluation& ev) {
+  if (auto verdict = on_error(ev.checks, ev.now, ev.decisions)) return *verdict;
+  // Through without limits: nothing applied, so no rate-limit headers either.
+  ev.applied.clear();
+  ev.checks.clear();
+  ev.decisions.clear();
+  return store_verdict::admitted;
+}
+
 store_verdict redis_backend::fallback(keyed_decision& d) {
-  switch (settings_.load()->on_error) {
-    case config::storage_error_mode::local:
-      return local_.decide(d.checks, d.now, d.out) ? store_verdict::admitted
-                                                   : store_verdict::denied;
-    case config::storage_error_mode::allow:
-      d.unchecked = true;
-      return store_verdict::admitted;
-    case config::storage_error_mode::deny:
-      return store_verdict::unavailable;
-  }
-  return store_verdict::unavailable;
+  if (auto verdict = on_error(d.checks, d.now, d.out)) return *verdict;
+  d.unchecked = true;  // admitted, nothing decided
+  return store_verdict::admitted;
 }
 
 void redis_backend::failed(std::uint16_t slot, std::string_view why) {

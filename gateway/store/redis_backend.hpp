@@ -150,6 +150,18 @@ class redis_backend final : public decision_backend {
   // failure (counted).
   net::awaitable<std::optional<std::vector<std::int64_t>>> run_decision(
       std::uint16_t slot, std::vector<std::string> args, bool peek);
+  // A decide whose limits share `slot`, in one round trip: fills `out` (and `grants`,
+  // one per limit, when the command asks for lease top-ups) and `decided_now` (Redis's
+  // clock) and returns whether it admitted; nullopt when no usable answer came
+  // (counted; `decided_now` is left as it was).
+  net::awaitable<std::optional<bool>> decide_on_slot(std::uint16_t slot,
+                                                     std::vector<std::string> args,
+                                                     std::span<limit::decision> out,
+                                                     std::span<std::int64_t> grants,
+                                                     limit::micros& decided_now);
+  // Each limit's slot (0 outside cluster mode) into `slots`; whether they are all one.
+  bool slots_of(std::span<const redis::script_limit> limits,
+                std::vector<std::uint16_t>& slots) const;
   // A request whose limits span slots: one decide per slot in parallel, refunds
   // where a slot admitted and the request is not. Fills `out` (in the request's order)
   // and `decided_now` (the clock of the slot that decided the outcome) and returns
@@ -174,6 +186,11 @@ class redis_backend final : public decision_backend {
   static void set_head(std::span<std::string_view> args, redis::decide_via via, call_kind kind);
   // From now on decisions use EVALSHA (the server has no Functions): logged once.
   void use_scripts(std::string_view why);
+  // storage.on_error for a decision Redis did not make. `local` decides the checks in
+  // the in-process store and `deny` answers unavailable; `allow` returns nullopt: each
+  // fallback() says what letting it through means for its caller.
+  std::optional<store_verdict> on_error(std::span<const limit::check> checks, limit::micros now,
+                                        std::span<limit::decision> out);
   store_verdict fallback(limit::evaluation& ev);
   store_verdict fallback(keyed_decision& d);
   // A failed or succeeded round trip to the shard serving `slot`.
