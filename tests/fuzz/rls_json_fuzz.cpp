@@ -1,7 +1,7 @@
 // Fuzzes the rate limit service's request path from its JSON form (POST /json,
 // gateway/rls/json.hpp) through the proto mapping (rls/messages.hpp) and the decision
-// (limit/rls_decision.hpp) on the memory store, on envoyproxy/ratelimit's example 2 plus
-// a token bucket from the `sluice:` extension. Properties:
+// (limit/rls_decision.hpp) on the memory store, on envoyproxy/ratelimit's README
+// examples plus a token bucket from the `sluice:` extension. Properties:
 // - a body is either read or refused with a reason;
 // - read_request copies at most one descriptor, and one entry per descriptor, beyond
 //   the decision's bounds, and views exactly the message's strings;
@@ -24,37 +24,27 @@ namespace {
 
 using namespace sluice;
 
-constexpr std::string_view rls_yaml = R"(domain: messaging
+// envoyproxy/ratelimit's README examples (tests/fixtures/rls/examples: nine domains,
+// wildcards, unlimited, shadow_mode, replaces), plus a domain of Sluice's extension.
+constexpr std::string_view extension_yaml = R"(domain: api
 descriptors:
-  - key: message_type
-    value: marketing
-    descriptors:
-      - key: to_number
-        rate_limit:
-          unit: day
-          requests_per_unit: 5
-  - key: to_number
-    rate_limit:
-      unit: day
-      requests_per_unit: 100
   - key: user
     rate_limit:
       unit: second
       requests_per_unit: 2
       sluice: { algorithm: token_bucket, burst: 3 }
-  - key: free
-    rate_limit:
-      unlimited: true
 )";
 
 config::rls_config load() {
+  auto loaded = config::load_rls_config(std::string(SLUICE_FIXTURES_DIR) + "/rls/examples",
+                                        [](std::string_view) { return std::nullopt; });
+  if (!loaded.ok()) std::abort();
   auto parsed =
-      config::parse_yaml(rls_yaml, "rls.yaml", [](std::string_view) { return std::nullopt; });
+      config::parse_yaml(extension_yaml, "api.yaml", [](std::string_view) { return std::nullopt; });
   std::vector<config::config_error> errors;
-  config::rls_config out;
-  config::read_rls_document(*parsed.root, "rls.yaml", errors, out);
+  config::read_rls_document(*parsed.root, "api.yaml", errors, *loaded.config);
   if (!errors.empty()) std::abort();
-  return out;
+  return std::move(*loaded.config);
 }
 
 }  // namespace
