@@ -84,7 +84,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import http.client
 import hashlib
 import json
 import os
@@ -93,14 +92,14 @@ import shutil
 import signal
 import socket
 import statistics
-import ssl
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+import bench_support
+from bench_support import CLK_TCK, HERE, REPO, free_port, http_get, loadavg, log
+
 TARGETS = [
     "upstream",
     "nginx-allow",
@@ -114,7 +113,6 @@ TARGETS = [
     "sluice-tls-allow",
 ]
 CLUSTER_MASTERS = 3
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # SPEC 12 targets for Sluice / nginx.
 TARGET_CPU = 1.0
@@ -139,16 +137,6 @@ OLD_SCRIPT_PATHS = [f"gateway/limit/algorithms/{n}" for n in DECIDE_CODE_FILES[:
 ]
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fill(template: str, values: dict[str, str]) -> str:
     text = (HERE / template).read_text()
     for k, v in values.items():
@@ -162,134 +150,15 @@ def fill(template: str, values: dict[str, str]) -> str:
 # ---- processes -------------------------------------------------------------------------
 
 
-def children_of(pid: int) -> list[int]:
-    path = Path(f"/proc/{pid}/task/{pid}/children")
-    try:
-        return [int(x) for x in path.read_text().split()]
-    except OSError:
-        pass
-    kids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-            kids.append(int(entry.name))
-    return kids
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process (all its threads), in clock ticks; 0 once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
-
-
-class Service:
-    """One process we started (nginx master + its workers, or sluice)."""
+class Service(bench_support.Service):
+    """One process we started (nginx master + its workers, or sluice, or redis-server),
+    probed with a GET / on its port (HTTPS in the -tls- scenarios) unless told otherwise."""
 
     def __init__(self, name: str, argv: list[str], logfile: Path, port: int, with_children: bool):
-        self.name = name
+        super().__init__(name, argv, logfile, lambda: http_get(self.port, "/", tls=self.tls)[0] > 0,
+                         port=port, with_children=with_children)
         self.admin_port: int | None = None  # Sluice only
         self.tls = "-tls-" in name
-        self.probe = lambda: http_get(self.port, "/", tls=self.tls)[0] > 0
-        self.argv = argv
-        self.port = port
-        self.with_children = with_children
-        self.logfile = logfile
-        self.proc: subprocess.Popen | None = None
-        self.known_children: set[int] = set()
-
-    def start(self) -> None:
-        out = open(self.logfile, "wb")
-        self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-        )
-        out.close()
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def pids(self) -> list[int]:
-        pids = [self.pid]
-        if self.with_children:
-            kids = children_of(self.pid)
-            self.known_children.update(kids)
-            pids += kids
-        return pids
-
-    def cpu(self) -> tuple[int, list[int]]:
-        pids = self.pids()
-        return sum(cpu_ticks(p) for p in pids), pids
-
-    def wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise SystemExit(
-                    f"{self.name} exited with {self.proc.returncode}; see {self.logfile}:\n"
-                    + self.logfile.read_text(errors="replace")[-2000:]
-                )
-            try:
-                if self.probe():
-                    self.pids()
-                    return
-            except OSError as e:
-                last = e
-            time.sleep(0.1)
-        raise SystemExit(f"{self.name} not ready on port {self.port} after {timeout}s: {last}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            self._reap_children()
-            return
-        if self.with_children:
-            self.pids()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        self._reap_children()
-
-    def _reap_children(self) -> None:
-        # nginx workers exit with their master; kill any straggler we saw, by PID,
-        # only if it is still an nginx process.
-        for pid in self.known_children:
-            try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            except OSError:
-                continue
-            if comm.startswith("nginx"):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-
-
-def http_get(port: int, path: str, timeout: float = 2.0, tls: bool = False) -> tuple[int, bytes]:
-    if tls:
-        # The benchmark's own throwaway certificate: nothing to verify it against.
-        context = ssl._create_unverified_context()
-        conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
-    else:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        res = conn.getresponse()
-        return res.status, res.read()
-    finally:
-        conn.close()
 
 
 # ---- redis -------------------------------------------------------------------------------
@@ -664,19 +533,19 @@ class Bench:
     def measure(self, name: str, duration: int) -> dict:
         s = self.services[name]
         up = self.services["upstream"]
-        c0, pids = s.cpu()
-        u0, _ = up.cpu()
+        c0, pids = s.cpu_and_pids()
+        u0 = up.cpu()
         # The Redis CPU this scenario used: the one server, or every cluster master.
         redis_side = ([v for k, v in self.services.items() if k.startswith("cluster-")]
                       if "-cluster-" in name else
                       [self.services["redis"]] if "redis" in self.services else [])
-        r0 = sum(x.cpu()[0] for x in redis_side)
+        r0 = sum(x.cpu() for x in redis_side)
         t0 = time.monotonic()
         out = run_wrk(self.args, s.port, duration, s.tls)
         elapsed = time.monotonic() - t0
-        c1, _ = s.cpu()
-        u1, _ = up.cpu()
-        r1 = sum(x.cpu()[0] for x in redis_side)
+        c1 = s.cpu()
+        u1 = up.cpu()
+        r1 = sum(x.cpu() for x in redis_side)
         r = parse_wrk(out)
         n = max(r["requests"], 1)
         r["proxy_cpu_us_per_req"] = (c1 - c0) / CLK_TCK * 1e6 / n
@@ -763,9 +632,9 @@ class Bench:
         cmd = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(redis.port), "-c",
                str(self.args.connections), "-P", str(pipeline), "-n", str(requests), "-q"] + argv
         redis_call(redis.port, "CONFIG", "RESETSTAT")
-        c0 = redis.cpu()[0]
+        c0 = redis.cpu()
         res = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        c1 = redis.cpu()[0]
+        c1 = redis.cpu()
         m = re.findall(r"([0-9.]+) requests per second", res.stdout.replace("\r", "\n"))
         if res.returncode != 0 or not m or "ERR" in res.stdout:
             raise SystemExit(f"redis-benchmark failed ({res.returncode}): {res.stdout[-500:]}{res.stderr[-500:]}")
@@ -937,10 +806,6 @@ def render(summary: dict, meta: dict) -> str:
         "Shared 2-core machine: absolute numbers move run to run; compare the ratios.",
     ]
     return "\n".join(lines) + "\n"
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 # ---- modes -------------------------------------------------------------------------------------

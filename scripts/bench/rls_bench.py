@@ -97,7 +97,6 @@ if not (have_module("grpc") and have_module("google.protobuf")):
 
 import argparse
 import datetime as dt
-import http.client
 import json
 import re
 import resource
@@ -111,8 +110,8 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parent.parent
+from bench_support import CLK_TCK, REPO, Service, free_port, http_get, loadavg, log
+
 PROTOS = [
     "envoy/type/v3/ratelimit_unit.proto",
     "envoy/config/core/v3/base.proto",
@@ -120,7 +119,6 @@ PROTOS = [
     "envoy/service/ratelimit/v3/rls.proto",
 ]
 METHOD = "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 BACKENDS = ["memory", "redis"]
 SCENARIOS = ["allow", "over"]
 MODES = ["rate", "max"]
@@ -200,26 +198,6 @@ limits:
 """
 
 
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http_get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        res = conn.getresponse()
-        return res.status, res.read()
-    finally:
-        conn.close()
-
-
 def redis_ping(port: int) -> bool:
     with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
         s.sendall(b"*1\r\n$4\r\nPING\r\n")
@@ -227,16 +205,6 @@ def redis_ping(port: int) -> bool:
 
 
 # ---- processes --------------------------------------------------------------------------
-
-
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process (all its threads), in clock ticks; 0 once it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return 0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
 
 
 def thread_ticks(pid: int) -> dict[int, tuple[str, int]]:
@@ -260,65 +228,6 @@ def thread_ticks(pid: int) -> dict[int, tuple[str, int]]:
 def thread_group(name: str) -> str:
     # Sluice's own threads keep the process name; everything else is gRPC's.
     return "sluice" if name.startswith("sluice") else "grpc"
-
-
-class Service:
-    """One process we started (sluice or redis-server); stopped by its PID."""
-
-    def __init__(self, name: str, argv: list[str], logfile: Path, probe):
-        self.name = name
-        self.argv = argv
-        self.logfile = logfile
-        self.probe = probe
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.logfile, "wb") as out:
-            self.proc = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-            )
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def cpu(self) -> int:
-        return cpu_ticks(self.pid)
-
-    def wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = None
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise SystemExit(
-                    f"{self.name} exited with {self.proc.returncode}; see {self.logfile}:\n"
-                    + self.logfile.read_text(errors="replace")[-2000:]
-                )
-            try:
-                if self.probe():
-                    return
-            except (OSError, ValueError, KeyError) as e:
-                last = e
-            time.sleep(0.1)
-        raise SystemExit(f"{self.name} not ready after {timeout}s: {last}; see {self.logfile}")
-
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        t0 = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            # Sluice: drain_timeout 1s, then up to 5 s for calls in flight on rls.listen.
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            log(f"{self.name} (pid {self.pid}) still running 10 s after SIGTERM: SIGKILL; see {self.logfile}")
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-            return
-        took = time.monotonic() - t0
-        if took > 2:
-            log(f"{self.name} (pid {self.pid}) took {took:.1f} s to stop after SIGTERM")
 
 
 # ---- messages ---------------------------------------------------------------------------
@@ -512,8 +421,7 @@ class Bench:
         d.mkdir(exist_ok=True)
         argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(d)]
-        s = Service("redis", argv, self.dir / "redis.out", lambda: redis_ping(port))
-        s.port = port
+        s = Service("redis", argv, self.dir / "redis.out", lambda: redis_ping(port), port=port)
         self.services.append(s)
         s.start()
         s.wait_ready()
@@ -769,10 +677,6 @@ def render(results: list[dict], meta: dict, commands: list[str]) -> str:
     lines += [f"    {c}" for c in commands]
     lines += ["", "Shared 2-core machine: absolute numbers move run to run; compare the ratios."]
     return "\n".join(lines) + "\n"
-
-
-def loadavg() -> str:
-    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
