@@ -1,6 +1,13 @@
 #include "rls/decider.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include <array>
+#include <exception>
 #include <span>
 #include <string>
 #include <unordered_map>
@@ -154,12 +161,41 @@ bool decider::decide_now(call& c) {
 }
 
 net::awaitable<void> decider::decide(call& c) {
-  for (std::size_t i = 0; i < unit_count(c); ++i) {
-    auto d = unit(c, i);
+  const std::size_t n = unit_count(c);
+  if (n == 1) {
+    auto d = unit(c, 0);
     auto verdict = app::store_verdict::unavailable;
     if (!backend_.decide_keyed_now(d, verdict)) verdict = co_await backend_.decide_keyed(d);
     fold(c, d, verdict);
+    co_return;
   }
+  // Charging each: the descriptors' decisions are independent, so their round trips
+  // are in flight at once (one call waits for one round trip, not one per descriptor).
+  std::vector<app::keyed_decision> units;
+  std::vector<app::store_verdict> verdicts(n, app::store_verdict::unavailable);
+  units.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) units.push_back(unit(c, i));
+  auto executor = co_await net::asio::this_coro::executor;
+  using round_trip =
+      decltype(net::asio::co_spawn(executor, backend_.decide_keyed(units[0]), net::asio::deferred));
+  std::vector<round_trip> trips;
+  std::vector<std::size_t> tripped;  // which unit each round trip decides
+  for (std::size_t i = 0; i < n; ++i) {
+    if (backend_.decide_keyed_now(units[i], verdicts[i])) continue;
+    trips.push_back(
+        net::asio::co_spawn(executor, backend_.decide_keyed(units[i]), net::asio::deferred));
+    tripped.push_back(i);
+  }
+  if (!trips.empty()) {
+    auto [order, exceptions, answers] =
+        co_await net::asio::experimental::make_parallel_group(std::move(trips))
+            .async_wait(net::asio::experimental::wait_for_all(), net::asio::use_awaitable);
+    for (std::size_t k = 0; k < tripped.size(); ++k) {
+      if (exceptions[k]) std::rethrow_exception(exceptions[k]);
+      verdicts[tripped[k]] = answers[k];
+    }
+  }
+  for (std::size_t i = 0; i < n; ++i) fold(c, units[i], verdicts[i]);
 }
 
 void decider::answer(call& c, pb::RateLimitResponse& out) {

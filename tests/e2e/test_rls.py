@@ -261,17 +261,9 @@ class RlsMemoryTest(RlsChecks, GatewayTestCase):
         self.assertEqual(r.statuses[0].current_limit.requests_per_unit, 7)
 
 
-class RlsChargingEachTest(GatewayTestCase):
-    """`charging: each` (envoyproxy/ratelimit's behaviour) and the `sluice:` extension."""
-
-    def setUp(self):
-        super().setUp()
-        write_rls(self.workdir, EACH_AND_BUCKET)
-        self.port = free_port()
-        self.start_sluice({'rls': {'listen': '127.0.0.1:%d' % self.port, 'config': 'rls',
-                                   'charging': 'each'}})
-        self.rls = RlsClient(self.port)
-        self.addCleanup(self.rls.close)
+class ChargingEachChecks:
+    """`charging: each` (envoyproxy/ratelimit's behaviour) and the `sluice:` extension;
+    self.rls is a client of a gateway configured with EACH_AND_BUCKET."""
 
     def test_each_descriptor_is_charged_even_when_another_is_over(self):
         for _ in range(5):
@@ -290,6 +282,34 @@ class RlsChargingEachTest(GatewayTestCase):
         headers = {h.key: h.value for h in codes[3].response_headers_to_add}
         self.assertEqual(headers['X-RateLimit-Limit'], '3')  # the bucket's capacity
         self.assertEqual(headers['Retry-After'], '1')
+
+
+class RlsChargingEachTest(ChargingEachChecks, GatewayTestCase):
+    def setUp(self):
+        super().setUp()
+        write_rls(self.workdir, EACH_AND_BUCKET)
+        self.port = free_port()
+        self.start_sluice({'rls': {'listen': '127.0.0.1:%d' % self.port, 'config': 'rls',
+                                   'charging': 'each'}})
+        self.rls = RlsClient(self.port)
+        self.addCleanup(self.rls.close)
+
+
+class RlsChargingEachRedisTest(ChargingEachChecks, RedisCase):
+    """The same on Redis: each descriptor's round trip in flight at once, and the token
+    bucket decided by the Lua code."""
+
+    def setUp(self):
+        super().setUp()
+        write_rls(self.workdir, EACH_AND_BUCKET)
+        redis = RedisServer(self.workdir).start()
+        self.addCleanup(redis.stop)
+        port = free_port()
+        self.start_gateway(redis, OPEN_POLICY, on_error='deny', overrides={
+            'rls': {'listen': '127.0.0.1:%d' % port, 'config': os.path.join(self.workdir, 'rls'),
+                    'charging': 'each'}})
+        self.rls = RlsClient(port)
+        self.addCleanup(self.rls.close)
 
 
 class RlsRedisTest(RlsChecks, RedisCase):
