@@ -92,6 +92,8 @@ void rls_evaluation::reset() {
   checks.clear();
   decisions.clear();
   override_params.clear();
+  state_names.clear();
+  override_names.clear();
   overall = rls_code::ok;
   statuses.clear();
   reported = -1;
@@ -148,15 +150,13 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
   apply_replaces(found);  // an unlimited descriptor stays unlimited (as there)
 
   ev.override_params.reserve(request.descriptors.size());
+  ev.override_names.reserve(request.descriptors.size());
   for (std::size_t i = 0; i < request.descriptors.size(); ++i) {
     auto& p = ev.plan[i];
     if (p.unlimited) continue;
     if (!p.override_limit && found[i] == nullptr) continue;
     const std::size_t n = ev.checks.size();
-    if (ev.state_keys.size() <= n) {
-      ev.state_keys.emplace_back();
-      ev.state_names.emplace_back();
-    }
+    if (ev.state_keys.size() <= n) ev.state_keys.emplace_back();
     const limit_params* params = nullptr;
     std::uint64_t seed = 0;
     bool shadow = false;
@@ -165,14 +165,15 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
       const auto unit = static_cast<config::rls_unit>(p.override_limit->unit);
       params =
           &ev.override_params.emplace_back(params_of(p.override_limit->requests_per_unit, unit));
-      ev.state_names[n] = state_name(request.domain, unit, algorithm::fixed_window);
-      seed = seed_of(ev.state_names[n], pol.hash_seed());
+      ev.state_names.push_back(ev.override_names.emplace_back(
+          state_name(request.domain, unit, algorithm::fixed_window)));
+      seed = seed_of(ev.state_names.back(), pol.hash_seed());
     } else {
       const auto& c = pol.of(*found[i]);
       params = &c.params;
       seed = c.seed;
       shadow = found[i]->shadow_mode;
-      ev.state_names[n] = c.state_name;
+      ev.state_names.push_back(c.state_name);
     }
     std::string& key = ev.state_keys[n];
     entries_text(request.descriptors[i].entries, key);

@@ -125,10 +125,12 @@ struct rls_evaluation {
   std::vector<check> checks;
   std::vector<decision> decisions;
   std::vector<limit_params> override_params;  // reserved first: checks point into it
-  // Per check, its state as the Redis backend names it: "rls:<domain>:<unit>" and the
-  // entries' text. Only the first checks.size() are this request's (the strings are
-  // kept for reuse).
-  std::vector<std::string> state_names;
+  // Per check, its state as the Redis backend names it: "rls:<domain>:<unit>..." (a view
+  // of the policy's compiled name, or of override_names for a descriptor's own limit)
+  // and the entries' text. Only the first checks.size() keys are this request's (the
+  // strings are kept for reuse).
+  std::vector<std::string_view> state_names;
+  std::vector<std::string> override_names;  // reserved first: state_names view them
   std::vector<std::string> state_keys;
 
   // The answer.

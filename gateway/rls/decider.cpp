@@ -17,10 +17,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-const prometheus::Histogram::BucketBoundaries duration_buckets = {
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1};
-
 enum code_label { ok, over_limit, invalid, unavailable };
 constexpr std::array<const char*, 4> code_names = {"ok", "over_limit", "invalid", "unavailable"};
 
@@ -36,7 +32,7 @@ app::keyed_decision unit(call& c, std::size_t i) {
   auto& ev = c.ev;
   const std::size_t n = ev.checks.size();
   const std::span<const limit::check> checks(ev.checks);
-  const std::span<const std::string> names(ev.state_names.data(), n);
+  const std::span<const std::string_view> names(ev.state_names);
   const std::span<const std::string> keys(ev.state_keys.data(), n);
   const std::span<limit::decision> out(ev.decisions);
   if (c.snap->config.server.rls->charging == config::rls_charging::all_or_nothing) {
@@ -90,12 +86,12 @@ decider::decider(app::snapshot_holder& snapshots, app::decision_backend& backend
                       .Help("Descriptors answered OVER_LIMIT, by domain and descriptor "
                             "(its configured full key, or 'limit_override').")
                       .Register(metrics.registry())),
-      duration_(
-          prometheus::BuildHistogram()
-              .Name("rate_limit_rls_duration_seconds")
-              .Help("Time from a ShouldRateLimit call's arrival to its answer.")
-              .Register(metrics.registry())
-              .Add({{"backend", backend.is_redis() ? "redis" : "memory"}}, duration_buckets)) {}
+      duration_(prometheus::BuildHistogram()
+                    .Name("rate_limit_rls_duration_seconds")
+                    .Help("Time from a ShouldRateLimit call's arrival to its answer.")
+                    .Register(metrics.registry())
+                    .Add({{"backend", backend.is_redis() ? "redis" : "memory"}},
+                         admin::decision_buckets)) {}
 
 decider::~decider() = default;
 

@@ -32,11 +32,11 @@ struct storage_status {
 // one request (charge-each deciders pass one check at a time).
 struct keyed_decision {
   std::span<const limit::check> checks;
-  std::span<const std::string> names;  // per check: the state's name ("rls:<domain>:<unit>")
-  std::span<const std::string> keys;   // per check: its key within that name
-  std::span<limit::decision> out;      // per check
-  limit::micros now = 0;               // set by the caller; the clock the decision used after
-  bool unchecked = false;              // storage.on_error allow: admitted, nothing decided
+  std::span<const std::string_view> names;  // per check: the state's name ("rls:<domain>:<unit>")
+  std::span<const std::string> keys;        // per check: its key within that name
+  std::span<limit::decision> out;           // per check
+  limit::micros now = 0;                    // set by the caller; the clock the decision used after
+  bool unchecked = false;                   // storage.on_error allow: admitted, nothing decided
 };
 
 class decision_backend {

@@ -5,15 +5,16 @@
 #include <sstream>
 
 namespace sluice::admin {
+const prometheus::Histogram::BucketBoundaries decision_buckets = {
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1};
+
 namespace {
 
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
 
-const prometheus::Histogram::BucketBoundaries check_buckets = {
-    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
-    0.0025,  0.005,    0.01,    0.025,  0.05,    0.1};
 const prometheus::Histogram::BucketBoundaries upstream_buckets = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
 
@@ -77,8 +78,8 @@ metrics::metrics(std::string_view version)
                     .Name("rate_limit_check_duration_seconds")
                     .Help("Time to decide every applicable limit of one request.")
                     .Register(r);
-  check_memory_ = &check.Add({{"backend", "memory"}}, check_buckets);
-  check_redis_ = &check.Add({{"backend", "redis"}}, check_buckets);
+  check_memory_ = &check.Add({{"backend", "memory"}}, decision_buckets);
+  check_redis_ = &check.Add({{"backend", "redis"}}, decision_buckets);
   active_limiters_ = &BuildGauge()
                           .Name("rate_limit_active_limiters")
                           .Help("Keys tracked by the in-memory limiter.")

@@ -81,6 +81,10 @@ class labelled_family {
 
 class route_metrics;
 
+// Histogram buckets for the time of one decision, 10 µs to 100 ms: the proxy's check
+// (rate_limit_check_duration_seconds) and the rate limit service's call.
+extern const prometheus::Histogram::BucketBoundaries decision_buckets;
+
 class metrics {
  public:
   explicit metrics(std::string_view version);
