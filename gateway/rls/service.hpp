@@ -3,13 +3,15 @@
 // configuration (`rls.config`, limit/rls_decision.hpp) on the gateway's own decision
 // backend, so the proxy's limits and Envoy's share one memory store or one Redis.
 //
-// gRPC's callback API: each call is handled on a gRPC thread, decided by the gateway's
-// rls::decider (rls/decider.hpp). With the memory backend the decision is made there and
-// the call finished at once; with Redis the call moves to a worker's io_context (round
-// robin) for its round trip, bounded by storage.redis.timeout, and finishes from there.
+// gRPC's asynchronous API: one completion queue per worker, each polled by its own
+// thread, which takes a call, decides it with the gateway's rls::decider
+// (rls/decider.hpp) and sends the answer. With the memory backend that is all one thread
+// does for a call (gRPC's callback API handed each call between threads: more CPU per
+// call and a longer tail); with Redis the call moves to a worker's io_context (round
+// robin) for its round trip, bounded by storage.redis.timeout, and answers from there.
 // The configuration is read from the current snapshot at each call, so a reload applies
-// to the next call; the listener's address takes a restart. Calls are pooled: their
-// scratch space is reused, not allocated per call.
+// to the next call; the listener's address takes a restart. A queue reuses its answered
+// calls' messages and scratch space for the next calls.
 //
 // Owned by the gateway; start() once, stop() before the workers stop.
 #pragma once
@@ -43,7 +45,7 @@ class rate_limit_service {
   // timeout) while the workers still run. Idempotent.
   void stop();
 
-  class handler;  // the generated service's implementation (service.cpp)
+  class handler;  // the completion queues and their calls (service.cpp)
 
  private:
   std::unique_ptr<handler> handler_;
