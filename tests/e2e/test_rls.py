@@ -4,8 +4,10 @@ RateLimitService/ShouldRateLimit on `rls.listen`, with envoyproxy/ratelimit's RE
 example 2 (messaging) as the configuration; envoyproxy/ratelimit's POST /json on the admin
 listener; `charging: each`; the `sluice:` extension. Memory, Redis and Redis Cluster."""
 
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import types
 import sys
@@ -23,8 +25,9 @@ PROTOS = ['envoy/type/v3/ratelimit_unit.proto', 'envoy/config/core/v3/base.proto
           'envoy/extensions/common/ratelimit/v3/ratelimit.proto',
           'envoy/service/ratelimit/v3/rls.proto']
 
-# The messages, generated once per run into a temporary directory.
+# The messages, generated once per run into a temporary directory, removed at exit.
 _generated = tempfile.mkdtemp(prefix='sluice-rls-pb-')
+atexit.register(shutil.rmtree, _generated, ignore_errors=True)
 subprocess.run(['protoc', '-I', PROTO_DIR, '--python_out', _generated] + PROTOS, check=True)
 sys.path.insert(0, _generated)
 
