@@ -168,6 +168,28 @@ DOMAIN = {"allow": "messaging", "over": "messaging-over"}
 EXPECTED_CODE = {"allow": "ok", "over": "over_limit"}  # rate_limit_rls_requests_total's code
 NUMBER = "+12065550100"
 
+# --floor: nginx answering every POST with a fixed 200 over plaintext HTTP/2, deciding
+# nothing: the latency the same h2load measures on this machine with no rate limit
+# service at all (one process, one worker, keep-alive without a request limit).
+NGINX_FLOOR_CONF = """\
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {dir}/nginx-floor.err;
+pid {dir}/nginx-floor.pid;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 600s;
+  client_body_temp_path {dir}/nginx-floor-body;
+  server {{
+    listen 127.0.0.1:{port} http2;
+    location / {{ return 200; }}
+  }}
+}}
+"""
+
 # Sluice's config.yaml; the upstream is never called (no HTTP traffic), but one is required.
 SLUICE_YAML = """\
 # Sluice under rls_bench.py: server.threads {threads}, access log off, a short drain, the
@@ -205,6 +227,12 @@ def redis_ping(port: int) -> bool:
 
 
 # ---- processes --------------------------------------------------------------------------
+
+
+def accepts(port: int) -> bool:
+    """A TCP connection is accepted (nginx-floor speaks only HTTP/2: no HTTP/1 probe)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=1):
+        return True
 
 
 def thread_ticks(pid: int) -> dict[int, tuple[str, int]]:
@@ -470,6 +498,19 @@ class Bench:
         s.wait_ready()
         return s
 
+    def start_floor(self) -> Service:
+        port = free_port()
+        conf = self.dir / "nginx-floor.conf"
+        conf.write_text(NGINX_FLOOR_CONF.format(dir=self.dir, port=port))
+        pin = ["taskset", "-c", self.args.sluice_cpus] if self.args.sluice_cpus else []
+        s = Service("nginx-floor", pin + ["nginx", "-c", str(conf), "-p", str(self.dir)],
+                    self.dir / "nginx-floor.out", lambda: accepts(port), port=port)
+        s.rls_port = port
+        self.services.append(s)
+        s.start()
+        s.wait_ready()
+        return s
+
     def stop(self) -> None:
         for s in reversed(self.services):
             try:
@@ -514,26 +555,31 @@ class Bench:
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return res.stdout, cpu
 
-    def run(self, backend: str, scenario: str, mode: str, sluice: Service, redis: Service | None) -> dict:
+    def measure(self, backend: str, scenario: str, mode: str, server: Service, redis: Service | None,
+                between=lambda: None) -> dict:
+        """One warm-up and one measured h2load run against `server`: h2load's counts, the
+        latencies of its log, the server's (and redis-server's) CPU, and the problems
+        h2load's own counts show. `between` runs right before and right after the
+        measured run (Sluice's counters)."""
         a = self.args
         body = self.dir / f"body-{scenario}.bin"
         name = f"{backend}-{scenario}-{mode}"
         if a.warmup > 0:
-            self.h2load(h2load_argv(a, mode, sluice.rls_port, body, None, a.warmup), a.warmup,
+            self.h2load(h2load_argv(a, mode, server.rls_port, body, None, a.warmup), a.warmup,
                         self.dir / f"h2load-{name}-warmup.out")
         logfile = self.dir / f"h2load-{name}.tsv"
         logfile.unlink(missing_ok=True)  # h2load appends to an existing log
-        argv = h2load_argv(a, mode, sluice.rls_port, body, logfile, a.duration)
+        argv = h2load_argv(a, mode, server.rls_port, body, logfile, a.duration)
         self.commands.append(shlex.join(argv))
-        m0 = settled_metrics(sluice.admin_port)  # the warm-up's last calls counted
-        c0, t0 = sluice.cpu(), thread_ticks(sluice.pid)
+        between()
+        c0, t0 = server.cpu(), thread_ticks(server.pid)
         r0 = redis.cpu() if redis else 0
         w0 = time.monotonic()
         out, h2load_cpu = self.h2load(argv, a.duration, self.dir / f"h2load-{name}.out")
         wall = time.monotonic() - w0
-        c1, t1 = sluice.cpu(), thread_ticks(sluice.pid)
+        c1, t1 = server.cpu(), thread_ticks(server.pid)
         r1 = redis.cpu() if redis else 0
-        m1 = settled_metrics(sluice.admin_port)
+        between()
 
         r = {"backend": backend, "scenario": scenario, "mode": mode, "command": shlex.join(argv)}
         r.update(parse_h2load(out))
@@ -557,7 +603,6 @@ class Bench:
         r["cpu_share"] = {g: v / total for g, v in sorted(groups.items())}
         r["threads"] = len(t1)
 
-        # Validity: h2load's own counts, then what Sluice counted.
         problems = []
         if r["failed"] or r["errored"] or r["timeout"]:
             problems.append(f"h2load: {r['failed']} failed, {r['errored']} errored, {r['timeout']} timeout")
@@ -567,6 +612,30 @@ class Bench:
             problems.append(f"--log-file: {r['logged']} lines ({r['logged_non_200']} not 200) for {r['done']} done")
         if mode == "rate" and r["done"] != r["total"]:
             problems.append(f"h2load: {r['done']} of {r['total']} calls done")
+        r["problems"] = problems
+        r["rate_reached"] = None
+        if mode == "rate":
+            target = (a.rate // a.clients) * a.clients
+            r["target_rate"] = target
+            # The pacing h2load achieved: calls over the span of their start times
+            # (h2load's own req/s also counts connecting and the last answer).
+            paced = (r["logged"] - 1) / r["start_span_s"] if r["start_span_s"] > 0 else 0.0
+            r["paced_rate"] = paced
+            r["rate_reached"] = paced >= RATE_TOLERANCE * target
+        return r
+
+    def run_floor(self, mode: str, nginx: Service) -> dict:
+        """The same load against nginx answering 200 (--floor): h2load's checks only."""
+        return self.measure("nginx-floor", "allow", mode, nginx, None)
+
+    def run(self, backend: str, scenario: str, mode: str, sluice: Service, redis: Service | None) -> dict:
+        """A measured run against Sluice, valid only if Sluice counted exactly its calls."""
+        snapshots = []
+        # Read once the counter stops moving: the warm-up's last calls are counted first.
+        r = self.measure(backend, scenario, mode, sluice, redis,
+                         between=lambda: snapshots.append(settled_metrics(sluice.admin_port)))
+        m0, m1 = snapshots
+        problems = r["problems"]
         before, after = rls_counts(m0, DOMAIN[scenario]), rls_counts(m1, DOMAIN[scenario])
         delta = {code: after.get(code, 0) - before.get(code, 0) for code in set(before) | set(after)}
         want = EXPECTED_CODE[scenario]
@@ -584,16 +653,6 @@ class Bench:
             errors = family_total(m1, "rate_limit_storage_errors_total") - family_total(m0, "rate_limit_storage_errors_total")
             if errors:
                 problems.append(f"rate_limit_storage_errors_total grew by {errors:.0f}")
-        r["problems"] = problems
-        r["rate_reached"] = None
-        if mode == "rate":
-            target = (a.rate // a.clients) * a.clients
-            r["target_rate"] = target
-            # The pacing h2load achieved: calls over the span of their start times
-            # (h2load's own req/s also counts connecting and the last answer).
-            paced = (r["logged"] - 1) / r["start_span_s"] if r["start_span_s"] > 0 else 0.0
-            r["paced_rate"] = paced
-            r["rate_reached"] = paced >= RATE_TOLERANCE * target
         return r
 
 
@@ -608,6 +667,13 @@ def label(r: dict) -> str:
     if r["mode"] == "rate":
         return f"rate {r['target_rate']}/s"
     return "max"
+
+
+def threads_split(r: dict) -> str:
+    if r["backend"] == "nginx-floor":
+        return "-"
+    share = r["cpu_share"]
+    return f"{share.get('sluice', 0) * 100:.0f}% / {share.get('grpc', 0) * 100:.0f}%"
 
 
 def render(results: list[dict], meta: dict, commands: list[str]) -> str:
@@ -626,7 +692,6 @@ def render(results: list[dict], meta: dict, commands: list[str]) -> str:
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
-        share = r["cpu_share"]
         valid = "yes" if not r["problems"] else "INVALID"
         if r["rate_reached"] is False:
             valid += ", rate not reached"
@@ -635,7 +700,7 @@ def render(results: list[dict], meta: dict, commands: list[str]) -> str:
             f"| {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['p999_ms']:.3f} | {r['max_ms']:.3f} "
             f"| {r['sluice_cpu_us_per_call']:.1f} | {r['decisions_per_cpu_s']:.0f} | {r['sluice_cpu_util'] * 100:.0f}% "
             f"| {fmt(r['redis_cpu_us_per_call'], '.1f')} | {r['h2load_cpu_util'] * 100:.0f}% "
-            f"| {share.get('sluice', 0) * 100:.0f}% / {share.get('grpc', 0) * 100:.0f}% | {valid} |"
+            f"| {threads_split(r)} | {valid} |"
         )
     bad = [r for r in results if r["problems"]]
     if bad:
@@ -645,6 +710,13 @@ def render(results: list[dict], meta: dict, commands: list[str]) -> str:
 
     by = {(r["backend"], r["scenario"], r["mode"]): r for r in results}
     summary = []
+    for mode in a["modes"]:
+        floor, mem = by.get(("nginx-floor", "allow", mode)), by.get(("memory", "allow", mode))
+        if floor and mem:
+            summary.append(
+                f"- memory allow {mode} against nginx answering 200 with no decision (the floor): "
+                f"p50 {mem['p50_ms'] / floor['p50_ms']:.2f}x, p99 {mem['p99_ms'] / floor['p99_ms']:.2f}x "
+                f"(floor p50 {floor['p50_ms']:.3f} ms, p99 {floor['p99_ms']:.3f} ms)")
     for scenario in a["scenarios"]:
         for backend in a["backends"]:
             r = by.get((backend, scenario, "rate"))
@@ -701,6 +773,9 @@ def main() -> None:
                    help="pin Sluice (all its threads, gRPC's too) with taskset -c LIST, e.g. 1")
     p.add_argument("--h2load-cpus", metavar="LIST", help="pin h2load with taskset -c LIST, e.g. 0")
     p.add_argument("--keep-logs", action="store_true", help="keep h2load's per-call logs in rls-run/")
+    p.add_argument("--floor", action="store_true",
+                   help="first the same load against nginx answering 200 over h2c (no decision): "
+                        "this machine's latency floor for h2load, to compare Sluice's with")
     args = p.parse_args()
 
     def subset(text: str, allowed: list[str], what: str) -> list[str]:
@@ -732,7 +807,8 @@ def main() -> None:
     args.out = (args.out or args.sluice.parent / "bench").resolve()
     args.out.mkdir(parents=True, exist_ok=True)
     pinning = ["taskset"] if args.sluice_cpus or args.h2load_cpus else []
-    for tool in ["h2load", "protoc"] + (["redis-server"] if "redis" in args.backends else []) + pinning:
+    for tool in (["h2load", "protoc"] + (["redis-server"] if "redis" in args.backends else []) + pinning
+                 + (["nginx"] if args.floor else [])):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: scripts/install-deps.sh nghttp2-client")
     h2load_version = subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout.strip()
@@ -755,7 +831,7 @@ def main() -> None:
         "load_before": loadavg(),
         **{k: getattr(args, k) for k in ("threads", "duration", "warmup", "rate", "clients", "streams",
                                          "max_clients", "max_streams", "redis_connections",
-                                         "sluice_cpus", "h2load_cpus",
+                                         "sluice_cpus", "h2load_cpus", "floor",
                                          "backends", "scenarios", "modes")},
     }
     results: list[dict] = []
@@ -763,6 +839,15 @@ def main() -> None:
         bench = Bench(args, Messages(Path(tmp)))
         bench.setup_dir()
         try:
+            if args.floor:
+                nginx = bench.start_floor()
+                log(f"nginx-floor: pid {nginx.pid}, h2c 127.0.0.1:{nginx.port}")
+                for mode in args.modes:
+                    r = bench.run_floor(mode, nginx)
+                    results.append(r)
+                    log(f"nginx-floor {label(r):14s} {r['calls_per_s']:8.0f} calls/s  p50 {r['p50_ms']:.3f} ms  "
+                        f"p99 {r['p99_ms']:.3f} ms" + (f"  INVALID: {'; '.join(r['problems'])}" if r["problems"] else ""))
+                bench.stop()
             for backend in args.backends:
                 redis = bench.start_redis() if backend == "redis" else None
                 sluice = bench.start_sluice(backend, redis)
