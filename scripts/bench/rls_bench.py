@@ -9,6 +9,7 @@ Usage (README-ready):
     scripts/bench/rls_bench.py --modes max             # the per-core ceiling only
     scripts/bench/rls_bench.py --scenarios allow,over  # also a call that is OVER_LIMIT
     scripts/bench/rls_bench.py --modes max --sluice-cpus 1 --h2load-cpus 0   # one core each
+    scripts/bench/rls_bench.py --backends memory --modes rate --streams 8 --floor   # vs nginx's 200
     scripts/bench/rls_bench.py --sluice build/sluice --duration 3   # a quick check
 
   One invocation starts, on free 127.0.0.1 ports, and stops by PID at the end (also on
@@ -60,9 +61,14 @@ Usage (README-ready):
   ratios. Summary: <build-dir>/bench/rls-<time>.{json,md} and rls-latest.{json,md};
   configs and logs of the last run in <build-dir>/bench/rls-run/.
 
-  Note: server.threads sizes Sluice's I/O threads; gRPC's own threads (event_engine,
-  executor) run the calls of the memory backend and spread over every core, so the CPU
-  figures count every thread of the process. For a one-core ceiling pin them:
+  --floor runs the same load first against nginx answering every POST with 200 over
+  h2c (no decision, one process): the latency h2load measures on this machine with no
+  rate limit service at all; the summary gives Sluice's p50/p99 as ratios of it.
+
+  Note: server.threads sizes Sluice's I/O threads and its gRPC completion queues (one
+  polling thread each, which decides memory-backend calls itself); gRPC keeps a few
+  threads of its own (timers, executor), so the CPU figures count every thread of the
+  process. For a one-core ceiling pin them:
   --sluice-cpus 1 --h2load-cpus 0 (taskset; the Sluice PID measured is taskset's,
   which execs Sluice). Numbers on a shared 2-core machine are noisy: compare ratios
   from one run, not absolute numbers across runs.
