@@ -138,37 +138,29 @@ RATE_TOLERANCE = 0.98
 # envoyproxy/ratelimit's README example 2 ("messaging"), limits raised so no call is
 # ever refused; the `over` domain has the same shape with marketing at 1 per year
 # (primed: every later call is OVER_LIMIT and, all_or_nothing, charges nothing).
+def messaging_yaml(domain: str, marketing_unit: str, marketing_limit: int) -> str:
+    """Example 2's shape: a marketing + number descriptor under message_type, and a
+    number one (whose limit never runs out here)."""
+    return f"""\
+domain: {domain}
+descriptors:
+  - key: message_type
+    value: marketing
+    descriptors:
+      - key: to_number
+        rate_limit:
+          unit: {marketing_unit}
+          requests_per_unit: {marketing_limit}
+  - key: to_number
+    rate_limit:
+      unit: day
+      requests_per_unit: 1000000000
+"""
+
+
 RLS_FILES = {
-    "messaging.yaml": """\
-domain: messaging
-descriptors:
-  - key: message_type
-    value: marketing
-    descriptors:
-      - key: to_number
-        rate_limit:
-          unit: day
-          requests_per_unit: 1000000000
-  - key: to_number
-    rate_limit:
-      unit: day
-      requests_per_unit: 1000000000
-""",
-    "messaging-over.yaml": """\
-domain: messaging-over
-descriptors:
-  - key: message_type
-    value: marketing
-    descriptors:
-      - key: to_number
-        rate_limit:
-          unit: year
-          requests_per_unit: 1
-  - key: to_number
-    rate_limit:
-      unit: day
-      requests_per_unit: 1000000000
-""",
+    "messaging.yaml": messaging_yaml("messaging", "day", 1000000000),
+    "messaging-over.yaml": messaging_yaml("messaging-over", "year", 1),
 }
 DOMAIN = {"allow": "messaging", "over": "messaging-over"}
 EXPECTED_CODE = {"allow": "ok", "over": "over_limit"}  # rate_limit_rls_requests_total's code
