@@ -136,7 +136,7 @@ void rate_limit_service::handler::start(const config::host_port& listen) {
   builder.RegisterService(&service_);
   // One completion queue and thread per worker: the thread that polls a queue decides
   // its calls (memory backend) without handing them to another thread.
-  for (std::size_t i = 0; i < std::max<std::size_t>(1, workers_.size()); ++i) {
+  for (std::size_t i = 0; i < workers_.size(); ++i) {
     queues_.push_back(std::make_unique<queue>());
     queues_.back()->cq = builder.AddCompletionQueue();
   }

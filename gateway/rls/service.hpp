@@ -33,7 +33,7 @@ class decider;
 
 class rate_limit_service {
  public:
-  // `decisions` must outlive the service.
+  // `decisions` must outlive the service; `workers` is not empty.
   rate_limit_service(decider& decisions, std::vector<net::asio::io_context*> workers);
   ~rate_limit_service();
   rate_limit_service(const rate_limit_service&) = delete;

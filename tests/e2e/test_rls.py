@@ -75,6 +75,29 @@ def marketing(number):
                    [('to_number', number)])
 
 
+def concurrent_calls(gateways, number, calls=160):
+    """`calls` ShouldRateLimit calls for one number's descriptor (limit 100), all at once,
+    spread over the gateways, each on its own connection: whether each was admitted."""
+    admitted = []
+    lock = threading.Lock()
+
+    def run(gateway):
+        rls = RlsClient(gateway.rls_port)
+        try:
+            ok = rls(request('messaging', [('to_number', number)])).overall_code == OK
+            with lock:
+                admitted.append(ok)
+        finally:
+            rls.close()
+    threads = [threading.Thread(target=run, args=(gateways[i % len(gateways)],))
+               for i in range(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return admitted
+
+
 def storage_errors(gateways):
     """What a failed exactness check needs to say: a decision the store could not make
     is decided by storage.on_error, not by the shared count."""
@@ -217,23 +240,7 @@ class RlsChecks:
 
     def test_concurrent_calls_admit_exactly_the_limit(self):
         gateways = self.rls_gateways()
-        admitted = []
-        lock = threading.Lock()
-
-        def run(gateway):
-            rls = RlsClient(gateway.rls_port)
-            try:
-                r = rls(request('messaging', [('to_number', 'concurrent')]))
-                with lock:
-                    admitted.append(r.overall_code == OK)
-            finally:
-                rls.close()
-        threads = [threading.Thread(target=run, args=(gateways[i % len(gateways)],))
-                   for i in range(160)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        admitted = concurrent_calls(gateways, 'concurrent')
         self.assertEqual(len(admitted), 160)
         self.assertEqual(sum(admitted), 100, storage_errors(gateways))
 
@@ -435,22 +442,7 @@ class RlsRedisClusterTest(RedisCase):
         self.assertEqual(sorted(len(keys) for keys in found.values()), [0, 1, 1], found)
 
         # Concurrent calls through both gateways admit exactly the limit.
-        admitted = []
-        lock = threading.Lock()
-
-        def run(i):
-            rls = RlsClient(gws[i % 2].rls_port)
-            try:
-                ok = rls(request('messaging', [('to_number', 'cc')])).overall_code == OK
-                with lock:
-                    admitted.append(ok)
-            finally:
-                rls.close()
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(160)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        admitted = concurrent_calls(gws, 'cc')
         self.assertEqual((len(admitted), sum(admitted)), (160, 100), storage_errors(gws))
 
 
