@@ -18,6 +18,9 @@ packages=(
   # e2e tests' client (tests/e2e/test_rls.py) is Python's grpcio with protoc's messages.
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   python3-grpcio python3-protobuf
+  # Calendar quotas (gateway/config/calendar.cpp): Howard Hinnant's date/tz on the
+  # system's tz database; tzdata for the zone files and Python's zoneinfo in the tests.
+  libhowardhinnant-date-dev tzdata
   libgoogle-perftools-dev  # tcmalloc_minimal for the sluice binary (-DSLUICE_TCMALLOC=OFF: glibc)
   chromium  # headless, for the dashboard's end-to-end test (tests/e2e/test_dashboard.py)
   clang libclang-rt-14-dev  # libFuzzer, for the fuzz harnesses (scripts/fuzz.sh)

@@ -211,6 +211,10 @@ std::string config_json(const config::loaded_config& cfg) {
     if (l.lease) {
       o["lease"] = {{"max_tokens", l.lease->max_tokens}, {"max_age", duration(l.lease->max_age)}};
     }
+    if (l.calendar) {
+      o["calendar"] = {{"time_zone", l.calendar->time_zone},
+                       {"anchor_day", l.calendar->anchor_day}};
+    }
     limits.push_back(std::move(o));
   }
   json::object policy{{"files", strings(p.files)},

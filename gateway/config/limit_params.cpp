@@ -20,6 +20,20 @@ std::string_view to_string(algorithm a) {
   return "unknown";
 }
 
+std::string_view to_string(calendar_unit u) {
+  switch (u) {
+    case calendar_unit::none:
+      return "";
+    case calendar_unit::day:
+      return "day";
+    case calendar_unit::week:
+      return "week";
+    case calendar_unit::month:
+      return "month";
+  }
+  return "";
+}
+
 std::int64_t limit_params::capacity() const {
   return is_bucket(algo) ? burst : count;
 }

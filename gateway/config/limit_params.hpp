@@ -36,6 +36,13 @@ enum class algorithm : std::uint8_t {
 
 std::string_view to_string(algorithm a);
 
+// A rate per calendar period (`N/day`, `N/week`, `N/month`; config/calendar.hpp): its
+// windows follow a calendar, so their length and start are worked out per request.
+// none: a period of fixed length, windows aligned to the Unix epoch.
+enum class calendar_unit : std::uint8_t { none, day, week, month };
+
+std::string_view to_string(calendar_unit u);  // "", "day", "week", "month"
+
 // Buckets have a burst (a capacity apart from N); windows count N per window.
 constexpr bool is_bucket(algorithm a) {
   return a == algorithm::token_bucket || a == algorithm::leaky_bucket;
@@ -49,6 +56,11 @@ struct limit_params {
   micros period = 0;       // the rate's period, which is the window length for windows
   std::int64_t burst = 0;  // bucket capacity in tokens (buckets only; defaults to N)
   micros max_delay = 0;    // leaky_bucket shaping: hold up to this long (0 = never hold)
+  // fixed_window only: windows are [origin + k * period, origin + (k + 1) * period).
+  // 0 (the epoch) for a fixed-length rate; for a calendar rate the engine sets origin
+  // and period to the calendar period that holds the request (config/calendar.hpp).
+  micros origin = 0;
+  calendar_unit calendar = calendar_unit::none;  // the rate's unit, when a calendar one
 
   // Derived for the bucket algorithms: the emission interval T = period / count
   // reduced to interval_num / interval_den microseconds per token.

@@ -119,6 +119,38 @@ std::string soft_problem(const soft_def& soft, std::int64_t cap, const std::stri
          "), so no request could be degraded; use a lower count or a share such as 80%";
 }
 
+// Why `r` cannot be counted the way the limit's calendar periods ask (config/calendar.hpp),
+// or "": a week or month is a quota per period (fixed_window only), `calendar:` needs a
+// calendar unit, and an anchor day means a weekday for weeks and nothing for days.
+std::string calendar_problem(const limit_def& limit, const rate& r) {
+  const std::string rate_text = units::format_rate(r);
+  const bool long_period =
+      r.calendar == limit::calendar_unit::week || r.calendar == limit::calendar_unit::month;
+  if (long_period && limit.algo != limit::algorithm::fixed_window) {
+    return "rate " + rate_text + " is a quota per calendar " +
+           std::string(limit::to_string(r.calendar)) +
+           ": it needs algorithm: fixed_window (this limit uses " +
+           std::string(limit::to_string(limit.algo)) + ")";
+  }
+  if (!limit.calendar) return "";
+  if (r.calendar == limit::calendar_unit::none) {
+    return "calendar: counts per calendar day, week or month, so the rate must be N/day, "
+           "N/week or N/month (got " +
+           rate_text + ")";
+  }
+  if (limit.calendar->anchor_set && r.calendar == limit::calendar_unit::day) {
+    return "anchor_day applies to N/week and N/month (a day starts at local midnight); "
+           "remove it or use another rate than " +
+           rate_text;
+  }
+  if (limit.calendar->anchor_set && r.calendar == limit::calendar_unit::week &&
+      limit.calendar->anchor_day > 7) {
+    return "with rate " + rate_text + ", anchor_day is the weekday a week starts: 1 (Monday) to " +
+           "7 (Sunday), got " + std::to_string(limit.calendar->anchor_day);
+  }
+  return "";
+}
+
 // Why a lease of `max_tokens` does not fit below a capacity of `cap`, or "".
 std::string lease_problem(std::int64_t max_tokens, std::int64_t cap, const std::string& which) {
   if (max_tokens < cap) return "";
@@ -203,6 +235,38 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
     }
 
     if (!info.complete()) continue;
+    if (info.calendar_at && limit.algo != limit::algorithm::fixed_window) {
+      add(*info.calendar_at, info.path + ".calendar",
+          "calendar: counts a quota per calendar period, which needs algorithm: fixed_window "
+          "(this limit uses " +
+              std::string(limit::to_string(limit.algo)) + ")");
+    } else {
+      bool counts_periods = limit.calendar.has_value();
+      const auto check_calendar = [&](const rate& r, const source_location& at,
+                                      const std::string& field, const std::string& prefix) {
+        counts_periods = counts_periods || r.calendar == limit::calendar_unit::week ||
+                         r.calendar == limit::calendar_unit::month;
+        auto problem = calendar_problem(limit, r);
+        if (problem.empty()) return;
+        // An anchor that does not fit the unit is the anchor's error.
+        const bool anchor = info.anchor_at && problem.find("anchor_day") != std::string::npos;
+        add(anchor ? *info.anchor_at : at, anchor ? info.path + ".calendar.anchor_day" : field,
+            prefix + problem);
+      };
+      if (!limit.tier_aware && info.rate_at) {
+        check_calendar(limit.rate, *info.rate_at, info.path + ".rate", "");
+      }
+      for (const tier_def& tier : policy.tiers) {
+        if (!limit.tier_aware || !info.tier_at || tier.unlimited || tier.rate.count < 1) continue;
+        check_calendar(tier.rate, *info.tier_at, info.path + ".tier", "tier '" + tier.name + "': ");
+      }
+      if (counts_periods && info.lease_at && limit.lease) {
+        add(limit.lease->where, info.path + ".lease",
+            "a lease cannot serve a quota per calendar period (its windows move with the "
+            "calendar, so unspent leased units could not be given back exactly); remove the "
+            "lease");
+      }
+    }
     if (!limit.tier_aware && info.rate_at) {
       auto problem = numbers_problem(limit.algo, limit.rate, limit.burst, limit.delay);
       if (!problem.empty()) add(*info.rate_at, info.path + ".rate", problem);

@@ -190,8 +190,16 @@ struct server_config {
 // ---- policies/*.yaml --------------------------------------------------------
 
 struct rate {
-  std::int64_t count = 0;  // N
-  limit::micros period = 0;
+  std::int64_t count = 0;    // N
+  limit::micros period = 0;  // a calendar unit's longest period (31 days for a month)
+  limit::calendar_unit calendar = limit::calendar_unit::none;  // N/day, N/week, N/month
+};
+
+// A limit's `calendar:` (config/calendar.hpp): the time zone and anchor of its periods.
+struct calendar_def {
+  std::string time_zone = "UTC";  // an IANA name, from the system's tz database
+  int anchor_day = 1;             // N/month: day of month 1..31; N/week: 1 Monday..7 Sunday
+  bool anchor_set = false;        // `anchor_day:` given (rejected for N/day)
 };
 
 struct tier_def {
@@ -314,6 +322,7 @@ struct limit_def {
   std::optional<penalty_def> penalty;    // penalty box (limit/scaling.hpp)
   std::optional<soft_def> soft;          // degrade before reject (limit/soft_limit.hpp)
   std::optional<lease_def> lease;        // local quota leases (limit/lease_table.hpp)
+  std::optional<calendar_def> calendar;  // periods of N/day, N/week, N/month rates
   source_location where;
 };
 

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <tuple>
 #include <utility>
 
 namespace sluice::config::units {
@@ -166,7 +167,8 @@ parsed<rate> parse_rate(std::string_view text) {
   parsed<rate> result;
   const auto invalid = [&] {
     result.error = "invalid rate '" + std::string(text) +
-                   "' (expected N/s, N/min, N/h, N/day or N/<duration>, e.g. 100/10s)";
+                   "' (expected N/s, N/min, N/h, N/day, N/week, N/month or N/<duration>, e.g. "
+                   "100/10s)";
     return result;
   };
   const std::size_t slash = text.find('/');
@@ -188,7 +190,7 @@ parsed<rate> parse_rate(std::string_view text) {
     return result;
   }
 
-  static constexpr std::array<std::pair<std::string_view, std::int64_t>, 10> named_periods{{
+  static constexpr std::array<std::pair<std::string_view, std::int64_t>, 8> named_periods{{
       {"s", 1},
       {"sec", 1},
       {"second", 1},
@@ -197,9 +199,23 @@ parsed<rate> parse_rate(std::string_view text) {
       {"minute", 60},
       {"h", 3600},
       {"hour", 3600},
-      {"d", 86400},
-      {"day", 86400},
   }};
+  // Calendar periods: a day, week or month of the limit's `calendar:` (UTC by default).
+  // `period` holds the longest such period (what validation bounds); the engine works
+  // out the real one per request (config/calendar.hpp).
+  static constexpr std::array<std::tuple<std::string_view, limit::calendar_unit, std::int64_t>, 4>
+      calendar_periods{{
+          {"d", limit::calendar_unit::day, 1},
+          {"day", limit::calendar_unit::day, 1},
+          {"week", limit::calendar_unit::week, 7},
+          {"month", limit::calendar_unit::month, 31},
+      }};
+  for (const auto& [unit, calendar, days] : calendar_periods) {
+    if (period_text == unit) {
+      result.value = rate{count, days * 86400 * limit::micros_per_second, calendar};
+      return result;
+    }
+  }
   limit::micros period = 0;
   bool named = false;
   for (const auto& [unit, seconds] : named_periods) {
@@ -240,6 +256,8 @@ std::string format_duration(milliseconds d) {
 
 std::string format_rate(const rate& r) {
   std::string out = std::to_string(r.count) + "/";
+  if (r.calendar != limit::calendar_unit::none)
+    return out + std::string(limit::to_string(r.calendar));
   switch (r.period) {
     case limit::micros_per_second:
       return out + "s";
@@ -247,8 +265,6 @@ std::string format_rate(const rate& r) {
       return out + "min";
     case 3600 * limit::micros_per_second:
       return out + "h";
-    case 86400 * limit::micros_per_second:
-      return out + "day";
     default:
       break;
   }

@@ -1,6 +1,7 @@
 // Parsing and printing of the config file's units (SPEC 2, 3): durations ("250ms",
 // "5s", "1m", "1h", "1d"), sizes ("4096", "16KiB", "10MiB", "1GiB") and rates
-// ("5/s", "60/min", "1000/h", "10000/day", "100/10s"). Pure functions; thread-safe.
+// ("5/s", "60/min", "1000/h", "10000/day", "1000000/month", "100/10s"). Pure functions;
+// thread-safe.
 #pragma once
 
 #include <chrono>
@@ -26,7 +27,8 @@ parsed<std::chrono::milliseconds> parse_duration(std::string_view text);
 // A byte count, optionally followed by B, KiB, MiB or GiB.
 parsed<std::uint64_t> parse_size(std::string_view text);
 
-// "N/unit" (unit: s, min, h, day) or "N/<duration>"; N >= 1, period > 0.
+// "N/unit" (unit: s, min, h; or the calendar units day, week, month) or "N/<duration>";
+// N >= 1, period > 0.
 parsed<rate> parse_rate(std::string_view text);
 
 // A limit's `soft:` (issue 15): a share "80%" or "82.5%" (at most two decimals, strictly

@@ -236,10 +236,27 @@ bool build_key(const compiled_limit& limit, const request_facts& facts, evaluati
   return true;
 }
 
+// Copies of parameters that `applied` points into: per applied limit at most one for
+// its calendar period and one scaled. Reserved up front, so the pointers stay valid.
+void reserve_copies(evaluation& ev) {
+  ev.scaled.reserve(2 * ev.applied.size());
+}
+
+// Points every applied limit whose rate counts calendar periods (N/week, N/month, or
+// with `calendar:`) at a copy of its parameters whose fixed window is the period that
+// holds ev.now (config/calendar.hpp). Before scaling, which keeps the window.
+void apply_calendars(evaluation& ev) {
+  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
+    applied_limit& a = ev.applied[i];
+    if (a.params->calendar == calendar_unit::none) continue;
+    a.params = &ev.scaled.emplace_back(params_at(ev.limit_of(a), *a.params, ev.now));
+    ev.checks[i].params = a.params;
+  }
+}
+
 // Points every applied limit that `scales` and has a factor below 1 at a scaled copy
 // of its parameters (limit/scaling.hpp).
 void apply_scaling(const scaling_sources& scaling, evaluation& ev) {
-  ev.scaled.reserve(ev.applied.size());  // no reallocation below: the pointers stay valid
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     applied_limit& a = ev.applied[i];
     const compiled_limit& limit = ev.limit_of(a);
@@ -280,6 +297,15 @@ void evaluation::reset() {
   denying = -1;
   delay = 0;
   degraded = false;
+}
+
+limit_params params_at(const compiled_limit& limit, const limit_params& params, micros now) {
+  if (params.calendar == calendar_unit::none || !limit.calendar) return params;
+  const calendar_period period = period_at(*limit.calendar, params.calendar, now);
+  limit_params p = params;
+  p.origin = period.start;
+  p.period = period.end - period.start;
+  return p;
 }
 
 std::uint64_t state_key(const compiled_limit& limit, std::string_view key_text) {
@@ -359,6 +385,8 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     ev.checks[i].key_hash = state_key(limits[ev.applied[i].limit], ev.key_of(ev.applied[i]));
   }
+  reserve_copies(ev);
+  apply_calendars(ev);
   if (scaling != nullptr && !scaling->empty()) apply_scaling(*scaling, ev);
   ev.decisions.resize(ev.checks.size());
   ev.result = outcome::allowed;
@@ -375,6 +403,8 @@ void prepare_single(const policy& pol, int limit_index, const limit_params& para
   ev.applied.push_back(
       applied_limit{index, &params, 0, static_cast<std::uint32_t>(key.size()), false, {}});
   ev.checks.push_back(check{state_key(pol.limits()[index], key), &params, cost, false});
+  reserve_copies(ev);
+  apply_calendars(ev);
   if (scaling != nullptr && !scaling->empty()) apply_scaling(*scaling, ev);
   ev.decisions.resize(1);
   ev.result = outcome::allowed;

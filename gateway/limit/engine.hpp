@@ -140,6 +140,12 @@ void prepare_single(const policy& pol, int limit_index, const limit_params& para
 void decide(const policy& pol, const request_facts& facts, const identity::overrides* overrides,
             memory_store& store, micros now, evaluation& ev);
 
+// `params` (of `limit`) as a request at `now` applies them: for a rate that counts
+// calendar periods, its fixed window set to the period that holds `now`
+// (config/calendar.hpp); otherwise unchanged. prepare() and prepare_single() apply it;
+// a peek at a key's state calls it.
+limit_params params_at(const compiled_limit& limit, const limit_params& params, micros now);
+
 // The keyed hash of a limit's key text: what the stores index by.
 std::uint64_t state_key(const compiled_limit& limit, std::string_view key_text);
 

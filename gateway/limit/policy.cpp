@@ -12,8 +12,20 @@ namespace {
 
 constexpr std::string_view default_route_name = "default";
 
-limit_params params_of(algorithm algo, const config::rate& r, std::int64_t burst, micros delay) {
-  return limit_params::make(algo, r.count, r.period, burst, delay);
+limit_params params_of(const config::limit_def& def, const config::rate& r, std::int64_t burst) {
+  limit_params p = limit_params::make(def.algo, r.count, r.period, burst, def.delay);
+  // Weeks and months always follow the calendar; a day only with `calendar:` (without,
+  // N/day is a 24 h window from UTC midnight, which is the epoch-aligned window).
+  const bool follows_calendar =
+      r.calendar != calendar_unit::none && (r.calendar != calendar_unit::day || def.calendar);
+  p.calendar = follows_calendar ? r.calendar : calendar_unit::none;
+  return p;
+}
+
+bool follows_calendar(const compiled_limit& l) {
+  if (!l.tier_aware) return l.params.calendar != calendar_unit::none;
+  return std::any_of(l.per_tier.begin(), l.per_tier.end(),
+                     [](const auto& p) { return p && p->calendar != calendar_unit::none; });
 }
 
 std::string lower(std::string s) {
@@ -99,11 +111,21 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
         if (t.unlimited) {
           l.per_tier.emplace_back(std::nullopt);
         } else {
-          l.per_tier.emplace_back(params_of(def.algo, t.rate, t.burst, def.delay));
+          l.per_tier.emplace_back(params_of(def, t.rate, t.burst));
         }
       }
     } else {
-      l.params = params_of(def.algo, def.rate, def.burst, def.delay);
+      l.params = params_of(def, def.rate, def.burst);
+    }
+    if (follows_calendar(l)) {
+      // Without `calendar:`, UTC (the null zone: no tz database lookup per request).
+      l.calendar = calendar{};
+      if (def.calendar) {
+        if (def.calendar->time_zone != "UTC") {
+          l.calendar->zone = find_time_zone(def.calendar->time_zone);
+        }
+        l.calendar->anchor_day = def.calendar->anchor_day;
+      }
     }
     l.shards = def.shards;
     if (l.shards > 1 && def.key.size() == 1 && def.key[0].kind == config::key_part_kind::global) {

@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "config/calendar.hpp"
 #include "config/path.hpp"
 #include "config/schema.hpp"
 #include "limit/algorithms/decision.hpp"
@@ -43,6 +44,9 @@ struct compiled_limit {
   std::optional<config::adaptive_def> adaptive;
   // `lease:` (limit/lease_table.hpp): the Redis backend spends up to max_tokens locally.
   std::optional<config::lease_def> lease;
+  // Set when a rate of the limit counts calendar periods (limit_params::calendar): the
+  // zone and anchor the engine works out each request's period with.
+  std::optional<limit::calendar> calendar;
   std::vector<std::string> methods;                   // empty = every method
   limit_params params;                                // when !tier_aware
   std::vector<std::optional<limit_params>> per_tier;  // when tier_aware; nullopt = unlimited

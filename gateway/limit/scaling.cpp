@@ -31,6 +31,8 @@ limit_params scaled(const limit_params& p, double factor) {
   const bool bucket = p.algo == algorithm::token_bucket || p.algo == algorithm::leaky_bucket;
   limit_params s = limit_params::make(p.algo, scale_count(p.count, factor), p.period,
                                       bucket ? scale_count(p.burst, factor) : 0, p.max_delay);
+  s.origin = p.origin;  // a calendar period's window (config/calendar.hpp) stays where it is
+  s.calendar = p.calendar;
   return s.exact() ? s : p;
 }
 

@@ -15,8 +15,11 @@ constexpr std::uint64_t shard_seed = 0x5148a2d5c1u;
 
 limit_params shard_params(const limit_params& full, int shards, int index) {
   const std::int64_t burst = full.burst > 0 ? shard_share(full.burst, shards, index) : 0;
-  return limit_params::make(full.algo, shard_share(full.count, shards, index), full.period, burst,
-                            full.max_delay);
+  limit_params p = limit_params::make(full.algo, shard_share(full.count, shards, index),
+                                      full.period, burst, full.max_delay);
+  p.origin = full.origin;
+  p.calendar = full.calendar;
+  return p;
 }
 
 int shard_of_client(std::string_view client, int shards) {

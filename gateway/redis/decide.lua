@@ -13,9 +13,11 @@
 -- (or true: the peek script) or `return refund(KEYS, ARGV)` (the refund script).
 --
 -- keys[i]: the state key of limit i (every key touched is in keys: cluster-clean).
--- args[2i-1]: limit i's spec, 8 integers separated by single spaces: algorithm (0
+-- args[2i-1]: limit i's spec, 9 integers separated by single spaces: algorithm (0
 --   token_bucket, 1 leaky_bucket, 2 fixed_window, 3 sliding_window, 4 sliding_log),
---   count, period_us, burst, max_delay_us, interval_num, interval_den, shadow (0/1).
+--   count, period_us, burst, max_delay_us, interval_num, interval_den, shadow (0/1),
+--   origin_us (fixed_window: where its windows start; the calendar period of a quota
+--   per day, week or month, else 0). A calendar quota's spec changes with its period.
 --   A limit sends the same spec on every call; the library parses each spec once.
 -- args[2i]: limit i's cost (a peek costs 0 whatever it says).
 -- args[2n + 1] (optional, tests only): "now" in microseconds, used instead of TIME when
@@ -224,8 +226,8 @@ local specs, spec_count = {}, 0
 -- The spec's params (a limit_params table plus module, codec, tags and shadow), or nil
 -- and an error message.
 local function parse_spec(text)
-  local a, count, period, burst, max_delay, num, den, shadow = string.match(text,
-      '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) ([01])$')
+  local a, count, period, burst, max_delay, num, den, shadow, origin = string.match(text,
+      '^(%d+) (%d+) (%d+) (%d+) (%d+) (%d+) (%d+) ([01]) (%d+)$')
   if a == nil then return nil, 'ERR sluice decide: malformed limit spec "' .. text .. '"' end
   local algorithm = algorithms[a]
   if algorithm == nil then return nil, 'ERR sluice decide: unknown algorithm ' .. a end
@@ -234,7 +236,7 @@ local function parse_spec(text)
     text_tag = algorithm.text_tag,
     count = tonumber(count), period = tonumber(period), burst = tonumber(burst),
     max_delay = tonumber(max_delay), interval_num = tonumber(num), interval_den = tonumber(den),
-    shadow = shadow == '1',
+    shadow = shadow == '1', origin = tonumber(origin),
   }
   if spec.count < 1 or spec.period < 1 or spec.interval_num < 1 or spec.interval_den < 1 or
       (spec.module == bucket and spec.burst < 1) then
@@ -462,8 +464,8 @@ local function refund_bucket(spec, s, cost, charged_at, now)
 end
 
 local function refund_fixed_window(spec, s, cost, charged_at)
-  local window = charged_at - decision.mod(charged_at, spec.period)
-  if s.window_start - decision.mod(s.window_start, spec.period) ~= window then return false end
+  local window = fixed_window.window_of(spec, charged_at)
+  if fixed_window.window_of(spec, s.window_start) ~= window then return false end
   if s.count <= 0 then return false end
   s.count = decision.max(s.count - cost, 0)
   return true

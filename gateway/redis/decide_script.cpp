@@ -117,7 +117,8 @@ std::string limit_spec(const limit::limit_params& p, bool shadow) {
     spec.push_back(' ');
     append_int(spec, v);
   }
-  spec.append(shadow ? " 1" : " 0");
+  spec.append(shadow ? " 1 " : " 0 ");
+  append_int(spec, p.origin);
   return spec;
 }
 

@@ -37,7 +37,8 @@ net::awaitable<store_verdict> memory_backend::decide_keyed(keyed_decision& d) {
 
 net::awaitable<std::optional<limit::decision>> memory_backend::peek(
     const limit::compiled_limit& limit, const limit::limit_params& params, std::string key) {
-  co_return store_.peek(limit::state_key(limit, key), params, system_now_us());
+  const limit::micros now = system_now_us();
+  co_return store_.peek(limit::state_key(limit, key), limit::params_at(limit, params, now), now);
 }
 
 net::awaitable<bool> memory_backend::reset(const limit::compiled_limit& limit, std::string key) {

@@ -868,8 +868,10 @@ net::awaitable<void> redis_backend::watch_resets() {
 
 net::awaitable<std::optional<limit::decision>> redis_backend::peek(
     const limit::compiled_limit& limit, const limit::limit_params& params, std::string key) {
+  // A calendar period's window by this gateway's clock (Redis reads its own time).
+  const limit::limit_params at_now = limit::params_at(limit, params, system_now_us());
   std::vector<redis::script_limit> limits;
-  limits.push_back({redis_key(limit.name, key), &params, 0, false});
+  limits.push_back({redis_key(limit.name, key), &at_now, 0, false});
   const std::uint16_t slot = slot_of(limit.name, key);
   auto values = co_await run_decision(slot, decision_command(limits, true), true);
   if (!values) co_return std::nullopt;

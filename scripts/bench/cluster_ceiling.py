@@ -36,7 +36,7 @@ import tempfile
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
-SPEC = "0 1000000 1000000 1000000 0 1 1 0"  # token bucket, 1,000,000/s, burst 1,000,000
+SPEC = "0 1000000 1000000 1000000 0 1 1 0 0"  # token bucket, 1,000,000/s, burst 1,000,000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

@@ -36,7 +36,7 @@ TEST(ConfigPolicy, ZeroRatePeriod) {
 TEST(ConfigPolicy, MalformedRate) {
   EXPECT_POLICY_ERROR("bad_rate",
                       "4:11: limits[0].rate: invalid rate '10 per second' (expected N/s, N/min, "
-                      "N/h, N/day or N/<duration>, e.g. 100/10s)");
+                      "N/h, N/day, N/week, N/month or N/<duration>, e.g. 100/10s)");
 }
 
 TEST(ConfigPolicy, BurstBelowOne) {

@@ -91,12 +91,13 @@ TEST(UnitsRate, RejectsZeroAndNegativePeriods) {
 }
 
 TEST(UnitsRate, RejectsMalformedText) {
-  for (const char* text : {"", "5", "5/", "/s", "5/week", "five/s", "5.5/s", "5 / s", "5/s/s"}) {
+  for (const char* text :
+       {"", "5", "5/", "/s", "5/fortnight", "five/s", "5.5/s", "5 / s", "5/s/s"}) {
     auto parsed = parse_rate(text);
     EXPECT_FALSE(parsed.value) << text;
     EXPECT_EQ(parsed.error, "invalid rate '" + std::string(text) +
-                                "' (expected N/s, N/min, N/h, N/day or N/<duration>, e.g. "
-                                "100/10s)");
+                                "' (expected N/s, N/min, N/h, N/day, N/week, N/month or "
+                                "N/<duration>, e.g. 100/10s)");
   }
   EXPECT_EQ(parse_rate("99999999999999999999/s").error,
             "rate count in '99999999999999999999/s' is too large");
@@ -111,7 +112,10 @@ TEST(UnitsFormat, PrintsTheShortestExactSpelling) {
   EXPECT_EQ(format_rate({60, 60 * second}), "60/min");
   EXPECT_EQ(format_rate({5, second}), "5/s");
   EXPECT_EQ(format_rate({100, 10 * second}), "100/10s");
-  EXPECT_EQ(format_rate({7, 86400 * second}), "7/day");
+  EXPECT_EQ(format_rate({7, 86400 * second, limit::calendar_unit::day}), "7/day");
+  // 24 h as a duration is not a calendar day: printed so it parses back the same.
+  EXPECT_EQ(format_rate({7, 86400 * second}), "7/1d");
+  EXPECT_EQ(format_rate({7, 31 * 86400 * second, limit::calendar_unit::month}), "7/month");
   EXPECT_EQ(format_rate({7, 2 * 86400 * second}), "7/2d");
   EXPECT_EQ(format_size(16 * 1024), "16KiB");
   EXPECT_EQ(format_size(1000), "1000");

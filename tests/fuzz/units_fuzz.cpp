@@ -4,7 +4,8 @@
 // - accepted values are in range (duration > 0, rate count >= 1, period > 0);
 // - format(parse(x)) parses back to the same value (round trip);
 // - format(v) parses back to v for arbitrary in-range values taken from the input;
-// - a rate "N/<duration>" has the period parse_duration gives for its right side.
+// - a rate "N/<duration>" has the period parse_duration gives for its right side, and
+//   is never a calendar rate (only N/day, N/d, N/week, N/month are).
 #include <chrono>
 #include <cstdint>
 #include <cstring>
@@ -49,7 +50,8 @@ void check_size(std::string_view text) {
 }
 
 bool is_named_period(std::string_view p) {
-  for (std::string_view n : {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day"}) {
+  for (std::string_view n :
+       {"s", "sec", "second", "m", "min", "minute", "h", "hour", "d", "day", "week", "month"}) {
     if (p == n) return true;
   }
   return false;
@@ -63,13 +65,15 @@ void check_rate(std::string_view text) {
   FUZZ_CHECK(r.value->period > 0, text);
   const std::string formatted = units::format_rate(*r.value);
   const auto again = units::parse_rate(formatted);
-  FUZZ_CHECK(
-      again.value && again.value->count == r.value->count && again.value->period == r.value->period,
-      formatted);
+  FUZZ_CHECK(again.value && again.value->count == r.value->count &&
+                 again.value->period == r.value->period &&
+                 again.value->calendar == r.value->calendar,
+             formatted);
   const std::string_view period_text = text.substr(text.find('/') + 1);
   if (!is_named_period(period_text)) {
     const auto d = units::parse_duration(period_text);
     FUZZ_CHECK(d.value && d.value->count() * 1000 == r.value->period, text);
+    FUZZ_CHECK(r.value->calendar == sluice::limit::calendar_unit::none, text);
   }
 }
 
@@ -95,7 +99,9 @@ void check_format_round_trips(std::uint64_t v) {
                ms.count() * 1000};
   const std::string f = units::format_rate(r);
   const auto pr = units::parse_rate(f);
-  FUZZ_CHECK(pr.value && pr.value->count == r.count && pr.value->period == r.period, f);
+  FUZZ_CHECK(pr.value && pr.value->count == r.count && pr.value->period == r.period &&
+                 pr.value->calendar == sluice::limit::calendar_unit::none,
+             f);
 }
 
 }  // namespace

@@ -649,5 +649,40 @@ TEST_F(PathSpellingTest, SpellingsThatNormalizeEqualRouteEqual) {
   }
 }
 
+// Issue 14, calendar quotas: a monthly quota in Europe/Berlin counts from local midnight
+// on the anchor day to the next one; the answer's reset and Retry-After point there.
+TEST_F(EngineTest, MonthlyQuotaFollowsTheCalendarOfItsTimeZone) {
+  auto monthly = make_limit("monthly", {part(kp::ip)},
+                            config::rate{3, 31 * 24 * 3600 * second, calendar_unit::month},
+                            algorithm::fixed_window);
+  monthly.calendar = config::calendar_def{"Europe/Berlin", 1, false};
+  auto per_minute = make_limit("per-minute", {part(kp::ip)}, per(100, minute));
+  cfg_.policy.limits = {monthly, per_minute};
+  build();
+  // Instants from Python's zoneinfo: March 2026 in Berlin is [2026-02-28T23:00Z,
+  // 2026-03-31T22:00Z), an hour short of 31 days (clocks go forward on the 29th).
+  const micros march = 1'772'319'600LL * second;
+  const micros april = 1'774'994'400LL * second;
+  const micros mid_march = 1'773'572'400LL * second;
+  const auto at = [&](micros t) { return run("GET", "/x", "192.0.2.1", nullptr, false, t).result; };
+
+  EXPECT_EQ(at(march - 1), outcome::allowed) << "February's quota";
+  EXPECT_EQ(at(march), outcome::allowed);
+  ASSERT_EQ(ev_.applied.size(), 2u);
+  EXPECT_EQ(ev_.applied[0].params->origin, march);
+  EXPECT_EQ(ev_.applied[0].params->period, april - march);
+  EXPECT_EQ(ev_.applied[1].params->origin, 0) << "a fixed-length rate keeps the epoch";
+  EXPECT_EQ(ev_.applied[0].result.reset, april - march);
+  EXPECT_EQ(at(mid_march), outcome::allowed);
+  EXPECT_EQ(at(april - 1), outcome::allowed);
+  EXPECT_EQ(at(april - 1), outcome::limited);
+  EXPECT_EQ(reported_name(), "monthly");
+  EXPECT_EQ(ev_.applied[0].result.retry_after, 1);
+  EXPECT_EQ(at(mid_march), outcome::limited);
+  EXPECT_EQ(ev_.applied[0].result.retry_after, april - mid_march) << "about 17 days";
+  EXPECT_EQ(at(april), outcome::allowed) << "April starts at local midnight";
+  EXPECT_EQ(ev_.applied[0].result.remaining, 2);
+}
+
 }  // namespace
 }  // namespace sluice::limit

@@ -40,7 +40,7 @@ inline constexpr algorithm all_algorithms[] = {algorithm::token_bucket, algorith
 inline std::string describe(const limit_params& p) {
   std::ostringstream os;
   os << to_string(p.algo) << " count=" << p.count << " period=" << p.period << " burst=" << p.burst
-     << " max_delay=" << p.max_delay;
+     << " max_delay=" << p.max_delay << " origin=" << p.origin;
   return os.str();
 }
 

@@ -43,10 +43,10 @@ TEST(RedisDecideArgs, LayoutOfKeysAndArgv) {
   append_decide_args(limits, false, out);
   const std::vector<std::string> want = {
       "FCALL", "f", "2", "k:lb", "k:fw",
-      // leaky_bucket = 1, count, period, burst, max_delay, T = 1e6/7, shadow; the cost
-      "1 7 1000000 3 250000 1000000 7 0", "2",
-      // fixed_window = 2; windows have no burst or delay; T = 60e6/100; shadow
-      "2 100 60000000 0 0 600000 1 1", "5"};
+      // leaky_bucket = 1, count, period, burst, max_delay, T = 1e6/7, shadow, origin; the cost
+      "1 7 1000000 3 250000 1000000 7 0 0", "2",
+      // fixed_window = 2; windows have no burst or delay; T = 60e6/100; shadow; origin 0
+      "2 100 60000000 0 0 600000 1 1 0", "5"};
   EXPECT_EQ(out, want);
 
   std::vector<std::string> peek;
@@ -59,7 +59,7 @@ TEST(RedisDecideArgs, LayoutOfKeysAndArgv) {
       limit_params::make(algorithm::leaky_bucket, limit::max_exact_integer, hour, 1 << 20, hour);
   EXPECT_EQ(limit_spec(top, true), "1 9007199254740991 3600000000 1048576 3600000000 " +
                                        std::to_string(top.interval_num) + " " +
-                                       std::to_string(top.interval_den) + " 1");
+                                       std::to_string(top.interval_den) + " 1 0");
 }
 
 TEST(RedisDecideArgs, HeadCallsTheLibraryOrTheScripts) {
@@ -848,19 +848,19 @@ TEST_P(RedisDecideVia, BadArgumentsAreAnErrorReply) {
     args.insert(args.begin(), {std::string(head.command), std::string(head.name)});
     return redis.run(args).text;
   };
-  const std::string spec = "0 1 1000000 1 0 1000000 1 0";
+  const std::string spec = "0 1 1000000 1 0 1000000 1 0 0";
   EXPECT_EQ(call({"1", "k", spec}),
             "ERR sluice decide: expected a spec and a cost per key (+ now, + lease top-ups)");
   EXPECT_EQ(call({"1", "k", spec, "1", "now", "1", "extra"}),
             "ERR sluice decide: expected a spec and a cost per key (+ now, + lease top-ups)");
   EXPECT_EQ(call({"1", "k", spec, "1", "now", "extra"}),
             "ERR sluice decide: malformed lease top-ups");
-  EXPECT_EQ(call({"1", "k", "9 1 1000000 1 0 1000000 1 0", "1"}),
+  EXPECT_EQ(call({"1", "k", "9 1 1000000 1 0 1000000 1 0 0", "1"}),
             "ERR sluice decide: unknown algorithm 9");
   EXPECT_EQ(call({"1", "k", "0 1 1000000 1 0 1000000 1", "1"}),
             "ERR sluice decide: malformed limit spec \"0 1 1000000 1 0 1000000 1\"");
-  EXPECT_EQ(call({"1", "k", "0 1 0 1 0 1000000 1 0", "1"}),
-            "ERR sluice decide: limit spec out of range \"0 1 0 1 0 1000000 1 0\"");
+  EXPECT_EQ(call({"1", "k", "0 1 0 1 0 1000000 1 0 0", "1"}),
+            "ERR sluice decide: limit spec out of range \"0 1 0 1 0 1000000 1 0 0\"");
   EXPECT_EQ(call({"1", "k", spec, "-1"}), "ERR sluice decide: malformed cost \"-1\"");
   EXPECT_EQ(call({"1", "k", spec, "x"}), "ERR sluice decide: malformed cost \"x\"");
   EXPECT_EQ(call({"1", "k", spec, "1", "x"}), "ERR sluice decide: malformed now");

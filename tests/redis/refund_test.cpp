@@ -41,8 +41,8 @@ TEST(RedisRefundArgs, LayoutHasOnlyTheChargedLimitsAndChargedAt) {
   std::vector<std::string> out = {"FCALL", "f"};
   EXPECT_EQ(append_refund_args(limits, decisions, 1767225600123456, out), 2u);
   EXPECT_EQ(out, (std::vector<std::string>{
-                     "FCALL", "f", "2", "k:tb", "k:fw", "0 7 1000000 3 0 1000000 7 0", "2",
-                     "2 100 60000000 0 0 600000 1 1", "5", "1767225600123456"}));
+                     "FCALL", "f", "2", "k:tb", "k:fw", "0 7 1000000 3 0 1000000 7 0 0", "2",
+                     "2 100 60000000 0 0 600000 1 1 0", "5", "1767225600123456"}));
 
   std::vector<std::string> none;
   const decision nothing[] = {denied, denied, denied, allowed};
@@ -403,7 +403,7 @@ TEST_P(RedisRefundVia, BadArgumentsAreAnErrorReplyAndWriteNothing) {
   EXPECT_EQ(call({"1", "k", spec, "1", at, "x"}), "ERR sluice refund: malformed now");
   EXPECT_EQ(call({"1", "k", spec, "-1", at}), "ERR sluice refund: malformed cost \"-1\"");
   EXPECT_EQ(call({"1", "k", spec, "1.5", at}), "ERR sluice refund: malformed cost \"1.5\"");
-  EXPECT_EQ(call({"2", "k", "k2", spec, "1", "9 1 1 1 0 1 1 0", "1", at}),
+  EXPECT_EQ(call({"2", "k", "k2", spec, "1", "9 1 1 1 0 1 1 0 0", "1", at}),
             "ERR sluice decide: unknown algorithm 9");
   EXPECT_EQ(redis.snapshot("k"), before) << "a bad call changes no key";
 }

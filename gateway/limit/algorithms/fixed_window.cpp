@@ -4,11 +4,24 @@
 
 namespace sluice::limit::fixed_window {
 
+namespace {
+
+// Start of the window [origin + k * period, ...) that holds t (floored: t may precede
+// origin when a calendar period was worked out on a clock ahead of this one).
+micros window_of(const limit_params& p, micros t) {
+  micros offset = (t - p.origin) % p.period;
+  if (offset < 0) offset += p.period;
+  return t - offset;
+}
+
+}  // namespace
+
 result evaluate(const limit_params& p, const state& s, micros now, std::int64_t cost) {
-  micros start = now - now % p.period;
+  micros start = window_of(p, now);
   // The window the stored count belongs to under these params: a state written with
-  // another period (reload, tier change) is counted in the window that contains it.
-  const micros stored = s.window_start - s.window_start % p.period;
+  // another period (reload, tier change, the previous calendar period) is counted in
+  // the window that contains it.
+  const micros stored = window_of(p, s.window_start);
   // A clock that stepped back stays in the newer window it already counted in.
   if (stored > start) start = stored;
   const micros end = start + p.period;

@@ -1,5 +1,7 @@
 // fixed_window: at most N units per window; windows are aligned to the Unix epoch
-// ([k*P, (k+1)*P)), so every gateway and Redis agree on where a window starts.
+// ([k*P, (k+1)*P)), so every gateway and Redis agree on where a window starts. A quota
+// per calendar period (config/calendar.hpp) moves the origin: [O + k*P, O + (k+1)*P),
+// with O and P the period that holds the request.
 #pragma once
 
 #include "limit/algorithms/decision.hpp"

@@ -1,7 +1,8 @@
--- Lua mirror of fixed_window.hpp/.cpp: at most N units per epoch-aligned window.
--- Read it side by side with fixed_window.cpp. Pure: no redis.call.
+-- Lua mirror of fixed_window.hpp/.cpp: at most N units per window, windows aligned to
+-- the epoch or to a calendar period's origin. Read it side by side with
+-- fixed_window.cpp. Pure: no redis.call.
 --
--- state: { window_start, count }. p: limit_params { count, period }.
+-- state: { window_start, count }. p: limit_params { count, period, origin }.
 -- evaluate() fills the caller's result r (decision.new_result()) and returns it.
 
 local fixed_window = {}
@@ -14,11 +15,21 @@ do
     return s
   end
 
+  -- Start of the window [origin + k * period, ...) that holds t (floored: t may
+  -- precede origin when the calendar period was worked out on a clock ahead of Redis's).
+  function fixed_window.window_of(p, t)
+    local offset = mod(t - p.origin, p.period)
+    if offset < 0 then offset = offset + p.period end
+    return t - offset
+  end
+  local window_of = fixed_window.window_of
+
   function fixed_window.evaluate(p, s, now, cost, r)
-    local start = now - mod(now, p.period)
+    local start = window_of(p, now)
     -- The window the stored count belongs to under these params: a state written with
-    -- another period (reload, tier change) is counted in the window that contains it.
-    local stored = s.window_start - mod(s.window_start, p.period)
+    -- another period (reload, tier change, the previous calendar period) is counted in
+    -- the window that contains it.
+    local stored = window_of(p, s.window_start)
     -- A clock that stepped back stays in the newer window it already counted in.
     if stored > start then start = stored end
     local window_end = start + p.period

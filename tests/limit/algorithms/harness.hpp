@@ -189,7 +189,10 @@ inline limit_params random_params(algorithm a, std::mt19937_64& rng) {
                 : kind == 1 ? uniform(rng, 1, 3 * interval)
                             : uniform(rng, 1, 5 * sec);
   }
-  return limit_params::make(a, count, period, burst, max_delay);
+  limit_params p = limit_params::make(a, count, period, burst, max_delay);
+  // Half the fixed windows start off the epoch, as a calendar period's do (origin).
+  if (a == algorithm::fixed_window && uniform(rng, 0, 1) == 1) p.origin = uniform(rng, 1, 30 * day);
+  return p;
 }
 
 // A time step: often none (same instant), often around one emission interval, sometimes
@@ -203,7 +206,8 @@ inline micros random_step(const limit_params& p, micros now, std::mt19937_64& rn
   if (kind < 85) return uniform(rng, 1, p.period);
   if (kind < 89) return uniform(rng, p.period, 3 * p.period);
   if (kind < 90) return uniform(rng, day, 30 * day);
-  const micros boundary = now - now % p.period + p.period;
+  const micros offset = ((now - p.origin) % p.period + p.period) % p.period;
+  const micros boundary = now - offset + p.period;
   return boundary + uniform(rng, -1, 1) - now;
 }
 

@@ -88,30 +88,32 @@ class reference_bucket {
   bool started_ = false;
 };
 
-// Fixed window: units admitted per epoch-aligned window [k*P, (k+1)*P).
+// Fixed window: units admitted per window [origin + k*P, origin + (k+1)*P) (origin 0:
+// epoch-aligned; a calendar period's start otherwise). Times at or after the origin.
 class reference_fixed_window {
  public:
-  reference_fixed_window(std::int64_t count, micros period) : count_(count), period_(period) {}
+  reference_fixed_window(std::int64_t count, micros period, micros origin = 0)
+      : count_(count), period_(period), origin_(origin) {}
 
   decision decide(micros now, std::int64_t cost) const {
-    const micros k = now / period_;
+    const micros k = index(now);
     const std::int64_t used = used_in(k);
     decision d;
     d.limit = count_;
     d.cost_exceeds_limit = cost > count_;
     d.allowed = !d.cost_exceeds_limit && (cost == 0 || used + cost <= count_);
     d.remaining = std::max<std::int64_t>(count_ - used - (d.allowed ? cost : 0), 0);
-    d.reset = (k + 1) * period_ - now;
+    d.reset = origin_ + (k + 1) * period_ - now;
     if (d.cost_exceeds_limit) {
       d.retry_after = period_;
     } else if (!d.allowed) {
-      d.retry_after = first_passing_wait(
-          [&](micros w) { return used_in((now + w) / period_) + cost <= count_; });
+      d.retry_after =
+          first_passing_wait([&](micros w) { return used_in(index(now + w)) + cost <= count_; });
     }
     return d;
   }
 
-  void commit(micros now, std::int64_t cost) { used_[now / period_] += cost; }
+  void commit(micros now, std::int64_t cost) { used_[index(now)] += cost; }
 
   std::int64_t used_in(micros k) const {
     auto it = used_.find(k);
@@ -119,8 +121,11 @@ class reference_fixed_window {
   }
 
  private:
+  micros index(micros t) const { return (t - origin_) / period_; }
+
   std::int64_t count_;
   micros period_;
+  micros origin_;
   std::map<micros, std::int64_t> used_;
 };
 

@@ -27,11 +27,14 @@ inline std::int64_t integer(const boost::json::object& o, std::string_view key) 
   return o.at(key).to_number<std::int64_t>();
 }
 
-// A case's limit.
+// A case's limit; "origin_us" (optional, fixed_window) moves where windows start, as a
+// calendar period does (config/calendar.hpp).
 inline limit_params params_of(const boost::json::object& c) {
-  return limit_params::make(algorithm_from_name(c.at("algorithm").as_string()), integer(c, "count"),
-                            integer(c, "period_us"), integer(c, "burst"),
-                            integer(c, "max_delay_us"));
+  limit_params p =
+      limit_params::make(algorithm_from_name(c.at("algorithm").as_string()), integer(c, "count"),
+                         integer(c, "period_us"), integer(c, "burst"), integer(c, "max_delay_us"));
+  if (c.contains("origin_us")) p.origin = integer(c, "origin_us");
+  return p;
 }
 
 // A step's expected answer.
