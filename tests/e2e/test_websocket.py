@@ -142,7 +142,9 @@ class WebSocketThroughSluice(GatewayTestCase):
         self.assertIn('Retry-After', refused.exception.headers)
         self.assertEqual(len(self.ws_upstream.handshakes), 2, 'a 429 reached the upstream')
         log = gateway.access_log(wait_for_lines=3)
-        self.assertEqual([line['status'] for line in log[-3:]], [101, 101, 429])
+        # A tunnel's line is written when the tunnel ends, which for the second one may
+        # come after the third handshake's 429 (seen on a busy machine): compare as a set.
+        self.assertEqual(sorted(line['status'] for line in log[-3:]), [101, 101, 429])
 
     def test_upstream_closing_reaches_the_client(self):
         gateway = self.start()
