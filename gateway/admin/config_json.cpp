@@ -52,6 +52,18 @@ json::array strings(const std::vector<std::string>& list) {
   return out;
 }
 
+// identity.jwt, or null without it. The key set itself is not shown: its file is named.
+json::value jwt(const std::optional<config::jwt_config>& jwt) {
+  if (!jwt) return nullptr;
+  return json::object{
+      {"header", jwt->header},
+      {"jwks_file", jwt->jwks_file},
+      {"issuers", strings(jwt->issuers)},
+      {"audiences", strings(jwt->audiences)},
+      {"required", jwt->required},
+      {"leeway", config::units::format_duration(std::chrono::seconds(jwt->leeway_seconds))}};
+}
+
 // server.websocket_messages, or null when unlimited.
 json::value websocket_messages(const std::optional<config::websocket_message_limit>& limit) {
   if (!limit) return nullptr;
@@ -109,8 +121,11 @@ std::string config_json(const config::loaded_config& cfg) {
         {"ipv6_prefix", s.identity.ipv6_prefix},
         {"api_key", {{"header", s.identity.api_key_header}, {"query", s.identity.api_key_query}}},
         {"user",
-         {{"header", s.identity.user_header}, {"trusted_only", s.identity.user_trusted_only}}},
-        {"tier", {{"header", s.identity.tier_header}}}}},
+         {{"header", s.identity.user_header},
+          {"trusted_only", s.identity.user_trusted_only},
+          {"claim", s.identity.user_claim}}},
+        {"tier", {{"header", s.identity.tier_header}, {"claim", s.identity.tier_claim}}},
+        {"jwt", jwt(s.identity.jwt)}}},
       {"headers",
        {{"legacy", s.headers.legacy},
         {"legacy_reset",

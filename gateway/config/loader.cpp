@@ -14,6 +14,7 @@
 #include "config/defaults.hpp"
 #include "config/loader_internal.hpp"
 #include "config/rls_loader.hpp"
+#include "util/jwt.hpp"
 
 namespace sluice::config {
 
@@ -126,6 +127,26 @@ load_result load_config(const std::string& config_path, const env_lookup& env,
   if (root) {
     detail::error_sink sink(config_path, errors);
     detail::read_server_config(*root, sink, server, positions);
+  }
+
+  // identity.jwt's key set (util/jwt.hpp), read with the config: a reload whose JWKS
+  // cannot be read or parsed keeps the running config, as for any config error.
+  if (root && server.identity.jwt) {
+    auto& jwt = *server.identity.jwt;
+    auto file = read_file(jwt.jwks_file);
+    std::string error = file.error;
+    if (file.text) jwt.keys = jwt_keys::parse(*file.text, error);
+    if (!jwt.keys) {
+      errors.push_back(
+          {positions.jwks_file, "identity.jwt.jwks_file", "'" + jwt.jwks_file + "': " + error});
+    }
+  }
+  if (root && !server.identity.jwt) {
+    for (const auto& [at, field] : {std::pair{positions.user_claim, "identity.user.claim"},
+                                    std::pair{positions.tier_claim, "identity.tier.claim"}}) {
+      if (at)
+        errors.push_back({*at, field, "a claim needs identity.jwt (the token to read it from)"});
+    }
   }
 
   detail::policy_state policies;

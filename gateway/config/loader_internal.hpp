@@ -21,6 +21,9 @@ struct server_positions {
   source_location policies;    // the `policies` value, or the file itself when defaulted
   bool policies_ok = true;     // the `policies` value was a readable string
   source_location rls_config;  // the `rls.config` value, when there is one
+  source_location jwks_file;   // the `identity.jwt.jwks_file` value, when there is one
+  // identity.user.claim / identity.tier.claim, when given (they need identity.jwt).
+  std::optional<source_location> user_claim, tier_claim;
 };
 
 // Reads `path` (a regular file of at most max_config_file_bytes) and parses it into a

@@ -62,6 +62,7 @@ bool always_present(const key_part& part) {
     case key_part_kind::user:
     case key_part_kind::header:
     case key_part_kind::client_cert:
+    case key_part_kind::jwt:
       return false;
   }
   return false;
@@ -373,6 +374,21 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
 
 void check_server_against_policies(const server_config& server, const server_positions& positions,
                                    const policy_state& st, std::vector<config_error>& errors) {
+  // A `jwt:<claim>` key part reads the verified token: without identity.jwt it would
+  // never be present, and the limit would silently never apply.
+  if (!server.identity.jwt) {
+    for (std::size_t i = 0; i < st.policy.limits.size(); ++i) {
+      const limit_def& limit = st.policy.limits[i];
+      const bool reads_token =
+          std::any_of(limit.key.begin(), limit.key.end(),
+                      [](const key_part& part) { return part.kind == key_part_kind::jwt; });
+      if (reads_token) {
+        errors.push_back({st.limits[i].at, st.limits[i].path + ".key",
+                          "key part jwt:<claim> needs identity.jwt in config.yaml (the token "
+                          "to read the claim from)"});
+      }
+    }
+  }
   const std::string& name = server.admin.check_limit;
   if (name.empty() || !positions.check_limit) return;
   const auto& limits = st.policy.limits;

@@ -301,13 +301,26 @@ std::optional<key_part> parse_key_part(std::string_view text, std::string& error
                    [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return key_part{key_part_kind::header, name};
   }
+  if (text.starts_with("jwt:")) {
+    // A top-level claim of the verified token (identity.jwt, checked in pass 2).
+    const std::string claim(text.substr(4));
+    if (claim.empty() || claim.size() > 128 ||
+        !std::all_of(claim.begin(), claim.end(),
+                     [](unsigned char c) { return c > ' ' && c < 127; })) {
+      error = "'jwt:' needs a claim name (printable ASCII, at most 128 bytes), e.g. jwt:org_id";
+      return std::nullopt;
+    }
+    return key_part{key_part_kind::jwt, claim};
+  }
   for (std::size_t i = 0; i < key_part_names.size(); ++i) {
     const auto kind = static_cast<key_part_kind>(i);
-    if (kind != key_part_kind::header && text == key_part_names[i]) return key_part{kind, ""};
+    if (kind != key_part_kind::header && kind != key_part_kind::jwt && text == key_part_names[i]) {
+      return key_part{kind, ""};
+    }
   }
   error = "unknown key part '" + std::string(text) +
           "' (expected one of: global, ip, api_key, user, client, route, method, path, "
-          "client_cert, header:<Name>)";
+          "client_cert, header:<Name>, jwt:<claim>)";
   return std::nullopt;
 }
 

@@ -30,7 +30,9 @@ std::string key_text(const std::vector<key_part>& key, std::string_view separato
   for (const auto& part : key) {
     if (!out.empty()) out += separator;
     out += key_part_names[static_cast<std::size_t>(part.kind)];
-    if (part.kind == key_part_kind::header) out += ":" + part.header;
+    if (part.kind == key_part_kind::header || part.kind == key_part_kind::jwt) {
+      out += ":" + part.header;
+    }
   }
   return out;
 }

@@ -16,6 +16,10 @@
 #include "config/path.hpp"
 #include "util/ip_address.hpp"
 
+namespace sluice {
+class jwt_keys;  // util/jwt.hpp
+}
+
 namespace sluice::config {
 
 using duration = std::chrono::milliseconds;
@@ -87,6 +91,18 @@ struct admin_config {
 
 enum class client_ip_source { x_forwarded_for, forwarded, x_real_ip };
 
+// identity.jwt (issue 14): clients identified by a verified JSON Web Token
+// (util/jwt.hpp). A request without a token is anonymous unless `required`.
+struct jwt_config {
+  std::string header = "authorization";  // lower case; its value is "Bearer <token>"
+  std::string jwks_file;                 // resolved against config.yaml's directory
+  std::vector<std::string> issuers;      // empty: any
+  std::vector<std::string> audiences;    // empty: any
+  bool required = false;                 // no token: 401 instead of anonymous
+  std::int64_t leeway_seconds = 30;      // exp/nbf tolerance (clock skew)
+  std::shared_ptr<const jwt_keys> keys;  // the JWKS, loaded with the config
+};
+
 struct identity_config {
   std::vector<cidr> trusted_proxies;
   client_ip_source client_ip_header = client_ip_source::x_forwarded_for;
@@ -96,6 +112,11 @@ struct identity_config {
   std::string user_header;
   bool user_trusted_only = true;  // the user header is believed only from trusted_proxies
   std::string tier_header;
+  // identity.user.claim / identity.tier.claim: the user and the tier from a claim of the
+  // request's verified JWT (empty: not from the token). Need identity.jwt.
+  std::string user_claim;
+  std::string tier_claim;
+  std::optional<jwt_config> jwt;
 };
 
 enum class legacy_reset_format { epoch, delta };
@@ -243,15 +264,17 @@ enum class key_part_kind {
   path,
   header,
   client_cert,  // the verified TLS client certificate's name (SPEC 15, mTLS listeners)
+  jwt,          // a claim of the request's verified JWT (issue 14): "jwt:<claim>"
 };
 // Each kind's name in policies, /admin/config and --check-config, in enum order.
-inline constexpr std::array<std::string_view, 10> key_part_names = {
-    "global", "ip",     "api_key", "user",   "client",
-    "route",  "method", "path",    "header", "client_cert"};
+inline constexpr std::array<std::string_view, 11> key_part_names = {
+    "global", "ip",   "api_key", "user",        "client", "route",
+    "method", "path", "header",  "client_cert", "jwt"};
 
 struct key_part {
   key_part_kind kind = key_part_kind::global;
-  std::string header;  // kind == header: the header name, lower case
+  // kind == header: the header name, lower case; kind == jwt: the claim's name.
+  std::string header;
   friend bool operator==(const key_part&, const key_part&) = default;
 };
 

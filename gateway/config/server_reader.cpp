@@ -296,9 +296,86 @@ void read_admin(const yaml_node& node, error_sink& sink, admin_config& a,
   }
 }
 
-void read_identity(const yaml_node& node, error_sink& sink, identity_config& id) {
-  map_reader m(node, "identity", sink,
-               {"trusted_proxies", "client_ip_header", "ipv6_prefix", "api_key", "user", "tier"});
+// A list (or one string) of non-empty strings, at most 32 of them.
+std::optional<std::vector<std::string>> read_names(const yaml_node& node, const std::string& path,
+                                                   error_sink& sink) {
+  auto items = read_list(node, path, sink, true);
+  if (!items) return std::nullopt;
+  if (items->size() > 32) {
+    sink.add(node, path, "at most 32 entries (got " + std::to_string(items->size()) + ")");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  for (const auto& item : *items) {
+    auto text = read_string(*item.node, item.path, sink);
+    if (!text) return std::nullopt;
+    if (text->empty()) {
+      sink.add(*item.node, item.path, "must not be empty");
+      return std::nullopt;
+    }
+    out.push_back(std::move(*text));
+  }
+  return out;
+}
+
+// `claim:` of identity.user / identity.tier: a top-level claim of the verified JWT.
+void read_claim_name(const map_reader& m, error_sink& sink, std::string& out,
+                     std::optional<source_location>& at) {
+  const yaml_node* node = m.get("claim");
+  if (!node) return;
+  auto text = read_string(*node, m.path("claim"), sink);
+  if (!text) return;
+  if (text->empty() || text->size() > 128) {
+    sink.add(*node, m.path("claim"), "must name a claim (at most 128 bytes)");
+    return;
+  }
+  out = *text;
+  at = sink.where(*node);
+}
+
+// identity.jwt (issue 14, JWT identity): { header, jwks_file, issuers, audiences,
+// required, leeway }. jwks_file is required (resolved against config.yaml's directory;
+// load_config reads and parses it with the rest of the config, so a reload with a broken
+// JWKS keeps the old one); leeway is at most 5 minutes.
+void read_jwt(const yaml_node& node, const std::string& path, error_sink& sink,
+              std::optional<jwt_config>& out, server_positions& positions) {
+  map_reader m(node, path, sink,
+               {"header", "jwks_file", "issuers", "audiences", "required", "leeway"});
+  if (!m.ok()) return;
+  const std::size_t errors_before = sink.count();
+  jwt_config jwt;
+  std::string header = "Authorization";
+  read_header_name(m, "header", sink, header);
+  if (header.empty()) sink.add(node, m.path("header"), "must name a header");
+  std::transform(header.begin(), header.end(), header.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  jwt.header = header;
+  if (auto* v = m.get("jwks_file")) {
+    positions.jwks_file = sink.where(*v);
+    if (auto file = read_file_path(*v, m.path("jwks_file"), sink)) jwt.jwks_file = *file;
+  } else {
+    sink.add(node, path, "missing required key 'jwks_file' (the JSON Web Key Set to verify with)");
+  }
+  if (auto* v = m.get("issuers")) {
+    if (auto names = read_names(*v, m.path("issuers"), sink)) jwt.issuers = std::move(*names);
+  }
+  if (auto* v = m.get("audiences")) {
+    if (auto names = read_names(*v, m.path("audiences"), sink)) jwt.audiences = std::move(*names);
+  }
+  if (auto* v = m.get("required")) assign(jwt.required, read_bool(*v, m.path("required"), sink));
+  if (auto* v = m.get("leeway")) {
+    if (auto d = read_bounded_duration(*v, m.path("leeway"), sink, std::chrono::minutes(5))) {
+      jwt.leeway_seconds = *d / limit::micros_per_second;
+    }
+  }
+  if (sink.count() == errors_before) out = std::move(jwt);
+}
+
+void read_identity(const yaml_node& node, error_sink& sink, identity_config& id,
+                   server_positions& positions) {
+  map_reader m(
+      node, "identity", sink,
+      {"trusted_proxies", "client_ip_header", "ipv6_prefix", "api_key", "user", "tier", "jwt"});
   if (!m.ok()) return;
   if (auto* v = m.get("trusted_proxies"))
     read_cidrs(*v, m.path("trusted_proxies"), sink, id.trusted_proxies);
@@ -313,15 +390,18 @@ void read_identity(const yaml_node& node, error_sink& sink, identity_config& id)
     if (auto* q = k.get("query")) assign(id.api_key_query, read_string(*q, k.path("query"), sink));
   }
   if (auto* v = m.get("user")) {
-    map_reader u(*v, m.path("user"), sink, {"header", "trusted_only"});
+    map_reader u(*v, m.path("user"), sink, {"header", "trusted_only", "claim"});
     read_header_name(u, "header", sink, id.user_header);
     if (auto* t = u.get("trusted_only"))
       assign(id.user_trusted_only, read_bool(*t, u.path("trusted_only"), sink));
+    read_claim_name(u, sink, id.user_claim, positions.user_claim);
   }
   if (auto* v = m.get("tier")) {
-    map_reader t(*v, m.path("tier"), sink, {"header"});
+    map_reader t(*v, m.path("tier"), sink, {"header", "claim"});
     read_header_name(t, "header", sink, id.tier_header);
+    read_claim_name(t, sink, id.tier_claim, positions.tier_claim);
   }
+  if (auto* v = m.get("jwt")) read_jwt(*v, m.path("jwt"), sink, id.jwt, positions);
 }
 
 void read_headers(const yaml_node& node, error_sink& sink, headers_config& h) {
@@ -532,7 +612,7 @@ void read_server_config(const yaml_node& root, error_sink& sink, server_config& 
   if (auto* v = m.get("upstream")) read_upstream(*v, sink, config.upstream);
   if (auto* v = m.get("server")) read_server(*v, sink, config.server);
   if (auto* v = m.get("admin")) read_admin(*v, sink, config.admin, positions);
-  if (auto* v = m.get("identity")) read_identity(*v, sink, config.identity);
+  if (auto* v = m.get("identity")) read_identity(*v, sink, config.identity, positions);
   if (auto* v = m.get("headers")) read_headers(*v, sink, config.headers);
   if (auto* v = m.get("storage")) read_storage(*v, sink, config.storage);
   if (auto* v = m.get("policies")) {

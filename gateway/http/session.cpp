@@ -76,6 +76,8 @@ std::string_view decision_name(limit::outcome o) {
       return "bypassed";
     case limit::outcome::bad_request:
       return "bad_request";
+    case limit::outcome::unauthorized:
+      return "unauthorized";
   }
   return "error";
 }
@@ -453,6 +455,13 @@ std::optional<session::verdict> session::decide() {
   switch (ev_.result) {
     case limit::outcome::bad_request:
       return refusal(gateway_error::bad_request, ev_.problem, 0);
+    case limit::outcome::unauthorized:
+      // Counted here: no limit was consulted (count_decision counts decided requests).
+      services_.metrics.count_jwt_rejection(ev_.token_rejection);
+      // RFC 6750 section 3: the scheme to authenticate with, and why a token was refused.
+      rate_headers_.add("WWW-Authenticate") =
+          ev_.token_rejection == "missing" ? "Bearer" : R"(Bearer error="invalid_token")";
+      return refusal(gateway_error::unauthorized, ev_.problem, 0);
     case limit::outcome::forbidden:
       record_.decided = true;
       record_.decision = "forbidden";
@@ -894,6 +903,7 @@ void session::count_decision() {
       services_.stats.record(admin::stats::result::allowed, now_s);
       return;
     case limit::outcome::bad_request:
+    case limit::outcome::unauthorized:
       return;
     case limit::outcome::allowed:
     case limit::outcome::limited:

@@ -1,5 +1,7 @@
 #include "limit/engine.hpp"
 
+#include <cctype>
+
 #include "config/path.hpp"
 #include "limit/shards.hpp"
 #include "limit/soft_limit.hpp"
@@ -82,6 +84,49 @@ bool ambiguous(evaluation& ev, std::string_view why) {
   return false;
 }
 
+// The token of "Bearer <token>" (the scheme in any case, RFC 7235), or empty.
+std::string_view bearer_token(std::string_view value) {
+  constexpr std::string_view scheme = "bearer ";
+  if (value.size() <= scheme.size()) return {};
+  for (std::size_t i = 0; i < scheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(value[i])) != scheme[i]) return {};
+  }
+  value.remove_prefix(scheme.size());
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  return value;
+}
+
+// identity.jwt: verifies the request's bearer token into ev.claims. False (ev.result
+// set) when the request is answered 400 (two token headers) or 401 (a token that fails
+// verification, or none when required); a request without a token is anonymous.
+bool read_token(const config::jwt_config& jwt, const jwt_rules& rules, const request_facts& facts,
+                evaluation& ev) {
+  std::string_view token;
+  if (facts.headers != nullptr) {
+    if (facts.headers->count(jwt.header) > 1)
+      return ambiguous(ev, "Duplicate authorization header");
+    if (auto value = facts.headers->find(jwt.header)) token = bearer_token(*value);
+  }
+  if (token.empty()) {
+    if (!jwt.required) return true;
+    ev.result = outcome::unauthorized;
+    ev.problem = "Missing bearer token";
+    ev.token_rejection = "missing";
+    return false;
+  }
+  const jwt_error error =
+      verify_jwt(token, *jwt.keys, rules, ev.now / micros_per_second, ev.claims);
+  if (error != jwt_error::none) {
+    ev.result = outcome::unauthorized;
+    ev.problem = describe(error);
+    ev.token_rejection = to_string(error);
+    return false;
+  }
+  ev.has_token = true;
+  return true;
+}
+
 // Identity (SPEC 4 steps 1 and 3): API key from the header, else the query; user from
 // the header (from a trusted proxy, unless identity.user.trusted_only is false) unless
 // the key's entry names one; tier by precedence runtime > key entry > trusted tier
@@ -122,7 +167,12 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
     }
   }
   const api_key_info* key_info = ev.api_key.empty() ? nullptr : pol.find_api_key(ev.api_key);
-  if (key_info != nullptr && !key_info->user.empty()) {
+  // A verified token's claim (identity.user.claim) names the user before anything else.
+  std::optional<std::string_view> user_claim;
+  if (ev.has_token && !id.user_claim.empty()) user_claim = ev.claims.get(id.user_claim);
+  if (user_claim && !user_claim->empty()) {
+    ev.user = *user_claim;
+  } else if (key_info != nullptr && !key_info->user.empty()) {
     ev.user = key_info->user;
   } else if (user_header) {
     ev.user = *user_header;
@@ -133,6 +183,9 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
     if (auto name = overrides->tier_of(ev.api_key, ev.now)) ev.tier = pol.find_tier(*name);
   }
   if (ev.tier == no_tier && key_info != nullptr) ev.tier = key_info->tier;
+  if (ev.tier == no_tier && ev.has_token && !id.tier_claim.empty()) {
+    if (auto plan = ev.claims.get(id.tier_claim)) ev.tier = pol.find_tier(*plan);
+  }
   if (ev.tier == no_tier && facts.peer_is_trusted_proxy && facts.headers != nullptr &&
       !id.tier_header.empty()) {
     if (facts.headers->count(id.tier_header) > 1) return ambiguous(ev, "Duplicate tier header");
@@ -186,6 +239,13 @@ bool append_part(const config::key_part& part, const request_facts& facts, evalu
       if (facts.client_cert.empty()) return false;
       out += facts.client_cert;
       return true;
+    case key_part_kind::jwt: {
+      if (!ev.has_token) return false;
+      auto claim = ev.claims.get(part.header);
+      if (!claim || claim->empty()) return false;
+      out += *claim;
+      return true;
+    }
     case key_part_kind::client:
       append_client(ev, out);
       return true;
@@ -280,6 +340,9 @@ std::string_view evaluation::tier_name() const {
 
 void evaluation::reset() {
   pol = nullptr;
+  claims.clear();
+  has_token = false;
+  token_rejection = {};
   client_ip.clear();
   api_key = {};
   user = {};
@@ -332,9 +395,13 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   }
 
   format_client_ip(facts.client_ip, pol.identity().ipv6_prefix, ev.client_ip);
+  const compiled_route& route = pol.route(ev.route);
+  // A `limits: off` route is served without a token: health checks and the like.
+  if (const auto& jwt = pol.identity().jwt; jwt && !route.bypass) {
+    if (!read_token(*jwt, *pol.token_rules(), facts, ev)) return;  // 400 or 401
+  }
   if (!identify(pol, facts, overrides, query, ev)) return;  // bad_request: ev.problem says why
 
-  const compiled_route& route = pol.route(ev.route);
   ev.cost = route.cost;
 
   // SPEC 4 step 4: the deny list wins over everything, the allow list skips limits.

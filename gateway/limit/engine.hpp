@@ -23,6 +23,7 @@
 #include "limit/memory_store.hpp"
 #include "limit/policy.hpp"
 #include "limit/scaling.hpp"
+#include "util/jwt.hpp"
 
 namespace sluice::limit {
 
@@ -49,11 +50,12 @@ struct request_facts {
 };
 
 enum class outcome {
-  allowed,      // forward (possibly after `delay`)
-  limited,      // 429
-  forbidden,    // deny list: 403
-  bypassed,     // allow list or `limits: off`: forward without limits or headers
-  bad_request,  // a rejected path spelling or an ambiguous identity: 400 (see problem)
+  allowed,       // forward (possibly after `delay`)
+  limited,       // 429
+  forbidden,     // deny list: 403
+  bypassed,      // allow list or `limits: off`: forward without limits or headers
+  bad_request,   // a rejected path spelling or an ambiguous identity: 400 (see problem)
+  unauthorized,  // identity.jwt: a token that fails verification, or none when required: 401
 };
 
 // One limit that applied to the request.
@@ -75,6 +77,11 @@ struct evaluation {
   micros now = 0;
 
   // Identity and route.
+  // identity.jwt: the verified token's claims (has_token), or why it was refused
+  // (unauthorized: "missing" or util/jwt.hpp's error name).
+  jwt_claims claims;
+  bool has_token = false;
+  std::string_view token_rejection;
   std::string client_ip;  // the `ip` key part: IPv4 text, or the IPv6 prefix ("2001:db8::/64")
   std::string_view api_key;
   std::string_view user;

@@ -87,6 +87,10 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
   identity_.api_key_header = lower(identity_.api_key_header);
   identity_.user_header = lower(identity_.user_header);
   identity_.tier_header = lower(identity_.tier_header);
+  if (identity_.jwt) {
+    token_rules_ =
+        jwt_rules{identity_.jwt->issuers, identity_.jwt->audiences, identity_.jwt->leeway_seconds};
+  }
 
   for (const auto& t : pol.tiers) tier_names_.push_back(t.name);
   default_tier_ = pol.default_tier.empty() ? no_tier : find_tier(pol.default_tier);

@@ -21,6 +21,7 @@
 #include "config/schema.hpp"
 #include "limit/algorithms/decision.hpp"
 #include "limit/route_matcher.hpp"
+#include "util/jwt.hpp"
 
 namespace sluice::limit {
 
@@ -106,6 +107,8 @@ class policy {
   policy(const config::loaded_config& cfg, std::uint64_t hash_seed);
 
   const config::identity_config& identity() const { return identity_; }
+  // identity.jwt's rules for verify_jwt (issuers, audiences, leeway); null without it.
+  const jwt_rules* token_rules() const { return token_rules_ ? &*token_rules_ : nullptr; }
   const config::headers_config& headers() const { return headers_; }
   std::uint64_t hash_seed() const { return hash_seed_; }
 
@@ -137,6 +140,7 @@ class policy {
 
  private:
   config::identity_config identity_;
+  std::optional<jwt_rules> token_rules_;
   config::headers_config headers_;
   std::uint64_t hash_seed_;
   path_options routing_;

@@ -118,6 +118,13 @@ metrics::metrics(std::string_view version)
   for (std::size_t i = 0; i < counted_error_statuses.size(); ++i) {
     http_errors_[i] = &http_errors.Add({{"code", std::to_string(counted_error_statuses[i])}});
   }
+  auto& jwt_rejected = BuildCounter()
+                           .Name("gateway_jwt_rejected_total")
+                           .Help("Requests answered 401 for their JSON Web Token, by reason.")
+                           .Register(r);
+  for (std::size_t i = 0; i < jwt_rejection_reasons.size(); ++i) {
+    jwt_rejected_[i] = &jwt_rejected.Add({{"reason", std::string(jwt_rejection_reasons[i])}});
+  }
   active_connections_ = &BuildGauge()
                              .Name("gateway_active_connections")
                              .Help("Open client connections.")
@@ -285,6 +292,12 @@ void metrics::release(const route_metrics& rm) {
     } else {
       ++it;
     }
+  }
+}
+
+void metrics::count_jwt_rejection(std::string_view reason) {
+  for (std::size_t i = 0; i < jwt_rejection_reasons.size(); ++i) {
+    if (jwt_rejection_reasons[i] == reason) jwt_rejected_[i]->Increment();
   }
 }
 

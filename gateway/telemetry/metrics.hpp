@@ -38,7 +38,14 @@ enum class upstream_error_kind : std::uint8_t { connect, timeout, reset, invalid
 inline constexpr std::size_t upstream_error_kind_count = 5;
 
 // The statuses gateway_http_errors_total counts (SPEC 10).
-inline constexpr std::array<int, 7> counted_error_statuses = {400, 403, 413, 431, 502, 503, 504};
+inline constexpr std::array<int, 8> counted_error_statuses = {400, 401, 403, 413,
+                                                              431, 502, 503, 504};
+
+// Why a request's JSON Web Token was refused (identity.jwt; gateway_jwt_rejected_total):
+// "missing" (identity.jwt.required), then util/jwt.hpp's errors by their names.
+inline constexpr std::array<std::string_view, 9> jwt_rejection_reasons = {
+    "missing", "malformed",     "unsupported_algorithm", "unknown_key",   "bad_signature",
+    "expired", "not_yet_valid", "wrong_issuer",          "wrong_audience"};
 
 // A metric family like prometheus::Family whose series are removed by their labels
 // in O(log n): Family::Remove scans every series (prometheus-cpp 1.0.1: 8,000
@@ -115,6 +122,8 @@ class metrics {
   }
   // Counts `status` when it is one of counted_error_statuses; ignores others.
   void count_http_error(int status);
+  // Counts a 401 for a token refused for `reason` (one of jwt_rejection_reasons).
+  void count_jwt_rejection(std::string_view reason);
   prometheus::Gauge& active_connections() { return *active_connections_; }
   prometheus::Gauge& max_connections() { return *max_connections_; }
   prometheus::Counter& connections_evicted() { return *connections_evicted_; }
@@ -182,6 +191,7 @@ class metrics {
   prometheus::Counter* redis_code_loads_script_;
   std::array<prometheus::Counter*, upstream_error_kind_count> upstream_errors_{};
   std::array<prometheus::Counter*, counted_error_statuses.size()> http_errors_{};
+  std::array<prometheus::Counter*, jwt_rejection_reasons.size()> jwt_rejected_{};
   prometheus::Gauge* active_connections_;
   prometheus::Gauge* max_connections_;
   prometheus::Counter* connections_evicted_;

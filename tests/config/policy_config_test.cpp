@@ -129,7 +129,7 @@ TEST(ConfigPolicy, UnknownKeyPart) {
   EXPECT_POLICY_ERROR("unknown_key_part",
                       "3:15: limits[0].key[1]: unknown key part 'tenant' (expected one of: global, "
                       "ip, api_key, user, client, route, method, path, client_cert, "
-                      "header:<Name>)");
+                      "header:<Name>, jwt:<claim>)");
 }
 
 TEST(ConfigPolicy, KeyTextNamesEachPartInOrder) {

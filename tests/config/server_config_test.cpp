@@ -203,7 +203,7 @@ TEST(ConfigServer, UserMapKeys) {
   EXPECT_THAT(server_errors("unknown_user_key"),
               ElementsAre(at("unknown_user_key",
                              "2:30: identity.user: unknown key 'trusted' (expected one of: "
-                             "header, trusted_only)")));
+                             "header, trusted_only, claim)")));
 }
 
 TEST(ConfigServer, OutOfRangeIntegers) {

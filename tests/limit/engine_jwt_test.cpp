@@ -1,0 +1,164 @@
+// The engine with identity.jwt (issue 14): the bearer token verified at the request's
+// clock (injected), claims as key parts, the user and the tier from claims, 401 for a
+// refused token, 400 for two token headers, anonymous without one.
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <string>
+
+#include "engine_support.hpp"
+#include "limit/engine.hpp"
+#include "util/jwt.hpp"
+
+namespace sluice::limit {
+namespace {
+
+constexpr micros t0 = 1'767'225'600LL * micros_per_second;  // 2026-01-01T00:00:00Z
+constexpr std::int64_t t0_s = 1'767'225'600LL;
+const std::string secret = "0123456789abcdef0123456789abcdef";
+
+std::string b64url(std::string_view in) {
+  std::string out((in.size() + 2) / 3 * 4 + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
+  out.resize(static_cast<std::size_t>(n));
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  return out;
+}
+
+// An HS256 token for `payload` (JSON text) under kid "k1".
+std::string hs256(std::string_view payload, const std::string& key = secret) {
+  const std::string input =
+      b64url(R"({"alg":"HS256","typ":"JWT","kid":"k1"})") + "." + b64url(payload);
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
+  return input + "." + b64url(std::string_view(reinterpret_cast<const char*>(mac), len));
+}
+
+config::key_part part(config::key_part_kind k, std::string name = {}) {
+  return config::key_part{k, std::move(name)};
+}
+
+class EngineJwtTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cfg_.server.identity.api_key_header = "x-api-key";
+    cfg_.server.identity.ipv6_prefix = 64;
+    config::jwt_config jwt;
+    jwt.audiences = {"api"};
+    std::string error;
+    jwt.keys = jwt_keys::parse(
+        R"({"keys":[{"kty":"oct","kid":"k1","k":")" + b64url(secret) + R"("}]})", error);
+    ASSERT_NE(jwt.keys, nullptr) << error;
+    cfg_.server.identity.jwt = jwt;
+    cfg_.server.identity.tier_claim = "plan";
+    cfg_.server.identity.user_claim = "sub";
+    config::tier_def free{"free", false, config::rate{2, 60 * micros_per_second}, 0, {}};
+    config::tier_def pro{"pro", false, config::rate{5, 60 * micros_per_second}, 0, {}};
+    cfg_.policy.tiers = {free, pro};
+    cfg_.policy.default_tier = "free";
+    auto per_org = make_limit("per-org", {part(config::key_part_kind::jwt, "org_id")},
+                              config::rate{3, 60 * micros_per_second}, algorithm::fixed_window);
+    auto per_client = make_limit("per-client", {part(config::key_part_kind::client)}, {},
+                                 algorithm::fixed_window);
+    per_client.tier_aware = true;
+    cfg_.policy.limits = {per_org, per_client};
+  }
+
+  const evaluation& run(std::optional<std::string> token, micros at = t0) {
+    if (!pol_) pol_ = std::make_unique<policy>(cfg_, 7);
+    fake_headers none{};
+    fake_headers with{{"authorization", "Bearer " + token.value_or("")}};
+    request_facts f{"GET", "/x", *ip_address::parse("192.0.2.1"), false, token ? &with : &none};
+    decide(*pol_, f, nullptr, store_, at, ev_);
+    return ev_;
+  }
+
+  std::string reported_limit() const {
+    return ev_.reported < 0 ? "" : ev_.limit_of(ev_.applied[ev_.reported]).name;
+  }
+
+  config::loaded_config cfg_;
+  std::unique_ptr<policy> pol_;
+  memory_store store_{1000};
+  evaluation ev_;
+};
+
+TEST_F(EngineJwtTest, ClaimsKeyLimitsAndNameTheUserAndTier) {
+  const std::string exp = std::to_string(t0_s + 60);
+  const std::string ann = hs256(R"({"sub":"ann","org_id":"acme","aud":"api","exp":)" + exp + "}");
+  const std::string bob =
+      hs256(R"({"sub":"bob","org_id":"acme","plan":"pro","aud":["x","api"],"exp":)" + exp + "}");
+  EXPECT_EQ(run(ann).result, outcome::allowed);
+  ASSERT_EQ(ev_.applied.size(), 2u);
+  EXPECT_EQ(ev_.key_of(ev_.applied[0]), "acme");
+  EXPECT_EQ(ev_.key_of(ev_.applied[1]), "user:ann");
+  EXPECT_EQ(ev_.tier_name(), "free");
+  EXPECT_EQ(run(bob).result, outcome::allowed);
+  EXPECT_EQ(ev_.user, "bob");
+  EXPECT_EQ(ev_.tier_name(), "pro");
+  EXPECT_EQ(ev_.applied[1].result.limit, 5);
+  EXPECT_EQ(run(bob).result, outcome::allowed);
+  EXPECT_EQ(run(ann).result, outcome::limited) << "acme's fourth request";
+  EXPECT_EQ(reported_limit(), "per-org");
+}
+
+TEST_F(EngineJwtTest, NoTokenIsAnonymousAndClaimKeysDoNotApply) {
+  EXPECT_EQ(run(std::nullopt).result, outcome::allowed);
+  ASSERT_EQ(ev_.applied.size(), 1u);
+  EXPECT_EQ(ev_.limit_of(ev_.applied[0]).name, "per-client");
+  EXPECT_EQ(ev_.key_of(ev_.applied[0]), "ip:192.0.2.1");
+  EXPECT_FALSE(ev_.has_token);
+  // Another scheme is no bearer token either.
+  fake_headers basic{{"authorization", "Basic YTpi"}};
+  pol_ = std::make_unique<policy>(cfg_, 7);
+  request_facts f{"GET", "/x", *ip_address::parse("192.0.2.1"), false, &basic};
+  decide(*pol_, f, nullptr, store_, t0, ev_);
+  EXPECT_EQ(ev_.result, outcome::allowed);
+}
+
+TEST_F(EngineJwtTest, RequiredTokensAreA401WhenMissing) {
+  cfg_.server.identity.jwt->required = true;
+  EXPECT_EQ(run(std::nullopt).result, outcome::unauthorized);
+  EXPECT_EQ(ev_.token_rejection, "missing");
+  EXPECT_EQ(ev_.problem, "Missing bearer token");
+  EXPECT_TRUE(ev_.checks.empty()) << "nothing charged";
+}
+
+TEST_F(EngineJwtTest, ExpiryIsCheckedAtTheRequestsClockWithTheLeeway) {
+  const std::string t =
+      hs256(R"({"org_id":"acme","aud":"api","exp":)" + std::to_string(t0_s) + "}");
+  EXPECT_EQ(run(t, t0 + 29 * micros_per_second).result, outcome::allowed) << "30 s leeway";
+  EXPECT_EQ(run(t, t0 + 30 * micros_per_second).result, outcome::unauthorized);
+  EXPECT_EQ(ev_.token_rejection, "expired");
+  EXPECT_EQ(ev_.problem, describe(jwt_error::expired));
+}
+
+TEST_F(EngineJwtTest, RefusedTokensAreA401WithTheirReason) {
+  const std::string exp = std::to_string(t0_s + 60);
+  EXPECT_EQ(run(hs256(R"({"aud":"web","exp":)" + exp + "}")).result, outcome::unauthorized);
+  EXPECT_EQ(ev_.token_rejection, "wrong_audience");
+  EXPECT_EQ(run(hs256(R"({"aud":"api"})", "another secret of thirty-two bytes")).result,
+            outcome::unauthorized);
+  EXPECT_EQ(ev_.token_rejection, "bad_signature");
+  EXPECT_EQ(run(std::string("not.a.token")).result, outcome::unauthorized);
+  EXPECT_EQ(ev_.token_rejection, "malformed");
+}
+
+TEST_F(EngineJwtTest, TwoTokenHeadersAreAmbiguous) {
+  const std::string t = hs256(R"({"aud":"api"})");
+  fake_headers twice{{"authorization", "Bearer " + t}, {"authorization", "Bearer " + t}};
+  pol_ = std::make_unique<policy>(cfg_, 7);
+  request_facts f{"GET", "/x", *ip_address::parse("192.0.2.1"), false, &twice};
+  decide(*pol_, f, nullptr, store_, t0, ev_);
+  EXPECT_EQ(ev_.result, outcome::bad_request);
+  EXPECT_EQ(ev_.problem, "Duplicate authorization header");
+}
+
+}  // namespace
+}  // namespace sluice::limit
