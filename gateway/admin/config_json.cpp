@@ -226,6 +226,11 @@ std::string config_json(const config::loaded_config& cfg) {
     if (l.lease) {
       o["lease"] = {{"max_tokens", l.lease->max_tokens}, {"max_age", duration(l.lease->max_age)}};
     }
+    if (l.tenant_rate) {
+      const auto& t = *l.tenant_rate;
+      o["tenant_rate"] = t.claim.empty() ? json::object{{"header", t.header}, {"max", t.max}}
+                                         : json::object{{"claim", t.claim}, {"max", t.max}};
+    }
     if (l.calendar) {
       o["calendar"] = {{"time_zone", l.calendar->time_zone},
                        {"anchor_day", l.calendar->anchor_day}};

@@ -92,6 +92,18 @@ constexpr std::int64_t shard_share(std::int64_t total, int shards, int index) {
   return total / shards + (index < total % shards ? 1 : 0);
 }
 
+// The burst of a tenant given `tenant_count` in place of the limit's `count`
+// (`tenant_rate:`): the configured burst scaled alike, at least 1; 0 (the default, N)
+// stays 0.
+constexpr std::int64_t tenant_burst(std::int64_t burst, std::int64_t count,
+                                    std::int64_t tenant_count) {
+  if (burst <= 0 || count <= 0) return 0;
+  const __int128 scaled = static_cast<__int128>(burst) * tenant_count / count;
+  return scaled < 1                   ? 1
+         : scaled > max_exact_integer ? max_exact_integer
+                                      : static_cast<std::int64_t>(scaled);
+}
+
 // Rounds a positive duration up to whole seconds, at least 1 (what Retry-After and
 // the 429 body report).
 inline std::int64_t ceil_seconds_min1(micros d) {

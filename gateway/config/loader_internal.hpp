@@ -69,11 +69,12 @@ struct limit_info {
   bool count_ok = true;
   bool methods_ok = true;
   std::optional<source_location> rate_at, burst_at, tier_at, delay_at, shards_at;
-  std::optional<source_location> soft_at;      // `soft:` read without error
-  std::optional<source_location> lease_at;     // `lease:` read without error (its max_tokens)
-  std::optional<source_location> calendar_at;  // `calendar:` read without error
-  std::optional<source_location> anchor_at;    // its anchor_day, when given
-  std::vector<located> route_entries;          // one per routes: entry
+  std::optional<source_location> soft_at;         // `soft:` read without error
+  std::optional<source_location> lease_at;        // `lease:` read without error (its max_tokens)
+  std::optional<source_location> calendar_at;     // `calendar:` read without error
+  std::optional<source_location> anchor_at;       // its anchor_day, when given
+  std::optional<source_location> tenant_rate_at;  // `tenant_rate:` read without error
+  std::vector<located> route_entries;             // one per routes: entry
   bool complete() const {
     return key_ok && algorithm_ok && tier_ok && numbers_ok && count_ok && methods_ok;
   }
@@ -124,6 +125,11 @@ void read_lease(const yaml_node& node, const std::string& path, error_sink& sink
 // info.calendar_at when valid. Pass 2 checks it against the limit's rates.
 void read_calendar(const yaml_node& node, const std::string& path, error_sink& sink,
                    limit_def& limit, limit_info& info);
+
+// A limit's `tenant_rate:` (config/tenant_rate_reader.cpp); sets limit.tenant_rate and
+// info.tenant_rate_at when valid. Pass 2 checks it against the rate and algorithm.
+void read_tenant_rate(const yaml_node& node, const std::string& path, error_sink& sink,
+                      limit_def& limit, limit_info& info);
 
 // Pass 2: references between items and files, and whether the numbers make sense.
 void check_policies(const policy_state& state, std::vector<config_error>& errors);

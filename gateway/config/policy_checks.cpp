@@ -268,6 +268,25 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
             "lease");
       }
     }
+    if (info.tenant_rate_at && limit.tenant_rate) {
+      const std::string field = info.path + ".tenant_rate";
+      if (limit.tier_aware) {
+        add(*info.tenant_rate_at, field,
+            "tenant_rate takes N from a claim or header, tier: true from the client's tier; "
+            "use one of them");
+      } else if (limit.shards > 1 || limit.lease) {
+        add(*info.tenant_rate_at, field,
+            std::string("tenant_rate cannot be combined with ") +
+                (limit.shards > 1 ? "shards" : "lease") +
+                " (their shares are worked out from the configured rate)");
+      } else if (info.rate_at && limit.rate.count >= 1) {
+        // The largest number a tenant can get must run exactly, as the rate itself must.
+        const rate top{limit.tenant_rate->max, limit.rate.period, limit.rate.calendar};
+        const std::int64_t burst = limit::tenant_burst(limit.burst, limit.rate.count, top.count);
+        auto problem = numbers_problem(limit.algo, top, burst, limit.delay);
+        if (!problem.empty()) add(*info.tenant_rate_at, field + ".max", "max: " + problem);
+      }
+    }
     if (!limit.tier_aware && info.rate_at) {
       auto problem = numbers_problem(limit.algo, limit.rate, limit.burst, limit.delay);
       if (!problem.empty()) add(*info.rate_at, info.path + ".rate", problem);
@@ -374,11 +393,16 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
 
 void check_server_against_policies(const server_config& server, const server_positions& positions,
                                    const policy_state& st, std::vector<config_error>& errors) {
-  // A `jwt:<claim>` key part reads the verified token: without identity.jwt it would
-  // never be present, and the limit would silently never apply.
+  // A `jwt:<claim>` key part or a tenant_rate claim reads the verified token: without
+  // identity.jwt it would never be present, and the limit would silently never apply.
   if (!server.identity.jwt) {
     for (std::size_t i = 0; i < st.policy.limits.size(); ++i) {
       const limit_def& limit = st.policy.limits[i];
+      if (limit.tenant_rate && !limit.tenant_rate->claim.empty()) {
+        errors.push_back({limit.tenant_rate->where, st.limits[i].path + ".tenant_rate.claim",
+                          "a claim needs identity.jwt in config.yaml (the token to read it "
+                          "from)"});
+      }
       const bool reads_token =
           std::any_of(limit.key.begin(), limit.key.end(),
                       [](const key_part& part) { return part.kind == key_part_kind::jwt; });

@@ -403,10 +403,10 @@ void read_soft(const yaml_node& node, const std::string& path, error_sink& sink,
 
 void read_limit(const yaml_node& node, const std::string& path, error_sink& sink,
                 policy_state& st) {
-  map_reader m(
-      node, path, sink,
-      {"name", "key", "algorithm", "rate", "burst", "count", "tier", "routes", "methods", "shadow",
-       "fallback", "delay", "shards", "soft", "penalty", "adaptive", "lease", "calendar"});
+  map_reader m(node, path, sink,
+               {"name", "key", "algorithm", "rate", "burst", "count", "tier", "routes", "methods",
+                "shadow", "fallback", "delay", "shards", "soft", "penalty", "adaptive", "lease",
+                "calendar", "tenant_rate"});
   if (!m.ok()) return;
   limit_def limit;
   limit_info info;
@@ -497,6 +497,9 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
   if (auto* v = m.get("adaptive")) read_adaptive(*v, m.path("adaptive"), sink, limit);
   if (auto* v = m.get("lease")) read_lease(*v, m.path("lease"), sink, limit, info);
   if (auto* v = m.get("calendar")) read_calendar(*v, m.path("calendar"), sink, limit, info);
+  if (auto* v = m.get("tenant_rate")) {
+    read_tenant_rate(*v, m.path("tenant_rate"), sink, limit, info);
+  }
   if (!name) return;
   limit.name = *name;
   auto first = std::find_if(st.policy.limits.begin(), st.policy.limits.end(),

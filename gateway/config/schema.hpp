@@ -325,6 +325,16 @@ struct lease_def {
   source_location where;
 };
 
+// `tenant_rate:` on a limit (issue 14, per-tenant limits): N of the limit's rate taken
+// per request from a trusted source, bounded by `max`. The period (and the state, keyed
+// by the limit's key) stays the limit's: only the number changes.
+struct tenant_rate_def {
+  std::string claim;     // a claim of the verified JWT (identity.jwt), or
+  std::string header;    // a header from a trusted proxy, lower case
+  std::int64_t max = 0;  // values above are taken as max
+  source_location where;
+};
+
 struct limit_def {
   std::string name;
   std::vector<key_part> key;  // one part, or a composite
@@ -341,11 +351,12 @@ struct limit_def {
   // `shards: N`: the budget split over N sub-keys "<key>#<i>" (limit::shard_params), each
   // request charging the one its client hashes to (limit::shard_of_client).
   int shards = 1;
-  std::optional<adaptive_def> adaptive;  // load-aware factor (limit/scaling.hpp)
-  std::optional<penalty_def> penalty;    // penalty box (limit/scaling.hpp)
-  std::optional<soft_def> soft;          // degrade before reject (limit/soft_limit.hpp)
-  std::optional<lease_def> lease;        // local quota leases (limit/lease_table.hpp)
-  std::optional<calendar_def> calendar;  // periods of N/day, N/week, N/month rates
+  std::optional<adaptive_def> adaptive;        // load-aware factor (limit/scaling.hpp)
+  std::optional<penalty_def> penalty;          // penalty box (limit/scaling.hpp)
+  std::optional<soft_def> soft;                // degrade before reject (limit/soft_limit.hpp)
+  std::optional<lease_def> lease;              // local quota leases (limit/lease_table.hpp)
+  std::optional<calendar_def> calendar;        // periods of N/day, N/week, N/month rates
+  std::optional<tenant_rate_def> tenant_rate;  // N per request from a claim or header
   source_location where;
 };
 

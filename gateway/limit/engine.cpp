@@ -1,6 +1,8 @@
 #include "limit/engine.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include "config/path.hpp"
 #include "limit/shards.hpp"
@@ -296,10 +298,48 @@ bool build_key(const compiled_limit& limit, const request_facts& facts, evaluati
   return true;
 }
 
-// Copies of parameters that `applied` points into: per applied limit at most one for
-// its calendar period and one scaled. Reserved up front, so the pointers stay valid.
-void reserve_copies(evaluation& ev) {
-  ev.scaled.reserve(2 * ev.applied.size());
+// Copies of parameters that `applied` points into: per limit at most one with its
+// tenant's number, one for its calendar period and one scaled. Reserved up front for
+// `limits` limits, so the pointers stay valid.
+void reserve_copies(evaluation& ev, std::size_t limits) {
+  ev.scaled.reserve(3 * limits);
+}
+
+// `tenant_rate:`: the tenant's N from the verified token's claim or a trusted proxy's
+// header, at most max; nullopt when the request has none that is a positive integer
+// (then the limit's own rate applies). False (ev.result set, a 400) for two header lines.
+bool tenant_number(const compiled_limit& limit, const request_facts& facts, evaluation& ev,
+                   std::optional<std::int64_t>& n) {
+  const config::tenant_rate_def& source = *limit.tenant_rate;
+  std::optional<std::string_view> text;
+  if (!source.claim.empty()) {
+    if (ev.has_token) text = ev.claims.get(source.claim);
+  } else if (facts.peer_is_trusted_proxy && facts.headers != nullptr) {
+    if (facts.headers->count(source.header) > 1) {
+      return ambiguous(ev, "Duplicate tenant rate header");
+    }
+    text = facts.headers->find(source.header);
+  }
+  if (!text || text->empty()) return true;
+  std::int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), value);
+  if (ec == std::errc::result_out_of_range && text->front() != '-') {
+    value = source.max;  // a huge number is at most max
+  } else if (ec != std::errc{} || end != text->data() + text->size() || value < 1) {
+    return true;
+  }
+  n = std::min(value, source.max);
+  return true;
+}
+
+// The limit's params with the tenant's N (same algorithm, period and calendar).
+limit_params with_tenant_number(const compiled_limit& limit, const limit_params& p,
+                                std::int64_t n) {
+  limit_params t = limit_params::make(
+      p.algo, n, p.period, tenant_burst(limit.configured_burst, p.count, n), p.max_delay);
+  t.calendar = p.calendar;
+  t.origin = p.origin;
+  return t;
 }
 
 // Points every applied limit whose rate counts calendar periods (N/week, N/month, or
@@ -421,6 +461,7 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   std::string& client = ev.client_text;  // the client identity, built when first needed
   client.clear();
   const auto limits = pol.limits();
+  reserve_copies(ev, route.limits.size());
   for (std::uint16_t index : route.limits) {
     const compiled_limit& limit = limits[index];
     if (!limit.applies_to_method(facts.method)) continue;
@@ -443,6 +484,17 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
       }
       params = limit.shard_params_for(ev.tier, shard);
     }
+    if (limit.tenant_rate) {
+      std::optional<std::int64_t> n;
+      if (!tenant_number(limit, facts, ev, n)) {
+        ev.applied.clear();  // nothing is charged for a request answered 400
+        ev.checks.clear();
+        return;
+      }
+      if (n && *n != params->count) {
+        params = &ev.scaled.emplace_back(with_tenant_number(limit, *params, *n));
+      }
+    }
     const auto end = static_cast<std::uint32_t>(ev.keys.size());
     const std::int64_t cost = limit.count == config::count_mode::requests ? 1 : route.cost;
     ev.applied.push_back(applied_limit{index, params, begin, end, limit.shadow, {}});
@@ -452,7 +504,6 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     ev.checks[i].key_hash = state_key(limits[ev.applied[i].limit], ev.key_of(ev.applied[i]));
   }
-  reserve_copies(ev);
   apply_calendars(ev);
   if (scaling != nullptr && !scaling->empty()) apply_scaling(*scaling, ev);
   ev.decisions.resize(ev.checks.size());
@@ -470,7 +521,7 @@ void prepare_single(const policy& pol, int limit_index, const limit_params& para
   ev.applied.push_back(
       applied_limit{index, &params, 0, static_cast<std::uint32_t>(key.size()), false, {}});
   ev.checks.push_back(check{state_key(pol.limits()[index], key), &params, cost, false});
-  reserve_copies(ev);
+  reserve_copies(ev, 1);
   apply_calendars(ev);
   if (scaling != nullptr && !scaling->empty()) apply_scaling(*scaling, ev);
   ev.decisions.resize(1);

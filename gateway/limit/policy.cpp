@@ -108,6 +108,8 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
     l.soft = def.soft;
     l.penalty = def.penalty;
     l.lease = def.lease;
+    l.tenant_rate = def.tenant_rate;
+    l.configured_burst = def.burst;
     l.adaptive = def.adaptive;
     l.methods = def.methods;
     if (def.tier_aware) {

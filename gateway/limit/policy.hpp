@@ -48,6 +48,11 @@ struct compiled_limit {
   // Set when a rate of the limit counts calendar periods (limit_params::calendar): the
   // zone and anchor the engine works out each request's period with.
   std::optional<limit::calendar> calendar;
+  // `tenant_rate:` (issue 14): N per request from a claim or a trusted header, at most
+  // max; the limit's own params give the period and the default. configured_burst is
+  // the policy's `burst` (0 = N), scaled for a tenant's N (tenant_burst).
+  std::optional<config::tenant_rate_def> tenant_rate;
+  std::int64_t configured_burst = 0;
   std::vector<std::string> methods;                   // empty = every method
   limit_params params;                                // when !tier_aware
   std::vector<std::optional<limit_params>> per_tier;  // when tier_aware; nullopt = unlimited

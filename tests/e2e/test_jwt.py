@@ -196,6 +196,35 @@ class JwtIdentity(GatewayTestCase):
         self.assertEqual((identity_config['tier']['claim'], identity_config['user']['claim']),
                          ('plan', 'sub'))
 
+    def test_tenant_rate_from_a_claim_or_a_trusted_header_up_to_max(self):
+        policy = {'limits': [
+            {'name': 'org-quota', 'key': 'jwt:org_id', 'algorithm': 'fixed_window',
+             'rate': '2/min', 'tenant_rate': {'claim': 'rpm', 'max': 4}},
+            {'name': 'proxied', 'key': 'header:X-Org', 'algorithm': 'fixed_window',
+             'rate': '1/min', 'tenant_rate': {'header': 'X-Org-RPM', 'max': 3}},
+        ]}
+        overrides = identity(self.jwks)
+        overrides['identity']['trusted_proxies'] = ['127.0.0.1/32']
+        gw = self.start_sluice(overrides, policy)
+
+        def admitted(t):
+            statuses = [request(gw.port, 'GET', '/x', headers=bearer(t)).status
+                        for _ in range(6)]
+            return statuses.count(200)
+        self.assertEqual(admitted(token(claims(org_id='a', rpm=3))), 3)
+        self.assertEqual(admitted(token(claims(org_id='b', rpm=100))), 4)  # at most max
+        self.assertEqual(admitted(token(claims(org_id='c'))), 2)  # the limit's own rate
+        r = request(gw.port, 'GET', '/x', headers=bearer(token(claims(org_id='a', rpm=3))))
+        self.assertEqual((r.status, r.header('X-RateLimit-Limit')), (429, '3'))
+
+        # The header source: this test's client is a trusted proxy (127.0.0.1).
+        statuses = [request(gw.port, 'GET', '/y', headers={'X-Org': 'd', 'X-Org-RPM': '3'}).status
+                    for _ in range(5)]
+        self.assertEqual(statuses, [200, 200, 200, 429, 429])
+        limits = admin_get(gw.admin_port, '/admin/config').json()['policy']['limits']
+        self.assertEqual([l['tenant_rate'] for l in limits],
+                         [{'claim': 'rpm', 'max': 4}, {'header': 'x-org-rpm', 'max': 3}])
+
     def test_two_authorization_headers_are_a_400(self):
         gw = self.start_sluice(identity(self.jwks), POLICY)
         t = token(claims(org_id='acme'))

@@ -160,5 +160,60 @@ TEST_F(EngineJwtTest, TwoTokenHeadersAreAmbiguous) {
   EXPECT_EQ(ev_.problem, "Duplicate authorization header");
 }
 
+// Issue 14, per-tenant limits: N from a claim, bounded by max; the state stays the
+// key's whatever the number (a tenant whose plan grows keeps what it has spent).
+TEST_F(EngineJwtTest, TenantRateTakesNFromAClaimUpToItsMax) {
+  auto per_org = make_limit("per-org", {part(config::key_part_kind::jwt, "org_id")},
+                            config::rate{3, 60 * micros_per_second}, algorithm::fixed_window);
+  per_org.tenant_rate = config::tenant_rate_def{"rpm", "", 6, {}};
+  cfg_.policy.limits = {per_org};
+  const std::string exp = std::to_string(t0_s + 600);
+  const auto org = [&](std::string_view id, std::string_view rpm) {
+    return hs256(R"({"org_id":")" + std::string(id) + R"(","aud":"api","exp":)" + exp +
+                 (rpm.empty() ? "" : R"(,"rpm":)" + std::string(rpm)) + "}");
+  };
+  const auto admitted = [&](const std::string& t) {
+    int n = 0;
+    for (int i = 0; i < 10; ++i) n += run(t).result == outcome::allowed;
+    return n;
+  };
+  EXPECT_EQ(admitted(org("a", "5")), 5);
+  EXPECT_EQ(ev_.applied[0].result.limit, 5);
+  EXPECT_EQ(admitted(org("b", "1000")), 6) << "at most max";
+  EXPECT_EQ(admitted(org("c", "")), 3) << "no claim: the limit's own rate";
+  EXPECT_EQ(admitted(org("d", R"("lots")")), 3) << "not a number: the limit's own rate";
+  EXPECT_EQ(admitted(org("e", "0")), 3);
+  EXPECT_EQ(admitted(org("f", "-2")), 3);
+  EXPECT_EQ(admitted(org("g", R"("99999999999999999999")")), 6) << "a huge number is max";
+  // Same key, a larger number later in the window: what was spent still counts.
+  EXPECT_EQ(admitted(org("a", "6")), 1);
+}
+
+TEST_F(EngineJwtTest, TenantRateFromAHeaderOnlyFromTrustedProxies) {
+  auto per_ip = make_limit("per-ip", {part(config::key_part_kind::ip)},
+                           config::rate{2, 60 * micros_per_second}, algorithm::token_bucket);
+  per_ip.tenant_rate = config::tenant_rate_def{"", "x-tenant-rpm", 100, {}};
+  cfg_.policy.limits = {per_ip};
+  pol_ = std::make_unique<policy>(cfg_, 7);
+  fake_headers h{{"x-tenant-rpm", "4"}};
+  const auto admitted = [&](bool trusted, const char* client) {
+    request_facts f{"GET", "/x", *ip_address::parse(client), trusted, &h};
+    int n = 0;
+    for (int i = 0; i < 10; ++i) {
+      decide(*pol_, f, nullptr, store_, t0, ev_);
+      n += ev_.result == outcome::allowed;
+    }
+    return n;
+  };
+  EXPECT_EQ(admitted(true, "192.0.2.10"), 4);
+  EXPECT_EQ(ev_.applied[0].params->burst, 4) << "the burst follows N (configured: N)";
+  EXPECT_EQ(admitted(false, "192.0.2.11"), 2) << "a client's own header is not believed";
+  fake_headers twice{{"x-tenant-rpm", "4"}, {"x-tenant-rpm", "90"}};
+  request_facts f{"GET", "/x", *ip_address::parse("192.0.2.12"), true, &twice};
+  decide(*pol_, f, nullptr, store_, t0, ev_);
+  EXPECT_EQ(ev_.result, outcome::bad_request);
+  EXPECT_EQ(ev_.problem, "Duplicate tenant rate header");
+}
+
 }  // namespace
 }  // namespace sluice::limit
