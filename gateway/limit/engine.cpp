@@ -117,8 +117,10 @@ bool read_token(const config::jwt_config& jwt, const jwt_rules& rules, const req
     ev.token_rejection = "missing";
     return false;
   }
-  const jwt_error error =
-      verify_jwt(token, *jwt.keys, rules, ev.now / micros_per_second, ev.claims);
+  // The loader always sets the keys; without them no token can be trusted.
+  const jwt_error error = jwt.keys == nullptr ? jwt_error::unknown_key
+                                              : verify_jwt(token, *jwt.keys, rules,
+                                                           ev.now / micros_per_second, ev.claims);
   if (error != jwt_error::none) {
     ev.result = outcome::unauthorized;
     ev.problem = describe(error);
@@ -339,7 +341,9 @@ limit_params with_tenant_number(const compiled_limit& limit, const limit_params&
       p.algo, n, p.period, tenant_burst(limit.configured_burst, p.count, n), p.max_delay);
   t.calendar = p.calendar;
   t.origin = p.origin;
-  return t;
+  // Validation checked max; a smaller N can still need more bits for a bucket (a
+  // smaller gcd with the period): such a tenant keeps the limit's own numbers.
+  return t.exact() ? t : p;
 }
 
 // Points every applied limit whose rate counts calendar periods (N/week, N/month, or

@@ -43,6 +43,12 @@ inline std::vector<std::string> errors_of(std::string_view relative,
   return error_lines(load_config(fixture(relative), fake_env(std::move(env))));
 }
 
+// The error line of server fixture `name` (tests/fixtures/config/server/<name>.yaml) at
+// "<line>:<col>: <field>: <message>" (`rest`).
+inline std::string server_error_at(std::string_view name, std::string_view rest) {
+  return fixture("server/" + std::string(name) + ".yaml") + ":" + std::string(rest);
+}
+
 // Loads policy case `name` (tests/fixtures/config/policy/cases/<name>.yaml) through
 // policy/config.yaml and returns its error lines.
 inline std::vector<std::string> policy_errors_of(std::string_view name) {

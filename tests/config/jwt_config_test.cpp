@@ -15,9 +15,8 @@ using testing::fake_env;
 using testing::fixture;
 using ::testing::HasSubstr;
 
-std::string at(std::string_view name, std::string_view rest) {
-  return fixture("server/" + std::string(name) + ".yaml") + ":" + std::string(rest);
-}
+// The expected line for an error in server fixture `name`.
+const auto at = &testing::server_error_at;
 
 TEST(ConfigJwt, ReadsEveryFieldAndLoadsTheKeySet) {
   auto result = load_config(fixture("server/jwt.yaml"), fake_env());

@@ -15,9 +15,7 @@ using testing::fake_env;
 using testing::fixture;
 
 // The expected line for an error in server fixture `name`.
-std::string at(std::string_view name, std::string_view rest) {
-  return fixture("server/" + std::string(name) + ".yaml") + ":" + std::string(rest);
-}
+const auto at = &testing::server_error_at;
 
 std::vector<std::string> server_errors(std::string_view name,
                                        std::map<std::string, std::string> env = {}) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <string_view>
 
+#include "../util/jwt_signing.hpp"
 #include "fuzz_support.hpp"
 #include "util/jwt.hpp"
 
@@ -60,31 +61,8 @@ const sluice::jwt_rules& rules() {
   return r;
 }
 
-std::string b64url(std::string_view in) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t bits = 0;
-  int pending = 0;
-  for (const char c : in) {
-    bits = ((bits << 8) | static_cast<unsigned char>(c)) & 0xffff;
-    pending += 8;
-    while (pending >= 6) {
-      pending -= 6;
-      out += alphabet[(bits >> pending) & 63];
-    }
-  }
-  if (pending > 0) out += alphabet[(bits << (6 - pending)) & 63];
-  return out;
-}
-
 std::string hs256_token(std::string_view header, std::string_view payload) {
-  const std::string input = b64url(header) + "." + b64url(payload);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), hmac_secret.data(), static_cast<int>(hmac_secret.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &length);
-  return input + "." + b64url(std::string_view(reinterpret_cast<const char*>(mac), length));
+  return sluice::jwt_signing::hs256_token(header, payload, hmac_secret);
 }
 
 // A verified token, so that each check starts from claims that must be cleared.

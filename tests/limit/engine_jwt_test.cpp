@@ -2,11 +2,10 @@
 // clock (injected), claims as key parts, the user and the tier from claims, 401 for a
 // refused token, 400 for two token headers, anonymous without one.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 
 #include <string>
 
+#include "../util/jwt_signing.hpp"
 #include "engine_support.hpp"
 #include "limit/engine.hpp"
 #include "util/jwt.hpp"
@@ -18,26 +17,11 @@ constexpr micros t0 = 1'767'225'600LL * micros_per_second;  // 2026-01-01T00:00:
 constexpr std::int64_t t0_s = 1'767'225'600LL;
 const std::string secret = "0123456789abcdef0123456789abcdef";
 
-std::string b64url(std::string_view in) {
-  std::string out((in.size() + 2) / 3 * 4 + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(static_cast<std::size_t>(n));
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
-  return out;
-}
+using jwt_signing::b64url;
 
 // An HS256 token for `payload` (JSON text) under kid "k1".
 std::string hs256(std::string_view payload, const std::string& key = secret) {
-  const std::string input =
-      b64url(R"({"alg":"HS256","typ":"JWT","kid":"k1"})") + "." + b64url(payload);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac, &len);
-  return input + "." + b64url(std::string_view(reinterpret_cast<const char*>(mac), len));
+  return jwt_signing::hs256_token(R"({"alg":"HS256","typ":"JWT","kid":"k1"})", payload, key);
 }
 
 config::key_part part(config::key_part_kind k, std::string name = {}) {

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "jwt_signing.hpp"
+
 namespace sluice {
 namespace {
 
@@ -33,25 +35,6 @@ std::string read_file(std::string_view name) {
 }
 
 // ---- a test-only signer ----
-
-std::string b64url(std::string_view in) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-  std::string out;
-  std::uint32_t bits = 0;
-  int pending = 0;
-  for (const char c : in) {
-    bits = (bits << 8) | static_cast<unsigned char>(c);
-    pending += 8;
-    while (pending >= 6) {
-      pending -= 6;
-      out += alphabet[(bits >> pending) & 63];
-    }
-    bits &= 0xff;
-  }
-  if (pending > 0) out += alphabet[(bits << (6 - pending)) & 63];
-  return out;
-}
 
 std::string b64url_decode(std::string_view in) {
   std::string out;
@@ -139,19 +122,11 @@ std::string sign_es256(std::string_view input) {
 }
 
 std::string sign_hs256(std::string_view input, std::string_view secret = hmac_secret()) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()), bytes(input), input.size(),
-       mac, &length);
-  return std::string(reinterpret_cast<const char*>(mac), length);
+  return jwt_signing::hmac_sha256(input, secret);
 }
 
-// header JSON + payload JSON -> "header.payload.signature", signed by `sign`.
-template <class Sign>
-std::string token(std::string_view header, std::string_view payload, Sign sign) {
-  const std::string input = b64url(header) + "." + b64url(payload);
-  return input + "." + b64url(sign(input));
-}
+using jwt_signing::b64url;
+using jwt_signing::token;
 
 // The usual headers, with the fixture's kid.
 std::string rs256(std::string_view claims,
