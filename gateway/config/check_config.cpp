@@ -29,9 +29,24 @@ std::string routes_text(const limit_def& limit) {
   return out;
 }
 
-// The BURST/WINDOW cell: capacity for buckets, window length for windows.
-std::string size_text(limit::algorithm algo, const rate& r, std::int64_t burst,
-                      limit::micros delay) {
+// The BURST/WINDOW cell: capacity for buckets, window length for windows; for a quota
+// per calendar period, the period, its anchor and zone ("month (day 15, Europe/Berlin)").
+std::string size_text(const limit_def& limit, const rate& r, std::int64_t burst) {
+  const limit::algorithm algo = limit.algo;
+  const limit::micros delay = limit.delay;
+  const bool calendar = r.calendar == limit::calendar_unit::week ||
+                        r.calendar == limit::calendar_unit::month ||
+                        (r.calendar == limit::calendar_unit::day && limit.calendar);
+  if (calendar) {
+    const calendar_def c = limit.calendar.value_or(calendar_def{});
+    std::string out(limit::to_string(r.calendar));
+    out += " (";
+    if (r.calendar != limit::calendar_unit::day) {
+      out += (r.calendar == limit::calendar_unit::week ? "weekday " : "day ") +
+             std::to_string(c.anchor_day) + ", ";
+    }
+    return out + c.time_zone + ")";
+  }
   if (!limit::is_bucket(algo))
     return units::format_duration(std::chrono::milliseconds(r.period / 1000));
   std::string out = std::to_string(burst > 0 ? burst : r.count);
@@ -47,8 +62,7 @@ std::vector<row> limit_rows(const loaded_config& config) {
     const std::string shadow = limit.shadow ? "yes" : "no";
     if (!limit.tier_aware) {
       rows.push_back({limit.name, key_text(limit), algo, units::format_rate(limit.rate),
-                      size_text(limit.algo, limit.rate, limit.burst, limit.delay),
-                      routes_text(limit), shadow});
+                      size_text(limit, limit.rate, limit.burst), routes_text(limit), shadow});
       continue;
     }
     for (const auto& tier : config.policy.tiers) {
@@ -57,8 +71,7 @@ std::vector<row> limit_rows(const loaded_config& config) {
         rows.push_back({name, key_text(limit), algo, "unlimited", "-", routes_text(limit), shadow});
       } else {
         rows.push_back({name, key_text(limit), algo, units::format_rate(tier.rate),
-                        size_text(limit.algo, tier.rate, tier.burst, limit.delay),
-                        routes_text(limit), shadow});
+                        size_text(limit, tier.rate, tier.burst), routes_text(limit), shadow});
       }
     }
   }

@@ -69,6 +69,16 @@ TEST(CheckConfig, PrintsTheEffectiveLimitsAndASummary) {
                 fixture("check/policy.yaml") + "\n" + path + ": OK\n");
 }
 
+TEST(CheckConfig, CalendarQuotasShowTheirPeriodAnchorAndZone) {
+  std::ostringstream out, err;
+  EXPECT_EQ(config::check_config(fixture("check_calendar/config.yaml"), fake_env(), out, err), 0);
+  const std::string text = out.str();
+  EXPECT_NE(text.find("1000/month  month (day 15, Europe/Berlin)"), std::string::npos) << text;
+  EXPECT_NE(text.find("100/week    week (weekday 1, UTC)"), std::string::npos) << text;
+  EXPECT_NE(text.find("10/day      day (Asia/Tokyo)"), std::string::npos) << text;
+  EXPECT_NE(text.find("10/day      1d"), std::string::npos) << "N/day without calendar: 24 h";
+}
+
 TEST(CheckConfig, PrintsEveryErrorAndFails) {
   std::ostringstream out, err;
   EXPECT_EQ(config::check_config(fixture("server/multiple_errors.yaml"), fake_env(), out, err), 1);
