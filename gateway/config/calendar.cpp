@@ -76,6 +76,15 @@ calendar_period period_at(const calendar& c, calendar_unit unit, micros now) {
   return p;
 }
 
+limit_params in_period(const limit_params& p, const calendar& c, micros now) {
+  if (p.calendar == calendar_unit::none) return p;
+  const calendar_period period = period_at(c, p.calendar, now);
+  limit_params out = p;
+  out.origin = period.start;
+  out.period = period.end - period.start;
+  return out;
+}
+
 const date::time_zone* find_time_zone(std::string_view name) {
   try {
     return date::locate_zone(name);

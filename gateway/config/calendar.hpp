@@ -39,6 +39,10 @@ struct calendar_period {
 // then), one that repeats is its first occurrence.
 calendar_period period_at(const calendar& c, calendar_unit unit, micros now);
 
+// `p` as a request at `now` applies it: for a rate of a calendar unit, its fixed window
+// set to the period that holds `now` (origin and period); otherwise `p` unchanged.
+limit_params in_period(const limit_params& p, const calendar& c, micros now);
+
 // The zone named `name` in the system's tz database ("UTC", "Europe/Berlin"), or null
 // when there is none of that name.
 const date::time_zone* find_time_zone(std::string_view name);

@@ -121,6 +121,12 @@ void read_penalty(const yaml_node& node, const std::string& path, error_sink& si
 void read_lease(const yaml_node& node, const std::string& path, error_sink& sink, limit_def& limit,
                 limit_info& info);
 
+// A `calendar: { time_zone, anchor_day }` block (config/calendar_reader.cpp), checked
+// alone (the zone exists, anchor_day in 1..31); sets *anchor_at to anchor_day's place.
+std::optional<calendar_def> read_calendar_def(const yaml_node& node, const std::string& path,
+                                              error_sink& sink,
+                                              std::optional<source_location>* anchor_at);
+
 // A limit's `calendar:` (config/calendar_reader.cpp); sets limit.calendar and
 // info.calendar_at when valid. Pass 2 checks it against the limit's rates.
 void read_calendar(const yaml_node& node, const std::string& path, error_sink& sink,

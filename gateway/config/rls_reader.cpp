@@ -77,11 +77,11 @@ std::optional<rls_unit> unit_named(std::string text) {
   return std::nullopt;
 }
 
-// `sluice: {algorithm, burst}`: read after unit and requests_per_unit, which it checks
-// against (the same rules as a policy's limit of N per unit).
+// `sluice: {algorithm, burst, calendar}`: read after unit and requests_per_unit, which it
+// checks against (the same rules as a policy's limit of N per unit).
 void read_extension(const yaml_node& node, const std::string& path, error_sink& sink,
                     rls_rate_limit& out) {
-  map_reader m(node, path, sink, {"algorithm", "burst"});
+  map_reader m(node, path, sink, {"algorithm", "burst", "calendar"});
   if (!m.ok()) return;
   if (const auto* n = m.get("algorithm")) {
     auto algo =
@@ -99,6 +99,30 @@ void read_extension(const yaml_node& node, const std::string& path, error_sink& 
     auto v = detail::read_int(*n, m.path("burst"), sink, 1, limit::max_exact_integer);
     if (!v) return;
     out.burst = *v;
+  }
+  if (const auto* n = m.get("calendar")) {
+    auto calendar = detail::read_calendar_def(*n, m.path("calendar"), sink, nullptr);
+    if (!calendar) return;
+    const bool calendar_unit =
+        out.unit == rls_unit::day || out.unit == rls_unit::week || out.unit == rls_unit::month;
+    if (out.algorithm != limit::algorithm::fixed_window || !calendar_unit) {
+      sink.add(*n, m.path("calendar"),
+               "calendar counts a quota per calendar day, week or month: it needs unit day, "
+               "week or month and the fixed window (this limit is " +
+                   std::string(rls_unit_name(out.unit)) + ", " +
+                   std::string(limit::to_string(out.algorithm)) + ")");
+      return;
+    }
+    if (calendar->anchor_set &&
+        (out.unit == rls_unit::day || (out.unit == rls_unit::week && calendar->anchor_day > 7))) {
+      sink.add(*n, m.path("calendar.anchor_day"),
+               out.unit == rls_unit::day
+                   ? "anchor_day applies to week and month units (a day starts at local midnight)"
+                   : "for unit week, anchor_day is the weekday a week starts: 1 (Monday) to 7 "
+                     "(Sunday)");
+      return;
+    }
+    out.calendar = *calendar;
   }
   if (out.algorithm == limit::algorithm::fixed_window) return;
   if (out.requests_per_unit == 0) {

@@ -41,6 +41,10 @@ struct rls_rate_limit {
   // aligned to the epoch, and a bucket's capacity (0: requests_per_unit).
   limit::algorithm algorithm = limit::algorithm::fixed_window;
   std::int64_t burst = 0;
+  // `sluice: { calendar: { time_zone, anchor_day } }` (issue 14's calendar quotas): a
+  // day, week or month unit counts calendar periods of that zone instead of the
+  // reference's epoch-aligned 1/7/30 days. fixed_window only.
+  std::optional<calendar_def> calendar = {};
 };
 
 struct rls_descriptor {

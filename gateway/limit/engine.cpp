@@ -407,12 +407,8 @@ void evaluation::reset() {
 }
 
 limit_params params_at(const compiled_limit& limit, const limit_params& params, micros now) {
-  if (params.calendar == calendar_unit::none || !limit.calendar) return params;
-  const calendar_period period = period_at(*limit.calendar, params.calendar, now);
-  limit_params p = params;
-  p.origin = period.start;
-  p.period = period.end - period.start;
-  return p;
+  if (!limit.calendar) return params;
+  return in_period(params, *limit.calendar, now);
 }
 
 std::uint64_t state_key(const compiled_limit& limit, std::string_view key_text) {

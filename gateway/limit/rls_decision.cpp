@@ -26,11 +26,27 @@ limit_params params_of(std::uint32_t requests_per_unit, config::rls_unit unit,
 // and a descriptor's own `limit` of the same unit share it, as envoyproxy/ratelimit's
 // cache key (domain, entries, window start) does; a reload that keeps the unit and the
 // algorithm keeps the counts. Another algorithm's state has another shape: apart.
-std::string state_name(std::string_view domain, config::rls_unit unit, algorithm algo) {
+std::string state_name(std::string_view domain, config::rls_unit unit, algorithm algo,
+                       bool calendar = false) {
   std::string name = "rls:";
   name.append(domain).append(":").append(config::rls_unit_name(unit));
   if (algo != algorithm::fixed_window) name.append(":").append(to_string(algo));
+  // Calendar periods are other windows than the epoch-aligned ones: apart.
+  if (calendar) name.append(":calendar");
   return name;
+}
+
+calendar_unit calendar_unit_of(config::rls_unit unit) {
+  switch (unit) {
+    case config::rls_unit::day:
+      return calendar_unit::day;
+    case config::rls_unit::week:
+      return calendar_unit::week;
+    case config::rls_unit::month:
+      return calendar_unit::month;
+    default:
+      return calendar_unit::none;
+  }
 }
 
 std::uint64_t seed_of(std::string_view state_name, std::uint64_t hash_seed) {
@@ -72,11 +88,19 @@ rls_policy::rls_policy(config::rls_config config, std::uint64_t hash_seed)
       for (const auto& d : level) {
         if (d.rate_limit && !d.rate_limit->unlimited) {
           const auto& r = *d.rate_limit;
-          auto name = state_name(domain.domain, r.unit, r.algorithm);
+          auto name = state_name(domain.domain, r.unit, r.algorithm, r.calendar.has_value());
           const auto seed = seed_of(name, hash_seed_);
-          compiled_.emplace(
-              &d, compiled{params_of(r.requests_per_unit, r.unit, r.algorithm, r.burst), seed,
-                           std::move(name)});
+          compiled c{params_of(r.requests_per_unit, r.unit, r.algorithm, r.burst), seed,
+                     std::move(name), std::nullopt};
+          if (r.calendar) {
+            c.params.calendar = calendar_unit_of(r.unit);
+            c.calendar = calendar{};
+            if (r.calendar->time_zone != "UTC") {
+              c.calendar->zone = find_time_zone(r.calendar->time_zone);
+            }
+            c.calendar->anchor_day = r.calendar->anchor_day;
+          }
+          compiled_.emplace(&d, std::move(c));
         }
         self(self, d.descriptors);
       }
@@ -99,7 +123,8 @@ void rls_evaluation::reset() {
   reported = -1;
 }
 
-void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluation& ev) {
+void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluation& ev,
+                 micros now) {
   ev.reset();
   // envoyproxy/ratelimit's two service errors, and Sluice's bounds.
   if (request.domain.empty()) {
@@ -170,7 +195,10 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
       seed = seed_of(ev.state_names.back(), pol.hash_seed());
     } else {
       const auto& c = pol.of(*found[i]);
-      params = &c.params;
+      // A calendar unit's window is the period holding `now` (a copy, like an override's:
+      // one per descriptor at most, so the reservation above holds).
+      params = c.calendar ? &ev.override_params.emplace_back(in_period(c.params, *c.calendar, now))
+                          : &c.params;
       seed = c.seed;
       shadow = found[i]->shadow_mode;
       ev.state_names.push_back(c.state_name);
@@ -236,7 +264,7 @@ void conclude_rls(rls_evaluation& ev, rls_charging charging, bool admitted) {
 
 void decide_rls(const rls_policy& pol, const rls_request& request, memory_store& store, micros now,
                 rls_charging charging, rls_evaluation& ev) {
-  prepare_rls(pol, request, ev);
+  prepare_rls(pol, request, ev, now);
   if (!ev.problem.empty()) return;
   ev.decisions.resize(ev.checks.size());
   bool admitted = true;

@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "config/calendar.hpp"
 #include "config/limit_params.hpp"
 #include "config/rls_schema.hpp"
 #include "limit/memory_store.hpp"
@@ -95,6 +96,8 @@ class rls_policy {
     limit_params params;     // requests_per_unit per unit; fixed_window unless `sluice:`
     std::uint64_t seed = 0;  // the state namespace: of state_name
     std::string state_name;  // "rls:<domain>:<unit>[:<algorithm>]" (the Redis key's middle)
+    // `sluice: { calendar }`: the zone and anchor of the unit's calendar periods.
+    std::optional<limit::calendar> calendar = {};
   };
   // Of a descriptor with a (non-unlimited) rate_limit, found by the matcher.
   const compiled& of(const config::rls_descriptor& d) const { return compiled_.at(&d); }
@@ -144,7 +147,8 @@ struct rls_evaluation {
 // Matches every descriptor and builds the checks. Afterwards either ev.problem is set
 // (the transport answers an error: INVALID_ARGUMENT, or 400) or ev.checks is the store's
 // input (possibly empty: nothing to decide, conclude at once).
-void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluation& ev);
+// `now` is the clock a calendar period (`sluice: { calendar }`) is worked out on.
+void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluation& ev, micros now);
 
 // Folds the store's decisions into the answer. `admitted` is what the all-or-nothing
 // decide returned (ignored with `each`: there each check's own verdict says whether it

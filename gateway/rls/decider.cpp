@@ -135,13 +135,13 @@ decider::start_result decider::start(call& c, const pb::RateLimitRequest& reques
   c.admitted = true;
   if (!c.snap->rls) return start_result::not_configured;
   read_request(request, c.request);
-  limit::prepare_rls(*c.snap->rls, c.request, c.ev);
+  c.now = app::system_now_us();
+  limit::prepare_rls(*c.snap->rls, c.request, c.ev, c.now);
   if (!c.ev.problem.empty()) {
     count_invalid(c);
     return start_result::invalid;
   }
   c.ev.decisions.resize(c.ev.checks.size());
-  c.now = app::system_now_us();
   return start_result::ready;
 }
 

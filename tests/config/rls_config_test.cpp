@@ -163,7 +163,42 @@ TEST(RlsConfig, TheSluiceExtensionPicksAnAlgorithmAndABurstCheckedLikeAPolicysLi
   EXPECT_THAT(errors_of(head + "      unit: second\n      requests_per_unit: 1\n"
                                "      sluice: { algorithm: token_bucket, shape: 1 }\n"),
               ElementsAre("rls.yaml:7:42: descriptors[0].rate_limit.sluice: unknown key 'shape' "
-                          "(expected one of: algorithm, burst)"));
+                          "(expected one of: algorithm, burst, calendar)"));
+}
+
+// Issue 14's calendar quotas through the extension: a day, week or month unit counted
+// over calendar periods of a zone (config/calendar.hpp), fixed window only.
+TEST(RlsConfig, TheSluiceExtensionCountsCalendarPeriods) {
+  auto parsed = parse_yaml(
+      "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: month\n"
+      "      requests_per_unit: 1000\n"
+      "      sluice: { calendar: { time_zone: Europe/Berlin, anchor_day: 15 } }\n",
+      "rls.yaml", testing::fake_env());
+  ASSERT_TRUE(parsed.root);
+  std::vector<config_error> errors;
+  rls_config config;
+  read_rls_document(*parsed.root, "rls.yaml", errors, config);
+  ASSERT_TRUE(errors.empty()) << errors[0].to_string();
+  const auto& limit = *config.domains.at(0).descriptors.at(0).rate_limit;
+  ASSERT_TRUE(limit.calendar);
+  EXPECT_EQ(limit.calendar->time_zone, "Europe/Berlin");
+  EXPECT_EQ(limit.calendar->anchor_day, 15);
+
+  const std::string head = "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n";
+  EXPECT_THAT(errors_of(head + "      unit: hour\n      requests_per_unit: 1\n"
+                               "      sluice: { calendar: { time_zone: UTC } }\n"),
+              ElementsAre("rls.yaml:7:27: descriptors[0].rate_limit.sluice.calendar: calendar "
+                          "counts a quota per calendar day, week or month: it needs unit day, "
+                          "week or month and the fixed window (this limit is hour, fixed_window)"));
+  EXPECT_THAT(errors_of(head + "      unit: day\n      requests_per_unit: 1\n"
+                               "      sluice: { algorithm: token_bucket, calendar: {} }\n"),
+              ElementsAre(::testing::HasSubstr("(this limit is day, token_bucket)")));
+  EXPECT_THAT(errors_of(head + "      unit: week\n      requests_per_unit: 1\n"
+                               "      sluice: { calendar: { anchor_day: 9 } }\n"),
+              ElementsAre(::testing::HasSubstr("anchor_day is the weekday a week starts")));
+  EXPECT_THAT(errors_of(head + "      unit: month\n      requests_per_unit: 1\n"
+                               "      sluice: { calendar: { time_zone: Mars/Olympus } }\n"),
+              ElementsAre(::testing::HasSubstr("unknown time zone 'Mars/Olympus'")));
 }
 
 TEST(RlsConfig, KeysAreCheckedPerLevel) {

@@ -13,6 +13,7 @@ import types
 import sys
 import tempfile
 import threading
+import time
 import unittest
 
 from harness import GatewayTestCase, OPEN_POLICY, free_port, request as http_request, wait_for
@@ -251,7 +252,22 @@ EACH_AND_BUCKET = MESSAGING + """\
       unit: second
       requests_per_unit: 1
       sluice: { algorithm: token_bucket, burst: 3 }
+  - key: org
+    rate_limit:
+      unit: month
+      requests_per_unit: 2
+      sluice: { calendar: { time_zone: Pacific/Auckland } }
 """
+
+
+def auckland_month_end(now):
+    """The Unix second the calendar month holding `now` ends in Pacific/Auckland."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+    tz = ZoneInfo('Pacific/Auckland')
+    local = datetime.fromtimestamp(now, tz)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return int(datetime(year, month, 1, tzinfo=tz).timestamp())
 
 
 class RlsMemoryTest(RlsChecks, GatewayTestCase):
@@ -299,6 +315,17 @@ class ChargingEachChecks:
         headers = {h.key: h.value for h in codes[3].response_headers_to_add}
         self.assertEqual(headers['X-RateLimit-Limit'], '3')  # the bucket's capacity
         self.assertEqual(headers['Retry-After'], '1')
+
+
+    def test_a_calendar_month_from_the_sluice_extension(self):
+        end = auckland_month_end(time.time())
+        codes = [self.rls(request('messaging', [('org', 'acme')])) for _ in range(3)]
+        self.assertEqual([c.overall_code for c in codes], [OK, OK, OVER])
+        # Until local midnight of the 1st in Auckland, not a 30-day epoch window.
+        self.assertAlmostEqual(codes[2].statuses[0].duration_until_reset.seconds,
+                               end - time.time(), delta=3)
+        headers = {h.key: h.value for h in codes[2].response_headers_to_add}
+        self.assertEqual(int(headers['X-RateLimit-Reset']), end)
 
 
 class RlsChargingEachTest(ChargingEachChecks, GatewayTestCase):

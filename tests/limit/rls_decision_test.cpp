@@ -221,6 +221,39 @@ TEST_F(RlsDecision, ADescriptorsOwnLimitReplacesTheConfiguredOne) {
   EXPECT_EQ(ask(request).overall, rls_code::ok);
 }
 
+// Issue 14's calendar quotas through the `sluice:` extension: a month counts from local
+// midnight of the anchor day (Europe/Berlin here), not 30-day epoch windows; a descriptor's
+// own limit of the same unit keeps the reference's windows and its own state.
+TEST_F(RlsDecision, TheExtensionsCalendarCountsCalendarMonths) {
+  const rls_policy billing(document("domain: billing\ndescriptors:\n  - key: org\n    rate_limit:\n"
+                                    "      unit: month\n      requests_per_unit: 2\n"
+                                    "      sluice: { calendar: { time_zone: Europe/Berlin } }\n"),
+                           42);
+  const auto at = [&](const rls_request& r, micros now) -> const rls_evaluation& {
+    decide_rls(billing, r, store, now, rls_charging::all_or_nothing, ev);
+    EXPECT_TRUE(ev.problem.empty()) << ev.problem;
+    return ev;
+  };
+  // From Python's zoneinfo: December 2026 in Berlin is [2026-11-30T23:00Z, 2026-12-31T23:00Z).
+  constexpr micros december = 1'796'079'600 * second;
+  constexpr micros january = 1'798'758'000 * second;
+  const rls_request request{"billing", {descriptor({{"org", "acme"}})}};
+  EXPECT_EQ(at(request, december - 1).overall, rls_code::ok) << "November's";
+  EXPECT_EQ(at(request, december).overall, rls_code::ok);
+  EXPECT_EQ(ev.statuses[0].duration_until_reset, january - december);
+  EXPECT_EQ(at(request, t0).overall, rls_code::ok);
+  EXPECT_EQ(at(request, t0).overall, rls_code::over_limit);
+  EXPECT_EQ(ev.statuses[0].duration_until_reset, january - t0);
+  EXPECT_EQ(at(request, january).overall, rls_code::ok) << "January starts at local midnight";
+
+  // A descriptor's own limit of the same unit: the reference's 30-day epoch window, and
+  // state apart from the calendar's.
+  rls_request own = request;
+  own.descriptors[0].limit = rls_limit_override{1, static_cast<int>(config::rls_unit::month)};
+  EXPECT_EQ(at(own, january).overall, rls_code::ok);
+  EXPECT_EQ(ev.statuses[0].duration_until_reset, 30 * day - january % (30 * day));
+}
+
 TEST_F(RlsDecision, TheHeadersDescribeTheLongestWaitOrTheLeastRemaining) {
   // 100/day for the number, 5/day for marketing to it.
   const rls_request two{"messaging",
