@@ -76,6 +76,13 @@ calendar_period period_at(const calendar& c, calendar_unit unit, micros now) {
   return p;
 }
 
+calendar calendar_of(std::string_view time_zone, int anchor_day) {
+  calendar c;
+  if (time_zone != "UTC") c.zone = find_time_zone(time_zone);
+  c.anchor_day = anchor_day;
+  return c;
+}
+
 limit_params in_period(const limit_params& p, const calendar& c, micros now) {
   if (p.calendar == calendar_unit::none) return p;
   const calendar_period period = period_at(c, p.calendar, now);

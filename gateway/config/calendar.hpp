@@ -39,6 +39,10 @@ struct calendar_period {
 // then), one that repeats is its first occurrence.
 calendar_period period_at(const calendar& c, calendar_unit unit, micros now);
 
+// The calendar a config names (a validated zone name; "UTC" is the null zone, which
+// needs no tz database lookup per request).
+calendar calendar_of(std::string_view time_zone, int anchor_day);
+
 // `p` as a request at `now` applies it: for a rate of a calendar unit, its fixed window
 // set to the period that holds `now` (origin and period); otherwise `p` unchanged.
 limit_params in_period(const limit_params& p, const calendar& c, micros now);

@@ -34,10 +34,7 @@ std::string routes_text(const limit_def& limit) {
 std::string size_text(const limit_def& limit, const rate& r, std::int64_t burst) {
   const limit::algorithm algo = limit.algo;
   const limit::micros delay = limit.delay;
-  const bool calendar = r.calendar == limit::calendar_unit::week ||
-                        r.calendar == limit::calendar_unit::month ||
-                        (r.calendar == limit::calendar_unit::day && limit.calendar);
-  if (calendar) {
+  if (counted_calendar_unit(r, limit.calendar.has_value()) != limit::calendar_unit::none) {
     const calendar_def c = limit.calendar.value_or(calendar_def{});
     std::string out(limit::to_string(r.calendar));
     out += " (";

@@ -132,6 +132,12 @@ std::optional<calendar_def> read_calendar_def(const yaml_node& node, const std::
 void read_calendar(const yaml_node& node, const std::string& path, error_sink& sink,
                    limit_def& limit, limit_info& info);
 
+// A list (or one string) of non-empty strings; nullopt when any item is not one. With
+// `where`, each item's place.
+std::optional<std::vector<std::string>> read_strings(const yaml_node& node, const std::string& path,
+                                                     error_sink& sink, bool scalar_ok,
+                                                     std::vector<located>* where = nullptr);
+
 // A limit's `tenant_rate:` (config/tenant_rate_reader.cpp); sets limit.tenant_rate and
 // info.tenant_rate_at when valid. Pass 2 checks it against the rate and algorithm.
 void read_tenant_rate(const yaml_node& node, const std::string& path, error_sink& sink,

@@ -10,6 +10,30 @@
 
 namespace sluice::config::detail {
 
+// A list (or one string) of strings; nullopt when any item is not a string.
+std::optional<std::vector<std::string>> read_strings(const yaml_node& node, const std::string& path,
+                                                     error_sink& sink, bool scalar_ok,
+                                                     std::vector<located>* where) {
+  auto items = read_list(node, path, sink, scalar_ok);
+  if (!items) return std::nullopt;
+  std::vector<std::string> out;
+  bool ok = true;
+  for (const auto& item : *items) {
+    auto text = read_string(*item.node, item.path, sink);
+    if (text && text->empty()) {
+      sink.add(*item.node, item.path, "must not be empty");
+      text.reset();
+    }
+    if (text) {
+      out.push_back(*text);
+      if (where) where->push_back({sink.where(*item.node), item.path});
+    }
+    ok = ok && text.has_value();
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
 const std::initializer_list<std::pair<std::string_view, limit::algorithm>> algorithm_names = {
     {"token_bucket", limit::algorithm::token_bucket},
     {"leaky_bucket", limit::algorithm::leaky_bucket},
@@ -48,30 +72,6 @@ std::optional<std::string> read_name(const yaml_node& node, const std::string& p
     return std::nullopt;
   }
   return text;
-}
-
-// A list (or one string) of strings; nullopt when any item is not a string.
-std::optional<std::vector<std::string>> read_strings(const yaml_node& node, const std::string& path,
-                                                     error_sink& sink, bool scalar_ok,
-                                                     std::vector<located>* where = nullptr) {
-  auto items = read_list(node, path, sink, scalar_ok);
-  if (!items) return std::nullopt;
-  std::vector<std::string> out;
-  bool ok = true;
-  for (const auto& item : *items) {
-    auto text = read_string(*item.node, item.path, sink);
-    if (text && text->empty()) {
-      sink.add(*item.node, item.path, "must not be empty");
-      text.reset();
-    }
-    if (text) {
-      out.push_back(*text);
-      if (where) where->push_back({sink.where(*item.node), item.path});
-    }
-    ok = ok && text.has_value();
-  }
-  if (!ok) return std::nullopt;
-  return out;
 }
 
 void report_missing(const map_reader& m, error_sink& sink, std::string_view key,
@@ -297,17 +297,14 @@ std::optional<key_part> parse_key_part(std::string_view text, std::string& error
       error = "invalid header name '" + name + "' in key part '" + std::string(text) + "'";
       return std::nullopt;
     }
-    std::transform(name.begin(), name.end(), name.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    name = lower_ascii(std::move(name));
     return key_part{key_part_kind::header, name};
   }
   if (text.starts_with("jwt:")) {
     // A top-level claim of the verified token (identity.jwt, checked in pass 2).
     const std::string claim(text.substr(4));
-    if (claim.empty() || claim.size() > 128 ||
-        !std::all_of(claim.begin(), claim.end(),
-                     [](unsigned char c) { return c > ' ' && c < 127; })) {
-      error = "'jwt:' needs a claim name (printable ASCII, at most 128 bytes), e.g. jwt:org_id";
+    if (!is_claim_name(claim)) {
+      error = "'jwt:' needs a claim name (" + std::string(claim_name_rule) + "), e.g. jwt:org_id";
       return std::nullopt;
     }
     return key_part{key_part_kind::jwt, claim};

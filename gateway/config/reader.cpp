@@ -1,5 +1,6 @@
 #include "config/reader.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <limits>
@@ -281,6 +282,29 @@ std::optional<std::vector<list_item>> read_list(const yaml_node& node, const std
     items.push_back({node.items[i].get(), index_path(path, i)});
   }
   return items;
+}
+
+std::string lower_ascii(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+bool is_claim_name(std::string_view text) {
+  return !text.empty() && text.size() <= 128 &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 127; });
+}
+
+std::optional<std::string> read_claim_name(const yaml_node& node, const std::string& path,
+                                           error_sink& sink) {
+  auto text = read_string(node, path, sink);
+  if (!text) return std::nullopt;
+  if (!is_claim_name(*text)) {
+    sink.add(node, path, "must name a claim (" + std::string(claim_name_rule) + ")");
+    return std::nullopt;
+  }
+  return text;
 }
 
 bool is_http_token(std::string_view text) {

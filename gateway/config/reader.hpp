@@ -150,4 +150,16 @@ E enum_named(std::initializer_list<std::pair<std::string_view, E>> values, std::
 // True for an RFC 9110 token (header names, methods).
 bool is_http_token(std::string_view text);
 
+// `text` with A-Z lowered (header names, units, URL schemes).
+std::string lower_ascii(std::string text);
+
+// A JWT claim's name as the config may give it (identity.user.claim, identity.tier.claim,
+// a `jwt:<claim>` key part, tenant_rate.claim): 1 to 128 printable ASCII bytes, no space.
+bool is_claim_name(std::string_view text);
+inline constexpr std::string_view claim_name_rule = "printable ASCII, at most 128 bytes";
+
+// A claim's name (is_claim_name); nullopt after reporting otherwise.
+std::optional<std::string> read_claim_name(const yaml_node& node, const std::string& path,
+                                           error_sink& sink);
+
 }  // namespace sluice::config::detail

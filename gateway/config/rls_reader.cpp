@@ -69,8 +69,7 @@ constexpr rls_unit all_units[] = {rls_unit::second, rls_unit::minute, rls_unit::
 
 // Units are matched case-insensitively, as the reference upper-cases them.
 std::optional<rls_unit> unit_named(std::string text) {
-  std::transform(text.begin(), text.end(), text.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  text = detail::lower_ascii(std::move(text));
   for (rls_unit u : all_units) {
     if (text == rls_unit_name(u)) return u;
   }

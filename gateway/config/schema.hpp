@@ -335,6 +335,16 @@ struct tenant_rate_def {
   source_location where;
 };
 
+// The calendar unit a limit with rate `r` counts periods of: a week or a month always, a
+// day only with the limit's `calendar:` (without, N/day is the epoch-aligned 24 h
+// window); none for a fixed-length rate.
+inline limit::calendar_unit counted_calendar_unit(const rate& r, bool has_calendar_block) {
+  if (r.calendar == limit::calendar_unit::day && !has_calendar_block) {
+    return limit::calendar_unit::none;
+  }
+  return r.calendar;
+}
+
 struct limit_def {
   std::string name;
   std::vector<key_part> key;  // one part, or a composite

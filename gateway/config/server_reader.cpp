@@ -73,9 +73,7 @@ struct upstream_url_result {
 // http:// or https://host[:port] with no path: Sluice forwards the request target as is.
 upstream_url_result parse_upstream_url(std::string_view url) {
   upstream_url_result result;
-  std::string lower(url);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::string lower = lower_ascii(std::string(url));
   result.https = lower.starts_with("https://");
   if (!result.https && !lower.starts_with("http://")) {
     result.error = "invalid upstream URL '" + std::string(url) +
@@ -296,41 +294,26 @@ void read_admin(const yaml_node& node, error_sink& sink, admin_config& a,
   }
 }
 
-// A list (or one string) of non-empty strings, at most 32 of them.
+// `issuers` / `audiences`: a list (or one string) of non-empty strings, at most 32.
 std::optional<std::vector<std::string>> read_names(const yaml_node& node, const std::string& path,
                                                    error_sink& sink) {
-  auto items = read_list(node, path, sink, true);
-  if (!items) return std::nullopt;
-  if (items->size() > 32) {
-    sink.add(node, path, "at most 32 entries (got " + std::to_string(items->size()) + ")");
+  auto names = read_strings(node, path, sink, true);
+  if (names && names->size() > 32) {
+    sink.add(node, path, "at most 32 entries (got " + std::to_string(names->size()) + ")");
     return std::nullopt;
   }
-  std::vector<std::string> out;
-  for (const auto& item : *items) {
-    auto text = read_string(*item.node, item.path, sink);
-    if (!text) return std::nullopt;
-    if (text->empty()) {
-      sink.add(*item.node, item.path, "must not be empty");
-      return std::nullopt;
-    }
-    out.push_back(std::move(*text));
-  }
-  return out;
+  return names;
 }
 
 // `claim:` of identity.user / identity.tier: a top-level claim of the verified JWT.
-void read_claim_name(const map_reader& m, error_sink& sink, std::string& out,
-                     std::optional<source_location>& at) {
+void read_claim(const map_reader& m, error_sink& sink, std::string& out,
+                std::optional<source_location>& at) {
   const yaml_node* node = m.get("claim");
   if (!node) return;
-  auto text = read_string(*node, m.path("claim"), sink);
-  if (!text) return;
-  if (text->empty() || text->size() > 128) {
-    sink.add(*node, m.path("claim"), "must name a claim (at most 128 bytes)");
-    return;
+  if (auto name = read_claim_name(*node, m.path("claim"), sink)) {
+    out = *name;
+    at = sink.where(*node);
   }
-  out = *text;
-  at = sink.where(*node);
 }
 
 // identity.jwt (issue 14, JWT identity): { header, jwks_file, issuers, audiences,
@@ -347,9 +330,7 @@ void read_jwt(const yaml_node& node, const std::string& path, error_sink& sink,
   std::string header = "Authorization";
   read_header_name(m, "header", sink, header);
   if (header.empty()) sink.add(node, m.path("header"), "must name a header");
-  std::transform(header.begin(), header.end(), header.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  jwt.header = header;
+  jwt.header = lower_ascii(std::move(header));
   if (auto* v = m.get("jwks_file")) {
     positions.jwks_file = sink.where(*v);
     if (auto file = read_file_path(*v, m.path("jwks_file"), sink)) jwt.jwks_file = *file;
@@ -394,12 +375,12 @@ void read_identity(const yaml_node& node, error_sink& sink, identity_config& id,
     read_header_name(u, "header", sink, id.user_header);
     if (auto* t = u.get("trusted_only"))
       assign(id.user_trusted_only, read_bool(*t, u.path("trusted_only"), sink));
-    read_claim_name(u, sink, id.user_claim, positions.user_claim);
+    read_claim(u, sink, id.user_claim, positions.user_claim);
   }
   if (auto* v = m.get("tier")) {
     map_reader t(*v, m.path("tier"), sink, {"header", "claim"});
     read_header_name(t, "header", sink, id.tier_header);
-    read_claim_name(t, sink, id.tier_claim, positions.tier_claim);
+    read_claim(t, sink, id.tier_claim, positions.tier_claim);
   }
   if (auto* v = m.get("jwt")) read_jwt(*v, m.path("jwt"), sink, id.jwt, positions);
 }

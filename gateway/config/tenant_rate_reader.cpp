@@ -4,9 +4,6 @@
 // Exactly one of claim and header; max is required (1 .. 2^53 - 1). Pass 2 checks the
 // limit has a rate of its own (the period and the default) and the numbers up to max
 // are exact for its algorithm; pass 2 of config.yaml that a claim has identity.jwt.
-#include <algorithm>
-#include <cctype>
-
 #include "config/loader_internal.hpp"
 
 namespace sluice::config::detail {
@@ -26,21 +23,14 @@ void read_tenant_rate(const yaml_node& node, const std::string& path, error_sink
              "trusted proxy)");
   }
   if (claim != nullptr) {
-    if (auto text = read_string(*claim, m.path("claim"), sink)) {
-      if (text->empty() || text->size() > 128) {
-        sink.add(*claim, m.path("claim"), "must name a claim (at most 128 bytes)");
-      }
-      tenant.claim = *text;
-    }
+    if (auto name = read_claim_name(*claim, m.path("claim"), sink)) tenant.claim = *name;
   }
   if (header != nullptr) {
     if (auto text = read_string(*header, m.path("header"), sink)) {
       if (!is_http_token(*text)) {
         sink.add(*header, m.path("header"), "invalid header name '" + *text + "'");
       }
-      std::transform(text->begin(), text->end(), text->begin(),
-                     [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-      tenant.header = *text;
+      tenant.header = lower_ascii(std::move(*text));
     }
   }
   if (auto* v = m.get("max")) {

@@ -14,11 +14,7 @@ constexpr std::string_view default_route_name = "default";
 
 limit_params params_of(const config::limit_def& def, const config::rate& r, std::int64_t burst) {
   limit_params p = limit_params::make(def.algo, r.count, r.period, burst, def.delay);
-  // Weeks and months always follow the calendar; a day only with `calendar:` (without,
-  // N/day is a 24 h window from UTC midnight, which is the epoch-aligned window).
-  const bool follows_calendar =
-      r.calendar != calendar_unit::none && (r.calendar != calendar_unit::day || def.calendar);
-  p.calendar = follows_calendar ? r.calendar : calendar_unit::none;
+  p.calendar = config::counted_calendar_unit(r, def.calendar.has_value());
   return p;
 }
 
@@ -125,13 +121,8 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
     }
     if (follows_calendar(l)) {
       // Without `calendar:`, UTC (the null zone: no tz database lookup per request).
-      l.calendar = calendar{};
-      if (def.calendar) {
-        if (def.calendar->time_zone != "UTC") {
-          l.calendar->zone = find_time_zone(def.calendar->time_zone);
-        }
-        l.calendar->anchor_day = def.calendar->anchor_day;
-      }
+      const config::calendar_def c = def.calendar.value_or(config::calendar_def{});
+      l.calendar = calendar_of(c.time_zone, c.anchor_day);
     }
     l.shards = def.shards;
     if (l.shards > 1 && def.key.size() == 1 && def.key[0].kind == config::key_part_kind::global) {

@@ -94,11 +94,7 @@ rls_policy::rls_policy(config::rls_config config, std::uint64_t hash_seed)
                      std::move(name), std::nullopt};
           if (r.calendar) {
             c.params.calendar = calendar_unit_of(r.unit);
-            c.calendar = calendar{};
-            if (r.calendar->time_zone != "UTC") {
-              c.calendar->zone = find_time_zone(r.calendar->time_zone);
-            }
-            c.calendar->anchor_day = r.calendar->anchor_day;
+            c.calendar = calendar_of(r.calendar->time_zone, r.calendar->anchor_day);
           }
           compiled_.emplace(&d, std::move(c));
         }
@@ -115,7 +111,7 @@ void rls_evaluation::reset() {
   plan.clear();
   checks.clear();
   decisions.clear();
-  override_params.clear();
+  params_copies.clear();
   state_names.clear();
   override_names.clear();
   overall = rls_code::ok;
@@ -174,7 +170,7 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
   }
   apply_replaces(found);  // an unlimited descriptor stays unlimited (as there)
 
-  ev.override_params.reserve(request.descriptors.size());
+  ev.params_copies.reserve(request.descriptors.size());
   ev.override_names.reserve(request.descriptors.size());
   for (std::size_t i = 0; i < request.descriptors.size(); ++i) {
     auto& p = ev.plan[i];
@@ -188,8 +184,7 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
     if (p.override_limit) {
       // The reference's fixed window, whatever the configuration's limit of the entries.
       const auto unit = static_cast<config::rls_unit>(p.override_limit->unit);
-      params =
-          &ev.override_params.emplace_back(params_of(p.override_limit->requests_per_unit, unit));
+      params = &ev.params_copies.emplace_back(params_of(p.override_limit->requests_per_unit, unit));
       ev.state_names.push_back(ev.override_names.emplace_back(
           state_name(request.domain, unit, algorithm::fixed_window)));
       seed = seed_of(ev.state_names.back(), pol.hash_seed());
@@ -197,7 +192,7 @@ void prepare_rls(const rls_policy& pol, const rls_request& request, rls_evaluati
       const auto& c = pol.of(*found[i]);
       // A calendar unit's window is the period holding `now` (a copy, like an override's:
       // one per descriptor at most, so the reservation above holds).
-      params = c.calendar ? &ev.override_params.emplace_back(in_period(c.params, *c.calendar, now))
+      params = c.calendar ? &ev.params_copies.emplace_back(in_period(c.params, *c.calendar, now))
                           : &c.params;
       seed = c.seed;
       shadow = found[i]->shadow_mode;

@@ -127,7 +127,9 @@ struct rls_evaluation {
   // The store's input and output (parallel arrays).
   std::vector<check> checks;
   std::vector<decision> decisions;
-  std::vector<limit_params> override_params;  // reserved first: checks point into it
+  // Params made for this request, one per descriptor at most: a descriptor's own limit, or
+  // a calendar limit in its period. Reserved first: checks point into it.
+  std::vector<limit_params> params_copies;
   // Per check, its state as the Redis backend names it: "rls:<domain>:<unit>..." (a view
   // of the policy's compiled name, or of override_names for a descriptor's own limit)
   // and the entries' text. Only the first checks.size() keys are this request's (the

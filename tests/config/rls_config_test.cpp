@@ -15,15 +15,30 @@ std::string rls_fixture(std::string_view relative) {
   return std::string(SLUICE_FIXTURES_DIR) + "/rls/" + std::string(relative);
 }
 
-// The error lines of one document read as "rls.yaml".
-std::vector<std::string> errors_of(std::string_view text) {
+// One document read as "rls.yaml": what it configures, and its errors.
+rls_config read_document(std::string_view text, std::vector<config_error>& errors) {
   auto parsed = parse_yaml(text, "rls.yaml", testing::fake_env());
-  std::vector<config_error> errors = parsed.errors;
+  errors = parsed.errors;
   rls_config config;
   if (parsed.root) read_rls_document(*parsed.root, "rls.yaml", errors, config);
+  return config;
+}
+
+// The error lines of one document.
+std::vector<std::string> errors_of(std::string_view text) {
+  std::vector<config_error> errors;
+  read_document(text, errors);
   std::vector<std::string> lines;
   for (const auto& e : errors) lines.push_back(e.to_string());
   return lines;
+}
+
+// One document that must be valid (a test failure otherwise).
+rls_config valid_document(std::string_view text) {
+  std::vector<config_error> errors;
+  rls_config config = read_document(text, errors);
+  EXPECT_TRUE(errors.empty()) << errors[0].to_string();
+  return config;
 }
 
 const rls_domain& domain_named(const rls_config& c, std::string_view name) {
@@ -123,15 +138,10 @@ TEST(RlsConfig, ReportsEachMistakeWhereItIs) {
 }
 
 TEST(RlsConfig, TheSluiceExtensionPicksAnAlgorithmAndABurstCheckedLikeAPolicysLimit) {
-  auto parsed = parse_yaml(
+  const rls_config config = valid_document(
       "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: second\n"
-      "      requests_per_unit: 10\n      sluice: { algorithm: token_bucket, burst: 25 }\n",
-      "rls.yaml", testing::fake_env());
-  ASSERT_TRUE(parsed.root);
-  std::vector<config_error> errors;
-  rls_config config;
-  read_rls_document(*parsed.root, "rls.yaml", errors, config);
-  ASSERT_TRUE(errors.empty()) << errors[0].to_string();
+      "      requests_per_unit: 10\n      sluice: { algorithm: token_bucket, burst: 25 }\n");
+  ASSERT_EQ(config.domains.size(), 1u);
   const auto& limit = *config.domains.at(0).descriptors.at(0).rate_limit;
   EXPECT_EQ(limit.algorithm, limit::algorithm::token_bucket);
   EXPECT_EQ(limit.burst, 25);
@@ -169,16 +179,11 @@ TEST(RlsConfig, TheSluiceExtensionPicksAnAlgorithmAndABurstCheckedLikeAPolicysLi
 // Issue 14's calendar quotas through the extension: a day, week or month unit counted
 // over calendar periods of a zone (config/calendar.hpp), fixed window only.
 TEST(RlsConfig, TheSluiceExtensionCountsCalendarPeriods) {
-  auto parsed = parse_yaml(
+  const rls_config config = valid_document(
       "domain: d\ndescriptors:\n  - key: k\n    rate_limit:\n      unit: month\n"
       "      requests_per_unit: 1000\n"
-      "      sluice: { calendar: { time_zone: Europe/Berlin, anchor_day: 15 } }\n",
-      "rls.yaml", testing::fake_env());
-  ASSERT_TRUE(parsed.root);
-  std::vector<config_error> errors;
-  rls_config config;
-  read_rls_document(*parsed.root, "rls.yaml", errors, config);
-  ASSERT_TRUE(errors.empty()) << errors[0].to_string();
+      "      sluice: { calendar: { time_zone: Europe/Berlin, anchor_day: 15 } }\n");
+  ASSERT_EQ(config.domains.size(), 1u);
   const auto& limit = *config.domains.at(0).descriptors.at(0).rate_limit;
   ASSERT_TRUE(limit.calendar);
   EXPECT_EQ(limit.calendar->time_zone, "Europe/Berlin");
