@@ -623,6 +623,13 @@ net::awaitable<admin::admin_response> admin_api::check(const admin::admin_reques
   const int index = limit_name.empty() ? 0 : pol.find_limit(limit_name);
   if (index < 0) co_return fail(gateway_error::bad_request, "Unknown limit '" + limit_name + "'");
   const auto& l = pol.limits()[index];
+  if (limit::holds_in_flight(l.algo)) {
+    // A check takes no response whose end would give the slot back.
+    co_return fail(gateway_error::bad_request,
+                   "Limit '" + limit_name +
+                       "' counts requests in flight (algorithm: concurrency); the check API "
+                       "cannot hold a slot");
+  }
   std::optional<std::string_view> tier;
   if (const json::value* t = body->if_contains("tier")) {
     if (!t->is_string()) co_return fail(gateway_error::bad_request, "\"tier\" must be a string");

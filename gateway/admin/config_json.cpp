@@ -183,7 +183,10 @@ std::string config_json(const config::loaded_config& cfg) {
                    {"methods", strings(l.methods)},
                    {"shadow", l.shadow},
                    {"fallback", l.fallback_ip ? "ip" : ""}};
-    if (l.tier_aware) {
+    if (limit::holds_in_flight(l.algo)) {
+      o["max"] = l.max_in_flight;
+      o["lease_ms"] = l.in_flight_lease / 1000;
+    } else if (l.tier_aware) {
       o["tier"] = true;
     } else {
       o["rate"] = format_rate(l.rate);

@@ -57,6 +57,15 @@ std::vector<row> limit_rows(const loaded_config& config) {
   for (const auto& limit : config.policy.limits) {
     const std::string algo(limit::to_string(limit.algo));
     const std::string shadow = limit.shadow ? "yes" : "no";
+    if (limit::holds_in_flight(limit.algo)) {
+      // RATE: how many at once; the other cell: how long a slot outlives a lost release.
+      rows.push_back(
+          {limit.name, key_text(limit), algo, std::to_string(limit.max_in_flight) + " in flight",
+           "lease " +
+               units::format_duration(std::chrono::milliseconds(limit.in_flight_lease / 1000)),
+           routes_text(limit), shadow});
+      continue;
+    }
     if (!limit.tier_aware) {
       rows.push_back({limit.name, key_text(limit), algo, units::format_rate(limit.rate),
                       size_text(limit, limit.rate, limit.burst), routes_text(limit), shadow});

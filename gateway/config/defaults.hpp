@@ -81,6 +81,11 @@ inline constexpr std::string_view limit_count = "cost";
 // A limit's `shards: N` (README "Policies"): its budget split over N sub-keys.
 inline constexpr int limit_shards = 1;
 inline constexpr int max_limit_shards = 64;
+// algorithm: concurrency (README "In-flight limits"): the bound on `max`, and how long a
+// slot is held when its request never ends (a crashed gateway), by default and at most.
+inline constexpr std::int64_t max_in_flight = 1'000'000;
+inline constexpr std::chrono::milliseconds in_flight_lease = 60s;
+inline constexpr std::chrono::milliseconds max_in_flight_lease = 24h;
 // A limit's `penalty:` (README "Penalty box"): `when:` defaults and the bounds of its
 // window and duration; the box holds at most penalty_max_keys (limit, key) entries
 // (~100 bytes each, plus the key text of boxed ones).

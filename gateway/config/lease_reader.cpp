@@ -44,6 +44,7 @@ void read_lease(const yaml_node& node, const std::string& path, error_sink& sink
       break;
     case limit::algorithm::sliding_window:
     case limit::algorithm::sliding_log:
+    case limit::algorithm::concurrency:  // never here: its `lease` is a duration
       sink.add(node, path,
                "lease applies only to token_bucket, fixed_window and leaky_bucket without "
                "delay (this limit uses " +

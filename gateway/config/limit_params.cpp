@@ -16,6 +16,8 @@ std::string_view to_string(algorithm a) {
       return "sliding_window";
     case algorithm::sliding_log:
       return "sliding_log";
+    case algorithm::concurrency:
+      return "concurrency";
   }
   return "unknown";
 }
@@ -39,6 +41,7 @@ std::int64_t limit_params::capacity() const {
 }
 
 std::int64_t limit_params::policy_window_seconds() const {
+  if (holds_in_flight(algo)) return 1;  // a slot may free any moment: retry after a second
   if (!is_bucket(algo)) return ceil_seconds(period);
   // burst * T = burst * interval_num / interval_den microseconds, rounded up.
   __int128 refill = (static_cast<__int128>(burst) * interval_num + interval_den - 1) / interval_den;
@@ -83,6 +86,8 @@ bool limit_params::exact() const {
     }
     case algorithm::sliding_log:
       return count <= max_sliding_log_entries;
+    case algorithm::concurrency:
+      return count <= max_exact_integer && period <= max_exact_integer / 2;
   }
   return false;
 }

@@ -32,6 +32,9 @@ enum class algorithm : std::uint8_t {
   fixed_window,
   sliding_window,
   sliding_log,
+  // In-flight requests (issue 14, limit/algorithms/concurrency.hpp): count = `max`,
+  // period = the `lease` after which a held slot is given up even if never released.
+  concurrency,
 };
 
 std::string_view to_string(algorithm a);
@@ -46,6 +49,12 @@ std::string_view to_string(calendar_unit u);  // "", "day", "week", "month"
 // Buckets have a burst (a capacity apart from N); windows count N per window.
 constexpr bool is_bucket(algorithm a) {
   return a == algorithm::token_bucket || a == algorithm::leaky_bucket;
+}
+
+// A concurrency limit holds a slot while its request is in flight: the slot goes back
+// when the response ends, never with time.
+constexpr bool holds_in_flight(algorithm a) {
+  return a == algorithm::concurrency;
 }
 
 // The numbers one limit applies to one key. Built once per snapshot (per tier for

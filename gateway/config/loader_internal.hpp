@@ -74,7 +74,9 @@ struct limit_info {
   std::optional<source_location> calendar_at;     // `calendar:` read without error
   std::optional<source_location> anchor_at;       // its anchor_day, when given
   std::optional<source_location> tenant_rate_at;  // `tenant_rate:` read without error
-  std::vector<located> route_entries;             // one per routes: entry
+  std::optional<source_location> max_at;          // `max:` (algorithm: concurrency)
+  std::optional<source_location> penalty_at, adaptive_at;
+  std::vector<located> route_entries;  // one per routes: entry
   bool complete() const {
     return key_ok && algorithm_ok && tier_ok && numbers_ok && count_ok && methods_ok;
   }
@@ -146,7 +148,8 @@ void read_tenant_rate(const yaml_node& node, const std::string& path, error_sink
 // Pass 2: references between items and files, and whether the numbers make sense.
 void check_policies(const policy_state& state, std::vector<config_error>& errors);
 
-// The algorithms a limit may name (`algorithm:`), for the policies and the RLS extension.
+// The rate algorithms a limit may name (`algorithm:`), for the RLS extension; a policy's
+// limits may also name concurrency (policy_reader.cpp).
 extern const std::initializer_list<std::pair<std::string_view, limit::algorithm>> algorithm_names;
 // Why (algorithm, rate, burst, delay) cannot run exactly on both backends, or "".
 std::string numbers_problem(limit::algorithm algo, const rate& r, std::int64_t burst,

@@ -34,6 +34,7 @@ std::string numbers_problem(limit::algorithm algo, const rate& r, std::int64_t b
              "N x window in milliseconds below 2^52); lower N or the window";
     case limit::algorithm::fixed_window:
     case limit::algorithm::sliding_log:
+    case limit::algorithm::concurrency:
       break;
   }
   return "rate " + rate_text + " is too large to compute exactly; lower N";
@@ -153,6 +154,40 @@ std::string calendar_problem(const limit_def& limit, const rate& r) {
 }
 
 // Why a lease of `max_tokens` does not fit below a capacity of `cap`, or "".
+// algorithm: concurrency's rules (issue 14): `max`, no rate, and none of the options
+// that reshape a rate (their numbers are a rate's, or they cannot give a slot back).
+template <class Add>
+void check_in_flight(const limit_def& limit, const limit_info& info, Add&& add) {
+  if (!info.max_at) {
+    add(info.at, info.path,
+        "missing required key 'max' (algorithm: concurrency allows at most max requests of a "
+        "key in flight at once, e.g. max: 10)");
+  }
+  if (info.rate_at) {
+    add(*info.rate_at, info.path + ".rate",
+        "algorithm: concurrency counts requests in flight, not a rate; remove 'rate' (max: N "
+        "sets how many)");
+  }
+  const auto refuse = [&](const std::optional<source_location>& at, std::string_view option,
+                          std::string_view why) {
+    if (!at) return;
+    add(*at, info.path + "." + std::string(option),
+        std::string(option) + " cannot be combined with algorithm: concurrency (" +
+            std::string(why) + ")");
+  };
+  refuse(info.tier_at && limit.tier_aware ? info.tier_at : std::nullopt, "tier",
+         "tiers carry rates; a concurrency limit takes one max for every client");
+  refuse(limit.shards > 1 ? info.shards_at : std::nullopt, "shards",
+         "a slot must go back to the sub-key that holds it");
+  refuse(info.burst_at, "burst", "it sizes a bucket");
+  refuse(info.delay_at, "delay", "it shapes a leaky_bucket");
+  refuse(info.soft_at, "soft", "it degrades by a rate's spent share");
+  refuse(info.penalty_at, "penalty", "it scales a rate");
+  refuse(info.adaptive_at, "adaptive", "it scales a rate");
+  refuse(info.calendar_at, "calendar", "it counts periods of a quota");
+  refuse(info.tenant_rate_at, "tenant_rate", "it takes N for a rate");
+}
+
 std::string lease_problem(std::int64_t max_tokens, std::int64_t cap, const std::string& which) {
   if (max_tokens < cap) return "";
   return "max_tokens " + std::to_string(max_tokens) + " is not below the capacity of " + which +
@@ -204,6 +239,17 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
                 "' (defined routes: " + (route_names.empty() ? "" : route_names + ", ") +
                 "default for requests that match no route)");
       }
+    }
+
+    if (info.algorithm_ok && limit.algo == limit::algorithm::concurrency) {
+      check_in_flight(limit, info, add);
+      continue;
+    }
+    if (info.max_at) {
+      add(*info.max_at, info.path + ".max",
+          "max applies only to algorithm: concurrency (requests in flight at once); this limit "
+          "uses " +
+              std::string(limit::to_string(limit.algo)) + ", which takes rate");
     }
 
     if (info.tier_ok && limit.tier_aware) {
@@ -367,7 +413,11 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
     if (route.limits_off || !rinfo.cost_at) continue;
     for (std::size_t i = 0; i < policy.limits.size(); ++i) {
       const limit_def& limit = policy.limits[i];
-      if (!st.limits[i].complete() || !always_applies(limit, route.name)) continue;
+      // A request holds one slot of a concurrency limit whatever its cost.
+      if (!st.limits[i].complete() || !always_applies(limit, route.name) ||
+          limit::holds_in_flight(limit.algo)) {
+        continue;
+      }
       const auto too_small = [&](std::int64_t cap, const std::string& which) {
         add(*rinfo.cost_at, rinfo.path + ".cost",
             "cost " + std::to_string(route.cost) + " is larger than the capacity of " + which +

@@ -44,6 +44,21 @@ const std::initializer_list<std::pair<std::string_view, limit::algorithm>> algor
 
 namespace {
 
+// A policy's limits may also count requests in flight (a proxied request has a response
+// whose end gives its slot back; the rate limit service's descriptors have none).
+const std::initializer_list<std::pair<std::string_view, limit::algorithm>> limit_algorithm_names = {
+    {"token_bucket", limit::algorithm::token_bucket},
+    {"leaky_bucket", limit::algorithm::leaky_bucket},
+    {"fixed_window", limit::algorithm::fixed_window},
+    {"sliding_window", limit::algorithm::sliding_window},
+    {"sliding_log", limit::algorithm::sliding_log},
+    {"concurrency", limit::algorithm::concurrency},
+};
+
+}  // namespace
+
+namespace {
+
 constexpr std::int64_t max_route_cost = 1'000'000;
 
 const std::initializer_list<std::pair<std::string_view, count_mode>> count_modes = {
@@ -398,12 +413,29 @@ void read_soft(const yaml_node& node, const std::string& path, error_sink& sink,
   info.soft_at = sink.where(node);
 }
 
+// algorithm: concurrency's `lease: 60s` (absent: the default): how long a slot is held
+// when its request never ends. `max` per lease becomes the limit's rate, so its
+// limit_params are count = max, period = lease.
+void read_in_flight(const yaml_node* lease, const std::string& path, error_sink& sink,
+                    limit_def& limit, limit_info& info) {
+  limit.in_flight_lease =
+      std::chrono::duration_cast<std::chrono::microseconds>(defaults::in_flight_lease).count();
+  if (lease) {
+    auto d = read_bounded_duration(*lease, path, sink, defaults::max_in_flight_lease);
+    info.numbers_ok = info.numbers_ok && d.has_value();
+    if (d) limit.in_flight_lease = *d;
+  }
+  if (limit.max_in_flight >= 1) {
+    limit.rate = rate{limit.max_in_flight, limit.in_flight_lease, limit::calendar_unit::none};
+  }
+}
+
 void read_limit(const yaml_node& node, const std::string& path, error_sink& sink,
                 policy_state& st) {
   map_reader m(node, path, sink,
-               {"name", "key", "algorithm", "rate", "burst", "count", "tier", "routes", "methods",
-                "shadow", "fallback", "delay", "shards", "soft", "penalty", "adaptive", "lease",
-                "calendar", "tenant_rate"});
+               {"name",    "key",      "algorithm", "rate",     "burst",       "count",  "tier",
+                "routes",  "methods",  "shadow",    "fallback", "delay",       "shards", "soft",
+                "penalty", "adaptive", "lease",     "calendar", "tenant_rate", "max"});
   if (!m.ok()) return;
   limit_def limit;
   limit_info info;
@@ -426,7 +458,7 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
     report_missing(m, sink, "key", " (e.g. key: ip, or key: [api_key, route])");
   }
   if (auto* v = m.get("algorithm")) {
-    auto algo = read_enum(*v, m.path("algorithm"), sink, algorithm_names, "algorithm");
+    auto algo = read_enum(*v, m.path("algorithm"), sink, limit_algorithm_names, "algorithm");
     info.algorithm_ok = algo.has_value();
     if (algo) limit.algo = *algo;
   }
@@ -454,6 +486,12 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
     auto n = read_int(*v, m.path("shards"), sink, 1, defaults::max_limit_shards);
     info.numbers_ok = info.numbers_ok && n.has_value();
     if (n) limit.shards = static_cast<int>(*n);
+  }
+  if (auto* v = m.get("max")) {
+    info.max_at = sink.where(*v);
+    auto n = read_int(*v, m.path("max"), sink, 1, defaults::max_in_flight);
+    info.numbers_ok = info.numbers_ok && n.has_value();
+    if (n) limit.max_in_flight = *n;
   }
   if (auto* v = m.get("count")) {
     auto c = read_enum(*v, m.path("count"), sink, count_modes);
@@ -490,9 +528,25 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
     }
   }
   if (auto* v = m.get("soft")) read_soft(*v, m.path("soft"), sink, limit, info);
-  if (auto* v = m.get("penalty")) read_penalty(*v, m.path("penalty"), sink, limit);
-  if (auto* v = m.get("adaptive")) read_adaptive(*v, m.path("adaptive"), sink, limit);
-  if (auto* v = m.get("lease")) read_lease(*v, m.path("lease"), sink, limit, info);
+  if (auto* v = m.get("penalty")) {
+    info.penalty_at = sink.where(*v);
+    read_penalty(*v, m.path("penalty"), sink, limit);
+  }
+  if (auto* v = m.get("adaptive")) {
+    info.adaptive_at = sink.where(*v);
+    read_adaptive(*v, m.path("adaptive"), sink, limit);
+  }
+  if (limit.algo == limit::algorithm::concurrency) {
+    read_in_flight(m.get("lease"), m.path("lease"), sink, limit, info);
+  } else if (auto* v = m.get("lease")) {
+    if (v->type == yaml_node::kind::scalar) {
+      sink.add(*v, m.path("lease"),
+               "lease: <duration> is how long an algorithm: concurrency limit holds a slot; a "
+               "quota lease is a map such as { max_tokens: 10, max_age: 250ms }");
+    } else {
+      read_lease(*v, m.path("lease"), sink, limit, info);
+    }
+  }
   if (auto* v = m.get("calendar")) read_calendar(*v, m.path("calendar"), sink, limit, info);
   if (auto* v = m.get("tenant_rate")) {
     read_tenant_rate(*v, m.path("tenant_rate"), sink, limit, info);

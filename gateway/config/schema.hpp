@@ -367,6 +367,11 @@ struct limit_def {
   std::optional<lease_def> lease;              // local quota leases (limit/lease_table.hpp)
   std::optional<calendar_def> calendar;        // periods of N/day, N/week, N/month rates
   std::optional<tenant_rate_def> tenant_rate;  // N per request from a claim or header
+  // algorithm: concurrency (issue 14, limit/algorithms/concurrency.hpp): `max` requests
+  // in flight per key, each slot given up after `lease` if never released. The reader
+  // also sets `rate` to max per lease, which is what its limit_params hold.
+  std::int64_t max_in_flight = 0;
+  limit::micros in_flight_lease = 0;
   source_location where;
 };
 

@@ -573,6 +573,23 @@ awaitable<bool> session::reject(const verdict& v) {
 
 awaitable<bool> session::forward() {
   record_.decision = decision_name(ev_.result);  // until a failure says otherwise
+  // Concurrency limits: the request holds its slots until forward() ends, whichever way
+  // (answered, failed, tunnel closed, client gone, frame destroyed at a drain cut).
+  // A frame destroyed with its stopped worker (the process is exiting) releases nothing:
+  // a Redis slot then waits for its lease.
+  struct held_slots {
+    app::decision_backend& backend;
+    const limit::evaluation& ev;
+    asio::io_context& io;
+    ~held_slots() {
+      if (io.stopped() || !ev.holds_slots()) return;
+      try {
+        backend.release(ev, io.get_executor());
+      } catch (const std::exception&) {
+        // Out of memory for the release call: the slot waits for its lease.
+      }
+    }
+  } held{services_.backend, ev_, worker_.io};
 
   std::int64_t retry_us = 0;
   if (!services_.breaker.allow(now_us(), retry_us)) {

@@ -341,6 +341,10 @@ knowledge learn(const limit_params& p, std::int64_t cost, const decision& d, boo
       return learn_sliding_window(p, cost, d, charged, at);
     case algorithm::sliding_log:
       return learn_sliding_log(p, cost, d, charged, at);
+    case algorithm::concurrency:
+      // Slots free when responses end, which no clock predicts: nothing to learn, and a
+      // request is never denied locally for a full concurrency limit.
+      return {};
   }
   return {};
 }

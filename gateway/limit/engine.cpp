@@ -404,6 +404,20 @@ void evaluation::reset() {
   denying = -1;
   delay = 0;
   degraded = false;
+  hold_id.clear();
+  held_locally = false;
+}
+
+bool evaluation::holds(std::size_t i) const {
+  return result == outcome::allowed && i < decisions.size() && decisions[i].allowed &&
+         holds_in_flight(checks[i].params->algo);
+}
+
+bool evaluation::holds_slots() const {
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    if (holds(i)) return true;
+  }
+  return false;
 }
 
 limit_params params_at(const compiled_limit& limit, const limit_params& params, micros now) {
@@ -496,7 +510,10 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
       }
     }
     const auto end = static_cast<std::uint32_t>(ev.keys.size());
-    const std::int64_t cost = limit.count == config::count_mode::requests ? 1 : route.cost;
+    // A request holds one slot of a concurrency limit whatever it costs.
+    const std::int64_t cost =
+        limit.count == config::count_mode::requests || holds_in_flight(params->algo) ? 1
+                                                                                     : route.cost;
     ev.applied.push_back(applied_limit{index, params, begin, end, limit.shadow, {}});
     ev.checks.push_back(check{0, params, cost, limit.shadow});
   }
@@ -547,7 +564,9 @@ void conclude(evaluation& ev, bool admitted) {
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     applied_limit& a = ev.applied[i];
     a.result = ev.decisions[i];
-    if (a.shadow) continue;
+    // A concurrency limit's slots are not a budget the headers describe; it is
+    // reported only when it denies.
+    if (a.shadow || holds_in_flight(a.params->algo)) continue;
     const decision& d = a.result;
     const int idx = static_cast<int>(i);
     if (d.delay > ev.delay) ev.delay = d.delay;

@@ -105,6 +105,16 @@ struct evaluation {
   micros delay = 0;          // leaky_bucket shaping: hold the request this long
   bool degraded = false;     // an enforced limit's `soft:` was passed: forward it marked
 
+  // Concurrency limits (limit::holds_in_flight): the slots an admitted request holds
+  // until its response ends, when the session gives them back through the backend that
+  // took them (decision_backend::release). hold_id: the Redis lease id they are held
+  // under (empty when decided in memory); held_locally: the Redis backend decided in
+  // its in-process store (storage.on_error: local).
+  std::string hold_id;
+  bool held_locally = false;
+  bool holds(std::size_t check) const;  // check's limit holds a slot of this request
+  bool holds_slots() const;
+
   // Reused buffers.
   std::string path;             // normalized path
   std::string keys;             // key texts of `applied`

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "limit/algorithms/bucket.hpp"
+#include "limit/algorithms/concurrency.hpp"
 #include "limit/algorithms/fixed_window.hpp"
 #include "limit/algorithms/sliding_log.hpp"
 #include "limit/algorithms/sliding_window.hpp"
@@ -210,6 +211,14 @@ inline void evaluate(const limit_params& p, const slot_state* current, micros no
       const auto s =
           current ? std::bit_cast<sliding_window::state>(*current) : sliding_window::state{};
       const sliding_window::result r = sliding_window::evaluate(p, s, now, cost);
+      verdict = r.verdict;
+      next = std::bit_cast<slot_state>(r.next);
+      expires_at = r.expires_at;
+      return;
+    }
+    case algorithm::concurrency: {
+      const auto s = current ? std::bit_cast<concurrency::state>(*current) : concurrency::state{};
+      const concurrency::result r = concurrency::evaluate(p, s, now, cost);
       verdict = r.verdict;
       next = std::bit_cast<slot_state>(r.next);
       expires_at = r.expires_at;
@@ -550,6 +559,25 @@ decision memory_store::peek(std::uint64_t key_hash, const limit_params& params, 
   evaluate(params, slot >= 0 ? &w.set->state[slot] : nullptr, now, 0, verdict, w.next,
            w.expires_at);
   return verdict;
+}
+
+bool memory_store::release(std::uint64_t key_hash, const limit_params& params, micros now) {
+  pending w;
+  impl_->locate(key_hash, params.algo, w);
+  std::lock_guard guard(w.sh->lock);
+  const int slot = first(match(*w.set, w.fingerprint, ~std::uint64_t{0}));
+  if (slot < 0 || !holds_in_flight(params.algo)) return false;
+  const auto u = static_cast<unsigned>(slot);
+  const concurrency::result r =
+      concurrency::release(params, std::bit_cast<concurrency::state>(w.set->state[u]), now);
+  if (r.expires_at <= now) {
+    impl::release_slot(*w.sh, *w.set, u);  // nothing held: the key is fresh again
+    w.sh->count.store(w.sh->count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
+  } else {
+    w.set->state[u] = std::bit_cast<slot_state>(r.next);
+    w.set->expires_at[u] = r.expires_at;
+  }
+  return true;
 }
 
 bool memory_store::reset(std::uint64_t key_hash) {

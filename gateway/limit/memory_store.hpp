@@ -51,6 +51,11 @@ class memory_store {
   // The state of one key as a request of cost 0 would see it; charges nothing.
   decision peek(std::uint64_t key_hash, const limit_params& params, micros now);
 
+  // Gives back one slot a concurrency limit's check took (limit::holds_in_flight), when
+  // its request's response has ended. Returns whether the key held state to give back
+  // from (a key forgotten meanwhile, by a reset or its lease, has nothing).
+  bool release(std::uint64_t key_hash, const limit_params& params, micros now);
+
   // Forgets one key (admin reset). Returns whether it was tracked.
   bool reset(std::uint64_t key_hash);
 

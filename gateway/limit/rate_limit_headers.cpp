@@ -187,7 +187,8 @@ void append_headers(const Answer& answer, const config::headers_config& cfg, hea
 // One buffer, written front to back: the message's fixed parts need no JSON escaping,
 // so only the limit name is escaped where it appears.
 std::string rejection_json(std::string_view name, std::int64_t wait, std::int64_t reset,
-                           std::optional<std::pair<std::int64_t, std::int64_t>> cost_over_limit) {
+                           std::optional<std::pair<std::int64_t, std::int64_t>> cost_over_limit,
+                           std::optional<std::int64_t> in_flight_max = std::nullopt) {
   std::string body;
   body.reserve(192 + 2 * name.size());
   body = R"({"error":{"code":"rate_limit_exceeded","message":")";
@@ -199,6 +200,14 @@ std::string rejection_json(std::string_view name, std::int64_t wait, std::int64_
     body += "' (";
     append_int(body, cost_over_limit->second);
     body += "); it can never pass.";
+  } else if (in_flight_max) {
+    body += "Too many requests in flight for '";
+    append_json_chars(body, name);
+    body += "' (at most ";
+    append_int(body, *in_flight_max);
+    body += " at once). Retry after ";
+    append_int(body, wait);
+    body += wait == 1 ? " second." : " seconds.";
   } else {
     body += "Rate limit exceeded for '";
     append_json_chars(body, name);
@@ -258,12 +267,16 @@ std::string rejection_body(const evaluation& ev) {
   const applied_limit* top = ev.denying >= 0 ? &ev.applied[ev.denying] : nullptr;
   const std::string_view name = top != nullptr ? std::string_view(ev.limit_of(*top).name) : "";
   std::optional<std::pair<std::int64_t, std::int64_t>> over;
+  std::optional<std::int64_t> in_flight_max;
   if (top != nullptr && top->result.cost_exceeds_limit) {
     over.emplace(ev.checks[ev.denying].cost, top->result.limit);
+  } else if (top != nullptr && holds_in_flight(top->params->algo)) {
+    in_flight_max = top->result.limit;
   }
   return rejection_json(
       name, retry_after_seconds(ev),
-      top != nullptr ? ceil_seconds(ev.now + top->result.reset) : ceil_seconds(ev.now), over);
+      top != nullptr ? ceil_seconds(ev.now + top->result.reset) : ceil_seconds(ev.now), over,
+      in_flight_max);
 }
 
 std::string_view rls_scope(const rls_evaluation& ev, std::size_t i) {

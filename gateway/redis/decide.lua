@@ -1,7 +1,7 @@
 -- The Redis decision (SPEC 5 all-or-nothing, SPEC 7): one call evaluates every limit
 -- of a request against the Redis clock and charges them atomically. Follows
--- decision.lua, bucket.lua, fixed_window.lua, sliding_window.lua and sliding_log.lua
--- (redis/decide_script.cpp assembles them), whose pure functions it drives; this file
+-- decision.lua, bucket.lua, fixed_window.lua, sliding_window.lua, sliding_log.lua and
+-- concurrency.lua (redis/decide_script.cpp assembles them), whose pure functions it drives; this file
 -- holds every redis.call. It mirrors memory_store::decide: evaluate all, then, only if
 -- every non-shadow limit allows, store the next state of every limit that allows.
 --
@@ -14,12 +14,15 @@
 --
 -- keys[i]: the state key of limit i (every key touched is in keys: cluster-clean).
 -- args[2i-1]: limit i's spec, 9 integers separated by single spaces: algorithm (0
---   token_bucket, 1 leaky_bucket, 2 fixed_window, 3 sliding_window, 4 sliding_log),
+--   token_bucket, 1 leaky_bucket, 2 fixed_window, 3 sliding_window, 4 sliding_log,
+--   5 concurrency),
 --   count, period_us, burst, max_delay_us, interval_num, interval_den, shadow (0/1),
 --   origin_us (fixed_window: where its windows start; the calendar period of a quota
 --   per day, week or month, else 0). A calendar quota's spec changes with its period.
 --   A limit sends the same spec on every call; the library parses each spec once.
--- args[2i]: limit i's cost (a peek costs 0 whatever it says).
+-- args[2i]: limit i's cost (a peek costs 0 whatever it says). A concurrency limit's is
+--   "<cost> <lease id>": the member its slot is held under (unique per request, at
+--   most 64 bytes of [A-Za-z0-9:._-]); the refund of that member gives the slot back.
 -- args[2n + 1] (optional, tests only): "now" in microseconds, used instead of TIME when
 --   non-empty. The gateway sends it empty when args[2n + 2] follows.
 -- args[2n + 2] (optional): lease top-ups (issue 15, local quota leases), n integers
@@ -47,6 +50,10 @@
 -- rolling upgrade keeps every client's state.
 -- sliding_log: a sorted set, one member per admitted unit: score = time, member =
 --   "<time>:<seq>" with seq zero-padded so members at one time sort by seq.
+-- concurrency: a sorted set, one member per held slot: member = the lease id, score =
+--   when its lease ends (acquired + period). Slots whose lease ended are not counted
+--   (ZCOUNT from now) and are dropped by the next acquisition, so a gateway that died
+--   holding slots loses them after the lease.
 -- Every key has an expiry shortly after its state turns equal to a fresh key's (1 to 2
 -- seconds after, for strings: the expiry is set with some slack and then kept).
 --
@@ -125,6 +132,7 @@ local algorithms = {
   ['2'] = { module = fixed_window, codec = codecs.fixed_window, tag = 3, text_tag = 'fw' },
   ['3'] = { module = sliding_window, codec = codecs.sliding_window, tag = 4, text_tag = 'sw' },
   ['4'] = { module = sliding_log },
+  ['5'] = { module = concurrency },
 }
 
 -- Fills s with the stored state of `spec`'s algorithm, or a fresh one when the key is
@@ -219,6 +227,19 @@ local function apply_log_commit(key, log, plan, ttl_ms)
   redis.call('PEXPIRE', key, ttl_ms)
 end
 
+-- ---- sorted-set state (concurrency) ----
+
+-- Holds one slot of `key` under slot.hold until now + period, dropping the slots whose
+-- lease ended.
+local function apply_hold(key, slot, now)
+  if not slot.owned then redis.call('DEL', key) end  -- another algorithm's string state
+  local period = slot.spec.period
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
+  redis.call('ZADD', key, string.format('%d', now + period), slot.hold)
+  redis.call('PEXPIRE', key,
+      string.format('%d', decision.ceil_div(period, 1000) + expiry_margin_ms))
+end
+
 -- ---- limit specs ----
 
 local specs, spec_count = {}, 0
@@ -246,6 +267,19 @@ local function parse_spec(text)
   specs[text] = spec
   spec_count = spec_count + 1
   return spec
+end
+
+-- A limit's cost argument: the cost, and for a concurrency limit the lease id its slot
+-- is held under ("<cost> <lease id>"); nil when malformed.
+local function parse_cost(spec, text)
+  if spec.module == concurrency then
+    local c, hold = string.match(text, '^(%d+) ([%w:._-]+)$')
+    if c == nil or #hold > 64 then return nil end
+    return tonumber(c), hold
+  end
+  local cost = tonumber(text)
+  if cost == nil or cost < 0 or cost ~= math.floor(cost) then return nil end
+  return cost, nil
 end
 
 -- ---- the decision ----
@@ -300,10 +334,10 @@ local function decide(keys, args, peek)
       spec, err = parse_spec(text)
       if spec == nil then return redis.error_reply(err) end
     end
-    local cost = 0
+    local cost, hold = 0, nil
     if not peek then
-      cost = tonumber(args[2 * i])
-      if cost == nil or cost < 0 then
+      cost, hold = parse_cost(spec, args[2 * i])
+      if cost == nil then
         return redis.error_reply('ERR sluice decide: malformed cost "' .. args[2 * i] .. '"')
       end
     end
@@ -312,9 +346,13 @@ local function decide(keys, args, peek)
       slot = { state = {}, result = decision.new_result() }
       slots[i] = slot
     end
-    slot.spec, slot.cost = spec, cost
+    slot.spec, slot.cost, slot.hold = spec, cost, hold
     local r = slot.result
-    if spec.module == sliding_log then
+    if spec.module == concurrency then
+      local held = redis.pcall('ZCOUNT', keys[i], '(' .. string.format('%d', now), '+inf')
+      slot.owned = type(held) == 'number'
+      concurrency.evaluate(spec, slot.owned and held or 0, cost, r)
+    elseif spec.module == sliding_log then
       slot.log = open_log(keys[i], slot.log)
       slot.owned = slot.log.owned
       sliding_log.evaluate(spec, slot.log, now, cost, r)
@@ -352,7 +390,9 @@ local function decide(keys, args, peek)
         end
         topups[i] = grant
       end
-      if r.verdict.allowed then
+      if r.verdict.allowed and spec.module == concurrency then
+        if slot.cost > 0 then apply_hold(key, slot, now) end
+      elseif r.verdict.allowed then
         if r.expires_at <= now then
           -- The charged state already equals a fresh one (a cost of 0): keep no key. A key
           -- holding another algorithm's state is not this limit's to drop.
@@ -435,6 +475,9 @@ end
 --  - sliding_log: removes up to cost members scored at charged_at (members at one time
 --    are interchangeable; a charge stamped later, after a clock step back, leaves later
 --    members in the log than the reference has).
+--  - concurrency: removes the request's lease id, so its slot is free again. The same
+--    call releases a slot when the request's response has ended (the gateway sends it
+--    with the limits that hold slots; charged_at is then unused).
 -- Each key keeps its expiry (SET KEEPTTL; ZREM keeps a sorted set's TTL): a refund only
 -- lowers a state, so the expiry the charge set still covers it. A key that is absent or
 -- holds another algorithm's state gets nothing. Requests that raced the refund (decided
@@ -443,6 +486,7 @@ end
 
 local refund_state = {}  -- reused, like the decision's scratch tables
 local refund_specs = {}  -- per key position: its parsed spec, for this call only
+local refund_holds = {}  -- per key position: a concurrency limit's lease id
 
 -- Gives back `cost` of a bucket charged at `charged_at`; returns whether it changed s.
 local function refund_bucket(spec, s, cost, charged_at, now)
@@ -524,10 +568,11 @@ local function refund(keys, args)
       if spec == nil then return redis.error_reply(err) end
     end
     refund_specs[i] = spec
-    local cost = tonumber(args[2 * i])
-    if cost == nil or cost < 0 or cost ~= math.floor(cost) then
+    local cost, hold = parse_cost(spec, args[2 * i])
+    if cost == nil then
       return redis.error_reply('ERR sluice refund: malformed cost "' .. args[2 * i] .. '"')
     end
+    refund_holds[i] = hold
   end
 
   local refunded = 0
@@ -535,7 +580,10 @@ local function refund(keys, args)
   for i = 1, n do
     local spec, key = refund_specs[i], keys[i]
     local changed = false
-    if spec.module == sliding_log then
+    if spec.module == concurrency then
+      -- The slot goes back (the response ended, or another slot denied the request).
+      changed = redis.pcall('ZREM', key, refund_holds[i]) == 1
+    elseif spec.module == sliding_log then
       -- A charge never takes more than the log holds.
       local cost = math.min(tonumber(args[2 * i]), spec.count)
       if cost > 0 then changed = refund_log(key, cost, charged_at) end

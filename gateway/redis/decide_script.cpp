@@ -13,8 +13,8 @@ namespace {
 
 // Each file defines locals the later ones use: the order matters.
 constexpr std::string_view code_files[] = {
-    "decision.lua",       "bucket.lua",      "fixed_window.lua",
-    "sliding_window.lua", "sliding_log.lua", "decide.lua",
+    "decision.lua",    "bucket.lua",      "fixed_window.lua", "sliding_window.lua",
+    "sliding_log.lua", "concurrency.lua", "decide.lua",
 };
 
 // Where the library's name goes in register.lua (and the shebang line).
@@ -67,6 +67,13 @@ void append_int(std::string& out, std::int64_t v) {
   char buf[24];
   const auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
   out.append(buf, end);
+}
+
+// A limit's cost argument: the cost, or for a concurrency limit "<cost> <lease id>".
+std::string cost_arg(const script_limit& l, bool peek) {
+  std::string text = std::to_string(peek ? 0 : l.cost);
+  if (!peek && limit::holds_in_flight(l.params->algo)) text.append(" ").append(l.hold);
+  return text;
 }
 
 }  // namespace
@@ -128,7 +135,7 @@ void append_decide_args(std::span<const script_limit> limits, bool peek,
   for (const script_limit& l : limits) out.push_back(l.key);
   for (const script_limit& l : limits) {
     out.push_back(limit_spec(*l.params, l.shadow));
-    out.push_back(std::to_string(peek ? 0 : l.cost));
+    out.push_back(cost_arg(l, peek));
   }
 }
 
@@ -148,7 +155,7 @@ std::size_t append_refund_args(std::span<const script_limit> limits,
   for (std::size_t i = 0; i < limits.size(); ++i) {
     if (!charged(i)) continue;
     out.push_back(limit_spec(*limits[i].params, limits[i].shadow));
-    out.push_back(std::to_string(limits[i].cost));
+    out.push_back(cost_arg(limits[i], false));
   }
   out.push_back(std::to_string(charged_at));
   return n;

@@ -21,7 +21,8 @@
 //                <max_delay_us> <interval_num> <interval_den> <shadow>", algorithm as
 //                the enum value, shadow 0/1. The same text on every call: the library
 //                parses each spec once and remembers it.
-//   ARGV[2i]     limit i's cost ("0" for a peek).
+//   ARGV[2i]     limit i's cost ("0" for a peek); a concurrency limit's is
+//                "<cost> <lease id>" (script_limit::hold).
 //   ARGV[2n + 1] optional "now" override in microseconds; tests only (the gateway
 //                never sends it: the code uses the Redis clock, TIME, once per call).
 //   Reply        integers: admitted (0/1), now_us (the Redis clock the call used), then
@@ -107,6 +108,9 @@ struct script_limit {
   const limit::limit_params* params;  // must outlive the call
   std::int64_t cost;
   bool shadow;  // evaluated and charged when it allows, never denies
+  // A concurrency limit (limit::holds_in_flight): the lease id its slot is held under,
+  // unique per request (at most 64 bytes of [A-Za-z0-9:._-]); its refund releases it.
+  std::string_view hold = {};
 };
 
 // The spec text of a limit (ARGV[2i-1]).
@@ -160,11 +164,12 @@ decide_head refund_head_of(decide_via via);
 std::string_view script_of(std::string_view sha);
 
 // Appends, after refund_head_of(): numkeys, the keys, a spec and a cost per limit that
-// the decide call charged, then charged_at. `limits` and `decisions` are that call's
-// limits and its parsed reply (parse_decide_reply(); the call admitted), in the same
-// order; a limit was charged when its decision allowed and its cost is > 0 (a shadow
-// limit that denied was not). `charged_at` is decide_reply_now() of that reply.
-// Returns how many limits it appended: 0 means nothing to refund (send nothing).
+// the decide call charged, then charged_at. Releasing the slots of concurrency limits
+// when a response ends is the same call for those limits alone (charged_at unused). `limits` and
+// `decisions` are that call's limits and its parsed reply (parse_decide_reply(); the call
+// admitted), in the same order; a limit was charged when its decision allowed and its cost is > 0
+// (a shadow limit that denied was not). `charged_at` is decide_reply_now() of that reply. Returns
+// how many limits it appended: 0 means nothing to refund (send nothing).
 std::size_t append_refund_args(std::span<const script_limit> limits,
                                std::span<const limit::decision> decisions, limit::micros charged_at,
                                std::vector<std::string>& out);

@@ -41,6 +41,17 @@ net::awaitable<std::optional<limit::decision>> memory_backend::peek(
   co_return store_.peek(limit::state_key(limit, key), limit::params_at(limit, params, now), now);
 }
 
+void release_in_memory(limit::memory_store& store, const limit::evaluation& ev) {
+  const limit::micros now = system_now_us();
+  for (std::size_t i = 0; i < ev.checks.size(); ++i) {
+    if (ev.holds(i)) store.release(ev.checks[i].key_hash, *ev.checks[i].params, now);
+  }
+}
+
+void memory_backend::release(const limit::evaluation& ev, const net::asio::any_io_executor&) {
+  release_in_memory(store_, ev);
+}
+
 net::awaitable<bool> memory_backend::reset(const limit::compiled_limit& limit, std::string key) {
   store_.reset(limit::state_key(limit, key));
   co_return true;

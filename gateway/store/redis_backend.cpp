@@ -87,6 +87,11 @@ redis_backend::redis_backend(redis::router& router, limit::memory_store& local,
       cache_seed_(std::random_device{}() ^ (std::uint64_t{std::random_device{}()} << 32)),
       shards_(std::make_unique<shard_health[]>(max_shards)),
       leases_(std::make_unique<limit::lease_table>(config::defaults::lease_max_entries)) {
+  // Random per process: two gateways (or one restarted) never share a lease id.
+  std::mt19937_64 rng(std::random_device{}());
+  char prefix[20];
+  std::snprintf(prefix, sizeof(prefix), "%016llx", static_cast<unsigned long long>(rng()));
+  hold_prefix_ = prefix;
   auto& registry = metrics_.registry();
   lease_tokens_family_ =
       &prometheus::BuildGauge()
@@ -403,14 +408,57 @@ std::vector<std::string> redis_backend::decision_command(
   return args;
 }
 
-net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev) {
+std::vector<redis::script_limit> redis_backend::script_limits_of(limit::evaluation& ev) {
+  const bool holds = std::any_of(ev.checks.begin(), ev.checks.end(), [](const limit::check& c) {
+    return limit::holds_in_flight(c.params->algo);
+  });
+  if (holds && ev.hold_id.empty()) {
+    ev.hold_id =
+        hold_prefix_ + ":" + std::to_string(next_hold_.fetch_add(1, std::memory_order_relaxed));
+  }
   std::vector<redis::script_limit> limits;
   limits.reserve(ev.applied.size());
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     const auto& a = ev.applied[i];
-    limits.push_back(
-        {redis_key(ev.limit_of(a).name, ev.key_of(a)), a.params, ev.checks[i].cost, a.shadow});
+    limits.push_back({redis_key(ev.limit_of(a).name, ev.key_of(a)), a.params, ev.checks[i].cost,
+                      a.shadow, ev.hold_id});
   }
+  return limits;
+}
+
+void redis_backend::release(const limit::evaluation& ev,
+                            const net::asio::any_io_executor& executor) {
+  if (ev.held_locally) {
+    release_in_memory(local_, ev);
+    return;
+  }
+  if (ev.hold_id.empty()) return;
+  // One refund call per slot holding some of the request's slots (charged_at unused).
+  std::vector<std::pair<std::uint16_t, std::vector<redis::script_limit>>> by_slot;
+  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
+    if (!ev.holds(i)) continue;
+    const auto& a = ev.applied[i];
+    const std::string_view name = ev.limit_of(a).name;
+    const std::uint16_t slot = cluster_keys_ ? slot_of(name, ev.key_of(a)) : 0;
+    auto it = std::find_if(by_slot.begin(), by_slot.end(),
+                           [&](const auto& g) { return g.first == slot; });
+    if (it == by_slot.end()) it = by_slot.insert(by_slot.end(), {slot, {}});
+    it->second.push_back(
+        {redis_key(name, ev.key_of(a)), a.params, ev.checks[i].cost, a.shadow, ev.hold_id});
+  }
+  for (auto& [slot, limits] : by_slot) {
+    const std::vector<limit::decision> held(limits.size(), limit::decision{.allowed = true});
+    std::vector<std::string> args;
+    args.resize(2);  // the head: call_code() writes it
+    const std::size_t count = redis::append_refund_args(limits, held, ev.now, args);
+    if (count == 0) continue;
+    if (test_clock_) args.push_back(std::to_string(local_now()));
+    net::asio::co_spawn(executor, refund(slot, std::move(args), count), net::asio::detached);
+  }
+}
+
+net::awaitable<store_verdict> redis_backend::decide_async(limit::evaluation& ev) {
+  std::vector<redis::script_limit> limits = script_limits_of(ev);
   std::vector<std::uint16_t> slots;
   const bool one_slot = slots_of(limits, slots);
   // Sent now (the answer's clock is later than this: what the cache counts from).
@@ -738,6 +786,8 @@ std::optional<store_verdict> redis_backend::on_error(std::span<const limit::chec
 }
 
 store_verdict redis_backend::fallback(limit::evaluation& ev) {
+  // Slots taken by the in-process store go back there.
+  ev.held_locally = settings_.load()->on_error == config::storage_error_mode::local;
   if (auto verdict = on_error(ev.checks, ev.now, ev.decisions)) return *verdict;
   // Through without limits: nothing applied, so no rate-limit headers either.
   ev.applied.clear();

@@ -106,6 +106,9 @@ class redis_backend final : public decision_backend {
                                                       const limit::limit_params& params,
                                                       std::string key) override;
   net::awaitable<bool> reset(const limit::compiled_limit& limit, std::string key) override;
+  // Concurrency limits: the refund call of the request's lease id on each slot that holds
+  // one (decide_script.hpp), spawned on `executor`'s worker.
+  void release(const limit::evaluation& ev, const net::asio::any_io_executor& executor) override;
   storage_status status() const override;
 
   // For each degraded shard, checks whether it decides again: one script call that
@@ -172,6 +175,9 @@ class redis_backend final : public decision_backend {
       std::vector<redis::script_limit> limits, std::vector<std::uint16_t> slots,
       std::span<limit::decision> out, limit::micros& decided_now, limit::micros sent,
       std::optional<limit::micros> now, const limit::evaluation* learn);
+  // A request's limits, keyed as redis_key(name, key); a request holding concurrency
+  // slots gets its lease id (ev.hold_id) here.
+  std::vector<redis::script_limit> script_limits_of(limit::evaluation& ev);
   // A keyed decision's limits, keyed as redis_key(name, key).
   std::vector<redis::script_limit> script_limits_of(const keyed_decision& d) const;
   // Gives back what a decide on `slot` charged (args: a refund command, head blank;
@@ -255,6 +261,9 @@ class redis_backend final : public decision_backend {
   std::atomic<std::size_t> highest_shard_{0};  // the highest shard id seen failing
   std::atomic<int> degraded_shards_{0};
   std::atomic<std::uint64_t> errors_{0};
+  // Lease ids of concurrency slots: "<process id>:<sequence>", unique across gateways.
+  std::string hold_prefix_;
+  std::atomic<std::uint64_t> next_hold_{0};
 
   std::unique_ptr<limit::lease_table> leases_;
   std::mutex returns_mutex_;

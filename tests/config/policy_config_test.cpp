@@ -15,9 +15,10 @@ using testing::policy_error_at;
 using testing::policy_errors_of;
 
 TEST(ConfigPolicy, UnknownAlgorithmListsTheValidOnes) {
-  EXPECT_POLICY_ERROR("unknown_algorithm",
-                      "4:16: limits[0].algorithm: unknown algorithm 'token_bukket' (expected one "
-                      "of: token_bucket, leaky_bucket, fixed_window, sliding_window, sliding_log)");
+  EXPECT_POLICY_ERROR(
+      "unknown_algorithm",
+      "4:16: limits[0].algorithm: unknown algorithm 'token_bukket' (expected one "
+      "of: token_bucket, leaky_bucket, fixed_window, sliding_window, sliding_log, concurrency)");
 }
 
 TEST(ConfigPolicy, ZeroRateCount) {

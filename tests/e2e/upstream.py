@@ -5,6 +5,8 @@ reached the upstream). What the upstream answers depends on the path:
 
   /status/<code>          that status; a small body unless 1xx/204/304 or HEAD
   /delay/<ms>             waits, then echoes
+  /hold                   waits until the test calls open_gate() (at most 10 s), then echoes;
+                          `held` counts the requests waiting there now
   /bytes/<n>              n pattern bytes with Content-Length, streamed in pieces
   /chunked/<n>            n pattern bytes, Transfer-Encoding: chunked
   /eof-body/<n>           n pattern bytes delimited by closing the connection
@@ -165,6 +167,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _on_status(self, record, code):
         self._send(int(code), b'status %s\n' % code.encode())
 
+    def _on_hold(self, record, arg):
+        upstream = self.server.upstream
+        with upstream._lock:
+            upstream.held += 1
+        try:
+            upstream._gate.wait(10)
+        finally:
+            with upstream._lock:
+                upstream.held -= 1
+        self._echo(record)
+
     def _on_delay(self, record, ms):
         time.sleep(int(ms) / 1000)
         self._echo(record)
@@ -266,6 +279,8 @@ class Upstream:
         self._lock = threading.Lock()
         self.requests = []
         self.slowdown_ms = 0
+        self.held = 0  # requests waiting at /hold
+        self._gate = threading.Event()
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={'poll_interval': 0.05}, daemon=True)
         self._thread.start()
@@ -283,11 +298,19 @@ class Upstream:
         with self._lock:
             return self.requests[-1]
 
+    def open_gate(self):
+        """Lets every request waiting at /hold (and every later one) through."""
+        self._gate.set()
+
+    def close_gate(self):
+        self._gate.clear()
+
     def reset(self):
         with self._lock:
             self.requests.clear()
 
     def stop(self):
+        self._gate.set()  # no handler thread waits on at exit
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)

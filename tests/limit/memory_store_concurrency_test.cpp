@@ -52,6 +52,32 @@ int hammer(memory_store& store, std::span<const check> checks, int attempts) {
   return admitted.load();
 }
 
+// A concurrency limit taken and given back from every thread at once: never more than
+// max held (each thread counts what it holds), and every slot back at the end.
+TEST(MemoryStoreConcurrency, InFlightSlotsNeverExceedMaxWhileTakenAndReleased) {
+  memory_store store(10'000);
+  const auto p = limit_params::make(algorithm::concurrency, 3, hour, 0);
+  const check c{key(7), &p, 1, false};
+  std::atomic<int> holding{0}, most{0}, admitted{0};
+  run_together([&](int) {
+    decision d;
+    for (int i = 0; i < 2000; ++i) {
+      if (!store.decide(std::span(&c, 1), t0, std::span(&d, 1))) continue;
+      const int now_held = ++holding;
+      int seen = most.load();
+      while (now_held > seen && !most.compare_exchange_weak(seen, now_held)) {
+      }
+      ++admitted;
+      --holding;  // before the release: a slot is never counted free while still held
+      store.release(key(7), p, t0);
+    }
+  });
+  EXPECT_LE(most.load(), 3);
+  EXPECT_GT(admitted.load(), 2000);
+  EXPECT_EQ(store.peek(key(7), p, t0).remaining, 3);
+  EXPECT_EQ(store.size(), 0u);
+}
+
 TEST(MemoryStoreConcurrency, FixedWindowOnOneKeyAdmitsExactlyTheLimit) {
   memory_store store(10'000);
   const auto p = limit_params::make(algorithm::fixed_window, 1000, hour, 0);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "limit/algorithms/bucket.hpp"
+#include "limit/algorithms/concurrency.hpp"
 #include "limit/algorithms/fixed_window.hpp"
 #include "limit/algorithms/sliding_log.hpp"
 #include "limit/algorithms/sliding_window.hpp"
@@ -207,8 +208,19 @@ class reference_model {
         if (r.verdict.allowed) sliding_log::commit(p_, *e.log, now, cost);
         return r.verdict;
       }
+      case algorithm::concurrency: {
+        auto r = concurrency::evaluate(p_, e.held, now, cost);
+        if (r.verdict.allowed) e.held = r.next;
+        return r.verdict;
+      }
     }
     return {};
+  }
+
+  // A concurrency limit's slot going back.
+  void release(std::uint64_t k, micros now) {
+    entry& e = entries_[k];
+    e.held = concurrency::release(p_, e.held, now).next;
   }
 
  private:
@@ -217,6 +229,7 @@ class reference_model {
     fixed_window::state fixed;
     sliding_window::state sliding;
     std::unique_ptr<sliding_log::log> log;
+    concurrency::state held;
   };
   limit_params p_;
   std::map<std::uint64_t, entry> entries_;
@@ -299,8 +312,65 @@ INSTANTIATE_TEST_SUITE_P(
         algorithm_case{"fixed_window", limit_params::make(algorithm::fixed_window, 5, second, 0)},
         algorithm_case{"sliding_window",
                        limit_params::make(algorithm::sliding_window, 6, second, 0)},
-        algorithm_case{"sliding_log", limit_params::make(algorithm::sliding_log, 4, second, 0)}),
+        algorithm_case{"sliding_log", limit_params::make(algorithm::sliding_log, 4, second, 0)},
+        algorithm_case{"concurrency", limit_params::make(algorithm::concurrency, 5, second, 0)}),
     [](const testing::TestParamInfo<algorithm_case>& info) { return info.param.name; });
+
+// A concurrency limit's slots come back with release(), against the pure algorithm, while
+// requests and releases interleave on a few keys.
+TEST(MemoryStore, ConcurrencySlotsGoBackOnRelease) {
+  const auto p = limit_params::make(algorithm::concurrency, 3, 10 * second, 0);
+  memory_store store(1000);
+  reference_model model(p);
+  std::mt19937_64 rng(7);
+  std::map<std::uint64_t, int> held;  // slots this test took and has not given back
+  micros now = t0;
+  int allowed = 0, denied = 0, released = 0;
+  for (int i = 0; i < 20'000; ++i) {
+    now += static_cast<micros>(rng() % 2000);
+    const std::uint64_t k = key(rng() % 4);
+    if (rng() % 2 == 0 && held[k] > 0) {
+      model.release(k, now);
+      EXPECT_TRUE(store.release(k, p, now));
+      --held[k];
+      ++released;
+      continue;
+    }
+    const decision expected = model.apply(k, now, 1);
+    const decision got = decide_one(store, k, p, now, 1);
+    ASSERT_EQ(got, expected) << "request " << i;
+    if (got.allowed) ++held[k];
+    (got.allowed ? allowed : denied)++;
+  }
+  EXPECT_GT(allowed, 1000);
+  EXPECT_GT(denied, 1000);
+  EXPECT_GT(released, 1000);
+}
+
+TEST(MemoryStore, ConcurrencyKeyIsFreshOnceEverySlotIsBack) {
+  const auto p = limit_params::make(algorithm::concurrency, 2, 10 * second, 0);
+  memory_store store(100);
+  EXPECT_TRUE(decide_one(store, key(1), p, t0).allowed);
+  EXPECT_TRUE(decide_one(store, key(1), p, t0).allowed);
+  const decision full = decide_one(store, key(1), p, t0);
+  EXPECT_FALSE(full.allowed);
+  EXPECT_EQ(full.remaining, 0);
+  EXPECT_EQ(full.retry_after, second);
+  EXPECT_TRUE(store.release(key(1), p, t0 + 1));
+  EXPECT_EQ(store.peek(key(1), p, t0 + 1).remaining, 1);
+  EXPECT_TRUE(store.release(key(1), p, t0 + 2));
+  EXPECT_EQ(store.size(), 0u);                     // nothing held: the slot is free for other keys
+  EXPECT_FALSE(store.release(key(1), p, t0 + 3));  // nothing left to give back
+  EXPECT_EQ(store.peek(key(1), p, t0 + 3).remaining, 2);
+}
+
+TEST(MemoryStore, ConcurrencySlotsNeverReleasedAreGivenUpAfterTheLease) {
+  const auto p = limit_params::make(algorithm::concurrency, 1, 10 * second, 0);
+  memory_store store(100);
+  EXPECT_TRUE(decide_one(store, key(1), p, t0).allowed);
+  EXPECT_FALSE(decide_one(store, key(1), p, t0 + 10 * second - 1).allowed);
+  EXPECT_TRUE(decide_one(store, key(1), p, t0 + 10 * second).allowed);  // the lease ended
+}
 
 TEST(MemoryStore, LeakyBucketDelayComesThroughTheStore) {
   memory_store store(100);

@@ -91,6 +91,8 @@ class limiter {
         auto r = sliding_log::evaluate(p_, log_, now, cost);
         return {r.verdict, r.expires_at};
       }
+      case algorithm::concurrency:  // slots free when responses end: concurrency_test.cpp
+        break;
     }
     throw std::logic_error("bad algorithm");
   }
@@ -119,6 +121,8 @@ class limiter {
         if (r.verdict.allowed) sliding_log::commit(p_, log_, now, cost);
         return r.verdict;
       }
+      case algorithm::concurrency:
+        break;
     }
     throw std::logic_error("bad algorithm");
   }
