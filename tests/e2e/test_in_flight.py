@@ -6,12 +6,16 @@ opens its gate: on the memory backend, and on Redis with two gateways sharing th
 (exact under 64-way concurrency), including a gateway killed while holding slots, whose
 slots come free when their lease ends."""
 
+import asyncio
 import threading
 import time
 import unittest
 
+import websockets
+
 from harness import GatewayTestCase, RawConnection, admin_get, request, wait_for
 from redis_support import RedisCase, redis_call
+from ws_upstream import WebSocketUpstream
 
 
 def policy(max_in_flight, lease=None):
@@ -145,6 +149,36 @@ class InFlightMemory(GatewayTestCase, InFlightChecks):
         raw.sock.close()
         wait_for(lambda: request(gateway.port, 'GET', '/other').status == 200,
                  message='the slot back after the client left mid-body')
+
+    def test_a_websocket_holds_its_slot_until_the_tunnel_closes(self):
+        ws_upstream = WebSocketUpstream()
+        self.addCleanup(ws_upstream.stop)
+        gateway = self.start_sluice({}, policy(1), upstream_url=ws_upstream.url)
+
+        def connect():
+            return websockets.connect('ws://127.0.0.1:%d/echo' % gateway.port,
+                                      ping_interval=None, open_timeout=10)
+
+        async def session():
+            async with connect() as ws:
+                await ws.send('x')
+                self.assertEqual(await ws.recv(), 'x')
+                # The tunnel is open: its slot is taken.
+                with self.assertRaises(websockets.InvalidStatusCode) as refused:
+                    async with connect():
+                        pass
+                self.assertEqual(refused.exception.status_code, 429)
+            # Closed: the slot comes back when Sluice sees the tunnel end.
+            for _ in range(100):
+                try:
+                    async with connect() as again:
+                        await again.send('y')
+                        return await again.recv()
+                except websockets.InvalidStatusCode:
+                    await asyncio.sleep(0.05)
+            return None
+
+        self.assertEqual(asyncio.run(asyncio.wait_for(session(), 30)), 'y')
 
 
 class InFlightRedis(RedisCase, InFlightChecks):

@@ -30,6 +30,7 @@ POLICY = {
         {'name': 'combo', 'match': 'GET /combo/**'},
         {'name': 'multi', 'match': 'GET /multi/**'},
         {'name': 'open', 'match': 'GET /open/**'},
+        {'name': 'held', 'match': 'GET /hold'},
     ],
     'limits': [
         {'name': 'per-client', 'key': 'client', 'rate': '1/1h', 'burst': BURST,
@@ -44,6 +45,11 @@ POLICY = {
          'routes': ['multi']},
         {'name': 'roomy', 'key': 'client', 'rate': '1/1h', 'burst': 100000,
          'routes': ['open']},
+        # Across slots with an in-flight limit: the global slots' slot and each client's.
+        {'name': 'global-in-flight', 'key': 'global', 'algorithm': 'concurrency', 'max': 3,
+         'routes': ['held']},
+        {'name': 'held-client', 'key': 'client', 'rate': '1/1h', 'burst': BURST,
+         'routes': ['held']},
     ],
 }
 GLOBAL_LIMIT = 30
@@ -158,6 +164,42 @@ class RedisClusterMode(RedisCase):
         for port in masters:
             self.assertEqual(len(redis_call(port, 'FUNCTION', 'LIST')), 1, port)
         self.assertEqual(code_loads(a, 'function') + code_loads(b, 'function'), loads + 3)
+
+    def test_in_flight_slots_across_slots_are_refunded_and_released(self):
+        cluster = self.start_cluster()
+        a = self.start_cluster_gateway(cluster)
+        b = self.start_cluster_gateway(cluster)
+        self.addCleanup(self.upstream.open_gate)
+        slots_key = 'sluice:{global}:global-in-flight'
+        clients = [c for c in ('h%d' % i for i in range(40))
+                   if cluster.key_port('sluice:{key:%s}:held-client' % c) !=
+                   cluster.key_port(slots_key)][:4]
+        self.upstream.close_gate()
+        statuses = []
+
+        def hold(i):
+            statuses.append(request((a, b)[i % 2].port, 'GET', '/hold',
+                                    headers=key(clients[i]), timeout=30).status)
+
+        threads = [threading.Thread(target=hold, args=(i,)) for i in range(3)]
+        for t in threads:
+            t.start()
+        wait_for(lambda: self.upstream.held == 3, message='3 requests held upstream')
+        self.assertEqual(redis_call(cluster.key_port(slots_key), 'ZCARD', slots_key), 3)
+        # A fourth client: its own slot admits, the global slots deny; its charge is
+        # refunded, so it holds nothing anywhere.
+        denied = request(a.port, 'GET', '/hold', headers=key(clients[3]))
+        self.assertEqual(denied.status, 429)
+        self.assertEqual(denied.header('X-RateLimit-Scope'), 'global-in-flight')
+        wait_for(lambda: self.peek(b, 'held-client', 'key:' + clients[3])['remaining'] == BURST,
+                 message='the refund of the admitting slot')
+        self.upstream.open_gate()
+        for t in threads:
+            t.join(30)
+        self.assertEqual(statuses, [200] * 3)
+        # Each response gave its slot back on the master holding the global key.
+        wait_for(lambda: redis_call(cluster.key_port(slots_key), 'ZCARD', slots_key) == 0,
+                 message='every slot released')
 
     def test_a_slot_migrated_mid_traffic_fails_no_request(self):
         cluster = self.start_cluster()
