@@ -580,6 +580,37 @@ bool memory_store::release(std::uint64_t key_hash, const limit_params& params, m
   return true;
 }
 
+bool memory_store::settle(std::uint64_t key_hash, const limit_params& params, micros charged_at,
+                          std::int64_t reserved, std::int64_t actual, micros now) {
+  if (reserved == actual) return false;
+  const bool bucket_algo = is_bucket(params.algo);
+  if (!bucket_algo && params.algo != algorithm::fixed_window) return false;
+  pending w;
+  impl_->locate(key_hash, params.algo, w);
+  std::lock_guard guard(w.sh->lock);
+  w.slot = first(match(*w.set, w.fingerprint, ~std::uint64_t{0}));
+  const slot_state current = w.slot >= 0 ? w.set->state[w.slot] : slot_state{0, 0};
+  bool changed = false;
+  if (bucket_algo) {
+    const auto r = bucket::settle(params, std::bit_cast<bucket::state>(current), charged_at,
+                                  reserved, actual, now);
+    changed = r.changed;
+    w.next = std::bit_cast<slot_state>(r.next);
+    w.expires_at = r.expires_at;
+  } else {
+    const auto r = fixed_window::settle(params, std::bit_cast<fixed_window::state>(current),
+                                        charged_at, reserved, actual, now);
+    changed = r.changed;
+    w.next = std::bit_cast<slot_state>(r.next);
+    w.expires_at = r.expires_at;
+  }
+  if (!changed) return false;
+  // Written as a charge is: a state already fresh keeps no slot, a new one takes room.
+  const check c{key_hash, &params, 0, false};
+  impl::commit(c, w, now, false, std::span(&w, 1));
+  return true;
+}
+
 bool memory_store::reset(std::uint64_t key_hash) {
   pending w;
   impl_->locate(key_hash, algorithm::token_bucket, w);

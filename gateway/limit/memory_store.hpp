@@ -56,6 +56,12 @@ class memory_store {
   // from (a key forgotten meanwhile, by a reset or its lease, has nothing).
   bool release(std::uint64_t key_hash, const limit_params& params, micros now);
 
+  // Settles a charge of `reserved` units at `charged_at` to `actual` (a cost from the
+  // response, issue 14; bucket::settle(), fixed_window::settle()): token_bucket,
+  // leaky_bucket and fixed_window. Returns whether the key's state changed.
+  bool settle(std::uint64_t key_hash, const limit_params& params, micros charged_at,
+              std::int64_t reserved, std::int64_t actual, micros now);
+
   // Forgets one key (admin reset). Returns whether it was tracked.
   bool reset(std::uint64_t key_hash);
 

@@ -152,6 +152,24 @@ local function load_state(key, spec, s)
   return false, 0
 end
 
+-- Stores a bucket or window state that turns fresh at `expires_at`, given the expiry
+-- the key is known to have (0: unknown).
+local function store_state(key, spec, state, expires_at, known_expiry, now)
+  if known_expiry >= expires_at + expiry_margin_ms * 1000 then
+    -- The key's expiry still keeps this state long enough.
+    redis.call('SET', key, spec.codec.encode(spec.tag, state, known_expiry), 'KEEPTTL')
+    return
+  end
+  -- Strings, not numbers, for redis.call: Redis 7 formats a number with fpconv, which
+  -- costs more than string.format here.
+  local ttl_ms = decision.ceil_div(expires_at - now, 1000) + expiry_margin_ms + expiry_slack_ms
+  -- Recorded 1 ms short: Redis may count the TTL from a snapshot of its clock taken when
+  -- the call began, a little before TIME.
+  local expiry = now + (ttl_ms - 1) * 1000
+  redis.call('SET', key, spec.codec.encode(spec.tag, state, expiry), 'PX',
+      string.format('%d', ttl_ms))
+end
+
 -- ---- sorted-set state (sliding_log) ----
 
 -- The log of one key as sliding_log.lua reads it: size(), at(i), newest(). `owned` is
@@ -401,19 +419,8 @@ local function decide(keys, args, peek)
           local ttl_ms = decision.ceil_div(r.expires_at - now, 1000) + expiry_margin_ms
           apply_log_commit(key, slot.log, sliding_log.commit(spec, slot.log, now, slot.cost),
               string.format('%d', ttl_ms))
-        elseif slot.expiry >= r.expires_at + expiry_margin_ms * 1000 then
-          -- The key's expiry still keeps this state long enough.
-          redis.call('SET', key, spec.codec.encode(spec.tag, r.next, slot.expiry), 'KEEPTTL')
         else
-          -- Strings, not numbers, for redis.call: Redis 7 formats a number with fpconv,
-          -- which costs more than string.format here.
-          local ttl_ms = decision.ceil_div(r.expires_at - now, 1000) + expiry_margin_ms +
-              expiry_slack_ms
-          -- Recorded 1 ms short: Redis may count the TTL from a snapshot of its clock
-          -- taken when the call began, a little before TIME.
-          local expiry = now + (ttl_ms - 1) * 1000
-          redis.call('SET', key, spec.codec.encode(spec.tag, r.next, expiry), 'PX',
-              string.format('%d', ttl_ms))
+          store_state(key, spec, r.next, r.expires_at, slot.expiry, now)
         end
       end
     end
@@ -479,41 +486,22 @@ end
 --    call releases a slot when the request's response has ended (the gateway sends it
 --    with the limits that hold slots; charged_at is then unused).
 -- Each key keeps its expiry (SET KEEPTTL; ZREM keeps a sorted set's TTL): a refund only
--- lowers a state, so the expiry the charge set still covers it. A key that is absent or
+-- lowers a state, so the expiry the charge set still covers it.
+--
+-- The same call settles a cost from the response (issue 14): a bucket or fixed_window
+-- key's cost argument "<reserved> <actual>" settles a charge of `reserved` at charged_at
+-- to `actual` (bucket.settle(), fixed_window.settle(): the rest charged now when actual
+-- is larger, pushing the key into debt; given back as above when it is smaller). A
+-- plain "<cost>" is "<cost> 0", the refund. A settle that raises a state sets the key's
+-- expiry for it. A key that is absent or
 -- holds another algorithm's state gets nothing. Requests that raced the refund (decided
 -- between charge and refund) may have been denied for units given back later: a brief
 -- under-admission, the price of never over-admitting.
 
 local refund_state = {}  -- reused, like the decision's scratch tables
 local refund_specs = {}  -- per key position: its parsed spec, for this call only
-local refund_holds = {}  -- per key position: a concurrency limit's lease id
-
--- Gives back `cost` of a bucket charged at `charged_at`; returns whether it changed s.
-local function refund_bucket(spec, s, cost, charged_at, now)
-  if now < charged_at then return false end  -- the clock went back: no bound, no refund
-  local den, per_token = spec.interval_den, spec.interval_num
-  local elapsed = now - charged_at
-  local debt = cost * per_token  -- debt units (1/den us) the charge added
-  if elapsed >= decision.ceil_div(debt, den) then return false end  -- refilled since
-  local back = debt - elapsed * den  -- > 0, exact: < debt + den
-  local tat_us, tat_frac = s.tat_us, s.tat_frac
-  if tat_frac >= den then tat_us, tat_frac = tat_us + 1, 0 end  -- as bucket.evaluate reads it
-  if tat_us < now or (tat_us == now and tat_frac == 0) then return false end  -- already full
-  tat_us = tat_us - decision.div(back, den)
-  tat_frac = tat_frac - decision.mod(back, den)
-  if tat_frac < 0 then tat_us, tat_frac = tat_us - 1, tat_frac + den end
-  if tat_us < now then tat_us, tat_frac = now, 0 end  -- never fuller than full
-  s.tat_us, s.tat_frac = tat_us, tat_frac
-  return true
-end
-
-local function refund_fixed_window(spec, s, cost, charged_at)
-  local window = fixed_window.window_of(spec, charged_at)
-  if fixed_window.window_of(spec, s.window_start) ~= window then return false end
-  if s.count <= 0 then return false end
-  s.count = decision.max(s.count - cost, 0)
-  return true
-end
+local refund_costs = {}  -- per key position: what the decide charged
+local refund_extras = {}  -- per key position: the settled cost, or a concurrency lease id
 
 local function refund_sliding_window(spec, s, cost, charged_at)
   local period = spec.period
@@ -539,6 +527,27 @@ local function refund_log(key, cost, charged_at)
     redis.call('ZREM', key, unpack(members, first, math.min(first + zadd_batch - 1, #members)))
   end
   return true
+end
+
+-- A refund's or settle's cost argument: the cost charged, and the cost it settles to
+-- ("<reserved> <actual>"; a plain "<cost>" settles to 0), or for a concurrency limit
+-- its lease id ("<cost> <lease id>"); nil when malformed.
+local function parse_settle(spec, text)
+  if spec.module == concurrency then return parse_cost(spec, text) end
+  local r, a = string.match(text, '^(%d+) (%d+)$')
+  if r == nil then
+    r, a = string.match(text, '^(%d+)$'), '0'
+    if r == nil then return nil end
+  end
+  local reserved, actual = tonumber(r), tonumber(a)
+  if reserved > 9007199254740991 or actual > 9007199254740991 then return nil end
+  return reserved, actual
+end
+
+-- Until when a raised bucket or window state must live: when it turns fresh again.
+local function settled_expiry(spec, s)
+  if spec.module == bucket then return s.tat_us + (s.tat_frac > 0 and 1 or 0) end
+  return fixed_window.window_of(spec, s.window_start) + spec.period
 end
 
 local function refund(keys, args)
@@ -568,11 +577,11 @@ local function refund(keys, args)
       if spec == nil then return redis.error_reply(err) end
     end
     refund_specs[i] = spec
-    local cost, hold = parse_cost(spec, args[2 * i])
+    local cost, extra = parse_settle(spec, args[2 * i])
     if cost == nil then
       return redis.error_reply('ERR sluice refund: malformed cost "' .. args[2 * i] .. '"')
     end
-    refund_holds[i] = hold
+    refund_costs[i], refund_extras[i] = cost, extra
   end
 
   local refunded = 0
@@ -580,33 +589,40 @@ local function refund(keys, args)
   for i = 1, n do
     local spec, key = refund_specs[i], keys[i]
     local changed = false
+    local reserved, actual = refund_costs[i], refund_extras[i]
     if spec.module == concurrency then
       -- The slot goes back (the response ended, or another slot denied the request).
-      changed = redis.pcall('ZREM', key, refund_holds[i]) == 1
+      changed = redis.pcall('ZREM', key, actual) == 1
     elseif spec.module == sliding_log then
       -- A charge never takes more than the log holds.
-      local cost = math.min(tonumber(args[2 * i]), spec.count)
+      local cost = math.min(reserved - actual, spec.count)
       if cost > 0 then changed = refund_log(key, cost, charged_at) end
-    else
-      local cap = spec.module == bucket and spec.burst or spec.count
-      local cost = math.min(tonumber(args[2 * i]), cap)  -- a charge never takes more
+    elseif spec.module == sliding_window then
+      local cost = math.min(reserved - actual, spec.count)
       local owned, expiry = false, 0
       if cost > 0 then owned, expiry = load_state(key, spec, s) end
       if owned then
-        if spec.module == bucket then
-          if now == nil then
-            local t = redis.call('TIME')
-            now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-          end
-          changed = refund_bucket(spec, s, cost, charged_at, now)
-        elseif spec.module == fixed_window then
-          changed = refund_fixed_window(spec, s, cost, charged_at)
-        else
-          changed = refund_sliding_window(spec, s, cost, charged_at)
-        end
+        changed = refund_sliding_window(spec, s, cost, charged_at)
         if changed then
           redis.call('SET', key, spec.codec.encode(spec.tag, s, expiry), 'KEEPTTL')
         end
+      end
+    elseif reserved ~= actual then
+      local cap = spec.module == bucket and spec.burst or spec.count
+      reserved = math.min(reserved, cap)  -- a charge never takes more
+      local owned, expiry = load_state(key, spec, s)
+      if owned or actual > reserved then
+        if now == nil then
+          local t = redis.call('TIME')
+          now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+        end
+        changed = spec.module.settle(spec, s, charged_at, reserved, actual, now)
+      end
+      if changed and actual < reserved then
+        -- Lower than the charge left it: the expiry the charge set still covers it.
+        redis.call('SET', key, spec.codec.encode(spec.tag, s, expiry), 'KEEPTTL')
+      elseif changed then
+        store_state(key, spec, s, settled_expiry(spec, s), expiry, now)
       end
     end
     if changed then refunded = refunded + 1 end

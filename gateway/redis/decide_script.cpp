@@ -161,6 +161,28 @@ std::size_t append_refund_args(std::span<const script_limit> limits,
   return n;
 }
 
+std::size_t append_settle_args(std::span<const settle_limit> limits, limit::micros charged_at,
+                               std::vector<std::string>& out) {
+  std::size_t n = 0;
+  for (const settle_limit& l : limits) n += l.reserved != l.actual ? 1 : 0;
+  if (n == 0) return 0;
+  out.push_back(std::to_string(n));
+  for (const settle_limit& l : limits) {
+    if (l.reserved != l.actual) out.push_back(l.key);
+  }
+  for (const settle_limit& l : limits) {
+    if (l.reserved == l.actual) continue;
+    out.push_back(limit_spec(*l.params, l.shadow));
+    std::string cost;
+    append_int(cost, l.reserved);
+    cost.push_back(' ');
+    append_int(cost, l.actual);
+    out.push_back(std::move(cost));
+  }
+  out.push_back(std::to_string(charged_at));
+  return n;
+}
+
 void append_topup_args(std::span<const std::int64_t> topups, std::optional<limit::micros> now,
                        std::vector<std::string>& out) {
   out.push_back(now ? std::to_string(*now) : std::string());

@@ -174,6 +174,23 @@ std::size_t append_refund_args(std::span<const script_limit> limits,
                                std::span<const limit::decision> decisions, limit::micros charged_at,
                                std::vector<std::string>& out);
 
+// A settle (issue 14, a cost from the response) is the same call: each key's cost
+// argument is "<reserved> <actual>", settling a charge of `reserved` at charged_at to
+// `actual` (decide.lua: bucket.settle(), fixed_window.settle()).
+struct settle_limit {
+  std::string key;
+  const limit::limit_params* params;  // must outlive the call
+  std::int64_t reserved;              // what the decide charged
+  std::int64_t actual;                // what the request turned out to cost
+  bool shadow;
+};
+
+// Appends, after refund_head_of(): numkeys, the keys, a spec and "<reserved> <actual>"
+// per limit, then charged_at (decide_reply_now() of the decide that charged). Returns
+// how many limits it appended (0: nothing to settle, send nothing).
+std::size_t append_settle_args(std::span<const settle_limit> limits, limit::micros charged_at,
+                               std::vector<std::string>& out);
+
 // Whether a refund's reply (an integer reply) is well formed for `refunded` limits
 // (0 <= value <= refunded).
 inline bool refund_reply_ok(std::int64_t value, std::size_t refunded) {

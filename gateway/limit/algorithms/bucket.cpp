@@ -1,5 +1,7 @@
 #include "limit/algorithms/bucket.hpp"
 
+#include <algorithm>
+
 namespace sluice::limit::bucket {
 namespace {
 
@@ -60,6 +62,41 @@ result evaluate(const limit_params& p, const state& s, micros now, std::int64_t 
   r.verdict.reset = until_full(charged);
   r.expires_at = r.next.tat_us + (r.next.tat_frac > 0 ? 1 : 0);
   return r;
+}
+
+settled settle(const limit_params& p, const state& s, micros charged_at, std::int64_t reserved,
+               std::int64_t actual, micros now) {
+  const std::int64_t den = p.interval_den;
+  const std::int64_t per_token = p.interval_num;
+  const std::int64_t horizon = p.burst * per_token;
+  const auto expiry = [](const state& x) { return x.tat_us + (x.tat_frac > 0 ? 1 : 0); };
+  const settled unchanged{s, expiry(s), false};
+  state base = s.tat_frac < den ? s : state{s.tat_us + 1, 0};  // as evaluate() reads it
+  const bool full = base.tat_us < now || (base.tat_us == now && base.tat_frac == 0);
+  if (actual > reserved) {
+    if (full) base = state{now, 0};
+    const std::int64_t debt = (base.tat_us - now) * den + base.tat_frac;
+    const __int128 wanted = static_cast<__int128>(actual - reserved) * per_token + debt;
+    const std::int64_t capped = static_cast<std::int64_t>(std::min<__int128>(wanted, 2 * horizon));
+    if (capped <= debt) return unchanged;
+    const state next{now + capped / den, capped % den};
+    return {next, expiry(next), true};
+  }
+  if (actual == reserved || full || now < charged_at) return unchanged;  // nothing to give
+  const __int128 lost = static_cast<__int128>(now - charged_at) * den;  // refill since
+  const __int128 back = std::min<__int128>(static_cast<__int128>(reserved - actual) * per_token,
+                                           static_cast<__int128>(reserved) * per_token - lost);
+  if (back <= 0) return unchanged;
+  const auto b = static_cast<std::int64_t>(back);  // < reserved * per_token: exact
+  micros tat_us = base.tat_us - b / den;
+  std::int64_t tat_frac = base.tat_frac - b % den;
+  if (tat_frac < 0) {
+    tat_us -= 1;
+    tat_frac += den;
+  }
+  state next{tat_us, tat_frac};
+  if (tat_us < now) next = state{now, 0};  // never fuller than full
+  return {next, expiry(next), true};
 }
 
 }  // namespace sluice::limit::bucket

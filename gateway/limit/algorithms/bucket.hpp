@@ -32,4 +32,23 @@ struct result {
 // a request that would conform within max_delay is admitted with `delay` set.
 result evaluate(const limit_params& p, const state& s, micros now, std::int64_t cost);
 
+// A charge of `reserved` tokens at `charged_at` turned out to cost `actual` (a cost from
+// the response, issue 14): the state never below the one had the request been charged
+// `actual` at charged_at (it never admits more than that would have), and never more
+// than two capacities of debt (the exact range, limit_params::exact()).
+//  - actual > reserved: the rest is charged now, tat = max(tat, now) + (actual -
+//    reserved) * T: later requests wait.
+//  - actual < reserved: tat goes back by (reserved - actual) * T, but by at most
+//    reserved * T - (now - charged_at), the part of the reserve that refill cannot have
+//    absorbed since (a charge maps a tat x to max(x, t) + c; the reserve moved it by
+//    reserved * T from at least charged_at); never fuller than full. With actual = 0
+//    this is the Redis Cluster refund (decide.lua).
+struct settled {
+  state next;
+  micros expires_at;  // when `next` equals a fresh (full) bucket
+  bool changed;
+};
+settled settle(const limit_params& p, const state& s, micros charged_at, std::int64_t reserved,
+               std::int64_t actual, micros now);
+
 }  // namespace sluice::limit::bucket

@@ -81,4 +81,36 @@ do
     r.expires_at = next.tat_us + (next.tat_frac > 0 and 1 or 0)
     return r
   end
+
+  -- bucket.cpp's settle(): a charge of `reserved` at charged_at turned out to cost
+  -- `actual`. Changes s in place; returns whether it changed.
+  function bucket.settle(p, s, charged_at, reserved, actual, now)
+    local den, per_token = p.interval_den, p.interval_num
+    local horizon = p.burst * per_token
+    local base_us, base_frac = s.tat_us, s.tat_frac
+    if base_frac >= den then base_us, base_frac = base_us + 1, 0 end  -- as evaluate reads it
+    local full = base_us < now or (base_us == now and base_frac == 0)
+    if actual > reserved then
+      if full then base_us, base_frac = now, 0 end
+      local debt = (base_us - now) * den + base_frac
+      local capped = debt + (actual - reserved) * per_token
+      if capped > 2 * horizon then capped = 2 * horizon end
+      if capped <= debt then return false end
+      s.tat_us, s.tat_frac = now + div(capped, den), mod(capped, den)
+      return true
+    end
+    if actual == reserved or full or now < charged_at then return false end
+    local held = reserved * per_token
+    local elapsed = now - charged_at
+    if elapsed >= ceil_div(held, den) then return false end  -- refill absorbed it all
+    local back = held - elapsed * den  -- exact: below held + den
+    local want = (reserved - actual) * per_token
+    if want < back then back = want end
+    if back <= 0 then return false end
+    local tat_us, tat_frac = base_us - div(back, den), base_frac - mod(back, den)
+    if tat_frac < 0 then tat_us, tat_frac = tat_us - 1, tat_frac + den end
+    if tat_us < now then tat_us, tat_frac = now, 0 end  -- never fuller than full
+    s.tat_us, s.tat_frac = tat_us, tat_frac
+    return true
+  end
 end

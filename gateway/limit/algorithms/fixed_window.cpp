@@ -53,4 +53,23 @@ result evaluate(const limit_params& p, const state& s, micros now, std::int64_t 
   return r;
 }
 
+settled settle(const limit_params& p, const state& s, micros charged_at, std::int64_t reserved,
+               std::int64_t actual, micros now) {
+  const micros window = window_of(p, charged_at);
+  const micros stored = window_of(p, s.window_start);
+  const settled unchanged{s, stored + p.period, false};
+  const std::int64_t delta = std::min(actual, reserved + p.count) - reserved;
+  if (delta == 0) return unchanged;
+  if (stored == window) {
+    if (delta < 0 && s.count <= 0) return unchanged;
+    const state next{s.window_start, std::max<std::int64_t>(s.count + delta, 0)};
+    return {next, window + p.period, true};
+  }
+  if (stored < window && delta > 0 && window_of(p, now) == window) {
+    const state next{window, delta};
+    return {next, window + p.period, true};
+  }
+  return unchanged;
+}
+
 }  // namespace sluice::limit::fixed_window

@@ -23,4 +23,17 @@ struct result {
 
 result evaluate(const limit_params& p, const state& s, micros now, std::int64_t cost);
 
+// A charge of `reserved` at `charged_at` turned out to cost `actual` (issue 14): exact
+// while the window of charged_at is the stored one (count += actual - reserved, never
+// below 0, at most actual - reserved <= N more); a window that has moved on holds none
+// of it. A stored window older than charged_at's (the reserve was 0 or its state was
+// dropped) starts that window with what is owed, while it is still `now`'s window.
+struct settled {
+  state next;
+  micros expires_at;  // the end of the window `next` counts in
+  bool changed;
+};
+settled settle(const limit_params& p, const state& s, micros charged_at, std::int64_t reserved,
+               std::int64_t actual, micros now);
+
 }  // namespace sluice::limit::fixed_window

@@ -60,4 +60,25 @@ do
     v.remaining = max(left - cost, 0)
     return r
   end
+
+  -- fixed_window.cpp's settle(): a charge of `reserved` at charged_at turned out to cost
+  -- `actual`. Changes s in place; returns whether it changed.
+  function fixed_window.settle(p, s, charged_at, reserved, actual, now)
+    local window = window_of(p, charged_at)
+    local stored = window_of(p, s.window_start)
+    local delta = actual
+    if delta > reserved + p.count then delta = reserved + p.count end
+    delta = delta - reserved
+    if delta == 0 then return false end
+    if stored == window then
+      if delta < 0 and s.count <= 0 then return false end
+      s.count = max(s.count + delta, 0)
+      return true
+    end
+    if stored < window and delta > 0 and window_of(p, now) == window then
+      s.window_start, s.count = window, delta
+      return true
+    end
+    return false
+  end
 end
