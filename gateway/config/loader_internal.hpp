@@ -75,6 +75,7 @@ struct limit_info {
   std::optional<source_location> anchor_at;       // its anchor_day, when given
   std::optional<source_location> tenant_rate_at;  // `tenant_rate:` read without error
   std::optional<source_location> max_at;          // `max:` (algorithm: concurrency)
+  std::optional<source_location> response_cost_at;  // `cost:` read without error
   std::optional<source_location> penalty_at, adaptive_at;
   std::vector<located> route_entries;  // one per routes: entry
   bool complete() const {
@@ -139,6 +140,10 @@ void read_calendar(const yaml_node& node, const std::string& path, error_sink& s
 std::optional<std::vector<std::string>> read_strings(const yaml_node& node, const std::string& path,
                                                      error_sink& sink, bool scalar_ok,
                                                      std::vector<located>* where = nullptr);
+
+// A limit's `cost:` (config/response_cost_reader.cpp); sets limit.response_cost when valid.
+void read_response_cost(const yaml_node& node, const std::string& path, error_sink& sink,
+                        limit_def& limit, limit_info& info);
 
 // A limit's `tenant_rate:` (config/tenant_rate_reader.cpp); sets limit.tenant_rate and
 // info.tenant_rate_at when valid. Pass 2 checks it against the rate and algorithm.

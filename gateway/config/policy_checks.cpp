@@ -186,6 +186,57 @@ void check_in_flight(const limit_def& limit, const limit_info& info, Add&& add) 
   refuse(info.adaptive_at, "adaptive", "it scales a rate");
   refuse(info.calendar_at, "calendar", "it counts periods of a quota");
   refuse(info.tenant_rate_at, "tenant_rate", "it takes N for a rate");
+  refuse(info.response_cost_at, "cost", "a request holds one slot whatever it costs");
+}
+
+// A limit's `cost:` (issue 14): an algorithm whose settle is exact, no lease (leased units
+// are spent locally, past any settle), a cost counted in units (not count: requests), and
+// a reserve that fits the smallest capacity the limit has.
+template <class Add>
+void check_response_cost(const limit_def& limit, const limit_info& info,
+                         const std::vector<tier_def>& tiers, Add&& add) {
+  const std::string field = info.path + ".cost";
+  const source_location& at = *info.response_cost_at;
+  const bool exact = limit.algo == limit::algorithm::token_bucket ||
+                     limit.algo == limit::algorithm::fixed_window ||
+                     (limit.algo == limit::algorithm::leaky_bucket && limit.delay == 0);
+  if (!exact) {
+    add(at, field,
+        "a cost from the response settles token_bucket, fixed_window and leaky_bucket without "
+        "delay exactly (this limit uses " +
+            std::string(limit::to_string(limit.algo)) +
+            (limit.algo == limit::algorithm::leaky_bucket ? " with delay" : "") + ")");
+    return;
+  }
+  if (limit.lease) {
+    add(at, field,
+        "a cost from the response cannot be combined with lease (leased units are spent "
+        "without a round trip, so the settle could not follow them)");
+    return;
+  }
+  if (limit.count == count_mode::requests) {
+    add(at, field,
+        "a cost from the response counts units; remove 'count: requests' (which charges 1 "
+        "per request)");
+    return;
+  }
+  const std::int64_t reserve = limit.response_cost->reserve.value_or(0);
+  const auto too_large = [&](std::int64_t cap, const std::string& which) {
+    if (reserve > cap) {
+      add(at, field + ".reserve",
+          "reserve " + std::to_string(reserve) + " is larger than the capacity of limit '" +
+              limit.name + "'" + which + " (" + std::to_string(cap) +
+              "), so no request could pass");
+    }
+  };
+  if (!limit.tier_aware && info.rate_at && limit.rate.count >= 1) {
+    too_large(capacity(limit.algo, limit.rate, limit.burst, limit.shards), "");
+  }
+  for (const tier_def& tier : tiers) {
+    if (!limit.tier_aware || tier.unlimited || tier.rate.count < 1) continue;
+    too_large(capacity(limit.algo, tier.rate, tier.burst, limit.shards),
+              " for tier '" + tier.name + "'");
+  }
 }
 
 std::string lease_problem(std::int64_t max_tokens, std::int64_t cap, const std::string& which) {
@@ -313,6 +364,9 @@ void check_policies(const policy_state& st, std::vector<config_error>& errors) {
             "calendar, so unspent leased units could not be given back exactly); remove the "
             "lease");
       }
+    }
+    if (info.response_cost_at && limit.response_cost) {
+      check_response_cost(limit, info, policy.tiers, add);
     }
     if (info.tenant_rate_at && limit.tenant_rate) {
       const std::string field = info.path + ".tenant_rate";

@@ -435,7 +435,7 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
   map_reader m(node, path, sink,
                {"name",    "key",      "algorithm", "rate",     "burst",       "count",  "tier",
                 "routes",  "methods",  "shadow",    "fallback", "delay",       "shards", "soft",
-                "penalty", "adaptive", "lease",     "calendar", "tenant_rate", "max"});
+                "penalty", "adaptive", "lease",     "calendar", "tenant_rate", "max", "cost"});
   if (!m.ok()) return;
   limit_def limit;
   limit_info info;
@@ -551,6 +551,7 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
   if (auto* v = m.get("tenant_rate")) {
     read_tenant_rate(*v, m.path("tenant_rate"), sink, limit, info);
   }
+  if (auto* v = m.get("cost")) read_response_cost(*v, m.path("cost"), sink, limit, info);
   if (!name) return;
   limit.name = *name;
   auto first = std::find_if(st.policy.limits.begin(), st.policy.limits.end(),

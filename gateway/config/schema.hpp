@@ -335,6 +335,23 @@ struct tenant_rate_def {
   source_location where;
 };
 
+// `cost:` on a limit (issue 14, a cost from the response): the limit charges `reserve`
+// when the request is decided and settles to what the upstream's answer says it cost
+// when the response ends (limit/response_cost.hpp reads it).
+enum class response_cost_source : std::uint8_t {
+  header,   // a response header: its value, a non-negative integer
+  json,     // a field of a JSON body (or of a text/event-stream's data events)
+  trailer,  // a trailer field of a chunked response
+};
+struct response_cost_def {
+  response_cost_source source = response_cost_source::header;
+  std::string name;                         // header or trailer name, lower case
+  std::vector<std::string> path;            // json: the field's path ("usage.total_tokens")
+  std::optional<std::int64_t> reserve;      // charged up front; absent: the route's cost
+  std::optional<std::int64_t> on_failure;   // settled at when no response came; absent: reserve
+  source_location where;
+};
+
 // The calendar unit a limit with rate `r` counts periods of: a week or a month always, a
 // day only with the limit's `calendar:` (without, N/day is the epoch-aligned 24 h
 // window); none for a fixed-length rate.
@@ -367,6 +384,7 @@ struct limit_def {
   std::optional<lease_def> lease;              // local quota leases (limit/lease_table.hpp)
   std::optional<calendar_def> calendar;        // periods of N/day, N/week, N/month rates
   std::optional<tenant_rate_def> tenant_rate;  // N per request from a claim or header
+  std::optional<response_cost_def> response_cost;  // `cost:`: settled from the response
   // algorithm: concurrency (issue 14, limit/algorithms/concurrency.hpp): `max` requests
   // in flight per key, each slot given up after `lease` if never released. The reader
   // also sets `rate` to max per lease, which is what its limit_params hold.

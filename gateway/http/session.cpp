@@ -52,6 +52,19 @@ class beast_headers final : public limit::request_headers {
   const head_fields& fields_;
 };
 
+// A response's fields for limit::response_costs: the last value of a name (a trailer is
+// parsed after the head's fields, so a trailer name's last value is the trailer's).
+limit::response_costs::field_lookup fields_of(const response_head& head) {
+  return [&head](std::string_view lower_name) -> std::optional<std::string_view> {
+    std::optional<std::string_view> last;
+    for (auto it = head.find(beast::string_view(lower_name.data(), lower_name.size()));
+         it != head.end() && beast::iequals(it->name_string(), lower_name); ++it) {
+      last = as_std(it->value());
+    }
+    return last;
+  };
+}
+
 std::string_view client_ip_header_name(config::client_ip_source s) {
   switch (s) {
     case config::client_ip_source::x_forwarded_for:
@@ -573,23 +586,24 @@ awaitable<bool> session::reject(const verdict& v) {
 
 awaitable<bool> session::forward() {
   record_.decision = decision_name(ev_.result);  // until a failure says otherwise
-  // Concurrency limits: the request holds its slots until forward() ends, whichever way
-  // (answered, failed, tunnel closed, client gone, frame destroyed at a drain cut).
-  // A frame destroyed with its stopped worker (the process is exiting) releases nothing:
-  // a Redis slot then waits for its lease.
-  struct held_slots {
-    app::decision_backend& backend;
-    const limit::evaluation& ev;
-    asio::io_context& io;
-    ~held_slots() {
-      if (io.stopped() || !ev.holds_slots()) return;
+  // Concurrency limits hold their slots, and costs from the response wait to be settled,
+  // until forward() ends, whichever way (answered, failed, tunnel closed, client gone,
+  // frame destroyed at a drain cut): then decision_backend::finish().
+  costs_.begin(ev_);
+  feed_costs_ = false;
+  struct exchange_end {
+    session& s;
+    ~exchange_end() {
+      // A frame destroyed with its stopped worker (the process is exiting) does nothing:
+      // a Redis slot then waits for its lease, a reserve stands as the cost.
+      if (s.worker_.io.stopped() || !s.ev_.finishes()) return;
       try {
-        backend.release(ev, io.get_executor());
+        s.finish_exchange();
       } catch (const std::exception&) {
-        // Out of memory for the release call: the slot waits for its lease.
+        // Out of memory for the call: slots wait for their lease, reserves stand.
       }
     }
-  } held{services_.backend, ev_, worker_.io};
+  } ended{*this};
 
   std::int64_t retry_us = 0;
   if (!services_.breaker.allow(now_us(), retry_us)) {
@@ -622,6 +636,10 @@ awaitable<bool> session::forward() {
   }
 
   const int status = rp->get().result_int();
+  if (costs_.any()) {
+    const auto& head = rp->get();
+    feed_costs_ = costs_.on_head(fields_of(head), head[http::field::content_type]);
+  }
   flight.answered(steady::now() - sent_at, status >= 500);
   const double upstream_seconds = std::chrono::duration<double>(steady::now() - sent_at).count();
   record_.upstream_ms = upstream_seconds * 1000;
@@ -633,6 +651,15 @@ awaitable<bool> session::forward() {
   }
   if (status == 101) co_return co_await tunnel(std::move(up), *rp);
   co_return co_await relay_response(std::move(up), *rp);
+}
+
+void session::finish_exchange() {
+  std::vector<std::int64_t> settled(ev_.checks.size());
+  for (std::size_t i = 0; i < settled.size(); ++i) {
+    settled[i] = costs_.settled_cost(ev_, i);
+    if (ev_.settles(i)) services_.metrics.count_response_cost(costs_.outcome(i));
+  }
+  services_.backend.finish(ev_, settled, worker_.io.get_executor());
 }
 
 bool session::write_upstream_head() {
@@ -813,6 +840,7 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
     if (ec == http::error::need_buffer) ec = {};
     if (ec || !rp.is_done()) co_return false;
     inline_body = static_cast<std::size_t>(length);
+    if (feed_costs_) costs_.feed(std::string_view(relay_buffer(), inline_body));
   }
   const std::array<asio::const_buffer, 2> head_and_body{asio::buffer(out.data(), out.size()),
                                                         asio::buffer(relay_buffer(), inline_body)};
@@ -828,11 +856,15 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
     await_upstream(*up, steady::now() + cfg.upstream.timeout);
     const error_code rec = co_await read_body_piece(up->stream, up->buffer, rp);
     if (upstream_wait_overdue() || rec) co_return false;
+    if (feed_costs_) {
+      costs_.feed(std::string_view(relay_buffer(), relay_buffer_size - body.size));
+    }
     const error_code wec = co_await write_body_piece(
         stream_, relay_buffer(), relay_buffer_size - body.size, framing == body_framing::chunked,
         rp.is_done(), cfg.server.idle_timeout, record_.bytes_sent);
     if (wec) co_return false;
   }
+  if (costs_.any()) costs_.on_end(fields_of(res));  // the response is complete
   // Reused only after a complete, cleanly delimited exchange (release also refuses a
   // connection with bytes read beyond the response).
   if (upstream_keep_alive && parser_->is_done()) worker_.pool.release(std::move(up));
@@ -841,6 +873,7 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
 
 awaitable<bool> session::tunnel(std::unique_ptr<upstream_connection> up, response_parser& rp) {
   const auto& cfg = snapshot_->config.server;
+  if (costs_.any()) costs_.on_end(fields_of(rp.get()));  // a 101 has no body to wait for
   write_client_response_head(head_text_, rp.get(),
                              {.version = 11,
                               .body = {},

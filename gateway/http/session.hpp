@@ -21,6 +21,7 @@
 #include "http/wire.hpp"
 #include "limit/engine.hpp"
 #include "limit/rate_limit_headers.hpp"
+#include "limit/response_cost.hpp"
 #include "net/asio.hpp"
 #include "runtime/services.hpp"
 #include "telemetry/metrics.hpp"
@@ -147,6 +148,9 @@ class session {
   awaitable<bool> answer_failure(exchange_failure failure);
 
   awaitable<bool> discard_request_body();
+  // The exchange of an admitted request ended: its concurrency slots go back and its
+  // costs from the response are settled (decision_backend::finish).
+  void finish_exchange();
   // Counting (metrics, stats), each when its fact is final, before the client sees
   // the answer it leads to.
   void count_decision();
@@ -175,6 +179,10 @@ class session {
   limit::evaluation ev_;
   std::chrono::steady_clock::time_point check_started_;  // when decide() began
   limit::header_list rate_headers_;
+  // Costs from the response (limits with `cost:`) read as it goes by; feed_costs_: the
+  // body is fed to them.
+  limit::response_costs costs_;
+  bool feed_costs_ = false;
   wire_buffer head_text_;  // the message head (and small body) being sent
   request_record record_;
   std::unique_ptr<char[]> relay_buffer_;

@@ -405,7 +405,7 @@ void evaluation::reset() {
   delay = 0;
   degraded = false;
   hold_id.clear();
-  held_locally = false;
+  decided_locally = false;
 }
 
 bool evaluation::holds(std::size_t i) const {
@@ -416,6 +416,18 @@ bool evaluation::holds(std::size_t i) const {
 bool evaluation::holds_slots() const {
   for (std::size_t i = 0; i < checks.size(); ++i) {
     if (holds(i)) return true;
+  }
+  return false;
+}
+
+bool evaluation::settles(std::size_t i) const {
+  return result == outcome::allowed && i < decisions.size() && decisions[i].allowed &&
+         limit_of(applied[i]).response_cost.has_value();
+}
+
+bool evaluation::finishes() const {
+  for (std::size_t i = 0; i < checks.size(); ++i) {
+    if (holds(i) || settles(i)) return true;
   }
   return false;
 }
@@ -510,10 +522,14 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
       }
     }
     const auto end = static_cast<std::uint32_t>(ev.keys.size());
-    // A request holds one slot of a concurrency limit whatever it costs.
-    const std::int64_t cost =
-        limit.count == config::count_mode::requests || holds_in_flight(params->algo) ? 1
-                                                                                     : route.cost;
+    // A request holds one slot of a concurrency limit whatever it costs; a cost from the
+    // response charges its reserve first.
+    std::int64_t cost = route.cost;
+    if (limit.count == config::count_mode::requests || holds_in_flight(params->algo)) {
+      cost = 1;
+    } else if (limit.response_cost && limit.response_cost->reserve) {
+      cost = *limit.response_cost->reserve;
+    }
     ev.applied.push_back(applied_limit{index, params, begin, end, limit.shadow, {}});
     ev.checks.push_back(check{0, params, cost, limit.shadow});
   }

@@ -108,12 +108,17 @@ struct evaluation {
   // Concurrency limits (limit::holds_in_flight): the slots an admitted request holds
   // until its response ends, when the session gives them back through the backend that
   // took them (decision_backend::release). hold_id: the Redis lease id they are held
-  // under (empty when decided in memory); held_locally: the Redis backend decided in
+  // under (empty when decided in memory); decided_locally: the Redis backend decided in
   // its in-process store (storage.on_error: local).
   std::string hold_id;
-  bool held_locally = false;
+  bool decided_locally = false;
   bool holds(std::size_t check) const;  // check's limit holds a slot of this request
   bool holds_slots() const;
+  // A cost from the response (`cost:`, limit/response_cost.hpp): check's limit charged its
+  // reserve (ev.checks[check].cost) and settles when the response ends.
+  bool settles(std::size_t check) const;
+  // Anything for decision_backend::finish() when the exchange ends.
+  bool finishes() const;
 
   // Reused buffers.
   std::string path;             // normalized path

@@ -105,6 +105,7 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
     l.penalty = def.penalty;
     l.lease = def.lease;
     l.tenant_rate = def.tenant_rate;
+    l.response_cost = def.response_cost;
     l.configured_burst = def.burst;
     l.adaptive = def.adaptive;
     l.methods = def.methods;

@@ -53,6 +53,9 @@ struct compiled_limit {
   // the policy's `burst` (0 = N), scaled for a tenant's N (tenant_burst).
   std::optional<config::tenant_rate_def> tenant_rate;
   std::int64_t configured_burst = 0;
+  // `cost:` (issue 14, limit/response_cost.hpp): the request is charged its reserve,
+  // then settled to what the response says it cost.
+  std::optional<config::response_cost_def> response_cost;
   std::vector<std::string> methods;                   // empty = every method
   limit_params params;                                // when !tier_aware
   std::vector<std::optional<limit_params>> per_tier;  // when tier_aware; nullopt = unlimited

@@ -163,20 +163,27 @@ std::size_t append_refund_args(std::span<const script_limit> limits,
 
 std::size_t append_settle_args(std::span<const settle_limit> limits, limit::micros charged_at,
                                std::vector<std::string>& out) {
+  const auto included = [](const settle_limit& l) {
+    return l.reserved != l.actual || limit::holds_in_flight(l.params->algo);
+  };
   std::size_t n = 0;
-  for (const settle_limit& l : limits) n += l.reserved != l.actual ? 1 : 0;
+  for (const settle_limit& l : limits) n += included(l) ? 1 : 0;
   if (n == 0) return 0;
   out.push_back(std::to_string(n));
   for (const settle_limit& l : limits) {
-    if (l.reserved != l.actual) out.push_back(l.key);
+    if (included(l)) out.push_back(l.key);
   }
   for (const settle_limit& l : limits) {
-    if (l.reserved == l.actual) continue;
+    if (!included(l)) continue;
     out.push_back(limit_spec(*l.params, l.shadow));
     std::string cost;
     append_int(cost, l.reserved);
     cost.push_back(' ');
-    append_int(cost, l.actual);
+    if (limit::holds_in_flight(l.params->algo)) {
+      cost.append(l.hold);
+    } else {
+      append_int(cost, l.actual);
+    }
     out.push_back(std::move(cost));
   }
   out.push_back(std::to_string(charged_at));

@@ -174,20 +174,23 @@ std::size_t append_refund_args(std::span<const script_limit> limits,
                                std::span<const limit::decision> decisions, limit::micros charged_at,
                                std::vector<std::string>& out);
 
-// A settle (issue 14, a cost from the response) is the same call: each key's cost
-// argument is "<reserved> <actual>", settling a charge of `reserved` at charged_at to
-// `actual` (decide.lua: bucket.settle(), fixed_window.settle()).
+// The end of a request's exchange is the same call (issue 14): a settle of a cost from
+// the response gives each key the cost argument "<reserved> <actual>", settling a
+// charge of `reserved` at charged_at to `actual` (decide.lua: bucket.settle(),
+// fixed_window.settle()); a concurrency limit's release "<cost> <lease id>".
 struct settle_limit {
   std::string key;
   const limit::limit_params* params;  // must outlive the call
   std::int64_t reserved;              // what the decide charged
   std::int64_t actual;                // what the request turned out to cost
   bool shadow;
+  std::string_view hold = {};  // a concurrency limit's lease id (script_limit::hold)
 };
 
-// Appends, after refund_head_of(): numkeys, the keys, a spec and "<reserved> <actual>"
-// per limit, then charged_at (decide_reply_now() of the decide that charged). Returns
-// how many limits it appended (0: nothing to settle, send nothing).
+// Appends, after refund_head_of(): numkeys, the keys, a spec and a cost argument per
+// limit that settles (reserved != actual) or holds a slot, then charged_at
+// (decide_reply_now() of the decide that charged). Returns how many limits it appended
+// (0: nothing to do, send nothing).
 std::size_t append_settle_args(std::span<const settle_limit> limits, limit::micros charged_at,
                                std::vector<std::string>& out);
 

@@ -41,15 +41,21 @@ net::awaitable<std::optional<limit::decision>> memory_backend::peek(
   co_return store_.peek(limit::state_key(limit, key), limit::params_at(limit, params, now), now);
 }
 
-void release_in_memory(limit::memory_store& store, const limit::evaluation& ev) {
+void finish_in_memory(limit::memory_store& store, const limit::evaluation& ev,
+                      std::span<const std::int64_t> settled) {
   const limit::micros now = system_now_us();
   for (std::size_t i = 0; i < ev.checks.size(); ++i) {
-    if (ev.holds(i)) store.release(ev.checks[i].key_hash, *ev.checks[i].params, now);
+    const limit::check& c = ev.checks[i];
+    if (ev.holds(i)) store.release(c.key_hash, *c.params, now);
+    if (ev.settles(i) && i < settled.size()) {
+      store.settle(c.key_hash, *c.params, ev.now, c.cost, settled[i], now);
+    }
   }
 }
 
-void memory_backend::release(const limit::evaluation& ev, const net::asio::any_io_executor&) {
-  release_in_memory(store_, ev);
+void memory_backend::finish(const limit::evaluation& ev, std::span<const std::int64_t> settled,
+                            const net::asio::any_io_executor&) {
+  finish_in_memory(store_, ev, settled);
 }
 
 net::awaitable<bool> memory_backend::reset(const limit::compiled_limit& limit, std::string key) {

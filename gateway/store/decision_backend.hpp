@@ -62,11 +62,15 @@ class decision_backend {
   // Forgets `key` under `limit`; returns whether the storage could be reached.
   virtual net::awaitable<bool> reset(const limit::compiled_limit& limit, std::string key) = 0;
 
-  // Gives back the slots an admitted request holds in concurrency limits
-  // (evaluation::holds_slots) once its response has ended or its client left: once per
-  // admitted request, before `ev` is reused. Never waits: a Redis release is sent and
-  // not awaited (a release that fails leaves the slot to its lease).
-  virtual void release(const limit::evaluation& ev, const net::asio::any_io_executor& executor) = 0;
+  // An admitted request's exchange has ended (its response relayed, failed, or its
+  // client gone): gives back the slots it holds in concurrency limits
+  // (evaluation::holds) and settles each cost from the response (evaluation::settles)
+  // to `settled[check]` (per check of ev; equal to the check's cost: nothing to settle).
+  // Once per admitted request, before `ev` is reused. Never waits: with Redis one call
+  // per slot does both, sent and not awaited (one that fails leaves a slot to its lease
+  // and a reserve as the cost).
+  virtual void finish(const limit::evaluation& ev, std::span<const std::int64_t> settled,
+                      const net::asio::any_io_executor& executor) = 0;
 
   virtual storage_status status() const = 0;
 };
@@ -84,7 +88,8 @@ class memory_backend final : public decision_backend {
                                                       const limit::limit_params& params,
                                                       std::string key) override;
   net::awaitable<bool> reset(const limit::compiled_limit& limit, std::string key) override;
-  void release(const limit::evaluation& ev, const net::asio::any_io_executor& executor) override;
+  void finish(const limit::evaluation& ev, std::span<const std::int64_t> settled,
+              const net::asio::any_io_executor& executor) override;
   storage_status status() const override { return {"memory", false, true, 0}; }
 
  private:
@@ -94,8 +99,9 @@ class memory_backend final : public decision_backend {
 // Unix time in microseconds (the memory backend's clock).
 limit::micros system_now_us();
 
-// Gives ev's slots back to the in-process store (the memory backend's, or the Redis
+// decision_backend::finish() in the in-process store (the memory backend's, or the Redis
 // backend's when it decided by storage.on_error: local).
-void release_in_memory(limit::memory_store& store, const limit::evaluation& ev);
+void finish_in_memory(limit::memory_store& store, const limit::evaluation& ev,
+                      std::span<const std::int64_t> settled);
 
 }  // namespace sluice::app

@@ -426,31 +426,31 @@ std::vector<redis::script_limit> redis_backend::script_limits_of(limit::evaluati
   return limits;
 }
 
-void redis_backend::release(const limit::evaluation& ev,
-                            const net::asio::any_io_executor& executor) {
-  if (ev.held_locally) {
-    release_in_memory(local_, ev);
+void redis_backend::finish(const limit::evaluation& ev, std::span<const std::int64_t> settled,
+                           const net::asio::any_io_executor& executor) {
+  if (ev.decided_locally) {
+    finish_in_memory(local_, ev, settled);
     return;
   }
-  if (ev.hold_id.empty()) return;
-  // One refund call per slot holding some of the request's slots (charged_at unused).
-  std::vector<std::pair<std::uint16_t, std::vector<redis::script_limit>>> by_slot;
+  // By slot: the limits holding a slot (under ev.hold_id) or settling a cost. The settle
+  // is against the charge's Redis clock, ev.now (the decision's reply).
+  std::vector<std::pair<std::uint16_t, std::vector<redis::settle_limit>>> by_slot;
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
-    if (!ev.holds(i)) continue;
+    const bool settles = ev.settles(i) && i < settled.size() && settled[i] != ev.checks[i].cost;
+    if (!ev.holds(i) && !settles) continue;
     const auto& a = ev.applied[i];
     const std::string_view name = ev.limit_of(a).name;
     const std::uint16_t slot = cluster_keys_ ? slot_of(name, ev.key_of(a)) : 0;
     auto it = std::find_if(by_slot.begin(), by_slot.end(),
                            [&](const auto& g) { return g.first == slot; });
     if (it == by_slot.end()) it = by_slot.insert(by_slot.end(), {slot, {}});
-    it->second.push_back(
-        {redis_key(name, ev.key_of(a)), a.params, ev.checks[i].cost, a.shadow, ev.hold_id});
+    it->second.push_back({redis_key(name, ev.key_of(a)), a.params, ev.checks[i].cost,
+                          settles ? settled[i] : ev.checks[i].cost, a.shadow, ev.hold_id});
   }
   for (auto& [slot, limits] : by_slot) {
-    const std::vector<limit::decision> held(limits.size(), limit::decision{.allowed = true});
     std::vector<std::string> args;
     args.resize(2);  // the head: call_code() writes it
-    const std::size_t count = redis::append_refund_args(limits, held, ev.now, args);
+    const std::size_t count = redis::append_settle_args(limits, ev.now, args);
     if (count == 0) continue;
     if (test_clock_) args.push_back(std::to_string(local_now()));
     net::asio::co_spawn(executor, refund(slot, std::move(args), count), net::asio::detached);
@@ -787,7 +787,7 @@ std::optional<store_verdict> redis_backend::on_error(std::span<const limit::chec
 
 store_verdict redis_backend::fallback(limit::evaluation& ev) {
   // Slots taken by the in-process store go back there.
-  ev.held_locally = settings_.load()->on_error == config::storage_error_mode::local;
+  ev.decided_locally = settings_.load()->on_error == config::storage_error_mode::local;
   if (auto verdict = on_error(ev.checks, ev.now, ev.decisions)) return *verdict;
   // Through without limits: nothing applied, so no rate-limit headers either.
   ev.applied.clear();

@@ -106,9 +106,10 @@ class redis_backend final : public decision_backend {
                                                       const limit::limit_params& params,
                                                       std::string key) override;
   net::awaitable<bool> reset(const limit::compiled_limit& limit, std::string key) override;
-  // Concurrency limits: the refund call of the request's lease id on each slot that holds
-  // one (decide_script.hpp), spawned on `executor`'s worker.
-  void release(const limit::evaluation& ev, const net::asio::any_io_executor& executor) override;
+  // One refund call per slot holding some of the request's concurrency slots or costs to
+  // settle (decide_script.hpp: lease ids, "<reserved> <actual>"), spawned on `executor`.
+  void finish(const limit::evaluation& ev, std::span<const std::int64_t> settled,
+              const net::asio::any_io_executor& executor) override;
   storage_status status() const override;
 
   // For each degraded shard, checks whether it decides again: one script call that

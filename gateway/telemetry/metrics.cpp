@@ -125,6 +125,17 @@ metrics::metrics(std::string_view version)
   for (std::size_t i = 0; i < jwt_rejection_reasons.size(); ++i) {
     jwt_rejected_[i] = &jwt_rejected.Add({{"reason", std::string(jwt_rejection_reasons[i])}});
   }
+  auto& response_costs = BuildCounter()
+                             .Name("gateway_response_costs_total")
+                             .Help(
+                                 "Costs from the response settled (a limit's cost:), by how the "
+                                 "cost was found: read, missing (the reserve stands), failed "
+                                 "(on_failure).")
+                             .Register(r);
+  for (std::size_t i = 0; i < response_cost_outcomes.size(); ++i) {
+    response_costs_[i] =
+        &response_costs.Add({{"outcome", std::string(response_cost_outcomes[i])}});
+  }
   active_connections_ = &BuildGauge()
                              .Name("gateway_active_connections")
                              .Help("Open client connections.")
@@ -292,6 +303,12 @@ void metrics::release(const route_metrics& rm) {
     } else {
       ++it;
     }
+  }
+}
+
+void metrics::count_response_cost(std::string_view outcome) {
+  for (std::size_t i = 0; i < response_cost_outcomes.size(); ++i) {
+    if (response_cost_outcomes[i] == outcome) response_costs_[i]->Increment();
   }
 }
 

@@ -47,6 +47,12 @@ inline constexpr std::array<std::string_view, 9> jwt_rejection_reasons = {
     "missing", "malformed",     "unsupported_algorithm", "unknown_key",   "bad_signature",
     "expired", "not_yet_valid", "wrong_issuer",          "wrong_audience"};
 
+// How a cost from the response (a limit's `cost:`) was settled (gateway_response_costs_total):
+// read from the response, missing from a complete response (the reserve stands), or
+// failed (no complete response: on_failure).
+inline constexpr std::array<std::string_view, 3> response_cost_outcomes = {"read", "missing",
+                                                                           "failed"};
+
 // A metric family like prometheus::Family whose series are removed by their labels
 // in O(log n): Family::Remove scans every series (prometheus-cpp 1.0.1: 8,000
 // removals from 16,000 series took 2.1 s, each under the family's lock, which the
@@ -124,6 +130,8 @@ class metrics {
   void count_http_error(int status);
   // Counts a 401 for a token refused for `reason` (one of jwt_rejection_reasons).
   void count_jwt_rejection(std::string_view reason);
+  // Counts one settle of a cost from the response (one of response_cost_outcomes).
+  void count_response_cost(std::string_view outcome);
   prometheus::Gauge& active_connections() { return *active_connections_; }
   prometheus::Gauge& max_connections() { return *max_connections_; }
   prometheus::Counter& connections_evicted() { return *connections_evicted_; }
@@ -192,6 +200,7 @@ class metrics {
   std::array<prometheus::Counter*, upstream_error_kind_count> upstream_errors_{};
   std::array<prometheus::Counter*, counted_error_statuses.size()> http_errors_{};
   std::array<prometheus::Counter*, jwt_rejection_reasons.size()> jwt_rejected_{};
+  std::array<prometheus::Counter*, response_cost_outcomes.size()> response_costs_{};
   prometheus::Gauge* active_connections_;
   prometheus::Gauge* max_connections_;
   prometheus::Counter* connections_evicted_;
