@@ -5,6 +5,10 @@ reached the upstream). What the upstream answers depends on the path:
 
   /status/<code>          that status; a small body unless 1xx/204/304 or HEAD
   /delay/<ms>             waits, then echoes
+  /usage/<n>              JSON {"usage": {"total_tokens": n}, ...}
+  /usage-stream/<n>       text/event-stream, chunked: a few data events, then one with
+                          {"usage": {"total_tokens": n}}, then "data: [DONE]"
+  /usage-trailer/<n>      chunked body with the trailer X-Usage-Tokens: n
   /hold                   waits until the test calls open_gate() (at most 10 s), then echoes;
                           `held` counts the requests waiting there now
   /bytes/<n>              n pattern bytes with Content-Length, streamed in pieces
@@ -166,6 +170,34 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _on_status(self, record, code):
         self._send(int(code), b'status %s\n' % code.encode())
+
+    def _on_usage(self, record, n):
+        body = json.dumps({'id': 'cmpl-1', 'choices': [{'text': 'hi'}],
+                           'usage': {'prompt_tokens': 1, 'total_tokens': int(n)}})
+        self._send(200, body.encode(), 'application/json')
+
+    def _chunk(self, data):
+        self.wfile.write(b'%x\r\n%s\r\n' % (len(data), data))
+
+    def _on_usage_stream(self, record, n):
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/event-stream')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.end_headers()
+        for word in ('Hel', 'lo'):
+            self._chunk(b'data: {"choices":[{"delta":"%s"}]}\n\n' % word.encode())
+        self._chunk(b'data: {"choices":[],"usage":{"total_tokens":%d}}\n\n' % int(n))
+        self._chunk(b'data: [DONE]\n\n')
+        self.wfile.write(b'0\r\n\r\n')
+
+    def _on_usage_trailer(self, record, n):
+        self.send_response(200)
+        self.send_header('Content-Type', 'text/plain')
+        self.send_header('Transfer-Encoding', 'chunked')
+        self.send_header('Trailer', 'X-Usage-Tokens')
+        self.end_headers()
+        self._chunk(b'some text')
+        self.wfile.write(b'0\r\nX-Usage-Tokens: %d\r\n\r\n' % int(n))
 
     def _on_hold(self, record, arg):
         upstream = self.server.upstream
