@@ -413,12 +413,6 @@ bool evaluation::holds(std::size_t i) const {
          holds_in_flight(checks[i].params->algo);
 }
 
-bool evaluation::holds_slots() const {
-  for (std::size_t i = 0; i < checks.size(); ++i) {
-    if (holds(i)) return true;
-  }
-  return false;
-}
 
 bool evaluation::settles(std::size_t i) const {
   return result == outcome::allowed && i < decisions.size() && decisions[i].allowed &&

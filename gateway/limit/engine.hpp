@@ -106,14 +106,13 @@ struct evaluation {
   bool degraded = false;     // an enforced limit's `soft:` was passed: forward it marked
 
   // Concurrency limits (limit::holds_in_flight): the slots an admitted request holds
-  // until its response ends, when the session gives them back through the backend that
-  // took them (decision_backend::release). hold_id: the Redis lease id they are held
+  // until its exchange ends, when the session gives them back through the backend that
+  // took them (decision_backend::finish). hold_id: the Redis lease id they are held
   // under (empty when decided in memory); decided_locally: the Redis backend decided in
-  // its in-process store (storage.on_error: local).
+  // its in-process store (storage.on_error: local), where slots go back and costs settle.
   std::string hold_id;
   bool decided_locally = false;
   bool holds(std::size_t check) const;  // check's limit holds a slot of this request
-  bool holds_slots() const;
   // A cost from the response (`cost:`, limit/response_cost.hpp): check's limit charged its
   // reserve (ev.checks[check].cost) and settles when the response ends.
   bool settles(std::size_t check) const;

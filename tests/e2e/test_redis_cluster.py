@@ -49,7 +49,7 @@ POLICY = {
         {'name': 'global-in-flight', 'key': 'global', 'algorithm': 'concurrency', 'max': 3,
          'routes': ['held']},
         {'name': 'held-client', 'key': 'client', 'rate': '1/1h', 'burst': BURST,
-         'routes': ['held']},
+         'routes': ['held'], 'cost': {'response_header': 'X-Usage-Tokens', 'reserve': 1}},
     ],
 }
 GLOBAL_LIMIT = 30
@@ -165,7 +165,7 @@ class RedisClusterMode(RedisCase):
             self.assertEqual(len(redis_call(port, 'FUNCTION', 'LIST')), 1, port)
         self.assertEqual(code_loads(a, 'function') + code_loads(b, 'function'), loads + 3)
 
-    def test_in_flight_slots_across_slots_are_refunded_and_released(self):
+    def test_in_flight_slots_and_response_costs_across_slots(self):
         cluster = self.start_cluster()
         a = self.start_cluster_gateway(cluster)
         b = self.start_cluster_gateway(cluster)
@@ -178,7 +178,7 @@ class RedisClusterMode(RedisCase):
         statuses = []
 
         def hold(i):
-            statuses.append(request((a, b)[i % 2].port, 'GET', '/hold',
+            statuses.append(request((a, b)[i % 2].port, 'GET', '/hold?set-header=X-Usage-Tokens:3',
                                     headers=key(clients[i]), timeout=30).status)
 
         threads = [threading.Thread(target=hold, args=(i,)) for i in range(3)]
@@ -197,9 +197,13 @@ class RedisClusterMode(RedisCase):
         for t in threads:
             t.join(30)
         self.assertEqual(statuses, [200] * 3)
-        # Each response gave its slot back on the master holding the global key.
+        # Each response gave its slot back on the master holding the global key, and
+        # settled its client's cost (3, reserved 1) on that client's master.
         wait_for(lambda: redis_call(cluster.key_port(slots_key), 'ZCARD', slots_key) == 0,
                  message='every slot released')
+        for client in clients[:3]:
+            wait_for(lambda: self.peek(a, 'held-client', 'key:' + client)['remaining'] ==
+                     BURST - 3, message='the cost settled on its slot')
 
     def test_a_slot_migrated_mid_traffic_fails_no_request(self):
         cluster = self.start_cluster()
