@@ -284,6 +284,18 @@ net::awaitable<admin::admin_response> admin_api::handle(admin::admin_request req
     co_return co_await penalties(req, path.substr(std::string_view("/admin/penalties/").size()),
                                  snap);
   }
+  if (path == "/admin/tenants" && read) {
+    json::array tenants;
+    for (const auto& [field, n] : ctx_.entries.list_tenant_numbers()) {
+      const std::size_t bar = field.find('|');
+      tenants.push_back(json::object{
+          {"limit", field.substr(0, bar)}, {"key", field.substr(bar + 1)}, {"rate", n}});
+    }
+    co_return respond(200, {{"tenants", std::move(tenants)}});
+  }
+  if (path.starts_with("/admin/tenants/")) {
+    co_return co_await tenants(req, path.substr(std::string_view("/admin/tenants/").size()), snap);
+  }
   if (path.starts_with("/admin/clients/")) {
     co_return co_await clients(req, path.substr(std::string_view("/admin/clients/").size()), snap);
   }
@@ -549,6 +561,44 @@ net::awaitable<admin::admin_response> admin_api::access(const admin::admin_reque
                                                                   : entry->value}};
   if (ttl_s > 0) body["ttl_seconds"] = ttl_s;
   co_return respond(200, body);
+}
+
+// PUT /admin/tenants/<limit>/<key> {"rate":500}; DELETE /admin/tenants/<limit>/<key>: the N
+// of a limit with `tenant_rate:` for one key text (issue 14), ahead of claims and headers.
+net::awaitable<admin::admin_response> admin_api::tenants(
+    const admin::admin_request& req, std::string_view rest,
+    std::shared_ptr<const app::snapshot> snap) {
+  auto found = find_limit_and_key(rest, "/admin/tenants/<limit>/<key>", snap->policy);
+  if (found.error) co_return std::move(*found.error);
+  const auto& l = *found.limit;
+  if (!l.tenant_rate) {
+    co_return fail(gateway_error::bad_request,
+                   "Limit '" + l.name + "' takes no tenant numbers (it has no tenant_rate)");
+  }
+  if (req.method == "DELETE") {
+    if (!co_await ctx_.entries.remove_tenant_number(l.name, found.key)) {
+      co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
+    }
+    co_return respond(200, {{"removed", true}});
+  }
+  if (req.method != "PUT") co_return not_allowed("PUT, DELETE");
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body, ec);
+  const json::object* obj = ec ? nullptr : body.if_object();
+  const json::value* rate = obj ? obj->if_contains("rate") : nullptr;
+  if (rate == nullptr || !rate->is_int64() || rate->as_int64() < 1 ||
+      rate->as_int64() > limit::max_exact_integer) {
+    co_return fail(gateway_error::bad_request,
+                   R"(Body must be {"rate":<N>}, N a positive integer (at most the limit's max))");
+  }
+  const std::int64_t n = rate->as_int64();
+  if (!co_await ctx_.entries.put_tenant_number(l.name, found.key, n)) {
+    co_return fail(gateway_error::storage_unavailable, "Rate-limit storage unavailable");
+  }
+  co_return respond(200, {{"limit", l.name},
+                          {"key", found.key},
+                          {"rate", n},
+                          {"applied", std::min(n, l.tenant_rate->max)}});
 }
 
 // PUT /admin/clients/<api_key> {"tier":"pro"}; DELETE /admin/clients/<api_key>

@@ -94,6 +94,9 @@ class admin_api {
                                                std::shared_ptr<const app::snapshot> snap);
   net::awaitable<admin::admin_response> access(const admin::admin_request& req,
                                                std::string_view rest);
+  net::awaitable<admin::admin_response> tenants(const admin::admin_request& req,
+                                                std::string_view rest,
+                                                std::shared_ptr<const app::snapshot> snap);
   net::awaitable<admin::admin_response> clients(const admin::admin_request& req,
                                                 std::string_view rest,
                                                 std::shared_ptr<const app::snapshot> snap);

@@ -231,8 +231,10 @@ std::string config_json(const config::loaded_config& cfg) {
     }
     if (l.tenant_rate) {
       const auto& t = *l.tenant_rate;
-      o["tenant_rate"] = t.claim.empty() ? json::object{{"header", t.header}, {"max", t.max}}
-                                         : json::object{{"claim", t.claim}, {"max", t.max}};
+      json::object tenant{{"max", t.max}};
+      if (!t.claim.empty()) tenant["claim"] = t.claim;
+      if (!t.header.empty()) tenant["header"] = t.header;
+      o["tenant_rate"] = std::move(tenant);
     }
     if (l.calendar) {
       o["calendar"] = {{"time_zone", l.calendar->time_zone},

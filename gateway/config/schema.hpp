@@ -330,7 +330,8 @@ struct lease_def {
 // by the limit's key) stays the limit's: only the number changes.
 struct tenant_rate_def {
   std::string claim;     // a claim of the verified JWT (identity.jwt), or
-  std::string header;    // a header from a trusted proxy, lower case
+  std::string header;    // a header from a trusted proxy, lower case (neither: runtime
+                         // entries of the admin API only; they win over both)
   std::int64_t max = 0;  // values above are taken as max
   source_location where;
 };
@@ -345,10 +346,10 @@ enum class response_cost_source : std::uint8_t {
 };
 struct response_cost_def {
   response_cost_source source = response_cost_source::header;
-  std::string name;                         // header or trailer name, lower case
-  std::vector<std::string> path;            // json: the field's path ("usage.total_tokens")
-  std::optional<std::int64_t> reserve;      // charged up front; absent: the route's cost
-  std::optional<std::int64_t> on_failure;   // settled at when no response came; absent: reserve
+  std::string name;                        // header or trailer name, lower case
+  std::vector<std::string> path;           // json: the field's path ("usage.total_tokens")
+  std::optional<std::int64_t> reserve;     // charged up front; absent: the route's cost
+  std::optional<std::int64_t> on_failure;  // settled at when no response came; absent: reserve
   source_location where;
 };
 
@@ -378,12 +379,12 @@ struct limit_def {
   // `shards: N`: the budget split over N sub-keys "<key>#<i>" (limit::shard_params), each
   // request charging the one its client hashes to (limit::shard_of_client).
   int shards = 1;
-  std::optional<adaptive_def> adaptive;        // load-aware factor (limit/scaling.hpp)
-  std::optional<penalty_def> penalty;          // penalty box (limit/scaling.hpp)
-  std::optional<soft_def> soft;                // degrade before reject (limit/soft_limit.hpp)
-  std::optional<lease_def> lease;              // local quota leases (limit/lease_table.hpp)
-  std::optional<calendar_def> calendar;        // periods of N/day, N/week, N/month rates
-  std::optional<tenant_rate_def> tenant_rate;  // N per request from a claim or header
+  std::optional<adaptive_def> adaptive;            // load-aware factor (limit/scaling.hpp)
+  std::optional<penalty_def> penalty;              // penalty box (limit/scaling.hpp)
+  std::optional<soft_def> soft;                    // degrade before reject (limit/soft_limit.hpp)
+  std::optional<lease_def> lease;                  // local quota leases (limit/lease_table.hpp)
+  std::optional<calendar_def> calendar;            // periods of N/day, N/week, N/month rates
+  std::optional<tenant_rate_def> tenant_rate;      // N per request from a claim or header
   std::optional<response_cost_def> response_cost;  // `cost:`: settled from the response
   // algorithm: concurrency (issue 14, limit/algorithms/concurrency.hpp): `max` requests
   // in flight per key, each slot given up after `lease` if never released. The reader

@@ -1,7 +1,9 @@
 // Pass 1 for a limit's `tenant_rate:` (issue 14, per-tenant limits):
 //   tenant_rate: { claim: rpm, max: 10000 }        # a claim of the verified JWT
 //   tenant_rate: { header: X-Tenant-RPM, max: 10000 }  # from a trusted proxy only
-// Exactly one of claim and header; max is required (1 .. 2^53 - 1). Pass 2 checks the
+//   tenant_rate: { max: 10000 }                     # runtime entries only (admin API)
+// At most one of claim and header (runtime entries, PUT /admin/tenants/<limit>/<key>,
+// set N for a key whatever the request carries); max is required (1 .. 2^53 - 1). Pass 2 checks the
 // limit has a rate of its own (the period and the default) and the numbers up to max
 // are exact for its algorithm; pass 2 of config.yaml that a claim has identity.jwt.
 #include "config/loader_internal.hpp"
@@ -17,10 +19,10 @@ void read_tenant_rate(const yaml_node& node, const std::string& path, error_sink
   tenant.where = sink.where(node);
   const yaml_node* claim = m.get("claim");
   const yaml_node* header = m.get("header");
-  if ((claim != nullptr) == (header != nullptr)) {
+  if (claim != nullptr && header != nullptr) {
     sink.add(node, path,
-             "needs exactly one of 'claim' (a claim of the verified JWT) and 'header' (from a "
-             "trusted proxy)");
+             "takes at most one of 'claim' (a claim of the verified JWT) and 'header' (from a "
+             "trusted proxy); runtime entries of the admin API apply to either");
   }
   if (claim != nullptr) {
     if (auto name = read_claim_name(*claim, m.path("claim"), sink)) tenant.claim = *name;

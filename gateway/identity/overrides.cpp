@@ -20,6 +20,42 @@ std::string_view to_string(subject_kind k) {
   return "unknown";
 }
 
+std::string tenant_field(std::string_view limit, std::string_view key) {
+  std::string field;
+  field.reserve(limit.size() + 1 + key.size());
+  field.append(limit).append("|").append(key);
+  return field;
+}
+
+std::optional<std::int64_t> memory_overrides::tenant_number(std::string_view limit,
+                                                            std::string_view key) const {
+  if (empty()) return std::nullopt;
+  const std::string field = tenant_field(limit, key);
+  std::shared_lock lock(mutex_);
+  auto it = tenant_numbers_.find(field);
+  if (it == tenant_numbers_.end()) return std::nullopt;
+  return it->second;
+}
+
+void memory_overrides::put_tenant_number(std::string_view limit, std::string_view key,
+                                         std::int64_t n) {
+  std::unique_lock lock(mutex_);
+  tenant_numbers_[tenant_field(limit, key)] = n;
+  update_count();
+}
+
+bool memory_overrides::remove_tenant_number(std::string_view limit, std::string_view key) {
+  std::unique_lock lock(mutex_);
+  const bool erased = tenant_numbers_.erase(tenant_field(limit, key)) > 0;
+  update_count();
+  return erased;
+}
+
+tenant_numbers memory_overrides::list_tenant_numbers() const {
+  std::shared_lock lock(mutex_);
+  return tenant_numbers_;
+}
+
 bool memory_overrides::contains(access_kind list, subject_kind subject, std::string_view value,
                                 limit::micros now) const {
   if (empty()) return false;
@@ -77,11 +113,13 @@ std::vector<override_entry> memory_overrides::list_access(limit::micros now) con
 }
 
 void memory_overrides::replace_all(const std::vector<override_entry>& access,
-                                   const std::map<std::string, std::string, std::less<>>& tiers) {
+                                   const std::map<std::string, std::string, std::less<>>& tiers,
+                                   const tenant_numbers& numbers) {
   std::unique_lock lock(mutex_);
   access_.clear();
   for (const auto& e : access) access_[access_key{e.list, e.subject, e.value}] = e.expires_at;
   tiers_ = tiers;
+  tenant_numbers_ = numbers;
   update_count();
 }
 
@@ -100,7 +138,7 @@ std::map<std::string, std::string, std::less<>> memory_overrides::list_tiers() c
 // Called with the write lock held. Expired entries stay until drop_expired() (the
 // once-a-second refresh): readers and list_access() ignore them meanwhile.
 void memory_overrides::update_count() {
-  count_.store(access_.size() + tiers_.size(), std::memory_order_release);
+  count_.store(access_.size() + tiers_.size() + tenant_numbers_.size(), std::memory_order_release);
 }
 
 }  // namespace sluice::identity

@@ -307,16 +307,25 @@ void reserve_copies(evaluation& ev, std::size_t limits) {
   ev.scaled.reserve(3 * limits);
 }
 
-// `tenant_rate:`: the tenant's N from the verified token's claim or a trusted proxy's
-// header, at most max; nullopt when the request has none that is a positive integer
-// (then the limit's own rate applies). False (ev.result set, a 400) for two header lines.
-bool tenant_number(const compiled_limit& limit, const request_facts& facts, evaluation& ev,
+// `tenant_rate:`: the tenant's N from a runtime entry for its key text (the admin API),
+// else from the verified token's claim or a trusted proxy's header, at most max; nullopt
+// when none gives a positive integer (then the limit's own rate applies). False
+// (ev.result set, a 400) for two header lines.
+bool tenant_number(const compiled_limit& limit, const request_facts& facts,
+                   const identity::overrides* overrides, std::string_view key, evaluation& ev,
                    std::optional<std::int64_t>& n) {
   const config::tenant_rate_def& source = *limit.tenant_rate;
+  // An operator's runtime entry for this key wins over what the request carries.
+  if (overrides != nullptr && !overrides->empty()) {
+    if (auto entry = overrides->tenant_number(limit.name, key)) {
+      n = std::min(*entry, source.max);
+      return true;
+    }
+  }
   std::optional<std::string_view> text;
   if (!source.claim.empty()) {
     if (ev.has_token) text = ev.claims.get(source.claim);
-  } else if (facts.peer_is_trusted_proxy && facts.headers != nullptr) {
+  } else if (!source.header.empty() && facts.peer_is_trusted_proxy && facts.headers != nullptr) {
     if (facts.headers->count(source.header) > 1) {
       return ambiguous(ev, "Duplicate tenant rate header");
     }
@@ -413,7 +422,6 @@ bool evaluation::holds(std::size_t i) const {
          holds_in_flight(checks[i].params->algo);
 }
 
-
 bool evaluation::settles(std::size_t i) const {
   return result == outcome::allowed && i < decisions.size() && decisions[i].allowed &&
          limit_of(applied[i]).response_cost.has_value();
@@ -506,7 +514,8 @@ void prepare(const policy& pol, const request_facts& facts, const identity::over
     }
     if (limit.tenant_rate) {
       std::optional<std::int64_t> n;
-      if (!tenant_number(limit, facts, ev, n)) {
+      const std::string_view key = std::string_view(ev.keys).substr(begin);
+      if (!tenant_number(limit, facts, overrides, key, ev, n)) {
         ev.applied.clear();  // nothing is charged for a request answered 400
         ev.checks.clear();
         return;

@@ -71,6 +71,9 @@ std::string runtime_entries::access_hash() const {
 std::string runtime_entries::tiers_hash() const {
   return *key_prefix_.load() + "overrides:tiers";
 }
+std::string runtime_entries::tenants_hash() const {
+  return *key_prefix_.load() + "overrides:tenants";
+}
 
 net::awaitable<bool> runtime_entries::run(std::vector<std::string> args) {
   // Every command here names one key, args[1] (a hash); EVAL names it as args[3].
@@ -81,70 +84,62 @@ net::awaitable<bool> runtime_entries::run(std::vector<std::string> args) {
 }
 
 net::awaitable<bool> runtime_entries::put_access(identity::override_entry entry) {
-  writes_.fetch_add(1, std::memory_order_acq_rel);
-  if (router_ != nullptr) {
-    std::vector<std::string> args;
-    args.emplace_back("HSET");
-    args.push_back(access_hash());
-    args.push_back(access_field(entry.list, entry.subject, entry.value));
-    args.push_back(std::to_string(entry.expires_at));
-    if (!co_await run(std::move(args))) co_return false;
-  }
-  cache_.put_access(entry);
-  writes_.fetch_add(1, std::memory_order_acq_rel);
-  co_return true;
+  return write(access_hash(), access_field(entry.list, entry.subject, entry.value),
+               std::to_string(entry.expires_at), [this, entry] { cache_.put_access(entry); });
 }
 
 net::awaitable<bool> runtime_entries::remove_access(identity::access_kind list,
                                                     identity::subject_kind subject,
                                                     std::string value) {
+  return write(access_hash(), access_field(list, subject, value), std::nullopt,
+               [this, list, subject, value] { cache_.remove_access(list, subject, value); });
+}
+
+net::awaitable<bool> runtime_entries::write(std::string hash, std::string field,
+                                            std::optional<std::string> value,
+                                            std::function<void()> to_cache) {
   writes_.fetch_add(1, std::memory_order_acq_rel);
   if (router_ != nullptr) {
     std::vector<std::string> args;
-    args.emplace_back("HDEL");
-    args.push_back(access_hash());
-    args.push_back(access_field(list, subject, value));
+    args.emplace_back(value ? "HSET" : "HDEL");
+    args.push_back(std::move(hash));
+    args.push_back(std::move(field));
+    if (value) args.push_back(std::move(*value));
     if (!co_await run(std::move(args))) co_return false;
   }
-  cache_.remove_access(list, subject, value);
+  to_cache();
   writes_.fetch_add(1, std::memory_order_acq_rel);
   co_return true;
 }
 
 net::awaitable<bool> runtime_entries::put_tier(std::string api_key, std::string tier) {
-  writes_.fetch_add(1, std::memory_order_acq_rel);
-  if (router_ != nullptr) {
-    std::vector<std::string> args;
-    args.emplace_back("HSET");
-    args.push_back(tiers_hash());
-    args.push_back(api_key);
-    args.push_back(tier);
-    if (!co_await run(std::move(args))) co_return false;
-  }
-  cache_.put_tier(api_key, tier);
-  writes_.fetch_add(1, std::memory_order_acq_rel);
-  co_return true;
+  return write(tiers_hash(), api_key, tier,
+               [this, api_key, tier] { cache_.put_tier(api_key, tier); });
 }
 
 net::awaitable<bool> runtime_entries::remove_tier(std::string api_key) {
-  writes_.fetch_add(1, std::memory_order_acq_rel);
-  if (router_ != nullptr) {
-    std::vector<std::string> args;
-    args.emplace_back("HDEL");
-    args.push_back(tiers_hash());
-    args.push_back(api_key);
-    if (!co_await run(std::move(args))) co_return false;
-  }
-  cache_.remove_tier(api_key);
-  writes_.fetch_add(1, std::memory_order_acq_rel);
-  co_return true;
+  return write(tiers_hash(), api_key, std::nullopt,
+               [this, api_key] { cache_.remove_tier(api_key); });
+}
+
+net::awaitable<bool> runtime_entries::put_tenant_number(std::string limit, std::string key,
+                                                        std::int64_t n) {
+  return write(tenants_hash(), identity::tenant_field(limit, key), std::to_string(n),
+               [this, limit, key, n] { cache_.put_tenant_number(limit, key, n); });
+}
+
+net::awaitable<bool> runtime_entries::remove_tenant_number(std::string limit, std::string key) {
+  return write(tenants_hash(), identity::tenant_field(limit, key), std::nullopt,
+               [this, limit, key] { cache_.remove_tenant_number(limit, key); });
 }
 
 net::awaitable<void> runtime_entries::refresh(limit::micros now) {
   const std::string access_key = access_hash();
   const std::string tiers_key = tiers_hash();
+  const std::string tenants_key = tenants_hash();
   if (router_ == nullptr || !router_->connected(redis::key_slot(access_key)) ||
-      !router_->connected(redis::key_slot(tiers_key))) {
+      !router_->connected(redis::key_slot(tiers_key)) ||
+      !router_->connected(redis::key_slot(tenants_key))) {
     cache_.drop_expired(now);
     co_return;
   }
@@ -158,9 +153,14 @@ net::awaitable<void> runtime_entries::refresh(limit::micros now) {
   get_tiers.emplace_back("HGETALL");
   get_tiers.push_back(tiers_key);
   auto [tec, tiers] = co_await router_->command(redis::key_slot(tiers_key), std::move(get_tiers));
+  std::vector<std::string> get_tenants;
+  get_tenants.emplace_back("HGETALL");
+  get_tenants.push_back(tenants_key);
+  auto [nec, tenants] =
+      co_await router_->command(redis::key_slot(tenants_key), std::move(get_tenants));
   // Keep the last good copy when Redis cannot be read: entries do not vanish.
-  if (aec || tec || access.type != redis::reply::kind::array ||
-      tiers.type != redis::reply::kind::array) {
+  if (aec || tec || nec || access.type != redis::reply::kind::array ||
+      tiers.type != redis::reply::kind::array || tenants.type != redis::reply::kind::array) {
     co_return;
   }
   std::vector<identity::override_entry> entries;
@@ -180,9 +180,18 @@ net::awaitable<void> runtime_entries::refresh(limit::micros now) {
   for (std::size_t i = 0; i + 1 < tiers.elements.size(); i += 2) {
     tier_map[tiers.elements[i].text] = tiers.elements[i + 1].text;
   }
+  identity::tenant_numbers numbers;
+  for (std::size_t i = 0; i + 1 < tenants.elements.size(); i += 2) {
+    const std::string& value = tenants.elements[i + 1].text;
+    std::int64_t n = 0;
+    const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec == std::errc{} && end == value.data() + value.size() && n >= 1) {
+      numbers[tenants.elements[i].text] = n;
+    }
+  }
   // A write made here meanwhile may be missing from what was read: keep the cache.
   if (writes_.load(std::memory_order_acquire) != writes) co_return;
-  cache_.replace_all(entries, tier_map);
+  cache_.replace_all(entries, tier_map, numbers);
   if (!expired.empty()) {
     // Only fields still holding the expired value read above: an entry put again
     // since (here or on another gateway) stays.

@@ -9,8 +9,9 @@
 //   <key_prefix>overrides:access  field "<allow|deny>|<ip|api_key|user>|<value>",
 //                                 value expires_at in Unix microseconds (0 = never)
 //   <key_prefix>overrides:tiers   field <api_key>, value <tier>
+//   <key_prefix>overrides:tenants field "<limit>|<key text>", value N (tenant_rate:)
 //
-// In every mode the same two keys; on a Redis Cluster each hash lives in its own slot
+// In every mode the same three keys; on a Redis Cluster each hash lives in its own slot
 // (key_slot of its name), so both are read and written through that slot's master.
 //
 // Owned by the gateway; thread-safe.
@@ -18,7 +19,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "identity/overrides.hpp"
@@ -41,6 +44,10 @@ class runtime_entries {
                                      std::string value);
   net::awaitable<bool> put_tier(std::string api_key, std::string tier);
   net::awaitable<bool> remove_tier(std::string api_key);
+  // The N of a limit with `tenant_rate:` for one key text (issue 14).
+  net::awaitable<bool> put_tenant_number(std::string limit, std::string key, std::int64_t n);
+  net::awaitable<bool> remove_tenant_number(std::string limit, std::string key);
+  identity::tenant_numbers list_tenant_numbers() const { return cache_.list_tenant_numbers(); }
 
   std::vector<identity::override_entry> list_access(limit::micros now) const {
     return cache_.list_access(now);
@@ -54,6 +61,11 @@ class runtime_entries {
  private:
   std::string access_hash() const;
   std::string tiers_hash() const;
+  std::string tenants_hash() const;
+  // Sets (value) or removes (nullopt) `field` of `hash` in Redis first, when shared, then
+  // applies the change to the cache (`to_cache`); false when Redis could not be written.
+  net::awaitable<bool> write(std::string hash, std::string field, std::optional<std::string> value,
+                             std::function<void()> to_cache);
   // Sends a command whose key is args[1] (to that key's slot).
   net::awaitable<bool> run(std::vector<std::string> args);
 

@@ -24,10 +24,11 @@ TEST(ConfigTenantRate, ReadsTheSourceAndMax) {
   EXPECT_EQ(limit::tenant_burst(5, 100, 1), 1) << "at least 1";
 }
 
-TEST(ConfigTenantRate, ExactlyOneSourceAndAMax) {
+TEST(ConfigTenantRate, AtMostOneSourceAndAMax) {
   EXPECT_POLICY_ERROR("tenant_rate_both",
-                      "5:18: limits[0].tenant_rate: needs exactly one of 'claim' (a claim of the "
-                      "verified JWT) and 'header' (from a trusted proxy)");
+                      "5:18: limits[0].tenant_rate: takes at most one of 'claim' (a claim of the "
+                      "verified JWT) and 'header' (from a trusted proxy); runtime entries of the "
+                      "admin API apply to either");
   EXPECT_POLICY_ERROR("tenant_rate_no_max",
                       "5:18: limits[0].tenant_rate: missing required key 'max' (the largest "
                       "number a tenant may get)");

@@ -14,8 +14,8 @@ import subprocess
 import time
 import unittest
 
-from harness import GatewayTestCase, admin_get, request
-from redis_support import RedisCase
+from harness import GatewayTestCase, admin_get, request, wait_for
+from redis_support import RedisCase, redis_call
 
 SECRET = b'0123456789abcdef0123456789abcdef-e2e'
 ISSUER = 'https://issuer.test/'
@@ -225,6 +225,43 @@ class JwtIdentity(GatewayTestCase):
         self.assertEqual([l['tenant_rate'] for l in limits],
                          [{'claim': 'rpm', 'max': 4}, {'header': 'x-org-rpm', 'max': 3}])
 
+    def test_tenant_rate_from_runtime_entries_of_the_admin_api(self):
+        policy = {'limits': [
+            {'name': 'org-quota', 'key': 'jwt:org_id', 'algorithm': 'fixed_window',
+             'rate': '2/min', 'tenant_rate': {'claim': 'rpm', 'max': 5}},
+            {'name': 'per-ip', 'key': 'ip', 'algorithm': 'fixed_window', 'rate': '1/min',
+             'tenant_rate': {'max': 1000}, 'routes': ['ip']},
+        ], 'routes': [{'name': 'ip', 'match': '/ip/**'}]}
+        gw = self.start_sluice(identity(self.jwks), policy)
+        # The key text, as the admin API's peek names it: here the claim's value.
+        put = request(gw.admin_port, 'PUT', '/admin/tenants/org-quota/a', body=b'{"rate": 50}')
+        self.assertEqual(put.status, 200, put.text)
+        self.assertEqual(put.json(), {'limit': 'org-quota', 'key': 'a', 'rate': 50, 'applied': 5})
+
+        def admitted(t, path='/x'):
+            headers = bearer(t) if t is not None else None
+            return [request(gw.port, 'GET', path, headers=headers).status
+                    for _ in range(8)].count(200)
+        # The entry wins over the claim (rpm 3), bounded by max.
+        self.assertEqual(admitted(token(claims(org_id='a', rpm=3))), 5)
+        self.assertEqual(admitted(token(claims(org_id='b', rpm=3))), 3)
+        # A limit that takes numbers from entries only.
+        self.assertEqual(request(gw.admin_port, 'PUT', '/admin/tenants/per-ip/127.0.0.1',
+                                 body=b'{"rate": 4}').status, 200)
+        self.assertEqual(admitted(None, '/ip/x'), 4)
+        listed = admin_get(gw.admin_port, '/admin/tenants').json()['tenants']
+        self.assertEqual(sorted((t['limit'], t['key'], t['rate']) for t in listed),
+                         [('org-quota', 'a', 50), ('per-ip', '127.0.0.1', 4)])
+        self.assertEqual(request(gw.admin_port, 'DELETE', '/admin/tenants/per-ip/127.0.0.1').status,
+                         200)
+        self.assertEqual(admin_get(gw.admin_port, '/admin/tenants').json()['tenants'][0]['key'],
+                         'a')
+        for bad in (b'{"rate": 0}', b'{"rate": "9"}', b'[]', b'{"rate": 1.5}'):
+            self.assertEqual(request(gw.admin_port, 'PUT', '/admin/tenants/per-ip/x',
+                                     body=bad).status, 400, bad)
+        no_tenants = request(gw.admin_port, 'PUT', '/admin/tenants/nope/x', body=b'{"rate": 1}')
+        self.assertEqual(no_tenants.status, 404)
+
     def test_two_authorization_headers_are_a_400(self):
         gw = self.start_sluice(identity(self.jwks), POLICY)
         t = token(claims(org_id='acme'))
@@ -249,6 +286,22 @@ class JwtIdentityRedis(RedisCase):
         self.assertEqual(statuses, [200, 200, 200, 429, 429])
         self.assertEqual(request(gateways[0].port, 'GET', '/x',
                                  headers=bearer(token(claims(org_id='globex')))).status, 200)
+
+    def test_a_tenant_number_set_on_one_gateway_applies_on_every_gateway(self):
+        redis = self.start_redis()
+        policy = {'limits': [{'name': 'per-ip', 'key': 'ip', 'algorithm': 'fixed_window',
+                              'rate': '1/min', 'tenant_rate': {'max': 100}}]}
+        gateways = [self.start_gateway(redis, policy, overrides={'storage': {'redis': {
+            'timeout': '2s'}}}) for _ in range(2)]
+        self.assertEqual(request(gateways[0].admin_port, 'PUT', '/admin/tenants/per-ip/127.0.0.1',
+                                 body=b'{"rate": 6}').status, 200)
+        self.assertEqual(redis_call(redis.port, 'HGET', 'sluice:overrides:tenants',
+                                    'per-ip|127.0.0.1'), '6')
+        # The other gateway pulls the entries about once a second.
+        wait_for(lambda: admin_get(gateways[1].admin_port, '/admin/tenants').json()['tenants'],
+                 message='the entry on the second gateway')
+        statuses = [request(gateways[i % 2].port, 'GET', '/x').status for i in range(8)]
+        self.assertEqual(statuses.count(200), 6)
 
 
 if __name__ == '__main__':

@@ -199,5 +199,41 @@ TEST_F(EngineJwtTest, TenantRateFromAHeaderOnlyFromTrustedProxies) {
   EXPECT_EQ(ev_.problem, "Duplicate tenant rate header");
 }
 
+// A runtime entry (the admin API) sets N for one key, ahead of the header; a limit with
+// neither claim nor header takes numbers from entries alone.
+TEST_F(EngineJwtTest, TenantRateFromRuntimeEntriesWinsAndIsBoundedByMax) {
+  auto per_ip = make_limit("per-ip", {part(config::key_part_kind::ip)},
+                           config::rate{2, 60 * micros_per_second}, algorithm::fixed_window);
+  per_ip.tenant_rate = config::tenant_rate_def{"", "x-tenant-rpm", 7, {}};
+  auto entries_only = make_limit("entries-only", {part(config::key_part_kind::ip)},
+                                 config::rate{9, 60 * micros_per_second}, algorithm::fixed_window);
+  entries_only.tenant_rate = config::tenant_rate_def{"", "", 100, {}};
+  cfg_.policy.limits = {per_ip};
+  identity::memory_overrides entries;
+  entries.put_tenant_number("per-ip", "192.0.2.20", 5);
+  entries.put_tenant_number("per-ip", "192.0.2.21", 50);
+  fake_headers h{{"x-tenant-rpm", "3"}};
+  const auto admitted = [&](const char* client) {
+    request_facts f{"GET", "/x", *ip_address::parse(client), true, &h};
+    int n = 0;
+    for (int i = 0; i < 60; ++i) {
+      decide(*pol_, f, &entries, store_, t0, ev_);
+      n += ev_.result == outcome::allowed;
+    }
+    return n;
+  };
+  pol_ = std::make_unique<policy>(cfg_, 7);
+  EXPECT_EQ(admitted("192.0.2.20"), 5) << "the entry, not the header's 3";
+  EXPECT_EQ(admitted("192.0.2.21"), 7) << "at most max";
+  EXPECT_EQ(admitted("192.0.2.22"), 3) << "no entry: the header";
+  cfg_.policy.limits = {entries_only};
+  pol_ = std::make_unique<policy>(cfg_, 7);
+  entries.put_tenant_number("entries-only", "192.0.2.23", 4);
+  EXPECT_EQ(admitted("192.0.2.23"), 4);
+  EXPECT_EQ(admitted("192.0.2.24"), 9) << "no entry: the limit's own rate";
+  EXPECT_TRUE(entries.remove_tenant_number("entries-only", "192.0.2.23"));
+  EXPECT_EQ(entries.tenant_number("entries-only", "192.0.2.23"), std::nullopt);
+}
+
 }  // namespace
 }  // namespace sluice::limit
