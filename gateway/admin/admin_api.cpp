@@ -163,6 +163,16 @@ struct limit_and_key {
   std::optional<admin::admin_response> error;
 };
 
+// The member `name` of a request's JSON object body (parsed into `body`), or null for
+// a body that is not a JSON object holding it.
+const json::value* body_member(const admin::admin_request& req, json::value& body,
+                               std::string_view name) {
+  boost::system::error_code ec;
+  body = json::parse(req.body, ec);
+  const json::object* obj = ec ? nullptr : body.if_object();
+  return obj ? obj->if_contains(name) : nullptr;
+}
+
 limit_and_key find_limit_and_key(std::string_view rest, std::string_view usage,
                                  const limit::policy& pol) {
   limit_and_key found;
@@ -582,10 +592,8 @@ net::awaitable<admin::admin_response> admin_api::tenants(
     co_return respond(200, {{"removed", true}});
   }
   if (req.method != "PUT") co_return not_allowed("PUT, DELETE");
-  boost::system::error_code ec;
-  json::value body = json::parse(req.body, ec);
-  const json::object* obj = ec ? nullptr : body.if_object();
-  const json::value* rate = obj ? obj->if_contains("rate") : nullptr;
+  json::value body;
+  const json::value* rate = body_member(req, body, "rate");
   if (rate == nullptr || !rate->is_int64() || rate->as_int64() < 1 ||
       rate->as_int64() > limit::max_exact_integer) {
     co_return fail(gateway_error::bad_request,
@@ -616,10 +624,8 @@ net::awaitable<admin::admin_response> admin_api::clients(
     co_return respond(200, {{"removed", true}});
   }
   if (req.method != "PUT") co_return not_allowed("PUT, DELETE");
-  boost::system::error_code ec;
-  json::value body = json::parse(req.body, ec);
-  const json::object* obj = ec ? nullptr : body.if_object();
-  const json::value* tier = obj ? obj->if_contains("tier") : nullptr;
+  json::value body;
+  const json::value* tier = body_member(req, body, "tier");
   if (tier == nullptr || !tier->is_string()) {
     co_return fail(gateway_error::bad_request, R"(Body must be {"tier":"<name>"})");
   }

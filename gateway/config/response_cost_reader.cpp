@@ -6,14 +6,14 @@
 // reserve against the limit's capacity and the algorithm: token_bucket, fixed_window,
 // or leaky_bucket without delay, the ones whose settle is exact).
 #include "config/loader_internal.hpp"
-#include "limit/response_cost.hpp"
+#include "config/units.hpp"
 
 namespace sluice::config::detail {
 
 void read_response_cost(const yaml_node& node, const std::string& path, error_sink& sink,
                         limit_def& limit, limit_info& info) {
-  map_reader m(node, path, sink, {"response_header", "response_json", "response_trailer",
-                                  "reserve", "on_failure"});
+  map_reader m(node, path, sink,
+               {"response_header", "response_json", "response_trailer", "reserve", "on_failure"});
   if (!m.ok()) return;
   const std::size_t errors_before = sink.count();
   response_cost_def cost;
@@ -29,8 +29,8 @@ void read_response_cost(const yaml_node& node, const std::string& path, error_si
   for (auto [field, source] : {std::pair{header, response_cost_source::header},
                                std::pair{trailer, response_cost_source::trailer}}) {
     if (field == nullptr) continue;
-    const std::string name = source == response_cost_source::header ? "response_header"
-                                                                     : "response_trailer";
+    const std::string name =
+        source == response_cost_source::header ? "response_header" : "response_trailer";
     if (auto text = read_string(*field, m.path(name), sink)) {
       if (!is_http_token(*text)) {
         sink.add(*field, m.path(name), "invalid header name '" + *text + "'");
@@ -41,7 +41,7 @@ void read_response_cost(const yaml_node& node, const std::string& path, error_si
   }
   if (json != nullptr) {
     if (auto text = read_string(*json, m.path("response_json"), sink)) {
-      if (auto segments = limit::parse_cost_path(*text)) {
+      if (auto segments = units::parse_field_path(*text)) {
         cost.source = response_cost_source::json;
         cost.path = std::move(*segments);
       } else {

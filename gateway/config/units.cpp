@@ -1,5 +1,6 @@
 #include "config/units.hpp"
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <tuple>
@@ -283,6 +284,27 @@ std::string format_size(std::uint64_t bytes) {
       return std::to_string(bytes / factor) + std::string(unit);
   }
   return std::to_string(bytes);
+}
+
+std::optional<std::vector<std::string>> parse_field_path(std::string_view text) {
+  constexpr std::size_t max_segments = 8;
+  constexpr std::size_t max_segment_chars = 64;
+  const auto name_char = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
+  };
+  std::vector<std::string> out;
+  for (;;) {
+    const std::size_t dot = text.find('.');
+    const std::string_view segment = text.substr(0, dot);
+    if (segment.empty() || segment.size() > max_segment_chars || out.size() == max_segments ||
+        !std::all_of(segment.begin(), segment.end(), name_char)) {
+      return std::nullopt;
+    }
+    out.emplace_back(segment);
+    if (dot == std::string_view::npos) return out;
+    text.remove_prefix(dot + 1);
+  }
 }
 
 }  // namespace sluice::config::units

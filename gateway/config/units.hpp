@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/schema.hpp"
 
@@ -34,6 +35,10 @@ parsed<rate> parse_rate(std::string_view text);
 // A limit's `soft:` (issue 15): a share "80%" or "82.5%" (at most two decimals, strictly
 // between 0% and 100%) or a count "800" (>= 1; checked against the capacity later).
 parsed<soft_def> parse_soft(std::string_view text);
+
+// A field path in a JSON document, names joined by '.' ("usage.total_tokens"; a name of
+// digits may index an array): 1 to 8 names of 1 to 64 characters [A-Za-z0-9_-].
+std::optional<std::vector<std::string>> parse_field_path(std::string_view text);
 
 // 8000 basis points -> "80%", 8250 -> "82.5%", a count -> "800".
 std::string format_soft(const soft_def& soft);

@@ -14,11 +14,6 @@ namespace {
 
 constexpr std::size_t max_json_depth = 32;
 
-bool is_path_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '_' || c == '-';
-}
-
 std::optional<std::int64_t> cost_of(const boost::json::value& v) {
   if (v.is_int64()) {
     const std::int64_t n = v.get_int64();
@@ -50,8 +45,8 @@ std::optional<std::size_t> index_of(const std::string& segment) {
 // npos when no event is complete yet.
 std::pair<std::size_t, std::size_t> event_end(std::string_view text, std::size_t from) {
   std::pair<std::size_t, std::size_t> best{std::string_view::npos, 0};
-  for (std::string_view blank : {std::string_view("\n\n"), std::string_view("\r\n\r\n"),
-                                 std::string_view("\r\r")}) {
+  for (std::string_view blank :
+       {std::string_view("\n\n"), std::string_view("\r\n\r\n"), std::string_view("\r\r")}) {
     const std::size_t at = text.find(blank, from);
     if (at < best.first) best = {at, at + blank.size()};
   }
@@ -84,25 +79,7 @@ std::optional<std::int64_t> read_cost_number(std::string_view text) {
   return n;
 }
 
-std::optional<std::vector<std::string>> parse_cost_path(std::string_view text) {
-  std::vector<std::string> out;
-  while (true) {
-    const std::size_t dot = text.find('.');
-    const std::string_view segment = text.substr(0, dot);
-    if (segment.empty() || segment.size() > 64 || out.size() == max_cost_path_segments) {
-      return std::nullopt;
-    }
-    for (char c : segment) {
-      if (!is_path_char(c)) return std::nullopt;
-    }
-    out.emplace_back(segment);
-    if (dot == std::string_view::npos) return out;
-    text.remove_prefix(dot + 1);
-  }
-}
-
-std::optional<std::int64_t> json_cost(std::string_view json,
-                                      const std::vector<std::string>& path) {
+std::optional<std::int64_t> json_cost(std::string_view json, const std::vector<std::string>& path) {
   boost::json::parse_options options;
   options.max_depth = max_json_depth;
   boost::system::error_code ec;

@@ -22,21 +22,16 @@ namespace sluice::limit {
 // The most a JSON body (or one event of a stream) may hold for its cost to be read:
 // beyond, the body is relayed as ever but its cost is not read.
 inline constexpr std::size_t max_cost_body_bytes = 1024 * 1024;
-inline constexpr std::size_t max_cost_path_segments = 8;
 
 // A header or trailer value as a cost: optional whitespace around decimal digits, at
 // most 2^53 - 1; nullopt for anything else (a sign, a fraction, a list, empty).
 std::optional<std::int64_t> read_cost_number(std::string_view text);
 
-// "usage.total_tokens" as segments; a segment of digits also indexes an array
-// ("choices.0.usage"). nullopt unless 1..8 segments of 1..64 characters [A-Za-z0-9_-].
-std::optional<std::vector<std::string>> parse_cost_path(std::string_view text);
-
-// The field at `path` of one JSON text, as a cost: a non-negative integer (a whole
+// The field at `path` (config::units::parse_field_path(); a segment of digits also
+// indexes an array) of one JSON text, as a cost: a non-negative integer (a whole
 // number written as a decimal, 12.0, counts) at most 2^53 - 1; nullopt when the text
 // is not JSON, nests deeper than 32, or the field is absent or no such number.
-std::optional<std::int64_t> json_cost(std::string_view json,
-                                      const std::vector<std::string>& path);
+std::optional<std::int64_t> json_cost(std::string_view json, const std::vector<std::string>& path);
 
 // Reads a cost field from a body as it streams by, in pieces. A JSON body is kept (up
 // to max_cost_body_bytes) and read at the end; a text/event-stream body is read event by

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "config/limit_params.hpp"
+#include "config/units.hpp"
 #include "fuzz_support.hpp"
 #include "limit/response_cost.hpp"
 
@@ -59,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   check_range(number, input);
   if (number) FUZZ_CHECK(input.find_first_not_of(" \t0123456789") == std::string_view::npos, input);
 
-  if (const auto path = parse_cost_path(input)) {
+  if (const auto path = sluice::config::units::parse_field_path(input)) {
     std::string joined;
     for (const auto& segment : *path) joined += (joined.empty() ? "" : ".") + segment;
     FUZZ_CHECK(joined == input, input);

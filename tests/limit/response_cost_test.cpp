@@ -7,6 +7,8 @@
 
 #include <string>
 
+#include "config/units.hpp"
+
 namespace sluice::limit {
 namespace {
 
@@ -23,13 +25,14 @@ TEST(ResponseCost, HeaderNumbers) {
 }
 
 TEST(ResponseCost, FieldPaths) {
-  EXPECT_EQ(parse_cost_path("usage.total_tokens"), total);
-  EXPECT_EQ(parse_cost_path("a"), std::vector<std::string>{"a"});
-  EXPECT_EQ(parse_cost_path("choices.0.n"), (std::vector<std::string>{"choices", "0", "n"}));
+  EXPECT_EQ(config::units::parse_field_path("usage.total_tokens"), total);
+  EXPECT_EQ(config::units::parse_field_path("a"), std::vector<std::string>{"a"});
+  EXPECT_EQ(config::units::parse_field_path("choices.0.n"),
+            (std::vector<std::string>{"choices", "0", "n"}));
   for (const char* bad : {"", ".", "a.", ".a", "a..b", "a b", "a.$", "a.b.c.d.e.f.g.h.i"}) {
-    EXPECT_EQ(parse_cost_path(bad), std::nullopt) << bad;
+    EXPECT_EQ(config::units::parse_field_path(bad), std::nullopt) << bad;
   }
-  EXPECT_EQ(parse_cost_path(std::string(65, 'x')), std::nullopt);
+  EXPECT_EQ(config::units::parse_field_path(std::string(65, 'x')), std::nullopt);
 }
 
 TEST(ResponseCost, JsonFields) {
