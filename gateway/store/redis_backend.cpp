@@ -159,8 +159,10 @@ std::span<const limit::cache_probe> redis_backend::probes_of(const limit::evalua
   probes.clear();
   for (std::size_t i = 0; i < ev.applied.size(); ++i) {
     const auto& a = ev.applied[i];
-    probes.push_back(
-        {cache_id(ev.limit_of(a).name, ev.key_of(a)), a.params, ev.checks[i].cost, a.shadow});
+    // A cost from the response is settled later, outside what the answers show: such a
+    // limit is probed at cost 0, so the cache learns nothing of it and never denies for it.
+    const std::int64_t cost = ev.limit_of(a).response_cost ? 0 : ev.checks[i].cost;
+    probes.push_back({cache_id(ev.limit_of(a).name, ev.key_of(a)), a.params, cost, a.shadow});
   }
   return probes;
 }

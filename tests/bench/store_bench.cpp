@@ -65,6 +65,8 @@ limit_params params_for(algorithm a) {
       return limit_params::make(a, 100, micros_per_second, 0);
     case algorithm::sliding_log:
       return limit_params::make(a, 5, 60 * micros_per_second, 0);
+    case algorithm::concurrency:  // max 100 in flight, a minute's lease
+      return limit_params::make(a, 100, 60 * micros_per_second, 0);
   }
   return {};
 }
