@@ -1,8 +1,8 @@
 -- The Redis decision (SPEC 5 all-or-nothing, SPEC 7): one call evaluates every limit
 -- of a request against the Redis clock and charges them atomically. Follows
 -- decision.lua, bucket.lua, fixed_window.lua, sliding_window.lua, sliding_log.lua and
--- concurrency.lua (redis/decide_script.cpp assembles them), whose pure functions it drives; this file
--- holds every redis.call. It mirrors memory_store::decide: evaluate all, then, only if
+-- concurrency.lua (redis/decide_script.cpp assembles them), whose pure functions it
+-- drives; this file holds every redis.call. It mirrors memory_store::decide: evaluate all, then, only if
 -- every non-shadow limit allows, store the next state of every limit that allows.
 --
 -- It defines decide(keys, args, peek) and refund(keys, args) (at the end: the
@@ -486,17 +486,17 @@ end
 --    call releases a slot when the request's response has ended (the gateway sends it
 --    with the limits that hold slots; charged_at is then unused).
 -- Each key keeps its expiry (SET KEEPTTL; ZREM keeps a sorted set's TTL): a refund only
--- lowers a state, so the expiry the charge set still covers it.
+-- lowers a state, so the expiry the charge set still covers it. A key that is absent or
+-- holds another algorithm's state gets nothing. Requests that raced the refund (decided
+-- between charge and refund) may have been denied for units given back later: a brief
+-- under-admission, the price of never over-admitting.
 --
 -- The same call settles a cost from the response (issue 14): a bucket or fixed_window
 -- key's cost argument "<reserved> <actual>" settles a charge of `reserved` at charged_at
 -- to `actual` (bucket.settle(), fixed_window.settle(): the rest charged now when actual
 -- is larger, pushing the key into debt; given back as above when it is smaller). A
--- plain "<cost>" is "<cost> 0", the refund. A settle that raises a state sets the key's
--- expiry for it. A key that is absent or
--- holds another algorithm's state gets nothing. Requests that raced the refund (decided
--- between charge and refund) may have been denied for units given back later: a brief
--- under-admission, the price of never over-admitting.
+-- plain "<cost>" is "<cost> 0", the refund. A settle that raises a state (an absent key
+-- included: a reserve of 0 keeps none) sets the key's expiry for it.
 
 local refund_state = {}  -- reused, like the decision's scratch tables
 local refund_specs = {}  -- per key position: its parsed spec, for this call only
