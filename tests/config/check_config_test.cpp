@@ -79,6 +79,15 @@ TEST(CheckConfig, CalendarQuotasShowTheirPeriodAnchorAndZone) {
   EXPECT_NE(text.find("10/day      1d"), std::string::npos) << "N/day without calendar: 24 h";
 }
 
+TEST(CheckConfig, InFlightLimitsShowMaxAndLease) {
+  std::ostringstream out, err;
+  EXPECT_EQ(config::check_config(fixture("check_in_flight/config.yaml"), fake_env(), out, err), 0)
+      << err.str();
+  const std::string text = out.str();
+  EXPECT_NE(text.find("concurrency  10 in flight  lease 1m"), std::string::npos) << text;
+  EXPECT_NE(text.find("concurrency  2 in flight   lease 15m"), std::string::npos) << text;
+}
+
 TEST(CheckConfig, PrintsEveryErrorAndFails) {
   std::ostringstream out, err;
   EXPECT_EQ(config::check_config(fixture("server/multiple_errors.yaml"), fake_env(), out, err), 1);
