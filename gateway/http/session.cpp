@@ -588,22 +588,25 @@ awaitable<bool> session::forward() {
   record_.decision = decision_name(ev_.result);  // until a failure says otherwise
   // Concurrency limits hold their slots, and costs from the response wait to be settled,
   // until forward() ends, whichever way (answered, failed, tunnel closed, client gone,
-  // frame destroyed at a drain cut): then decision_backend::finish().
-  costs_.begin(ev_);
+  // frame destroyed at a drain cut): then decision_backend::finish(). Policies without
+  // such limits skip all of it.
+  const bool finishes = snapshot_->policy.finishes_exchanges();
+  costs_.begin(finishes ? &ev_ : nullptr);
   feed_costs_ = false;
   struct exchange_end {
     session& s;
+    bool finishes;
     ~exchange_end() {
       // A frame destroyed with its stopped worker (the process is exiting) does nothing:
       // a Redis slot then waits for its lease, a reserve stands as the cost.
-      if (s.worker_.io.stopped() || !s.ev_.finishes()) return;
+      if (!finishes || s.worker_.io.stopped() || !s.ev_.finishes()) return;
       try {
         s.finish_exchange();
       } catch (const std::exception&) {
         // Out of memory for the call: slots wait for their lease, reserves stand.
       }
     }
-  } ended{*this};
+  } ended{*this, finishes};
 
   std::int64_t retry_us = 0;
   if (!services_.breaker.allow(now_us(), retry_us)) {

@@ -150,6 +150,8 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
         def.name + '\x1f' + config::key_text(def.key) + '\x1f' + std::string(to_string(def.algo));
     if (l.shards > 1) identity += "\x1fshards=" + std::to_string(l.shards);
     l.state_seed = hash64(identity, hash_seed);
+    finishes_exchanges_ =
+        finishes_exchanges_ || holds_in_flight(l.algo) || l.response_cost.has_value();
     limits_.push_back(std::move(l));
   }
 

@@ -136,6 +136,9 @@ class policy {
   std::span<const compiled_limit> limits() const { return limits_; }
   // Index of the limit named `name`, or -1.
   int find_limit(std::string_view name) const;
+  // Some limit holds in-flight slots or settles a cost from the response: admitted
+  // requests have something to finish when their exchange ends (evaluation::finishes).
+  bool finishes_exchanges() const { return finishes_exchanges_; }
 
   std::span<const std::string> tier_names() const { return tier_names_; }
   int find_tier(std::string_view name) const;  // -1 when unknown
@@ -157,6 +160,7 @@ class policy {
   bool off_patterns_fold_ = false;      // a `limits: off` pattern changes when folded
   std::vector<compiled_route> routes_;  // the configured routes, then "default"
   std::vector<compiled_limit> limits_;
+  bool finishes_exchanges_ = false;
   std::vector<std::string> tier_names_;
   int default_tier_ = no_tier;
   std::unordered_map<std::string, api_key_info, string_hash, std::equal_to<>> api_keys_;

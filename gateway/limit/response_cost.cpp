@@ -170,14 +170,14 @@ void usage_scanner::read_event(std::string_view event) {
   if (auto cost = json_cost(data, path_)) found_ = cost;
 }
 
-void response_costs::begin(const evaluation& ev) {
+void response_costs::begin(const evaluation* ev) {
   sources_.clear();
   scanners_.clear();
   ended_ = false;
-  if (ev.result != limit::outcome::allowed) return;
-  for (std::size_t i = 0; i < ev.applied.size(); ++i) {
-    const auto& def = ev.limit_of(ev.applied[i]).response_cost;
-    if (def && i < ev.decisions.size() && ev.decisions[i].allowed) {
+  if (ev == nullptr || ev->result != limit::outcome::allowed) return;
+  for (std::size_t i = 0; i < ev->applied.size(); ++i) {
+    const auto& def = ev->limit_of(ev->applied[i]).response_cost;
+    if (def && i < ev->decisions.size() && ev->decisions[i].allowed) {
       sources_.push_back(source{i, &*def, std::nullopt});
     }
   }

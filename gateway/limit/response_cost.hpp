@@ -67,8 +67,9 @@ class response_costs {
   // after the head's fields, so the last value of a trailer name is the trailer's).
   using field_lookup = std::function<std::optional<std::string_view>(std::string_view)>;
 
-  // Forgets the previous response; notes the sources ev's admitted limits read.
-  void begin(const evaluation& ev);
+  // Forgets the previous response; notes the sources ev's admitted limits read (none
+  // for a null ev: a policy without `cost:`).
+  void begin(const evaluation* ev);
   bool any() const { return !sources_.empty(); }
   // The head arrived: header sources are read; returns whether the body must be fed.
   bool on_head(const field_lookup& fields, std::string_view content_type);
