@@ -167,6 +167,9 @@ void usage_scanner::read_event(std::string_view event) {
     event.remove_prefix(eol + 1);
   }
   if (data.empty() || data.front() != '{') return;  // e.g. "[DONE]"
+  // Most events of a long stream (the tokens) do not name the field: not parsed. (A key
+  // spelled with \u escapes is not looked for.)
+  if (data.find(path_.back()) == std::string::npos) return;
   if (auto cost = json_cost(data, path_)) found_ = cost;
 }
 

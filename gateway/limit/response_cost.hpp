@@ -36,7 +36,8 @@ std::optional<std::int64_t> json_cost(std::string_view json, const std::vector<s
 // Reads a cost field from a body as it streams by, in pieces. A JSON body is kept (up
 // to max_cost_body_bytes) and read at the end; a text/event-stream body is read event by
 // event ("data:" lines of one event joined, as the EventSource spec does), each kept
-// only until its end, and the last event that has the field gives the cost.
+// only until its end, and the last event that has the field gives the cost (an event
+// whose text does not name the field's last key is not parsed).
 class usage_scanner {
  public:
   usage_scanner(std::vector<std::string> path, bool event_stream);
