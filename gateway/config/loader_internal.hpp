@@ -69,12 +69,12 @@ struct limit_info {
   bool count_ok = true;
   bool methods_ok = true;
   std::optional<source_location> rate_at, burst_at, tier_at, delay_at, shards_at;
-  std::optional<source_location> soft_at;         // `soft:` read without error
-  std::optional<source_location> lease_at;        // `lease:` read without error (its max_tokens)
-  std::optional<source_location> calendar_at;     // `calendar:` read without error
-  std::optional<source_location> anchor_at;       // its anchor_day, when given
-  std::optional<source_location> tenant_rate_at;  // `tenant_rate:` read without error
-  std::optional<source_location> max_at;          // `max:` (algorithm: concurrency)
+  std::optional<source_location> soft_at;           // `soft:` read without error
+  std::optional<source_location> lease_at;          // `lease:` read without error (its max_tokens)
+  std::optional<source_location> calendar_at;       // `calendar:` read without error
+  std::optional<source_location> anchor_at;         // its anchor_day, when given
+  std::optional<source_location> tenant_rate_at;    // `tenant_rate:` read without error
+  std::optional<source_location> max_at;            // `max:` (algorithm: concurrency)
   std::optional<source_location> response_cost_at;  // `cost:` read without error
   std::optional<source_location> penalty_at, adaptive_at;
   std::vector<located> route_entries;  // one per routes: entry

@@ -435,7 +435,7 @@ void read_limit(const yaml_node& node, const std::string& path, error_sink& sink
   map_reader m(node, path, sink,
                {"name",    "key",      "algorithm", "rate",     "burst",       "count",  "tier",
                 "routes",  "methods",  "shadow",    "fallback", "delay",       "shards", "soft",
-                "penalty", "adaptive", "lease",     "calendar", "tenant_rate", "max", "cost"});
+                "penalty", "adaptive", "lease",     "calendar", "tenant_rate", "max",    "cost"});
   if (!m.ok()) return;
   limit_def limit;
   limit_info info;

@@ -133,8 +133,7 @@ metrics::metrics(std::string_view version)
                                  "(on_failure).")
                              .Register(r);
   for (std::size_t i = 0; i < response_cost_outcomes.size(); ++i) {
-    response_costs_[i] =
-        &response_costs.Add({{"outcome", std::string(response_cost_outcomes[i])}});
+    response_costs_[i] = &response_costs.Add({{"outcome", std::string(response_cost_outcomes[i])}});
   }
   active_connections_ = &BuildGauge()
                              .Name("gateway_active_connections")

@@ -83,7 +83,7 @@ settled settle(const limit_params& p, const state& s, micros charged_at, std::in
     return {next, expiry(next), true};
   }
   if (actual == reserved || full || now < charged_at) return unchanged;  // nothing to give
-  const __int128 lost = static_cast<__int128>(now - charged_at) * den;  // refill since
+  const __int128 lost = static_cast<__int128>(now - charged_at) * den;   // refill since
   const __int128 back = std::min<__int128>(static_cast<__int128>(reserved - actual) * per_token,
                                            static_cast<__int128>(reserved) * per_token - lost);
   if (back <= 0) return unchanged;

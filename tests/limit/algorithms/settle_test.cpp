@@ -74,9 +74,8 @@ TEST(BucketSettle, NeverBelowTheStateOfChargingTheActualCostFromTheStart) {
   std::mt19937_64 rng(1414);
   int given_back = 0, owed = 0;
   for (int run = 0; run < 20'000; ++run) {
-    const limit_params p = limit_params::make(
-        algorithm::token_bucket, uniform(rng, 1, 50), uniform(rng, 1, 20) * 100 * ms,
-        uniform(rng, 1, 40));
+    const limit_params p = limit_params::make(algorithm::token_bucket, uniform(rng, 1, 50),
+                                              uniform(rng, 1, 20) * 100 * ms, uniform(rng, 1, 40));
     micros t = epoch_2026 + uniform(rng, 0, 10 * sec);
     bucket::state start{t + uniform(rng, -5, 5) * 100 * ms, 0};
     const std::int64_t reserved = uniform(rng, 0, p.burst);
