@@ -30,7 +30,9 @@ std::string tenant_field(std::string_view limit, std::string_view key) {
 std::optional<std::int64_t> memory_overrides::tenant_number(std::string_view limit,
                                                             std::string_view key) const {
   if (empty()) return std::nullopt;
-  const std::string field = tenant_field(limit, key);
+  // On the request path: the field is built in a per-thread buffer, no allocation.
+  thread_local std::string field;
+  field.assign(limit).append("|").append(key);
   std::shared_lock lock(mutex_);
   auto it = tenant_numbers_.find(field);
   if (it == tenant_numbers_.end()) return std::nullopt;

@@ -184,6 +184,16 @@ const sliding_log::log& empty_log() {
   return empty;
 }
 
+// An algorithm whose state fits a slot: `step` (its evaluate or settle on a state read
+// from the slot, a fresh one when `current` is null) and the slot state it leaves.
+template <class State, class Step>
+auto step_in_slot(const slot_state* current, Step step, slot_state& next, micros& expires_at) {
+  const auto r = step(current ? std::bit_cast<State>(*current) : State{});
+  next = std::bit_cast<slot_state>(r.next);
+  expires_at = r.expires_at;
+  return r;
+}
+
 // `current` is null for a fresh key. Writes the verdict, the state to store if the
 // check is charged (unused for sliding_log, whose log is committed in place) and
 // when that state turns fresh.
@@ -192,36 +202,29 @@ inline void evaluate(const limit_params& p, const slot_state* current, micros no
   switch (p.algo) {
     case algorithm::token_bucket:
     case algorithm::leaky_bucket: {
-      const auto s = current ? std::bit_cast<bucket::state>(*current) : bucket::state{};
-      const bucket::result r = bucket::evaluate(p, s, now, cost);
-      verdict = r.verdict;
-      next = std::bit_cast<slot_state>(r.next);
-      expires_at = r.expires_at;
+      const auto step = [&](const bucket::state& s) { return bucket::evaluate(p, s, now, cost); };
+      verdict = step_in_slot<bucket::state>(current, step, next, expires_at).verdict;
       return;
     }
     case algorithm::fixed_window: {
-      const auto s = current ? std::bit_cast<fixed_window::state>(*current) : fixed_window::state{};
-      const fixed_window::result r = fixed_window::evaluate(p, s, now, cost);
-      verdict = r.verdict;
-      next = std::bit_cast<slot_state>(r.next);
-      expires_at = r.expires_at;
+      const auto step = [&](const fixed_window::state& s) {
+        return fixed_window::evaluate(p, s, now, cost);
+      };
+      verdict = step_in_slot<fixed_window::state>(current, step, next, expires_at).verdict;
       return;
     }
     case algorithm::sliding_window: {
-      const auto s =
-          current ? std::bit_cast<sliding_window::state>(*current) : sliding_window::state{};
-      const sliding_window::result r = sliding_window::evaluate(p, s, now, cost);
-      verdict = r.verdict;
-      next = std::bit_cast<slot_state>(r.next);
-      expires_at = r.expires_at;
+      const auto step = [&](const sliding_window::state& s) {
+        return sliding_window::evaluate(p, s, now, cost);
+      };
+      verdict = step_in_slot<sliding_window::state>(current, step, next, expires_at).verdict;
       return;
     }
     case algorithm::concurrency: {
-      const auto s = current ? std::bit_cast<concurrency::state>(*current) : concurrency::state{};
-      const concurrency::result r = concurrency::evaluate(p, s, now, cost);
-      verdict = r.verdict;
-      next = std::bit_cast<slot_state>(r.next);
-      expires_at = r.expires_at;
+      const auto step = [&](const concurrency::state& s) {
+        return concurrency::evaluate(p, s, now, cost);
+      };
+      verdict = step_in_slot<concurrency::state>(current, step, next, expires_at).verdict;
       return;
     }
     case algorithm::sliding_log: {
@@ -589,20 +592,18 @@ bool memory_store::settle(std::uint64_t key_hash, const limit_params& params, mi
   impl_->locate(key_hash, params.algo, w);
   std::lock_guard guard(w.sh->lock);
   w.slot = first(match(*w.set, w.fingerprint, ~std::uint64_t{0}));
-  const slot_state current = w.slot >= 0 ? w.set->state[w.slot] : slot_state{0, 0};
+  const slot_state* current = w.slot >= 0 ? &w.set->state[w.slot] : nullptr;
   bool changed = false;
   if (bucket_algo) {
-    const auto r = bucket::settle(params, std::bit_cast<bucket::state>(current), charged_at,
-                                  reserved, actual, now);
-    changed = r.changed;
-    w.next = std::bit_cast<slot_state>(r.next);
-    w.expires_at = r.expires_at;
+    const auto step = [&](const bucket::state& s) {
+      return bucket::settle(params, s, charged_at, reserved, actual, now);
+    };
+    changed = step_in_slot<bucket::state>(current, step, w.next, w.expires_at).changed;
   } else {
-    const auto r = fixed_window::settle(params, std::bit_cast<fixed_window::state>(current),
-                                        charged_at, reserved, actual, now);
-    changed = r.changed;
-    w.next = std::bit_cast<slot_state>(r.next);
-    w.expires_at = r.expires_at;
+    const auto step = [&](const fixed_window::state& s) {
+      return fixed_window::settle(params, s, charged_at, reserved, actual, now);
+    };
+    changed = step_in_slot<fixed_window::state>(current, step, w.next, w.expires_at).changed;
   }
   if (!changed) return false;
   // Written as a charge is: a state already fresh keeps no slot, a new one takes room.

@@ -201,18 +201,16 @@ bool response_costs::on_head(const field_lookup& fields, std::string_view conten
   const bool event_stream = lowered_token(media) == "text/event-stream";
   for (const source& s : sources_) {
     if (s.def->source != config::response_cost_source::json) continue;
-    const bool known = std::any_of(scanners_.begin(), scanners_.end(),
-                                   [&](const auto& sc) { return sc.first == s.def->path; });
-    if (!known) {
-      scanners_.emplace_back(s.def->path,
-                             std::make_unique<usage_scanner>(s.def->path, event_stream));
-    }
+    const bool known =
+        std::any_of(scanners_.begin(), scanners_.end(),
+                    [&](const usage_scanner& sc) { return sc.path() == s.def->path; });
+    if (!known) scanners_.emplace_back(s.def->path, event_stream);
   }
   return true;
 }
 
 void response_costs::feed(std::string_view piece) {
-  for (auto& [path, scanner] : scanners_) scanner->feed(piece);
+  for (usage_scanner& scanner : scanners_) scanner.feed(piece);
 }
 
 void response_costs::on_end(const field_lookup& fields) {
@@ -221,8 +219,8 @@ void response_costs::on_end(const field_lookup& fields) {
     if (s.def->source == config::response_cost_source::trailer) {
       if (auto text = fields(s.def->name)) s.value = read_cost_number(*text);
     } else if (s.def->source == config::response_cost_source::json) {
-      for (auto& [path, scanner] : scanners_) {
-        if (path == s.def->path) s.value = scanner->finish();
+      for (usage_scanner& scanner : scanners_) {
+        if (scanner.path() == s.def->path) s.value = scanner.finish();
       }
     }
   }

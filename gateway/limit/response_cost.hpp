@@ -9,7 +9,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -45,6 +44,7 @@ class usage_scanner {
   // The cost once the body has ended; nullopt when none was found (or the body was too
   // large to read).
   std::optional<std::int64_t> finish();
+  const std::vector<std::string>& path() const { return path_; }
 
  private:
   void scan_events(bool at_end);
@@ -95,7 +95,7 @@ class response_costs {
   };
   std::vector<source> sources_;
   bool ended_ = false;
-  std::vector<std::pair<std::vector<std::string>, std::unique_ptr<usage_scanner>>> scanners_;
+  std::vector<usage_scanner> scanners_;  // one per distinct JSON field path
 };
 
 }  // namespace sluice::limit

@@ -142,23 +142,15 @@ void append_decide_args(std::span<const script_limit> limits, bool peek,
 std::size_t append_refund_args(std::span<const script_limit> limits,
                                std::span<const limit::decision> decisions, limit::micros charged_at,
                                std::vector<std::string>& out) {
-  const auto charged = [&](std::size_t i) {
-    return i < decisions.size() && decisions[i].allowed && limits[i].cost > 0;
-  };
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < limits.size(); ++i) n += charged(i) ? 1 : 0;
-  if (n == 0) return 0;
-  out.push_back(std::to_string(n));
+  // A refund settles each charge to 0.
+  std::vector<settle_limit> charged;
   for (std::size_t i = 0; i < limits.size(); ++i) {
-    if (charged(i)) out.push_back(limits[i].key);
+    const script_limit& l = limits[i];
+    if (i < decisions.size() && decisions[i].allowed && l.cost > 0) {
+      charged.push_back({l.key, l.params, l.cost, 0, l.shadow, l.hold});
+    }
   }
-  for (std::size_t i = 0; i < limits.size(); ++i) {
-    if (!charged(i)) continue;
-    out.push_back(limit_spec(*limits[i].params, limits[i].shadow));
-    out.push_back(cost_arg(limits[i], false));
-  }
-  out.push_back(std::to_string(charged_at));
-  return n;
+  return append_settle_args(charged, charged_at, out);
 }
 
 std::size_t append_settle_args(std::span<const settle_limit> limits, limit::micros charged_at,
@@ -176,12 +168,13 @@ std::size_t append_settle_args(std::span<const settle_limit> limits, limit::micr
   for (const settle_limit& l : limits) {
     if (!included(l)) continue;
     out.push_back(limit_spec(*l.params, l.shadow));
+    // "<reserved> <lease id>", "<reserved> <actual>", or for a refund (actual 0) "<reserved>".
     std::string cost;
     append_int(cost, l.reserved);
-    cost.push_back(' ');
     if (limit::holds_in_flight(l.params->algo)) {
-      cost.append(l.hold);
-    } else {
+      cost.append(" ").append(l.hold);
+    } else if (l.actual != 0) {
+      cost.push_back(' ');
       append_int(cost, l.actual);
     }
     out.push_back(std::move(cost));
