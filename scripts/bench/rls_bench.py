@@ -164,6 +164,7 @@ RLS_FILES = {
 }
 DOMAIN = {"allow": "messaging", "over": "messaging-over"}
 EXPECTED_CODE = {"allow": "ok", "over": "over_limit"}  # rate_limit_rls_requests_total's code
+EXPECTED_OVERALL = {"allow": "OK", "over": "OVER_LIMIT"}  # RateLimitResponse.overall_code
 NUMBER = "+12065550100"
 
 # --floor: nginx answering every POST with a fixed 200 over plaintext HTTP/2, deciding
@@ -183,7 +184,9 @@ http {{
   client_body_temp_path {dir}/nginx-floor-body;
   server {{
     listen 127.0.0.1:{port} http2;
-    location / {{ return 200; }}
+    # A gRPC trailers-only answer (content-type and grpc-status on the only HEADERS
+    # frame), so a gRPC client reads it as a finished call (with no message).
+    location / {{ default_type application/grpc; add_header grpc-status 0; return 200; }}
   }}
 }}
 """
@@ -355,7 +358,7 @@ def family_total(snapshot: dict, family: str) -> float:
 
 
 def h2load_argv(args, mode: str, port: int, body: Path, logfile: Path | None, seconds: float) -> list[str]:
-    argv = (["taskset", "-c", args.h2load_cpus] if args.h2load_cpus else []) + ["h2load", "-t1"]
+    argv = (["taskset", "-c", args.load_cpus] if args.load_cpus else []) + ["h2load", "-t1"]
     if mode == "rate":
         per_client = args.rate // args.clients
         argv += [f"-n{int(per_client * args.clients * seconds)}", f"--rps={per_client}",
@@ -367,6 +370,41 @@ def h2load_argv(args, mode: str, port: int, body: Path, logfile: Path | None, se
         argv.append(f"--log-file={logfile}")
     argv.append(f"http://127.0.0.1:{port}{METHOD}")
     return argv
+
+
+def paced_argv(args, mode: str, port: int, body: Path, seconds: float) -> list[str]:
+    """sluice_rls_load (tests/bench/rls_load.cpp): calls due on an even schedule (rate),
+    or a fixed number in flight (max), latency timed from when each call was due."""
+    argv = (["taskset", "-c", args.load_cpus] if args.load_cpus else []) + [
+        str(args.load_bin), "--target", f"127.0.0.1:{port}", "--body", str(body), "--seconds", f"{seconds:g}"]
+    if mode == "rate":
+        argv += ["--rate", str(args.rate), "--connections", str(args.clients)]
+    else:
+        argv += ["--in-flight", str(args.max_clients * args.max_streams), "--connections", str(args.max_clients)]
+    return argv
+
+
+GRPC_DEADLINE_EXCEEDED = "4"
+
+
+def parse_paced(out: str, expected_overall: str | None) -> dict:
+    """sluice_rls_load's JSON in the shape parse_h2load and parse_log give: a call
+    "succeeded" when its gRPC status is OK and its overall_code the expected one."""
+    j = json.loads(out)
+    grpc_ok = j["grpc_codes"].get("0", 0)
+    overall = j["overall_codes"]
+    succeeded = overall.get(expected_overall, 0) if expected_overall else j["done"]
+    r = {"total": j["started"], "started": j["started"], "done": j["done"], "succeeded": succeeded,
+         "failed": j["done"] - grpc_ok if expected_overall else 0, "errored": 0,
+         "timeout": j["grpc_codes"].get(GRPC_DEADLINE_EXCEEDED, 0),
+         "load_seconds": j["seconds"], "load_rps": j["done"] / j["seconds"] if j["seconds"] else 0.0,
+         "logged": j["done"], "logged_non_200": 0, "start_span_s": j["start_span_s"],
+         "grpc_codes": j["grpc_codes"], "overall_codes": overall, "max_outstanding": j["max_outstanding"]}
+    r["2xx"], r["3xx"], r["4xx"], r["5xx"] = r["succeeded"], 0, 0, 0
+    for name in ("p50", "p90", "p99", "p999", "max", "mean"):
+        r[f"{name}_ms"] = j["from_due"][f"{name}_ms"]
+        r[f"send_{name}_ms"] = j["from_send"][f"{name}_ms"]
+    return r
 
 
 def parse_h2load(out: str) -> dict:
@@ -382,7 +420,7 @@ def parse_h2load(out: str) -> dict:
     m = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
     r["2xx"], r["3xx"], r["4xx"], r["5xx"] = (int(x) for x in m.groups())
     m = re.search(r"finished in ([0-9.]+)s, ([0-9.]+) req/s", out)
-    r["h2load_seconds"], r["h2load_rps"] = float(m.group(1)), float(m.group(2))
+    r["load_seconds"], r["load_rps"] = float(m.group(1)), float(m.group(2))
     return r
 
 
@@ -536,63 +574,76 @@ class Bench:
         log(f"{sluice.name} {scenario}: sanity call answered {self.msg.code_name(r.overall_code)} "
             f"(statuses {', '.join(self.msg.code_name(c) for c in statuses)})")
 
-    def h2load(self, argv: list[str], seconds: float, out: Path) -> tuple[str, float]:
-        """Runs h2load; its output and its own CPU seconds (from RUSAGE_CHILDREN)."""
+    def load(self, argv: list[str], seconds: float, out: Path) -> tuple[str, float]:
+        """Runs the load generator; its output and its own CPU seconds (RUSAGE_CHILDREN)."""
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         limit = 3 * seconds + 30
         try:
             res = subprocess.run(argv, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:
             # subprocess.run has killed it (by PID).
-            raise SystemExit(f"h2load did not finish within {limit:g}s (a fixed --rate Sluice cannot "
+            raise SystemExit(f"the load did not finish within {limit:g}s (a fixed --rate Sluice cannot "
                              f"sustain runs long: lower --rate): {shlex.join(argv)}")
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         out.write_text(shlex.join(argv) + "\n\n" + res.stdout + res.stderr)
         if res.returncode != 0:
-            raise SystemExit(f"h2load failed ({res.returncode}): {res.stdout}{res.stderr}")
+            raise SystemExit(f"{argv[0]} failed ({res.returncode}): {res.stdout}{res.stderr}")
         cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         return res.stdout, cpu
 
     def measure(self, backend: str, scenario: str, mode: str, server: Service, redis: Service | None,
                 between=lambda: None) -> dict:
-        """One warm-up and one measured h2load run against `server`: h2load's counts, the
-        latencies of its log, the server's (and redis-server's) CPU, and the problems
-        h2load's own counts show. `between` runs right before and right after the
-        measured run (Sluice's counters)."""
+        """One warm-up and one measured run of the load against `server`: the load's
+        counts and latencies, the server's (and redis-server's) CPU, and the problems the
+        load's own counts show. `between` runs right before and right after the measured
+        run (Sluice's counters)."""
         a = self.args
         body = self.dir / f"body-{scenario}.bin"
-        name = f"{backend}-{scenario}-{mode}"
+        name = f"{a.load}-{backend}-{scenario}-{mode}"
+        paced = a.load == "paced"
+        # A floor (nginx answering 200) gives no gRPC answer: only its timing counts.
+        expected = None if backend == "nginx-floor" else EXPECTED_OVERALL[scenario]
+
+        def argv_for(logfile: Path | None, seconds: float) -> list[str]:
+            if paced:
+                return paced_argv(a, mode, server.rls_port, body, seconds)
+            return h2load_argv(a, mode, server.rls_port, body, logfile, seconds)
+
         if a.warmup > 0:
-            self.h2load(h2load_argv(a, mode, server.rls_port, body, None, a.warmup), a.warmup,
-                        self.dir / f"h2load-{name}-warmup.out")
-        logfile = self.dir / f"h2load-{name}.tsv"
+            self.load(argv_for(None, a.warmup), a.warmup, self.dir / f"{name}-warmup.out")
+        logfile = self.dir / f"{name}.tsv"
         logfile.unlink(missing_ok=True)  # h2load appends to an existing log
-        argv = h2load_argv(a, mode, server.rls_port, body, logfile, a.duration)
+        argv = argv_for(logfile, a.duration)
         self.commands.append(shlex.join(argv))
         between()
         c0, t0 = server.cpu(), thread_ticks(server.pid)
         r0 = redis.cpu() if redis else 0
         w0 = time.monotonic()
-        out, h2load_cpu = self.h2load(argv, a.duration, self.dir / f"h2load-{name}.out")
+        out, load_cpu = self.load(argv, a.duration, self.dir / f"{name}.out")
         wall = time.monotonic() - w0
         c1, t1 = server.cpu(), thread_ticks(server.pid)
         r1 = redis.cpu() if redis else 0
         between()
 
-        r = {"backend": backend, "scenario": scenario, "mode": mode, "command": shlex.join(argv)}
-        r.update(parse_h2load(out))
-        r.update(parse_log(logfile))
-        if not a.keep_logs:
-            logfile.unlink(missing_ok=True)
+        r = {"backend": backend, "scenario": scenario, "mode": mode, "load": a.load, "command": shlex.join(argv)}
+        if paced:
+            r.update(parse_paced(out, expected))
+            if mode == "rate":
+                r["total"] = int(a.rate * a.duration)
+        else:
+            r.update(parse_h2load(out))
+            r.update(parse_log(logfile))
+            if not a.keep_logs:
+                logfile.unlink(missing_ok=True)
         n = max(r["done"], 1)
         cpu_s = (c1 - c0) / CLK_TCK
-        r["calls_per_s"] = r["h2load_rps"]
+        r["calls_per_s"] = r["load_rps"]
         r["sluice_cpu_s"] = cpu_s
         r["sluice_cpu_us_per_call"] = cpu_s * 1e6 / n
         r["decisions_per_cpu_s"] = r["done"] / cpu_s if cpu_s > 0 else float("nan")
-        r["sluice_cpu_util"] = cpu_s / r["h2load_seconds"] if r["h2load_seconds"] else float("nan")
+        r["sluice_cpu_util"] = cpu_s / r["load_seconds"] if r["load_seconds"] else float("nan")
         r["redis_cpu_us_per_call"] = (r1 - r0) / CLK_TCK * 1e6 / n if redis else None
-        r["h2load_cpu_util"] = h2load_cpu / wall
+        r["load_cpu_util"] = load_cpu / wall
         groups: dict[str, int] = {}
         for tid, (tname, ticks) in t1.items():
             before = t0.get(tid, (tname, 0))[1]
@@ -603,23 +654,24 @@ class Bench:
 
         problems = []
         if r["failed"] or r["errored"] or r["timeout"]:
-            problems.append(f"h2load: {r['failed']} failed, {r['errored']} errored, {r['timeout']} timeout")
+            problems.append(f"{a.load}: {r['failed']} failed, {r['errored']} errored, {r['timeout']} timeout")
         if r["2xx"] != r["done"] or r["succeeded"] != r["done"]:
-            problems.append(f"h2load: {r['2xx']} 2xx, {r['succeeded']} succeeded of {r['done']} done")
+            what = f"answered {expected}" if paced else "2xx"
+            problems.append(f"{a.load}: {r['2xx']} {what}, {r['succeeded']} succeeded of {r['done']} done")
         if r["logged"] != r["done"] or r["logged_non_200"]:
             problems.append(f"--log-file: {r['logged']} lines ({r['logged_non_200']} not 200) for {r['done']} done")
         if mode == "rate" and r["done"] != r["total"]:
-            problems.append(f"h2load: {r['done']} of {r['total']} calls done")
+            problems.append(f"{a.load}: {r['done']} of {r['total']} calls done")
         r["problems"] = problems
         r["rate_reached"] = None
         if mode == "rate":
-            target = (a.rate // a.clients) * a.clients
+            target = a.rate if paced else (a.rate // a.clients) * a.clients
             r["target_rate"] = target
-            # The pacing h2load achieved: calls over the span of their start times
-            # (h2load's own req/s also counts connecting and the last answer).
-            paced = (r["logged"] - 1) / r["start_span_s"] if r["start_span_s"] > 0 else 0.0
-            r["paced_rate"] = paced
-            r["rate_reached"] = paced >= RATE_TOLERANCE * target
+            # The pacing achieved: calls over the span of their start times (the load's
+            # own calls/s also counts connecting and the last answer).
+            paced_rate = (r["logged"] - 1) / r["start_span_s"] if r["start_span_s"] > 0 else 0.0
+            r["paced_rate"] = paced_rate
+            r["rate_reached"] = paced_rate >= RATE_TOLERANCE * target
         return r
 
     def run_floor(self, mode: str, nginx: Service) -> dict:
@@ -643,7 +695,7 @@ class Bench:
         if not low <= counted <= high:
             problems.append(
                 f"rate_limit_rls_requests_total{{domain={DOMAIN[scenario]},code={want}}} grew by "
-                f"{counted:.0f}, h2load completed {r['done']}" + (f" (started {r['started']})" if mode == "max" else ""))
+                f"{counted:.0f}, {self.args.load} completed {r['done']}" + (f" (started {r['started']})" if mode == "max" else ""))
         others = {k: v for k, v in delta.items() if k != want and v}
         if others:
             problems.append(f"other codes counted: {others}")
@@ -680,14 +732,14 @@ def render(results: list[dict], meta: dict, commands: list[str]) -> str:
         f"# Sluice ShouldRateLimit benchmark ({a['time']})",
         "",
         f"sluice {a['sluice']} (git {a['git']}), server.threads {a['threads']}, host CPUs {a['host_cpus']}, "
-        f"load {a['load_before']} -> {a['load_after']}; {a['h2load']}",
+        f"load {a['load_before']} -> {a['load_after']}; load generator: {a['load_tool']}",
         f"{a['duration']}s per run after {a['warmup']}s of warm-up; rate: -c {a['clients']} -m {a['streams']}; "
         f"max: -c {a['max_clients']} -m {a['max_streams']}; CPUs: Sluice {a['sluice_cpus'] or 'any'}, "
-        f"h2load {a['h2load_cpus'] or 'any'}",
+        f"load generator {a['load_cpus'] or 'any'}",
         "",
-        "| backend | scenario | mode | calls | calls/s | p50 ms | p99 ms | p99.9 ms | max ms "
-        "| Sluice CPU µs/call | decisions/CPU-s | Sluice CPU | redis CPU µs/call | h2load CPU | CPU sluice/grpc threads | valid |",
-        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| backend | scenario | mode | calls | calls/s | p50 ms | p99 ms | p99.9 ms | max ms | p99 ms from the send "
+        "| Sluice CPU µs/call | decisions/CPU-s | Sluice CPU | redis CPU µs/call | load CPU | CPU sluice/grpc threads | valid |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in results:
         valid = "yes" if not r["problems"] else "INVALID"
@@ -696,8 +748,9 @@ def render(results: list[dict], meta: dict, commands: list[str]) -> str:
         lines.append(
             f"| {r['backend']} | {r['scenario']} | {label(r)} | {r['done']} | {r['calls_per_s']:.0f} "
             f"| {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | {r['p999_ms']:.3f} | {r['max_ms']:.3f} "
+            f"| {fmt(r.get('send_p99_ms'), '.3f')} "
             f"| {r['sluice_cpu_us_per_call']:.1f} | {r['decisions_per_cpu_s']:.0f} | {r['sluice_cpu_util'] * 100:.0f}% "
-            f"| {fmt(r['redis_cpu_us_per_call'], '.1f')} | {r['h2load_cpu_util'] * 100:.0f}% "
+            f"| {fmt(r['redis_cpu_us_per_call'], '.1f')} | {r['load_cpu_util'] * 100:.0f}% "
             f"| {threads_split(r)} | {valid} |"
         )
     bad = [r for r in results if r["problems"]]
@@ -728,7 +781,7 @@ def render(results: list[dict], meta: dict, commands: list[str]) -> str:
                     f"p99 {r['p99_ms']:.3f} ms, {r['decisions_per_cpu_s']:.0f} decisions per CPU-second{verdict}")
             r = by.get((backend, scenario, "max"))
             if r:
-                limiter = " (h2load near its core: a floor, not Sluice's ceiling)" if r["h2load_cpu_util"] > 0.9 else ""
+                limiter = " (the load generator near its core: a floor, not Sluice's ceiling)" if r["load_cpu_util"] > 0.9 else ""
                 summary.append(
                     f"- {backend} {scenario} max: {r['calls_per_s']:.0f} calls/s, p99 {r['p99_ms']:.3f} ms, "
                     f"{r['decisions_per_cpu_s']:.0f} decisions per CPU-second (per core), "
@@ -743,7 +796,7 @@ def render(results: list[dict], meta: dict, commands: list[str]) -> str:
                     f"{red['redis_cpu_us_per_call']:.1f} µs CPU per call")
     if summary:
         lines += ["", "Summary:", ""] + summary
-    lines += ["", "Command:", "", f"    {a['command']}", "", "h2load runs (ports change per invocation):", ""]
+    lines += ["", "Command:", "", f"    {a['command']}", "", "Load runs (ports change per invocation):", ""]
     lines += [f"    {c}" for c in commands]
     lines += ["", "Shared 2-core machine: absolute numbers move run to run; compare the ratios."]
     return "\n".join(lines) + "\n"
@@ -759,17 +812,23 @@ def main() -> None:
     p.add_argument("--scenarios", default="allow", help="comma-separated subset of " + ",".join(SCENARIOS))
     p.add_argument("--modes", default="rate,max", help="comma-separated subset of " + ",".join(MODES))
     p.add_argument("--rate", type=int, default=TARGET_RATE, help="calls/s in total for the rate mode")
-    p.add_argument("--duration", type=int, default=10, help="seconds per measured h2load run")
-    p.add_argument("--warmup", type=int, default=1, help="seconds of unmeasured h2load before each run (0: none)")
-    p.add_argument("--clients", type=int, default=4, help="rate mode: h2load -c (HTTP/2 connections)")
-    p.add_argument("--streams", type=int, default=64, help="rate mode: h2load -m (streams per connection)")
-    p.add_argument("--max-clients", type=int, default=4, help="max mode: h2load -c")
-    p.add_argument("--max-streams", type=int, default=32, help="max mode: h2load -m")
+    p.add_argument("--duration", type=int, default=10, help="seconds per measured load run")
+    p.add_argument("--warmup", type=int, default=1, help="seconds of unmeasured load before each run (0: none)")
+    p.add_argument("--clients", type=int, default=4, help="rate mode: HTTP/2 connections (h2load -c)")
+    p.add_argument("--streams", type=int, default=64, help="rate mode, h2load: -m (streams per connection; the paced client opens what is due)")
+    p.add_argument("--max-clients", type=int, default=4, help="max mode: HTTP/2 connections (h2load -c)")
+    p.add_argument("--max-streams", type=int, default=32, help="max mode: streams per connection (h2load -m; paced: calls in flight = clients x streams)")
     p.add_argument("--threads", type=int, default=1, help="Sluice server.threads")
     p.add_argument("--redis-connections", type=int, default=1, help="storage.redis.connections (per thread)")
     p.add_argument("--sluice-cpus", metavar="LIST",
                    help="pin Sluice (all its threads, gRPC's too) with taskset -c LIST, e.g. 1")
-    p.add_argument("--h2load-cpus", metavar="LIST", help="pin h2load with taskset -c LIST, e.g. 0")
+    p.add_argument("--load", choices=["paced", "h2load"], default="paced",
+                   help="the load generator: paced (sluice_rls_load: calls due on an even schedule, "
+                        "latency from when each was due) or h2load (its --rps clumps)")
+    p.add_argument("--load-bin", type=Path, default=None,
+                   help="sluice_rls_load (default: next to the sluice binary)")
+    p.add_argument("--load-cpus", "--h2load-cpus", dest="load_cpus", metavar="LIST",
+                   help="pin the load generator with taskset -c LIST, e.g. 0")
     p.add_argument("--keep-logs", action="store_true", help="keep h2load's per-call logs in rls-run/")
     p.add_argument("--floor", action="store_true",
                    help="first the same load against nginx answering 200 over h2c (no decision): "
@@ -788,7 +847,7 @@ def main() -> None:
     args.backends = subset(args.backends, BACKENDS, "backend")
     args.scenarios = subset(args.scenarios, SCENARIOS, "scenario")
     args.modes = subset(args.modes, MODES, "mode")
-    if args.rate < args.clients or args.rate % args.clients:
+    if args.load == "h2load" and (args.rate < args.clients or args.rate % args.clients):
         raise SystemExit(f"--rate {args.rate} must be a multiple of --clients {args.clients} (h2load --rps is per client)")
     if args.duration <= 0:
         raise SystemExit("--duration must be positive")
@@ -804,12 +863,18 @@ def main() -> None:
         raise SystemExit(f"{args.sluice} not found: scripts/build.sh build-bench -- sluice")
     args.out = (args.out or args.sluice.parent / "bench").resolve()
     args.out.mkdir(parents=True, exist_ok=True)
-    pinning = ["taskset"] if args.sluice_cpus or args.h2load_cpus else []
-    for tool in (["h2load", "protoc"] + (["redis-server"] if "redis" in args.backends else []) + pinning
+    pinning = ["taskset"] if args.sluice_cpus or args.load_cpus else []
+    for tool in ((["h2load"] if args.load == "h2load" else []) + ["protoc"] + (["redis-server"] if "redis" in args.backends else []) + pinning
                  + (["nginx"] if args.floor else [])):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} not found: scripts/install-deps.sh nghttp2-client")
-    h2load_version = subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout.strip()
+    if args.load == "paced":
+        args.load_bin = (args.load_bin or args.sluice.parent / "sluice_rls_load").resolve()
+        if not args.load_bin.exists():
+            raise SystemExit(f"{args.load_bin} not found: scripts/build.sh build-bench -- sluice sluice_rls_load")
+        load_tool = f"{args.load_bin} (paced gRPC client, latency from when each call was due)"
+    else:
+        load_tool = subprocess.run(["h2load", "--version"], capture_output=True, text=True).stdout.strip()
 
     def on_signal(signum, frame):
         raise SystemExit(128 + signum)
@@ -824,12 +889,12 @@ def main() -> None:
         "sluice": str(args.sluice),
         "git": subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"],
                               capture_output=True, text=True).stdout.strip(),
-        "h2load": h2load_version,
+        "load_tool": load_tool,
         "host_cpus": os.cpu_count(),
         "load_before": loadavg(),
         **{k: getattr(args, k) for k in ("threads", "duration", "warmup", "rate", "clients", "streams",
                                          "max_clients", "max_streams", "redis_connections",
-                                         "sluice_cpus", "h2load_cpus", "floor",
+                                         "sluice_cpus", "load_cpus", "load", "floor",
                                          "backends", "scenarios", "modes")},
     }
     results: list[dict] = []
