@@ -3,13 +3,14 @@
 
 Usage (README-ready):
 
-    scripts/build.sh build-bench -- sluice             # RelWithDebInfo (-O2)
+    scripts/build.sh build-bench -- sluice sluice_rls_load   # RelWithDebInfo (-O2)
     scripts/bench/rls_bench.py                         # memory and redis: 20k calls/s, then max
     scripts/bench/rls_bench.py --backends memory --modes rate --rate 20000 --duration 10
     scripts/bench/rls_bench.py --modes max             # the per-core ceiling only
     scripts/bench/rls_bench.py --scenarios allow,over  # also a call that is OVER_LIMIT
-    scripts/bench/rls_bench.py --modes max --sluice-cpus 1 --h2load-cpus 0   # one core each
-    scripts/bench/rls_bench.py --backends memory --modes rate --streams 8 --floor   # vs nginx's 200
+    scripts/bench/rls_bench.py --modes max --sluice-cpus 1 --load-cpus 0   # one core each
+    scripts/bench/rls_bench.py --backends memory --modes rate --floor   # vs nginx's empty answer
+    scripts/bench/rls_bench.py --load h2load --streams 8   # h2load instead of the paced client
     scripts/bench/rls_bench.py --sluice build/sluice --duration 3   # a quick check
 
   One invocation starts, on free 127.0.0.1 ports, and stops by PID at the end (also on
@@ -25,22 +26,30 @@ Usage (README-ready):
   "messaging-over" with marketing at 1 per year (`over`: primed, every call
   OVER_LIMIT, nothing charged; all_or_nothing).
 
-  The load: h2load (Debian's nghttp2-client), one thread, plaintext HTTP/2 (h2c) POSTs
-  of a prepared gRPC body (0, a 4-byte big-endian length, the RateLimitRequest that the
+  The load (--load): paced (default), sluice_rls_load (tests/bench/rls_load.cpp, built
+  next to the sluice binary), a gRPC C++ client of proto/ sending the prepared request:
+    rate   call i is due at start + i/RATE, sent when due (open loop) round-robin over
+           --clients connections; its latency runs from when it was due, so a client
+           behind its schedule counts too (no coordinated omission)
+    max    --max-clients x --max-streams calls kept in flight (the ceiling)
+  or h2load (Debian's nghttp2-client), one thread, plaintext HTTP/2 (h2c) POSTs of a
+  prepared gRPC body (0, a 4-byte big-endian length, the RateLimitRequest that the
   protoc-generated Python messages of proto/ serialize) with content-type
   application/grpc and te: trailers, to /envoy.service.ratelimit.v3.RateLimitService/
-  ShouldRateLimit. Per scenario and backend, after a --warmup run:
+  ShouldRateLimit:
     rate   a fixed rate: -n RATE*DURATION --rps RATE/CLIENTS -c CLIENTS (default 20000
            calls/s over 4 connections, -m 64 so pacing never waits for a free stream)
     max    as fast as h2load can: -D DURATION -c 4 -m 32 (the per-core ceiling)
-  h2load's --rps is open-loop per connection, but latency is timed from when a stream
-  starts: when the achieved pacing (calls over the span of their start times) falls
-  short of --rate by more than 2 %, the run is flagged "rate not reached" and its p99
-  is not a p99 at that rate.
+  h2load's --rps starts what is due in clumps of up to -m streams per connection and
+  times a call from when its stream starts. Either way, per scenario and backend, after
+  a --warmup run; when the achieved pacing (calls over the span of their start times)
+  falls short of --rate by more than 2 %, the run is flagged "rate not reached" and its
+  p99 is not a p99 at that rate.
 
   Validity (a run that fails any of these is flagged INVALID and the exit code is 1):
   before the load, one python3-grpcio call per scenario must answer the expected
   overall_code (OK for allow, OVER_LIMIT for over, with one status per descriptor);
+  the paced client must see every call answered gRPC OK with that overall_code;
   h2load must report 0 failed/errored/timeout and every done call 2xx (gRPC errors
   are HTTP 200 with grpc-status in trailers, which h2load does not read, so also:) the
   delta of Sluice's rate_limit_rls_requests_total{domain,code} over the run must be
@@ -51,19 +60,21 @@ Usage (README-ready):
   rate_limit_storage_errors_total unchanged.
 
   Reported per run: calls, calls/s, p50/p99/p99.9/max latency (and p90 in the JSON)
-  from h2load's --log-file (per call: start µs, status, µs to the end of the response),
-  Sluice's CPU (utime+stime of every thread from /proc/<pid>/stat over the h2load run)
-  per call and as decisions per CPU-second (= per core), Sluice's CPU utilisation,
-  redis-server's CPU per call, h2load's own CPU utilisation (near 100 % in `max`: the
+  from the paced client's summary (and its p99 from the send) or h2load's --log-file
+  (per call: start µs, status, µs to the end of the response), Sluice's CPU
+  (utime+stime of every thread from /proc/<pid>/stat over the load run) per call and
+  as decisions per CPU-second (= per core), Sluice's CPU utilisation, redis-server's
+  CPU per call, the load generator's own CPU utilisation (near 100 % in `max`: the
   load generator is the limit, not Sluice), and how Sluice's CPU splits between its
   own threads and gRPC's.
   Then the issue-13 target (p99 < 1 ms at 20k calls/s, memory) and the Redis/memory
   ratios. Summary: <build-dir>/bench/rls-<time>.{json,md} and rls-latest.{json,md};
   configs and logs of the last run in <build-dir>/bench/rls-run/.
 
-  --floor runs the same load first against nginx answering every POST with 200 over
-  h2c (no decision, one process): the latency h2load measures on this machine with no
-  rate limit service at all; the summary gives Sluice's p50/p99 as ratios of it.
+  --floor runs the same load first against nginx answering every POST with 200 and an
+  empty gRPC answer over h2c (no decision, one process): the latency the load
+  generator measures on this machine with no rate limit service at all; the summary
+  gives Sluice's p50/p99 as ratios of it.
 
   Note: server.threads sizes Sluice's I/O threads and its gRPC completion queues (one
   polling thread each, which decides memory-backend calls itself); gRPC keeps a few
@@ -73,7 +84,7 @@ Usage (README-ready):
   which execs Sluice). Numbers on a shared 2-core machine are noisy: compare ratios
   from one run, not absolute numbers across runs.
 
-Requires h2load (nghttp2-client), protoc (protobuf-compiler), python3-grpcio and
+Requires sluice_rls_load (or h2load, nghttp2-client, for --load h2load), protoc (protobuf-compiler), python3-grpcio and
 python3-protobuf (Debian's /usr/bin/python3: the script re-runs itself with it when the
 python3 on PATH has no grpc), redis-server for the redis backend.
 """

@@ -230,6 +230,10 @@ int main(int argc, char** argv) {
       ++overall_codes[rls::RateLimitResponse::Code_Name(c->response.overall_code())];
   }
   queue.Shutdown();
+  void* tag = nullptr;
+  bool ok = false;
+  while (queue.Next(&tag, &ok)) {  // a shut-down queue is drained before it is destroyed
+  }
 
   const double wall = std::chrono::duration<double>(last_done - start).count();
   const double span = std::chrono::duration<double>(last_send - first_send).count();

@@ -22,6 +22,9 @@ from redis_support import RedisCase, RedisServer, redis_call
 SOURCE_DIR = os.environ.get('SLUICE_SOURCE_DIR',
                             os.path.join(os.path.dirname(__file__), '..', '..'))
 PROTO_DIR = os.path.join(SOURCE_DIR, 'proto')
+# The benchmark's load generator, built next to the sluice binary.
+RLS_LOAD = os.environ.get('SLUICE_RLS_LOAD') or os.path.join(
+    os.path.dirname(os.environ.get('SLUICE_BIN', '')), 'sluice_rls_load')
 PROTOS = ['envoy/type/v3/ratelimit_unit.proto', 'envoy/config/core/v3/base.proto',
           'envoy/extensions/common/ratelimit/v3/ratelimit.proto',
           'envoy/service/ratelimit/v3/rls.proto']
@@ -292,6 +295,32 @@ class RlsMemoryTest(RlsChecks, GatewayTestCase):
         self.assertTrue(self.sluice.reload())
         r = rls(marketing('777'))
         self.assertEqual(r.statuses[0].current_limit.requests_per_unit, 7)
+
+
+    def test_the_benchmarks_paced_load_is_answered_and_counted_exactly(self):
+        """scripts/bench/rls_bench.py's load generator (sluice_rls_load): 500 calls due over
+        a quarter of a second on one number's descriptor (100 a day): every call answered,
+        exactly 100 OK and 400 OVER_LIMIT, and Sluice counted each of them."""
+        if not os.path.exists(RLS_LOAD):
+            self.skipTest('no sluice_rls_load at %s (SLUICE_RLS_LOAD)' % RLS_LOAD)
+        body = os.path.join(self.workdir, 'body.bin')
+        payload = request('messaging', [('to_number', 'paced')]).SerializeToString()
+        with open(body, 'wb') as f:
+            f.write(b'\x00' + len(payload).to_bytes(4, 'big') + payload)
+        before = self.sluice.metrics().total('rate_limit_rls_requests_total')
+        run = subprocess.run([RLS_LOAD, '--target', '127.0.0.1:%d' % self.sluice.rls_port,
+                              '--body', body, '--rate', '2000', '--seconds', '0.25',
+                              '--connections', '2'], capture_output=True, text=True, timeout=120)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        r = json.loads(run.stdout)
+        self.assertEqual((r['started'], r['done']), (500, 500))
+        self.assertEqual(r['grpc_codes'], {'0': 500})
+        self.assertEqual(r['overall_codes'], {'OK': 100, 'OVER_LIMIT': 400})
+        self.assertGreater(r['start_span_s'], 0.15)  # sent on a schedule, not all at once
+        for latencies in (r['from_due'], r['from_send']):
+            self.assertLessEqual(latencies['p50_ms'], latencies['p99_ms'])
+            self.assertLessEqual(latencies['p99_ms'], latencies['max_ms'])
+        self.assertEqual(self.sluice.metrics().total('rate_limit_rls_requests_total') - before, 500)
 
 
 class ChargingEachChecks:
