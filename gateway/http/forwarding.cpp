@@ -44,16 +44,11 @@ class connection_named {
  public:
   connection_named(const head_fields& fields, std::span<const std::string_view> kept) {
     auto range = fields.equal_range(http::field::connection);
-    for (auto it = range.first; it != range.second; ++it) {
-      for (auto token : http::token_list{it->value()}) {
-        const auto f = http::string_to_field(token);
-        if (f == http::field::content_length || f == http::field::host) continue;
-        if (std::any_of(kept.begin(), kept.end(),
-                        [&](std::string_view k) { return !k.empty() && named(token, k); })) {
-          continue;
-        }
-        names_.push_back(token);
-      }
+    for (auto it = range.first; it != range.second; ++it) add(it->value(), kept);
+  }
+  explicit connection_named(std::span<const head_field> fields) {
+    for (const auto& f : fields) {
+      if (f.name == http::field::connection) add(f.value, {});
     }
   }
   bool contains(beast::string_view name) const {
@@ -62,15 +57,27 @@ class connection_named {
   }
 
  private:
+  void add(beast::string_view line, std::span<const std::string_view> kept) {
+    for (auto token : http::token_list{line}) {
+      const auto f = http::string_to_field(token);
+      if (f == http::field::content_length || f == http::field::host) continue;
+      if (std::any_of(kept.begin(), kept.end(),
+                      [&](std::string_view k) { return !k.empty() && named(token, k); })) {
+        continue;
+      }
+      names_.push_back(token);
+    }
+  }
+
   boost::container::small_vector<beast::string_view, 8> names_;
 };
 
 // A field the next hop never receives as sent: hop-by-hop, or the framing (Sluice
 // writes its own).
-bool dropped_on_every_hop(const head_fields::value_type& f, const connection_named& conn) {
-  const http::field name = f.name();
+bool dropped_on_every_hop(http::field name, beast::string_view name_string,
+                          const connection_named& conn) {
   if (is_hop_by_hop(name) || name == http::field::content_length) return true;
-  return conn.contains(f.name_string());
+  return conn.contains(name_string);
 }
 
 // Every line of a list-valued field joined with ", ", then `last`: "a, b, last".
@@ -137,7 +144,7 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
       append_field(out, as_std(f.name_string()), as_std(f.value()));
       continue;
     }
-    if (dropped_on_every_hop(f, conn)) continue;
+    if (dropped_on_every_hop(f.name(), f.name_string(), conn)) continue;
     switch (f.name()) {
       case http::field::expect:
         continue;
@@ -189,27 +196,25 @@ bool is_websocket_upgrade(const request_head& req, bool has_body) {
   return false;
 }
 
-void write_client_response_head(wire_buffer& out, const response_head& res,
+void write_client_response_head(wire_buffer& out, const response_parser& res,
                                 const client_response_context& ctx) {
-  const connection_named conn(res, {});
+  const connection_named conn(res.fields());
   joined_field via;
 
   out.clear();
-  auto reason = res.reason();
-  if (reason.empty()) reason = http::obsolete_reason(res.result());
-  append_status_line(out, ctx.version, res.result_int(), as_std(reason));
-  for (const auto& f : res) {
-    if (ctx.upgrade && f.name() == http::field::upgrade) {
-      append_field(out, as_std(f.name_string()), as_std(f.value()));
+  append_status_line(out, ctx.version, res.status(), res.reason());
+  for (const auto& f : res.fields()) {
+    if (ctx.upgrade && f.name == http::field::upgrade) {
+      append_field(out, f.name_text, f.value);
       continue;
     }
-    if (dropped_on_every_hop(f, conn)) continue;
-    if (f.name() == http::field::via) {
-      via.add(f.value());
+    if (dropped_on_every_hop(f.name, f.name_text, conn)) continue;
+    if (f.name == http::field::via) {
+      via.add(f.value);
       continue;
     }
-    if (is_one_of(f.name_string(), ctx.rate_headers)) continue;
-    append_field(out, as_std(f.name_string()), as_std(f.value()));
+    if (is_one_of(f.name_text, ctx.rate_headers)) continue;
+    append_field(out, f.name_text, f.value);
   }
   // Only a Via of nearly the upstream's whole head bound (upstream_max_header_bytes)
   // is too long to extend; it is left out rather than failing the response.

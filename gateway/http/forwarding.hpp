@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "http/head_arena.hpp"
+#include "http/response_head.hpp"
 #include "http/wire.hpp"
 #include "limit/rate_limit_headers.hpp"
 #include "net/asio.hpp"
@@ -89,7 +90,7 @@ struct client_response_context {
 // ones, the framing and those the rate-limit headers replace; then Via (joined, then
 // "1.1 sluice"), the body framing, the rate-limit headers, and Connection when the
 // client's version needs it to say so.
-void write_client_response_head(wire_buffer& out, const response_head& res,
+void write_client_response_head(wire_buffer& out, const response_parser& res,
                                 const client_response_context& ctx);
 
 }  // namespace sluice::net

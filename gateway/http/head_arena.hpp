@@ -74,17 +74,12 @@ class arena_allocator {
 // The heads Sluice parses and the parsers that fill them.
 using head_fields = http::basic_fields<arena_allocator<char>>;
 using request_head = http::request_header<head_fields>;
-using response_head = http::response_header<head_fields>;
-template <bool is_request>
-using head_parser = http::parser<is_request, http::buffer_body, arena_allocator<char>>;
-using request_parser = head_parser<true>;
-using response_parser = head_parser<false>;
+using request_parser = http::request_parser<http::buffer_body, arena_allocator<char>>;
+// (The upstream's response heads: response_head.hpp.)
 
 // Constructs `parser` afresh with its head in `arena`, which is reset first: the
 // previous head (destroyed here) was its only user.
-template <bool is_request>
-head_parser<is_request>& emplace_parser(std::optional<head_parser<is_request>>& parser,
-                                        head_arena& arena) {
+inline request_parser& emplace_parser(std::optional<request_parser>& parser, head_arena& arena) {
   parser.reset();
   arena.reset();
   return parser.emplace(std::piecewise_construct, std::make_tuple(),

@@ -51,10 +51,9 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
   return used;
 }
 
-template <bool is_request, class Stream>
-awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer,
-                                        head_parser<is_request>& parser, std::size_t max_head_bytes,
-                                        std::size_t& head_bytes) {
+template <class Parser, class Stream>
+awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
+                                        std::size_t max_head_bytes, std::size_t& head_bytes) {
   for (;;) {
     if (buffer.size() != 0) {
       error_code ec;
@@ -72,10 +71,9 @@ awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buff
   }
 }
 
-template <bool is_request, class Stream>
-awaitable<error_code> read_body_piece(Stream& stream, beast::flat_buffer& buffer,
-                                      head_parser<is_request>& parser) {
-  const auto& body = parser.get().body();
+template <class Parser, class Stream>
+awaitable<error_code> read_body_piece(Stream& stream, beast::flat_buffer& buffer, Parser& parser) {
+  const auto& body = body_of(parser);
   const std::size_t capacity = body.size;
   for (;;) {
     if (parser.is_done()) co_return error_code{};
@@ -109,15 +107,15 @@ template std::size_t feed_head<false>(http::basic_parser<false>&, asio::const_bu
                                       std::size_t&, error_code&) noexcept;
 // Requests come from clients, responses from upstreams (peer_stream: plain or TLS); the
 // unit tests read both from plain TCP streams.
-#define SLUICE_MESSAGE_READERS(is_request, Stream)                                                 \
-  template awaitable<error_code> read_message_head<is_request, Stream>(                            \
-      Stream&, beast::flat_buffer&, head_parser<is_request>&, std::size_t, std::size_t&);          \
-  template awaitable<error_code> read_body_piece<is_request, Stream>(Stream&, beast::flat_buffer&, \
-                                                                     head_parser<is_request>&);
-SLUICE_MESSAGE_READERS(true, peer_stream)
-SLUICE_MESSAGE_READERS(true, beast::tcp_stream)
-SLUICE_MESSAGE_READERS(false, peer_stream)
-SLUICE_MESSAGE_READERS(false, beast::tcp_stream)
+#define SLUICE_MESSAGE_READERS(Parser, Stream)                                                 \
+  template awaitable<error_code> read_message_head<Parser, Stream>(                            \
+      Stream&, beast::flat_buffer&, Parser&, std::size_t, std::size_t&);                       \
+  template awaitable<error_code> read_body_piece<Parser, Stream>(Stream&, beast::flat_buffer&, \
+                                                                 Parser&);
+SLUICE_MESSAGE_READERS(request_parser, peer_stream)
+SLUICE_MESSAGE_READERS(request_parser, beast::tcp_stream)
+SLUICE_MESSAGE_READERS(response_parser, peer_stream)
+SLUICE_MESSAGE_READERS(response_parser, beast::tcp_stream)
 #undef SLUICE_MESSAGE_READERS
 
 }  // namespace sluice::net

@@ -11,6 +11,7 @@
 #include <cstddef>
 
 #include "http/head_arena.hpp"
+#include "http/response_head.hpp"
 #include "net/asio.hpp"
 
 namespace sluice::net {
@@ -39,18 +40,25 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
 // header_limit when the head is over `max_head_bytes` or does not fit in `buffer`'s
 // max_size, end_of_stream when the peer closed before a first byte, partial_message
 // after one, or the socket's.
-// `Stream`: peer_stream (a client or the upstream, plain or TLS) or beast::tcp_stream.
-template <bool is_request, class Stream>
-awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer,
-                                        head_parser<is_request>& parser, std::size_t max_head_bytes,
-                                        std::size_t& head_bytes);
+// `Stream`: peer_stream (a client or the upstream, plain or TLS) or beast::tcp_stream;
+// `Parser`: request_parser (a client's request) or response_parser (the upstream's).
+template <class Parser, class Stream>
+awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
+                                        std::size_t max_head_bytes, std::size_t& head_bytes);
 
 // Reads and parses body bytes into the parser's body buffer (body().data/size, set by
 // the caller) until some arrived, the buffer is full or the message is complete. A
 // message delimited by the end of the connection completes at EOF. Errors as
 // read_message_head; header_limit here means a chunk-size line or trailer section too large.
-template <bool is_request, class Stream>
-awaitable<error_code> read_body_piece(Stream& stream, beast::flat_buffer& buffer,
-                                      head_parser<is_request>& parser);
+template <class Parser, class Stream>
+awaitable<error_code> read_body_piece(Stream& stream, beast::flat_buffer& buffer, Parser& parser);
+
+// The body buffer a parser fills (http::buffer_body's data/size).
+inline http::buffer_body::value_type& body_of(request_parser& parser) {
+  return parser.get().body();
+}
+inline http::buffer_body::value_type& body_of(response_parser& parser) {
+  return parser.body();
+}
 
 }  // namespace sluice::net

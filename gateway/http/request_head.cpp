@@ -94,13 +94,28 @@ std::string_view authority_of(std::string_view target) {
   return authority;
 }
 
+// `lines` Transfer-Encoding lines, the first of them `first`.
+bool exactly_chunked(std::size_t lines, std::string_view first) {
+  return lines == 0 || (lines == 1 && beast::iequals(trim_ows(first), "chunked"));
+}
+
 }  // namespace
 
 bool transfer_coding_ok(const head_fields& fields) {
   auto range = fields.equal_range(http::field::transfer_encoding);
   if (range.first == range.second) return true;
-  return std::next(range.first) == range.second &&
-         beast::iequals(trim_ows(as_std(range.first->value())), "chunked");
+  return exactly_chunked(static_cast<std::size_t>(std::distance(range.first, range.second)),
+                         as_std(range.first->value()));
+}
+
+bool transfer_coding_ok(std::span<const head_field> fields) {
+  std::size_t lines = 0;
+  std::string_view first;
+  for (const auto& f : fields) {
+    if (f.name != http::field::transfer_encoding) continue;
+    if (lines++ == 0) first = f.value;
+  }
+  return exactly_chunked(lines, first);
 }
 
 std::optional<head_problem> check_request_head(const request_head& req) {

@@ -10,6 +10,7 @@
 
 #include "http/error_response.hpp"
 #include "http/head_arena.hpp"
+#include "http/response_head.hpp"
 #include "net/asio.hpp"
 
 namespace sluice::net {
@@ -23,6 +24,7 @@ struct head_problem {
 // "chunked" (or absent). Any other coding (gzip, identity, a list) is refused in both
 // directions: Sluice re-frames bodies and would drop the coding.
 bool transfer_coding_ok(const head_fields& fields);
+bool transfer_coding_ok(std::span<const head_field> fields);  // an upstream's response
 
 // The first problem with a parsed request head, or nothing:
 // - Transfer-Encoding other than exactly "chunked", or any in an HTTP/1.0 request;

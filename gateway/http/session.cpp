@@ -54,15 +54,8 @@ class beast_headers final : public limit::request_headers {
 
 // A response's fields for limit::response_costs: the last value of a name (a trailer is
 // parsed after the head's fields, so a trailer name's last value is the trailer's).
-limit::response_costs::field_lookup fields_of(const response_head& head) {
-  return [&head](std::string_view lower_name) -> std::optional<std::string_view> {
-    std::optional<std::string_view> last;
-    for (auto it = head.find(beast::string_view(lower_name.data(), lower_name.size()));
-         it != head.end() && beast::iequals(it->name_string(), lower_name); ++it) {
-      last = as_std(it->value());
-    }
-    return last;
-  };
+limit::response_costs::field_lookup fields_of(const response_parser& head) {
+  return [&head](std::string_view lower_name) { return head.last_value_of(lower_name); };
 }
 
 std::string_view client_ip_header_name(config::client_ip_source s) {
@@ -638,10 +631,9 @@ awaitable<bool> session::forward() {
     co_return co_await answer_failure(failure);
   }
 
-  const int status = rp->get().result_int();
+  const int status = rp->status();
   if (costs_.any()) {
-    const auto& head = rp->get();
-    feed_costs_ = costs_.on_head(fields_of(head), head[http::field::content_type]);
+    feed_costs_ = costs_.on_head(fields_of(*rp), rp->value_of(http::field::content_type));
   }
   flight.answered(steady::now() - sent_at, status >= 500);
   const double upstream_seconds = std::chrono::duration<double>(steady::now() - sent_at).count();
@@ -770,7 +762,7 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
     if (upstream_wait_overdue()) co_return exchange_failure::timeout;
     if (ec == http::error::end_of_stream) co_return exchange_failure::reset;
     if (ec) co_return is_parse_error(ec) ? exchange_failure::invalid : exchange_failure::reset;
-    const int status = rp->get().result_int();
+    const int status = rp->status();
     // 101 Switching Protocols: only to a handshake Sluice passed on (the upstream saw no
     // Upgrade otherwise, so it may not switch).
     if (status == 101) {
@@ -779,7 +771,7 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
     }
     if (status >= 200) break;
   }
-  if (!transfer_coding_ok(rp->get())) co_return exchange_failure::invalid;
+  if (!transfer_coding_ok(rp->fields())) co_return exchange_failure::invalid;
   co_return exchange_failure::none;
 }
 
@@ -798,9 +790,8 @@ awaitable<bool> session::answer_failure(exchange_failure failure) {
 awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
                                         response_parser& rp) {
   const auto& cfg = snapshot_->config.server;
-  auto& res = rp.get();
-  const int status = res.result_int();
-  const bool upstream_keep_alive = res.keep_alive() && !rp.need_eof();
+  const int status = rp.status();
+  const bool upstream_keep_alive = rp.keep_alive();  // false for a body up to the end
   const bool body_expected = !is_head_request() && status != 204 && status != 304;
   bool keep_alive = record_.client_keep_alive && parser_->is_done() &&
                     !services_.draining.load(std::memory_order_relaxed);
@@ -822,7 +813,7 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
   }
   // The rate-limit headers replace any the upstream sent.
   auto& out = head_text_;
-  write_client_response_head(out, res,
+  write_client_response_head(out, rp,
                              {.version = record_.client_version == 10 ? 10u : 11u,
                               .body = {framing, length},
                               .rate_headers = &rate_headers_,
@@ -832,7 +823,7 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
 
   // Fast path: a Content-Length body already read with the head (a small response)
   // is parsed in place and goes out with the head in one write, one TCP segment.
-  auto& body = res.body();
+  auto& body = rp.body();
   std::size_t inline_body = 0;
   if (!rp.is_done() && body_expected && framing == body_framing::length &&
       length <= up->buffer.size() && length <= relay_buffer_size) {
@@ -867,7 +858,7 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
         rp.is_done(), cfg.server.idle_timeout, record_.bytes_sent);
     if (wec) co_return false;
   }
-  if (costs_.any()) costs_.on_end(fields_of(res));  // the response is complete
+  if (costs_.any()) costs_.on_end(fields_of(rp));  // the response is complete
   // Reused only after a complete, cleanly delimited exchange (release also refuses a
   // connection with bytes read beyond the response).
   if (upstream_keep_alive && parser_->is_done()) worker_.pool.release(std::move(up));
@@ -876,8 +867,8 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
 
 awaitable<bool> session::tunnel(std::unique_ptr<upstream_connection> up, response_parser& rp) {
   const auto& cfg = snapshot_->config.server;
-  if (costs_.any()) costs_.on_end(fields_of(rp.get()));  // a 101 has no body to wait for
-  write_client_response_head(head_text_, rp.get(),
+  if (costs_.any()) costs_.on_end(fields_of(rp));  // a 101 has no body to wait for
+  write_client_response_head(head_text_, rp,
                              {.version = 11,
                               .body = {},
                               .rate_headers = &rate_headers_,

@@ -17,6 +17,7 @@
 #include "http/error_response.hpp"
 #include "http/head_arena.hpp"
 #include "http/peer_stream.hpp"
+#include "http/response_head.hpp"
 #include "http/upstream_pool.hpp"
 #include "http/wire.hpp"
 #include "limit/engine.hpp"

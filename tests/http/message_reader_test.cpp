@@ -48,11 +48,11 @@ struct loopback {
 
 // Reads the head, then the whole body into a string (or until an error), in pieces
 // of at most `piece_size` bytes.
-template <bool is_request>
-awaitable<std::pair<error_code, std::string>> read_all(
-    beast::tcp_stream& stream, beast::flat_buffer& buffer,
-    head_parser<is_request>& parser, std::size_t piece_size = 4096,
-    std::size_t max_head_bytes = 1024 * 1024) {
+template <class Parser>
+awaitable<std::pair<error_code, std::string>> read_all(beast::tcp_stream& stream,
+                                                       beast::flat_buffer& buffer, Parser& parser,
+                                                       std::size_t piece_size = 4096,
+                                                       std::size_t max_head_bytes = 1024 * 1024) {
   stream.expires_after(std::chrono::seconds(10));
   std::size_t head_bytes = 0;
   error_code ec = co_await read_message_head(stream, buffer, parser, max_head_bytes, head_bytes);
@@ -60,10 +60,10 @@ awaitable<std::pair<error_code, std::string>> read_all(
   char piece[4096];
   piece_size = std::min(piece_size, sizeof(piece));
   while (!ec && !parser.is_done()) {
-    parser.get().body().data = piece;
-    parser.get().body().size = piece_size;
+    body_of(parser).data = piece;
+    body_of(parser).size = piece_size;
     ec = co_await read_body_piece(stream, buffer, parser);
-    body.append(piece, piece_size - parser.get().body().size);
+    body.append(piece, piece_size - body_of(parser).size);
   }
   co_return std::pair{ec, body};
 }
@@ -206,7 +206,8 @@ TEST(MessageReader, AResponseDelimitedByTheEndOfTheConnectionCompletesAtEof) {
   loopback l;
   auto sender = l.send("HTTP/1.1 200 OK\r\n\r\nuntil the end", true);
   beast::flat_buffer buffer(16 * 1024);
-  response_parser parser;
+  head_arena arena;
+  response_parser parser(arena);
   auto [ec, body] = l.run(read_all(l.stream, buffer, parser, 4));
   sender.join();
   EXPECT_FALSE(ec) << ec.message();
