@@ -7,18 +7,9 @@ namespace {
 
 constexpr std::size_t first_buffer_bytes = 2048;
 
-std::size_t align_up(std::size_t n, std::size_t align) {
-  return (n + align - 1) / align * align;
-}
-
 }  // namespace
 
-void* head_arena::allocate(std::size_t bytes, std::size_t align) {
-  const std::size_t at = align_up(used_, align);
-  if (at + bytes <= capacity_) {
-    used_ = at + bytes;
-    return buffer_.get() + at;
-  }
+void* head_arena::allocate_beyond(std::size_t bytes, std::size_t align) {
   if (buffer_ == nullptr && bytes <= first_buffer_bytes) {
     buffer_ = std::make_unique_for_overwrite<std::byte[]>(first_buffer_bytes);
     capacity_ = first_buffer_bytes;
