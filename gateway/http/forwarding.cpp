@@ -132,14 +132,25 @@ bool is_one_of(beast::string_view name, const limit::header_list* list) {
 bool write_upstream_request_head(wire_buffer& out, const request_head& req,
                                  const upstream_request_context& ctx) {
   const connection_named conn(req, ctx.kept);
-  const bool has_host = req.find(http::field::host) != req.end();
-  const bool keep_proto = ctx.peer_trusted && req.find("X-Forwarded-Proto") != req.end();
-  const bool keep_forwarded_host = ctx.peer_trusted && req.find("X-Forwarded-Host") != req.end();
+  // What the one pass over the fields learns for the fields written after them (a
+  // lookup each in Beast's field index cost more than the pass): whether there is a
+  // Host (and the first one's value), an X-Forwarded-Proto, an X-Forwarded-Host. A
+  // trusted peer's own X-Forwarded-Proto and -Host stand (every line of them); anyone
+  // else's are dropped, and Sluice writes its own.
+  bool has_host = false, has_proto = false, has_forwarded_host = false;
+  std::string_view host;
   joined_field forwarded_for, via;
 
   out.clear();
   append_request_line(out, as_std(req.method_string()), as_std(req.target()));
   for (const auto& f : req) {
+    if (f.name() == http::field::host && !has_host) {
+      has_host = true;
+      host = as_std(f.value());
+    } else if (f.name() == http::field::unknown) {
+      has_proto = has_proto || named(f.name_string(), "X-Forwarded-Proto");
+      has_forwarded_host = has_forwarded_host || named(f.name_string(), "X-Forwarded-Host");
+    }
     if (ctx.upgrade && f.name() == http::field::upgrade) {
       append_field(out, as_std(f.name_string()), as_std(f.value()));
       continue;
@@ -156,8 +167,8 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
           forwarded_for.add(f.value());
           continue;
         }
-        if (!keep_proto && named(f.name_string(), "X-Forwarded-Proto")) continue;
-        if (!keep_forwarded_host && named(f.name_string(), "X-Forwarded-Host")) continue;
+        if (!ctx.peer_trusted && named(f.name_string(), "X-Forwarded-Proto")) continue;
+        if (!ctx.peer_trusted && named(f.name_string(), "X-Forwarded-Host")) continue;
         if (named(f.name_string(), degraded_field)) continue;  // only Sluice says so
         break;
       default:
@@ -166,11 +177,13 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
     append_field(out, as_std(f.name_string()), as_std(f.value()));
   }
   if (!forwarded_for.append_to(out, "X-Forwarded-For", ctx.peer_ip)) return false;
-  if (!keep_proto) append_field(out, "X-Forwarded-Proto", ctx.tls ? "https" : "http");
+  if (!(ctx.peer_trusted && has_proto)) {
+    append_field(out, "X-Forwarded-Proto", ctx.tls ? "https" : "http");
+  }
   if (!has_host) {
     append_field(out, "Host", ctx.upstream_host);
-  } else if (!keep_forwarded_host) {
-    append_field(out, "X-Forwarded-Host", as_std(req[http::field::host]));
+  } else if (!(ctx.peer_trusted && has_forwarded_host)) {
+    append_field(out, "X-Forwarded-Host", host);
   }
   if (!via.append_to(out, "Via", via_token)) return false;
   if (!ctx.degraded.empty()) append_field(out, degraded_field, ctx.degraded);

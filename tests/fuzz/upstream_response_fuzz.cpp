@@ -184,7 +184,7 @@ void check_client_head(std::string_view head) {
   const std::size_t used = back.put(net::asio::buffer(written), bec);
   FUZZ_CHECK(!bec && back.is_header_done() && used == written.size(),
              bec.message() + " in:\n" + written);
-  FUZZ_CHECK(back.get().result_int() == p.status(), written);
+  FUZZ_CHECK(static_cast<int>(back.get().result_int()) == p.status(), written);
 
   // The names the upstream's Connection lines list: hop-by-hop, never relayed.
   std::vector<std::string> named;
