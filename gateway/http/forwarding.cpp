@@ -42,9 +42,11 @@ bool is_hop_by_hop(http::field f) {
 // must reach the next hop whatever Connection says. Views into the message.
 class connection_named {
  public:
+  // (A scan: a head has few fields, and Beast's index costs more to search.)
   connection_named(const head_fields& fields, std::span<const std::string_view> kept) {
-    auto range = fields.equal_range(http::field::connection);
-    for (auto it = range.first; it != range.second; ++it) add(it->value(), kept);
+    for (const auto& f : fields) {
+      if (f.name() == http::field::connection) add(f.value(), kept);
+    }
   }
   explicit connection_named(std::span<const head_field> fields) {
     for (const auto& f : fields) {

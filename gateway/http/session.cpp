@@ -635,8 +635,9 @@ awaitable<bool> session::forward() {
   if (costs_.any()) {
     feed_costs_ = costs_.on_head(fields_of(*rp), rp->value_of(http::field::content_type));
   }
-  flight.answered(steady::now() - sent_at, status >= 500);
-  const double upstream_seconds = std::chrono::duration<double>(steady::now() - sent_at).count();
+  const auto upstream_time = steady::now() - sent_at;
+  flight.answered(upstream_time, status >= 500);
+  const double upstream_seconds = std::chrono::duration<double>(upstream_time).count();
   record_.upstream_ms = upstream_seconds * 1000;
   count_upstream_response(status, upstream_seconds);
   if (status >= 500) {
