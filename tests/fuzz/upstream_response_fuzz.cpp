@@ -199,7 +199,9 @@ void check_client_head(std::string_view head) {
     return false;
   };
 
-  // The upstream's relayed fields, in order, then what Sluice writes itself.
+  // The upstream's relayed fields, in order, then what Sluice writes itself. The
+  // hop-by-hop names (RFC 9110 7.6.1) are written out here, not taken from
+  // forwarding.cpp: this is the oracle for that code.
   std::vector<std::string> expected;
   std::string vias;
   for (const auto& f : p.fields()) {
