@@ -146,12 +146,15 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
   out.clear();
   append_request_line(out, as_std(req.method_string()), as_std(req.target()));
   for (const auto& f : req) {
+    // Each name compared once: what it is serves the pass and the writing below.
+    const bool unknown = f.name() == http::field::unknown;
+    const bool is_proto = unknown && named(f.name_string(), "X-Forwarded-Proto");
+    const bool is_forwarded_host = unknown && named(f.name_string(), "X-Forwarded-Host");
+    has_proto = has_proto || is_proto;
+    has_forwarded_host = has_forwarded_host || is_forwarded_host;
     if (f.name() == http::field::host && !has_host) {
       has_host = true;
       host = as_std(f.value());
-    } else if (f.name() == http::field::unknown) {
-      has_proto = has_proto || named(f.name_string(), "X-Forwarded-Proto");
-      has_forwarded_host = has_forwarded_host || named(f.name_string(), "X-Forwarded-Host");
     }
     if (ctx.upgrade && f.name() == http::field::upgrade) {
       append_field(out, as_std(f.name_string()), as_std(f.value()));
@@ -169,8 +172,7 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
           forwarded_for.add(f.value());
           continue;
         }
-        if (!ctx.peer_trusted && named(f.name_string(), "X-Forwarded-Proto")) continue;
-        if (!ctx.peer_trusted && named(f.name_string(), "X-Forwarded-Host")) continue;
+        if (!ctx.peer_trusted && (is_proto || is_forwarded_host)) continue;
         if (named(f.name_string(), degraded_field)) continue;  // only Sluice says so
         break;
       default:

@@ -20,10 +20,13 @@ std::string_view to_string(subject_kind k) {
   return "unknown";
 }
 
+void write_tenant_field(std::string& out, std::string_view limit, std::string_view key) {
+  out.assign(limit).append("|").append(key);
+}
+
 std::string tenant_field(std::string_view limit, std::string_view key) {
   std::string field;
-  field.reserve(limit.size() + 1 + key.size());
-  field.append(limit).append("|").append(key);
+  write_tenant_field(field, limit, key);
   return field;
 }
 
@@ -32,7 +35,7 @@ std::optional<std::int64_t> memory_overrides::tenant_number(std::string_view lim
   if (empty()) return std::nullopt;
   // On the request path: the field is built in a per-thread buffer, no allocation.
   thread_local std::string field;
-  field.assign(limit).append("|").append(key);
+  write_tenant_field(field, limit, key);
   std::shared_lock lock(mutex_);
   auto it = tenant_numbers_.find(field);
   if (it == tenant_numbers_.end()) return std::nullopt;

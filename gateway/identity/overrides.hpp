@@ -26,6 +26,8 @@ std::string_view to_string(subject_kind k);
 
 // A tenant number's entry name: "<limit>|<key text>" (a limit name holds no '|').
 std::string tenant_field(std::string_view limit, std::string_view key);
+// The same written over `out` (a buffer reused on the request path).
+void write_tenant_field(std::string& out, std::string_view limit, std::string_view key);
 using tenant_numbers = std::map<std::string, std::int64_t, std::less<>>;
 
 struct override_entry {
