@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "http/wire.hpp"
+#include "util/ascii.hpp"
 
 namespace sluice::net {
 namespace {
@@ -18,7 +19,7 @@ std::string_view as_std(beast::string_view s) {
 }
 
 bool named(beast::string_view name, std::string_view wanted) {
-  return beast::iequals(name, beast::string_view(wanted.data(), wanted.size()));
+  return iequals(name, wanted);
 }
 
 // The hop-by-hop fields every message loses (RFC 9110 7.6.1), besides those its
@@ -55,7 +56,7 @@ class connection_named {
   }
   bool contains(beast::string_view name) const {
     return std::any_of(names_.begin(), names_.end(),
-                       [&](beast::string_view n) { return beast::iequals(n, name); });
+                       [&](beast::string_view n) { return iequals(n, name); });
   }
 
  private:

@@ -4,6 +4,8 @@
 #include <array>
 #include <iterator>
 
+#include "util/ascii.hpp"
+
 namespace sluice::net {
 namespace {
 
@@ -12,7 +14,7 @@ std::string_view as_std(beast::string_view s) {
 }
 
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && beast::iequals(s.substr(0, prefix.size()), prefix);
+  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }
 
 // host = IP-literal / IPv4address / reg-name, then an optional ":" port (RFC 3986 3.2.2):
@@ -96,7 +98,7 @@ std::string_view authority_of(std::string_view target) {
 
 // `lines` Transfer-Encoding lines, the first of them `first`.
 bool exactly_chunked(std::size_t lines, std::string_view first) {
-  return lines == 0 || (lines == 1 && beast::iequals(trim_ows(first), "chunked"));
+  return lines == 0 || (lines == 1 && iequals(trim_ows(first), "chunked"));
 }
 
 }  // namespace

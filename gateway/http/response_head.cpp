@@ -3,6 +3,8 @@
 #include <cstring>
 #include <limits>
 
+#include "util/ascii.hpp"
+
 namespace sluice::net {
 namespace {
 
@@ -73,7 +75,7 @@ std::string_view response_parser::value_of(http::field name) const {
 std::optional<std::string_view> response_parser::last_value_of(std::string_view name) const {
   std::optional<std::string_view> last;
   for (const auto& f : fields_) {
-    if (beast::iequals(f.name_text, name)) last = f.value;
+    if (iequals(f.name_text, name)) last = f.value;
   }
   return last;
 }

@@ -17,6 +17,7 @@
 #include "http/wire.hpp"
 #include "identity/client_ip.hpp"
 #include "limit/soft_limit.hpp"
+#include "util/ascii.hpp"
 #include "util/mask.hpp"
 
 namespace sluice::net {
@@ -420,7 +421,7 @@ awaitable<session::head_status> session::read_head() {
   auto& req = parser_->get();
   record_.client_keep_alive = req.keep_alive();
   record_.client_version = req.version();
-  record_.awaiting_continue = beast::iequals(req[http::field::expect], "100-continue");
+  record_.awaiting_continue = iequals(as_std(req[http::field::expect]), "100-continue");
   if (auto problem = check_request_head(req)) {
     co_await reject(refusal(problem->error, problem->message, 0));
     co_return head_status::rejected;

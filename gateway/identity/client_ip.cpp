@@ -3,6 +3,8 @@
 #include <cstddef>
 #include <optional>
 
+#include "util/ascii.hpp"
+
 // Choices the header leaves open:
 // - Empty list elements (",," or an empty header line) are skipped, as RFC 9110 5.6.1
 //   asks of list recipients; they do not end the walk.
@@ -73,17 +75,6 @@ std::optional<ip_address> parse_node(std::string_view text, bool allow_obfuscate
   }
   if (!valid_port(text.substr(colon + 1), allow_obfuscated_port)) return std::nullopt;
   return ip_address::parse(text.substr(0, colon));
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
 }
 
 // Finds the start of the element that ends at `end`: one past the nearest ',' to the

@@ -38,6 +38,7 @@
 #include "http/forwarding.hpp"
 #include "http/message_reader.hpp"
 #include "http/request_head.hpp"
+#include "util/ascii.hpp"
 
 namespace {
 
@@ -157,7 +158,7 @@ bool written_by_sluice(const net::head_fields::value_type& f) {
   for (std::string_view name :
        {"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "Via", "Host", "Content-Length",
         "Transfer-Encoding", "X-RateLimit-Degraded"}) {
-    if (net::beast::iequals(f.name_string(), net::beast::string_view(name.data(), name.size()))) {
+    if (sluice::iequals(f.name_string(), name)) {
       return true;
     }
   }
@@ -210,7 +211,7 @@ void check_forwarded_head(const parser_type& parser) {
   }
   if (upgrade) {
     FUZZ_CHECK(sent.count(http::field::upgrade) == 1 &&
-                   net::beast::iequals(sent[http::field::upgrade], "websocket") &&
+                   sluice::iequals(sent[http::field::upgrade], "websocket") &&
                    sent.count(http::field::connection) == 1 &&
                    sent[http::field::connection] == "Upgrade",
                context);

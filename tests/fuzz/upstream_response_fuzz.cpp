@@ -32,6 +32,7 @@
 #include "http/message_reader.hpp"
 #include "http/request_head.hpp"
 #include "http/response_head.hpp"
+#include "util/ascii.hpp"
 
 namespace {
 
@@ -51,7 +52,7 @@ struct reading {
 };
 
 bool iequals(std::string_view a, std::string_view b) {
-  return beast::iequals(a, b);
+  return sluice::iequals(a, b);  // not beast::iequals: see util/ascii.hpp
 }
 
 // Fields in the order Beast's basic_fields holds them: a line goes after the last line
