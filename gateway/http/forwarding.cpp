@@ -123,11 +123,7 @@ void append_framing(wire_buffer& out, const body_frame& body) {
 }
 
 bool is_one_of(beast::string_view name, const limit::header_list* list) {
-  if (list == nullptr) return false;
-  for (const auto& h : *list) {
-    if (named(name, h.name)) return true;
-  }
-  return false;
+  return list != nullptr && list->has(as_std(name));
 }
 
 }  // namespace
@@ -238,9 +234,7 @@ void write_client_response_head(wire_buffer& out, const response_parser& res,
   // is too long to extend; it is left out rather than failing the response.
   via.append_to(out, "Via", via_token);
   append_framing(out, ctx.body);
-  if (ctx.rate_headers != nullptr) {
-    for (const auto& h : *ctx.rate_headers) append_field(out, h.name, h.value);
-  }
+  if (ctx.rate_headers != nullptr) out.append(ctx.rate_headers->wire());
   if (ctx.upgrade) {
     out.append("Connection: Upgrade\r\n");
   } else if (!ctx.keep_alive && ctx.version == 11) {

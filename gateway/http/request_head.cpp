@@ -18,33 +18,19 @@ bool starts_with_nocase(std::string_view s, std::string_view prefix) {
 }
 
 // host = IP-literal / IPv4address / reg-name, then an optional ":" port (RFC 3986 3.2.2):
-// unreserved, pct-encoded, sub-delims, ':' and the brackets of an IPv6 literal.
-bool is_host_char(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '-':
-    case '.':
-    case '_':
-    case '~':
-    case '%':
-    case '!':
-    case '$':
-    case '&':
-    case '\'':
-    case '(':
-    case ')':
-    case '*':
-    case '+':
-    case ',':
-    case ';':
-    case '=':
-    case ':':
-    case '[':
-    case ']':
-      return true;
-    default:
-      return false;
+// unreserved, pct-encoded, sub-delims, ':' and the brackets of an IPv6 literal. A table:
+// every request's Host is checked byte by byte.
+constexpr std::array<bool, 256> host_chars = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
   }
+  for (unsigned char c : std::string_view("-._~%!$&'()*+,;=:[]")) t[c] = true;
+  return t;
+}();
+
+bool is_host_char(char c) {
+  return host_chars[static_cast<unsigned char>(c)];
 }
 
 // A DNS name is at most 253 bytes; with brackets and a port any real host fits far below
@@ -58,10 +44,6 @@ bool valid_host(std::string_view host) {
     if (!is_host_char(c)) return false;
   }
   return true;
-}
-
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
 }
 
 // The framing fields a CGI-style upstream (HTTP_CONTENT_LENGTH, ...) would also read

@@ -466,8 +466,9 @@ std::optional<session::verdict> session::decide() {
       // Counted here: no limit was consulted (count_decision counts decided requests).
       services_.metrics.count_jwt_rejection(ev_.token_rejection);
       // RFC 6750 section 3: the scheme to authenticate with, and why a token was refused.
-      rate_headers_.add("WWW-Authenticate") =
-          ev_.token_rejection == "missing" ? "Bearer" : R"(Bearer error="invalid_token")";
+      rate_headers_.add("WWW-Authenticate", ev_.token_rejection == "missing"
+                                                ? "Bearer"
+                                                : R"(Bearer error="invalid_token")");
       return refusal(gateway_error::unauthorized, ev_.problem, 0);
     case limit::outcome::forbidden:
       record_.decided = true;
@@ -554,19 +555,20 @@ awaitable<bool> session::reject(const verdict& v) {
   // A 429 carries Retry-After among its rate-limit headers; an error after an allowed
   // decision (a 502/503/504 from the upstream step) carries them too, so the client
   // still learns where it stands (SPEC 5: headers on every limited-route response).
-  std::string body, retry_after;
+  std::string retry_after;
+  body_text_.clear();
   if (limited) {
     record_.decision = "limited";
-    body = limit::rejection_body(ev_);
+    limit::append_rejection_body(ev_, body_text_);
   } else {
-    body = error_body(v.error, v.message);
+    body_text_.append(error_body(v.error, v.message));
     if (v.retry_after_s > 0) retry_after = std::to_string(v.retry_after_s);
     services_.metrics.count_http_error(status);
   }
   write_own_response(head_text_, {.status = status,
                                   .fields = &rate_headers_,
                                   .retry_after = retry_after,
-                                  .body = body,
+                                  .body = body_text_.view(),
                                   .keep_alive = keep_alive,
                                   .head_request = is_head_request()});
   record_.answered = true;

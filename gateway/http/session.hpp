@@ -185,6 +185,7 @@ class session {
   limit::response_costs costs_;
   bool feed_costs_ = false;
   wire_buffer head_text_;  // the message head (and small body) being sent
+  text_buffer body_text_;  // the body of Sluice's own answer (a 429, an error)
   request_record record_;
   std::unique_ptr<char[]> relay_buffer_;
   std::optional<asio::steady_timer> delay_timer_;

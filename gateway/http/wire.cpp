@@ -6,26 +6,12 @@
 namespace sluice::net {
 namespace {
 
-void append_number(wire_buffer& out, unsigned long long n) {
-  char digits[24];
-  const char* end = std::to_chars(digits, digits + sizeof(digits), n).ptr;
-  out.append(std::string_view(digits, static_cast<std::size_t>(end - digits)));
-}
-
 std::string_view reason_of(int status) {
   const auto reason = http::obsolete_reason(static_cast<http::status>(status));
   return {reason.data(), reason.size()};
 }
 
 }  // namespace
-
-void wire_buffer::grow(std::size_t n) {
-  const std::size_t capacity = std::max<std::size_t>({size_ + n, capacity_ * 2, 1024});
-  auto bigger = std::make_unique_for_overwrite<char[]>(capacity);
-  if (size_ != 0) std::memcpy(bigger.get(), data_.get(), size_);
-  data_ = std::move(bigger);
-  capacity_ = capacity;
-}
 
 void append_field(wire_buffer& out, std::string_view name, std::string_view value) {
   // One capacity check and two copies: a 429 carries a dozen fields.
@@ -39,9 +25,10 @@ void append_field(wire_buffer& out, std::string_view name, std::string_view valu
 }
 
 void append_number_field(wire_buffer& out, std::string_view name, std::uint64_t value) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof(digits), value).ptr;
-  append_field(out, name, std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  out.append(name);
+  out.append(": ");
+  out.append_decimal(static_cast<std::int64_t>(value));
+  out.append("\r\n");
 }
 
 void append_request_line(wire_buffer& out, std::string_view method, std::string_view target) {
@@ -54,7 +41,7 @@ void append_request_line(wire_buffer& out, std::string_view method, std::string_
 void append_status_line(wire_buffer& out, unsigned version, unsigned status,
                         std::string_view reason) {
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  append_number(out, status);
+  out.append_decimal(status);
   out.push_back(' ');
   out.append(reason);
   out.append("\r\n");
@@ -64,13 +51,11 @@ void write_own_response(wire_buffer& out, const own_response& r) {
   out.clear();
   append_status_line(out, 11, static_cast<unsigned>(r.status), reason_of(r.status));
   append_field(out, "Content-Type", r.content_type);
-  if (r.fields != nullptr) {
-    for (const auto& f : *r.fields) append_field(out, f.name, f.value);
-  }
+  if (r.fields != nullptr) out.append(r.fields->wire());
   if (!r.retry_after.empty()) append_field(out, "Retry-After", r.retry_after);
   if (!r.keep_alive) out.append("Connection: close\r\n");
   out.append("Content-Length: ");
-  append_number(out, r.body.size());
+  out.append_decimal(static_cast<std::int64_t>(r.body.size()));
   out.append("\r\n\r\n");
   if (!r.head_request) out.append(r.body);
 }

@@ -10,46 +10,17 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
-#include <memory>
 #include <string>
 #include <string_view>
 
 #include "limit/rate_limit_headers.hpp"
 #include "net/asio.hpp"
+#include "util/text_buffer.hpp"
 
 namespace sluice::net {
 
-// The bytes of a message head being written: appends without zero-filling (a
-// std::string's resize writes every byte twice) and keeps its capacity from one
-// request to the next, so a connection allocates it once.
-class wire_buffer {
- public:
-  void clear() { size_ = 0; }
-  std::size_t size() const { return size_; }
-  bool empty() const { return size_ == 0; }
-  const char* data() const { return data_.get(); }
-  std::string_view view() const { return {data_.get(), size_}; }
-
-  // `n` bytes at the end for the caller to fill.
-  char* extend(std::size_t n) {
-    if (capacity_ - size_ < n) grow(n);
-    char* at = data_.get() + size_;
-    size_ += n;
-    return at;
-  }
-  void append(std::string_view s) {
-    if (!s.empty()) std::memcpy(extend(s.size()), s.data(), s.size());
-  }
-  void push_back(char c) { *extend(1) = c; }
-
- private:
-  void grow(std::size_t n);
-
-  std::unique_ptr<char[]> data_;
-  std::size_t size_ = 0;
-  std::size_t capacity_ = 0;
-};
+// The bytes of a message head being written (one per connection, reused).
+using wire_buffer = text_buffer;
 
 // "Name: value\r\n".
 void append_field(wire_buffer& out, std::string_view name, std::string_view value);

@@ -6,6 +6,7 @@
 #include "config/defaults.hpp"
 #include "limit/shards.hpp"
 #include "util/hash.hpp"
+#include "util/json_text.hpp"
 
 namespace sluice::limit {
 namespace {
@@ -94,6 +95,7 @@ policy::policy(const config::loaded_config& cfg, std::uint64_t hash_seed)
   for (const auto& def : pol.limits) {
     compiled_limit l;
     l.name = def.name;
+    append_json_chars(l.name_json, l.name);
     l.key = def.key;
     l.algo = def.algo;
     l.tier_aware = def.tier_aware;

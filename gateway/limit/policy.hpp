@@ -29,6 +29,7 @@ inline constexpr int no_tier = -1;
 
 struct compiled_limit {
   std::string name;
+  std::string name_json;  // the name escaped for the inside of a JSON string (a 429's body)
   std::vector<config::key_part> key;
   algorithm algo = algorithm::token_bucket;
   bool tier_aware = false;

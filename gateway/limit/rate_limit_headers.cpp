@@ -1,7 +1,6 @@
 #include "limit/rate_limit_headers.hpp"
 
 #include <algorithm>
-#include <array>
 #include <optional>
 #include <utility>
 
@@ -10,52 +9,12 @@
 namespace sluice::limit {
 namespace {
 
-// "00" "01" ... "99": two digits per division.
-constexpr std::array<char, 200> digit_pairs = [] {
-  std::array<char, 200> t{};
-  for (int i = 0; i < 100; ++i) {
-    t[2 * i] = static_cast<char>('0' + i / 10);
-    t[2 * i + 1] = static_cast<char>('0' + i % 10);
-  }
-  return t;
-}();
-
-// By hand, two digits at a time: libstdc++ 12's std::to_chars builds its digit-pair
-// table on the stack at every call, and this runs a dozen times per limited request.
-void append_int(std::string& out, std::int64_t v) {
-  char buf[20];
-  char* const end = buf + sizeof(buf);
-  char* p = end;
-  std::uint64_t u =
-      v < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
-  while (u >= 100) {
-    const auto pair = static_cast<std::size_t>(u % 100) * 2;
-    u /= 100;
-    p -= 2;
-    p[0] = digit_pairs[pair];
-    p[1] = digit_pairs[pair + 1];
-  }
-  if (u >= 10) {
-    p -= 2;
-    p[0] = digit_pairs[u * 2];
-    p[1] = digit_pairs[u * 2 + 1];
-  } else {
-    *--p = static_cast<char>('0' + u);
-  }
-  if (v < 0) *--p = '-';
-  out.append(p, static_cast<std::size_t>(end - p));
-}
-
-void set_int(std::string& out, std::int64_t v) {
-  out.clear();
-  append_int(out, v);
-}
-
 // The proxy's evaluation and the rate limit service's answer, as the header formats read
 // them: the limit the headers describe (`reported`), every enforced limit that applied,
 // whether the request is limited and how long to wait.
 struct limit_view {
   std::string_view name;
+  std::string_view name_json;  // escaped for a JSON string's inside; empty: escape `name`
   std::int64_t limit = 0;  // the reported decision's limit (the policy's quota for others)
   std::int64_t remaining = 0;
   micros reset = 0;  // until fully replenished
@@ -67,14 +26,16 @@ struct proxy_answer {
   bool has_reported() const { return ev.reported >= 0; }
   limit_view reported() const {
     const applied_limit& top = ev.applied[ev.reported];
-    return {ev.limit_of(top).name, top.result.limit, top.result.remaining, top.result.reset, 0};
+    const compiled_limit& l = ev.limit_of(top);
+    return {l.name, l.name_json, top.result.limit, top.result.remaining, top.result.reset, 0};
   }
   micros now() const { return ev.now; }
   template <class F>
   void for_each_enforced(F&& f) const {
     for (const auto& a : ev.applied) {
       if (a.shadow) continue;
-      f(limit_view{ev.limit_of(a).name, a.params->capacity(), a.result.remaining, a.result.reset,
+      const compiled_limit& l = ev.limit_of(a);
+      f(limit_view{l.name, l.name_json, a.params->capacity(), a.result.remaining, a.result.reset,
                    a.params->policy_window_seconds()});
     }
   }
@@ -109,25 +70,39 @@ struct rls_answer {
   limit_view view_of(std::size_t i) const {
     const auto& s = ev.statuses[i];
     const auto& params = *ev.checks[ev.plan[i].check].params;
-    return {rls_scope(ev, i), params.capacity(), s.limit_remaining, s.duration_until_reset,
+    return {rls_scope(ev, i), {}, params.capacity(), s.limit_remaining, s.duration_until_reset,
             params.policy_window_seconds()};
   }
 };
 
+// A limit's name as an sf-string (RFC 8941 3.3.3): JSON's escaping serves.
+void append_quoted_name(text_buffer& out, const limit_view& l) {
+  if (l.name_json.empty()) {
+    append_json_string(out, l.name);
+    return;
+  }
+  out.push_back('"');
+  out.append(l.name_json);
+  out.push_back('"');
+}
+
 // RateLimit-Policy: every enforced limit that applied, in order.
 template <class Answer>
-void append_policy(const Answer& answer, bool named, std::string& out) {
-  out.clear();
+void append_policy(const Answer& answer, bool named, header_list& out) {
+  text_buffer& v = out.begin_value("RateLimit-Policy");
+  bool first = true;
   answer.for_each_enforced([&](const limit_view& l) {
-    if (!out.empty()) out += ", ";
+    if (!first) v.append(", ");
+    first = false;
     if (named) {
-      append_json_string(out, l.name);  // an sf-string: same escaping
-      out += ";q=";
+      append_quoted_name(v, l);
+      v.append(";q=");
     }
-    append_int(out, l.limit);
-    out += ";w=";
-    append_int(out, l.window_seconds);
+    v.append_decimal(l.limit);
+    v.append(";w=");
+    v.append_decimal(l.window_seconds);
   });
+  out.end_value();
 }
 
 template <class Answer>
@@ -136,115 +111,117 @@ void append_headers(const Answer& answer, const config::headers_config& cfg, hea
   const limit_view d = answer.reported();
 
   if (cfg.legacy) {
-    set_int(out.add("X-RateLimit-Limit"), d.limit);
-    set_int(out.add("X-RateLimit-Remaining"), d.remaining);
-    set_int(out.add("X-RateLimit-Reset"), cfg.legacy_reset == config::legacy_reset_format::epoch
-                                              ? ceil_seconds(answer.now() + d.reset)
-                                              : ceil_seconds(d.reset));
-    set_int(out.add("X-RateLimit-Used"), d.limit - d.remaining);
-    out.add("X-RateLimit-Scope") = d.name;
+    out.add_decimal("X-RateLimit-Limit", d.limit);
+    out.add_decimal("X-RateLimit-Remaining", d.remaining);
+    out.add_decimal("X-RateLimit-Reset", cfg.legacy_reset == config::legacy_reset_format::epoch
+                                             ? ceil_seconds(answer.now() + d.reset)
+                                             : ceil_seconds(d.reset));
+    out.add_decimal("X-RateLimit-Used", d.limit - d.remaining);
+    out.add("X-RateLimit-Scope", d.name);
   }
 
   switch (cfg.standard) {
     case config::standard_headers::draft6:
-      set_int(out.add("RateLimit-Limit"), d.limit);
-      set_int(out.add("RateLimit-Remaining"), d.remaining);
-      set_int(out.add("RateLimit-Reset"), ceil_seconds(d.reset));
-      append_policy(answer, false, out.add("RateLimit-Policy"));
+      out.add_decimal("RateLimit-Limit", d.limit);
+      out.add_decimal("RateLimit-Remaining", d.remaining);
+      out.add_decimal("RateLimit-Reset", ceil_seconds(d.reset));
+      append_policy(answer, false, out);
       break;
     case config::standard_headers::draft7: {
-      std::string& v = out.add("RateLimit");
-      v = "limit=";
-      append_int(v, d.limit);
-      v += ", remaining=";
-      append_int(v, d.remaining);
-      v += ", reset=";
-      append_int(v, ceil_seconds(d.reset));
-      append_policy(answer, false, out.add("RateLimit-Policy"));
+      text_buffer& v = out.begin_value("RateLimit");
+      v.append("limit=");
+      v.append_decimal(d.limit);
+      v.append(", remaining=");
+      v.append_decimal(d.remaining);
+      v.append(", reset=");
+      v.append_decimal(ceil_seconds(d.reset));
+      out.end_value();
+      append_policy(answer, false, out);
       break;
     }
     case config::standard_headers::draft10: {
-      append_policy(answer, true, out.add("RateLimit-Policy"));
-      std::string& v = out.add("RateLimit");
+      append_policy(answer, true, out);
+      text_buffer& v = out.begin_value("RateLimit");
+      bool first = true;
       answer.for_each_enforced([&](const limit_view& l) {
-        if (!v.empty()) v += ", ";
-        append_json_string(v, l.name);
-        v += ";r=";
-        append_int(v, l.remaining);
-        v += ";t=";
-        append_int(v, ceil_seconds(l.reset));
+        if (!first) v.append(", ");
+        first = false;
+        append_quoted_name(v, l);
+        v.append(";r=");
+        v.append_decimal(l.remaining);
+        v.append(";t=");
+        v.append_decimal(ceil_seconds(l.reset));
       });
+      out.end_value();
       break;
     }
     case config::standard_headers::off:
       break;
   }
 
-  if (answer.limited() && cfg.retry_after) set_int(out.add("Retry-After"), answer.retry_after());
+  if (answer.limited() && cfg.retry_after) out.add_decimal("Retry-After", answer.retry_after());
 }
 
-// The 429 JSON body: `name` the limit that denied ("" for none), `reset` in epoch seconds.
-// One buffer, written front to back: the message's fixed parts need no JSON escaping,
-// so only the limit name is escaped where it appears.
-std::string rejection_json(std::string_view name, std::int64_t wait, std::int64_t reset,
+// The 429 JSON body: the limit that denied (`l`, nullptr for none), `reset` in epoch
+// seconds. Written front to back: the message's fixed parts need no JSON escaping, and
+// a proxy limit's name was escaped when the policy was loaded.
+void append_rejection_json(text_buffer& body, const limit_view* l, std::int64_t wait,
+                           std::int64_t reset,
                            std::optional<std::pair<std::int64_t, std::int64_t>> cost_over_limit,
                            std::optional<std::int64_t> in_flight_max = std::nullopt) {
-  std::string body;
-  body.reserve(192 + 2 * name.size());
-  body = R"({"error":{"code":"rate_limit_exceeded","message":")";
+  const auto append_name = [&] {
+    if (l == nullptr) return;
+    if (l->name_json.empty()) {
+      append_json_chars(body, l->name);
+    } else {
+      body.append(l->name_json);
+    }
+  };
+  body.append(R"({"error":{"code":"rate_limit_exceeded","message":")");
   if (cost_over_limit) {
-    body += "Request cost ";
-    append_int(body, cost_over_limit->first);
-    body += " exceeds the capacity of limit '";
-    append_json_chars(body, name);
-    body += "' (";
-    append_int(body, cost_over_limit->second);
-    body += "); it can never pass.";
+    body.append("Request cost ");
+    body.append_decimal(cost_over_limit->first);
+    body.append(" exceeds the capacity of limit '");
+    append_name();
+    body.append("' (");
+    body.append_decimal(cost_over_limit->second);
+    body.append("); it can never pass.");
   } else if (in_flight_max) {
-    body += "Too many requests in flight for '";
-    append_json_chars(body, name);
-    body += "' (at most ";
-    append_int(body, *in_flight_max);
-    body += " at once). Retry after ";
-    append_int(body, wait);
-    body += wait == 1 ? " second." : " seconds.";
+    body.append("Too many requests in flight for '");
+    append_name();
+    body.append("' (at most ");
+    body.append_decimal(*in_flight_max);
+    body.append(" at once). Retry after ");
+    body.append_decimal(wait);
+    body.append(wait == 1 ? " second." : " seconds.");
   } else {
-    body += "Rate limit exceeded for '";
-    append_json_chars(body, name);
-    body += "'. Retry after ";
-    append_int(body, wait);
-    body += wait == 1 ? " second" : " seconds";
+    body.append("Rate limit exceeded for '");
+    append_name();
+    body.append("'. Retry after ");
+    body.append_decimal(wait);
+    body.append(wait == 1 ? " second" : " seconds");
     // A quota per calendar week or month may keep a client out for days: say so in
     // words a person reading the message does not have to work out.
     constexpr std::int64_t day = 86400;
     if (wait >= day) {
       const std::int64_t days = (wait + day / 2) / day;
-      body += " (about ";
-      append_int(body, days);
-      body +=
-          days == 1 ? " day, when the quota period ends)" : " days, when the quota period ends)";
+      body.append(" (about ");
+      body.append_decimal(days);
+      body.append(days == 1 ? " day, when the quota period ends)"
+                            : " days, when the quota period ends)");
     }
-    body += '.';
+    body.push_back('.');
   }
-  body += R"(","limit":)";
-  append_json_string(body, name);
-  body += R"(,"retry_after":)";
-  append_int(body, wait);
-  body += R"(,"reset":)";
-  append_int(body, reset);
-  body += "}}";
-  return body;
+  body.append(R"(","limit":")");
+  append_name();
+  body.append(R"(","retry_after":)");
+  body.append_decimal(wait);
+  body.append(R"(,"reset":)");
+  body.append_decimal(reset);
+  body.append("}}");
 }
 
 }  // namespace
-
-std::string& header_list::add(std::string_view name) {
-  if (size_ == fields_.size()) fields_.emplace_back();
-  header_field& f = fields_[size_++];
-  f.name = name;
-  f.value.clear();
-  return f.value;
-}
 
 std::int64_t retry_after_seconds(const evaluation& ev) {
   if (ev.denying < 0) return 1;
@@ -259,22 +236,26 @@ void append_rate_limit_headers(const evaluation& ev, const config::headers_confi
   // retrying, where they would otherwise ignore a Retry-After above a minute and back off.
   if (ev.result == outcome::limited && cfg.retry_after && ev.denying >= 0 &&
       ev.applied[ev.denying].params->calendar != calendar_unit::none) {
-    out.add("X-Should-Retry") = "false";
+    out.add("X-Should-Retry", "false");
   }
 }
 
-std::string rejection_body(const evaluation& ev) {
+void append_rejection_body(const evaluation& ev, text_buffer& out) {
   const applied_limit* top = ev.denying >= 0 ? &ev.applied[ev.denying] : nullptr;
-  const std::string_view name = top != nullptr ? std::string_view(ev.limit_of(*top).name) : "";
+  std::optional<limit_view> denied;
   std::optional<std::pair<std::int64_t, std::int64_t>> over;
   std::optional<std::int64_t> in_flight_max;
-  if (top != nullptr && top->result.cost_exceeds_limit) {
-    over.emplace(ev.checks[ev.denying].cost, top->result.limit);
-  } else if (top != nullptr && holds_in_flight(top->params->algo)) {
-    in_flight_max = top->result.limit;
+  if (top != nullptr) {
+    const compiled_limit& l = ev.limit_of(*top);
+    denied = limit_view{l.name, l.name_json, top->result.limit, 0, 0, 0};
+    if (top->result.cost_exceeds_limit) {
+      over.emplace(ev.checks[ev.denying].cost, top->result.limit);
+    } else if (holds_in_flight(top->params->algo)) {
+      in_flight_max = top->result.limit;
+    }
   }
-  return rejection_json(
-      name, retry_after_seconds(ev),
+  append_rejection_json(
+      out, denied ? &*denied : nullptr, retry_after_seconds(ev),
       top != nullptr ? ceil_seconds(ev.now + top->result.reset) : ceil_seconds(ev.now), over,
       in_flight_max);
 }
@@ -293,12 +274,17 @@ void append_rls_headers(const rls_evaluation& ev, micros now, const config::head
 
 std::string rls_rejection_body(const rls_evaluation& ev, micros now) {
   const rls_answer answer{ev, now};
-  if (ev.reported < 0) return rejection_json("", 1, ceil_seconds(now), std::nullopt);
-  const limit_view top = answer.reported();
-  const auto& plan = ev.plan[static_cast<std::size_t>(ev.reported)];
-  std::optional<std::pair<std::int64_t, std::int64_t>> over;
-  if (ev.decisions[plan.check].cost_exceeds_limit) over.emplace(plan.hits, top.limit);
-  return rejection_json(top.name, answer.retry_after(), ceil_seconds(now + top.reset), over);
+  text_buffer body;
+  if (ev.reported < 0) {
+    append_rejection_json(body, nullptr, 1, ceil_seconds(now), std::nullopt);
+  } else {
+    const limit_view top = answer.reported();
+    const auto& plan = ev.plan[static_cast<std::size_t>(ev.reported)];
+    std::optional<std::pair<std::int64_t, std::int64_t>> over;
+    if (ev.decisions[plan.check].cost_exceeds_limit) over.emplace(plan.hits, top.limit);
+    append_rejection_json(body, &top, answer.retry_after(), ceil_seconds(now + top.reset), over);
+  }
+  return std::string(body.view());
 }
 
 }  // namespace sluice::limit

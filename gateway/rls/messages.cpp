@@ -89,7 +89,7 @@ void write_response(const limit::rls_evaluation& ev, storage_answer storage, lim
   for (const auto& f : fields) {
     auto& h = *out.add_response_headers_to_add();
     h.set_key(std::string(f.name));
-    h.set_value(f.value);
+    h.set_value(std::string(f.value));
   }
   if (ev.overall == limit::rls_code::over_limit)
     out.set_raw_body(limit::rls_rejection_body(ev, now));

@@ -36,15 +36,16 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
   return 0;
 }
 
-void append_control(std::string& out, unsigned char u) {
-  out += "\\u00";
-  out += hex[u >> 4];
-  out += hex[u & 0xf];
+// Out: std::string or text_buffer (both append a string_view and push_back a char).
+template <class Out>
+void append_control(Out& out, unsigned char u) {
+  out.append(std::string_view("\\u00"));
+  out.push_back(hex[u >> 4]);
+  out.push_back(hex[u & 0xf]);
 }
 
-}  // namespace
-
-void append_json_chars(std::string& out, std::string_view s) {
+template <class Out>
+void escape_into(Out& out, std::string_view s) {
   // Runs of characters that need no escape are copied in one append: most names and
   // messages are a single run.
   std::size_t run = 0;
@@ -62,46 +63,62 @@ void append_json_chars(std::string& out, std::string_view s) {
         i += n;
         continue;
       }
-      out.append(s.data() + run, i - run);
+      out.append(s.substr(run, i - run));
       if (c1_control) {
         append_control(out, static_cast<unsigned char>(s[i + 1]));
         i += 2;
       } else {
-        out += "\\ufffd";
+        out.append(std::string_view("\\ufffd"));
         ++i;
       }
       run = i;
       continue;
     }
-    out.append(s.data() + run, i - run);
+    out.append(s.substr(run, i - run));
     switch (u) {
       case '"':
-        out += "\\\"";
+        out.append(std::string_view("\\\""));
         break;
       case '\\':
-        out += "\\\\";
+        out.append(std::string_view("\\\\"));
         break;
       case '\n':
-        out += "\\n";
+        out.append(std::string_view("\\n"));
         break;
       case '\r':
-        out += "\\r";
+        out.append(std::string_view("\\r"));
         break;
       case '\t':
-        out += "\\t";
+        out.append(std::string_view("\\t"));
         break;
       default:
         append_control(out, u);  // C0 and DEL
     }
     run = ++i;
   }
-  out.append(s.data() + run, s.size() - run);
+  out.append(s.substr(run));
 }
 
+template <class Out>
+void quote_into(Out& out, std::string_view s) {
+  out.push_back('"');
+  escape_into(out, s);
+  out.push_back('"');
+}
+
+}  // namespace
+
+void append_json_chars(std::string& out, std::string_view s) {
+  escape_into(out, s);
+}
+void append_json_chars(text_buffer& out, std::string_view s) {
+  escape_into(out, s);
+}
 void append_json_string(std::string& out, std::string_view s) {
-  out += '"';
-  append_json_chars(out, s);
-  out += '"';
+  quote_into(out, s);
+}
+void append_json_string(text_buffer& out, std::string_view s) {
+  quote_into(out, s);
 }
 
 }  // namespace sluice

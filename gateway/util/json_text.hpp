@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "util/text_buffer.hpp"
+
 namespace sluice {
 
 // Appends `s` as a JSON string literal, quotes included. The output is always valid
@@ -19,10 +21,12 @@ namespace sluice {
 //   one \ufffd (the replacement character): one per byte, so "/caf\xe9\xff" reads
 //   "/caf\ufffd\ufffd".
 void append_json_string(std::string& out, std::string_view s);
+void append_json_string(text_buffer& out, std::string_view s);
 
 // Appends `s` escaped for the inside of a JSON string literal (no quotes), so a
 // literal can be assembled from several pieces; same rules as above. Pieces split
 // inside a UTF-8 sequence escape each half as invalid bytes.
 void append_json_chars(std::string& out, std::string_view s);
+void append_json_chars(text_buffer& out, std::string_view s);
 
 }  // namespace sluice

@@ -171,8 +171,8 @@ void check_client_head(std::string_view head) {
   const net::body_frame frame = length ? net::body_frame{net::body_framing::length, *length}
                                        : net::body_frame{net::body_framing::chunked, 0};
   sluice::limit::header_list rate;
-  rate.add("X-RateLimit-Limit") = "10";
-  rate.add("RateLimit-Policy") = "10;w=60";
+  rate.add("X-RateLimit-Limit", "10");
+  rate.add("RateLimit-Policy", "10;w=60");
   net::wire_buffer out;
   net::write_client_response_head(
       out, p, {.version = 11, .body = frame, .rate_headers = &rate, .keep_alive = true});

@@ -304,8 +304,8 @@ TEST(ClientResponseHead, IsWhatBeastWritesForTheSameMessage) {
       "Set-Cookie: a=1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=5\r\n"
       "Set-Cookie: b=2\r\nContent-Length: 2\r\n\r\n";
   limit::header_list rate;
-  rate.add("X-RateLimit-Limit") = "10";
-  rate.add("X-RateLimit-Remaining") = "9";
+  rate.add("X-RateLimit-Limit", "10");
+  rate.add("X-RateLimit-Remaining", "9");
   const std::string mine = client_head(res, {.version = 11,
                                              .body = {body_framing::length, 2},
                                              .rate_headers = &rate,
@@ -407,8 +407,8 @@ TEST(ClientResponseHead, ASwitchingProtocolsKeepsUpgradeAndTheRateLimitHeaders) 
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
       "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
   limit::header_list rate;
-  rate.add("X-RateLimit-Limit") = "2";
-  rate.add("X-RateLimit-Remaining") = "1";
+  rate.add("X-RateLimit-Limit", "2");
+  rate.add("X-RateLimit-Remaining", "1");
   const std::string mine = client_head(res, {11, {}, &rate, false, true});
   EXPECT_EQ(mine,
             "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"

@@ -45,8 +45,8 @@ TEST(Wire, LinesAndFieldsMatchBeast) {
 
 TEST(Wire, OwnResponseMatchesBeast) {
   limit::header_list fields;
-  fields.add("X-RateLimit-Limit") = "10";
-  fields.add("X-RateLimit-Remaining") = "0";
+  fields.add("X-RateLimit-Limit", "10");
+  fields.add("X-RateLimit-Remaining", "0");
   const std::string body = R"({"error":{"code":"rate_limit_exceeded"}})";
 
   for (bool keep_alive : {true, false}) {

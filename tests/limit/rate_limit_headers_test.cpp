@@ -11,8 +11,14 @@ constexpr micros minute = 60 * micros_per_second;
 
 std::string dump(const header_list& h) {
   std::string out;
-  for (const auto& f : h) out += std::string(f.name) + ": " + f.value + "\n";
+  for (const auto& f : h) out += std::string(f.name) + ": " + std::string(f.value) + "\n";
   return out;
+}
+
+std::string body_of(const evaluation& ev) {
+  text_buffer body;
+  append_rejection_body(ev, body);
+  return std::string(body.view());
 }
 
 class RateLimitHeadersTest : public ::testing::Test {
@@ -113,7 +119,7 @@ TEST_F(RateLimitHeadersTest, LimitedRequestCarriesRetryAfterAndTheDenyingLimit) 
             "RateLimit-Reset: 60\n"
             "RateLimit-Policy: 10;w=60, 100;w=60\n"
             "Retry-After: 6\n");
-  EXPECT_EQ(rejection_body(ev_),
+  EXPECT_EQ(body_of(ev_),
             R"({"error":{"code":"rate_limit_exceeded",)"
             R"("message":"Rate limit exceeded for 'per-ip'. Retry after 6 seconds.",)"
             R"("limit":"per-ip","retry_after":6,"reset":1767225660}})");
@@ -136,7 +142,7 @@ TEST_F(RateLimitHeadersTest, CostLargerThanTheCapacitySaysSo) {
   decide(*pol_, f, nullptr, store_, t0, ev_);
   ASSERT_EQ(ev_.result, outcome::limited);
   EXPECT_EQ(
-      rejection_body(ev_),
+      body_of(ev_),
       R"({"error":{"code":"rate_limit_exceeded",)"
       R"("message":"Request cost 50 exceeds the capacity of limit 'per-ip' (10); it can never pass.",)"
       R"("limit":"per-ip","retry_after":60,"reset":1767225600}})");

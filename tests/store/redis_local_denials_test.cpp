@@ -121,7 +121,11 @@ std::string client_view(const limit::evaluation& ev, const config::headers_confi
   limit::append_rate_limit_headers(ev, cfg, headers);
   std::string out;
   for (const auto& h : headers) out.append(h.name).append(": ").append(h.value).append("\n");
-  if (ev.result == limit::outcome::limited) out += limit::rejection_body(ev);
+  if (ev.result == limit::outcome::limited) {
+    text_buffer body;
+    limit::append_rejection_body(ev, body);
+    out += body.view();
+  }
   return out;
 }
 

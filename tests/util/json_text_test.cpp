@@ -162,5 +162,22 @@ TEST(JsonText, MatchesCodePointByCodePointDefinition) {
   }
 }
 
+// The request path writes into a text_buffer through the same escaping.
+TEST(JsonText, TextBufferGetsTheSameText) {
+  std::mt19937_64 rng(2);
+  const std::string alphabet("ab \"\\\n\x01\x7f\xc3\xa9\x80\xc2\x85\xed\xa0\xff", 16);
+  for (int i = 0; i < 2000; ++i) {
+    std::string s(rng() % 24, ' ');
+    for (auto& c : s) c = alphabet[rng() % alphabet.size()];
+    std::string expected;
+    append_json_string(expected, s);
+    append_json_chars(expected, s);
+    text_buffer out;
+    append_json_string(out, s);
+    append_json_chars(out, s);
+    ASSERT_EQ(out.view(), expected) << i;
+  }
+}
+
 }  // namespace
 }  // namespace sluice
