@@ -210,7 +210,7 @@ void labelled_family<T>::collect(std::vector<prometheus::MetricFamily>& out) con
   if (!family.metric.empty()) out.push_back(std::move(family));
 }
 
-template class labelled_family<prometheus::Counter>;
+template class labelled_family<event_counter>;
 template class labelled_family<prometheus::Histogram>;
 template class labelled_family<prometheus::Gauge>;
 
@@ -334,7 +334,7 @@ route_metrics::route_metrics(metrics& m, const std::vector<std::string>& routes,
       requests_.push_back(&m.requests_.add(labels));
       allowed_.push_back(&m.allowed_.add(labels));
     }
-    std::array<prometheus::Counter*, 5> classes{};
+    std::array<event_counter*, 5> classes{};
     for (std::size_t c = 0; c < code_classes.size(); ++c) {
       classes[c] = &m.upstream_requests_.add(
           {{"route", route}, {"code_class", std::string(code_classes[c])}});
@@ -343,7 +343,7 @@ route_metrics::route_metrics(metrics& m, const std::vector<std::string>& routes,
     upstream_duration_.push_back(&m.upstream_duration_.add({{"route", route}}, upstream_buckets));
   }
   const std::size_t blocked_slots = routes.size() * method_class_count * (limits.size() + 1);
-  blocked_ = std::make_unique<std::atomic<prometheus::Counter*>[]>(blocked_slots);
+  blocked_ = std::make_unique<std::atomic<event_counter*>[]>(blocked_slots);
   for (const auto& limit : limits) {
     prometheus::Labels labels{{"scope", limit}};
     by_scope_.push_back(&m.by_scope_.add(labels));
@@ -372,7 +372,7 @@ void route_metrics::blocked(int route, method_class m, int limit) const {
   // most combinations never occur, so they are not exported as zero series.
   const std::size_t slot =
       index(route, m) * (limits_.size() + 1) + static_cast<std::size_t>(limit + 1);
-  prometheus::Counter* counter = blocked_[slot].load(std::memory_order_acquire);
+  event_counter* counter = blocked_[slot].load(std::memory_order_acquire);
   if (counter == nullptr) {
     const std::string reason = limit < 0 ? "denylist" : limits_[limit];
     const std::string method(to_string(m));

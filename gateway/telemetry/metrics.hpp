@@ -26,6 +26,8 @@
 #include <string_view>
 #include <vector>
 
+#include "telemetry/event_counter.hpp"
+
 namespace sluice::admin {
 
 // Methods folded to a fixed list so that the method label stays bounded.
@@ -164,21 +166,21 @@ class metrics {
   std::shared_ptr<prometheus::Registry> registry_;
 
   // Labelled with route, limit (scope, reason) or tier names.
-  labelled_family<prometheus::Counter> requests_;
-  labelled_family<prometheus::Counter> allowed_;
-  labelled_family<prometheus::Counter> blocked_;
-  labelled_family<prometheus::Counter> by_scope_;
-  labelled_family<prometheus::Counter> blocked_by_scope_;
-  labelled_family<prometheus::Counter> by_tier_;
-  labelled_family<prometheus::Counter> blocked_by_tier_;
-  labelled_family<prometheus::Counter> shadow_blocked_;
-  labelled_family<prometheus::Counter> delayed_;
-  labelled_family<prometheus::Counter> degraded_;
-  labelled_family<prometheus::Counter> local_denials_;
-  labelled_family<prometheus::Counter> penalties_;      // penalty box: keys boxed, by limit
+  labelled_family<event_counter> requests_;
+  labelled_family<event_counter> allowed_;
+  labelled_family<event_counter> blocked_;
+  labelled_family<event_counter> by_scope_;
+  labelled_family<event_counter> blocked_by_scope_;
+  labelled_family<event_counter> by_tier_;
+  labelled_family<event_counter> blocked_by_tier_;
+  labelled_family<event_counter> shadow_blocked_;
+  labelled_family<event_counter> delayed_;
+  labelled_family<event_counter> degraded_;
+  labelled_family<event_counter> local_denials_;
+  labelled_family<event_counter> penalties_;      // penalty box: keys boxed, by limit
   labelled_family<prometheus::Gauge> penalized_keys_;   // penalty box: keys boxed now, by limit
   labelled_family<prometheus::Gauge> adaptive_factor_;  // load-aware limits, by limit
-  labelled_family<prometheus::Counter> upstream_requests_;
+  labelled_family<event_counter> upstream_requests_;
   labelled_family<prometheus::Histogram> upstream_duration_;
 
   // Live route_metrics per name; guarded by names_mutex_ (snapshots are built and
@@ -259,20 +261,20 @@ class route_metrics {
   std::vector<std::string> routes_;
   std::vector<std::string> limits_;
   std::vector<std::string> tiers_;
-  std::vector<prometheus::Counter*> requests_;
-  std::vector<prometheus::Counter*> allowed_;
-  std::unique_ptr<std::atomic<prometheus::Counter*>[]> blocked_;  // [route][method][limit+1]
-  std::vector<prometheus::Counter*> by_scope_;
-  std::vector<prometheus::Counter*> blocked_by_scope_;
-  std::vector<prometheus::Counter*> shadow_blocked_;
-  std::vector<prometheus::Counter*> delayed_;
-  std::vector<prometheus::Counter*> degraded_;
-  std::vector<prometheus::Counter*> local_denials_;
-  std::vector<prometheus::Counter*> penalties_;
+  std::vector<event_counter*> requests_;
+  std::vector<event_counter*> allowed_;
+  std::unique_ptr<std::atomic<event_counter*>[]> blocked_;  // [route][method][limit+1]
+  std::vector<event_counter*> by_scope_;
+  std::vector<event_counter*> blocked_by_scope_;
+  std::vector<event_counter*> shadow_blocked_;
+  std::vector<event_counter*> delayed_;
+  std::vector<event_counter*> degraded_;
+  std::vector<event_counter*> local_denials_;
+  std::vector<event_counter*> penalties_;
   std::vector<prometheus::Gauge*> penalized_keys_;
-  std::vector<prometheus::Counter*> by_tier_;
-  std::vector<prometheus::Counter*> blocked_by_tier_;
-  std::vector<std::array<prometheus::Counter*, 5>> upstream_requests_;  // 1xx..5xx
+  std::vector<event_counter*> by_tier_;
+  std::vector<event_counter*> blocked_by_tier_;
+  std::vector<std::array<event_counter*, 5>> upstream_requests_;  // 1xx..5xx
   std::vector<prometheus::Histogram*> upstream_duration_;
 };
 

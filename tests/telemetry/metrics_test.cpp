@@ -187,6 +187,8 @@ TEST(RouteMetrics, SnapshotsBuiltAndDroppedOnManyThreads) {
   // No series of the dropped snapshots' own route or limit names is left ("own0".."own3").
   EXPECT_EQ(text.find("\"own"), std::string::npos) << text;
   EXPECT_EQ(sample(text, R"(rate_limit_requests_total{method="GET",route="shared"})"), 800);
+  // The request path's counters (event_counter) are exposed as Prometheus counters.
+  EXPECT_NE(text.find("# TYPE rate_limit_requests_total counter\n"), std::string::npos) << text;
   EXPECT_EQ(
       sample(text, R"(rate_limit_requests_blocked_total{method="GET",reason="l",route="shared"})"),
       800);
