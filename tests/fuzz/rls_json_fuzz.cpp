@@ -6,7 +6,9 @@
 // - read_request copies at most one descriptor, and one entry per descriptor, beyond
 //   the decision's bounds, and views exactly the message's strings;
 // - a request prepare_rls accepts gets one status per descriptor, OVER_LIMIT overall
-//   exactly when a status is OVER_LIMIT, and a response whose JSON reads back equal.
+//   exactly when a status is OVER_LIMIT, and a response whose JSON reads back equal,
+//   whose 429 body is a JSON object and whose added fields hold no line break.
+#include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/message_differencer.h>
 
@@ -109,5 +111,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(google::protobuf::util::JsonStringToMessage(json, &back, options).ok(), json);
   FUZZ_CHECK(google::protobuf::util::MessageDifferencer::Equals(out, back), json);
   FUZZ_CHECK(rls::json_status(out) == (any_over ? 429 : 200), body);
+  // The 429 body names descriptors from the request: it must stay one JSON object.
+  if (!out.raw_body().empty()) {
+    google::protobuf::Struct raw;
+    FUZZ_CHECK(google::protobuf::util::JsonStringToMessage(out.raw_body(), &raw, options).ok(),
+               out.raw_body());
+    FUZZ_CHECK(raw.fields().contains("error"), out.raw_body());
+  }
+  for (const auto& h : out.response_headers_to_add()) {
+    FUZZ_CHECK(h.value().find_first_of("\r\n") == std::string::npos, h.value());
+  }
   return 0;
 }
