@@ -27,7 +27,7 @@ void append_field(wire_buffer& out, std::string_view name, std::string_view valu
 void append_number_field(wire_buffer& out, std::string_view name, std::uint64_t value) {
   out.append(name);
   out.append(": ");
-  out.append_decimal(static_cast<std::int64_t>(value));
+  out.append_unsigned(value);
   out.append("\r\n");
 }
 
@@ -41,7 +41,7 @@ void append_request_line(wire_buffer& out, std::string_view method, std::string_
 void append_status_line(wire_buffer& out, unsigned version, unsigned status,
                         std::string_view reason) {
   out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-  out.append_decimal(status);
+  out.append_unsigned(status);
   out.push_back(' ');
   out.append(reason);
   out.append("\r\n");
@@ -55,7 +55,7 @@ void write_own_response(wire_buffer& out, const own_response& r) {
   if (!r.retry_after.empty()) append_field(out, "Retry-After", r.retry_after);
   if (!r.keep_alive) out.append("Connection: close\r\n");
   out.append("Content-Length: ");
-  out.append_decimal(static_cast<std::int64_t>(r.body.size()));
+  out.append_unsigned(r.body.size());
   out.append("\r\n\r\n");
   if (!r.head_request) out.append(r.body);
 }

@@ -45,14 +45,11 @@ inline std::size_t decimal_width(std::uint64_t u) {
   return t + 1 - (w < decimal_detail::powers_of_ten[t] ? 1 : 0);
 }
 
-// Writes the decimal digits of `v` ('-' first when negative) at `out`, at most 20
-// bytes; returns the end. By hand, two digits at a time: libstdc++ 12's std::to_chars
-// builds its digit-pair table on the stack at every call.
-inline char* write_decimal(char* out, std::int64_t v) {
+// Writes the decimal digits of `u` at `out`, at most 20 bytes; returns the end. By
+// hand, two digits at a time: libstdc++ 12's std::to_chars builds its digit-pair table
+// on the stack at every call.
+inline char* write_unsigned(char* out, std::uint64_t u) {
   using decimal_detail::digit_pairs;
-  std::uint64_t u =
-      v < 0 ? std::uint64_t{0} - static_cast<std::uint64_t>(v) : static_cast<std::uint64_t>(v);
-  if (v < 0) *out++ = '-';
   char* const end = out + decimal_width(u);
   char* p = end;
   while (u >= 100) {
@@ -69,6 +66,13 @@ inline char* write_decimal(char* out, std::int64_t v) {
     p[-1] = static_cast<char>('0' + u);
   }
   return end;
+}
+
+// The same for a signed `v` ('-' first when negative), at most 20 bytes.
+inline char* write_decimal(char* out, std::int64_t v) {
+  if (v >= 0) return write_unsigned(out, static_cast<std::uint64_t>(v));
+  *out++ = '-';
+  return write_unsigned(out, std::uint64_t{0} - static_cast<std::uint64_t>(v));
 }
 
 class text_buffer {
@@ -93,6 +97,7 @@ class text_buffer {
   }
   void push_back(char c) { *extend(1) = c; }
   void append_decimal(std::int64_t v) { end_at(write_decimal(extend(20), v)); }
+  void append_unsigned(std::uint64_t u) { end_at(write_unsigned(extend(20), u)); }
 
  private:
   void grow(std::size_t n);

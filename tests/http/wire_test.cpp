@@ -43,6 +43,14 @@ TEST(Wire, LinesAndFieldsMatchBeast) {
   EXPECT_EQ(line.view(), beast_req.str());
 }
 
+TEST(Wire, LengthsBeyondInt64AreWrittenAsTheyAre) {
+  // An upstream may announce any Content-Length Beast accepts: the relayed head must
+  // carry the same number, never a sign-wrapped one.
+  wire_buffer mine;
+  append_number_field(mine, "Content-Length", 18'446'744'073'709'551'615ull);
+  EXPECT_EQ(mine.view(), "Content-Length: 18446744073709551615\r\n");
+}
+
 TEST(Wire, OwnResponseMatchesBeast) {
   limit::header_list fields;
   fields.add("X-RateLimit-Limit", "10");

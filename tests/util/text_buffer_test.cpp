@@ -48,6 +48,16 @@ TEST(TextBuffer, DecimalsMatchToChars) {
   }
 }
 
+TEST(TextBuffer, UnsignedNumbersUseTheWholeRange) {
+  // A Content-Length above INT64_MAX is an upstream's to send; it is written as it was.
+  for (std::uint64_t u : {std::uint64_t{0}, std::uint64_t{9}, std::uint64_t{1} << 63,
+                          std::numeric_limits<std::uint64_t>::max()}) {
+    text_buffer out;
+    out.append_unsigned(u);
+    EXPECT_EQ(out.view(), std::to_string(u));
+  }
+}
+
 TEST(TextBuffer, DecimalWidthCountsDigits) {
   EXPECT_EQ(decimal_width(0), 1u);
   EXPECT_EQ(decimal_width(9), 1u);
