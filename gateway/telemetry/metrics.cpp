@@ -13,7 +13,6 @@ namespace {
 
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
-using prometheus::BuildHistogram;
 
 const prometheus::Histogram::BucketBoundaries upstream_buckets = {
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -72,14 +71,12 @@ metrics::metrics(std::string_view version)
       upstream_requests_("gateway_upstream_requests_total",
                          "Upstream responses by route and status class."),
       upstream_duration_("gateway_upstream_duration_seconds",
-                         "Time from sending a request upstream to its response head.") {
+                         "Time from sending a request upstream to its response head."),
+      check_duration_("rate_limit_check_duration_seconds",
+                      "Time to decide every applicable limit of one request.") {
   auto& r = *registry_;
-  auto& check = BuildHistogram()
-                    .Name("rate_limit_check_duration_seconds")
-                    .Help("Time to decide every applicable limit of one request.")
-                    .Register(r);
-  check_memory_ = &check.Add({{"backend", "memory"}}, decision_buckets);
-  check_redis_ = &check.Add({{"backend", "redis"}}, decision_buckets);
+  check_memory_ = &check_duration_.add({{"backend", "memory"}}, decision_buckets);
+  check_redis_ = &check_duration_.add({{"backend", "redis"}}, decision_buckets);
   active_limiters_ = &BuildGauge()
                           .Name("rate_limit_active_limiters")
                           .Help("Keys tracked by the in-memory limiter.")
@@ -211,7 +208,7 @@ void labelled_family<T>::collect(std::vector<prometheus::MetricFamily>& out) con
 }
 
 template class labelled_family<event_counter>;
-template class labelled_family<prometheus::Histogram>;
+template class labelled_family<event_histogram>;
 template class labelled_family<prometheus::Gauge>;
 
 std::string metrics::serialize() const {
@@ -222,6 +219,7 @@ std::string metrics::serialize() const {
     f->collect(families);
   }
   upstream_duration_.collect(families);
+  check_duration_.collect(families);
   penalties_.collect(families);
   penalized_keys_.collect(families);
   adaptive_factor_.collect(families);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "telemetry/event_counter.hpp"
+#include "telemetry/event_histogram.hpp"
 
 namespace sluice::admin {
 
@@ -109,7 +110,7 @@ class metrics {
   std::string serialize() const;  // Prometheus text format
 
   // Per-process handles.
-  prometheus::Histogram& check_duration(bool redis) {
+  event_histogram& check_duration(bool redis) {
     return redis ? *check_redis_ : *check_memory_;
   }
   prometheus::Gauge& active_limiters() { return *active_limiters_; }
@@ -181,7 +182,8 @@ class metrics {
   labelled_family<prometheus::Gauge> penalized_keys_;   // penalty box: keys boxed now, by limit
   labelled_family<prometheus::Gauge> adaptive_factor_;  // load-aware limits, by limit
   labelled_family<event_counter> upstream_requests_;
-  labelled_family<prometheus::Histogram> upstream_duration_;
+  labelled_family<event_histogram> upstream_duration_;
+  labelled_family<event_histogram> check_duration_;  // by backend: memory, redis
 
   // Live route_metrics per name; guarded by names_mutex_ (snapshots are built and
   // destroyed on any thread). Blocked series as {route, method, reason}.
@@ -191,8 +193,8 @@ class metrics {
   std::map<std::string, std::size_t, std::less<>> tier_uses_;
   std::set<std::array<std::string, 3>> blocked_series_;
 
-  prometheus::Histogram* check_memory_;
-  prometheus::Histogram* check_redis_;
+  event_histogram* check_memory_;
+  event_histogram* check_redis_;
   prometheus::Gauge* active_limiters_;
   prometheus::Counter* storage_errors_memory_;
   prometheus::Counter* storage_errors_redis_;
@@ -275,7 +277,7 @@ class route_metrics {
   std::vector<event_counter*> by_tier_;
   std::vector<event_counter*> blocked_by_tier_;
   std::vector<std::array<event_counter*, 5>> upstream_requests_;  // 1xx..5xx
-  std::vector<prometheus::Histogram*> upstream_duration_;
+  std::vector<event_histogram*> upstream_duration_;
 };
 
 }  // namespace sluice::admin

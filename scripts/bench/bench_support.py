@@ -88,14 +88,19 @@ def children_of(pid: int) -> list[int]:
     return kids
 
 
-def cpu_ticks(pid: int) -> int:
-    """utime + stime of a process (all its threads), in clock ticks; 0 once it is gone."""
+def user_and_system_ticks(pid: int) -> tuple[int, int]:
+    """utime and stime of a process (all its threads), in clock ticks; 0s once it is gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return 0
+        return 0, 0
     fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[11]) + int(fields[12])
+    return int(fields[11]), int(fields[12])
+
+
+def cpu_ticks(pid: int) -> int:
+    """utime + stime of a process (all its threads), in clock ticks; 0 once it is gone."""
+    return sum(user_and_system_ticks(pid))
 
 
 class Service:
@@ -141,6 +146,11 @@ class Service:
 
     def cpu(self) -> int:
         return self.cpu_and_pids()[0]
+
+    def user_cpu(self) -> int:
+        """The user-mode part of cpu(): what the process's own code costs, the rest
+        being the kernel's work for its system calls."""
+        return sum(user_and_system_ticks(p)[0] for p in self.pids())
 
     def wait_ready(self, timeout: float = 15.0) -> None:
         deadline = time.monotonic() + timeout

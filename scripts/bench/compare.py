@@ -534,6 +534,7 @@ class Bench:
         s = self.services[name]
         up = self.services["upstream"]
         c0, pids = s.cpu_and_pids()
+        user0 = s.user_cpu()
         u0 = up.cpu()
         # The Redis CPU this scenario used: the one server, or every cluster master.
         redis_side = ([v for k, v in self.services.items() if k.startswith("cluster-")]
@@ -544,11 +545,13 @@ class Bench:
         out = run_wrk(self.args, s.port, duration, s.tls)
         elapsed = time.monotonic() - t0
         c1 = s.cpu()
+        user1 = s.user_cpu()
         u1 = up.cpu()
         r1 = sum(x.cpu() for x in redis_side)
         r = parse_wrk(out)
         n = max(r["requests"], 1)
         r["proxy_cpu_us_per_req"] = (c1 - c0) / CLK_TCK * 1e6 / n
+        r["proxy_user_us_per_req"] = (user1 - user0) / CLK_TCK * 1e6 / n
         r["proxy_cpu_util"] = (c1 - c0) / CLK_TCK / elapsed
         r["upstream_cpu_us_per_req"] = (u1 - u0) / CLK_TCK * 1e6 / n
         r["redis_cpu_us_per_req"] = (r1 - r0) / CLK_TCK * 1e6 / n if "-redis-" in name else None
@@ -663,6 +666,7 @@ def summarize(runs: dict[str, list[dict]]) -> dict:
                 "p50_ms",
                 "p99_ms",
                 "proxy_cpu_us_per_req",
+                "proxy_user_us_per_req",
                 "upstream_cpu_us_per_req",
                 "redis_cpu_us_per_req",
                 "proxy_cpu_util",
@@ -715,15 +719,16 @@ def render(summary: dict, meta: dict) -> str:
         f"wrk -t{meta['wrk_threads']} -c{meta['connections']} -d{meta['duration']}s --latency, "
         f"{meta['reps']} interleaved reps (medians); proxy workers: {meta['workers']}",
         "",
-        "| scenario | req/s | p50 ms | p99 ms | proxy CPU µs/req | proxy CPU util | upstream CPU µs/req | redis CPU µs/req | non-2xx |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| scenario | req/s | p50 ms | p99 ms | proxy CPU µs/req | of it user | proxy CPU util | upstream CPU µs/req | redis CPU µs/req | non-2xx |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name in med:
         m = med[name]
         redis_cpu = "" if m["redis_cpu_us_per_req"] is None else f"{m['redis_cpu_us_per_req']:.1f}"
         lines.append(
             f"| {name} | {m['rps']:.0f} | {m['p50_ms']:.3f} | {m['p99_ms']:.3f} | "
-            f"{m['proxy_cpu_us_per_req']:.1f} | {m['proxy_cpu_util']*100:.0f}% | "
+            f"{m['proxy_cpu_us_per_req']:.1f} | {m['proxy_user_us_per_req']:.1f} | "
+            f"{m['proxy_cpu_util']*100:.0f}% | "
             f"{m['upstream_cpu_us_per_req']:.1f} | {redis_cpu} | {m['non_2xx_fraction']*100:.1f}% |"
         )
     if ratios:

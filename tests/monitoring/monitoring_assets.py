@@ -41,10 +41,10 @@ def declared_metrics(path=METRICS_CPP):
                        text)
     declared = {name: kind.lower() for kind, name in found}
     header = open(os.path.splitext(path)[0] + ".hpp", encoding="utf-8").read()
-    # event_counter (telemetry/event_counter.hpp) is Sluice's own counter type.
-    kinds = {"event_counter": "Counter"}
+    # event_counter and event_histogram (gateway/telemetry) are Sluice's own types.
+    kinds = {"event_counter": "Counter", "event_histogram": "Histogram"}
     members = dict((m, kinds.get(k, k)) for k, m in re.findall(
-        r"labelled_family<(?:prometheus::)?(Counter|Gauge|Histogram|Summary|event_counter)>\s+"
+        r"labelled_family<(?:prometheus::)?(Counter|Gauge|Histogram|Summary|event_counter|event_histogram)>\s+"
         r"([A-Za-z_][A-Za-z0-9_]*);", header))
     for member, name in re.findall(r'\b([A-Za-z_][A-Za-z0-9_]*_)\(\s*"([A-Za-z_:][A-Za-z0-9_:]*)"', text):
         if member in members:
