@@ -13,9 +13,9 @@ namespace {
 // them: the limit the headers describe (`reported`), every enforced limit that applied,
 // whether the request is limited and how long to wait.
 struct limit_view {
-  std::string_view name;
-  std::string_view name_json;  // escaped for a JSON string's inside; empty: escape `name`
-  std::int64_t limit = 0;  // the reported decision's limit (the policy's quota for others)
+  std::string_view name = {};
+  std::string_view name_json = {};  // escaped for a JSON string's inside; empty: escape `name`
+  std::int64_t limit = 0;           // the reported decision's limit (the policy's quota for others)
   std::int64_t remaining = 0;
   micros reset = 0;  // until fully replenished
   std::int64_t window_seconds = 0;
@@ -70,8 +70,11 @@ struct rls_answer {
   limit_view view_of(std::size_t i) const {
     const auto& s = ev.statuses[i];
     const auto& params = *ev.checks[ev.plan[i].check].params;
-    return {rls_scope(ev, i), {}, params.capacity(), s.limit_remaining, s.duration_until_reset,
-            params.policy_window_seconds()};
+    return {.name = rls_scope(ev, i),
+            .limit = params.capacity(),
+            .remaining = s.limit_remaining,
+            .reset = s.duration_until_reset,
+            .window_seconds = params.policy_window_seconds()};
   }
 };
 

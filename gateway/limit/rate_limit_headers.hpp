@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "config/schema.hpp"
-#include "limit/header_list.hpp"
 #include "limit/engine.hpp"
+#include "limit/header_list.hpp"
 #include "limit/rls_decision.hpp"
 
 namespace sluice::limit {

@@ -24,9 +24,9 @@ prometheus::ClientMetric event_histogram::Collect() const {
   m.histogram.bucket.reserve(upper_bounds_.size() + 1);
   for (std::size_t i = 0; i <= upper_bounds_.size(); ++i) {
     cumulative += counts_[i].load(std::memory_order_relaxed);
-    m.histogram.bucket.push_back(
-        {cumulative, i == upper_bounds_.size() ? std::numeric_limits<double>::infinity()
-                                               : upper_bounds_[i]});
+    m.histogram.bucket.push_back({cumulative, i == upper_bounds_.size()
+                                                  ? std::numeric_limits<double>::infinity()
+                                                  : upper_bounds_[i]});
   }
   m.histogram.sample_count = cumulative;
   m.histogram.sample_sum = sum_.load(std::memory_order_relaxed);

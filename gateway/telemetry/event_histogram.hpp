@@ -1,9 +1,10 @@
-// A Prometheus histogram for the request path: a relaxed atomic add for the bucket
-// and one for the sum (a compare-exchange loop for a double, uncontended here). prometheus::Histogram (prometheus-cpp 1.0.1) takes a mutex and
-// adds two doubles in compare-exchange loops, through the shared library: about 180
-// instructions per observation (callgrind), once for every decided request and once
-// for every upstream answer. Collected by labelled_family, exposed exactly as
-// prometheus-cpp's own: cumulative buckets ending with +Inf, the count and the sum.
+// A Prometheus histogram for the request path: a relaxed atomic add for the bucket and
+// one for the sum (a compare-exchange loop for a double, uncontended here).
+// prometheus::Histogram (prometheus-cpp 1.0.1) takes a mutex and adds two doubles in
+// compare-exchange loops, through the shared library: about 180 instructions per
+// observation (callgrind), once for every decided request and once for every upstream
+// answer. Collected by labelled_family and exposed exactly as prometheus-cpp's own:
+// cumulative buckets ending with +Inf, the count and the sum.
 #pragma once
 
 #include <prometheus/client_metric.h>

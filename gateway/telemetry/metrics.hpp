@@ -110,9 +110,7 @@ class metrics {
   std::string serialize() const;  // Prometheus text format
 
   // Per-process handles.
-  event_histogram& check_duration(bool redis) {
-    return redis ? *check_redis_ : *check_memory_;
-  }
+  event_histogram& check_duration(bool redis) { return redis ? *check_redis_ : *check_memory_; }
   prometheus::Gauge& active_limiters() { return *active_limiters_; }
   // Load-aware limits: the factor applied to `limit` now (control thread, every tick).
   void adaptive_factor(const std::string& limit, double factor) {
@@ -178,7 +176,7 @@ class metrics {
   labelled_family<event_counter> delayed_;
   labelled_family<event_counter> degraded_;
   labelled_family<event_counter> local_denials_;
-  labelled_family<event_counter> penalties_;      // penalty box: keys boxed, by limit
+  labelled_family<event_counter> penalties_;            // penalty box: keys boxed, by limit
   labelled_family<prometheus::Gauge> penalized_keys_;   // penalty box: keys boxed now, by limit
   labelled_family<prometheus::Gauge> adaptive_factor_;  // load-aware limits, by limit
   labelled_family<event_counter> upstream_requests_;

@@ -119,10 +119,9 @@ TEST_F(RateLimitHeadersTest, LimitedRequestCarriesRetryAfterAndTheDenyingLimit) 
             "RateLimit-Reset: 60\n"
             "RateLimit-Policy: 10;w=60, 100;w=60\n"
             "Retry-After: 6\n");
-  EXPECT_EQ(body_of(ev_),
-            R"({"error":{"code":"rate_limit_exceeded",)"
-            R"("message":"Rate limit exceeded for 'per-ip'. Retry after 6 seconds.",)"
-            R"("limit":"per-ip","retry_after":6,"reset":1767225660}})");
+  EXPECT_EQ(body_of(ev_), R"({"error":{"code":"rate_limit_exceeded",)"
+                          R"("message":"Rate limit exceeded for 'per-ip'. Retry after 6 seconds.",)"
+                          R"("limit":"per-ip","retry_after":6,"reset":1767225660}})");
   h.retry_after = false;
   header_list out;
   append_rate_limit_headers(ev_, h, out);

@@ -27,7 +27,11 @@ TEST(EventHistogram, CollectsWhatPrometheusCppsHistogramCollects) {
   event_histogram mine(bounds);
   prometheus::Histogram theirs(bounds);
   // Below, on and between every bound, above the last, zero, negative, infinite, NaN.
-  std::vector<double> values = {0, -1, 1e-9, 5, std::numeric_limits<double>::infinity(),
+  std::vector<double> values = {0,
+                                -1,
+                                1e-9,
+                                5,
+                                std::numeric_limits<double>::infinity(),
                                 std::numeric_limits<double>::quiet_NaN()};
   for (double b : bounds) {
     values.push_back(b);
