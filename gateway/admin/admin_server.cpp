@@ -27,10 +27,6 @@ constexpr std::size_t read_size = 16 * 1024;
 constexpr std::size_t linger_bytes = 256 * 1024;
 constexpr std::chrono::seconds linger_timeout{2};
 
-std::string_view as_std(beast::string_view s) {
-  return {s.data(), s.size()};
-}
-
 ip_address to_ip(const asio::ip::address& a) {
   if (a.is_v4()) return ip_address::from_v4(a.to_v4().to_uint());
   return ip_address::from_v6(a.to_v6().to_bytes());

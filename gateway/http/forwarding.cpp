@@ -14,14 +14,6 @@ constexpr std::string_view via_token = "1.1 sluice";
 // Soft limits (limit/soft_limit.hpp): set by Sluice for the upstream, never by a client.
 constexpr std::string_view degraded_field = "X-RateLimit-Degraded";
 
-std::string_view as_std(beast::string_view s) {
-  return {s.data(), s.size()};
-}
-
-bool named(beast::string_view name, std::string_view wanted) {
-  return iequals(name, wanted);
-}
-
 // The hop-by-hop fields every message loses (RFC 9110 7.6.1), besides those its
 // Connection lines name.
 bool is_hop_by_hop(http::field f) {
@@ -65,7 +57,7 @@ class connection_named {
       const auto f = http::string_to_field(token);
       if (f == http::field::content_length || f == http::field::host) continue;
       if (std::any_of(kept.begin(), kept.end(),
-                      [&](std::string_view k) { return !k.empty() && named(token, k); })) {
+                      [&](std::string_view k) { return !k.empty() && iequals(token, k); })) {
         continue;
       }
       names_.push_back(token);
@@ -145,8 +137,8 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
   for (const auto& f : req) {
     // Each name compared once: what it is serves the pass and the writing below.
     const bool unknown = f.name() == http::field::unknown;
-    const bool is_proto = unknown && named(f.name_string(), "X-Forwarded-Proto");
-    const bool is_forwarded_host = unknown && named(f.name_string(), "X-Forwarded-Host");
+    const bool is_proto = unknown && iequals(f.name_string(), "X-Forwarded-Proto");
+    const bool is_forwarded_host = unknown && iequals(f.name_string(), "X-Forwarded-Host");
     has_proto = has_proto || is_proto;
     has_forwarded_host = has_forwarded_host || is_forwarded_host;
     if (f.name() == http::field::host && !has_host) {
@@ -165,12 +157,12 @@ bool write_upstream_request_head(wire_buffer& out, const request_head& req,
         via.add(f.value());
         continue;
       case http::field::unknown:
-        if (named(f.name_string(), "X-Forwarded-For")) {
+        if (iequals(f.name_string(), "X-Forwarded-For")) {
           forwarded_for.add(f.value());
           continue;
         }
         if (!ctx.peer_trusted && (is_proto || is_forwarded_host)) continue;
-        if (named(f.name_string(), degraded_field)) continue;  // only Sluice says so
+        if (iequals(f.name_string(), degraded_field)) continue;  // only Sluice says so
         break;
       default:
         break;
@@ -198,13 +190,13 @@ bool is_websocket_upgrade(const request_head& req, bool has_body) {
   if (has_body || req.version() != 11 || req.method() != http::verb::get) return false;
   auto upgrades = req.equal_range(http::field::upgrade);
   if (upgrades.first == upgrades.second || std::next(upgrades.first) != upgrades.second ||
-      !named(upgrades.first->value(), "websocket")) {
+      !iequals(upgrades.first->value(), "websocket")) {
     return false;
   }
   auto lines = req.equal_range(http::field::connection);
   for (auto it = lines.first; it != lines.second; ++it) {
     for (auto token : http::token_list{it->value()}) {
-      if (named(token, "upgrade")) return true;
+      if (iequals(token, "upgrade")) return true;
     }
   }
   return false;

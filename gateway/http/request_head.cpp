@@ -9,10 +9,6 @@
 namespace sluice::net {
 namespace {
 
-std::string_view as_std(beast::string_view s) {
-  return {s.data(), s.size()};
-}
-
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
 }

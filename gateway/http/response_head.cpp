@@ -12,10 +12,6 @@ namespace {
 // in 16 bits).
 constexpr std::size_t max_text_bytes = std::numeric_limits<std::uint16_t>::max() - 2;
 
-std::string_view as_std(beast::string_view s) {
-  return {s.data(), s.size()};
-}
-
 }  // namespace
 
 std::string_view response_parser::keep(std::string_view text) {

@@ -32,10 +32,6 @@ ip_address to_ip(const asio::ip::address& a) {
   return ip_address::from_v6(a.to_v6().to_bytes());
 }
 
-std::string_view as_std(beast::string_view s) {
-  return {s.data(), s.size()};
-}
-
 // Request headers for the policy engine, looked up in the parsed Beast head.
 class beast_headers final : public limit::request_headers {
  public:

@@ -46,7 +46,7 @@ class header_list {
   // A value written in pieces: append them to the buffer begin_value returns, then call
   // end_value.
   text_buffer& begin_value(std::string_view name) {
-    text_.end_at(open(name, 0));
+    open(name, 0);  // no room beyond "name: ": the text ends where the value starts
     return text_;
   }
   void end_value() {

@@ -78,14 +78,20 @@ struct rls_answer {
   }
 };
 
+// A limit's name escaped for the inside of a JSON string: escaped when the policy was
+// loaded (a proxy limit's), else here (a rate limit service descriptor's).
+void append_name_chars(text_buffer& out, const limit_view& l) {
+  if (l.name_json.empty()) {
+    append_json_chars(out, l.name);
+  } else {
+    out.append(l.name_json);
+  }
+}
+
 // A limit's name as an sf-string (RFC 8941 3.3.3): JSON's escaping serves.
 void append_quoted_name(text_buffer& out, const limit_view& l) {
-  if (l.name_json.empty()) {
-    append_json_string(out, l.name);
-    return;
-  }
   out.push_back('"');
-  out.append(l.name_json);
+  append_name_chars(out, l);
   out.push_back('"');
 }
 
@@ -173,12 +179,7 @@ void append_rejection_json(text_buffer& body, const limit_view* l, std::int64_t 
                            std::optional<std::pair<std::int64_t, std::int64_t>> cost_over_limit,
                            std::optional<std::int64_t> in_flight_max = std::nullopt) {
   const auto append_name = [&] {
-    if (l == nullptr) return;
-    if (l->name_json.empty()) {
-      append_json_chars(body, l->name);
-    } else {
-      body.append(l->name_json);
-    }
+    if (l != nullptr) append_name_chars(body, *l);
   };
   body.append(R"({"error":{"code":"rate_limit_exceeded","message":")");
   if (cost_over_limit) {

@@ -13,6 +13,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <string_view>
 
 namespace sluice::net {
 
@@ -28,5 +29,10 @@ using awaitable = asio::awaitable<T>;
 // would wrap each operation in a coroutine frame of its own (an allocation and a
 // resumption through the scheduler more per read or write).
 inline constexpr auto nothrow = asio::as_tuple(asio::deferred);
+
+// Beast's text as the standard view the rest of Sluice takes.
+inline std::string_view as_std(beast::string_view s) {
+  return {s.data(), s.size()};
+}
 
 }  // namespace sluice::net
