@@ -106,9 +106,9 @@ bool read_token(const config::jwt_config& jwt, const jwt_rules& rules, const req
                 evaluation& ev) {
   std::string_view token;
   if (facts.headers != nullptr) {
-    if (facts.headers->count(jwt.header) > 1)
-      return ambiguous(ev, "Duplicate authorization header");
-    if (auto value = facts.headers->find(jwt.header)) token = bearer_token(*value);
+    const header_lines authorization = facts.headers->lines(jwt.header);
+    if (authorization.repeated) return ambiguous(ev, "Duplicate authorization header");
+    if (authorization.first) token = bearer_token(*authorization.first);
   }
   if (token.empty()) {
     if (!jwt.required) return true;
@@ -144,8 +144,9 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
   ev.user = {};
   std::optional<std::string_view> header_key;
   if (headers != nullptr && !id.api_key_header.empty()) {
-    if (headers->count(id.api_key_header) > 1) return ambiguous(ev, "Duplicate API key header");
-    header_key = headers->find(id.api_key_header);
+    const header_lines key = headers->lines(id.api_key_header);
+    if (key.repeated) return ambiguous(ev, "Duplicate API key header");
+    header_key = key.first;
   }
   std::optional<std::string_view> query_key;
   if (!id.api_key_query.empty()) {
@@ -165,10 +166,9 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
 
   std::optional<std::string_view> user_header;
   if (headers != nullptr && !id.user_header.empty()) {
-    if (headers->count(id.user_header) > 1) return ambiguous(ev, "Duplicate user header");
-    if (facts.peer_is_trusted_proxy || !id.user_trusted_only) {
-      user_header = headers->find(id.user_header);
-    }
+    const header_lines user = headers->lines(id.user_header);
+    if (user.repeated) return ambiguous(ev, "Duplicate user header");
+    if (facts.peer_is_trusted_proxy || !id.user_trusted_only) user_header = user.first;
   }
   const api_key_info* key_info = ev.api_key.empty() ? nullptr : pol.find_api_key(ev.api_key);
   // A verified token's claim (identity.user.claim) names the user before anything else.
@@ -192,8 +192,9 @@ bool identify(const policy& pol, const request_facts& facts, const identity::ove
   }
   if (ev.tier == no_tier && facts.peer_is_trusted_proxy && facts.headers != nullptr &&
       !id.tier_header.empty()) {
-    if (facts.headers->count(id.tier_header) > 1) return ambiguous(ev, "Duplicate tier header");
-    if (auto v = facts.headers->find(id.tier_header)) ev.tier = pol.find_tier(*v);
+    const header_lines tier = facts.headers->lines(id.tier_header);
+    if (tier.repeated) return ambiguous(ev, "Duplicate tier header");
+    if (tier.first) ev.tier = pol.find_tier(*tier.first);
   }
   if (ev.tier == no_tier) ev.tier = pol.default_tier();
   return true;
@@ -269,14 +270,14 @@ bool append_part(const config::key_part& part, const request_facts& facts, evalu
     case key_part_kind::header: {
       if (facts.headers == nullptr) return false;
       // Two lines of a header that keys a limit: the upstream may read the other one.
-      if (facts.headers->count(part.header) > 1) {
+      const header_lines key = facts.headers->lines(part.header);
+      if (key.repeated) {
         ev.result = outcome::bad_request;
         ev.problem = "Duplicate header used as a limit key";
         return false;
       }
-      auto v = facts.headers->find(part.header);
-      if (!v || v->empty()) return false;
-      out += *v;
+      if (!key.first || key.first->empty()) return false;
+      out += *key.first;
       return true;
     }
   }
@@ -326,10 +327,9 @@ bool tenant_number(const compiled_limit& limit, const request_facts& facts,
   if (!source.claim.empty()) {
     if (ev.has_token) text = ev.claims.get(source.claim);
   } else if (!source.header.empty() && facts.peer_is_trusted_proxy && facts.headers != nullptr) {
-    if (facts.headers->count(source.header) > 1) {
-      return ambiguous(ev, "Duplicate tenant rate header");
-    }
-    text = facts.headers->find(source.header);
+    const header_lines rate = facts.headers->lines(source.header);
+    if (rate.repeated) return ambiguous(ev, "Duplicate tenant rate header");
+    text = rate.first;
   }
   if (!text || text->empty()) return true;
   std::int64_t value = 0;

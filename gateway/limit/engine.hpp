@@ -28,13 +28,17 @@
 namespace sluice::limit {
 
 // Header lookup implemented by the HTTP layer (names are lower case).
+// The lines of one field name in a request head.
+struct header_lines {
+  std::optional<std::string_view> first;  // the first line's value; nullopt: no line
+  bool repeated = false;                  // more than one line: an identity there is ambiguous (a 400)
+};
+
 class request_headers {
  public:
   virtual ~request_headers() = default;
-  // The first line's value.
-  virtual std::optional<std::string_view> find(std::string_view lower_name) const = 0;
-  // How many lines carry the field: an identity on two lines is ambiguous (a 400).
-  virtual std::size_t count(std::string_view lower_name) const = 0;
+  // One lookup answers both what the field says and whether it says it twice.
+  virtual header_lines lines(std::string_view lower_name) const = 0;
 };
 
 // What the gateway knows about a request when its head has been read.

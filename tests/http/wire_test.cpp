@@ -43,6 +43,29 @@ TEST(Wire, LinesAndFieldsMatchBeast) {
   EXPECT_EQ(line.view(), beast_req.str());
 }
 
+TEST(Wire, StatusLinesOfEveryCodeMatchBeast) {
+  // Three-digit codes take a shorter path than the rest: both write the number as is.
+  for (unsigned version : {10u, 11u}) {
+    for (unsigned status = 0; status < 1200; ++status) {
+      wire_buffer mine;
+      mine.append("x");  // after other text, as in a head being written
+      append_status_line(mine, version, status, "Some Reason");
+      const std::string expected = std::string("x") + (version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ") +
+                                   std::to_string(status) + " Some Reason\r\n";
+      ASSERT_EQ(mine.view(), expected) << status;
+      if (status >= 100 && status <= 999) {
+        http::response<http::empty_body> res;
+        res.version(version);
+        res.result(status);
+        res.reason("Some Reason");
+        std::ostringstream beast;
+        beast << res.base();
+        ASSERT_EQ("x" + beast.str(), expected + "\r\n") << status;
+      }
+    }
+  }
+}
+
 TEST(Wire, LengthsBeyondInt64AreWrittenAsTheyAre) {
   // An upstream may announce any Content-Length Beast accepts: the relayed head must
   // carry the same number, never a sign-wrapped one.

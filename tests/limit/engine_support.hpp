@@ -19,13 +19,10 @@ namespace sluice::limit {
 class fake_headers final : public request_headers {
  public:
   fake_headers(std::initializer_list<std::pair<const std::string, std::string>> h) : h_(h) {}
-  std::optional<std::string_view> find(std::string_view lower_name) const override {
+  header_lines lines(std::string_view lower_name) const override {
     auto it = h_.find(std::string(lower_name));
-    if (it == h_.end()) return std::nullopt;
-    return std::string_view(it->second);
-  }
-  std::size_t count(std::string_view lower_name) const override {
-    return h_.count(std::string(lower_name));
+    if (it == h_.end()) return {};
+    return {std::string_view(it->second), h_.count(std::string(lower_name)) > 1};
   }
 
  private:

@@ -42,12 +42,9 @@ constexpr micros second = limit::micros_per_second;
 class fake_headers final : public limit::request_headers {
  public:
   explicit fake_headers(std::string api_key) : api_key_(std::move(api_key)) {}
-  std::optional<std::string_view> find(std::string_view lower_name) const override {
-    if (lower_name != "x-api-key" || api_key_.empty()) return std::nullopt;
-    return std::string_view(api_key_);
-  }
-  std::size_t count(std::string_view lower_name) const override {
-    return lower_name == "x-api-key" && !api_key_.empty() ? 1 : 0;
+  limit::header_lines lines(std::string_view lower_name) const override {
+    if (lower_name != "x-api-key" || api_key_.empty()) return {};
+    return {std::string_view(api_key_), false};
   }
 
  private:
