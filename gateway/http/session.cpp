@@ -286,19 +286,31 @@ awaitable<void> session::run() {
     try {
       // One request: read_head -> identify -> decide -> respond -> record.
       begin_request();
-      const head_status head = co_await read_head();
+      // read_head: the request's first bytes (a keep-alive connection waits for them
+      // idle), then its head, parsed in place when it came whole (the usual case).
+      if (buffer_.size() == 0) {
+        auto [ec, n] = co_await stream_.async_read_some(start_idle_wait(), nothrow);
+        if (!end_idle_wait(ec, n)) break;
+      }
+      head_status head = parse_head();
+      if (head == head_status::incomplete) head = co_await read_rest_of_head();
       if (head == head_status::closed) break;
-      if (head == head_status::ok) {
+      std::optional<verdict> v;
+      if (head == head_status::refused) {
+        v = head_refusal_;  // a malformed head: answered, and the connection closes
+      } else {
         identify();
-        std::optional<verdict> v = decide();
+        v = decide();
         if (!v) v = co_await ask_store();
         count_decision();
-        // respond: forward, or Sluice's own answer.
-        if (v->what == verdict::action::forward) {
-          keep_alive = co_await forward();
-        } else {
-          keep_alive = co_await reject(*v);
-        }
+      }
+      // respond: forward, or Sluice's own answer (sent at once, nearly always).
+      if (v->what == verdict::action::forward) {
+        keep_alive = co_await forward();
+      } else {
+        answer_progress answer = start_answer(*v);
+        if (!answer.done) answer.keep_alive = co_await finish_answer(*v, answer);
+        keep_alive = answer.keep_alive;
       }
       record();
     } catch (const std::exception& e) {
@@ -352,43 +364,53 @@ awaitable<bool> session::handshake() {
 void session::begin_request() {
   snapshot_ = services_.snapshots.get();
   record_ = request_record{};
+  head_started_ = {};
   ev_.reset();
   rate_headers_.clear();  // a later request's own errors must not repeat them
 }
 
 // ---- step 1: read the request head -------------------------------------------------------
+// run() itself awaits a request's first bytes (start_idle_wait, end_idle_wait); then
+// parse_head parses what came. Only a head that came in pieces takes a coroutine of its
+// own (read_rest_of_head).
 
-awaitable<session::head_status> session::read_head() {
-  // Wait for the first byte of a request as an idle connection: the connection limit
-  // may close it meanwhile (server.max_connections). Between keep-alive requests the
-  // wait lasts up to idle_timeout; a new connection's whole head must arrive within
-  // header_timeout of the accept, and a keep-alive request's from its first byte.
-  const bool first_request = first_request_;
-  auto head_started = accepted_;
-  if (buffer_.size() == 0) {
-    const auto& server = snapshot_->config.server.server;
-    idle_ = true;
-    if (first_request_) {
-      idle_until_ = accepted_ + server.header_timeout;
-      stream_.expires_at(idle_until_);
-    } else {
-      idle_until_ = steady::now() + server.idle_timeout;
-      stream_.expires_never();  // the worker's idle sweep ends this wait
-    }
-    buffer_.max_size(read_chunk_size);
-    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(4096), nothrow);
-    idle_ = false;
-    if (ec) co_return head_status::closed;
-    buffer_.commit(n);
-    if (!first_request) {
-      head_started = steady::now();
-      // A reload while this connection was idle applies to the request now arriving.
-      snapshot_ = services_.snapshots.get();
-    }
-  } else if (!first_request) {
-    head_started = steady::now();  // a pipelined head: it starts when the last answer ended
+// A connection waits for the first byte of a request as an idle connection: the
+// connection limit may close it meanwhile (server.max_connections). Between keep-alive
+// requests the wait lasts up to idle_timeout; a new connection's whole head must arrive
+// within header_timeout of the accept, and a keep-alive request's from its first byte.
+asio::mutable_buffer session::start_idle_wait() {
+  const auto& server = snapshot_->config.server.server;
+  idle_ = true;
+  if (first_request_) {
+    idle_until_ = accepted_ + server.header_timeout;
+    stream_.expires_at(idle_until_);
+  } else {
+    idle_until_ = steady::now() + server.idle_timeout;
+    stream_.expires_never();  // the worker's idle sweep ends this wait
   }
-  first_request_ = false;
+  buffer_.max_size(read_chunk_size);
+  return buffer_.prepare(4096);
+}
+
+bool session::end_idle_wait(const error_code& ec, std::size_t n) {
+  idle_ = false;
+  if (ec) return false;  // the client left, or the wait was cut
+  buffer_.commit(n);
+  if (!first_request_) {
+    head_started_ = steady::now();
+    // A reload while this connection was idle applies to the request now arriving.
+    snapshot_ = services_.snapshots.get();
+  }
+  return true;
+}
+
+session::head_status session::parse_head() {
+  const bool first_request = std::exchange(first_request_, false);
+  if (first_request) {
+    head_started_ = accepted_;
+  } else if (head_started_ == steady::time_point{}) {
+    head_started_ = steady::now();  // a pipelined head, read with the one before: from now
+  }
   const auto& server = snapshot_->config.server.server;
   // The client's bytes buffered ahead of the parser are bounded by max_header_bytes:
   // a head, a chunk-size line or a trailer section cannot grow past it.
@@ -397,49 +419,57 @@ awaitable<session::head_status> session::read_head() {
   parser_->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
   parser_->body_limit(server.max_body_bytes);
   // A keep-alive request starts with its first byte; a new connection's, now (its
-  // head_started is the accept, for the header timeout).
-  record_.started = first_request ? steady::now() : head_started;
-  // A head that came whole with the bytes already read (the usual case) is parsed in
-  // place, without arming the deadline timer.
+  // head_started_ is the accept, for the header timeout).
+  record_.started = first_request ? steady::now() : head_started_;
+  // A head that came whole with the bytes already read is parsed in place, without
+  // arming the deadline timer.
   error_code ec;
-  std::size_t head_bytes = 0;
+  head_bytes_ = 0;
   if (buffer_.size() != 0) {
-    buffer_.consume(feed_head(*parser_, buffer_.data(), server.max_header_bytes, head_bytes, ec));
+    buffer_.consume(feed_head(*parser_, buffer_.data(), server.max_header_bytes, head_bytes_, ec));
     if (ec == http::error::need_more) ec = {};
   }
-  if (!ec && !parser_->is_header_done()) {
-    stream_.expires_at(head_started + server.header_timeout);
-    ec =
-        co_await read_message_head(stream_, buffer_, *parser_, server.max_header_bytes, head_bytes);
-  }
+  if (!ec && !parser_->is_header_done()) return head_status::incomplete;
+  return check_head(ec);
+}
+
+awaitable<session::head_status> session::read_rest_of_head() {
+  const auto& server = snapshot_->config.server.server;
+  stream_.expires_at(head_started_ + server.header_timeout);
+  const error_code ec =
+      co_await read_message_head(stream_, buffer_, *parser_, server.max_header_bytes, head_bytes_);
+  co_return check_head(ec);
+}
+
+session::head_status session::check_head(const error_code& ec) {
   if (ec == http::error::header_limit) {
-    co_await reject(refusal(gateway_error::headers_too_large,
-                            "Request head exceeds server.max_header_bytes", 0));
-    co_return head_status::rejected;
+    return refuse_head(gateway_error::headers_too_large,
+                       "Request head exceeds server.max_header_bytes");
   }
   // Beast checks Content-Length against body_limit while parsing the head.
   if (ec == http::error::body_limit) {
-    co_await reject(
-        refusal(gateway_error::payload_too_large, "Request body exceeds server.max_body_bytes", 0));
-    co_return head_status::rejected;
+    return refuse_head(gateway_error::payload_too_large,
+                       "Request body exceeds server.max_body_bytes");
   }
   if (ec && is_parse_error(ec) && ec != http::error::end_of_stream &&
       ec != http::error::partial_message) {
-    co_await reject(refusal(gateway_error::bad_request, "Malformed request: " + ec.message(), 0));
-    co_return head_status::rejected;
+    refusal_text_ = "Malformed request: " + ec.message();
+    return refuse_head(gateway_error::bad_request, refusal_text_);
   }
-  if (ec) co_return head_status::closed;  // client left, reset, or slow head cut off
+  if (ec) return head_status::closed;  // client left, reset, or slow head cut off
 
   auto& req = parser_->get();
   record_.client_keep_alive = req.keep_alive();
   record_.client_version = req.version();
   record_.awaiting_continue = iequals(as_std(req[http::field::expect]), "100-continue");
-  if (auto problem = check_request_head(req)) {
-    co_await reject(refusal(problem->error, problem->message, 0));
-    co_return head_status::rejected;
-  }
+  if (auto problem = check_request_head(req)) return refuse_head(problem->error, problem->message);
   to_origin_form(req);
-  co_return head_status::ok;
+  return head_status::ok;
+}
+
+session::head_status session::refuse_head(gateway_error error, std::string_view message) {
+  head_refusal_ = refusal(error, message, 0);
+  return head_status::refused;
 }
 
 // ---- step 2: identify the client ----------------------------------------------------------
@@ -554,15 +584,50 @@ session::verdict session::refusal(gateway_error error, std::string_view message,
 }
 
 awaitable<bool> session::reject(const verdict& v) {
-  const bool limited = v.what == verdict::action::limited;
-  const int status = limited ? 429 : status_of(v.error);
+  answer_progress answer = start_answer(v);
+  if (!answer.done) answer.keep_alive = co_await finish_answer(v, answer);
+  co_return answer.keep_alive;
+}
+
+session::answer_progress session::start_answer(const verdict& v) {
   const bool framing_error =
-      !limited &&
+      v.what == verdict::action::refuse &&
       (v.error == gateway_error::bad_request || v.error == gateway_error::headers_too_large ||
        v.error == gateway_error::payload_too_large || v.error == gateway_error::internal_error);
-  bool keep_alive = !framing_error && record_.client_keep_alive &&
-                    !services_.draining.load(std::memory_order_relaxed);
-  if (keep_alive && !parser_->is_done()) keep_alive = co_await discard_request_body();
+  answer_progress answer;
+  answer.keep_alive = !framing_error && record_.client_keep_alive &&
+                      !services_.draining.load(std::memory_order_relaxed);
+  if (answer.keep_alive && !parser_->is_done()) return answer;  // a body to drop first
+  write_answer(v, answer.keep_alive);
+  send_answer_at_once(answer);
+  return answer;
+}
+
+awaitable<bool> session::finish_answer(const verdict& v, answer_progress answer) {
+  if (!answer.written) {
+    answer.keep_alive = co_await discard_request_body();
+    write_answer(v, answer.keep_alive);
+    send_answer_at_once(answer);
+    if (answer.done) co_return answer.keep_alive;
+  }
+  auto [ec, n] = co_await write_rest(stream_, asio::buffer(head_text_.data(), head_text_.size()),
+                                     answer.sent, snapshot_->config.server.server.idle_timeout);
+  record_.bytes_sent += n - answer.sent;
+  co_return !ec && answer.keep_alive;
+}
+
+void session::send_answer_at_once(answer_progress& answer) {
+  answer.written = true;
+  error_code ec;
+  answer.sent = stream_.write_now(asio::buffer(head_text_.data(), head_text_.size()), ec);
+  record_.bytes_sent += answer.sent;
+  if (ec) answer.keep_alive = false;
+  answer.done = ec || answer.sent == head_text_.size();
+}
+
+void session::write_answer(const verdict& v, bool keep_alive) {
+  const bool limited = v.what == verdict::action::limited;
+  const int status = limited ? 429 : status_of(v.error);
   record_.status = status;
   // A 429 carries Retry-After among its rate-limit headers; an error after an allowed
   // decision (a 502/503/504 from the upstream step) carries them too, so the client
@@ -584,15 +649,6 @@ awaitable<bool> session::reject(const verdict& v) {
                                   .keep_alive = keep_alive,
                                   .head_request = is_head_request()});
   record_.answered = true;
-  const auto answer = asio::buffer(head_text_.data(), head_text_.size());
-  error_code ec;
-  std::size_t n = stream_.write_now(answer, ec);
-  if (!ec && n < answer.size()) {
-    std::tie(ec, n) =
-        co_await write_rest(stream_, answer, n, snapshot_->config.server.server.idle_timeout);
-  }
-  record_.bytes_sent += n;
-  co_return !ec && keep_alive;
 }
 
 // ---- step 4b: forward ---------------------------------------------------------------------

@@ -84,7 +84,9 @@ class session {
   }
 
  private:
-  enum class head_status { ok, closed, rejected };
+  // What reading a request head came to: a request to decide on, a connection to
+  // close, a head still in pieces, or one Sluice refuses (head_refusal_ says how).
+  enum class head_status { ok, closed, incomplete, refused };
 
   // What decide() concluded: how respond() answers the request.
   struct verdict {
@@ -121,14 +123,36 @@ class session {
   // respond (reject | forward) -> record. The steps that never wait are plain
   // functions; a coroutine frame costs a request hundreds of instructions.
   void begin_request();
-  awaitable<head_status> read_head();
+  // read_head: run() awaits the request's first bytes into start_idle_wait()'s buffer
+  // and hands the result to end_idle_wait (false: the client left); parse_head parses
+  // what was read, read_rest_of_head reads a head that came in pieces; both end in
+  // check_head.
+  asio::mutable_buffer start_idle_wait();
+  bool end_idle_wait(const error_code& ec, std::size_t n);
+  head_status parse_head();
+  awaitable<head_status> read_rest_of_head();
+  head_status check_head(const error_code& ec);
+  head_status refuse_head(gateway_error error, std::string_view message);
   void identify();
   // The verdict, or nothing when the store answers later (Redis): ask_store() then.
   std::optional<verdict> decide();
   awaitable<verdict> ask_store();
   verdict conclude(app::store_verdict stored);
-  // respond: forward(), or reject() with Sluice's own answer (a 429 or an error).
+  // respond: forward(), or Sluice's own answer (a 429 or an error). start_answer
+  // decides whether the connection stays open, writes the answer and sends what the
+  // socket takes at once: all of it, nearly always. finish_answer does what must wait:
+  // dropping a request body first, or sending the rest. reject() is both.
+  struct answer_progress {
+    bool keep_alive = false;
+    bool written = false;  // head_text_ holds the answer (false: a body to drop first)
+    std::size_t sent = 0;  // bytes of head_text_ the socket took
+    bool done = false;     // all sent, or the write failed (then keep_alive is false)
+  };
   awaitable<bool> reject(const verdict& v);
+  answer_progress start_answer(const verdict& v);
+  awaitable<bool> finish_answer(const verdict& v, answer_progress answer);
+  void write_answer(const verdict& v, bool keep_alive);  // into head_text_
+  void send_answer_at_once(answer_progress& answer);
   static verdict refusal(gateway_error error, std::string_view message, std::int64_t retry_after_s);
 
   // forward: write_upstream_head, then exchange (open_upstream -> send_head ->
@@ -204,6 +228,12 @@ class session {
   bool upstream_cut_ = false;
 
   bool first_request_ = true;
+  // When the head being read began: the accept for a new connection's first request,
+  // else its first byte. header_timeout runs from there.
+  std::chrono::steady_clock::time_point head_started_;
+  std::size_t head_bytes_ = 0;  // of the head being read, fed to the parser so far
+  verdict head_refusal_;        // when read_head came to head_status::refused
+  std::string refusal_text_;    // ... and its message, when not static text
   bool idle_ = false;                                 // waiting for the next request's first byte
   std::chrono::steady_clock::time_point idle_until_;  // ... at most until then
   std::chrono::steady_clock::time_point accepted_;

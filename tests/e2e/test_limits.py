@@ -1,6 +1,9 @@
 """Decisions through the gateway (SPEC 3-5): exact admission under concurrency, route
 costs, tiers by API key, shadow limits, allow and deny lists, bypass routes."""
 
+import json
+import socket
+import threading
 import time
 import unittest
 
@@ -72,6 +75,48 @@ class RejectedBodies(GatewayTestCase):
         response = conn.read_response()  # the body is never sent
         self.assertEqual(response.status, 429)
         self.assertLess(time.monotonic() - started, 1)
+
+    def test_answers_the_socket_cannot_take_at_once_arrive_whole_and_in_order(self):
+        # A client that pipelines thousands of requests and reads nothing for a while:
+        # the 429s fill the socket's buffers, so Sluice sends the rest of an answer later
+        # (asynchronously) and must neither lose nor interleave bytes.
+        # 20,000 answers of ~700 bytes are more than the kernel buffers both ways hold
+        # (net.ipv4.tcp_wmem allows at most 4 MiB).
+        count = 20000
+        conn = self.raw(timeout=30)
+        # A fixed receive buffer: no autotuning lets the client's side absorb them.
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        request = b'GET /p HTTP/1.1\r\nHost: x\r\n\r\n'
+        sender = threading.Thread(target=conn.sock.sendall, args=(request * count,))
+        sender.start()
+        time.sleep(0.5)  # nothing read meanwhile: the answers back up
+        chunks = []
+        conn.sock.settimeout(2)
+        try:
+            while True:
+                data = conn.sock.recv(1 << 20)
+                if not data:
+                    break
+                chunks.append(data)
+        except socket.timeout:
+            pass  # every answer came; the connection stays open
+        sender.join(timeout=30)
+        stream = b''.join(chunks)
+        self.assertGreater(len(stream), 8 << 20)
+        answers, pos = 0, 0
+        while pos < len(stream):
+            head_end = stream.index(b'\r\n\r\n', pos)
+            head = stream[pos:head_end].decode('latin-1').split('\r\n')
+            self.assertEqual(head[0], 'HTTP/1.1 429 Too Many Requests', answers)
+            length = [int(line.split(':', 1)[1]) for line in head
+                      if line.lower().startswith('content-length:')]
+            self.assertEqual(len(length), 1, head)
+            body = json.loads(stream[head_end + 4:head_end + 4 + length[0]])
+            self.assertEqual(body['error']['code'], 'rate_limit_exceeded', answers)
+            pos = head_end + 4 + length[0]
+            answers += 1
+        self.assertEqual(answers, count)
+        self.assertEqual([r.path for r in self.upstream.requests], ['/spend'])
 
     def test_large_bodies_close_the_connection(self):
         conn = self.raw()
