@@ -37,11 +37,14 @@ class beast_headers final : public limit::request_headers {
  public:
   explicit beast_headers(const head_fields& f) : fields_(f) {}
   limit::header_lines lines(std::string_view lower_name) const override {
-    // Beast keeps a name's lines together, in order.
-    const auto [first, end] =
-        fields_.equal_range(beast::string_view(lower_name.data(), lower_name.size()));
-    if (first == end) return {};
-    return {as_std(first->value()), std::next(first) != end};
+    // Beast keeps a name's lines together, in order, and find() gives the first: a
+    // second line is the next field (one tree search, where equal_range takes two).
+    const beast::string_view name(lower_name.data(), lower_name.size());
+    const auto first = fields_.find(name);
+    if (first == fields_.end()) return {};
+    const auto next = std::next(first);
+    return {as_std(first->value()),
+            next != fields_.end() && iequals(as_std(next->name_string()), lower_name)};
   }
 
  private:
@@ -362,7 +365,10 @@ awaitable<bool> session::handshake() {
 }
 
 void session::begin_request() {
-  snapshot_ = services_.snapshots.get();
+  // The configuration a request sees is the newest when its first byte is there: now
+  // for a pipelined request (or the first), after the wait for a keep-alive one
+  // (end_idle_wait).
+  if (!snapshot_ || buffer_.size() != 0) snapshot_ = services_.snapshots.get();
   record_ = request_record{};
   head_started_ = {};
   ev_.reset();

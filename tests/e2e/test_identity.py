@@ -236,12 +236,17 @@ class DuplicateIdentities(IdentityTestCase):
              'Duplicate API key header'),
             ('GET /x HTTP/1.1\r\nHost: x\r\nX-API-Key: a\r\nx-api-key: a\r\n\r\n',
              'Duplicate API key header'),
+            # Other fields between the lines, before and after them in name order.
+            ('GET /x HTTP/1.1\r\nX-API-Key: a\r\nHost: x\r\nX-B: 1\r\nA: 2\r\n'
+             'X-Api-Key: a\r\n\r\n', 'Duplicate API key header'),
             ('GET /x?api_key=a&api_key=b HTTP/1.1\r\nHost: x\r\n\r\n',
              'Duplicate API key query parameter'),
             ('GET /x?api_key=a&api%5Fkey=b HTTP/1.1\r\nHost: x\r\n\r\n',
              'Duplicate API key query parameter'),
             ('GET /x HTTP/1.1\r\nHost: x\r\nX-User-ID: alice\r\nX-User-ID: bob\r\n\r\n',
              'Duplicate user header'),
+            ('GET /x HTTP/1.1\r\nX-User-ID: alice\r\nX-User-IDs: 1\r\nHost: x\r\n'
+             'X-User-I: 2\r\nX-User-ID: alice\r\n\r\n', 'Duplicate user header'),
             ('GET /x?api_key=b HTTP/1.1\r\nHost: x\r\nX-API-Key: a\r\n\r\n',
              'API key header and query parameter differ'),
         ]
