@@ -98,26 +98,59 @@ bool transfer_coding_ok(std::span<const head_field> fields) {
   return exactly_chunked(lines, first);
 }
 
-std::optional<head_problem> check_request_head(const request_head& req) {
-  const bool has_te = req.find(http::field::transfer_encoding) != req.end();
+std::optional<head_problem> check_request_head(const request_head& req, head_summary* summary) {
+  // One pass over the fields finds what the checks and the session need; each would
+  // otherwise be a search in Beast's index.
+  int hosts = 0;
+  std::string_view host;
+  bool has_te = false;
+  bool underscored = false;
+  // The first line's value of each, as Beast's lookups give it.
+  std::optional<std::string_view> connection;
+  std::optional<std::string_view> expect;
+  for (const auto& f : req) {
+    switch (f.name()) {
+      case http::field::host:
+        ++hosts;
+        host = as_std(f.value());
+        break;
+      case http::field::transfer_encoding:
+        has_te = true;
+        break;
+      case http::field::connection:
+        if (!connection) connection = as_std(f.value());
+        break;
+      case http::field::expect:
+        if (!expect) expect = as_std(f.value());
+        break;
+      case http::field::unknown:
+        underscored = underscored || spells_framing_field_with_underscore(as_std(f.name_string()));
+        break;
+      default:
+        break;
+    }
+  }
+  if (summary != nullptr) {
+    // As Beast's message::keep_alive(): the first Connection line's tokens, else the
+    // version's default.
+    if (!connection) {
+      summary->keep_alive = req.version() >= 11;
+    } else {
+      http::token_list tokens{beast::string_view(connection->data(), connection->size())};
+      summary->keep_alive = req.version() < 11 ? tokens.exists("keep-alive") : !tokens.exists("close");
+    }
+    summary->expects_continue = expect && iequals(*expect, "100-continue");
+  }
+
   if (has_te && req.version() < 11) {
     return head_problem{gateway_error::bad_request, "Transfer-Encoding in an HTTP/1.0 request"};
   }
   if (has_te && !transfer_coding_ok(req)) {
     return head_problem{gateway_error::bad_request, "Unsupported Transfer-Encoding"};
   }
-
-  int hosts = 0;
-  std::string_view host;
-  for (const auto& f : req) {
-    if (f.name() == http::field::host) {
-      ++hosts;
-      host = as_std(f.value());
-    } else if (f.name() == http::field::unknown &&
-               spells_framing_field_with_underscore(as_std(f.name_string()))) {
-      return head_problem{gateway_error::bad_request,
-                          "Header field name with '_' in place of '-' of a framing field"};
-    }
+  if (underscored) {
+    return head_problem{gateway_error::bad_request,
+                        "Header field name with '_' in place of '-' of a framing field"};
   }
   if (hosts > 1) return head_problem{gateway_error::bad_request, "Duplicate Host header"};
   if (hosts == 0 && req.version() >= 11) {

@@ -33,7 +33,13 @@ bool transfer_coding_ok(std::span<const head_field> fields);  // an upstream's r
 //   (CGI-style upstreams read those as the real field);
 // - a CONNECT request, or a target that is neither origin-form, absolute-form nor "*".
 // (A Content-Length over the body limit is Beast's body_limit error.)
-std::optional<head_problem> check_request_head(const request_head& req);
+// `summary`, when given, gets what the session needs from the same pass over the fields.
+struct head_summary {
+  bool keep_alive = false;        // req.keep_alive()
+  bool expects_continue = false;  // Expect: 100-continue (the first Expect line)
+};
+std::optional<head_problem> check_request_head(const request_head& req,
+                                                head_summary* summary = nullptr);
 
 // An absolute-form target ("http://host/path?q") becomes origin-form ("/path?q") and
 // its authority replaces Host (RFC 9112 3.2.2); other targets are left alone.

@@ -465,10 +465,12 @@ session::head_status session::check_head(const error_code& ec) {
   if (ec) return head_status::closed;  // client left, reset, or slow head cut off
 
   auto& req = parser_->get();
-  record_.client_keep_alive = req.keep_alive();
   record_.client_version = req.version();
-  record_.awaiting_continue = iequals(as_std(req[http::field::expect]), "100-continue");
-  if (auto problem = check_request_head(req)) return refuse_head(problem->error, problem->message);
+  head_summary summary;
+  const auto problem = check_request_head(req, &summary);
+  record_.client_keep_alive = summary.keep_alive;
+  record_.awaiting_continue = summary.expects_continue;
+  if (problem) return refuse_head(problem->error, problem->message);
   to_origin_form(req);
   return head_status::ok;
 }

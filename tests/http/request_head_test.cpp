@@ -7,6 +7,7 @@
 #include <string>
 
 #include "http/message_reader.hpp"
+#include "util/ascii.hpp"
 
 namespace sluice::net {
 namespace {
@@ -27,6 +28,41 @@ std::string verdict(std::string_view bytes) {
   if (!p.is_header_done()) return "incomplete";
   auto problem = check_request_head(p.get());
   return problem ? std::string(problem->message) : std::string();
+}
+
+// check_request_head's summary against Beast's own lookups.
+void expect_summary_as_beast(std::string_view bytes) {
+  request_parser p;
+  ASSERT_FALSE(parse(p, bytes)) << bytes;
+  head_summary summary;
+  check_request_head(p.get(), &summary);
+  EXPECT_EQ(summary.keep_alive, p.get().keep_alive()) << bytes;
+  EXPECT_EQ(summary.expects_continue,
+            iequals(as_std(p.get()[http::field::expect]), "100-continue"))
+      << bytes;
+}
+
+TEST(RequestHead, SummaryIsWhatBeastSays) {
+  for (const char* version : {"HTTP/1.0", "HTTP/1.1"}) {
+    for (const char* fields : {"", "Connection: close\r\n", "Connection: keep-alive\r\n",
+                               "Connection: Upgrade, Close\r\n", "connection: x\r\n",
+                               "Connection: keep-alive\r\nConnection: close\r\n",
+                               "Expect: 100-continue\r\n", "expect: 100-Continue\r\n",
+                               "Expect: 100-continue, x\r\n", "Expect: x\r\nB: 1\r\nExpect: 100-continue\r\n",
+                               "Expect: 100-continue\r\nExpect: x\r\n"}) {
+      expect_summary_as_beast(std::string("POST / ") + version + "\r\nHost: x\r\n" + fields +
+                              "Content-Length: 0\r\n\r\n");
+    }
+  }
+}
+
+TEST(RequestHead, TheFirstProblemIsReportedWhateverTheFieldOrder) {
+  // Transfer-Encoding is checked before a framing field spelled with '_', and that
+  // before Host, wherever the lines stand.
+  EXPECT_EQ(verdict("POST / HTTP/1.1\r\nContent_Length: 5\r\nTransfer-Encoding: gzip\r\n\r\n"),
+            "Unsupported Transfer-Encoding");
+  EXPECT_EQ(verdict("POST / HTTP/1.1\r\nHost: a\r\nHost: b\r\nContent_Length: 5\r\n\r\n"),
+            "Header field name with '_' in place of '-' of a framing field");
 }
 
 TEST(RequestHead, PlainRequestsPass) {
