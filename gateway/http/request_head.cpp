@@ -137,7 +137,8 @@ std::optional<head_problem> check_request_head(const request_head& req, head_sum
       summary->keep_alive = req.version() >= 11;
     } else {
       http::token_list tokens{beast::string_view(connection->data(), connection->size())};
-      summary->keep_alive = req.version() < 11 ? tokens.exists("keep-alive") : !tokens.exists("close");
+      summary->keep_alive =
+          req.version() < 11 ? tokens.exists("keep-alive") : !tokens.exists("close");
     }
     summary->expects_continue = expect && iequals(*expect, "100-continue");
   }

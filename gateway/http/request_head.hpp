@@ -39,7 +39,7 @@ struct head_summary {
   bool expects_continue = false;  // Expect: 100-continue (the first Expect line)
 };
 std::optional<head_problem> check_request_head(const request_head& req,
-                                                head_summary* summary = nullptr);
+                                               head_summary* summary = nullptr);
 
 // An absolute-form target ("http://host/path?q") becomes origin-form ("/path?q") and
 // its authority replaces Host (RFC 9112 3.2.2); other targets are left alone.

@@ -234,7 +234,7 @@ class session {
   std::size_t head_bytes_ = 0;  // of the head being read, fed to the parser so far
   verdict head_refusal_;        // when read_head came to head_status::refused
   std::string refusal_text_;    // ... and its message, when not static text
-  bool idle_ = false;                                 // waiting for the next request's first byte
+  bool idle_ = false;           // waiting for the next request's first byte
   std::chrono::steady_clock::time_point idle_until_;  // ... at most until then
   std::chrono::steady_clock::time_point accepted_;
 };

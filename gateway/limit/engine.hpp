@@ -31,7 +31,7 @@ namespace sluice::limit {
 // The lines of one field name in a request head.
 struct header_lines {
   std::optional<std::string_view> first;  // the first line's value; nullopt: no line
-  bool repeated = false;                  // more than one line: an identity there is ambiguous (a 400)
+  bool repeated = false;  // more than one line: an identity there is ambiguous (a 400)
 };
 
 class request_headers {

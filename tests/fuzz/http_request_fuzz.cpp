@@ -251,13 +251,13 @@ std::string read_connection(std::string_view data, std::vector<std::size_t> piec
     // What the checks' one pass over the fields tells the session is what Beast's own
     // lookups say, and asking for it changes no verdict.
     FUZZ_CHECK(summary.keep_alive == req.keep_alive(), head_summary(req));
-    FUZZ_CHECK(summary.expects_continue ==
-                   sluice::iequals(req[http::field::expect], "100-continue"),
-               head_summary(req));
+    FUZZ_CHECK(
+        summary.expects_continue == sluice::iequals(req[http::field::expect], "100-continue"),
+        head_summary(req));
     const auto plain = net::check_request_head(req);
-    FUZZ_CHECK(plain.has_value() == problem.has_value() &&
-                   (!plain || plain->message == problem->message),
-               head_summary(req));
+    FUZZ_CHECK(
+        plain.has_value() == problem.has_value() && (!plain || plain->message == problem->message),
+        head_summary(req));
     if (problem) return out + "refused: " + std::string(problem->message) + "\n";
 
     // Framing: one reading only.

@@ -37,19 +37,19 @@ void expect_summary_as_beast(std::string_view bytes) {
   head_summary summary;
   check_request_head(p.get(), &summary);
   EXPECT_EQ(summary.keep_alive, p.get().keep_alive()) << bytes;
-  EXPECT_EQ(summary.expects_continue,
-            iequals(as_std(p.get()[http::field::expect]), "100-continue"))
+  EXPECT_EQ(summary.expects_continue, iequals(as_std(p.get()[http::field::expect]), "100-continue"))
       << bytes;
 }
 
 TEST(RequestHead, SummaryIsWhatBeastSays) {
   for (const char* version : {"HTTP/1.0", "HTTP/1.1"}) {
-    for (const char* fields : {"", "Connection: close\r\n", "Connection: keep-alive\r\n",
-                               "Connection: Upgrade, Close\r\n", "connection: x\r\n",
-                               "Connection: keep-alive\r\nConnection: close\r\n",
-                               "Expect: 100-continue\r\n", "expect: 100-Continue\r\n",
-                               "Expect: 100-continue, x\r\n", "Expect: x\r\nB: 1\r\nExpect: 100-continue\r\n",
-                               "Expect: 100-continue\r\nExpect: x\r\n"}) {
+    for (const char* fields :
+         {"", "Connection: close\r\n", "Connection: keep-alive\r\n",
+          "Connection: Upgrade, Close\r\n", "connection: x\r\n",
+          "Connection: keep-alive\r\nConnection: close\r\n", "Expect: 100-continue\r\n",
+          "expect: 100-Continue\r\n", "Expect: 100-continue, x\r\n",
+          "Expect: x\r\nB: 1\r\nExpect: 100-continue\r\n",
+          "Expect: 100-continue\r\nExpect: x\r\n"}) {
       expect_summary_as_beast(std::string("POST / ") + version + "\r\nHost: x\r\n" + fields +
                               "Content-Length: 0\r\n\r\n");
     }
