@@ -85,6 +85,7 @@ class arena_allocator {
 // The heads Sluice parses and the parsers that fill them.
 using head_fields = http::basic_fields<arena_allocator<char>>;
 using request_head = http::request_header<head_fields>;
+using request_message = http::request<http::buffer_body, head_fields>;  // request_parser's
 using request_parser = http::request_parser<http::buffer_body, arena_allocator<char>>;
 // (The upstream's response heads: response_head.hpp.)
 

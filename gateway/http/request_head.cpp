@@ -98,16 +98,15 @@ bool transfer_coding_ok(std::span<const head_field> fields) {
   return exactly_chunked(lines, first);
 }
 
-std::optional<head_problem> check_request_head(const request_head& req, head_summary* summary) {
+std::optional<head_problem> check_request_head(const request_message& req, head_summary* summary) {
   // One pass over the fields finds what the checks and the session need; each would
   // otherwise be a search in Beast's index.
   int hosts = 0;
   std::string_view host;
   bool has_te = false;
   bool underscored = false;
-  // The first line's value of each, as Beast's lookups give it.
-  std::optional<std::string_view> connection;
-  std::optional<std::string_view> expect;
+  bool has_connection = false;
+  std::optional<std::string_view> expect;  // the first line's, as req[field::expect] gives it
   for (const auto& f : req) {
     switch (f.name()) {
       case http::field::host:
@@ -118,7 +117,7 @@ std::optional<head_problem> check_request_head(const request_head& req, head_sum
         has_te = true;
         break;
       case http::field::connection:
-        if (!connection) connection = as_std(f.value());
+        has_connection = true;
         break;
       case http::field::expect:
         if (!expect) expect = as_std(f.value());
@@ -131,15 +130,9 @@ std::optional<head_problem> check_request_head(const request_head& req, head_sum
     }
   }
   if (summary != nullptr) {
-    // As Beast's message::keep_alive(): the first Connection line's tokens, else the
-    // version's default.
-    if (!connection) {
-      summary->keep_alive = req.version() >= 11;
-    } else {
-      http::token_list tokens{beast::string_view(connection->data(), connection->size())};
-      summary->keep_alive =
-          req.version() < 11 ? tokens.exists("keep-alive") : !tokens.exists("close");
-    }
+    // Beast reads Connection's tokens; without the field, a version's default is all
+    // there is (persistent from HTTP/1.1), and Beast's lookup is spared.
+    summary->keep_alive = has_connection ? req.keep_alive() : req.version() >= 11;
     summary->expects_continue = expect && iequals(*expect, "100-continue");
   }
 

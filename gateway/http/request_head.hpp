@@ -38,7 +38,7 @@ struct head_summary {
   bool keep_alive = false;        // req.keep_alive()
   bool expects_continue = false;  // Expect: 100-continue (the first Expect line)
 };
-std::optional<head_problem> check_request_head(const request_head& req,
+std::optional<head_problem> check_request_head(const request_message& req,
                                                head_summary* summary = nullptr);
 
 // An absolute-form target ("http://host/path?q") becomes origin-form ("/path?q") and

@@ -40,25 +40,16 @@ void append_request_line(wire_buffer& out, std::string_view method, std::string_
 
 void append_status_line(wire_buffer& out, unsigned version, unsigned status,
                         std::string_view reason) {
-  if (status < 100 || status > 999) {  // never Sluice's own; kept as the upstream's number
-    out.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
-    out.append_unsigned(status);
-    out.push_back(' ');
-    out.append(reason);
-    out.append("\r\n");
-    return;
-  }
-  // Three digits: the line is one capacity check and a few stores.
+  // One capacity check for the whole line (the number takes at most 20 bytes).
   constexpr std::string_view http10 = "HTTP/1.0 ", http11 = "HTTP/1.1 ";
-  char* p = out.extend(http11.size() + 4 + reason.size() + 2);
+  char* p = out.extend(http11.size() + 20 + 1 + reason.size() + 2);
   p = std::copy_n((version == 10 ? http10 : http11).data(), http11.size(), p);
-  *p++ = static_cast<char>('0' + status / 100);
-  *p++ = static_cast<char>('0' + status / 10 % 10);
-  *p++ = static_cast<char>('0' + status % 10);
+  p = write_unsigned(p, status);
   *p++ = ' ';
   p = std::copy(reason.begin(), reason.end(), p);
   *p++ = '\r';
-  *p = '\n';
+  *p++ = '\n';
+  out.end_at(p);
 }
 
 void write_own_response(wire_buffer& out, const own_response& r) {

@@ -44,7 +44,7 @@ TEST(Wire, LinesAndFieldsMatchBeast) {
 }
 
 TEST(Wire, StatusLinesOfEveryCodeMatchBeast) {
-  // Three-digit codes take a shorter path than the rest: both write the number as is.
+  // The number as it is, whatever its width.
   for (unsigned version : {10u, 11u}) {
     for (unsigned status = 0; status < 1200; ++status) {
       wire_buffer mine;
