@@ -51,23 +51,53 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
   return used;
 }
 
+namespace {
+
+// Feeds the buffered bytes to a parser reading its head: need_more when the head is
+// still incomplete, else the head's result.
+template <class Parser>
+error_code feed_buffered_head(beast::flat_buffer& buffer, Parser& parser,
+                              std::size_t max_head_bytes, std::size_t& head_bytes) {
+  error_code ec;
+  buffer.consume(feed_head(parser, buffer.data(), max_head_bytes, head_bytes, ec));
+  if (ec == http::error::header_limit) return ec;
+  if (parser.is_header_done()) return {};
+  return ec ? ec : error_code{http::error::need_more};
+}
+
+// A read's end of stream while reading a head: before any byte of it, or cut short.
+error_code head_read_error(const error_code& ec, bool started) {
+  if (ec != asio::error::eof) return ec;
+  return started ? http::error::partial_message : http::error::end_of_stream;
+}
+
+}  // namespace
+
+asio::mutable_buffer first_head_buffer(beast::flat_buffer& buffer) {
+  return buffer.prepare(std::min(buffer.max_size(), read_chunk_size));
+}
+
+template <class Parser>
+error_code parse_first_head_read(beast::flat_buffer& buffer, Parser& parser,
+                                 const error_code& read_ec, std::size_t n,
+                                 std::size_t max_head_bytes, std::size_t& head_bytes) {
+  buffer.commit(n);
+  if (read_ec) return head_read_error(read_ec, false);
+  if (buffer.size() == 0) return http::error::need_more;
+  return feed_buffered_head(buffer, parser, max_head_bytes, head_bytes);
+}
+
 template <class Parser, class Stream>
 awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
                                         std::size_t max_head_bytes, std::size_t& head_bytes) {
   for (;;) {
     if (buffer.size() != 0) {
-      error_code ec;
-      buffer.consume(feed_head(parser, buffer.data(), max_head_bytes, head_bytes, ec));
-      if (ec == http::error::header_limit) co_return ec;
-      if (parser.is_header_done()) co_return error_code{};
-      if (ec && ec != http::error::need_more) co_return ec;
+      const error_code ec = feed_buffered_head(buffer, parser, max_head_bytes, head_bytes);
+      if (ec != http::error::need_more) co_return ec;
     }
     const bool started = parser.got_some() || buffer.size() != 0;
-    error_code ec = co_await read_more(stream, buffer);
-    if (ec == asio::error::eof) {
-      co_return started ? http::error::partial_message : http::error::end_of_stream;
-    }
-    if (ec) co_return ec;
+    const error_code ec = co_await read_more(stream, buffer);
+    if (ec) co_return head_read_error(ec, started);
   }
 }
 
@@ -105,6 +135,12 @@ template std::size_t feed_head<true>(http::basic_parser<true>&, asio::const_buff
                                      std::size_t&, error_code&) noexcept;
 template std::size_t feed_head<false>(http::basic_parser<false>&, asio::const_buffer, std::size_t,
                                       std::size_t&, error_code&) noexcept;
+template error_code parse_first_head_read<request_parser>(beast::flat_buffer&, request_parser&,
+                                                          const error_code&, std::size_t,
+                                                          std::size_t, std::size_t&);
+template error_code parse_first_head_read<response_parser>(beast::flat_buffer&, response_parser&,
+                                                           const error_code&, std::size_t,
+                                                           std::size_t, std::size_t&);
 // Requests come from clients, responses from upstreams (peer_stream: plain or TLS); the
 // unit tests read both from plain TCP streams.
 #define SLUICE_MESSAGE_READERS(Parser, Stream)                                                 \

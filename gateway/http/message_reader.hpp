@@ -46,6 +46,17 @@ template <class Parser, class Stream>
 awaitable<error_code> read_message_head(Stream& stream, beast::flat_buffer& buffer, Parser& parser,
                                         std::size_t max_head_bytes, std::size_t& head_bytes);
 
+// read_message_head's first read for a caller that awaits it itself, sparing the
+// coroutine frames when the head comes whole in one read (the usual case): read into
+// first_head_buffer(buffer) (the buffer empty, the parser new), then
+// parse_first_head_read with the read's result. need_more: the head is incomplete,
+// read_message_head goes on; any other value is read_message_head's.
+asio::mutable_buffer first_head_buffer(beast::flat_buffer& buffer);
+template <class Parser>
+error_code parse_first_head_read(beast::flat_buffer& buffer, Parser& parser,
+                                 const error_code& read_ec, std::size_t n,
+                                 std::size_t max_head_bytes, std::size_t& head_bytes);
+
 // Reads and parses body bytes into the parser's body buffer (body().data/size, set by
 // the caller) until some arrived, the buffer is full or the message is complete. A
 // message delimited by the end of the connection completes at EOF. Errors as

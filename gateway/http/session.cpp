@@ -403,7 +403,6 @@ bool session::end_idle_wait(const error_code& ec, std::size_t n) {
   if (ec) return false;  // the client left, or the wait was cut
   buffer_.commit(n);
   if (!first_request_) {
-    head_started_ = steady::now();
     // A reload while this connection was idle applies to the request now arriving.
     snapshot_ = services_.snapshots.get();
   }
@@ -412,11 +411,7 @@ bool session::end_idle_wait(const error_code& ec, std::size_t n) {
 
 session::head_status session::parse_head() {
   const bool first_request = std::exchange(first_request_, false);
-  if (first_request) {
-    head_started_ = accepted_;
-  } else if (head_started_ == steady::time_point{}) {
-    head_started_ = steady::now();  // a pipelined head, read with the one before: from now
-  }
+  if (first_request) head_started_ = accepted_;
   const auto& server = snapshot_->config.server.server;
   // The client's bytes buffered ahead of the parser are bounded by max_header_bytes:
   // a head, a chunk-size line or a trailer section cannot grow past it.
@@ -424,9 +419,6 @@ session::head_status session::parse_head() {
   emplace_parser(parser_, request_arena_);
   parser_->header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
   parser_->body_limit(server.max_body_bytes);
-  // A keep-alive request starts with its first byte; a new connection's, now (its
-  // head_started_ is the accept, for the header timeout).
-  record_.started = first_request ? steady::now() : head_started_;
   // A head that came whole with the bytes already read is parsed in place, without
   // arming the deadline timer.
   error_code ec;
@@ -441,6 +433,9 @@ session::head_status session::parse_head() {
 
 awaitable<session::head_status> session::read_rest_of_head() {
   const auto& server = snapshot_->config.server.server;
+  // A keep-alive head's time starts with its first byte, read a moment ago in this same
+  // run (a pipelined head's, now): the clock is read only for a head that needs it.
+  if (head_started_ == steady::time_point{}) head_started_ = steady::now();
   stream_.expires_at(head_started_ + server.header_timeout);
   const error_code ec =
       co_await read_message_head(stream_, buffer_, *parser_, server.max_header_bytes, head_bytes_);
@@ -686,7 +681,8 @@ awaitable<bool> session::forward() {
   } ended{*this, finishes};
 
   std::int64_t retry_us = 0;
-  if (!services_.breaker.allow(now_us(), retry_us)) {
+  // At the decision's time (microseconds ago for the memory store): one clock read fewer.
+  if (!services_.breaker.allow(ev_.now, retry_us)) {
     count_upstream_fault(admin::upstream_error_kind::circuit_open);
     co_return co_await reject(refusal(gateway_error::upstream_unavailable,
                                       "Upstream unavailable (circuit breaker open)",
@@ -838,16 +834,24 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
                                                         std::optional<response_parser>& rp) {
   // One deadline for the final response head: interim 1xx responses (dropped: Sluice
   // answered 100-continue itself, and 103 Early Hints are not relayed) never extend it.
+  constexpr auto max_head = static_cast<std::size_t>(config::defaults::upstream_max_header_bytes);
   const auto deadline = steady::now() + snapshot_->config.server.upstream.timeout;
   for (;;) {
     emplace_parser(rp, response_arena_);
-    rp->header_limit(static_cast<std::uint32_t>(config::defaults::upstream_max_header_bytes));
+    rp->header_limit(static_cast<std::uint32_t>(max_head));
     rp->body_limit(boost::none);
     if (is_head_request()) rp->skip(true);
     await_upstream(up, deadline);
     std::size_t head_bytes = 0;
-    const error_code ec = co_await read_message_head(
-        up.stream, up.buffer, *rp, config::defaults::upstream_max_header_bytes, head_bytes);
+    error_code ec = http::error::need_more;
+    if (up.buffer.size() == 0) {
+      // The usual response head comes whole in one read: awaited and parsed here.
+      auto [read_ec, n] = co_await up.stream.async_read_some(first_head_buffer(up.buffer), nothrow);
+      ec = parse_first_head_read(up.buffer, *rp, read_ec, n, max_head, head_bytes);
+    }
+    if (ec == http::error::need_more) {
+      ec = co_await read_message_head(up.stream, up.buffer, *rp, max_head, head_bytes);
+    }
     if (upstream_wait_overdue()) co_return exchange_failure::timeout;
     if (ec == http::error::end_of_stream) co_return exchange_failure::reset;
     if (ec) co_return is_parse_error(ec) ? exchange_failure::invalid : exchange_failure::reset;

@@ -99,7 +99,6 @@ class session {
 
   // Per-request facts gathered along the steps; record() counts and logs them, once.
   struct request_record {
-    std::chrono::steady_clock::time_point started;
     int status = 0;
     std::string_view decision = "error";
     std::uint64_t bytes_sent = 0;
@@ -229,7 +228,8 @@ class session {
 
   bool first_request_ = true;
   // When the head being read began: the accept for a new connection's first request,
-  // else its first byte. header_timeout runs from there.
+  // else its first byte (read only for a head in pieces; empty until then).
+  // header_timeout runs from there.
   std::chrono::steady_clock::time_point head_started_;
   std::size_t head_bytes_ = 0;  // of the head being read, fed to the parser so far
   verdict head_refusal_;        // when read_head came to head_status::refused

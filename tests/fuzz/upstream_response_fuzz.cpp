@@ -13,11 +13,15 @@
 //   same status, version, reason phrase, fields (name as sent, its code, value, in
 //   order, trailers after the head's; basic_fields moves a line up behind the last of
 //   its name, response_parser keeps the order they came in), keep-alive and body bytes;
+// - the session's first read of a response head (parse_first_head_read, the bytes of
+//   the first piece) ends as read_message_head's first turn does on the same bytes: the
+//   same result, head bytes counted and bytes left in the buffer;
 // - for a head the session relays (transfer_coding_ok), the client's head parses back
 //   whole with the same status, exactly the framing field Sluice chose (Content-Length
 //   when the upstream gave one, else chunked), no field the upstream's Connection lines
 //   name and no other hop-by-hop field, Sluice's Via last among the Vias, the rate-limit
 //   headers once each, and the upstream's other fields in their order.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <optional>
@@ -155,6 +159,51 @@ reading with_sluice(std::string_view bytes, const std::vector<std::size_t>& piec
   return out;
 }
 
+// parse_first_head_read on the first `piece` bytes (none: the upstream closed) against
+// read_message_head's first turn, written out.
+void check_first_read(std::string_view bytes, std::size_t piece) {
+  constexpr auto max_head =
+      static_cast<std::size_t>(sluice::config::defaults::upstream_max_header_bytes);
+  auto configured = [](std::optional<net::response_parser>& holder, net::head_arena& arena) {
+    auto& p = net::emplace_parser(holder, arena);
+    p.header_limit(static_cast<std::uint32_t>(max_head));
+    p.body_limit(boost::none);
+    return &p;
+  };
+  net::head_arena arena;
+  std::optional<net::response_parser> holder;
+  auto* p = configured(holder, arena);
+  beast::flat_buffer buffer(max_head);
+  const auto into = net::first_head_buffer(buffer);
+  const std::size_t n = std::min({piece, bytes.size(), into.size()});
+  std::memcpy(into.data(), bytes.data(), n);
+  const error_code read_ec = n == 0 ? error_code(net::asio::error::eof) : error_code{};
+  std::size_t head_bytes = 0;
+  const error_code ec = net::parse_first_head_read(buffer, *p, read_ec, n, max_head, head_bytes);
+
+  net::head_arena model_arena;
+  std::optional<net::response_parser> model_holder;
+  auto* model = configured(model_holder, model_arena);
+  std::size_t model_head_bytes = 0;
+  std::size_t used = 0;
+  error_code expected = http::error::end_of_stream;
+  if (n != 0) {
+    error_code fed;
+    used =
+        net::feed_head(*model, net::asio::buffer(bytes.data(), n), max_head, model_head_bytes, fed);
+    if (fed == http::error::header_limit || (fed && fed != http::error::need_more)) {
+      expected = fed;
+    } else {
+      expected = model->is_header_done() ? error_code{} : error_code{http::error::need_more};
+    }
+  }
+  FUZZ_CHECK(ec == expected, ec.message() + " where read_message_head: " + expected.message());
+  FUZZ_CHECK(head_bytes == model_head_bytes, "head bytes counted differently");
+  FUZZ_CHECK(buffer.size() == n - used, "bytes left in the buffer differ");
+  FUZZ_CHECK(p->is_header_done() == model->is_header_done(), "head done differs");
+  if (p->is_header_done()) FUZZ_CHECK(p->status() == model->status(), "status differs");
+}
+
 // The client's head for the upstream's `head` bytes (parsed whole), checked.
 void check_client_head(std::string_view head) {
   net::head_arena arena;
@@ -275,6 +324,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     FUZZ_CHECK(summary(mine) == summary(beasts),
                "response_parser:\n" + summary(mine) + "\nBeast's parser:\n" + summary(beasts));
   }
+  check_first_read(bytes, pieces.empty() ? 0 : pieces.front());
+  check_first_read(bytes, size);
   check_client_head(bytes);
   return 0;
 }

@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <string>
 #include <thread>
+#include <tuple>
+#include <vector>
 
 namespace sluice::net {
 namespace {
@@ -46,16 +48,37 @@ struct loopback {
   }
 };
 
+// How a head is read: by read_message_head alone, or as the session reads an upstream's
+// response head (its first read awaited by the caller, parse_first_head_read, then
+// read_message_head only for a head in pieces).
+enum class head_reading { coroutine, first_read_by_caller };
+
+template <class Parser>
+awaitable<error_code> read_head(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                Parser& parser, std::size_t max_head_bytes, std::size_t& head_bytes,
+                                head_reading how) {
+  error_code ec = http::error::need_more;
+  if (how == head_reading::first_read_by_caller && buffer.size() == 0) {
+    auto [read_ec, n] = co_await stream.async_read_some(first_head_buffer(buffer), nothrow);
+    ec = parse_first_head_read(buffer, parser, read_ec, n, max_head_bytes, head_bytes);
+  }
+  if (ec == http::error::need_more) {
+    ec = co_await read_message_head(stream, buffer, parser, max_head_bytes, head_bytes);
+  }
+  co_return ec;
+}
+
 // Reads the head, then the whole body into a string (or until an error), in pieces
 // of at most `piece_size` bytes.
 template <class Parser>
 awaitable<std::pair<error_code, std::string>> read_all(beast::tcp_stream& stream,
                                                        beast::flat_buffer& buffer, Parser& parser,
                                                        std::size_t piece_size = 4096,
-                                                       std::size_t max_head_bytes = 1024 * 1024) {
+                                                       std::size_t max_head_bytes = 1024 * 1024,
+                                                       head_reading how = head_reading::coroutine) {
   stream.expires_after(std::chrono::seconds(10));
   std::size_t head_bytes = 0;
-  error_code ec = co_await read_message_head(stream, buffer, parser, max_head_bytes, head_bytes);
+  error_code ec = co_await read_head(stream, buffer, parser, max_head_bytes, head_bytes, how);
   std::string body;
   char piece[4096];
   piece_size = std::min(piece_size, sizeof(piece));
@@ -231,6 +254,97 @@ TEST(MessageReader, PipelinedMessagesStayInTheBufferForTheNextParser) {
   sender.join();
   EXPECT_FALSE(ec2);
   EXPECT_EQ(second.get().target(), "/b");
+}
+
+TEST(MessageReader, AHeadWhoseFirstReadTheCallerAwaitsEndsAsReadMessageHeadAlone) {
+  // The session awaits an upstream response's first read itself (no coroutine frame
+  // for the usual whole head): every outcome must be read_message_head's.
+  struct input {
+    std::string bytes;
+    bool close;
+    std::size_t buffer_size;
+    std::size_t max_head_bytes;
+  };
+  const std::string long_field = "X: " + std::string(2'000, 'v') + "\r\n";
+  const std::vector<input> inputs = {
+      {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, 16 * 1024, 8 * 1024},
+      {"HTTP/1.1 200 OK\r\n\r\nuntil the end", true, 16 * 1024, 8 * 1024},
+      {"", true, 16 * 1024, 8 * 1024},                                         // end_of_stream
+      {"HTTP/1.1 200 O", true, 16 * 1024, 8 * 1024},                           // partial_message
+      {"HTTP/1.1 200 OK\r\n" + long_field + "\r\n", true, 1024, 64 * 1024},    // over the buffer
+      {"HTTP/1.1 200 OK\r\n" + long_field + "\r\n", true, 16 * 1024, 1024},    // over the bound
+      {"HTTP/1.1 200 OK\r\nBad Field: x\r\n\r\n", true, 16 * 1024, 8 * 1024},  // malformed
+      {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", true, 16 * 1024,
+       8 * 1024},  // an interim head, and the next one buffered behind it
+  };
+  for (const auto& in : inputs) {
+    struct result {
+      error_code ec;
+      std::string body;
+      int status = 0;
+      bool header_done = false;
+      std::size_t buffered = 0;
+    };
+    auto read = [&](head_reading how) {
+      loopback l;
+      auto sender = l.send(in.bytes, in.close);
+      beast::flat_buffer buffer(in.buffer_size);
+      head_arena arena;
+      response_parser parser(arena);
+      parser.header_limit(static_cast<std::uint32_t>(in.max_head_bytes));
+      result r;
+      std::tie(r.ec, r.body) =
+          l.run(read_all(l.stream, buffer, parser, 4096, in.max_head_bytes, how));
+      l.stream.socket().close();
+      sender.join();
+      r.header_done = parser.is_header_done();
+      if (r.header_done) r.status = parser.status();
+      r.buffered = buffer.size();
+      return r;
+    };
+    const result alone = read(head_reading::coroutine);
+    const result by_caller = read(head_reading::first_read_by_caller);
+    SCOPED_TRACE(in.bytes.substr(0, 40));
+    EXPECT_EQ(by_caller.ec, alone.ec) << by_caller.ec.message() << " / " << alone.ec.message();
+    EXPECT_EQ(by_caller.body, alone.body);
+    EXPECT_EQ(by_caller.status, alone.status);
+    EXPECT_EQ(by_caller.header_done, alone.header_done);
+    EXPECT_EQ(by_caller.buffered, alone.buffered);
+  }
+}
+
+// The caller's first read, then `rest` written to the peer, then read_message_head.
+awaitable<error_code> read_after_first_piece(beast::tcp_stream* stream, tcp::socket* peer,
+                                             beast::flat_buffer* buffer, response_parser* parser,
+                                             std::string rest, std::size_t* head_bytes,
+                                             error_code* first_ec) {
+  auto [read_ec, n] = co_await stream->async_read_some(first_head_buffer(*buffer), nothrow);
+  *first_ec = parse_first_head_read(*buffer, *parser, read_ec, n, 8 * 1024, *head_bytes);
+  if (*first_ec != http::error::need_more) co_return *first_ec;
+  asio::write(*peer, asio::buffer(rest));
+  co_return co_await read_message_head(*stream, *buffer, *parser, 8 * 1024, *head_bytes);
+}
+
+TEST(MessageReader, AHeadInPiecesAfterTheCallersFirstReadIsReadToItsEnd) {
+  // The first read finds only the start of the head (the rest is written after it):
+  // read_message_head reads the rest, and the head counts every byte once.
+  loopback l;
+  const std::string first = "HTTP/1.1 200 OK\r\nContent-Le";
+  const std::string rest = "ngth: 2\r\n\r\nok";
+  asio::write(l.peer, asio::buffer(first));
+  beast::flat_buffer buffer(16 * 1024);
+  head_arena arena;
+  response_parser parser(arena);
+  std::size_t head_bytes = 0;
+  error_code first_ec;
+  const error_code ec = l.run(
+      read_after_first_piece(&l.stream, &l.peer, &buffer, &parser, rest, &head_bytes, &first_ec));
+  EXPECT_EQ(first_ec, http::error::need_more);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(parser.is_header_done());
+  EXPECT_EQ(parser.content_length().value_or(0), 2u);
+  EXPECT_EQ(head_bytes, first.size() + rest.size() - 2);
+  EXPECT_EQ(buffer.size(), 2u);  // the body, for read_body_piece
 }
 
 }  // namespace
