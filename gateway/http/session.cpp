@@ -665,20 +665,20 @@ awaitable<bool> session::forward() {
   const bool finishes = snapshot_->policy.finishes_exchanges();
   costs_.begin(finishes ? &ev_ : nullptr);
   feed_costs_ = false;
+  exchange_open_ = finishes && ev_.finishes();
   struct exchange_end {
     session& s;
-    bool finishes;
     ~exchange_end() {
       // A frame destroyed with its stopped worker (the process is exiting) does nothing:
       // a Redis slot then waits for its lease, a reserve stands as the cost.
-      if (!finishes || s.worker_.io.stopped() || !s.ev_.finishes()) return;
+      if (s.worker_.io.stopped()) return;
       try {
         s.finish_exchange();
       } catch (const std::exception&) {
         // Out of memory for the call: slots wait for their lease, reserves stand.
       }
     }
-  } ended{*this, finishes};
+  } ended{*this};
 
   std::int64_t retry_us = 0;
   // At the decision's time (microseconds ago for the memory store): one clock read fewer.
@@ -730,6 +730,8 @@ awaitable<bool> session::forward() {
 }
 
 void session::finish_exchange() {
+  if (!exchange_open_) return;
+  exchange_open_ = false;
   std::vector<std::int64_t> settled(ev_.checks.size());
   for (std::size_t i = 0; i < settled.size(); ++i) {
     settled[i] = costs_.settled_cost(ev_, i);
@@ -929,6 +931,7 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
     inline_body = static_cast<std::size_t>(length);
     if (feed_costs_) costs_.feed(std::string_view(relay_buffer(), inline_body));
   }
+  if (rp.is_done()) upstream_response_complete(rp);
   const std::array<asio::const_buffer, 2> head_and_body{asio::buffer(out.data(), out.size()),
                                                         asio::buffer(relay_buffer(), inline_body)};
   error_code hec;
@@ -950,16 +953,25 @@ awaitable<bool> session::relay_response(std::unique_ptr<upstream_connection> up,
     if (feed_costs_) {
       costs_.feed(std::string_view(relay_buffer(), relay_buffer_size - body.size));
     }
+    if (rp.is_done()) upstream_response_complete(rp);
     const error_code wec = co_await write_body_piece(
         stream_, relay_buffer(), relay_buffer_size - body.size, framing == body_framing::chunked,
         rp.is_done(), cfg.server.idle_timeout, record_.bytes_sent);
     if (wec) co_return false;
   }
-  if (costs_.any()) costs_.on_end(fields_of(rp));  // the response is complete
   // Reused only after a complete, cleanly delimited exchange (release also refuses a
   // connection with bytes read beyond the response).
   if (upstream_keep_alive && parser_->is_done()) worker_.pool.release(std::move(up));
   co_return keep_alive;
+}
+
+// The upstream's response is whole: its costs are final and the exchange ends now,
+// before the client has the last of it. A client that has its response never finds the
+// request's slot still held, on this worker or another (where a next request of its
+// would be refused).
+void session::upstream_response_complete(const response_parser& rp) {
+  if (costs_.any()) costs_.on_end(fields_of(rp));
+  finish_exchange();
 }
 
 awaitable<bool> session::tunnel(std::unique_ptr<upstream_connection> up, response_parser& rp) {

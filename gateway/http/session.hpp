@@ -173,8 +173,10 @@ class session {
 
   awaitable<bool> discard_request_body();
   // The exchange of an admitted request ended: its concurrency slots go back and its
-  // costs from the response are settled (decision_backend::finish).
+  // costs from the response are settled (decision_backend::finish). Once per exchange:
+  // when the upstream's response is complete, else when forward() ends.
   void finish_exchange();
+  void upstream_response_complete(const response_parser& rp);
   // Counting (metrics, stats), each when its fact is final, before the client sees
   // the answer it leads to.
   void count_decision();
@@ -207,8 +209,9 @@ class session {
   // body is fed to them.
   limit::response_costs costs_;
   bool feed_costs_ = false;
-  wire_buffer head_text_;  // the message head (and small body) being sent
-  text_buffer body_text_;  // the body of Sluice's own answer (a 429, an error)
+  bool exchange_open_ = false;  // forward()'s slots and costs not yet given back
+  wire_buffer head_text_;       // the message head (and small body) being sent
+  text_buffer body_text_;       // the body of Sluice's own answer (a 429, an error)
   request_record record_;
   std::unique_ptr<char[]> relay_buffer_;
   std::optional<asio::steady_timer> delay_timer_;

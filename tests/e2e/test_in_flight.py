@@ -121,6 +121,22 @@ class InFlightMemory(GatewayTestCase, InFlightChecks):
         self.assertEqual(refused.status, 400)
         self.assertIn('counts requests in flight', refused.json()['error']['message'])
 
+    def test_a_client_that_has_its_response_finds_its_slot_free(self):
+        """The slot goes back when the upstream's response is complete, before the client
+        has the last of it: neither the admin API's peek (the control thread) nor the
+        next request, on a new connection that may land on the other worker, finds the
+        slot of the request before still held."""
+        gateway = self.start_sluice({'server': {'threads': 2}}, policy(1))
+        self.addCleanup(self.upstream.open_gate)
+        refused, held = 0, 0
+        for _ in range(200):
+            if request(gateway.port, 'GET', '/other').status == 429:
+                refused += 1
+            peek = admin_get(gateway.admin_port, '/admin/limits/in-flight/127.0.0.1').json()
+            if peek['remaining'] != 1:
+                held += 1
+        self.assertEqual((refused, held), (0, 0))
+
     def test_exactly_max_of_64_at_once(self):
         gateway = self.start(10)
         self.exactly_max_of_64([gateway.port], 10)
