@@ -51,10 +51,6 @@ std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer
   return used;
 }
 
-namespace {
-
-// Feeds the buffered bytes to a parser reading its head: need_more when the head is
-// still incomplete, else the head's result.
 template <class Parser>
 error_code feed_buffered_head(beast::flat_buffer& buffer, Parser& parser,
                               std::size_t max_head_bytes, std::size_t& head_bytes) {
@@ -64,6 +60,8 @@ error_code feed_buffered_head(beast::flat_buffer& buffer, Parser& parser,
   if (parser.is_header_done()) return {};
   return ec ? ec : error_code{http::error::need_more};
 }
+
+namespace {
 
 // A read's end of stream while reading a head: before any byte of it, or cut short.
 error_code head_read_error(const error_code& ec, bool started) {
@@ -135,6 +133,10 @@ template std::size_t feed_head<true>(http::basic_parser<true>&, asio::const_buff
                                      std::size_t&, error_code&) noexcept;
 template std::size_t feed_head<false>(http::basic_parser<false>&, asio::const_buffer, std::size_t,
                                       std::size_t&, error_code&) noexcept;
+template error_code feed_buffered_head<request_parser>(beast::flat_buffer&, request_parser&,
+                                                       std::size_t, std::size_t&);
+template error_code feed_buffered_head<response_parser>(beast::flat_buffer&, response_parser&,
+                                                        std::size_t, std::size_t&);
 template error_code parse_first_head_read<request_parser>(beast::flat_buffer&, request_parser&,
                                                           const error_code&, std::size_t,
                                                           std::size_t, std::size_t&);

@@ -34,6 +34,13 @@ template <bool is_request>
 std::size_t feed_head(http::basic_parser<is_request>& parser, asio::const_buffer data,
                       std::size_t max_head_bytes, std::size_t& head_bytes, error_code& ec) noexcept;
 
+// Feeds the bytes in `buffer` to a parser reading its head (feed_head, consuming what it
+// took): need_more when the head is still incomplete, else the head's result (success,
+// header_limit or a parse error).
+template <class Parser>
+error_code feed_buffered_head(beast::flat_buffer& buffer, Parser& parser,
+                              std::size_t max_head_bytes, std::size_t& head_bytes);
+
 // Reads (under the stream's current deadline) and parses until the head is complete,
 // feed_head's bound applying (`head_bytes` carries on from bytes already fed). A head
 // that arrived with earlier bytes is parsed without reading. Errors: the parser's,

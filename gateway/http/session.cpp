@@ -421,13 +421,12 @@ session::head_status session::parse_head() {
   parser_->body_limit(server.max_body_bytes);
   // A head that came whole with the bytes already read is parsed in place, without
   // arming the deadline timer.
-  error_code ec;
   head_bytes_ = 0;
+  error_code ec = http::error::need_more;
   if (buffer_.size() != 0) {
-    buffer_.consume(feed_head(*parser_, buffer_.data(), server.max_header_bytes, head_bytes_, ec));
-    if (ec == http::error::need_more) ec = {};
+    ec = feed_buffered_head(buffer_, *parser_, server.max_header_bytes, head_bytes_);
   }
-  if (!ec && !parser_->is_header_done()) return head_status::incomplete;
+  if (ec == http::error::need_more) return head_status::incomplete;
   return check_head(ec);
 }
 

@@ -271,11 +271,7 @@ bool append_part(const config::key_part& part, const request_facts& facts, evalu
       if (facts.headers == nullptr) return false;
       // Two lines of a header that keys a limit: the upstream may read the other one.
       const header_lines key = facts.headers->lines(part.header);
-      if (key.repeated) {
-        ev.result = outcome::bad_request;
-        ev.problem = "Duplicate header used as a limit key";
-        return false;
-      }
+      if (key.repeated) return ambiguous(ev, "Duplicate header used as a limit key");
       if (!key.first || key.first->empty()) return false;
       out += *key.first;
       return true;

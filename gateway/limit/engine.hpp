@@ -27,13 +27,13 @@
 
 namespace sluice::limit {
 
-// Header lookup implemented by the HTTP layer (names are lower case).
 // The lines of one field name in a request head.
 struct header_lines {
   std::optional<std::string_view> first;  // the first line's value; nullopt: no line
   bool repeated = false;  // more than one line: an identity there is ambiguous (a 400)
 };
 
+// Header lookup implemented by the HTTP layer (names are lower case).
 class request_headers {
  public:
   virtual ~request_headers() = default;
