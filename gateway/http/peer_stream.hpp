@@ -103,6 +103,14 @@ class peer_stream {
     return n;
   }
 
+  // A read that does not wait, for plain TCP with no deadline armed (reads_now()) on a
+  // non-blocking socket: would_block when nothing is there.
+  bool reads_now() const { return !tls_ && !deadline_set_; }
+  template <class MutableBuffers>
+  std::size_t read_now(const MutableBuffers& buffers, error_code& ec) {
+    return tcp_.socket().read_some(buffers, ec);
+  }
+
   // Ends the sending half: a TCP half-close. TLS has no half-close the peer would wait
   // out (close_notify ends the session), so a TLS connection is closed instead.
   void shutdown_send();

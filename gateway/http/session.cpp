@@ -201,6 +201,7 @@ session::session(tcp::socket socket, worker& w, app::services& s, listener_info 
 }
 
 session::~session() {
+  set_idle(false);  // a frame destroyed while it waited (the worker stopped)
   worker_.sessions.erase(this);
   services_.open_sessions.fetch_sub(1, std::memory_order_relaxed);
   services_.metrics.active_connections().Decrement();
@@ -292,7 +293,15 @@ awaitable<void> session::run() {
       // read_head: the request's first bytes (a keep-alive connection waits for them
       // idle), then its head, parsed in place when it came whole (the usual case).
       if (buffer_.size() == 0) {
-        auto [ec, n] = co_await stream_.async_read_some(start_idle_wait(), nothrow);
+        const asio::mutable_buffer into = start_idle_wait();
+        error_code ec;
+        std::size_t n = 0;
+        bool read = false;
+        if (!first_request_ && posts_read(stream_)) {
+          co_await asio::post(asio::deferred);
+          read = read_posted(stream_, into, ec, n);
+        }
+        if (!read) std::tie(ec, n) = co_await stream_.async_read_some(into, nothrow);
         if (!end_idle_wait(ec, n)) break;
       }
       head_status head = parse_head();
@@ -386,7 +395,7 @@ void session::begin_request() {
 // within header_timeout of the accept, and a keep-alive request's from its first byte.
 asio::mutable_buffer session::start_idle_wait() {
   const auto& server = snapshot_->config.server.server;
-  idle_ = true;
+  set_idle(true);
   if (first_request_) {
     idle_until_ = accepted_ + server.header_timeout;
     stream_.expires_at(idle_until_);
@@ -399,7 +408,7 @@ asio::mutable_buffer session::start_idle_wait() {
 }
 
 bool session::end_idle_wait(const error_code& ec, std::size_t n) {
-  idle_ = false;
+  set_idle(false);
   if (ec) return false;  // the client left, or the wait was cut
   buffer_.commit(n);
   if (!first_request_) {
@@ -407,6 +416,35 @@ bool session::end_idle_wait(const error_code& ec, std::size_t n) {
     snapshot_ = services_.snapshots.get();
   }
   return true;
+}
+
+void session::set_idle(bool idle) {
+  worker_.idle_sessions += static_cast<int>(idle) - static_cast<int>(idle_);
+  idle_ = idle;
+}
+
+bool session::posts_read(const peer_stream& stream) {
+  if (!stream.reads_now()) return false;
+  switch (snapshot_->config.server.server.read_batching) {
+    case config::read_batching_mode::on:
+      return true;
+    case config::read_batching_mode::off:
+      return false;
+    case config::read_batching_mode::automatic:
+      break;
+  }
+  // Another connection of this worker mid-request (this one aside)?
+  const std::size_t busy =
+      worker_.sessions.size() - static_cast<std::size_t>(worker_.idle_sessions);
+  return worker_.pacing.post_next(busy > (idle_ ? 0U : 1U));
+}
+
+bool session::read_posted(peer_stream& stream, asio::mutable_buffer into, error_code& ec,
+                          std::size_t& n) {
+  n = stream.read_now(into, ec);
+  const bool found = ec != asio::error::would_block;
+  worker_.pacing.learn(found);
+  return found;
 }
 
 session::head_status session::parse_head() {
@@ -847,7 +885,15 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
     error_code ec = http::error::need_more;
     if (up.buffer.size() == 0) {
       // The usual response head comes whole in one read: awaited and parsed here.
-      auto [read_ec, n] = co_await up.stream.async_read_some(first_head_buffer(up.buffer), nothrow);
+      const asio::mutable_buffer into = first_head_buffer(up.buffer);
+      error_code read_ec;
+      std::size_t n = 0;
+      bool read = false;
+      if (posts_read(up.stream)) {
+        co_await asio::post(asio::deferred);
+        read = read_posted(up.stream, into, read_ec, n);
+      }
+      if (!read) std::tie(read_ec, n) = co_await up.stream.async_read_some(into, nothrow);
       ec = parse_first_head_read(up.buffer, *rp, read_ec, n, max_head, head_bytes);
     }
     if (ec == http::error::need_more) {

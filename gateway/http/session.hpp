@@ -17,6 +17,7 @@
 #include "http/error_response.hpp"
 #include "http/head_arena.hpp"
 #include "http/peer_stream.hpp"
+#include "http/read_pacing.hpp"
 #include "http/response_head.hpp"
 #include "http/upstream_pool.hpp"
 #include "http/wire.hpp"
@@ -39,6 +40,8 @@ struct worker {
   // Declared first, destroyed last: sessions still suspended when the gateway stops
   // (cut by drain_timeout) are destroyed with `io`, and each erases itself here.
   std::unordered_set<session*> sessions;
+  int idle_sessions = 0;  // of them, those waiting for a next request's first byte
+  read_pacing pacing;     // whether reads right after a write are posted
   asio::io_context io;
   upstream_pool pool;
   // Ends keep-alive connections idle past server.idle_timeout (see start_session).
@@ -237,7 +240,13 @@ class session {
   std::size_t head_bytes_ = 0;  // of the head being read, fed to the parser so far
   verdict head_refusal_;        // when read_head came to head_status::refused
   std::string refusal_text_;    // ... and its message, when not static text
-  bool idle_ = false;           // waiting for the next request's first byte
+  bool idle_ = false;           // waiting for the next request's first byte (set_idle)
+  void set_idle(bool idle);     // ... counted in worker_.idle_sessions
+  // A read right after a write (http/read_pacing.hpp): posts_read says whether it waits
+  // for the scheduler's next look at the sockets first; read_posted then reads what is
+  // there, false when nothing was (async_read_some waits).
+  bool posts_read(const peer_stream& stream);
+  bool read_posted(peer_stream& stream, asio::mutable_buffer into, error_code& ec, std::size_t& n);
   std::chrono::steady_clock::time_point idle_until_;  // ... at most until then
   std::chrono::steady_clock::time_point accepted_;
 };

@@ -1,0 +1,115 @@
+"""server.read_batching (README, "Reads after a write"): a read right after Sluice wrote
+(the next request after an answer, the response after a request sent upstream) first
+lets the worker's other work and its next look at the sockets go, then reads what is
+there, or waits for it.
+
+With `on` every such read on plain TCP takes that path, so these tests run it through
+the real gateway on one worker, every way it can end: the peer's bytes already there,
+not there yet, the peer gone, a pooled upstream connection closed meanwhile, and an
+upstream writing bytes nobody asked for. `auto`, the default, takes it only under load
+(the benchmark in the README shows that); `off` never does."""
+
+import threading
+import time
+import unittest
+
+from harness import Client, GatewayTestCase, request, run_threads
+from test_smuggling import SmugglingTestCase
+
+BATCHED = {'server': {'threads': 1, 'read_batching': 'on'}}
+
+
+class ReadBatchingOn(GatewayTestCase):
+    def setUp(self):
+        super().setUp()
+        self.start_sluice(BATCHED)
+
+    def test_concurrent_keep_alive_clients_each_get_their_own_answers(self):
+        errors = []
+        lock = threading.Lock()
+        answered = []
+
+        def run(n):
+            try:
+                with Client(self.sluice.port, timeout=30) as client:
+                    for i in range(40):
+                        path = '/rb/%d/%d' % (n, i)
+                        response = client.get(path)
+                        if response.status != 200 or response.json()['path'] != path:
+                            raise AssertionError('%s answered with %r' % (path, response))
+                with lock:
+                    answered.append(n)
+            except Exception as e:  # reported by run_threads
+                errors.append(e)
+
+        run_threads(run, [(n,) for n in range(8)], errors)
+        self.assertEqual(sorted(answered), list(range(8)))
+        self.assertEqual(len(self.upstream.requests), 8 * 40)
+
+    def test_a_request_that_comes_later_and_in_pieces_is_read_when_it_arrives(self):
+        conn = self.raw()
+        for i in range(5):
+            time.sleep(0.05)  # the gateway's read after the answer finds nothing
+            conn.send('GET /later/%d HTTP/1.1\r\nHo' % i)
+            time.sleep(0.05)
+            conn.send('st: x\r\n\r\n')
+            response = conn.read_response()
+            self.assertEqual(response.status, 200)
+            self.assertEqual(response.json()['path'], '/later/%d' % i)
+
+    def test_requests_written_before_their_answers_are_answered_in_order(self):
+        conn = self.raw()
+        for i in range(3):
+            conn.send('GET /early/%d HTTP/1.1\r\nHost: x\r\n\r\n' % i)
+            time.sleep(0.03)  # each one in a segment of its own, before any answer is read
+        for i in range(3):
+            self.assertEqual(conn.read_response().json()['path'], '/early/%d' % i)
+
+    def test_clients_that_leave_after_their_answer_leave_the_worker_serving(self):
+        for i in range(20):
+            conn = self.raw()
+            conn.send('GET /leave/%d HTTP/1.1\r\nHost: x\r\n\r\n' % i)
+            self.assertEqual(conn.read_response().status, 200)
+            conn.close()  # while the gateway reads for the next request
+        client = self.client()
+        for i in range(5):
+            self.assertEqual(client.get('/stay/%d' % i).status, 200)
+        self.assertTrue(self.sluice.running())
+        self.assertNotIn('exception', self.sluice.stderr().lower())
+
+    def test_a_pooled_connection_the_upstream_closed_is_replaced(self):
+        for i in range(3):
+            self.assertEqual(self.get('/linger-close').status, 200)
+            time.sleep(0.2)  # the upstream has closed its idle side meanwhile
+            self.assertEqual(self.get('/after-close/%d' % i).status, 200)
+            self.assertEqual(self.request('POST', '/after-close', body=b'abc').status, 200)
+
+
+class ReadBatchingOff(GatewayTestCase):
+    def test_off_reads_at_once_and_answers_alike(self):
+        self.start_sluice({'server': {'threads': 1, 'read_batching': 'off'}})
+        client = self.client()
+        for i in range(10):
+            self.assertEqual(client.get('/off/%d' % i).json()['path'], '/off/%d' % i)
+
+    def test_an_unknown_value_stops_the_start_with_where_it_is(self):
+        gateway = self.start_sluice({'server': {'read_batching': 'sometimes'}}, wait=False)
+        self.assertNotEqual(gateway.process.wait(timeout=10), 0)
+        self.assertRegex(gateway.stderr(),
+                         r'config\.yaml:\d+:\d+: server\.read_batching: unknown value '
+                         r"'sometimes' \(expected one of: auto, on, off\)")
+
+
+class ReadBatchingAgainstARawUpstream(SmugglingTestCase):
+    config = {'server': {'read_batching': 'on'}}
+
+    def test_stray_upstream_bytes_never_reach_the_next_client(self):
+        for round_ in range(5):
+            response = request(self.sluice.port, 'GET', '/stray')
+            self.assertEqual(response.body, b'ok')
+            time.sleep(0.2)  # the upstream's unsolicited second response arrives meanwhile
+            self.assert_next_client_gets_its_own('/next-%d' % round_)
+
+
+if __name__ == '__main__':
+    unittest.main()
