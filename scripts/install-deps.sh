@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Sluice needs to build, test and benchmark; quiet and
 # quick when everything is already present. Usage: scripts/install-deps.sh [extra-package...]
-# Extras not installed by default: nginx-light wrk valgrind strace nghttp2-client (scripts/bench), liburing-dev
+# Extras not installed by default: nginx-light wrk valgrind linux-perf nghttp2-client (scripts/bench), liburing-dev
 # (cmake -DSLUICE_IO_URING=ON; README, Performance).
 set -euo pipefail
 

@@ -3,8 +3,8 @@
 // When a worker's reads right after a write wait for the scheduler's next look at the
 // sockets, learned from how those reads went.
 //
-// A read right after Sluice wrote (its answer to the client, its request to the
-// upstream) nearly always comes before the peer could answer. Asio's reactor tries
+// A read right after Sluice wrote (the upstream's answer relayed to the client, its
+// request to the upstream) nearly always comes before the peer could answer. Asio's reactor tries
 // every read at once before it waits for readiness, so such a read is a system call
 // that finds nothing (nginx reads only once epoll reported the socket readable). Under
 // load the read can be posted instead: it then runs after the worker's other ready
@@ -22,10 +22,10 @@ class read_pacing {
   static constexpr unsigned probe_every = 16;
   static constexpr unsigned window = 32;  // posted reads per verdict
 
-  // Whether the read about to start is posted. `others_busy`: another connection of the
-  // worker is mid-request (alone, a posted read would only wait for its own epoll_wait).
-  bool post_next(bool others_busy) {
-    if (!others_busy) return false;
+  // Whether the read about to start is posted. `not_alone`: the worker has another
+  // connection (alone, a posted read would only wait for an epoll_wait of its own).
+  bool post_next(bool not_alone) {
+    if (!not_alone) return false;
     return posting_ || ++since_probe_ % probe_every == 0;
   }
 

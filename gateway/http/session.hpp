@@ -40,8 +40,7 @@ struct worker {
   // Declared first, destroyed last: sessions still suspended when the gateway stops
   // (cut by drain_timeout) are destroyed with `io`, and each erases itself here.
   std::unordered_set<session*> sessions;
-  int idle_sessions = 0;  // of them, those waiting for a next request's first byte
-  read_pacing pacing;     // whether reads right after a write are posted
+  read_pacing pacing;  // whether reads right after a write are posted
   asio::io_context io;
   upstream_pool pool;
   // Ends keep-alive connections idle past server.idle_timeout (see start_session).
@@ -240,8 +239,7 @@ class session {
   std::size_t head_bytes_ = 0;  // of the head being read, fed to the parser so far
   verdict head_refusal_;        // when read_head came to head_status::refused
   std::string refusal_text_;    // ... and its message, when not static text
-  bool idle_ = false;           // waiting for the next request's first byte (set_idle)
-  void set_idle(bool idle);     // ... counted in worker_.idle_sessions
+  bool idle_ = false;           // waiting for the next request's first byte
   // A read right after a write (http/read_pacing.hpp): posts_read says whether it waits
   // for the scheduler's next look at the sockets first; read_posted then reads what is
   // there, false when nothing was (async_read_some waits).

@@ -1,7 +1,7 @@
 """server.read_batching (README, "Reads after a write"): a read right after Sluice wrote
-(the next request after an answer, the response after a request sent upstream) first
-lets the worker's other work and its next look at the sockets go, then reads what is
-there, or waits for it.
+(the next request after a relayed answer, the response after a request sent upstream)
+first lets the worker's other work and its next look at the sockets go, then reads
+what is there, or waits for it.
 
 With `on` every such read on plain TCP takes that path, so these tests run it through
 the real gateway on one worker, every way it can end: the peer's bytes already there,

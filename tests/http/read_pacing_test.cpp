@@ -11,9 +11,9 @@ void learn_window(read_pacing& p, unsigned found) {
 }
 
 // How many of `reads` reads would be posted.
-unsigned posted_of(read_pacing& p, unsigned reads, bool others_busy = true) {
+unsigned posted_of(read_pacing& p, unsigned reads, bool not_alone = true) {
   unsigned posted = 0;
-  for (unsigned i = 0; i < reads; ++i) posted += p.post_next(others_busy) ? 1 : 0;
+  for (unsigned i = 0; i < reads; ++i) posted += p.post_next(not_alone) ? 1 : 0;
   return posted;
 }
 
