@@ -4,16 +4,17 @@
 // sockets, learned from how those reads went.
 //
 // A read right after Sluice wrote (the upstream's answer relayed to the client, its
-// request to the upstream) nearly always comes before the peer could answer. Asio's reactor tries
-// every read at once before it waits for readiness, so such a read is a system call
-// that finds nothing (nginx reads only once epoll reported the socket readable). Under
-// load the read can be posted instead: it then runs after the worker's other ready
-// work and the scheduler's next epoll_wait, and finds the peer's bytes. With little
-// else to do the posted read still comes too early, and costs a second read and an
-// epoll_wait of its own. So a worker posts such reads while most posted reads find
-// bytes, and otherwise posts one in `probe_every` to notice when they start to.
-// This is server.read_batching's `auto` (the default); `on` posts every such read and
-// `off` none (session::posts_read). One per worker, used on its thread only.
+// request to the upstream) nearly always comes before the peer could answer. Asio's
+// reactor tries every read at once before it waits for readiness, so such a read is a
+// system call that finds nothing (nginx reads only once epoll reported the socket
+// readable). Under load the read can be posted instead: it then runs after the
+// worker's other ready work and the scheduler's next epoll_wait, and finds the peer's
+// bytes. With little else to do the posted read still comes too early, and costs a
+// second read and an epoll_wait of its own. So a worker posts such reads while most
+// posted reads find bytes, and otherwise posts one in `probe_every` to notice when
+// they start to. This is server.read_batching's `auto` (the default); `on` posts every
+// such read and `off` none (session::posts_read). One per worker, used on its thread
+// only.
 
 namespace sluice::net {
 

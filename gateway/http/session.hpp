@@ -130,6 +130,12 @@ class session {
   // check_head.
   asio::mutable_buffer start_idle_wait();
   bool end_idle_wait(const error_code& ec, std::size_t n);
+  // A read right after a write (the next request after a forwarded one, a response
+  // head; http/read_pacing.hpp): posts_read says whether it waits for the worker's next
+  // look at its sockets first; read_posted then reads what is there, false when
+  // nothing was (async_read_some waits).
+  bool posts_read(const peer_stream& stream);
+  bool read_posted(peer_stream& stream, asio::mutable_buffer into, error_code& ec, std::size_t& n);
   head_status parse_head();
   awaitable<head_status> read_rest_of_head();
   head_status check_head(const error_code& ec);
@@ -240,11 +246,6 @@ class session {
   verdict head_refusal_;        // when read_head came to head_status::refused
   std::string refusal_text_;    // ... and its message, when not static text
   bool idle_ = false;           // waiting for the next request's first byte
-  // A read right after a write (http/read_pacing.hpp): posts_read says whether it waits
-  // for the scheduler's next look at the sockets first; read_posted then reads what is
-  // there, false when nothing was (async_read_some waits).
-  bool posts_read(const peer_stream& stream);
-  bool read_posted(peer_stream& stream, asio::mutable_buffer into, error_code& ec, std::size_t& n);
   std::chrono::steady_clock::time_point idle_until_;  // ... at most until then
   std::chrono::steady_clock::time_point accepted_;
 };

@@ -949,7 +949,7 @@ def profile_syscalls(args) -> None:
         if c >= 0.005:
             print(f"{name:20s} {c:10.3f} {e:10.3f}")
     total = counts.get("raw_syscalls:sys_enter", 0) / n
-    print(f"{'other':20s} {total - sum(c for _, c, _ in rows):10.3f}")
+    print(f"{'other':20s} {max(total - sum(c for _, c, _ in rows), 0.0):10.3f}")
     print(f"{'total':20s} {total:10.3f} {counts.get('raw_syscalls:sys_exit', 0) / n:10.3f}")
 
 
