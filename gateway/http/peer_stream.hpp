@@ -103,9 +103,10 @@ class peer_stream {
     return n;
   }
 
-  // A read that does not wait, for plain TCP with no deadline armed (reads_now()) on a
-  // non-blocking socket: would_block when nothing is there.
-  bool reads_now() const { return !tls_ && !deadline_set_; }
+  // A read that does not wait, for plain TCP with no deadline armed on a non-blocking
+  // socket (reads_now(): a blocking one would stall the worker): would_block when
+  // nothing is there.
+  bool reads_now() const { return !tls_ && !deadline_set_ && tcp_.socket().non_blocking(); }
   template <class MutableBuffers>
   std::size_t read_now(const MutableBuffers& buffers, error_code& ec) {
     return tcp_.socket().read_some(buffers, ec);
