@@ -70,10 +70,6 @@ struct websocket_message_limit {
   std::int64_t burst = 0;
 };
 
-// server.read_batching: whether a read right after a write waits for the worker's next
-// look at its sockets (http/read_pacing.hpp).
-enum class read_batching_mode { automatic, on, off };
-
 struct server_settings {
   int threads = 0;  // 0 = one per core
   duration header_timeout{};
@@ -84,7 +80,6 @@ struct server_settings {
   std::string access_log;   // "stdout", "off" or a file path
   int max_connections = 0;  // client connections; 0 = derived from the open-file limit
   std::optional<websocket_message_limit> websocket_messages;  // absent: unlimited
-  read_batching_mode read_batching = read_batching_mode::automatic;
 };
 
 struct admin_config {

@@ -25,11 +25,6 @@ const std::initializer_list<std::pair<std::string_view, client_ip_source>> clien
     {"forwarded", client_ip_source::forwarded},
     {"x-real-ip", client_ip_source::x_real_ip},
 };
-const std::initializer_list<std::pair<std::string_view, read_batching_mode>> read_batchings = {
-    {"auto", read_batching_mode::automatic},
-    {"on", read_batching_mode::on},
-    {"off", read_batching_mode::off},
-};
 const std::initializer_list<std::pair<std::string_view, legacy_reset_format>> reset_formats = {
     {"epoch", legacy_reset_format::epoch},
     {"delta", legacy_reset_format::delta},
@@ -247,10 +242,9 @@ void read_websocket_messages(const yaml_node& node, const std::string& path, err
 }
 
 void read_server(const yaml_node& node, error_sink& sink, server_settings& s) {
-  map_reader m(
-      node, "server", sink,
-      {"threads", "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes",
-       "drain_timeout", "access_log", "max_connections", "websocket_messages", "read_batching"});
+  map_reader m(node, "server", sink,
+               {"threads", "header_timeout", "idle_timeout", "max_header_bytes", "max_body_bytes",
+                "drain_timeout", "access_log", "max_connections", "websocket_messages"});
   if (!m.ok()) return;
   if (auto* v = m.get("threads"))
     assign(s.threads, read_int(*v, m.path("threads"), sink, 0, max_threads));
@@ -273,9 +267,6 @@ void read_server(const yaml_node& node, error_sink& sink, server_settings& s) {
   }
   if (auto* v = m.get("websocket_messages")) {
     read_websocket_messages(*v, m.path("websocket_messages"), sink, s.websocket_messages);
-  }
-  if (auto* v = m.get("read_batching")) {
-    assign(s.read_batching, read_enum(*v, m.path("read_batching"), sink, read_batchings));
   }
   if (auto* v = m.get("access_log")) {
     if (auto text = read_string(*v, m.path("access_log"), sink)) {

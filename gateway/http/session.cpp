@@ -194,7 +194,8 @@ session::session(tcp::socket socket, worker& w, app::services& s, listener_info 
   peer_ = to_ip(endpoint.address());
   peer_text_ = peer_.to_string();
   stream_.socket().set_option(tcp::no_delay(true), ec);
-  stream_.socket().non_blocking(true, ec);  // for write_all's immediate write
+  stream_.socket().non_blocking(true, ec);                     // for write_all's immediate write
+  if (!listener_.tls) enable_drained_reads(stream_.socket());  // http/peer_stream.hpp
   worker_.sessions.insert(this);
   services_.open_sessions.fetch_add(1, std::memory_order_relaxed);
   services_.metrics.active_connections().Increment();
@@ -283,10 +284,6 @@ awaitable<void> session::run() {
     const bool secured = co_await handshake();
     if (!secured) co_return;
   }
-  // The last request went upstream: only then is the next one's read posted (posts_read).
-  // After Sluice's own answer, a 429 of a few microseconds, posting it bought no CPU
-  // and put each read behind the worker's whole round (compare.py: p50 0.15 -> 0.19 ms).
-  bool forwarded = false;
   for (;;) {
     bool keep_alive = false;
     const char* failure = nullptr;
@@ -296,15 +293,7 @@ awaitable<void> session::run() {
       // read_head: the request's first bytes (a keep-alive connection waits for them
       // idle), then its head, parsed in place when it came whole (the usual case).
       if (buffer_.size() == 0) {
-        const asio::mutable_buffer into = start_idle_wait();
-        error_code ec;
-        std::size_t n = 0;
-        bool read = false;
-        if (forwarded && posts_read(stream_)) {
-          co_await asio::post(asio::deferred);
-          read = read_posted(stream_, into, ec, n);
-        }
-        if (!read) std::tie(ec, n) = co_await stream_.async_read_some(into, nothrow);
+        auto [ec, n] = co_await stream_.async_read_some(start_idle_wait(), nothrow);
         if (!end_idle_wait(ec, n)) break;
       }
       head_status head = parse_head();
@@ -320,8 +309,7 @@ awaitable<void> session::run() {
         count_decision();
       }
       // respond: forward, or Sluice's own answer (sent at once, nearly always).
-      forwarded = v->what == verdict::action::forward;
-      if (forwarded) {
+      if (v->what == verdict::action::forward) {
         keep_alive = co_await forward();
       } else {
         answer_progress answer = start_answer(*v);
@@ -420,27 +408,6 @@ bool session::end_idle_wait(const error_code& ec, std::size_t n) {
     snapshot_ = services_.snapshots.get();
   }
   return true;
-}
-
-bool session::posts_read(const peer_stream& stream) {
-  if (!stream.reads_now()) return false;
-  switch (snapshot_->config.server.server.read_batching) {
-    case config::read_batching_mode::on:
-      return true;
-    case config::read_batching_mode::off:
-      return false;
-    case config::read_batching_mode::automatic:
-      break;
-  }
-  return worker_.pacing.post_next(worker_.sessions.size() > 1);
-}
-
-bool session::read_posted(peer_stream& stream, asio::mutable_buffer into, error_code& ec,
-                          std::size_t& n) {
-  n = stream.read_now(into, ec);
-  const bool found = ec != asio::error::would_block;
-  worker_.pacing.learn(found);
-  return found;
 }
 
 session::head_status session::parse_head() {
@@ -881,15 +848,7 @@ awaitable<exchange_failure> session::read_response_head(upstream_connection& up,
     error_code ec = http::error::need_more;
     if (up.buffer.size() == 0) {
       // The usual response head comes whole in one read: awaited and parsed here.
-      const asio::mutable_buffer into = first_head_buffer(up.buffer);
-      error_code read_ec;
-      std::size_t n = 0;
-      bool read = false;
-      if (posts_read(up.stream)) {
-        co_await asio::post(asio::deferred);
-        read = read_posted(up.stream, into, read_ec, n);
-      }
-      if (!read) std::tie(read_ec, n) = co_await up.stream.async_read_some(into, nothrow);
+      auto [read_ec, n] = co_await up.stream.async_read_some(first_head_buffer(up.buffer), nothrow);
       ec = parse_first_head_read(up.buffer, *rp, read_ec, n, max_head, head_bytes);
     }
     if (ec == http::error::need_more) {

@@ -17,7 +17,6 @@
 #include "http/error_response.hpp"
 #include "http/head_arena.hpp"
 #include "http/peer_stream.hpp"
-#include "http/read_pacing.hpp"
 #include "http/response_head.hpp"
 #include "http/upstream_pool.hpp"
 #include "http/wire.hpp"
@@ -40,7 +39,6 @@ struct worker {
   // Declared first, destroyed last: sessions still suspended when the gateway stops
   // (cut by drain_timeout) are destroyed with `io`, and each erases itself here.
   std::unordered_set<session*> sessions;
-  read_pacing pacing;  // whether reads right after a write are posted
   asio::io_context io;
   upstream_pool pool;
   // Ends keep-alive connections idle past server.idle_timeout (see start_session).
@@ -130,12 +128,6 @@ class session {
   // check_head.
   asio::mutable_buffer start_idle_wait();
   bool end_idle_wait(const error_code& ec, std::size_t n);
-  // A read right after a write (the next request after a forwarded one, a response
-  // head; http/read_pacing.hpp): posts_read says whether it waits for the worker's next
-  // look at its sockets first; read_posted then reads what is there, false when
-  // nothing was (async_read_some waits).
-  bool posts_read(const peer_stream& stream);
-  bool read_posted(peer_stream& stream, asio::mutable_buffer into, error_code& ec, std::size_t& n);
   head_status parse_head();
   awaitable<head_status> read_rest_of_head();
   head_status check_head(const error_code& ec);

@@ -916,7 +916,7 @@ def profile_syscalls(args) -> None:
     names = [n for n in SYSCALLS if (TRACEFS / "syscalls" / f"sys_enter_{n}").exists()]
     if not names:
         raise SystemExit(f"no syscall tracepoints under {TRACEFS} (mount tracefs; run as root)")
-    events = ["-e", "raw_syscalls:sys_enter", "-e", "raw_syscalls:sys_exit", "--filter", "ret < 0"]
+    events = ["-e", "context-switches", "-e", "raw_syscalls:sys_enter", "-e", "raw_syscalls:sys_exit", "--filter", "ret < 0"]
     for n in names:
         events += ["-e", f"syscalls:sys_enter_{n}", "-e", f"syscalls:sys_exit_{n}", "--filter", "ret < 0"]
     bench = Bench(args)
@@ -951,6 +951,7 @@ def profile_syscalls(args) -> None:
     total = counts.get("raw_syscalls:sys_enter", 0) / n
     print(f"{'other':20s} {max(total - sum(c for _, c, _ in rows), 0.0):10.3f}")
     print(f"{'total':20s} {total:10.3f} {counts.get('raw_syscalls:sys_exit', 0) / n:10.3f}")
+    print(f"context switches per request: {counts.get('context-switches', 0) / n:.3f}")
 
 
 def profile_callgrind(args) -> None:

@@ -45,7 +45,6 @@ TEST(ConfigServer, EmptyFileTakesEveryDefault) {
   EXPECT_EQ(c.server.drain_timeout, defaults::drain_timeout);
   EXPECT_EQ(c.server.access_log, defaults::access_log);
   EXPECT_EQ(c.server.max_connections, defaults::max_connections);
-  EXPECT_EQ(c.server.read_batching, read_batching_mode::automatic);
   ASSERT_EQ(c.admin.listen.size(), 1u);
   EXPECT_EQ(c.admin.listen[0].to_string(), defaults::admin_listen);
   EXPECT_EQ(c.admin.token, "");
@@ -111,7 +110,6 @@ TEST(ConfigServer, ReadsEveryKeyWithEnvironmentSubstitution) {
   EXPECT_EQ(c.server.drain_timeout, 24h);
   EXPECT_EQ(c.server.access_log, "off");
   EXPECT_EQ(c.server.max_connections, 20000);
-  EXPECT_EQ(c.server.read_batching, read_batching_mode::off);
   ASSERT_EQ(c.admin.listen.size(), 1u);
   EXPECT_EQ(c.admin.listen[0].to_string(), "[::1]:9901");
   EXPECT_EQ(c.admin.token, "s3cret");
@@ -425,10 +423,6 @@ TEST(ConfigServer, EnumsListTheAllowedValues) {
               ElementsAre(at("bad_enum",
                              "2:13: headers.standard: unknown value 'draft-8' "
                              "(expected one of: draft-6, draft-7, draft-10, off)")));
-  EXPECT_THAT(server_errors("bad_read_batching"),
-              ElementsAre(at("bad_read_batching",
-                             "2:18: server.read_batching: unknown value 'always' "
-                             "(expected one of: auto, on, off)")));
   EXPECT_THAT(server_errors("bad_on_error"),
               ElementsAre(at("bad_on_error",
                              "2:13: storage.on_error: unknown value 'retry' "

@@ -203,6 +203,14 @@ class RawUpstream:
             sock.sendall(b'HTTP/1.1 200 OK\r\nX-Answer-To: stray\r\nContent-Length: 5\r\n\r\n'
                          b'stray')
             return True
+        if path.startswith('/late-pieces'):
+            time.sleep(0.05)
+            sock.sendall(b'HTTP/1.1 200 OK\r\n' + tag + b'Content-Le')
+            time.sleep(0.05)
+            sock.sendall(b'ngth: 4\r\n\r\nla')
+            time.sleep(0.05)
+            sock.sendall(b'te')
+            return True
         if path == '/big-trailer':
             sock.sendall(b'HTTP/1.1 200 OK\r\n' + tag + b'Transfer-Encoding: chunked\r\n\r\n'
                          b'2\r\nok\r\n0\r\nX-Big: ' + b'a' * 70000 + b'\r\n\r\n')

@@ -1,13 +1,10 @@
-"""server.read_batching (README, "Reads after a write"): a read right after Sluice wrote
-(the next request after a relayed answer, the response after a request sent upstream)
-first lets the worker's other work and its next look at the sockets go, then reads
-what is there, or waits for it.
-
-With `on` every such read on plain TCP takes that path, so these tests run it through
-the real gateway on one worker, every way it can end: the peer's bytes already there,
-not there yet, the peer gone, a pooled upstream connection closed meanwhile, and an
-upstream writing bytes nobody asked for. `auto`, the default, takes it only under load
-(the benchmark in the README shows that); `off` never does."""
+"""Drained reads (README, "Reads after a write"; net/drained_read.hpp): after a read that
+came back short, the gateway's next read on that socket waits for epoll instead of
+trying at once (the system call that found nothing). These tests drive the reads that
+follow a write through the real gateway on one worker, every way they can end: the
+peer's bytes already there, not there yet, late and in pieces, the peer gone, a pooled
+upstream connection closed meanwhile. (tests/net/drained_read_test.cpp counts the
+system calls.)"""
 
 import threading
 import time
@@ -16,13 +13,11 @@ import unittest
 import test_smuggling
 from harness import Client, GatewayTestCase, run_threads
 
-BATCHED = {'server': {'threads': 1, 'read_batching': 'on'}}
 
-
-class ReadBatchingOn(GatewayTestCase):
+class DrainedReads(GatewayTestCase):
     def setUp(self):
         super().setUp()
-        self.start_sluice(BATCHED)
+        self.start_sluice({'server': {'threads': 1}})
 
     def test_concurrent_keep_alive_clients_each_get_their_own_answers(self):
         errors = []
@@ -49,7 +44,7 @@ class ReadBatchingOn(GatewayTestCase):
     def test_a_request_that_comes_later_and_in_pieces_is_read_when_it_arrives(self):
         conn = self.raw()
         for i in range(5):
-            time.sleep(0.05)  # the gateway's read after the answer finds nothing
+            time.sleep(0.05)  # the gateway's read after the answer waits for epoll
             conn.send('GET /later/%d HTTP/1.1\r\nHo' % i)
             time.sleep(0.05)
             conn.send('st: x\r\n\r\n')
@@ -85,25 +80,17 @@ class ReadBatchingOn(GatewayTestCase):
             self.assertEqual(self.request('POST', '/after-close', body=b'abc').status, 200)
 
 
-class ReadBatchingOff(GatewayTestCase):
-    def test_off_reads_at_once_and_answers_alike(self):
-        self.start_sluice({'server': {'threads': 1, 'read_batching': 'off'}})
+class DrainedReadsAgainstARawUpstream(test_smuggling.SmugglingTestCase):
+    def test_an_upstream_answer_that_comes_late_and_in_pieces_is_read_when_it_arrives(self):
         client = self.client()
-        for i in range(10):
-            self.assertEqual(client.get('/off/%d' % i).json()['path'], '/off/%d' % i)
-
-    def test_an_unknown_value_stops_the_start_with_where_it_is(self):
-        gateway = self.start_sluice({'server': {'read_batching': 'sometimes'}}, wait=False)
-        self.assertNotEqual(gateway.process.wait(timeout=10), 0)
-        self.assertRegex(gateway.stderr(),
-                         r'config\.yaml:\d+:\d+: server\.read_batching: unknown value '
-                         r"'sometimes' \(expected one of: auto, on, off\)")
-
-
-class ReadBatchingAgainstARawUpstream(test_smuggling.PooledConnectionTest):
-    """The pooled-connection checks (stray upstream bytes after a complete response,
-    pipelined requests) with every read after a write posted."""
-    config = {'server': {'read_batching': 'on'}}
+        for i in range(4):
+            # Each answer on the one pooled connection: its read waits for epoll after
+            # the last answer's short read, and again between the pieces.
+            response = client.get('/late-pieces/%d' % i)
+            self.assertEqual(response.status, 200)
+            self.assertEqual(response.header('X-Answer-To'), '/late-pieces/%d' % i)
+            self.assertEqual(response.body, b'late')
+        self.assert_upstream_parsed(['/late-pieces/%d' % i for i in range(4)])
 
 
 if __name__ == '__main__':
