@@ -11,6 +11,7 @@
 
 #include <boost/asio/ssl/stream.hpp>
 #include <memory>
+#include <type_traits>
 
 #include "net/asio.hpp"
 #include "net/drained_read.hpp"
@@ -65,8 +66,8 @@ class peer_stream {
   // request, which the worker's idle sweep ends; an upstream answer, which its sweep
   // cuts) goes to the socket itself: tcp_stream's read operation, there only to race
   // the deadline's timer, costs about 600 instructions more per read. It is a drained
-  // read (net/drained_read.hpp): after a short read, the next one waits for epoll
-  // rather than trying first and finding nothing.
+  // read (net/drained_read.hpp): after a read that emptied the socket, the next one
+  // waits for epoll rather than trying first and finding nothing.
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return asio::async_initiate<Token, void(error_code, std::size_t)>(

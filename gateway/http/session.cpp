@@ -194,8 +194,7 @@ session::session(tcp::socket socket, worker& w, app::services& s, listener_info 
   peer_ = to_ip(endpoint.address());
   peer_text_ = peer_.to_string();
   stream_.socket().set_option(tcp::no_delay(true), ec);
-  stream_.socket().non_blocking(true, ec);                     // for write_all's immediate write
-  if (!listener_.tls) enable_drained_reads(stream_.socket());  // http/peer_stream.hpp
+  stream_.socket().non_blocking(true, ec);  // for write_all's immediate write
   worker_.sessions.insert(this);
   services_.open_sessions.fetch_add(1, std::memory_order_relaxed);
   services_.metrics.active_connections().Increment();

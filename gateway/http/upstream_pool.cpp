@@ -56,8 +56,9 @@ awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_
   // The session's reads are cut by the worker's sweep, not by a timer per read.
   c->stream.expires_never();
   c->stream.socket().set_option(tcp::no_delay(true), ec);
-  c->stream.socket().non_blocking(true, ec);                  // the session writes at once first
-  if (!target.tls) enable_drained_reads(c->stream.socket());  // http/peer_stream.hpp
+  c->stream.socket().non_blocking(true, ec);  // the session writes at once first
+  // Plain upstream connections read drained (net/drained_read.hpp).
+  if (!target.tls) enable_drained_reads(c->stream.socket());
   co_return std::pair{error_code{}, std::move(c)};
 }
 

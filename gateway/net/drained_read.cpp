@@ -9,14 +9,26 @@
 
 namespace sluice::net {
 
-bool enable_drained_reads(tcp::socket& socket) {
+namespace {
+
+bool turn_on_tcp_inq(int fd) {
 #if SLUICE_DRAINED_READS
   const int on = 1;
-  return ::setsockopt(socket.native_handle(), IPPROTO_TCP, TCP_INQ, &on, sizeof on) == 0;
+  return ::setsockopt(fd, IPPROTO_TCP, TCP_INQ, &on, sizeof on) == 0;
 #else
-  (void)socket;
+  (void)fd;
   return false;
 #endif
+}
+
+}  // namespace
+
+bool enable_drained_reads(tcp::socket& socket) {
+  return turn_on_tcp_inq(socket.native_handle());
+}
+
+bool enable_drained_reads(tcp::acceptor& listener) {
+  return turn_on_tcp_inq(listener.native_handle());
 }
 
 #if SLUICE_DRAINED_READS

@@ -49,8 +49,10 @@ namespace sluice::net {
 inline constexpr bool drained_reads_supported = SLUICE_DRAINED_READS != 0;
 
 // Turns TCP_INQ on for `socket`, which makes its drained reads skip the try that finds
-// nothing. False where it is not supported (then they read as async_read_some).
+// nothing; on a listener, for every connection it accepts (they inherit it). False
+// where it is not supported (then they read as async_read_some).
 bool enable_drained_reads(tcp::socket& socket);
+bool enable_drained_reads(tcp::acceptor& listener);
 
 #if SLUICE_DRAINED_READS
 namespace drained_read_detail {

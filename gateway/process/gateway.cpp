@@ -13,6 +13,7 @@
 #include "config/loader.hpp"
 #include "http/error_response.hpp"
 #include "http/listener.hpp"
+#include "net/drained_read.hpp"
 #include "redis/cluster.hpp"
 #include "util/mask.hpp"
 #include "util/open_files.hpp"
@@ -296,7 +297,11 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
     const net::listener_info listener{i, server.listen[i].tls.has_value()};
     for (const auto& endpoint : net::resolve_listen(server.listen[i].address)) {
       for (auto& w : workers_) {
-        acceptors_.push_back({w.get(), listener, net::open_acceptor(w->io, endpoint)});
+        auto acceptor = net::open_acceptor(w->io, endpoint);
+        // Plain connections read drained (net/drained_read.hpp): TCP_INQ once here, on
+        // the listener, which every connection it accepts inherits.
+        if (!listener.tls) net::enable_drained_reads(*acceptor);
+        acceptors_.push_back({w.get(), listener, std::move(acceptor)});
       }
     }
   }

@@ -37,10 +37,10 @@ class DrainedRead : public ::testing::Test {
     ASSERT_TRUE(drained_reads_supported)
         << "drained reads are built for Boost 1.81's epoll reactor (Debian 12)";
     tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+    ASSERT_TRUE(enable_drained_reads(acceptor));  // the accepted socket inherits it
     client.connect(acceptor.local_endpoint());
     server = acceptor.accept();
     server.non_blocking(true);
-    ASSERT_TRUE(enable_drained_reads(server));
     fd = server.native_handle();
   }
 
@@ -175,6 +175,28 @@ TEST_F(DrainedRead, AnEndOfStreamQueuedBehindTheBytesReadIsReadAtOnce) {
   poll();
   EXPECT_TRUE(r.done);
   EXPECT_EQ(r.ec, asio::error::eof);
+}
+
+// The upstream pool's connections: TCP_INQ turned on after the connect.
+TEST_F(DrainedRead, AConnectedSocketTurnedOnReadsDrainedToo) {
+  ASSERT_TRUE(enable_drained_reads(client));
+  client.non_blocking(true);
+  const int client_fd = client.native_handle();
+  read_result r;
+  auto done = [&r](error_code ec, std::size_t n) { r = {true, ec, n}; };
+  asio::write(server, asio::buffer(std::string_view("abc")));
+  reader.async_read_some(client, asio::buffer(buf), done);
+  finish(r);
+  ASSERT_EQ(got(r), "abc");
+  counter::reset(client_fd);
+  r = {};
+  reader.async_read_some(client, asio::buffer(buf), done);
+  poll();
+  EXPECT_FALSE(r.done);
+  EXPECT_EQ(counter::of(client_fd).calls, 0U);
+  asio::write(server, asio::buffer(std::string_view("de")));
+  finish(r);
+  EXPECT_EQ(got(r), "de");
 }
 
 // Without TCP_INQ the kernel does not say what is left: every read tries at once.
