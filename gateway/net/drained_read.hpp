@@ -38,6 +38,7 @@
 #include <boost/asio/detail/handler_alloc_helpers.hpp>
 #include <boost/asio/detail/handler_cont_helpers.hpp>
 #include <boost/asio/detail/handler_work.hpp>
+#include <boost/asio/detail/reactive_socket_service_base.hpp>
 #include <boost/asio/detail/reactor.hpp>
 #include <boost/asio/detail/reactor_op.hpp>
 #else
@@ -127,23 +128,11 @@ class recv_op : public ad::reactor_op {
 };
 
 // Cancels the read through its handler's cancellation slot (the tunnel's `||` of its two
-// directions), as Asio's own reactor_op_cancellation does for async_read_some.
-class cancellation {
- public:
-  cancellation(ad::reactor* reactor, ad::reactor::per_descriptor_data* data, int socket)
-      : reactor_(reactor), data_(data), socket_(socket) {}
-
-  void operator()(asio::cancellation_type_t type) {
-    constexpr auto any = asio::cancellation_type::terminal | asio::cancellation_type::partial |
-                         asio::cancellation_type::total;
-    if (!!(type & any)) reactor_->cancel_ops_by_key(socket_, *data_, ad::reactor::read_op, this);
-  }
-
- private:
-  ad::reactor* reactor_;
-  ad::reactor::per_descriptor_data* data_;
-  int socket_;
+// directions): Asio's own, which its socket service keeps protected, made public here.
+struct service_access : ad::reactive_socket_service_base {
+  using ad::reactive_socket_service_base::reactor_op_cancellation;
 };
+using cancellation = service_access::reactor_op_cancellation;
 
 }  // namespace drained_read_detail
 #endif
@@ -196,7 +185,7 @@ class drained_reader {
     p.p = new (p.v) op(state.socket_, b, handler, impl.get_executor());
     if (slot.is_connected()) {
       p.p->cancellation_key_ = &slot.template emplace<drained_read_detail::cancellation>(
-          reactor_, &state.reactor_data_, state.socket_);
+          reactor_, &state.reactor_data_, state.socket_, ad::reactor::read_op);
     }
     reactor_->start_op(ad::reactor::read_op, state.socket_, state.reactor_data_, p.p,
                        is_continuation, true);
