@@ -4,15 +4,16 @@ namespace sluice::net {
 
 awaitable<error_code> peer_stream::handshake(std::shared_ptr<const tls::server_context> context) {
   server_context_ = std::move(context);
-  tls_ = std::make_unique<asio::ssl::stream<beast::tcp_stream&>>(
-      tcp_, server_context_->handshake_context());
+  tls_ = std::make_unique<asio::ssl::stream<tcp_transport&>>(transport_,
+                                                             server_context_->handshake_context());
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, nothrow);
   co_return ec;
 }
 
 awaitable<error_code> peer_stream::handshake(std::shared_ptr<const tls::client_context> context) {
   client_context_ = std::move(context);
-  tls_ = std::make_unique<asio::ssl::stream<beast::tcp_stream&>>(tcp_, client_context_->context());
+  tls_ =
+      std::make_unique<asio::ssl::stream<tcp_transport&>>(transport_, client_context_->context());
   if (!client_context_->prepare(tls_->native_handle())) co_return asio::error::invalid_argument;
   auto [ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, nothrow);
   co_return ec;
@@ -27,15 +28,15 @@ bool peer_stream::has_unread_tls_bytes() const {
 void peer_stream::shutdown_send() {
   error_code ignored;
   if (tls_) {
-    tcp_.socket().close(ignored);
+    transport_.socket().close(ignored);
     return;
   }
-  tcp_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  transport_.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }
 
 void peer_stream::close() {
   error_code ignored;
-  tcp_.socket().close(ignored);
+  transport_.socket().close(ignored);
 }
 
 }  // namespace sluice::net

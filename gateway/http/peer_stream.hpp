@@ -1,8 +1,9 @@
 // A connection to a peer — a client, or the upstream — plain TCP or TLS (SPEC 15, TLS
 // termination and HTTPS upstreams): what the session, the upstream pool, the message
 // reader and the tunnel read from and write to. Either way the bytes go
-// through one beast::tcp_stream, so its deadlines (expires_at/after) cut TLS reads and
-// writes like plain ones. Reads and writes dispatch on the connection's kind; the
+// through one tcp_transport (http/tcp_transport.hpp), so its deadlines (expires_at/after)
+// cut TLS reads and writes like plain ones, and without a deadline TLS records are read
+// and written as plain bytes are. Reads and writes dispatch on the connection's kind; the
 // handler and its executor are the caller's (async_initiate), so an awaited read costs
 // what it costs on the stream underneath. Used by one coroutine at a time.
 #pragma once
@@ -11,10 +12,9 @@
 
 #include <boost/asio/ssl/stream.hpp>
 #include <memory>
-#include <type_traits>
 
+#include "http/tcp_transport.hpp"
 #include "net/asio.hpp"
-#include "net/drained_read.hpp"
 #include "tls/client_context.hpp"
 #include "tls/server_context.hpp"
 
@@ -22,11 +22,10 @@ namespace sluice::net {
 
 class peer_stream {
  public:
-  using executor_type = beast::tcp_stream::executor_type;
+  using executor_type = tcp_transport::executor_type;
 
-  explicit peer_stream(tcp::socket socket)
-      : tcp_(std::move(socket)), drained_(tcp_.get_executor()) {}
-  explicit peer_stream(asio::io_context& io) : tcp_(io), drained_(tcp_.get_executor()) {}
+  explicit peer_stream(tcp::socket socket) : transport_(std::move(socket)) {}
+  explicit peer_stream(asio::io_context& io) : transport_(io) {}
 
   // Makes the connection TLS with `context` and runs the server side of the handshake
   // under the current deadline. The context is held for the connection's life (SNI
@@ -40,46 +39,30 @@ class peer_stream {
   // The TLS connection (for the client certificate); nullptr when plain.
   const SSL* ssl() const { return tls_ ? tls_->native_handle() : nullptr; }
 
-  tcp::socket& socket() { return tcp_.socket(); }
-  beast::tcp_stream& transport() { return tcp_; }
+  tcp::socket& socket() { return transport_.socket(); }
+  tcp_transport& transport() { return transport_; }
   // TLS: bytes already received and decrypted or still to decrypt, not yet read (a
   // pooled upstream connection must have none).
   bool has_unread_tls_bytes() const;
-  executor_type get_executor() { return tcp_.get_executor(); }
+  executor_type get_executor() { return transport_.get_executor(); }
   template <class TimePoint>
   void expires_at(TimePoint t) {
-    tcp_.expires_at(t);
-    deadline_set_ = true;
+    transport_.expires_at(t);
   }
   template <class Duration>
   void expires_after(Duration d) {
-    tcp_.expires_after(d);
-    deadline_set_ = true;
+    transport_.expires_after(d);
   }
-  void expires_never() {
-    if (!deadline_set_) return;
-    tcp_.expires_never();
-    deadline_set_ = false;
-  }
+  void expires_never() { transport_.expires_never(); }
 
-  // A plain read with no deadline set (a keep-alive connection waiting for its next
-  // request, which the worker's idle sweep ends; an upstream answer, which its sweep
-  // cuts) goes to the socket itself: tcp_stream's read operation, there only to race
-  // the deadline's timer, costs about 600 instructions more per read. It is a drained
-  // read (net/drained_read.hpp): after a read that emptied the socket, the next one
-  // waits for epoll rather than trying first and finding nothing.
   template <class MutableBuffers, class Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     return asio::async_initiate<Token, void(error_code, std::size_t)>(
         [this](auto handler, const MutableBuffers& b) {
           if (tls_) {
             tls_->async_read_some(b, std::move(handler));
-          } else if (deadline_set_) {
-            tcp_.async_read_some(b, std::move(handler));
-          } else if constexpr (std::is_convertible_v<MutableBuffers, asio::mutable_buffer>) {
-            drained_.async_read_some(tcp_.socket(), b, std::move(handler));
           } else {
-            tcp_.socket().async_read_some(b, std::move(handler));
+            transport_.async_read_some(b, std::move(handler));
           }
         },
         token, buffers);
@@ -92,7 +75,7 @@ class peer_stream {
           if (tls_) {
             tls_->async_write_some(b, std::move(handler));
           } else {
-            tcp_.async_write_some(b, std::move(handler));
+            transport_.async_write_some(b, std::move(handler));
           }
         },
         token, buffers);
@@ -105,7 +88,7 @@ class peer_stream {
   std::size_t write_now(const ConstBuffers& buffers, error_code& ec) {
     ec = {};
     if (tls_) return 0;
-    const std::size_t n = tcp_.socket().write_some(buffers, ec);
+    const std::size_t n = transport_.socket().write_some(buffers, ec);
     if (ec == asio::error::would_block) ec = {};
     return n;
   }
@@ -116,12 +99,10 @@ class peer_stream {
   void close();
 
  private:
-  beast::tcp_stream tcp_;
-  drained_reader drained_;
-  bool deadline_set_ = false;  // tcp_'s expiry is not never: reads and writes race it
+  tcp_transport transport_;
   std::shared_ptr<const tls::server_context> server_context_;
   std::shared_ptr<const tls::client_context> client_context_;
-  std::unique_ptr<asio::ssl::stream<beast::tcp_stream&>> tls_;
+  std::unique_ptr<asio::ssl::stream<tcp_transport&>> tls_;  // over transport_
 };
 
 }  // namespace sluice::net

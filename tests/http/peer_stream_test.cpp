@@ -1,20 +1,24 @@
 // The client connection a session reads and writes, over real loopback sockets with a
 // blocking OpenSSL client and a CA the test makes: a TLS handshake, then a request head
 // read by the message reader and an answer written back through the same stream; a
-// plain connection through the same code; a silent client cut by the deadline.
+// plain connection through the same code; a silent client cut by the deadline; a TLS
+// connection's reads drained as plain ones are (libc's reads counted).
 #include "http/peer_stream.hpp"
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/asio/write.hpp>
 #include <chrono>
+#include <future>
 #include <string>
 
 #include "../support/io_worker.hpp"
 #include "http/message_reader.hpp"
+#include "support/recv_counter.hpp"
 #include "support/test_ca.hpp"
 
 namespace sluice::net {
@@ -123,6 +127,103 @@ TEST_F(PeerStream, PlainHttpBytesFailTheHandshake) {
   const served s = accept_one(context).get();
   EXPECT_TRUE(s.ec);
   EXPECT_NE(s.ec, beast::error::timeout);
+}
+
+// A TLS connection reads its records through the same transport as a plain connection
+// (http/tcp_transport.hpp): with no deadline set, once a read emptied the socket, the
+// next read waits for epoll without a system call. (The TLS stream's reads used to go
+// through beast::tcp_stream, which tried the socket at once here and found nothing.)
+TEST_F(PeerStream, ATlsReadAfterTheAnswerWaitsForEpollWithoutASystemCall) {
+  namespace counter = test::recv_counter;
+  ASSERT_TRUE(drained_reads_supported);
+  // Declared first, so joined last: by then the server's socket is closed, and the
+  // client's promise broken, so a client still blocked returns.
+  std::future<std::string> client;
+  std::promise<void> send_second;
+  asio::io_context io{1};
+  tcp::acceptor listener(io, {asio::ip::make_address("127.0.0.1"), 0});
+  ASSERT_TRUE(enable_drained_reads(listener));  // as the gateway's listeners
+  // The client, blocking on a thread of its own: a request, its answer, then (when told)
+  // a second request.
+  client = std::async(std::launch::async,
+                      [this, told = send_second.get_future(), to = listener.local_endpoint()]() {
+                        asio::io_context cio;
+                        ssl::context ctx(ssl::context::tls_client);
+                        ctx.load_verify_file(ca.ca());
+                        ctx.set_verify_mode(ssl::verify_peer);
+                        ssl::stream<tcp::socket> c(cio, ctx);
+                        c.next_layer().connect(to);
+                        SSL_set_tlsext_host_name(c.native_handle(), "localhost");
+                        c.handshake(ssl::stream_base::client);
+                        asio::write(c, asio::buffer(std::string("first")));
+                        std::string answer(2, '\0');
+                        asio::read(c, asio::buffer(answer));
+                        told.wait();
+                        asio::write(c, asio::buffer(std::string("second")));
+                        return answer;
+                      });
+  tcp::socket accepted = listener.accept();
+  accepted.non_blocking(true);  // as the session makes it
+  const int fd = accepted.native_handle();
+  peer_stream server(std::move(accepted));
+  // Runs the server's handlers until `done`, for at most two seconds.
+  const auto run_until = [&io](const bool& done) {
+    io.restart();
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    while (!done && std::chrono::steady_clock::now() < until) io.run_one_for(10ms);
+  };
+
+  server.expires_after(5s);  // the handshake under its deadline, as the session's
+  bool shaken = false;
+  error_code ec = asio::error::would_block;
+  asio::co_spawn(io, server.handshake(context), [&](std::exception_ptr, error_code e) {
+    ec = e;
+    shaken = true;
+  });
+  run_until(shaken);
+  ASSERT_TRUE(shaken);
+  ASSERT_FALSE(ec) << ec.message();
+  server.expires_never();  // a keep-alive connection's reads: no deadline
+
+  char buf[64] = {};
+  bool read_done = false;
+  std::size_t got = 0;
+  const auto read = [&] {
+    read_done = false;
+    server.async_read_some(asio::buffer(buf), [&](error_code e, std::size_t n) {
+      ec = e;
+      got = n;
+      read_done = true;
+    });
+  };
+  read();
+  run_until(read_done);
+  ASSERT_TRUE(read_done);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(std::string(buf, got), "first");
+  bool written = false;
+  asio::async_write(server, asio::buffer(std::string_view("ok")), [&](error_code e, std::size_t) {
+    ec = e;
+    written = true;
+  });
+  run_until(written);
+  ASSERT_TRUE(written);
+  ASSERT_FALSE(ec) << ec.message();
+
+  counter::reset(fd);
+  read();
+  io.restart();
+  io.run_for(50ms);  // epoll has nothing to report: the client waits to be told
+  EXPECT_FALSE(read_done);
+  EXPECT_EQ(counter::of(fd).calls, 0U);
+  send_second.set_value();
+  run_until(read_done);
+  ASSERT_TRUE(read_done);
+  ASSERT_FALSE(ec) << ec.message();
+  EXPECT_EQ(std::string(buf, got), "second");
+  EXPECT_EQ(counter::of(fd).calls, 1U);  // the one read epoll called for
+  EXPECT_EQ(counter::of(fd).would_block, 0U);
+  EXPECT_EQ(client.get(), "ok");
 }
 
 }  // namespace
