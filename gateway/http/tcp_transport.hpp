@@ -8,8 +8,10 @@
 // for its next request, which the worker's idle sweep ends; an upstream answer, which
 // its sweep cuts; a response written to a client) they go to the socket itself, since
 // the timer's race costs about 600 instructions per operation; and a read is a drained
-// read (net/drained_read.hpp): after a read that emptied the socket, the next one waits
-// for epoll rather than trying first and finding nothing.
+// read (net/drained_read.hpp): on a socket with TCP_INQ, after a read that emptied it,
+// the next one waits for epoll rather than trying first and finding nothing. The
+// gateway turns TCP_INQ on for plain connections only (process/gateway.cpp says why),
+// so a TLS connection's reads try at once, as Asio's own.
 #pragma once
 
 #include <type_traits>

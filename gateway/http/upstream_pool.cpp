@@ -57,8 +57,10 @@ awaitable<std::pair<error_code, std::unique_ptr<upstream_connection>>> upstream_
   c->stream.expires_never();
   c->stream.socket().set_option(tcp::no_delay(true), ec);
   c->stream.socket().non_blocking(true, ec);  // the session writes at once first
-  // Upstream connections read drained (net/drained_read.hpp), TLS records too.
-  enable_drained_reads(c->stream.socket());
+  // Plain upstream connections read drained (net/drained_read.hpp). TLS ones not: it
+  // cost TLS client connections CPU (process/gateway.cpp), and no benchmark here
+  // measures a TLS upstream.
+  if (!target.tls) enable_drained_reads(c->stream.socket());
   co_return std::pair{error_code{}, std::move(c)};
 }
 

@@ -3,8 +3,9 @@ came back short, the gateway's next read on that socket waits for epoll instead 
 trying at once (the system call that found nothing). These tests drive the reads that
 follow a write through the real gateway on one worker, every way they can end: the
 peer's bytes already there, not there yet, late and in pieces, the peer gone, a pooled
-upstream connection closed meanwhile; over TLS too, whose records are read the same
-way, a record late and cut in pieces. (tests/net/drained_read_test.cpp and
+upstream connection closed meanwhile. TLS records go through the same transport
+(http/tcp_transport.hpp; not drained, see README "TLS against nginx"): a record late and
+cut in pieces, concurrent keep-alive clients. (tests/net/drained_read_test.cpp and
 tests/http/peer_stream_test.cpp count the system calls.)"""
 
 import json

@@ -2,7 +2,8 @@
 // blocking OpenSSL client and a CA the test makes: a TLS handshake, then a request head
 // read by the message reader and an answer written back through the same stream; a
 // plain connection through the same code; a silent client cut by the deadline; a TLS
-// connection's reads drained as plain ones are (libc's reads counted).
+// connection's records read through the plain connection's transport (libc's reads
+// counted).
 #include "http/peer_stream.hpp"
 
 #include <gtest/gtest.h>
@@ -130,9 +131,11 @@ TEST_F(PeerStream, PlainHttpBytesFailTheHandshake) {
 }
 
 // A TLS connection reads its records through the same transport as a plain connection
-// (http/tcp_transport.hpp): with no deadline set, once a read emptied the socket, the
-// next read waits for epoll without a system call. (The TLS stream's reads used to go
-// through beast::tcp_stream, which tried the socket at once here and found nothing.)
+// (http/tcp_transport.hpp): with no deadline set and TCP_INQ on the socket, once a read
+// emptied it, the next read waits for epoll without a system call. (The gateway turns
+// TCP_INQ on for plain connections only, for a measured reason: process/gateway.cpp.
+// This shows the rule reaches TLS records; the TLS stream's reads used to go through
+// beast::tcp_stream, which tried the socket at once here and found nothing.)
 TEST_F(PeerStream, ATlsReadAfterTheAnswerWaitsForEpollWithoutASystemCall) {
   namespace counter = test::recv_counter;
   ASSERT_TRUE(drained_reads_supported);
@@ -142,7 +145,7 @@ TEST_F(PeerStream, ATlsReadAfterTheAnswerWaitsForEpollWithoutASystemCall) {
   std::promise<void> send_second;
   asio::io_context io{1};
   tcp::acceptor listener(io, {asio::ip::make_address("127.0.0.1"), 0});
-  ASSERT_TRUE(enable_drained_reads(listener));  // as the gateway's listeners
+  ASSERT_TRUE(enable_drained_reads(listener));  // as on the gateway's plain listeners
   // The client, blocking on a thread of its own: a request, its answer, then (when told)
   // a second request.
   client = std::async(std::launch::async,
