@@ -150,7 +150,7 @@ class TlsRecordsInPieces:
         self.raw.close()
 
 
-class DrainedTlsReads(test_tls.TlsCase):
+class TlsRecordReads(test_tls.TlsCase):
     def setUp(self):
         super().setUp()
         self.start_tls(server={'threads': 1})
@@ -159,8 +159,8 @@ class DrainedTlsReads(test_tls.TlsCase):
         conn = TlsRecordsInPieces(self.tls_port, self.context())
         self.addCleanup(conn.close)
         for i in range(4):
-            # After each answer the gateway's read waits for epoll, and again between the
-            # pieces of the record, which TLS cannot decrypt before it has them all.
+            # After each answer, and between the pieces of the record (which TLS cannot
+            # decrypt before it has them all), the gateway's read waits for epoll.
             conn.send_in_pieces('GET /tls-later/%d HTTP/1.1\r\nHost: x\r\n\r\n' % i, 3, 0.05)
             status, body = conn.read_response()
             self.assertEqual(status, 200)
