@@ -302,7 +302,8 @@ gateway::gateway(std::string config_path, config::loaded_config initial)
         // the listener, which every connection it accepts inherits. Not TLS ones: their
         // next request is nearly always there when its read starts (a TLS answer's
         // write completes later than a plain one's), and waiting for epoll's report of
-        // it cost 4-9% CPU per request under load (README, TLS against nginx).
+        // it cost 2-16% more CPU per request under load in four runs (README, TLS
+        // against nginx).
         if (!listener.tls) net::enable_drained_reads(*acceptor);
         acceptors_.push_back({w.get(), listener, std::move(acceptor)});
       }
